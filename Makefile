@@ -1,0 +1,146 @@
+# svmlab: build the kernel, the user programs and guests, run them in QEMU, grade them.
+#
+#   make            build build/kernel.bin and build/initrd.tar
+#   make qemu       boot with the console on this terminal (quit: Ctrl-A X)
+#   make qemu-gdb   boot stopped, with a gdb stub on port $(GDBPORT)
+#   make gdb        start gdb with the generated .gdbinit
+#   make grade      grade every lab (LAB=name for one)
+#   make test       everything CI runs
+#   make handout    write a student tree (LAB=N, DEST=dir)
+#   make bench      boot and grading time figures
+#
+# CPUS=N (default 2), QEMUEXTRA="...", APPEND="kernel command line", QEMUCPU=max.
+
+-include local.mk
+
+TOOLPREFIX ?= $(shell if x86_64-elf-gcc --version >/dev/null 2>&1; then echo x86_64-elf-; fi)
+CC = $(TOOLPREFIX)gcc
+LD = $(TOOLPREFIX)ld
+OBJCOPY = $(TOOLPREFIX)objcopy
+NM = $(TOOLPREFIX)nm
+PYTHON ?= python3
+QEMU ?= qemu-system-x86_64
+
+B ?= build
+CPUS ?= 2
+QEMUCPU ?= max
+MEM ?= 512M
+APPEND ?=
+GDBPORT ?= $(shell expr `id -u` % 5000 + 25000)
+
+WARN = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+COMMON_CFLAGS = -std=gnu11 -O2 -g -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
+  -fno-omit-frame-pointer -mno-red-zone -mgeneral-regs-only -fno-builtin -fno-common \
+  -nostdinc -isystem $(shell $(CC) -print-file-name=include) $(WARN)
+KCFLAGS = $(COMMON_CFLAGS) -mcmodel=kernel -Ikern
+UCFLAGS = $(COMMON_CFLAGS) -Iuser/lib -Ilib
+ASFLAGS_K = -Ikern -D__ASSEMBLER__
+LDFLAGS = -nostdlib -z max-page-size=4096 -z noexecstack --no-warn-rwx-segments
+
+# ---- kernel --------------------------------------------------------------
+KSRCS := $(wildcard kern/*.c kern/svm/*.c) lib/fmt.c lib/string.c
+KASM := kern/boot.S $(filter-out kern/boot.S,$(wildcard kern/*.S kern/svm/*.S))
+KOBJS := $(KASM:%.S=$(B)/%.o) $(KSRCS:%.c=$(B)/k/%.o)
+
+$(B)/k/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(KCFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/%.o: %.S
+	@mkdir -p $(@D)
+	$(CC) $(KCFLAGS) $(ASFLAGS_K) -MMD -MP -c $< -o $@
+
+# Linked twice: the second link carries the first link's text symbols for
+# panic backtraces (tools/mksyms.sh, kern/ksym.c).
+$(B)/ksyms0.S:
+	@mkdir -p $(@D)
+	printf '.section .rodata\n.balign 8\n.globl ksyms, nksyms\nnksyms: .quad 0\nksyms:\n' > $@
+$(B)/kernel.tmp: $(KOBJS) $(B)/ksyms0.o kern/kernel.ld
+	$(LD) $(LDFLAGS) -T kern/kernel.ld -o $@ $(KOBJS) $(B)/ksyms0.o
+$(B)/ksyms.S: $(B)/kernel.tmp tools/mksyms.sh
+	NM=$(NM) sh tools/mksyms.sh $< > $@
+$(B)/kernel.elf: $(KOBJS) $(B)/ksyms.o kern/kernel.ld
+	$(LD) $(LDFLAGS) -T kern/kernel.ld -o $@ $(KOBJS) $(B)/ksyms.o
+$(B)/kernel.bin: $(B)/kernel.elf
+	$(OBJCOPY) -O binary $< $@
+$(B)/ksyms0.o $(B)/ksyms.o: %.o: %.S
+	$(CC) -c $< -o $@
+
+# ---- user space ----------------------------------------------------------
+ULIBSRCS := $(wildcard user/lib/*.c user/lib/*.S) lib/fmt.c lib/string.c
+ULIBOBJS := $(patsubst %.c,$(B)/u/%.o,$(patsubst %.S,$(B)/u/%.o,$(ULIBSRCS)))
+UPROGS := $(patsubst user/%.c,%,$(wildcard user/*.c))
+VMMSRCS := $(wildcard user/vmm/*.c)
+ifneq ($(VMMSRCS),)
+UPROGS += vmm
+endif
+
+$(B)/u/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(UCFLAGS) -MMD -MP -c $< -o $@
+$(B)/u/%.o: %.S
+	@mkdir -p $(@D)
+	$(CC) $(UCFLAGS) -D__ASSEMBLER__ -MMD -MP -c $< -o $@
+$(B)/initrd/%: $(B)/u/user/%.o $(ULIBOBJS) user/user.ld
+	@mkdir -p $(@D)
+	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $< $(ULIBOBJS)
+$(B)/initrd/vmm: $(VMMSRCS:%.c=$(B)/u/%.o) $(ULIBOBJS) user/user.ld
+	@mkdir -p $(@D)
+	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(VMMSRCS:%.c=$(B)/u/%.o) $(ULIBOBJS)
+
+# ---- guests: user/guests/NAME.S -> initrd file NAME.guest ----------------
+GUESTS := $(patsubst user/guests/%.S,%,$(wildcard user/guests/*.S))
+$(B)/g/%.o: user/guests/%.S user/guests/guest.h
+	@mkdir -p $(@D)
+	$(CC) -c -Iuser/guests -D__ASSEMBLER__ $< -o $@
+$(B)/initrd/%.guest: $(B)/g/%.o user/guests/guest.ld
+	@mkdir -p $(@D)
+	$(LD) -T user/guests/guest.ld -o $(B)/g/$*.elf $<
+	$(OBJCOPY) -O binary $(B)/g/$*.elf $@
+
+INITRD_FILES := $(UPROGS:%=$(B)/initrd/%) $(GUESTS:%=$(B)/initrd/%.guest) $(B)/initrd/README
+$(B)/initrd/README: user/README.initrd
+	@mkdir -p $(@D)
+	cp $< $@
+$(B)/initrd.tar: $(INITRD_FILES)
+	tar --format=ustar --owner=0 --group=0 --mtime=@0 -cf $@ -C $(B)/initrd $(notdir $(INITRD_FILES))
+
+all: $(B)/kernel.bin $(B)/initrd.tar
+.DEFAULT_GOAL := all
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# ---- running -------------------------------------------------------------
+QEMUOPTS = -accel tcg -cpu $(QEMUCPU) -smp $(CPUS) -m $(MEM) -no-reboot \
+  -kernel $(B)/kernel.bin -initrd $(B)/initrd.tar -append "$(APPEND)" \
+  -device isa-debug-exit,iobase=0xf4,iosize=0x04 $(QEMUEXTRA)
+
+tools-check:
+	@sh tools/need.sh qemu-system-x86_64 python3
+
+qemu: all tools-check
+	$(QEMU) $(QEMUOPTS) -nographic
+
+qemu-gdb: all tools-check .gdbinit
+	@echo "*** gdb stub on port $(GDBPORT); in another terminal: make gdb"
+	$(QEMU) $(QEMUOPTS) -nographic -S -gdb tcp::$(GDBPORT)
+
+.gdbinit: tools/gdb/gdbinit.tmpl
+	sed "s/@GDBPORT@/$(GDBPORT)/g; s|@ROOT@|$(CURDIR)|g" $< > $@
+
+gdb: .gdbinit
+	@sh tools/need.sh gdb
+	gdb -q -x .gdbinit
+
+GRADEFLAGS ?=
+grade: all tools-check
+	$(PYTHON) grade/grade.py $(if $(LAB),--lab $(LAB)) $(GRADEFLAGS)
+
+test: all tools-check
+	sh tools/test.sh
+
+clean:
+	rm -rf $(B) .gdbinit
+
+.PHONY: all qemu qemu-gdb gdb grade test clean tools-check
+.PRECIOUS: $(B)/%.o $(B)/k/%.o $(B)/u/%.o $(B)/g/%.o

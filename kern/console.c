@@ -1,0 +1,83 @@
+// Kernel console output: printf to the serial port, panic with a backtrace.
+#include <stdarg.h>
+#include "defs.h"
+#include "x86.h"
+#include "cpu.h"
+#include "spinlock.h"
+#include "memlayout.h"
+#include "../lib/fmt.h"
+
+static struct spinlock conslock;
+static int console_locking;     // 0 until the lock exists, and again after a panic
+volatile int panicked;
+
+void consoleinit(void)
+{
+  uartinit();
+  initlock(&conslock, "console");
+  console_locking = 1;
+}
+
+void consputc(int c)
+{
+  if (c == '\n')
+    uartputc('\r');
+  uartputc(c);
+}
+
+static void printf_putc(int c, void *arg)
+{
+  (void)arg;
+  consputc(c);
+}
+
+int vprintf(const char *fmt, va_list ap)
+{
+  int locking = console_locking && !panicked;
+  if (locking)
+    acquire(&conslock);
+  int n = vfmt(printf_putc, NULL, fmt, ap);
+  if (locking)
+    release(&conslock);
+  return n;
+}
+
+int printf(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vprintf(fmt, ap);
+  va_end(ap);
+  return n;
+}
+
+// Walks the frame-pointer chain from rbp, printing each return address with
+// its function name. The kernel is built with -fno-omit-frame-pointer.
+void backtrace(uint64 rbp)
+{
+  for (int depth = 0; rbp && depth < 16; depth++) {
+    if (rbp < PHYSBASE || (rbp & 7))
+      break;
+    uint64 *frame = (uint64 *)rbp;
+    uint64 ret = frame[1];
+    uint64 off = 0;
+    const char *name = ksym_lookup(ret, &off);
+    printf("  #%d %p %s+0x%lx\n", depth, (void *)ret, name ? name : "?", off);
+    rbp = frame[0];
+  }
+}
+
+void _panic(const char *file, int line, const char *fmt, ...)
+{
+  cli();
+  int id = mycpu() ? mycpu()->id : -1;
+  panicked = 1;
+  va_list ap;
+  va_start(ap, fmt);
+  printf("\npanic: cpu%d: %s:%d: ", id, file, line);
+  vfmt(printf_putc, NULL, fmt, ap);
+  va_end(ap);
+  printf("\nbacktrace:\n");
+  backtrace((uint64)__builtin_frame_address(0));
+  poweroff(POWEROFF_PANIC);
+}

@@ -1,0 +1,133 @@
+// Physical page allocator: one bit per 4 KiB page of RAM below PHYSTOP.
+// Pages come from the multiboot memory map, minus the kernel image and the
+// initrd. Every page handed out is zeroed, so no page ever carries one
+// user's (or guest's) data to another. kfreecount() lets tests check for leaks.
+#include "defs.h"
+#include "memlayout.h"
+#include "mmu.h"
+#include "multiboot.h"
+#include "spinlock.h"
+#include "../lib/string.h"
+
+#define MAXPAGES (PHYSTOP / PGSIZE)
+
+static struct spinlock klock;
+static uint8 used[MAXPAGES / 8];   // 1 = allocated or not RAM
+static uint64 npages;              // pages below the top of usable RAM
+static uint64 nfree;
+static uint64 hint;                // where the next search starts
+
+static int page_used(uint64 pn) { return used[pn / 8] & (1 << (pn % 8)); }
+static void page_set(uint64 pn) { used[pn / 8] |= 1 << (pn % 8); }
+static void page_clear(uint64 pn) { used[pn / 8] &= ~(1 << (pn % 8)); }
+
+// Marks [start, end) as free RAM, page-aligned inward.
+static void free_range(uint64 start, uint64 end)
+{
+  start = PGROUNDUP(start);
+  end = PGROUNDDOWN(end);
+  if (end > PHYSTOP)
+    end = PHYSTOP;
+  for (uint64 pa = start; pa < end; pa += PGSIZE) {
+    if (page_used(pa / PGSIZE)) {
+      page_clear(pa / PGSIZE);
+      nfree++;
+    }
+  }
+  if (end / PGSIZE > npages)
+    npages = end / PGSIZE;
+}
+
+// Keeps [start, end) out of the allocator.
+static void reserve_range(uint64 start, uint64 end)
+{
+  for (uint64 pa = PGROUNDDOWN(start); pa < end && pa < PHYSTOP; pa += PGSIZE) {
+    if (!page_used(pa / PGSIZE)) {
+      page_set(pa / PGSIZE);
+      nfree--;
+    }
+  }
+}
+
+void kinit(struct mb_info *mb)
+{
+  extern char __bss_end[];
+  initlock(&klock, "kalloc");
+  memset(used, 0xFF, sizeof used);
+  if (!(mb->flags & MB_INFO_MEM_MAP))
+    panic("kinit: the loader gave no memory map");
+  uint8 *p = P2V(mb->mmap_addr), *end = p + mb->mmap_length;
+  for (; p < end; p += ((struct mb_mmap_entry *)p)->size + 4) {
+    struct mb_mmap_entry *e = (struct mb_mmap_entry *)p;
+    if (e->type == 1 && e->addr + e->len > EXTMEM)
+      free_range(e->addr < EXTMEM ? EXTMEM : e->addr, e->addr + e->len);
+  }
+  reserve_range(0, V2P(__bss_end));
+  if (mb->flags & MB_INFO_MODS) {
+    struct mb_module *m = P2V(mb->mods_addr);
+    for (uint32 i = 0; i < mb->mods_count; i++)
+      reserve_range(m[i].mod_start, m[i].mod_end);
+  }
+  hint = 0;
+}
+
+// Finds n free pages in a row whose first page number is a multiple of
+// align; marks them used and returns the first page number, or 0.
+static uint64 find_run(uint64 n, uint64 align)
+{
+  for (uint64 pass = 0; pass < 2; pass++) {
+    uint64 pn = pass ? 0 : (hint + align - 1) / align * align;
+    for (; pn + n <= npages; pn += align) {
+      uint64 k = 0;
+      while (k < n && !page_used(pn + k))
+        k++;
+      if (k == n) {
+        for (k = 0; k < n; k++)
+          page_set(pn + k);
+        nfree -= n;
+        hint = pn + n;
+        return pn;
+      }
+    }
+  }
+  return 0;
+}
+
+// Allocates n physically contiguous, zeroed pages aligned to align pages.
+// Returns their kernel virtual address, or NULL when memory is exhausted.
+void *kalloc_pages(uint64 n, uint64 align)
+{
+  if (n == 0 || align == 0)
+    return NULL;
+  acquire(&klock);
+  uint64 pn = find_run(n, align);
+  release(&klock);
+  if (!pn)
+    return NULL;
+  void *va = P2V(pn * PGSIZE);
+  memset(va, 0, n * PGSIZE);
+  return va;
+}
+
+void *kalloc(void) { return kalloc_pages(1, 1); }
+
+void kfree_pages(void *va, uint64 n)
+{
+  uint64 pa = V2P(va);
+  if ((pa & (PGSIZE - 1)) || pa / PGSIZE + n > npages)
+    panic("kfree: bad address %p", va);
+  acquire(&klock);
+  for (uint64 k = 0; k < n; k++) {
+    uint64 pn = pa / PGSIZE + k;
+    if (!page_used(pn))
+      panic("kfree: double free of %p", P2V(pn * PGSIZE));
+    page_clear(pn);
+  }
+  nfree += n;
+  release(&klock);
+}
+
+void kfree(void *va) { kfree_pages(va, 1); }
+
+uint64 kfreecount(void) { return nfree; }
+uint64 ktotalpages(void) { return npages; }

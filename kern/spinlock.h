@@ -1,0 +1,9 @@
+// Mutual exclusion spin lock (interrupts are off while it is held).
+#pragma once
+#include "types.h"
+struct cpu;
+struct spinlock {
+  volatile uint32 locked;
+  const char *name;
+  struct cpu *cpu;   // holder, for debugging and holding()
+};
