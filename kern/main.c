@@ -27,6 +27,8 @@ void main(uint64 mb_pa, uint64 magic)
   kinit(mb);
   kvminit();
   printf("svmlab: %lu free pages (%lu MiB)\n", kfreecount(), kfreecount() * PGSIZE >> 20);
+  svm_hardware_setup();
+  svm_hardware_enable();
 
   char name[64];
   if (cmdline_get("ktest", name, sizeof name))
