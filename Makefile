@@ -95,7 +95,7 @@ $(B)/g/%.o: user/guests/%.S user/guests/guest.h
 	$(CC) -c -Iuser/guests -D__ASSEMBLER__ $< -o $@
 $(B)/initrd/%.guest: $(B)/g/%.o user/guests/guest.ld
 	@mkdir -p $(@D)
-	$(LD) -T user/guests/guest.ld -o $(B)/g/$*.elf $<
+	$(LD) --no-warn-rwx-segments -T user/guests/guest.ld -o $(B)/g/$*.elf $<
 	$(OBJCOPY) -O binary $(B)/g/$*.elf $@
 
 INITRD_FILES := $(UPROGS:%=$(B)/initrd/%) $(GUESTS:%=$(B)/initrd/%.guest) $(B)/initrd/README

@@ -1,0 +1,144 @@
+// The vmm system-call ABI, shared by the kernel (kern/sysvm.c) and user space
+// (user/lib/vm.h, the VMM). Handles are small integers: a VM handle from
+// vm_create is private to the creating process; a vcpu is named by (vm, index).
+//
+//   int vm_create(void);                                     -> vm handle
+//   int vm_destroy(int vm);
+//   int vm_map(int vm, uint64 gpa, void *uva, uint64 len, int flags);
+//   int vm_unmap(int vm, uint64 gpa, uint64 len);
+//   int vcpu_create(int vm, int mode);                       -> vcpu index
+//   int vcpu_getregs(int vm, int vcpu, struct vm_regs *r);
+//   int vcpu_setregs(int vm, int vcpu, const struct vm_regs *r);
+//   int vcpu_run(int vm, int vcpu, struct vm_exit *e);
+//   int vcpu_inject(int vm, int vcpu, const struct vm_event *ev);
+//
+// vm_map maps page-aligned user memory [uva, uva+len) at guest-physical gpa
+// through the VM's nested page table; the pages stay the process's memory, so
+// the VMM sees what the guest writes. len and gpa must be page multiples.
+//
+// vcpu_run enters the guest and returns 0 when an exit needs user space; *e
+// says which. Exits the VMM answers (I/O, CPUID, MSR, VMMCALL, HLT) are
+// completed on the *next* vcpu_run, from the same struct vm_exit (as KVM's
+// kvm_run): for IN the kernel puts e->io.data into AL/AX/EAX, for CPUID it
+// loads e->cpuid.eax..edx, for RDMSR e->msr.value into EDX:EAX, for VMMCALL
+// e->hypercall.ret into RAX; string I/O advances RSI/RDI and clears RCX (rep);
+// and RIP moves past the instruction. Pass the same record back unchanged
+// except for those fields. vcpu_inject of an exception cancels the pending
+// completion (the instruction faulted instead). vcpu_setregs does not.
+#pragma once
+#include "types.h"
+
+// guest modes for vcpu_create (same values as guest images: user/guests/guest.h)
+#define VM_MODE_REAL 0      // CS:IP = 0:0, 16-bit, paging off
+#define VM_MODE_PROT32 1    // flat 32-bit segments, CR0.PE, paging off
+#define VM_MODE_LONG64 2    // 64-bit code segment, CR0.PG|PE, CR4.PAE, EFER.LME|LMA; set CR3
+#define VM_MODE_MAX 2
+
+// vm_map flags: the guest's access rights (nested page table bits)
+#define VM_MAP_R 0x1
+#define VM_MAP_W 0x2
+#define VM_MAP_X 0x4
+#define VM_MAP_RWX 0x7
+
+// Limits.
+#define VM_MAX_PER_PROC 4
+#define VCPU_MAX_PER_VM 4
+#define VM_MAX_GPA (1UL << 32)  // guest-physical memory lies below 4 GiB
+
+// A segment register in the VMCB's format (APM Vol. 2 §15.5.1, Table B-2):
+// attr is the descriptor's attribute bits packed into 12 bits (type, S, DPL,
+// P in 0..7; AVL, L, D/B, G in 8..11). For GDTR/IDTR only base and limit count.
+struct vm_seg {
+  uint16 sel;
+  uint16 attr;
+  uint32 limit;
+  uint64 base;
+};
+
+struct vm_regs {
+  uint64 rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
+  uint64 r8, r9, r10, r11, r12, r13, r14, r15;
+  uint64 rip, rflags;
+  uint64 cr0, cr2, cr3, cr4, efer;
+  struct vm_seg cs, ds, es, fs, gs, ss, tr, ldtr, gdtr, idtr;
+};
+
+// Exit reasons as the ABI states them (raw SVM exit code in vm_exit.code).
+#define VM_EXIT_NONE 0
+#define VM_EXIT_IO 1        // u.io
+#define VM_EXIT_CPUID 2     // u.cpuid: fill eax..edx
+#define VM_EXIT_MSR 3       // u.msr: for a read, fill value
+#define VM_EXIT_HLT 4       // guest executed HLT (RIP already past it on re-entry)
+#define VM_EXIT_VMMCALL 5   // u.hypercall: rax, rbx, rcx, rdx at the call; fill ret
+#define VM_EXIT_NPF 6       // u.npf: nested page fault user space may fix (vm_map) and re-run
+#define VM_EXIT_EXCEPTION 7 // u.exception: an intercepted guest exception
+#define VM_EXIT_SHUTDOWN 8  // triple fault: the guest cannot continue
+#define VM_EXIT_INVALID 9   // VMRUN refused the VMCB (consistency check); never re-entered
+#define VM_EXIT_INTR 10     // host interrupts were taken; nothing for the VMM to do but re-run
+#define VM_EXIT_UNKNOWN 11  // an exit code the kernel has no handler for; vm_exit.code says which
+#define VM_EXIT_NREASONS 12
+
+// NPF access bits (from EXITINFO1, APM Vol. 2 §15.25.6 "Nested versus Guest Page Faults")
+#define VM_NPF_PRESENT 0x1  // the nested entry was present (protection fault)
+#define VM_NPF_WRITE 0x2
+#define VM_NPF_USER 0x4
+#define VM_NPF_FETCH 0x10
+
+struct vm_exit {
+  uint32 reason;       // VM_EXIT_*
+  uint32 ran_on_cpu;   // CPU that ran the guest just before this exit
+  uint64 code;         // raw SVM exit code (low 32 bits meaningful: QEMU writes VMEXIT_INVALID as 0xFFFFFFFF)
+  uint64 exitinfo1, exitinfo2, exitintinfo;
+  uint64 rip;          // guest RIP of the exiting instruction
+  uint64 kexits;       // exits the kernel handled itself during this vcpu_run (INTR, NMI, #UD injections)
+  union {
+    struct {
+      uint16 port;
+      uint8 size;      // 1, 2 or 4 bytes per element
+      uint8 in;        // 1 = IN/INS, 0 = OUT/OUTS
+      uint8 string;    // INS/OUTS
+      uint8 rep;       // REP prefix
+      uint8 pad[2];
+      uint32 count;    // elements: RCX for rep string I/O, else 1
+      uint32 pad2;
+      uint64 gva;      // string I/O: linear address of the first element (segment base + RSI/RDI)
+      uint64 data;     // OUT: the value written; IN: fill in the value read
+    } io;
+    struct {
+      uint64 gpa;
+      uint64 access;   // VM_NPF_* (raw error code in exitinfo1)
+    } npf;
+    struct {
+      uint32 leaf, subleaf;
+      uint32 eax, ebx, ecx, edx;   // filled by user space
+    } cpuid;
+    struct {
+      uint32 msr;
+      uint32 write;    // 1 = WRMSR (value is what the guest wrote), 0 = RDMSR (fill value)
+      uint64 value;
+    } msr;
+    struct {
+      uint64 rax, rbx, rcx, rdx;
+      uint64 ret;      // filled by user space: the guest's RAX after the call
+    } hypercall;
+    struct {
+      uint32 vector;
+      uint32 has_error;
+      uint64 error;
+    } exception;
+  } u;
+};
+
+// Events for vcpu_inject, delivered at the next VMRUN (APM Vol. 2 §15.20
+// "Event Injection", §15.21.4 "Injecting Virtual (INTR) Interrupts").
+#define VM_EVENT_INTR 0       // external interrupt through EVENTINJ (taken regardless of IF)
+#define VM_EVENT_EXCEPTION 1  // exception through EVENTINJ; error code if has_error
+#define VM_EVENT_VIRQ 2       // V_IRQ: taken when the guest's IF=1
+#define VM_EVENT_NMI 3
+
+struct vm_event {
+  uint32 type;       // VM_EVENT_*
+  uint32 vector;     // 0..255 (NMI: ignored)
+  uint32 has_error;
+  uint32 error;
+};

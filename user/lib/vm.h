@@ -1,0 +1,14 @@
+// User-space side of the vmm system calls (numbers 32..40 in kern/syscall.h;
+// the stubs are in the user library). Structures and constants: kern/vmabi.h.
+#pragma once
+#include "../../kern/vmabi.h"
+
+int vm_create(void);
+int vm_destroy(int vm);
+int vm_map(int vm, uint64 gpa, void *uva, uint64 len, int flags);
+int vm_unmap(int vm, uint64 gpa, uint64 len);
+int vcpu_create(int vm, int mode);
+int vcpu_getregs(int vm, int vcpu, struct vm_regs *r);
+int vcpu_setregs(int vm, int vcpu, const struct vm_regs *r);
+int vcpu_run(int vm, int vcpu, struct vm_exit *e);
+int vcpu_inject(int vm, int vcpu, const struct vm_event *ev);
