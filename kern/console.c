@@ -8,6 +8,7 @@
 #include "../lib/fmt.h"
 
 static struct spinlock conslock;
+static struct spinlock inlock;   // console input, below
 static int console_locking;     // 0 until the lock exists, and again after a panic
 volatile int panicked;
 
@@ -15,6 +16,7 @@ void consoleinit(void)
 {
   uartinit();
   initlock(&conslock, "console");
+  initlock(&inlock, "consin");
   console_locking = 1;
 }
 
@@ -81,3 +83,38 @@ void _panic(const char *file, int line, const char *fmt, ...)
   backtrace((uint64)__builtin_frame_address(0));
   poweroff(POWEROFF_PANIC);
 }
+
+// ---- console input ----------------------------------------------------------
+// Bytes from the UART receive interrupt (uartintr) wait here until someone
+// takes them with console_getc_nonblock(). Whether a reader sleeps or spins
+// is the process code's choice: it can override console_input_wakeup(),
+// which runs (in interrupt context, IF=0) after new bytes arrived.
+
+#define INBUF 256
+static char inbuf[INBUF];
+static uint32 in_r, in_w;   // read and write counts; in_w - in_r bytes waiting
+
+// Appends one received byte; drops it when the buffer is full.
+void console_input(int c)
+{
+  acquire(&inlock);
+  if (in_w - in_r < INBUF)
+    inbuf[in_w++ % INBUF] = c;
+  release(&inlock);
+}
+
+// Returns the next input byte, or -1 if there is none. Also polls the UART,
+// so it works with interrupts off.
+int console_getc_nonblock(void)
+{
+  acquire(&inlock);
+  int c = -1;
+  if (in_w != in_r)
+    c = (uint8)inbuf[in_r++ % INBUF];
+  else
+    c = uartgetc();
+  release(&inlock);
+  return c;
+}
+
+__attribute__((weak)) void console_input_wakeup(void) {}

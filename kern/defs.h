@@ -11,6 +11,7 @@ struct mb_info;
 struct spinlock;
 struct proc;
 struct trapframe;
+struct cpu;
 
 // console.c
 void consoleinit(void);
@@ -21,10 +22,21 @@ void _panic(const char *file, int line, const char *fmt, ...) __attribute__((nor
 #define panic(...) _panic(__FILE__, __LINE__, __VA_ARGS__)
 extern volatile int panicked;
 
+// console.c: console input. uartintr() queues received bytes and then calls
+// console_input_wakeup() (interrupt context, IF=0; the weak default does
+// nothing, proc.c may override it to wake sleeping readers).
+// console_getc_nonblock() returns the next byte or -1 (and also polls the
+// UART, so it works with interrupts off).
+void console_input(int c);
+int console_getc_nonblock(void);
+void console_input_wakeup(void);
+
 // uart.c
 void uartinit(void);
 void uartputc(int c);
 int uartgetc(void);
+void uartintr(void);
+void uartintr_enable(void);
 
 // ksym.c
 const char *ksym_lookup(uint64 addr, uint64 *off);
@@ -73,3 +85,56 @@ void ktest_run(const char *name) __attribute__((noreturn));
 void svm_hardware_setup(void);
 void svm_hardware_enable(void);
 void svm_hardware_disable(void);
+
+// ---- kernel base: segments, traps, interrupts, SMP -------------------------
+// main.c
+void cpu_setself(struct cpu *c);
+
+// gdt.c: this CPU's GDT (KCODE, KDATA, UDATA, UCODE, TSS) and TSS with IST
+// stacks for #DF and NMI. mycpu()->ts.rsp0 is 0 until proc.c sets it.
+void seginit(void);
+
+// trapasm.S: alltraps builds a struct trapframe and calls trap(); trapret
+// pops one at %rsp and IRETQs (swapgs first when returning to ring 3), so a
+// new process starts by pointing %rsp at its trapframe and jumping there.
+void trapret(void);
+
+// trap.c
+void trapinit(void);
+void trapinithart(void);
+void trap(struct trapframe *tf);
+const char *trap_name(uint64 trapno);
+void trap_report(struct trapframe *tf, uint64 cr2);
+void trap_expect(int trapno, int skip);
+int trap_expect_done(uint64 *rip, uint64 *err, uint64 *cr2);
+extern volatile uint64 trap_counts[32];
+// Implemented by proc.c (weak defaults in trap.c): see HACKING.md.
+void proc_tick(void);
+void proc_fault(struct trapframe *tf, const char *what) __attribute__((noreturn));
+void scheduler(void) __attribute__((noreturn));
+
+// lapic.c
+void lapicinit(void);
+int lapicid(void);
+void lapiceoi(void);
+void lapic_ipi(int apicid, int vector);
+void lapic_init_ipi(int apicid);
+void lapic_sipi(int apicid, uint64 pa);
+void microdelay(uint64 us);
+uint64 uptime_us(void);
+
+// ioapic.c
+void ioapicinit(void);
+void ioapic_enable(int irq, int cpu);
+
+// acpi.c
+extern uint64 ioapic_pa;
+void acpiinit(void);
+int acpi_isa_gsi(int irq, int *flags);
+
+// smp.c
+void smp_boot(void);
+void mpenter(struct cpu *c);
+int cpu_online(int cpu);
+int smp_call(int cpu, void (*fn)(void *), void *arg);
+void smp_call_intr(void);

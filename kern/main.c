@@ -27,8 +27,17 @@ void main(uint64 mb_pa, uint64 magic)
   kinit(mb);
   kvminit();
   printf("svmlab: %lu free pages (%lu MiB)\n", kfreecount(), kfreecount() * PGSIZE >> 20);
+  seginit();
+  trapinit();
+  trapinithart();
+  acpiinit();
+  lapicinit();
+  ioapicinit();
+  uartintr_enable();
   svm_hardware_setup();
   svm_hardware_enable();
+  smp_boot();
+  printf("svmlab: %d cpus online\n", ncpu);
 
   char name[64];
   if (cmdline_get("ktest", name, sizeof name))

@@ -15,6 +15,7 @@
 #define USERTOP   _UL(0x0000800000000000)   // first non-canonical user address
 #define USERSTACK _UL(0x00007FFFFFFF0000)   // top of the user stack
 #define USERBASE  _UL(0x400000)             // lowest user text address
+#define APENTRY_PA _UL(0x7000)              // low page where APs start (entryother.S)
 
 #ifndef __ASSEMBLER__
 #include "types.h"

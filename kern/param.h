@@ -7,3 +7,4 @@
 #define MAXARG 16       // exec arguments
 #define MAXPATH 64
 #define CMDLINE_MAX 256
+#define HZ 100          // timer interrupts per second on each CPU

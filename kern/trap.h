@@ -3,15 +3,6 @@
 // the SYSCALL entry build the same frame, so fork() can copy it and either
 // IRETQ or SYSRETQ can return through it.
 #pragma once
-#include "types.h"
-
-struct trapframe {
-  uint64 rax, rbx, rcx, rdx, rsi, rdi, rbp;
-  uint64 r8, r9, r10, r11, r12, r13, r14, r15;
-  uint64 trapno;   // vector; T_SYSCALL for the SYSCALL instruction
-  uint64 err;      // error code, or 0
-  uint64 rip, cs, rflags, rsp, ss;   // as pushed by the CPU
-};
 
 // Vectors.
 #define T_DE 0
@@ -22,8 +13,34 @@ struct trapframe {
 #define T_DF 8
 #define T_GP 13
 #define T_PF 14
+#define T_MC 18
 #define T_IRQ0 32          // IRQ n arrives at T_IRQ0 + n
-#define IRQ_TIMER 0
+#define IRQ_TIMER 0        // the local APIC timer uses T_IRQ0 + IRQ_TIMER
 #define IRQ_COM1 4
 #define T_SYSCALL 64       // recorded in trapno by the SYSCALL entry
-#define T_SPURIOUS 255
+#define T_IPI_CALL 0xF0    // smp_call's IPI
+#define T_SPURIOUS 255     // local APIC spurious vector
+
+// IST slots in the TSS (1-based as in the IDT gate; APM Vol. 2 §8.9.4).
+#define IST_DF 1
+#define IST_NMI 2
+#define IST_MC 3
+
+#define TF_SIZE (22 * 8)   // sizeof(struct trapframe), for assembly
+#define TF_RIP (17 * 8)    // offsetof(struct trapframe, rip)
+#define TF_CS (18 * 8)
+
+#ifndef __ASSEMBLER__
+#include "types.h"
+
+struct trapframe {
+  uint64 rax, rbx, rcx, rdx, rsi, rdi, rbp;
+  uint64 r8, r9, r10, r11, r12, r13, r14, r15;
+  uint64 trapno;   // vector; T_SYSCALL for the SYSCALL instruction
+  uint64 err;      // error code, or 0
+  uint64 rip, cs, rflags, rsp, ss;   // as pushed by the CPU
+};
+_Static_assert(sizeof(struct trapframe) == TF_SIZE, "TF_SIZE");
+_Static_assert(__builtin_offsetof(struct trapframe, rip) == TF_RIP, "TF_RIP");
+_Static_assert(__builtin_offsetof(struct trapframe, cs) == TF_CS, "TF_CS");
+#endif

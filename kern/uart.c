@@ -1,6 +1,7 @@
 // 16550 UART on COM1: the console for all kernel and user output.
 #include "defs.h"
 #include "x86.h"
+#include "trap.h"
 
 #define COM1 0x3F8
 #define UART_THR 0  // transmit holding (write)
@@ -38,4 +39,25 @@ int uartgetc(void)
   if (!(inb(COM1 + UART_LSR) & LSR_DATA))
     return -1;
   return inb(COM1 + UART_RBR);
+}
+
+// Receive interrupt (IRQ 4 through the IOAPIC): moves every waiting byte
+// into the console input buffer and wakes readers.
+void uartintr(void)
+{
+  int c, n = 0;
+  while ((c = uartgetc()) >= 0) {
+    console_input(c);
+    n++;
+  }
+  if (n)
+    console_input_wakeup();
+}
+
+// Routes COM1's interrupt to CPU 0. uartinit already set IER (receive
+// data available) and MCR.OUT2, which gates the UART's IRQ line on PCs.
+void uartintr_enable(void)
+{
+  ioapic_enable(IRQ_COM1, 0);
+  uartintr();   // take anything that arrived before the route existed
 }

@@ -1,0 +1,161 @@
+// The local APIC (xAPIC, memory-mapped through the PHYSBASE map): interrupt
+// acknowledge, the per-CPU timer, and inter-processor interrupts
+// (APM Vol. 2 §16 "Advanced Programmable Interrupt Controller (APIC)").
+//
+// The timer runs periodic at HZ. Its rate is calibrated once, on the BSP,
+// against the PIT (channel 2, gated through port 0x61, which does not
+// interrupt): we count LAPIC timer ticks and TSC cycles over 10 ms of PIT
+// time. The TSC rate found there drives microdelay().
+#include "defs.h"
+#include "cpu.h"
+#include "trap.h"
+#include "x86.h"
+
+// Register offsets (bytes) in the APIC page.
+#define LAPIC_ID    0x020
+#define LAPIC_VER   0x030
+#define LAPIC_TPR   0x080
+#define LAPIC_EOI   0x0B0
+#define LAPIC_SVR   0x0F0   // spurious vector; bit 8 enables the APIC
+#define LAPIC_ESR   0x280
+#define LAPIC_ICRLO 0x300
+#define LAPIC_ICRHI 0x310
+#define LAPIC_TIMER 0x320
+#define LAPIC_PCINT 0x340
+#define LAPIC_LINT0 0x350
+#define LAPIC_LINT1 0x360
+#define LAPIC_ERROR 0x370
+#define LAPIC_TICR  0x380   // timer initial count
+#define LAPIC_TCCR  0x390   // timer current count
+#define LAPIC_TDCR  0x3E0   // timer divide configuration
+
+#define SVR_ENABLE  0x100
+#define LVT_MASKED  0x10000
+#define LVT_PERIODIC 0x20000
+#define TDCR_DIV16  0x3
+#define ICR_FIXED   0x000
+#define ICR_INIT    0x500
+#define ICR_STARTUP 0x600
+#define ICR_PENDING 0x1000   // delivery status: send pending
+#define ICR_ASSERT  0x4000
+#define ICR_LEVEL   0x8000
+#define APIC_BASE_ENABLE (1UL << 11)   // MSR_APIC_BASE global enable
+
+#define PIT_HZ 1193182
+#define CALIB_MS 10
+
+static volatile uint32 *lapic;   // NULL until lapicinit on the BSP
+static uint32 timer_count;       // TICR value for one tick at HZ
+static uint64 tsc_per_us;
+
+static uint32 lapicr(int reg) { return lapic[reg / 4]; }
+static void lapicw(int reg, uint32 v)
+{
+  lapic[reg / 4] = v;
+  (void)lapic[LAPIC_ID / 4];   // wait for the write to land
+}
+
+// Runs PIT channel 2 once for ms milliseconds (mode 0, gate on, speaker
+// off) and returns when its output goes high. ms <= 50.
+static void pit_wait(int ms)
+{
+  uint32 count = PIT_HZ / 1000 * ms;
+  outb(0x61, (inb(0x61) & ~0x02) | 0x01);
+  outb(0x43, 0xB0);   // channel 2, lobyte/hibyte, mode 0, binary
+  outb(0x42, count & 0xFF);
+  outb(0x42, count >> 8);
+  while (!(inb(0x61) & 0x20))
+    pause();
+}
+
+// Measures the LAPIC timer (divide by 16) and the TSC against the PIT.
+static void calibrate(void)
+{
+  lapicw(LAPIC_TIMER, LVT_MASKED | (T_IRQ0 + IRQ_TIMER));
+  lapicw(LAPIC_TICR, 0xFFFFFFFF);
+  uint64 t0 = rdtsc();
+  pit_wait(CALIB_MS);
+  uint32 left = lapicr(LAPIC_TCCR);
+  uint64 t1 = rdtsc();
+  uint64 per_ms = (0xFFFFFFFFu - left) / CALIB_MS;
+  timer_count = per_ms * 1000 / HZ;
+  tsc_per_us = (t1 - t0) / (CALIB_MS * 1000);
+  if (timer_count == 0 || tsc_per_us == 0)
+    panic("lapic: calibration failed (timer %u, tsc/us %lu)", timer_count, tsc_per_us);
+  printf("lapic: timer %u ticks per %d ms at divide 16, TSC %lu MHz\n", timer_count, 1000 / HZ,
+         tsc_per_us);
+}
+
+// Enables this CPU's local APIC: spurious vector, LINT0/LINT1 and the
+// error/perf LVTs masked (the 8259 is never used), periodic timer at HZ.
+void lapicinit(void)
+{
+  uint64 base = rdmsr(MSR_APIC_BASE);
+  if (!(base & APIC_BASE_ENABLE))
+    wrmsr(MSR_APIC_BASE, base | APIC_BASE_ENABLE);
+  lapic = P2V(base & 0xFFFFF000);
+  lapicw(LAPIC_SVR, SVR_ENABLE | T_SPURIOUS);
+  lapicw(LAPIC_TDCR, TDCR_DIV16);
+  lapicw(LAPIC_LINT0, LVT_MASKED);
+  lapicw(LAPIC_LINT1, LVT_MASKED);
+  if (((lapicr(LAPIC_VER) >> 16) & 0xFF) >= 4)
+    lapicw(LAPIC_PCINT, LVT_MASKED);
+  lapicw(LAPIC_ERROR, LVT_MASKED);
+  lapicw(LAPIC_ESR, 0);   // clear errors: back-to-back writes
+  lapicw(LAPIC_ESR, 0);
+  if (!timer_count)
+    calibrate();
+  lapicw(LAPIC_TIMER, LVT_PERIODIC | (T_IRQ0 + IRQ_TIMER));
+  lapicw(LAPIC_TICR, timer_count);
+  lapicw(LAPIC_EOI, 0);   // acknowledge anything left over
+  lapicw(LAPIC_TPR, 0);   // accept every priority
+}
+
+// This CPU's APIC id; before lapicinit, the initial id from CPUID 1.
+int lapicid(void)
+{
+  if (!lapic)
+    return cpuid(1, 0).ebx >> 24;
+  return lapicr(LAPIC_ID) >> 24;
+}
+
+void lapiceoi(void)
+{
+  if (lapic)
+    lapicw(LAPIC_EOI, 0);
+}
+
+// Busy-waits about us microseconds (TSC, calibrated in lapicinit).
+void microdelay(uint64 us)
+{
+  uint64 per = tsc_per_us ? tsc_per_us : 3000;   // before calibration: assume <= 3 GHz
+  uint64 end = rdtsc() + us * per;
+  while (rdtsc() < end)
+    pause();
+}
+
+// Microseconds since some fixed point in the past (TSC based).
+uint64 uptime_us(void) { return rdtsc() / (tsc_per_us ? tsc_per_us : 3000); }
+
+static void icr_send(int apicid, uint32 lo)
+{
+  lapicw(LAPIC_ICRHI, (uint32)apicid << 24);
+  lapicw(LAPIC_ICRLO, lo);
+  for (int i = 0; i < 1000000 && (lapicr(LAPIC_ICRLO) & ICR_PENDING); i++)
+    pause();
+}
+
+// Sends a fixed-delivery IPI with vector to the CPU with APIC id apicid.
+void lapic_ipi(int apicid, int vector) { icr_send(apicid, ICR_FIXED | vector); }
+
+// INIT (assert, then the level de-assert older APICs need) puts the target
+// in wait-for-SIPI state.
+void lapic_init_ipi(int apicid)
+{
+  icr_send(apicid, ICR_INIT | ICR_LEVEL | ICR_ASSERT);
+  icr_send(apicid, ICR_INIT | ICR_LEVEL);
+}
+
+// STARTUP IPI: the target starts in real mode at physical address pa
+// (4 KiB aligned, below 1 MiB), CS = pa >> 4, IP = 0.
+void lapic_sipi(int apicid, uint64 pa) { icr_send(apicid, ICR_STARTUP | (pa >> 12)); }
