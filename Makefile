@@ -134,13 +134,20 @@ gdb: .gdbinit
 
 GRADEFLAGS ?=
 grade: all tools-check
-	$(PYTHON) grade/grade.py $(if $(LAB),--lab $(LAB)) $(GRADEFLAGS)
+	$(PYTHON) grade/grade.py --build-dir $(B) --qemu $(QEMU) --cpu $(QEMUCPU) $(if $(LAB),--lab $(LAB)) $(GRADEFLAGS)
 
 test: all tools-check
-	sh tools/test.sh
+	B=$(B) sh tools/test.sh
+
+# LAB=N (number or stem, default 1): regions of labs >= N become their stubs.
+handout:
+	$(PYTHON) tools/handout.py --lab $(or $(LAB),1) --dest $(or $(DEST),handout)
+
+bench: all tools-check
+	B=$(B) sh tools/bench.sh
 
 clean:
 	rm -rf $(B) .gdbinit
 
-.PHONY: all qemu qemu-gdb gdb grade test clean tools-check
+.PHONY: all qemu qemu-gdb gdb grade test handout bench clean tools-check
 .PRECIOUS: $(B)/%.o $(B)/k/%.o $(B)/u/%.o $(B)/g/%.o

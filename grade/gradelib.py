@@ -1,0 +1,493 @@
+"""svmlab grading library (Python 3 standard library only).
+
+A lab grader (grade/lab_<stem>.py) declares tests:
+
+    from gradelib import test
+
+    @test(points=5, title="every CPU comes up", cmdline="ktest=smp", cpus=4, timeout=30)
+    def cpus_online(r):
+        r.expect(r"svmlab: 4 cpus online")   # waits until the regex appears
+        r.reject(r"panic:")                    # must never appear in the output
+        r.expect_exit(0)                       # waits for power-off code 0
+
+Each test boots QEMU on build/kernel.bin + build/initrd.tar with the given
+kernel command line and runs the test function *while QEMU runs*:
+expect-style calls wait for the serial output (up to the test's timeout).
+When the function returns, QEMU is killed if it still runs, and every
+reject() pattern is checked once more against the whole output.
+
+The runner `r` offers:
+  r.expect(rx)            wait until rx matches the output; returns the match
+  r.reject(rx)            rx must never match (checked now and at the end)
+  r.expect_exit(code)     wait for the kernel to power off with `code`
+  r.expect_order([rx..])  the regexes match in this order
+  r.wait_for(rx)          like expect, but from a cursor that moves past each
+                          match: use it to step through an interactive session
+  r.send(text)            type text on the serial console (r.sendline adds \\n)
+  r.wait_exit()           wait for the end; returns the power-off code or None
+  r.find(rx) / r.findall(rx)   search the output so far, without waiting
+  r.check(cond, msg)      fail with msg unless cond
+  r.output                the serial output so far (\\r removed)
+Regexes are Python `re` patterns compiled with re.MULTILINE.
+
+QEMU's isa-debug-exit device ends QEMU with status (code << 1) | 1.
+"""
+import codecs
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+# ---------------------------------------------------------------------------
+# Test declarations
+
+REGISTRY = []          # every Test declared so far, in declaration order
+OUTPUT_LIMIT = 4 << 20  # a kernel printing more than this is stopped
+
+
+class Test:
+    """One declared test: how to boot QEMU and the function that checks it."""
+
+    def __init__(self, fn, lab, points, title, cmdline, cpus, timeout,
+                 qemu_cpu, extra, mem, name):
+        self.fn = fn
+        self.lab = lab
+        self.name = name or fn.__name__
+        self.points = points
+        self.title = title or self.name.replace("_", " ")
+        self.cmdline = cmdline
+        self.cpus = cpus
+        self.timeout = timeout
+        self.qemu_cpu = qemu_cpu
+        self.extra = list(extra)
+        self.mem = mem
+
+    @property
+    def id(self):
+        return "%s/%s" % (self.lab, self.name)
+
+
+def _lab_of(module_name):
+    base = module_name.rsplit(".", 1)[-1]
+    return base[4:] if base.startswith("lab_") else base
+
+
+def test(points, title=None, cmdline="", cpus=2, timeout=30, qemu_cpu=None,
+         extra=(), mem="512M", name=None):
+    """Declares a test (decorator).  See the module docstring.
+
+    points   what a pass is worth
+    title    one line shown in reports (default: the function's name)
+    cmdline  the kernel command line, e.g. "test=forktest" or "ktest=panic_pf"
+    cpus     -smp; timeout: seconds before QEMU is killed and the test fails
+    qemu_cpu -cpu model instead of the default ("max"), e.g. "qemu64"
+    extra    more QEMU arguments (a list); mem: -m
+    """
+    def deco(fn):
+        t = Test(fn, _lab_of(fn.__module__), points, title, cmdline, cpus,
+                 timeout, qemu_cpu, extra, mem, name)
+        if any(o.id == t.id for o in REGISTRY):
+            raise ValueError("test %s declared twice" % t.id)
+        REGISTRY.append(t)
+        return fn
+    return deco
+
+
+class TestFailure(Exception):
+    """Raised by the runner's checks; its message says what was expected."""
+
+
+# ---------------------------------------------------------------------------
+# One QEMU process and its serial output
+
+_LIVE = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_all():
+    """Kills every QEMU still running (on exit or Ctrl-C)."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for p in procs:
+        try:
+            p.kill()
+        except OSError:
+            pass
+
+
+class Qemu:
+    """A running QEMU whose serial console is its stdin/stdout."""
+
+    def __init__(self, argv, cwd, timeout):
+        self.argv = argv
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout
+        self.timeout = timeout
+        self.cond = threading.Condition()
+        self.text = ""
+        self.ended = False
+        self.timed_out = False
+        self.flooded = False
+        self.status = None
+        self.stderr = b""
+        self.proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        with _LIVE_LOCK:
+            _LIVE.add(self.proc)
+        self._err = threading.Thread(target=self._read_stderr, daemon=True)
+        self._err.start()
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+
+    def _read_stderr(self):
+        self.stderr = self.proc.stderr.read()
+
+    def _read_stdout(self):
+        dec = codecs.getincrementaldecoder("utf-8")("replace")
+        fd = self.proc.stdout.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            text = dec.decode(chunk, final=not chunk).replace("\r", "")
+            with self.cond:
+                self.text += text
+                if len(self.text) > OUTPUT_LIMIT and not self.flooded:
+                    self.flooded = True
+                    self.kill()
+                self.cond.notify_all()
+            if not chunk:
+                break
+        status = self.proc.wait()
+        self._err.join(5)
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+        with _LIVE_LOCK:
+            _LIVE.discard(self.proc)
+        with self.cond:
+            self.status = status
+            self.ended = True
+            self.cond.notify_all()
+
+    def kill(self):
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+
+    def wait_until(self, pred):
+        """Waits until pred(text) is true (returns True), or QEMU has ended or
+        the deadline passed (returns False; QEMU is then killed)."""
+        with self.cond:
+            while True:
+                if pred(self.text):
+                    return True
+                if self.ended:
+                    return False
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    if not self.timed_out:
+                        self.timed_out = True
+                        self.kill()
+                    return False
+                self.cond.wait(left)
+
+    def wait_end(self, grace=5.0):
+        """Waits for QEMU to end (killing it at the deadline)."""
+        self.wait_until(lambda t: False)
+        with self.cond:
+            end = time.monotonic() + grace
+            while not self.ended and time.monotonic() < end:
+                self.cond.wait(0.1)
+
+    def stop(self):
+        """Kills QEMU if it still runs and waits for the reader to finish."""
+        with self.cond:
+            ended = self.ended
+        if not ended:
+            self.kill()
+        self.wait_end()
+
+    def send(self, data):
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+    def poweroff_code(self):
+        """The kernel's power-off code, or None if QEMU did not end that way."""
+        s = self.status
+        if s is None or s <= 0 or not (s & 1) or self.timed_out:
+            return None
+        return s >> 1
+
+    def describe_end(self):
+        """Why the output ended, in words."""
+        if self.flooded:
+            return "QEMU was stopped: more than %d bytes of output" % OUTPUT_LIMIT
+        if self.timed_out:
+            return "timed out after %gs (QEMU killed)" % self.timeout
+        s = self.status
+        if s is None:
+            return "QEMU is still running"
+        if s < 0:
+            return "QEMU was killed by signal %d" % -s
+        if s & 1:
+            return "the kernel powered off with code %d (QEMU status %d)" % (s >> 1, s)
+        return ("QEMU exited with status %d without a power-off code "
+                "(reset, triple fault, ACPI shutdown or a QEMU error)" % s)
+
+
+# ---------------------------------------------------------------------------
+# The object a test function receives
+
+
+def _rx(pattern):
+    return pattern if hasattr(pattern, "search") else re.compile(pattern, re.M)
+
+
+def _show(pattern):
+    return "/%s/" % getattr(pattern, "pattern", pattern)
+
+
+class Runner:
+    """What a test function calls; see the module docstring."""
+
+    def __init__(self, qemu):
+        self.q = qemu
+        self.cursor = 0
+        self.rejects = []
+
+    @property
+    def output(self):
+        with self.q.cond:
+            return self.q.text
+
+    def fail(self, msg):
+        raise TestFailure(msg)
+
+    def check(self, cond, msg):
+        if not cond:
+            self.fail(msg)
+
+    def _ending(self):
+        return self.q.describe_end()
+
+    def expect(self, pattern, msg=None):
+        """Waits until pattern matches anywhere in the output; returns the match."""
+        rx = _rx(pattern)
+        if not self.q.wait_until(lambda t: rx.search(t)):
+            self.fail("%s\n  but %s" % (msg or "expected %s in the output" % _show(rx),
+                                        self._ending()))
+        self._check_rejects()
+        return rx.search(self.output)
+
+    def wait_for(self, pattern, msg=None):
+        """Waits for pattern after the cursor; moves the cursor past the match."""
+        rx = _rx(pattern)
+        start = self.cursor
+        if not self.q.wait_until(lambda t: rx.search(t, start)):
+            self.fail("%s\n  but %s" % (msg or "expected %s after offset %d of the output"
+                                        % (_show(rx), start), self._ending()))
+        m = rx.search(self.output, start)
+        self.cursor = m.end()
+        self._check_rejects()
+        return m
+
+    def expect_order(self, patterns):
+        """Each pattern must match after the previous one's match."""
+        pos, prev = 0, None
+        for p in patterns:
+            rx = _rx(p)
+            if not self.q.wait_until(lambda t: rx.search(t, pos)):
+                where = "after %s" % _show(prev) if prev is not None else "in the output"
+                self.fail("expected %s %s (order: %s)\n  but %s"
+                          % (_show(rx), where, ", ".join(_show(x) for x in patterns),
+                             self._ending()))
+            pos = rx.search(self.output, pos).end()
+            prev = rx
+        self._check_rejects()
+
+    def reject(self, pattern, msg=None):
+        """pattern must not match the output, now or by the end of the test."""
+        self.rejects.append((_rx(pattern), msg))
+        self._check_rejects()
+
+    def _check_rejects(self):
+        text = self.output
+        for rx, msg in self.rejects:
+            m = rx.search(text)
+            if m:
+                line = text[text.rfind("\n", 0, m.start()) + 1:].split("\n", 1)[0]
+                self.fail("%s\n  found: %s" % (msg or "did not expect %s in the output"
+                                               % _show(rx), line))
+
+    def wait_exit(self):
+        """Waits until QEMU ends; returns the power-off code or None."""
+        self.q.wait_end()
+        return self.q.poweroff_code()
+
+    def expect_exit(self, code):
+        """Waits for the kernel to power off with `code`."""
+        got = self.wait_exit()
+        if got != code:
+            self.fail("expected the kernel to power off with code %d\n  but %s"
+                      % (code, self._ending()))
+        self._check_rejects()
+
+    @property
+    def exit_code(self):
+        return self.q.poweroff_code()
+
+    def send(self, text):
+        self.q.send(text.encode() if isinstance(text, str) else text)
+
+    def sendline(self, text=""):
+        self.send(text + "\n")
+
+    def find(self, pattern):
+        return _rx(pattern).search(self.output)
+
+    def findall(self, pattern):
+        return list(_rx(pattern).finditer(self.output))
+
+
+# ---------------------------------------------------------------------------
+# Running tests
+
+
+class Config:
+    """Where the kernel is and how QEMU is started."""
+
+    def __init__(self, build_dir, qemu="qemu-system-x86_64", cpu="max",
+                 timeout_scale=1.0, tail=25):
+        self.build_dir = os.path.abspath(build_dir)
+        self.qemu = qemu
+        self.cpu = cpu
+        self.timeout_scale = timeout_scale
+        self.tail = tail
+
+    def argv(self, t):
+        """QEMU's command line for test t (run in the build directory, so the
+        kernel sees a short command line: "kernel.bin <cmdline>")."""
+        return ([self.qemu, "-accel", "tcg", "-cpu", t.qemu_cpu or self.cpu,
+                 "-smp", str(t.cpus), "-m", t.mem, "-no-reboot",
+                 "-display", "none", "-nodefaults", "-serial", "stdio",
+                 "-monitor", "none",
+                 "-kernel", "kernel.bin", "-initrd", "initrd.tar",
+                 "-append", t.cmdline,
+                 "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"] + t.extra)
+
+
+class Result:
+    def __init__(self, test, passed, elapsed, message, output, argv):
+        self.test = test
+        self.passed = passed
+        self.elapsed = elapsed
+        self.message = message
+        self.output = output
+        self.argv = argv
+
+    @property
+    def score(self):
+        return self.test.points if self.passed else 0
+
+    def tail(self, n=25):
+        lines = self.output.rstrip("\n").split("\n") if self.output else []
+        return lines[-n:]
+
+    def reproduce(self):
+        """A make line that boots the same way, for a student to try."""
+        t = self.test
+        s = "make qemu CPUS=%d APPEND=%s" % (t.cpus, shlex.quote(t.cmdline))
+        if t.qemu_cpu:
+            s += " QEMUCPU=%s" % shlex.quote(t.qemu_cpu)
+        if t.extra:
+            s += " QEMUEXTRA=%s" % shlex.quote(" ".join(t.extra))
+        return s
+
+    def report(self, n=25):
+        """The failure explanation: what was expected, how to reproduce, the tail."""
+        if self.passed:
+            return ""
+        out = ["    " + l for l in self.message.rstrip().split("\n")]
+        out.append("    reproduce: " + self.reproduce())
+        tail = self.tail(n)
+        if tail:
+            out.append("    last %d lines of output:" % len(tail))
+            out += ["      | " + l for l in tail]
+        else:
+            out.append("    (no output)")
+        return "\n".join(out)
+
+
+def run_test(t, cfg):
+    """Boots QEMU for test t, runs its function, returns a Result."""
+    argv = cfg.argv(t)
+    start = time.monotonic()
+    try:
+        q = Qemu(argv, cfg.build_dir, t.timeout * cfg.timeout_scale)
+    except OSError as e:
+        return Result(t, False, 0.0, "could not start QEMU (%s): %s" % (argv[0], e), "", argv)
+    r = Runner(q)
+    passed, msg = True, ""
+    try:
+        t.fn(r)
+        q.stop()
+        r._check_rejects()
+    except TestFailure as e:
+        passed, msg = False, str(e)
+    except Exception:
+        passed, msg = False, "grader error:\n" + traceback.format_exc()
+    finally:
+        q.stop()
+    err = q.stderr.decode("utf-8", "replace").strip()
+    if not passed and err:
+        msg += "\n  QEMU said: " + err[-2000:]
+    return Result(t, passed, time.monotonic() - start, msg, q.text, argv)
+
+
+def run_tests(tests, cfg, jobs, on_result=None):
+    """Runs tests on `jobs` threads (one QEMU each); calls on_result(result)
+    in declaration order as results become available; returns the results."""
+    import concurrent.futures as cf
+    results = []
+    with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
+        futs = [ex.submit(run_test, t, cfg) for t in tests]
+        try:
+            for f in futs:
+                res = f.result()
+                results.append(res)
+                if on_result:
+                    on_result(res)
+        except BaseException:
+            for f in futs:
+                f.cancel()
+            kill_all()
+            raise
+    return results
+
+
+def _on_sigterm(signum, frame):
+    kill_all()
+    sys.exit(128 + signum)
+
+
+def install_signal_handlers():
+    """Makes SIGTERM/SIGHUP kill every QEMU before the grader exits."""
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            signal.signal(s, _on_sigterm)
+        except (ValueError, OSError):
+            pass

@@ -1,0 +1,349 @@
+"""Self-tests of the grading harness, against a fake QEMU (fake_qemu.py).
+
+    python3 -m unittest discover -s grade -p 'test_*.py'      (make test runs this)
+
+The fake QEMU's behaviour is scripted through the kernel command line
+(see fake_qemu.py), so a test states in one string what "the kernel" prints.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import gradelib  # noqa: E402
+
+FAKE = os.path.join(HERE, "fake_qemu.py")
+GRADE = os.path.join(HERE, "grade.py")
+
+
+def mk(fn, script, timeout=5.0, name=None, points=1, cpus=1, qemu_cpu=None, extra=()):
+    """A Test (not registered) that boots the fake QEMU with `script`."""
+    return gradelib.Test(fn, "fake", points, None, script, cpus, timeout, qemu_cpu,
+                         extra, "64M", name or fn.__name__)
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+        for f in ("kernel.bin", "initrd.tar"):
+            open(os.path.join(self.dir, f), "w").close()
+        os.chmod(FAKE, 0o755)
+        self.cfg = gradelib.Config(self.dir, qemu=FAKE)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+        self.assertEqual(gradelib._LIVE, set(), "a fake QEMU was left running")
+
+    def run1(self, fn, script, **kw):
+        return gradelib.run_test(mk(fn, script, **kw), self.cfg)
+
+
+class Matching(Base):
+    def test_expect_passes(self):
+        def t(r):
+            m = r.expect(r"^cpu(\d+): online$")
+            r.check(m.group(1) == "0", "cpu0")
+        res = self.run1(t, "p:svmlab: booting|p:cpu0: online|o:0")
+        self.assertTrue(res.passed, res.message)
+
+    def test_expect_fails_with_reason(self):
+        res = self.run1(lambda r: r.expect(r"4 cpus online"), "p:svmlab: 2 cpus online|o:0")
+        self.assertFalse(res.passed)
+        self.assertIn("expected /4 cpus online/", res.message)
+        self.assertIn("powered off with code 0", res.message)
+
+    def test_regex_is_multiline(self):
+        res = self.run1(lambda r: r.expect(r"^b$"), "p:a|p:b|p:c")
+        self.assertTrue(res.passed, res.message)
+
+    def test_reject_seen(self):
+        def t(r):
+            r.reject(r"^panic:")
+            r.expect_exit(0)
+        res = self.run1(t, "p:hello|p:panic: cpu0: x.c:1: boom|o:0")
+        self.assertFalse(res.passed)
+        self.assertIn("did not expect /^panic:/", res.message)
+        self.assertIn("found: panic: cpu0: x.c:1: boom", res.message)
+
+    def test_reject_checked_at_end(self):
+        # The function returns before the bad line; the end-of-test check sees it.
+        def t(r):
+            r.reject(r"BAD")
+            r.expect("first")
+        res = self.run1(t, "p:first|p:BAD|o:0")
+        # Output after the function returned may or may not have arrived
+        # before QEMU was stopped; when it has, it must be rejected.
+        if "BAD" in res.output:
+            self.assertFalse(res.passed)
+
+    def test_reject_absent(self):
+        def t(r):
+            r.reject("panic")
+            r.expect_exit(0)
+        self.assertTrue(self.run1(t, "p:fine|o:0").passed)
+
+    def test_expect_order(self):
+        ok = self.run1(lambda r: r.expect_order(["a", "b", "c"]), "p:a|p:b|p:c|o:0")
+        self.assertTrue(ok.passed, ok.message)
+        bad = self.run1(lambda r: r.expect_order(["a", "c", "b"]), "p:a|p:b|p:c|o:0")
+        self.assertFalse(bad.passed)
+        self.assertIn("expected /b/ after /c/", bad.message)
+
+    def test_find_and_findall(self):
+        def t(r):
+            r.wait_exit()
+            r.check(len(r.findall(r"x(\d)")) == 3, "three")
+            r.check(r.find("nothere") is None, "none")
+        self.assertTrue(self.run1(t, "p:x1 x2|p:x3|o:0").passed)
+
+    def test_output_has_no_cr(self):
+        res = self.run1(lambda r: r.wait_exit(), "p:one|p:two|o:0")
+        self.assertEqual(res.output, "one\ntwo\n")
+
+    def test_grader_bug_is_a_failure(self):
+        res = self.run1(lambda r: 1 / 0, "o:0")
+        self.assertFalse(res.passed)
+        self.assertIn("grader error", res.message)
+        self.assertIn("ZeroDivisionError", res.message)
+
+
+class Exits(Base):
+    def test_exit_code(self):
+        self.assertTrue(self.run1(lambda r: r.expect_exit(3), "o:3").passed)
+
+    def test_wrong_exit_code(self):
+        res = self.run1(lambda r: r.expect_exit(0), "p:panic|o:3")
+        self.assertFalse(res.passed)
+        self.assertIn("expected the kernel to power off with code 0", res.message)
+        self.assertIn("powered off with code 3 (QEMU status 7)", res.message)
+
+    def test_reset_has_no_code(self):
+        res = self.run1(lambda r: r.expect_exit(0), "x:0")
+        self.assertFalse(res.passed)
+        self.assertIn("without a power-off code", res.message)
+
+    def test_killed_by_signal(self):
+        res = self.run1(lambda r: r.expect_exit(0), "k:9")
+        self.assertFalse(res.passed)
+        self.assertIn("killed by signal 9", res.message)
+
+    def test_wait_exit_returns_code(self):
+        codes = []
+        self.run1(lambda r: codes.append(r.wait_exit()), "o:5")
+        self.assertEqual(codes, [5])
+
+
+class Timeouts(Base):
+    def test_hang_times_out(self):
+        t0 = time.monotonic()
+        res = self.run1(lambda r: r.expect_exit(0), "p:stuck|h", timeout=1)
+        self.assertLess(time.monotonic() - t0, 4)
+        self.assertFalse(res.passed)
+        self.assertIn("timed out after 1s", res.message)
+        self.assertIn("stuck", res.report())
+
+    def test_expect_times_out(self):
+        res = self.run1(lambda r: r.expect("never"), "h", timeout=0.5)
+        self.assertFalse(res.passed)
+        self.assertIn("expected /never/", res.message)
+        self.assertIn("timed out", res.message)
+
+    def test_timeout_scale(self):
+        cfg = gradelib.Config(self.dir, qemu=FAKE, timeout_scale=0.2)
+        t0 = time.monotonic()
+        res = gradelib.run_test(mk(lambda r: r.expect_exit(0), "h", timeout=2.5), cfg)
+        self.assertFalse(res.passed)
+        self.assertLess(time.monotonic() - t0, 2)
+
+    def test_return_early_stops_qemu(self):
+        t0 = time.monotonic()
+        res = self.run1(lambda r: r.expect("ready"), "p:ready|h", timeout=30)
+        self.assertTrue(res.passed, res.message)
+        self.assertLess(time.monotonic() - t0, 5)
+
+    def test_flood_is_stopped(self):
+        old = gradelib.OUTPUT_LIMIT
+        gradelib.OUTPUT_LIMIT = 100000
+        try:
+            res = self.run1(lambda r: r.expect_exit(0), "f", timeout=20)
+        finally:
+            gradelib.OUTPUT_LIMIT = old
+        self.assertFalse(res.passed)
+        self.assertIn("more than 100000 bytes", res.message)
+
+    def test_missing_qemu(self):
+        cfg = gradelib.Config(self.dir, qemu=os.path.join(self.dir, "no-such-qemu"))
+        res = gradelib.run_test(mk(lambda r: r.expect_exit(0), "o:0"), cfg)
+        self.assertFalse(res.passed)
+        self.assertIn("could not start QEMU", res.message)
+
+
+class Interaction(Base):
+    def test_send_and_wait_for(self):
+        def t(r):
+            r.wait_for("ready")
+            r.sendline("hello world")
+            r.wait_for(r"got: (.*)")
+            r.sendline("again")
+            m = r.wait_for(r"got: (.*)")      # the cursor skips the first reply
+            r.check(m.group(1) == "again", "second reply: %r" % m.group(1))
+            r.expect_exit(0)
+        res = self.run1(t, "p:ready|r|r|o:0")
+        self.assertTrue(res.passed, res.message)
+
+
+class Reports(Base):
+    def test_tail_is_25_lines(self):
+        script = "|".join("p:line %d" % i for i in range(40)) + "|o:1"
+        res = self.run1(lambda r: r.expect_exit(0), script)
+        rep = res.report()
+        shown = [l for l in rep.split("\n") if l.startswith("      | ")]
+        self.assertEqual(len(shown), 25)
+        self.assertEqual(shown[-1], "      | line 39")
+        self.assertIn("reproduce: make qemu CPUS=1", rep)
+
+    def test_qemu_argv(self):
+        log = os.path.join(self.dir, "argv.log")
+        os.environ["FAKE_QEMU_LOG"] = log
+        try:
+            self.run1(lambda r: r.wait_exit(), "o:0", cpus=4, qemu_cpu="qemu64",
+                      extra=["-d", "int"])
+            self.run1(lambda r: r.wait_exit(), "o:0")
+        finally:
+            del os.environ["FAKE_QEMU_LOG"]
+        with open(log) as f:
+            a1, a2 = [json.loads(l) for l in f]
+        self.assertEqual(a1[a1.index("-cpu") + 1], "qemu64")
+        self.assertEqual(a2[a2.index("-cpu") + 1], "max")
+        self.assertEqual(a1[a1.index("-smp") + 1], "4")
+        self.assertEqual(a1[a1.index("-append") + 1], "o:0")
+        self.assertEqual(a1[-2:], ["-d", "int"])
+        self.assertIn("isa-debug-exit,iobase=0xf4,iosize=0x04", a1)
+        self.assertEqual(a1[a1.index("-accel") + 1], "tcg")
+
+
+class Parallel(Base):
+    def test_parallel_and_ordered(self):
+        # The first test is the slowest: results still come back in order.
+        tests = [mk(lambda r: r.expect_exit(0), "s:%g|o:0" % s, name="t%d" % i)
+                 for i, s in enumerate([1.2, 0.8, 0.8, 0.8])]
+        seen = []
+        t0 = time.monotonic()
+        res = gradelib.run_tests(tests, self.cfg, 4, lambda r: seen.append(r.test.name))
+        wall = time.monotonic() - t0
+        self.assertEqual(seen, ["t0", "t1", "t2", "t3"])
+        self.assertTrue(all(r.passed for r in res))
+        self.assertLess(wall, 3.0, "4 jobs should overlap (took %.1fs)" % wall)
+
+    def test_jobs_limit(self):
+        tests = [mk(lambda r: r.expect_exit(0), "s:0.5|o:0", name="t%d" % i) for i in range(3)]
+        t0 = time.monotonic()
+        gradelib.run_tests(tests, self.cfg, 1)
+        self.assertGreaterEqual(time.monotonic() - t0, 1.5)
+
+
+LAB_A = '''
+from gradelib import test
+
+@test(points=3, title="prints hello", cmdline="p:hello|o:0", cpus=1, timeout=5)
+def hello(r):
+    r.expect("hello")
+    r.expect_exit(0)
+
+@test(points=2, title="wants goodbye", cmdline="p:hello|o:0", cpus=1, timeout=5)
+def goodbye(r):
+    r.expect("goodbye")
+'''
+
+LAB_B = '''
+from gradelib import test
+
+@test(points=5, title="powers off with 3", cmdline="o:3", cpus=1, timeout=5)
+def three(r):
+    r.expect_exit(3)
+'''
+
+
+class CommandLine(Base):
+    def setUp(self):
+        super().setUp()
+        self.gdir = os.path.join(self.dir, "g")
+        os.mkdir(self.gdir)
+        for name, text in (("lab_boot.py", LAB_A), ("lab_hsave.py", LAB_B)):
+            with open(os.path.join(self.gdir, name), "w") as f:
+                f.write(textwrap.dedent(text))
+
+    def grade(self, *args):
+        cmd = [sys.executable, GRADE, "--grade-dir", self.gdir, "--build-dir", self.dir,
+               "--qemu", FAKE] + list(args)
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True, timeout=60)
+        return p.returncode, p.stdout, p.stderr
+
+    def test_all_labs_scores_and_files(self):
+        js, ju = os.path.join(self.dir, "r.json"), os.path.join(self.dir, "j.xml")
+        rc, out, _ = self.grade("--json", js, "--junit", ju, "-j", "3")
+        self.assertEqual(rc, 1)
+        lines = out.strip().split("\n")
+        self.assertEqual(lines[-1], "2 passed, 1 failed")
+        self.assertRegex(out, r"lab 0 boot\s+3/5")
+        self.assertRegex(out, r"lab 1 hsave\s+5/5")
+        self.assertRegex(out, r"total\s+8/10")
+        self.assertRegex(out, r"boot: wants goodbye \(2 pts\): FAIL \(\d+\.\d+s\)")
+        self.assertIn("expected /goodbye/", out)
+        # Stable order: lab order, then declaration order.
+        order = [l.split(" (")[0] for l in lines if l.endswith("s)") and ": " in l]
+        self.assertEqual(order, ["boot: prints hello", "boot: wants goodbye",
+                                 "hsave: powers off with 3"])
+        with open(js) as f:
+            doc = json.load(f)
+        self.assertEqual(doc["score"], 8)
+        self.assertEqual([t["score"] for t in doc["tests"]], [3, 0, 5])
+        self.assertEqual([t["max_score"] for t in doc["tests"]], [3, 2, 5])
+        self.assertIn("expected /goodbye/", doc["tests"][1]["output"])
+        self.assertEqual(doc["extra_data"]["labs"]["boot"]["score"], 3)
+        suites = ET.parse(ju).getroot()
+        self.assertEqual(suites.get("failures"), "1")
+        cases = suites.findall("testsuite/testcase")
+        self.assertEqual([c.get("name") for c in cases], ["hello", "goodbye", "three"])
+        self.assertIsNotNone(cases[1].find("failure"))
+        self.assertIsNone(cases[0].find("failure"))
+
+    def test_lab_by_number_and_pattern(self):
+        rc, out, _ = self.grade("--lab", "1")
+        self.assertEqual(rc, 0)
+        self.assertEqual(out.strip().split("\n")[-1], "1 passed, 0 failed")
+        rc, out, _ = self.grade("--lab", "boot", "-k", "hello")
+        self.assertEqual(rc, 0)
+        self.assertIn("prints hello", out)
+        self.assertNotIn("goodbye", out)
+
+    def test_list(self):
+        rc, out, _ = self.grade("--list")
+        self.assertEqual(rc, 0)
+        self.assertIn("boot/hello", out)
+        self.assertIn("hsave/three", out)
+        self.assertIn("3 tests", out)
+
+    def test_unknown_lab(self):
+        rc, _, err = self.grade("--lab", "nosuch")
+        self.assertEqual(rc, 2)
+        self.assertIn("no grader for lab 'nosuch'", err)
+
+    def test_kernel_missing(self):
+        os.unlink(os.path.join(self.dir, "kernel.bin"))
+        rc, _, err = self.grade()
+        self.assertEqual(rc, 2)
+        self.assertIn("run make first", err)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,168 @@
+"""Self-tests of tools/handout.py on small throw-away git trees."""
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HANDOUT = os.path.join(ROOT, "tools", "handout.py")
+
+GOOD_C = """\
+int before(void) { return 1; }
+int f(void)
+{
+  // LAB 1 BEGIN
+  int secret_value_of_lab_one = 42;
+  return secret_value_of_lab_one;
+  // LAB 1 STUB
+  // return lab_missing(1, "f");
+  // LAB 1 END
+}
+int g(void)
+{
+  // LAB 2 BEGIN
+  return compute_the_lab_two_answer(7);
+  // LAB 2 STUB
+  //
+  // return -1;  /* stub of lab 2 */
+  // LAB 2 END
+}
+"""
+
+GOOD_S = """\
+.globl h
+h:
+# LAB 4 BEGIN
+  movq $0x1234567, %rax   // lab four solution
+# LAB 4 STUB
+# ud2
+# LAB 4 END
+  ret
+"""
+
+
+class Handout(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.src = os.path.join(self.tmp.name, "src")
+        self.dest = os.path.join(self.tmp.name, "out")
+        os.makedirs(os.path.join(self.src, "kern"))
+        subprocess.run(["git", "init", "-q", self.src], check=True)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def add(self, path, text):
+        full = os.path.join(self.src, path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "w") as f:
+            f.write(text)
+        subprocess.run(["git", "-C", self.src, "add", path], check=True)
+
+    def handout(self, *args):
+        p = subprocess.run([sys.executable, HANDOUT, "--src", self.src] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True)
+        return p.returncode, p.stdout + p.stderr
+
+    def read(self, path):
+        with open(os.path.join(self.dest, path)) as f:
+            return f.read()
+
+    def test_lab1_strips_every_region(self):
+        self.add("kern/f.c", GOOD_C)
+        self.add("kern/h.S", GOOD_S)
+        rc, out = self.handout("--lab", "1", "--dest", self.dest)
+        self.assertEqual(rc, 0, out)
+        c = self.read("kern/f.c")
+        self.assertIn('  return lab_missing(1, "f");\n', c)
+        self.assertIn("  return -1;  /* stub of lab 2 */\n", c)
+        self.assertNotIn("secret_value", c)
+        self.assertNotIn("LAB", c)
+        self.assertIn("int before(void)", c)
+        s = self.read("kern/h.S")
+        self.assertIn("ud2", s)
+        self.assertNotIn("0x1234567", s)
+
+    def test_lab2_keeps_lab1_solution(self):
+        self.add("kern/f.c", GOOD_C)
+        rc, out = self.handout("--lab", "vmcb", "--dest", self.dest)
+        self.assertEqual(rc, 0, out)
+        c = self.read("kern/f.c")
+        self.assertIn("secret_value_of_lab_one = 42", c)
+        self.assertNotIn("lab_missing", c)
+        self.assertNotIn("compute_the_lab_two_answer", c)
+        self.assertNotIn("LAB", c)
+
+    def test_untracked_files_are_not_copied(self):
+        self.add("kern/f.c", GOOD_C)
+        with open(os.path.join(self.src, "kern", "scratch.c"), "w") as f:
+            f.write("int x;\n")
+        self.assertEqual(self.handout("--lab", "1", "--dest", self.dest)[0], 0)
+        self.assertFalse(os.path.exists(os.path.join(self.dest, "kern", "scratch.c")))
+
+    def bad(self, text, want, path="kern/bad.c"):
+        self.add(path, text)
+        rc, out = self.handout("--lab", "1", "--dest", self.dest)
+        self.assertEqual(rc, 1, out)
+        self.assertIn(want, out)
+
+    def test_nested(self):
+        self.bad("// LAB 1 BEGIN\n// LAB 2 BEGIN\n", "kern/bad.c:2: LAB 2 BEGIN inside the LAB 1")
+
+    def test_end_without_stub(self):
+        self.bad("// LAB 1 BEGIN\nx;\n// LAB 1 END\n", "kern/bad.c:3: LAB 1 END without a LAB 1 STUB")
+
+    def test_unknown_lab(self):
+        self.bad("// LAB 9 BEGIN\n", "kern/bad.c:1: unknown lab '9'")
+
+    def test_lab0_has_no_markers(self):
+        self.bad("// LAB 0 BEGIN\n", "kern/bad.c:1: unknown lab '0'")
+
+    def test_missing_end(self):
+        self.bad("a;\n// LAB 3 BEGIN\nx;\n// LAB 3 STUB\n", "kern/bad.c:2: LAB 3 BEGIN has no LAB 3 END")
+
+    def test_stub_without_begin(self):
+        self.bad("// LAB 1 STUB\n", "kern/bad.c:1: LAB 1 STUB without a LAB 1 BEGIN")
+
+    def test_mismatched_end(self):
+        self.bad("// LAB 1 BEGIN\n// LAB 1 STUB\n// LAB 2 END\n", "kern/bad.c:3: LAB 2 END inside the LAB 1")
+
+    def test_malformed(self):
+        self.bad("/* LAB 1 BEGIN */\n", "kern/bad.c:1: malformed marker")
+
+    def test_uncommented_stub(self):
+        self.bad("// LAB 1 BEGIN\n// LAB 1 STUB\nreturn 0;\n// LAB 1 END\n",
+                 "kern/bad.c:3: stub line is not commented out")
+
+    def test_hash_marker_in_c(self):
+        self.bad("# LAB 1 BEGIN\n", "kern/bad.c:1: '#' markers are only for assembly")
+
+    def test_leak_into_docs(self):
+        self.add("kern/f.c", GOOD_C)
+        self.add("labs/lab1.md", "Hint:\n    int secret_value_of_lab_one = 42;\n")
+        rc, out = self.handout("--lab", "1", "--dest", self.dest)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("labs/lab1.md:2: solution line from kern/f.c:4 survives", out)
+
+    def test_refuses_foreign_dest(self):
+        self.add("kern/f.c", GOOD_C)
+        os.makedirs(self.dest)
+        open(os.path.join(self.dest, "precious"), "w").close()
+        rc, out = self.handout("--lab", "1", "--dest", self.dest)
+        self.assertEqual(rc, 1)
+        self.assertIn("not a handout tree", out)
+        # A previous handout is replaced.
+        os.unlink(os.path.join(self.dest, "precious"))
+        self.assertEqual(self.handout("--lab", "1", "--dest", self.dest)[0], 0)
+        self.assertEqual(self.handout("--lab", "2", "--dest", self.dest)[0], 0)
+
+    def test_has_markers(self):
+        self.add("kern/f.c", GOOD_C)
+        self.assertEqual(self.handout("--has-markers", "2")[0], 0)
+        self.assertEqual(self.handout("--has-markers", "3")[0], 1)
+
+
+if __name__ == "__main__":
+    unittest.main()

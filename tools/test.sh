@@ -1,0 +1,71 @@
+#!/bin/sh
+# make test: everything CI runs.
+#   1. the grading harness's self-tests (grade/test_*.py, against a fake QEMU)
+#   2. every lab's grader on this (solution) tree   -> $B/grade.json, $B/junit.xml
+#   3. the handout check (tools/discriminate.sh): each handout fails its own lab only
+# Each step's output is shown and kept in $B/test-logs/.  The last line is the
+# sum over all steps: "N passed, N failed".  Exit status 0 iff nothing failed.
+#
+# Environment: PYTHON (python3), B (build), JOBS (QEMUs at a time, default: cores),
+# SVMLAB_TIMEOUT_SCALE (multiply every grader timeout), SKIP_DISCRIMINATE=1.
+cd "$(dirname "$0")/.." || exit 2
+PY=${PYTHON:-python3}
+B=${B:-build}
+LOGS=$B/test-logs
+mkdir -p "$LOGS"
+JOBS=${JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)}
+PASSED=0
+FAILED=0
+SUMMARY=""
+
+# count NAME PASSED FAILED: adds a step's figures to the totals.
+count() {
+  PASSED=$((PASSED + $2))
+  FAILED=$((FAILED + $3))
+  SUMMARY="$SUMMARY$(printf '  %-14s %4d passed, %d failed' "$1" "$2" "$3")
+"
+}
+
+# step NAME COMMAND...: runs COMMAND, showing and logging its output. Its
+# figures come from its last "N passed, N failed" line (unittest's "Ran N
+# tests" for the self-tests); a command without one counts as one check.
+step() {
+  name=$1
+  shift
+  log=$LOGS/$name.log
+  echo "==== $name: $*"
+  { "$@"; echo $? > "$log.rc"; } 2>&1 | tee "$log"
+  rc=$(cat "$log.rc")
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+  if [ -n "$line" ]; then
+    p=${line%% passed*}
+    f=${line#*passed, }
+    f=${f%% failed}
+  elif grep -q '^Ran [0-9]* tests\? in' "$log"; then
+    n=$(sed -n 's/^Ran \([0-9]*\) tests\? in.*/\1/p' "$log" | tail -n 1)
+    f=$(sed -n 's/^FAILED (\(.*\))$/\1/p' "$log" | tr ',' '\n' |
+        sed -n 's/.*\(failures\|errors\)=\([0-9]*\).*/\2/p' | awk '{s += $1} END {print s + 0}')
+    p=$((n - f))
+  elif [ "$rc" = 0 ]; then
+    p=1 f=0
+  else
+    p=0 f=1
+  fi
+  # A failing exit status with no failure counted still counts as one failure.
+  if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+    f=1
+  fi
+  count "$name" "$p" "$f"
+}
+
+step selftest "$PY" -m unittest discover -s grade -p 'test_*.py'
+step grade "$PY" grade/grade.py -j "$JOBS" --build-dir "$B" \
+  --json "$B/grade.json" --junit "$B/junit.xml"
+if [ -z "$SKIP_DISCRIMINATE" ] && [ -f tools/discriminate.sh ]; then
+  step discriminate sh tools/discriminate.sh --solution-json "$B/grade.json" -j "$JOBS"
+fi
+
+echo "==== summary"
+printf '%s' "$SUMMARY"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
