@@ -85,6 +85,7 @@ void ktest_run(const char *name) __attribute__((noreturn));
 void svm_hardware_setup(void);
 void svm_hardware_enable(void);
 void svm_hardware_disable(void);
+void svm_hardware_disable_all(void);
 
 // ---- kernel base: segments, traps, interrupts, SMP -------------------------
 // main.c

@@ -151,6 +151,20 @@ void svm_hardware_disable(void)
   sd->enabled = 0;
 }
 
+static void disable_here(void *unused) { svm_hardware_disable(); }
+
+// The power-off path: EFER.SVME off on every CPU, so no CPU is left able to
+// run guests. Other CPUs are reached with smp_call, except after a panic,
+// when they may be stopped with interrupts off and would never answer.
+void svm_hardware_disable_all(void)
+{
+  if (!panicked)
+    for (int i = 0; i < ncpu; i++)
+      if (i != cpuid_self() && cpu_online(i))
+        smp_call(i, disable_here, NULL);
+  svm_hardware_disable();
+}
+
 // 1 iff guests can run: SVM with nested paging, and every online CPU has it
 // enabled. Later stages refuse VM creation otherwise (svm_guard).
 int svm_available(void)

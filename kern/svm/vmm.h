@@ -39,6 +39,7 @@ struct svm_cpu_data *svm_cpu_self(void);   // this CPU's entry (caller keeps IF=
 void svm_hardware_setup(void);       // BSP, once: detect, allocate save areas
 void svm_hardware_enable(void);      // this CPU: EFER.SVME, VM_HSAVE_PA
 void svm_hardware_disable(void);     // this CPU: clear EFER.SVME (power-off)
+void svm_hardware_disable_all(void); // every CPU (poweroff() in power.c)
 int svm_available(void);             // 1 iff SVM with NPT is usable on every CPU
 const char *svm_unavailable_reason(void); // why not, or NULL
 int svm_guard(void);                 // 0 if available, else -ENODEV (for VM creation)
