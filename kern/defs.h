@@ -107,8 +107,9 @@ void trap(struct trapframe *tf);
 const char *trap_name(uint64 trapno);
 void trap_report(struct trapframe *tf, uint64 cr2);
 void trap_expect(int trapno, int skip);
-int trap_expect_done(uint64 *rip, uint64 *err, uint64 *cr2);
-extern volatile uint64 trap_counts[32];
+void trap_expect_user(int trapno, uint64 resume);
+int trap_expect_done(uint64 *rip, uint64 *err, uint64 *cr2, uint64 *rax);
+extern volatile uint64 trap_counts[256];   // by vector, all CPUs
 // Implemented by proc.c (weak defaults in trap.c): see HACKING.md.
 void proc_tick(void);
 void proc_fault(struct trapframe *tf, const char *what) __attribute__((noreturn));

@@ -6,6 +6,7 @@
 #include "ktest.h"
 #include "trap.h"
 #include "x86.h"
+#include "../lib/string.h"
 
 // ---- ktest=smp ---------------------------------------------------------
 
@@ -109,29 +110,29 @@ KTEST(trap)
          o_rbx, o_r12, o_r15);
 
   // #UD from ud2, expected: reported, skipped, RIP recorded.
-  uint64 rip, err, cr2, here;
+  uint64 rip, err, cr2, rax, here;
   int hits;
   trap_expect(T_UD, 2);
   asm volatile("leaq 1f(%%rip), %0; 1: ud2" : "=r"(here));
-  hits = trap_expect_done(&rip, &err, &cr2);
+  hits = trap_expect_done(&rip, &err, &cr2, &rax);
   KCHECK(hits == 1 && rip == here, "#UD at %lx caught at rip %lx", here, rip);
 
   // #PF on an unmapped kernel address (3-byte load), expected.
   uint64 bad = 0xFFFF900000000000UL, v;
   trap_expect(T_PF, 3);
   asm volatile("movq (%1), %0" : "=r"(v) : "a"(bad) : "memory");
-  hits = trap_expect_done(&rip, &err, &cr2);
+  hits = trap_expect_done(&rip, &err, &cr2, &rax);
   KCHECK(hits == 1 && cr2 == bad && (err & 7) == 0, "#PF caught: cr2 %lx err %lx (not-present read kernel)", cr2,
          err);
 
   // #GP from a non-canonical address.
   trap_expect(T_GP, 3);
   asm volatile("movq (%1), %0" : "=r"(v) : "a"(0x8000000000000000UL) : "memory");
-  hits = trap_expect_done(&rip, &err, &cr2);
+  hits = trap_expect_done(&rip, &err, &cr2, &rax);
   KCHECK(hits == 1 && rip > here, "#GP on a non-canonical load caught at %lx, err %lx", rip, err);
 
   // Nothing armed now: the dispatcher must not treat the next #BP as expected.
-  hits = trap_expect_done(&rip, &err, &cr2);
+  hits = trap_expect_done(&rip, &err, &cr2, &rax);
   KCHECK(hits == 0, "expectations are one-shot (%d hits when nothing was armed)", hits);
   KCHECK(trap_name(T_PF)[1] == 'P' && trap_name(T_DF)[1] == 'D', "names: %s, %s", trap_name(T_PF), trap_name(T_DF));
 }
@@ -145,4 +146,152 @@ KTEST(panic_pf)
   volatile uint64 *p = (volatile uint64 *)0xFFFF900000001000UL;
   uint64 v = *p;
   KCHECK(0, "unmapped kernel read returned %lx instead of panicking", v);
+}
+
+// ---- ktest=usertrap ----------------------------------------------------------
+// Enters ring 3 through trapret with a hand-made trapframe, lets small user
+// programs fault, and comes back through an expected-trap resume point. This
+// checks trapret, the ring-3 entry in alltraps (swapgs, TSS.rsp0), the
+// user-mode report, and the IDT gate DPLs.
+
+void user_probe(struct trapframe *tf);
+void user_probe_resume(void);
+// user_probe saves the callee-saved registers and its stack pointer, then
+// IRETQs into ring 3 through trapret; trap() sends the expected fault to
+// user_probe_resume, which restores them and returns.
+asm(".text\n"
+    ".globl user_probe, user_probe_resume\n"
+    "user_probe:\n"
+    "  pushq %rbp; movq %rsp, %rbp\n"
+    "  pushq %rbx; pushq %r12; pushq %r13; pushq %r14; pushq %r15\n"
+    "  movq %rsp, probe_rsp(%rip)\n"
+    "  movq %rdi, %rsp\n"
+    "  jmp trapret\n"
+    "user_probe_resume:\n"
+    "  movq probe_rsp(%rip), %rsp\n"
+    "  popq %r15; popq %r14; popq %r13; popq %r12; popq %rbx\n"
+    "  popq %rbp\n"
+    "  ret\n"
+    ".data\n"
+    "probe_rsp: .quad 0\n"
+    ".text\n");
+
+struct probe {
+  const char *what;
+  uint8 code[16];
+  int len;          // bytes of code
+  int trapno;
+  int ripoff;       // expected RIP offset in the report
+  uint64 err;
+};
+
+#define UCODE_VA USERBASE
+#define USTACK_VA (USERBASE + 0x10000)
+
+static const struct probe probes[] = {
+  // mov $1, %eax; ud2
+  {"ud2", {0xb8, 1, 0, 0, 0, 0x0f, 0x0b}, 7, T_UD, 5, 0},
+  // mov $2, %eax; int3  (a trap: RIP after it; the DPL 3 gate lets it through)
+  {"int3", {0xb8, 2, 0, 0, 0, 0xcc}, 6, T_BP, 6, 0},
+  // mov $3, %eax; mov 0xffffffff80100000, %rax   (kernel text: present, supervisor)
+  {"read kernel", {0xb8, 3, 0, 0, 0, 0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x10, 0x80}, 13, T_PF, 5, 0x5},
+  // mov $4, %eax; out %al, $0x80   (IOPL 0, no I/O bitmap)
+  {"out", {0xb8, 4, 0, 0, 0, 0xe6, 0x80}, 7, T_GP, 5, 0},
+};
+
+// Frees the page-table pages below table (level 3 = the PML4, lower half
+// only); leaf pages are the caller's.
+static void free_tables(pte_t *table, int level)
+{
+  for (int i = 0; i < (level == 3 ? 256 : 512); i++) {
+    if (!(table[i] & PTE_P))
+      continue;
+    pte_t *child = P2V(PTE_ADDR(table[i]));
+    if (level > 1)
+      free_tables(child, level - 1);
+    kfree(child);
+  }
+}
+
+static void run_probe(const struct probe *p, int idx)
+{
+  static struct trapframe tf;
+  uint64 rip, err, cr2, rax;
+  memset(&tf, 0, sizeof tf);
+  tf.rip = UCODE_VA + 64 * idx;
+  tf.cs = UCODE_SEL;
+  tf.ss = UDATA_SEL;
+  tf.rflags = FL_RSVD1;
+  tf.rsp = USTACK_VA + PGSIZE;
+  trap_expect_user(p->trapno, (uint64)user_probe_resume);
+  user_probe(&tf);
+  int hits = trap_expect_done(&rip, &err, &cr2, &rax);
+  KCHECK(hits == 1 && rip == tf.rip + p->ripoff && rax == (uint64)idx + 1 && err == p->err,
+         "ring 3 %s: %s, rip +%ld, rax %lu, err 0x%lx", p->what, hits ? trap_name(p->trapno) : "no trap",
+         (long)(rip - tf.rip), rax, err);
+  KCHECK(mycpu() == &cpus[0] && rdmsr(MSR_KERNEL_GS_BASE) == 0, "back in ring 0 with the kernel GS (%p)",
+         mycpu());
+}
+
+KTEST(usertrap)
+{
+  uint64 before = kfreecount();
+  pte_t *pml4 = pml4_new();
+  char *code = kalloc(), *ustack = kalloc(), *kstack = kalloc();
+  if (!pml4 || !code || !ustack || !kstack ||
+      mappages(pml4, UCODE_VA, PGSIZE, V2P(code), PTE_U) < 0 ||
+      mappages(pml4, USTACK_VA, PGSIZE, V2P(ustack), PTE_U | PTE_W | PTE_NX) < 0) {
+    KCHECK(0, "out of memory setting up the user probe");
+    return;
+  }
+  for (uint64 i = 0; i < ARRAY_SIZE(probes); i++)
+    memmove(code + 64 * i, probes[i].code, probes[i].len);
+  uint64 old_rsp0 = mycpu()->ts.rsp0;
+  mycpu()->ts.rsp0 = (uint64)kstack + PGSIZE;
+  lcr3(V2P(pml4));
+  for (uint64 i = 0; i < ARRAY_SIZE(probes); i++)
+    run_probe(&probes[i], i);
+  KCHECK(trap_counts[T_UD] >= 1 && trap_counts[T_GP] >= 1, "ring 3 faults counted (#UD %lu, #GP %lu)",
+         trap_counts[T_UD], trap_counts[T_GP]);
+  kvmswitch();
+  mycpu()->ts.rsp0 = old_rsp0;
+  free_tables(pml4, 3);
+  kfree(pml4);
+  kfree(code);
+  kfree(ustack);
+  kfree(kstack);
+  KCHECK(kfreecount() == before, "no pages leaked (%lu free before, %lu after)", before, kfreecount());
+}
+
+// ---- ktest=panic_df ----------------------------------------------------------
+// A kernel stack that points at unmapped memory: the #PF cannot push its
+// frame, so the CPU raises #DF, which runs on its IST stack and must still
+// print a report and panic (power-off code 3).
+
+KTEST(panic_df)
+{
+  asm volatile("movq $0xFFFF900000010000, %%rsp; pushq $0" ::: "memory");
+  KCHECK(0, "survived a push to an unmapped stack");
+}
+
+// ---- ktest=consin --------------------------------------------------------------
+// Run with bytes on the serial input, e.g.
+//   printf 'svm' | qemu-system-x86_64 ... -append ktest=consin
+// Checks that they arrive through the COM1 interrupt (IOAPIC -> cpu0).
+
+KTEST(consin)
+{
+  uint64 irq0 = trap_counts[T_IRQ0 + IRQ_COM1], t0 = uptime_us();
+  char got[4] = {0};
+  int n = 0;
+  sti();
+  while (trap_counts[T_IRQ0 + IRQ_COM1] == irq0 && uptime_us() - t0 < 3000000)
+    hlt();   // woken by the UART or the timer
+  cli();
+  int c;
+  while (n < 3 && (c = console_getc_nonblock()) >= 0)
+    got[n++] = c;
+  KCHECK(trap_counts[T_IRQ0 + IRQ_COM1] > irq0, "COM1 receive interrupts: %lu",
+         trap_counts[T_IRQ0 + IRQ_COM1] - irq0);
+  KCHECK(n == 3 && got[0] == 's' && got[1] == 'v' && got[2] == 'm', "read \"%s\" from the console input", got);
 }

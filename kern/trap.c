@@ -45,15 +45,16 @@ static const char *excnames[32] = {
   [30] = "#SX security exception",
 };
 
-// Exceptions seen so far, by vector (all CPUs); tests read it.
-volatile uint64 trap_counts[32];
+// Traps and interrupts seen so far, by vector (all CPUs); tests read it.
+volatile uint64 trap_counts[256];
 
-// A one-shot "this kernel fault is expected" per CPU, for tests (trap_expect).
+// A one-shot "this fault is expected" per CPU, for tests (trap_expect).
 static struct trap_expect {
   int trapno;       // -1: not armed
-  int skip;         // bytes to advance RIP past the faulting instruction
+  int skip;         // kernel: bytes to advance RIP past the faulting instruction
+  uint64 resume;    // ring 3: kernel address to continue at instead
   int hits;
-  uint64 rip, err, cr2;
+  uint64 rip, err, cr2, rax;
 } expect[NCPU];
 
 const char *trap_name(uint64 trapno)
@@ -123,14 +124,16 @@ void trap_report(struct trapframe *tf, uint64 cr2)
          tf->trapno, (tf->cs & 3) ? "user" : "kernel", tf->err);
   if (tf->trapno == T_PF)
     print_pf_err(tf->err);
-  printf("\n  rip %016lx <%s+0x%lx>", tf->rip, sym ? sym : "?", off);
+  printf("\n  rip %016lx", tf->rip);
+  if (!(tf->cs & 3))
+    printf(" <%s+0x%lx>", sym ? sym : "?", off);
   if (tf->trapno == T_PF)
     printf("  cr2 %016lx", cr2);
   printf("\n");
   print_regs(tf);
 }
 
-// ---- expected kernel faults (tests) ----------------------------------------
+// ---- expected faults (tests) ------------------------------------------------
 
 // Arms a one-shot expectation on this CPU: the next kernel-mode exception
 // `trapno` is reported, recorded and survived by advancing RIP by `skip`
@@ -141,19 +144,30 @@ void trap_expect(int trapno, int skip)
   struct trap_expect *e = &expect[cpuid_self()];
   e->trapno = trapno;
   e->skip = skip;
+  e->resume = 0;
   e->hits = 0;
-  e->rip = e->err = e->cr2 = 0;
+  e->rip = e->err = e->cr2 = e->rax = 0;
+}
+
+// Like trap_expect, for a ring-3 exception instead: trap() makes the frame
+// return to the kernel at `resume` (ring 0, IF=0, on the trap stack: resume
+// must reload its own RSP) rather than calling proc_fault.
+void trap_expect_user(int trapno, uint64 resume)
+{
+  trap_expect(trapno, 0);
+  expect[cpuid_self()].resume = resume;
 }
 
 // Disarms, and returns how often the expected trap hit (0 or 1) with its
-// RIP, error code and CR2.
-int trap_expect_done(uint64 *rip, uint64 *err, uint64 *cr2)
+// RIP, error code and CR2 (and RAX, for ring-3 probes).
+int trap_expect_done(uint64 *rip, uint64 *err, uint64 *cr2, uint64 *rax)
 {
   struct trap_expect *e = &expect[cpuid_self()];
   e->trapno = -1;
   *rip = e->rip;
   *err = e->err;
   *cr2 = e->cr2;
+  *rax = e->rax;
   int hits = e->hits;
   e->hits = 0;
   return hits;
@@ -162,14 +176,24 @@ int trap_expect_done(uint64 *rip, uint64 *err, uint64 *cr2)
 static int expected(struct trapframe *tf, uint64 cr2)
 {
   struct trap_expect *e = &expect[cpuid_self()];
-  if (e->trapno != (int)tf->trapno || (tf->cs & 3))
+  int user = (tf->cs & 3) != 0;
+  if (e->trapno != (int)tf->trapno || user != (e->resume != 0))
     return 0;
   e->trapno = -1;
   e->hits++;
   e->rip = tf->rip;
   e->err = tf->err;
   e->cr2 = cr2;
-  tf->rip += e->skip;
+  e->rax = tf->rax;
+  if (user) {
+    tf->rip = e->resume;
+    tf->cs = KCODE_SEL;
+    tf->ss = KDATA_SEL;
+    tf->rflags = FL_RSVD1;
+    tf->rsp = (uint64)tf;   // some kernel stack; resume reloads its own
+  } else {
+    tf->rip += e->skip;
+  }
   return 1;
 }
 
@@ -181,8 +205,11 @@ static int expected(struct trapframe *tf, uint64 cr2)
 static void exception(struct trapframe *tf)
 {
   uint64 cr2 = tf->trapno == T_PF ? rcr2() : 0;
-  __sync_fetch_and_add(&trap_counts[tf->trapno], 1);
   trap_report(tf, cr2);
+  if (expected(tf, cr2)) {
+    printf("trap: cpu%d: expected; continuing at rip %016lx\n", cpuid_self(), tf->rip);
+    return;
+  }
   if (tf->cs & 3) {
     char what[128];
     snprintf(what, sizeof what, "%s at rip 0x%lx addr 0x%lx err 0x%lx", trap_name(tf->trapno),
@@ -190,7 +217,7 @@ static void exception(struct trapframe *tf)
     proc_fault(tf, what);
     return;
   }
-  if (tf->trapno == T_BP || expected(tf, cr2)) {
+  if (tf->trapno == T_BP) {
     printf("trap: cpu%d: kernel continues at rip %016lx\n", cpuid_self(), tf->rip);
     return;
   }
@@ -209,6 +236,7 @@ static void timer_intr(void)
 
 void trap(struct trapframe *tf)
 {
+  __atomic_fetch_add(&trap_counts[tf->trapno & 0xFF], 1, __ATOMIC_RELAXED);
   switch (tf->trapno) {
   case T_IRQ0 + IRQ_TIMER:
     timer_intr();
