@@ -1,0 +1,149 @@
+"""Lab 1 (hsave): SVM detection, the per-CPU host save area, EFER.SVME.
+
+On 1, 2 and 4 CPUs every CPU must have EFER.SVME set and its own non-zero,
+page-aligned VM_HSAVE_PA, read back from the MSRs on that CPU (ktest=hsave,
+kern/svm/hsave_test.c); the boot lines must agree with those readings; the
+feature summary must match CPUID; without SVM or without nested paging the
+kernel says what is missing and everything else keeps working.
+Console formats: HACKING.md, "Console output the graders match"."""
+from gradelib import test
+
+PANIC = r"^panic: "
+ENABLE = r"^svm: cpu(\d+): EFER\.SVME=(\d) VM_HSAVE_PA=0x([0-9a-f]+)$"
+FEATURES = r"^svm: features: ([^\n]*)\n"   # the whole line, not a partial read
+
+
+def features(r):
+    """The summary line as a dict of name -> int."""
+    m = r.expect(FEATURES)
+    out = {}
+    for kv in m.group(1).split():
+        k, _, v = kv.partition("=")
+        out[k] = int(v, 0)
+    return out
+
+
+def enabled_on_every_cpu(r, n):
+    """ktest=hsave passes on n CPUs and the boot lines tell the same story:
+    one line per CPU, SVME=1, distinct page-aligned non-zero addresses."""
+    r.reject(PANIC)
+    r.reject(r"^FAIL: ")
+    r.expect(r"^svmlab: %d cpus online$" % n)
+    r.expect(r"^hsave: %d cpus checked$" % n)
+    r.expect_exit(0)
+    lines = r.findall(ENABLE)
+    seen = {}
+    for m in lines:
+        cpu, svme, pa = int(m.group(1)), int(m.group(2)), int(m.group(3), 16)
+        r.check(svme == 1, "cpu%d reports EFER.SVME=%d, expected 1" % (cpu, svme))
+        r.check(pa != 0 and pa % 4096 == 0,
+                "cpu%d: VM_HSAVE_PA=%#x must be non-zero and page-aligned" % (cpu, pa))
+        seen[cpu] = pa
+    r.check(sorted(seen) == list(range(n)),
+            "expected an 'svm: cpuN: EFER.SVME=...' line for each of cpu0..cpu%d, got %s"
+            % (n - 1, sorted(seen)))
+    r.check(len(set(seen.values())) == n,
+            "every CPU needs its own save area; VM_HSAVE_PA values: %s"
+            % ", ".join("cpu%d=%#x" % kv for kv in sorted(seen.items())))
+    # The ktest read each MSR on its own CPU: it must agree with the boot line.
+    for cpu, pa in seen.items():
+        r.check(r.find(r"^ok: cpu%d: VM_HSAVE_PA=0x%x is no other CPU's$" % (cpu, pa)),
+                "cpu%d: the MSR read on that CPU does not match the boot line (%#x)"
+                % (cpu, pa))
+
+
+@test(points=6, title="1 CPU: EFER.SVME and VM_HSAVE_PA set", cmdline="ktest=hsave", cpus=1)
+def hsave_1cpu(r):
+    enabled_on_every_cpu(r, 1)
+
+
+@test(points=8, title="2 CPUs: each has SVME and its own save area", cmdline="ktest=hsave",
+      cpus=2, timeout=40)
+def hsave_2cpu(r):
+    enabled_on_every_cpu(r, 2)
+
+
+@test(points=8, title="4 CPUs: each has SVME and its own save area", cmdline="ktest=hsave",
+      cpus=4, timeout=60)
+def hsave_4cpu(r):
+    enabled_on_every_cpu(r, 4)
+
+
+@test(points=6, title="feature summary matches CPUID on every CPU (-cpu max)",
+      cmdline="ktest=hsave_features", cpus=2, timeout=40)
+def features_max(r):
+    r.reject(PANIC)
+    r.reject(r"^FAIL: ")
+    f = features(r)
+    # QEMU 7.2's -cpu max: SVM revision 1, 16 ASIDs, nested paging.
+    r.check(f.get("svm") == 1 and f.get("npt") == 1,
+            "-cpu max has SVM with nested paging; the summary says %s" % f)
+    r.check(f.get("asids", 0) >= 2 and f.get("rev", 0) >= 1,
+            "expected a revision and at least 2 ASIDs, got %s" % f)
+    r.reject(r"^svm: unavailable:")
+    r.expect_exit(0)
+
+
+@test(points=4, title="feature summary on -cpu EPYC", cmdline="ktest=hsave_features", cpus=1,
+      qemu_cpu="EPYC")
+def features_epyc(r):
+    r.reject(PANIC)
+    r.reject(r"^FAIL: ")
+    f = features(r)
+    r.check(f.get("svm") == 1 and f.get("npt") == 1,
+            "-cpu EPYC has SVM with nested paging; the summary says %s" % f)
+    r.expect_exit(0)
+
+
+def degrades(r, reason, svm):
+    """The vmm says exactly what is missing, refuses VMs, enables nothing."""
+    r.reject(PANIC)
+    r.reject(r"^FAIL: ")
+    r.reject(r"EFER\.SVME=1")
+    f = features(r)
+    r.check(f.get("svm") == svm and f.get("npt") == 0,
+            "expected svm=%d npt=0 in the summary, got %s" % (svm, f))
+    r.expect(r"^svm: unavailable: .*%s" % reason)
+    r.expect(r"^ok: VM creation refused: -ENODEV$")
+    r.expect_exit(0)
+
+
+@test(points=5, title="no nested paging (-cpu qemu64): says so, refuses VMs",
+      cmdline="ktest=hsave_nosvm", cpus=2, qemu_cpu="qemu64")
+def no_npt(r):
+    degrades(r, r"nested paging", 1)
+
+
+@test(points=5, title="no SVM (-cpu qemu64,-svm): says so, refuses VMs",
+      cmdline="ktest=hsave_nosvm", cpus=2, qemu_cpu="qemu64,-svm")
+def no_svm(r):
+    degrades(r, r"no SVM", 0)
+
+
+def user_program_runs(r):
+    r.reject(PANIC)
+    r.expect(r"^svm: unavailable: ")
+    m = r.expect(r"^init: test forktest exited with status (-?\d+)$")
+    r.check(m.group(1) == "0", "forktest exited with status %s" % m.group(1))
+    r.expect_exit(0)
+
+
+@test(points=4, title="without SVM, user programs still run (test=forktest)",
+      cmdline="test=forktest", cpus=2, qemu_cpu="qemu64,-svm", timeout=60)
+def no_svm_userland(r):
+    user_program_runs(r)
+
+
+@test(points=4, title="without nested paging, user programs still run (test=forktest)",
+      cmdline="test=forktest", cpus=2, qemu_cpu="qemu64", timeout=60)
+def no_npt_userland(r):
+    user_program_runs(r)
+
+
+@test(points=4, title="power-off path clears EFER.SVME on every CPU",
+      cmdline="ktest=hsave_disable", cpus=2, timeout=40)
+def disable(r):
+    r.reject(PANIC)
+    r.reject(r"^FAIL: ")
+    r.expect(r"^ok: cpu1: after disable EFER=0x[0-9a-f]+ has SVME clear$")
+    r.expect_exit(0)
