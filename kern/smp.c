@@ -33,7 +33,7 @@ static struct callslot {
   volatile int done;
 } slots[NCPU];
 
-#define AP_TIMEOUT_US 2000000
+#define AP_TIMEOUT_US 5000000   // generous: TCG on a loaded host
 
 // Each AP arrives here from entryother.S on its own stack, the boot page
 // tables and the trampoline's GDT, with interrupts off.

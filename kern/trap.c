@@ -173,11 +173,19 @@ int trap_expect_done(uint64 *rip, uint64 *err, uint64 *cr2, uint64 *rax)
   return hits;
 }
 
-static int expected(struct trapframe *tf, uint64 cr2)
+static int expect_matches(struct trapframe *tf)
 {
   struct trap_expect *e = &expect[cpuid_self()];
   int user = (tf->cs & 3) != 0;
-  if (e->trapno != (int)tf->trapno || user != (e->resume != 0))
+  return e->trapno == (int)tf->trapno && user == (e->resume != 0);
+}
+
+// If tf is the armed expected trap: records it and redirects tf (see
+// trap_expect and trap_expect_user). Returns 1 if so.
+static int expected(struct trapframe *tf, uint64 cr2)
+{
+  struct trap_expect *e = &expect[cpuid_self()];
+  if (!expect_matches(tf))
     return 0;
   e->trapno = -1;
   e->hits++;
@@ -185,7 +193,7 @@ static int expected(struct trapframe *tf, uint64 cr2)
   e->err = tf->err;
   e->cr2 = cr2;
   e->rax = tf->rax;
-  if (user) {
+  if (tf->cs & 3) {
     tf->rip = e->resume;
     tf->cs = KCODE_SEL;
     tf->ss = KDATA_SEL;
@@ -205,6 +213,10 @@ static int expected(struct trapframe *tf, uint64 cr2)
 static void exception(struct trapframe *tf)
 {
   uint64 cr2 = tf->trapno == T_PF ? rcr2() : 0;
+  // A fatal kernel fault may have hit inside printf with the console lock
+  // held: report it the way panic prints, without the lock.
+  if (!(tf->cs & 3) && tf->trapno != T_BP && !expect_matches(tf))
+    panicked = 1;
   trap_report(tf, cr2);
   if (expected(tf, cr2)) {
     printf("trap: cpu%d: expected; continuing at rip %016lx\n", cpuid_self(), tf->rip);
