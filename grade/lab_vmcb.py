@@ -113,11 +113,3 @@ def misc(r):
         r.expect(r"^  %s +sel=0x[0-9a-f]{4} attrib=0x[0-9a-f]{3} limit=0x[0-9a-f]{8} "
                  r"base=0x[0-9a-f]{16}$" % seg)
     r.expect_exit(0)
-
-
-@test(points=4, title="VM objects are refused cleanly without nested paging (-cpu qemu64)",
-      cmdline="ktest=hsave_nosvm", cpus=1, qemu_cpu="qemu64")
-def refused_without_npt(r):
-    clean_run(r)
-    r.expect(r"^ok: VM creation refused: -ENODEV$")
-    r.expect_exit(0)

@@ -60,6 +60,7 @@ static pte_t *npt_walk(struct npt *npt, uint64 gpa, int alloc)
   }
   return &table[PX(0, gpa)];
 }
+// LAB 2 STUB
 // LAB 2 END
 
 static int npt_range_ok(uint64 gpa, uint64 size)
@@ -142,6 +143,7 @@ static void npt_free_level(struct npt *npt, pte_t *table, int level)
   kfree(table);
   npt->npages--;
 }
+// LAB 2 STUB
 // LAB 2 END
 
 // Frees every table page (not the guest's memory). Safe on a zeroed or

@@ -108,6 +108,7 @@ static void vmcb_set_intercepts(struct vmcb_control *c)
       INTERCEPT_STGI | INTERCEPT_CLGI | INTERCEPT_SKINIT | INTERCEPT_MONITOR |
       INTERCEPT_MWAIT | INTERCEPT_MWAIT_COND;
 }
+// LAB 2 STUB
 // LAB 2 END
 
 // Fills the control area for a new guest: intercepts, permission maps, ASID,
@@ -183,6 +184,7 @@ static void save_long(struct vmcb_save *v, const struct vmcb_setup *s)
   v->cr3 = s->cr3;
   v->efer |= EFER_LME | EFER_LMA;
 }
+// LAB 2 STUB
 // LAB 2 END
 
 // Fills the save area for the guest's first VMRUN in mode s->mode. The

@@ -158,6 +158,7 @@ static enum vmcb_rule check_control(const struct vmcb_control *c)
     return VMCB_BAD_ASID;
   return VMCB_OK;
 }
+// LAB 2 STUB
 // LAB 2 END
 
 // Returns VMCB_OK if VMRUN would accept vmcb's guest state as far as §15.5.1
