@@ -140,3 +140,83 @@ void mpenter(struct cpu *c);
 int cpu_online(int cpu);
 int smp_call(int cpu, void (*fn)(void *), void *arg);
 void smp_call_intr(void);
+
+// ---- processes, system calls, initrd, exec (part proc) --------------------
+// proc.c
+void userinit(void);
+int fork(void);
+void exit(int status) __attribute__((noreturn));
+int wait(uint64 ustatus);
+int kill(int pid);
+void sleep(void *chan, struct spinlock *lk);
+void wakeup(void *chan);
+void yield(void);
+int setcpu(int cpu);
+int sleep_ticks(uint64 n);
+uint64 uptime(void);
+int64 growproc(int64 n);
+// (scheduler, proc_tick, proc_fault: declared with trap.c above)
+
+// uvm.c
+pte_t *uvm_lookup(pte_t *pml4, uint64 va);
+int uvm_alloc(pte_t *pml4, uint64 start, uint64 end, uint64 perm);
+void uvm_dealloc(pte_t *pml4, uint64 start, uint64 end);
+void uvm_free(pte_t *pml4);
+pte_t *uvm_copy(pte_t *src);
+int uvm_check(pte_t *pml4, uint64 va, uint64 len, uint64 perm);
+int copyin(pte_t *pml4, void *dst, uint64 src, uint64 len);
+int copyout(pte_t *pml4, uint64 dst, const void *src, uint64 len);
+int copyinstr(pte_t *pml4, char *dst, uint64 src, uint64 max);
+void switchuvm(struct proc *p);
+
+// exec.c
+int exec_proc(struct proc *p, const char *path, char **argv, int argc);
+
+// initrd.c
+void initrd_init(struct mb_info *mb);
+int initrd_lookup(const char *name, const uint8 **data, uint64 *size);
+int initrd_entry(int i, char *name, int n, uint64 *size);
+
+// syscall.c
+void syscallinit(void);
+void syscall(struct trapframe *tf);
+uint64 argraw(int n);
+int argint(int n);
+int64 arglong(int n);
+
+// sysproc.c, sysfile.c (system calls; see kern/syscall.h)
+uint64 sys_fork(void);
+uint64 sys_exit(void);
+uint64 sys_wait(void);
+uint64 sys_getpid(void);
+uint64 sys_sbrk(void);
+uint64 sys_exec(void);
+uint64 sys_sleep(void);
+uint64 sys_uptime(void);
+uint64 sys_kill(void);
+uint64 sys_setcpu(void);
+uint64 sys_getcpu(void);
+uint64 sys_ncpu(void);
+uint64 sys_freepages(void);
+uint64 sys_yield(void);
+uint64 sys_halt(void);
+uint64 sys_cmdline(void);
+uint64 sys_read(void);
+uint64 sys_write(void);
+uint64 sys_open(void);
+uint64 sys_close(void);
+uint64 sys_fsize(void);
+uint64 sys_readdir(void);
+int64 consoleread(uint64 dst, uint64 n);
+
+// sysvm.c (vmm system calls 32..40; placeholder until the vmm part lands)
+uint64 sys_vm_create(void);
+uint64 sys_vm_destroy(void);
+uint64 sys_vm_map(void);
+uint64 sys_vm_unmap(void);
+uint64 sys_vcpu_create(void);
+uint64 sys_vcpu_getregs(void);
+uint64 sys_vcpu_setregs(void);
+uint64 sys_vcpu_run(void);
+uint64 sys_vcpu_inject(void);
+void vm_proc_exit(int pid);

@@ -1,0 +1,428 @@
+// Processes and the scheduler, xv6 style, on every CPU.
+//
+// One lock (ptable.lock) guards every process's state, parent, chan,
+// killed and xstatus, the pid counter and the tick count. A process gives
+// up its CPU by calling sched() with ptable.lock held; the per-CPU
+// scheduler releases it after swtch() returns there, so no other CPU can
+// pick a process before its registers are saved.
+//
+// Life of a process: allocproc() (EMBRYO: kernel stack with a context that
+// "returns" into forkret and then userret) -> RUNNABLE -> RUNNING on some
+// CPU -> SLEEPING/RUNNABLE ... -> exit() (ZOMBIE, user memory already
+// freed) -> wait() in the parent frees the kernel stack (UNUSED).
+#include "defs.h"
+#include "x86.h"
+#include "cpu.h"
+#include "proc.h"
+#include "spinlock.h"
+#include "errno.h"
+#include "../lib/string.h"
+
+#define SLICE_TICKS 2   // round-robin time slice
+
+static struct {
+  struct spinlock lock;
+  struct proc proc[NPROC];
+} ptable;
+static int nextpid = 1;
+static struct proc *initproc;
+static uint64 ticks;    // BSP timer ticks since the scheduler started
+
+extern void swtch(struct context **old, struct context *new);
+extern char userret[];   // syscallentry.S
+
+static void forkret(void);
+
+struct proc *myproc(void)
+{
+  pushcli();
+  struct proc *p = mycpu()->proc;
+  popcli();
+  return p;
+}
+
+// Releases an unused or reaped slot's kernel stack and address space.
+// Called with ptable.lock held, or on an EMBRYO nobody else can see.
+static void freeproc(struct proc *p)
+{
+  if (p->kstack)
+    kfree_pages(p->kstack, KSTACKSIZE / PGSIZE);
+  uvm_free(p->pml4);
+  p->kstack = NULL;
+  p->pml4 = NULL;
+  p->pid = 0;
+  p->parent = NULL;
+  p->name[0] = 0;
+  p->killed = 0;
+  p->state = UNUSED;
+}
+
+// Lays out a new kernel stack: trapframe at the top, below it the address
+// of userret, below that a context whose rip is forkret. The first swtch()
+// to the process pops the context, runs forkret, which returns to userret,
+// which irets to user space through the trapframe.
+static void setup_kstack(struct proc *p)
+{
+  uint8 *sp = p->kstack + KSTACKSIZE;
+  sp -= sizeof *p->tf;
+  p->tf = (struct trapframe *)sp;
+  sp -= sizeof(uint64);
+  *(uint64 *)sp = (uint64)userret;
+  sp -= sizeof *p->context;
+  p->context = (struct context *)sp;
+  memset(p->context, 0, sizeof *p->context);
+  p->context->rip = (uint64)forkret;
+}
+
+// Finds an UNUSED slot and makes it an EMBRYO with a kernel stack; NULL
+// when the table is full or memory is out.
+static struct proc *allocproc(void)
+{
+  acquire(&ptable.lock);
+  struct proc *p = ptable.proc;
+  while (p < &ptable.proc[NPROC] && p->state != UNUSED)
+    p++;
+  if (p == &ptable.proc[NPROC]) {
+    release(&ptable.lock);
+    return NULL;
+  }
+  p->state = EMBRYO;
+  p->pid = nextpid++;
+  release(&ptable.lock);
+  p->killed = 0;
+  p->pincpu = -1;
+  p->slice = 0;
+  p->pml4 = NULL;
+  p->parent = NULL;
+  p->kstack = kalloc_pages(KSTACKSIZE / PGSIZE, 1);
+  if (!p->kstack) {
+    acquire(&ptable.lock);
+    freeproc(p);
+    release(&ptable.lock);
+    return NULL;
+  }
+  setup_kstack(p);
+  return p;
+}
+
+// Creates the first process, running /init from the initrd.
+void userinit(void)
+{
+  initlock(&ptable.lock, "ptable");
+  struct proc *p = allocproc();
+  if (!p)
+    panic("userinit: no memory");
+  initproc = p;
+  memset(p->ofile, 0, sizeof p->ofile);
+  for (int fd = 0; fd < 3; fd++)
+    p->ofile[fd].type = FD_CONSOLE;
+  char *argv[] = {"init"};
+  int r = exec_proc(p, "/init", argv, 1);
+  if (r < 0)
+    panic("userinit: cannot run /init (error %d)", r);
+  acquire(&ptable.lock);
+  p->state = RUNNABLE;
+  release(&ptable.lock);
+}
+
+// A copy of the calling process. Returns the child's pid to the parent;
+// the child returns 0 from the same system call.
+int fork(void)
+{
+  struct proc *cur = myproc(), *np = allocproc();
+  if (!np)
+    return -EAGAIN;
+  np->pml4 = uvm_copy(cur->pml4);
+  if (!np->pml4) {
+    acquire(&ptable.lock);
+    freeproc(np);
+    release(&ptable.lock);
+    return -ENOMEM;
+  }
+  np->heapbase = cur->heapbase;
+  np->sz = cur->sz;
+  *np->tf = *cur->tf;
+  np->tf->rax = 0;
+  memcpy(np->ofile, cur->ofile, sizeof np->ofile);
+  memcpy(np->name, cur->name, sizeof np->name);
+  np->pincpu = cur->pincpu;
+  acquire(&ptable.lock);
+  np->parent = cur;
+  np->state = RUNNABLE;
+  int pid = np->pid;
+  release(&ptable.lock);
+  return pid;
+}
+
+// Wakes every process sleeping on chan. ptable.lock held.
+static void wakeup1(void *chan)
+{
+  for (struct proc *p = ptable.proc; p < &ptable.proc[NPROC]; p++)
+    if (p->state == SLEEPING && p->chan == chan)
+      p->state = RUNNABLE;
+}
+
+void wakeup(void *chan)
+{
+  acquire(&ptable.lock);
+  wakeup1(chan);
+  release(&ptable.lock);
+}
+
+// Gives the CPU back to the scheduler. ptable.lock must be the only lock
+// held and the caller must have changed p->state already.
+static void sched(void)
+{
+  struct proc *p = myproc();
+  if (!holding(&ptable.lock))
+    panic("sched: ptable.lock not held");
+  if (mycpu()->ncli != 1)
+    panic("sched: other locks held (ncli %d)", mycpu()->ncli);
+  if (p->state == RUNNING)
+    panic("sched: pid %d still running", p->pid);
+  if (rflags() & FL_IF)
+    panic("sched: interruptible");
+  int intena = mycpu()->intena;
+  swtch(&p->context, mycpu()->scheduler);
+  mycpu()->intena = intena;
+}
+
+void yield(void)
+{
+  acquire(&ptable.lock);
+  myproc()->state = RUNNABLE;
+  sched();
+  release(&ptable.lock);
+}
+
+// A new process's first instructions in the kernel: still holding
+// ptable.lock from the scheduler. Returns into userret.
+static void forkret(void) { release(&ptable.lock); }
+
+// Drops the user address space of the running process p.
+static void drop_uvm(struct proc *p)
+{
+  pushcli();
+  pte_t *pml4 = p->pml4;
+  p->pml4 = NULL;
+  kvmswitch();
+  popcli();
+  uvm_free(pml4);
+}
+
+// Ends the calling process with status; its parent's wait() collects it.
+// Orphans go to init. Does not return.
+void exit(int status)
+{
+  struct proc *p = myproc();
+  if (p == initproc) {
+    printf("init: exited with status %d\n", status);
+    poweroff(POWEROFF_FAIL);
+  }
+  vm_proc_exit(p->pid);
+  memset(p->ofile, 0, sizeof p->ofile);
+  drop_uvm(p);
+  acquire(&ptable.lock);
+  wakeup1(p->parent);
+  for (struct proc *c = ptable.proc; c < &ptable.proc[NPROC]; c++) {
+    if (c->parent == p) {
+      c->parent = initproc;
+      if (c->state == ZOMBIE)
+        wakeup1(initproc);
+    }
+  }
+  p->xstatus = status;
+  p->state = ZOMBIE;
+  sched();
+  panic("exit: zombie pid %d ran again", p->pid);
+}
+
+// Waits for a child to exit; stores its status at user address ustatus
+// (unless 0) and returns its pid. -ECHILD without children, -EINTR when
+// killed, -EFAULT for a bad ustatus (the child stays a zombie).
+int wait(uint64 ustatus)
+{
+  struct proc *cur = myproc();
+  acquire(&ptable.lock);
+  for (;;) {
+    int havekids = 0;
+    for (struct proc *p = ptable.proc; p < &ptable.proc[NPROC]; p++) {
+      if (p->parent != cur)
+        continue;
+      havekids = 1;
+      if (p->state != ZOMBIE)
+        continue;
+      if (ustatus && copyout(cur->pml4, ustatus, &p->xstatus, sizeof p->xstatus) < 0) {
+        release(&ptable.lock);
+        return -EFAULT;
+      }
+      int pid = p->pid;
+      freeproc(p);
+      release(&ptable.lock);
+      return pid;
+    }
+    if (!havekids || cur->killed) {
+      release(&ptable.lock);
+      return havekids ? -EINTR : -ECHILD;
+    }
+    sleep(cur, &ptable.lock);
+  }
+}
+
+// Atomically releases lk and sleeps on chan; reacquires lk when woken.
+void sleep(void *chan, struct spinlock *lk)
+{
+  struct proc *p = myproc();
+  if (!p)
+    panic("sleep: no process");
+  if (lk != &ptable.lock) {
+    acquire(&ptable.lock);
+    release(lk);
+  }
+  p->chan = chan;
+  p->state = SLEEPING;
+  sched();
+  p->chan = NULL;
+  if (lk != &ptable.lock) {
+    release(&ptable.lock);
+    acquire(lk);
+  }
+}
+
+// Marks pid killed; it exits the next time it is about to run user code.
+int kill(int pid)
+{
+  if (initproc && pid == initproc->pid)
+    return -EPERM;
+  acquire(&ptable.lock);
+  for (struct proc *p = ptable.proc; p < &ptable.proc[NPROC]; p++) {
+    if (p->pid == pid && p->state != UNUSED && p->state != EMBRYO) {
+      p->killed = 1;
+      if (p->state == SLEEPING)
+        p->state = RUNNABLE;
+      release(&ptable.lock);
+      return 0;
+    }
+  }
+  release(&ptable.lock);
+  return -ESRCH;
+}
+
+// Pins the caller to cpu (-1: any) and moves it there before returning.
+int setcpu(int cpu)
+{
+  if (cpu < -1 || cpu >= ncpu || (cpu >= 0 && !cpus[cpu].started))
+    return -EINVAL;
+  myproc()->pincpu = cpu;
+  yield();
+  return 0;
+}
+
+// Sleeps for n ticks; -EINTR when killed meanwhile.
+int sleep_ticks(uint64 n)
+{
+  acquire(&ptable.lock);
+  uint64 t0 = ticks;
+  while (ticks - t0 < n) {
+    if (myproc()->killed) {
+      release(&ptable.lock);
+      return -EINTR;
+    }
+    sleep(&ticks, &ptable.lock);
+  }
+  release(&ptable.lock);
+  return 0;
+}
+
+uint64 uptime(void) { return __atomic_load_n(&ticks, __ATOMIC_RELAXED); }
+
+// Runs processes on this CPU forever; halts (interrupts on) when nothing
+// here is runnable. Pinned processes run only on their CPU.
+void scheduler(void)
+{
+  struct cpu *c = mycpu();
+  c->proc = NULL;
+  for (;;) {
+    sti();
+    int ran = 0;
+    acquire(&ptable.lock);
+    for (struct proc *p = ptable.proc; p < &ptable.proc[NPROC]; p++) {
+      if (p->state != RUNNABLE || (p->pincpu >= 0 && p->pincpu != c->id))
+        continue;
+      c->proc = p;
+      switchuvm(p);
+      p->state = RUNNING;
+      p->slice = 0;
+      swtch(&c->scheduler, p->context);
+      kvmswitch();
+      c->proc = NULL;
+      ran = 1;
+    }
+    release(&ptable.lock);
+    if (!ran)
+      asm volatile("sti; hlt" ::: "memory");
+  }
+}
+
+// Was the running process interrupted in user mode by the interrupt being
+// handled now? The newest frame at the top of its kernel stack says so:
+// SYSCALL frames carry T_SYSCALL, trap frames from ring 3 another vector.
+static int interrupted_user(struct proc *p)
+{
+  struct trapframe *top = (struct trapframe *)(p->kstack + KSTACKSIZE) - 1;
+  return (top->cs & 3) == 3 && top->trapno != T_SYSCALL;
+}
+
+// Timer tick on this CPU (trap handler, IF=0): counts time on the BSP,
+// ends killed processes caught in user mode, and preempts the running
+// process when its slice is over.
+void proc_tick(void)
+{
+  struct cpu *c = mycpu();
+  if (c->id == 0 && initproc) {   // initproc: ptable.lock exists
+    acquire(&ptable.lock);
+    ticks++;
+    wakeup1(&ticks);
+    release(&ptable.lock);
+  }
+  struct proc *p = c->proc;
+  if (!p || p->state != RUNNING)
+    return;
+  if (p->killed && interrupted_user(p))
+    exit(-1);
+  if (++p->slice >= SLICE_TICKS)
+    yield();
+}
+
+// A fault in ring 3: reports it and ends the process with status -1.
+void proc_fault(struct trapframe *tf, const char *what)
+{
+  struct proc *p = myproc();
+  if (!p)
+    panic("proc_fault: %s with no process (rip %lx)", what, tf->rip);
+  printf("pid %d (%s): killed: %s\n", p->pid, p->name, what);
+  exit(-1);
+}
+
+// sbrk: moves the break by n bytes; returns the old break, -ENOMEM when
+// growing past HEAPTOP or out of memory, -EINVAL below the heap start.
+int64 growproc(int64 n)
+{
+  struct proc *p = myproc();
+  uint64 old = p->sz, new = old + n;
+  if (n > 0) {
+    if ((uint64)n > HEAPTOP - old)
+      return -ENOMEM;
+    if (uvm_alloc(p->pml4, PGROUNDUP(old), new, PTE_W | PTE_NX) < 0) {
+      uvm_dealloc(p->pml4, old, new);
+      return -ENOMEM;
+    }
+  } else if (n < 0) {
+    if ((uint64)-n > old - p->heapbase)
+      return -EINVAL;
+    uvm_dealloc(p->pml4, new, old);
+    lcr3(rcr3());   // drop stale translations of the freed pages
+  }
+  p->sz = new;
+  return old;
+}

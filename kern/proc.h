@@ -1,0 +1,49 @@
+// Processes: one kernel thread per user process, xv6 style. A process runs
+// on whichever CPU's scheduler picks it, unless it pinned itself (setcpu).
+#pragma once
+#include "types.h"
+#include "param.h"
+#include "trap.h"
+
+// Callee-saved registers swtch() keeps on a kernel stack; rip is the
+// return address its "ret" pops (kern/swtch.S).
+struct context {
+  uint64 r15, r14, r13, r12, rbx, rbp, rip;
+};
+
+enum procstate { UNUSED, EMBRYO, SLEEPING, RUNNABLE, RUNNING, ZOMBIE };
+
+// An open file: the console or a read-only initrd file. Held by value in
+// the process (fork copies it), so there is nothing to reference-count.
+enum ftype { FD_NONE, FD_CONSOLE, FD_INITRD };
+struct file {
+  enum ftype type;
+  const uint8 *data;    // FD_INITRD: file contents in the initrd
+  uint64 size, off;
+};
+
+struct proc {
+  enum procstate state;      // all fields below are under ptable.lock,
+  int pid;                   // except what only the process itself touches
+  struct proc *parent;
+  void *chan;                // sleeping on chan
+  int killed;
+  int xstatus;               // exit status for wait()
+  int pincpu;                // run only on this CPU; -1 = any
+  int slice;                 // timer ticks used of the current time slice
+  pte_t *pml4;               // user address space (kernel half shared)
+  uint64 heapbase, sz;       // heap is [heapbase, sz); sbrk moves sz
+  uint8 *kstack;             // KSTACKSIZE bytes; trapframe at the top
+  struct trapframe *tf;      // user registers (top of kstack)
+  struct context *context;   // swtch() here to run the process
+  struct file ofile[NOFILE];
+  char name[16];
+};
+
+// Stack: USTACKPAGES pages right below USERSTACK, one unmapped guard page
+// below them; the heap may grow up to the guard page.
+#define USTACKPAGES 8
+#define USTACKBASE (USERSTACK - USTACKPAGES * PGSIZE)
+#define HEAPTOP (USTACKBASE - PGSIZE)
+
+struct proc *myproc(void);

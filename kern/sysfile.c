@@ -1,0 +1,169 @@
+// File system calls: the console (fds 0, 1, 2 of init, inherited) and
+// read-only files of the initrd. Files are held by value in the process
+// (kern/proc.h), so a forked child has its own offsets.
+#include "defs.h"
+#include "x86.h"
+#include "proc.h"
+#include "errno.h"
+#include "../lib/string.h"
+
+#define CHUNK 256
+
+// The open file fd of the caller, or NULL.
+static struct file *getfile(int64 fd)
+{
+  if (fd < 0 || fd >= NOFILE)
+    return NULL;
+  struct file *f = &myproc()->ofile[fd];
+  return f->type == FD_NONE ? NULL : f;
+}
+
+// Reads up to n bytes of f into user dst; returns the count.
+static int64 file_read(struct file *f, uint64 dst, uint64 n)
+{
+  if (f->type == FD_CONSOLE)
+    return consoleread(dst, n);
+  if (n > f->size - f->off)
+    n = f->size - f->off;
+  if (copyout(myproc()->pml4, dst, f->data + f->off, n) < 0)
+    return -EFAULT;
+  f->off += n;
+  return n;
+}
+
+// read(fd, buf, n): -EBADF, -EINVAL (n < 0), -EFAULT unless all of buf is
+// writable user memory.
+uint64 sys_read(void)
+{
+  struct file *f = getfile(arglong(0));
+  uint64 dst = argraw(1);
+  int64 n = arglong(2);
+  if (!f)
+    return -EBADF;
+  if (n < 0)
+    return -EINVAL;
+  if (uvm_check(myproc()->pml4, dst, n, PTE_W) < 0)
+    return -EFAULT;
+  return file_read(f, dst, n);
+}
+
+// Prints n bytes of user memory at src on the console, CHUNK at a time so
+// that a line from one process is not interleaved with another's.
+static int64 console_write(uint64 src, uint64 n)
+{
+  char buf[CHUNK + 1];
+  for (uint64 done = 0; done < n;) {
+    uint64 k = n - done < CHUNK ? n - done : CHUNK;
+    if (copyin(myproc()->pml4, buf, src + done, k) < 0)
+      return done ? (int64)done : -EFAULT;
+    buf[k] = 0;
+    for (uint64 i = 0; i < k; i += strlen(buf + i) + 1)   // NUL bytes are dropped
+      printf("%s", buf + i);
+    done += k;
+  }
+  return n;
+}
+
+uint64 sys_write(void)
+{
+  struct file *f = getfile(arglong(0));
+  uint64 src = argraw(1);
+  int64 n = arglong(2);
+  if (!f)
+    return -EBADF;
+  if (n < 0)
+    return -EINVAL;
+  if (uvm_check(myproc()->pml4, src, n, 0) < 0)
+    return -EFAULT;
+  if (f->type != FD_CONSOLE)
+    return -EBADF;   // initrd files are read-only
+  return console_write(src, n);
+}
+
+// open(path): an initrd file, read-only. Returns the lowest free fd.
+uint64 sys_open(void)
+{
+  char path[MAXPATH];
+  const uint8 *data;
+  uint64 size;
+  int r = copyinstr(myproc()->pml4, path, argraw(0), sizeof path);
+  if (r < 0)
+    return r == -ERANGE ? -ENOENT : r;
+  if ((r = initrd_lookup(path, &data, &size)) < 0)
+    return r;
+  for (int fd = 0; fd < NOFILE; fd++) {
+    struct file *f = &myproc()->ofile[fd];
+    if (f->type == FD_NONE) {
+      *f = (struct file){FD_INITRD, data, size, 0};
+      return fd;
+    }
+  }
+  return -EMFILE;
+}
+
+uint64 sys_close(void)
+{
+  struct file *f = getfile(arglong(0));
+  if (!f)
+    return -EBADF;
+  f->type = FD_NONE;
+  return 0;
+}
+
+// fsize(fd): the size of an initrd file; 0 for the console.
+uint64 sys_fsize(void)
+{
+  struct file *f = getfile(arglong(0));
+  if (!f)
+    return -EBADF;
+  return f->type == FD_INITRD ? f->size : 0;
+}
+
+// readdir(i, name, n): name (truncated to n-1 characters) and size of the
+// i'th initrd file; -ENOENT past the last one. All of name[0..n) must be
+// writable.
+uint64 sys_readdir(void)
+{
+  int64 i = arglong(0), n = arglong(2);
+  char name[MAXPATH];
+  uint64 size;
+  if (n <= 0)
+    return -EINVAL;
+  if (uvm_check(myproc()->pml4, argraw(1), n, PTE_W) < 0)
+    return -EFAULT;
+  if (i < 0 || i > 0x7fffffff || initrd_entry(i, name, sizeof name, &size) < 0)
+    return -ENOENT;
+  uint64 len = strlen(name) + 1;
+  if (len > (uint64)n) {
+    len = n;
+    name[len - 1] = 0;
+  }
+  if (copyout(myproc()->pml4, argraw(1), name, len) < 0)
+    return -EFAULT;
+  return size;
+}
+
+// Reads what the user typed, up to n bytes and at most one line, into user
+// dst; blocks until at least one byte arrives. Echoes the input.
+int64 consoleread(uint64 dst, uint64 n)
+{
+  uint64 got = 0;
+  while (got < n) {
+    int c = uartgetc();
+    if (c < 0) {
+      if (got > 0)
+        break;
+      if (sleep_ticks(1) < 0)
+        return -EINTR;
+      continue;
+    }
+    char ch = c == '\r' ? '\n' : c;
+    consputc(ch);
+    if (copyout(myproc()->pml4, dst + got, &ch, 1) < 0)
+      return -EFAULT;
+    got++;
+    if (ch == '\n')
+      break;
+  }
+  return got;
+}

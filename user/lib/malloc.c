@@ -1,0 +1,78 @@
+// malloc/free: a first-fit free list over memory from sbrk. Each block
+// starts with a header holding its size (in headers, header included);
+// free() merges a block with free neighbours (the list is address-ordered).
+#include "user.h"
+
+union header {
+  struct {
+    union header *next;
+    size_t units;
+  } s;
+  long align;
+};
+
+static union header base;
+static union header *freep;
+
+void free(void *ap)
+{
+  if (!ap)
+    return;
+  union header *bp = (union header *)ap - 1, *p = freep;
+  for (; !(bp > p && bp < p->s.next); p = p->s.next)
+    if (p >= p->s.next && (bp > p || bp < p->s.next))
+      break;   // at the wrap-around point of the circular list
+  if (bp + bp->s.units == p->s.next) {
+    bp->s.units += p->s.next->s.units;
+    bp->s.next = p->s.next->s.next;
+  } else {
+    bp->s.next = p->s.next;
+  }
+  if (p + p->s.units == bp) {
+    p->s.units += bp->s.units;
+    p->s.next = bp->s.next;
+  } else {
+    p->s.next = bp;
+  }
+  freep = p;
+}
+
+// Asks the kernel for at least units more headers; NULL when it refuses.
+static union header *morecore(size_t units)
+{
+  if (units < 4096)
+    units = 4096;
+  long old = sbrk(units * sizeof(union header));
+  if (old < 0)
+    return NULL;
+  union header *hp = (union header *)old;
+  hp->s.units = units;
+  free(hp + 1);
+  return freep;
+}
+
+void *malloc(size_t n)
+{
+  if (n == 0 || n > (1UL << 40))
+    return NULL;
+  size_t units = (n + sizeof(union header) - 1) / sizeof(union header) + 1;
+  if (!freep) {
+    base.s.next = freep = &base;
+    base.s.units = 0;
+  }
+  for (union header *prev = freep, *p = prev->s.next;; prev = p, p = p->s.next) {
+    if (p->s.units >= units) {
+      if (p->s.units == units) {
+        prev->s.next = p->s.next;
+      } else {
+        p->s.units -= units;
+        p += p->s.units;
+        p->s.units = units;
+      }
+      freep = prev;
+      return p + 1;
+    }
+    if (p == freep && !(p = morecore(units)))
+      return NULL;
+  }
+}

@@ -1,0 +1,43 @@
+# System call stubs: number in rax, arguments as in the C ABI except that
+# the fourth goes in r10 (SYSCALL clobbers rcx with the return address).
+#include "../../kern/syscall.h"
+
+#define STUB(name) \
+  .globl name; \
+  name: \
+  movl $SYS_##name, %eax; \
+  movq %rcx, %r10; \
+  syscall; \
+  ret
+
+STUB(fork)
+STUB(exit)
+STUB(wait)
+STUB(getpid)
+STUB(sbrk)
+STUB(exec)
+STUB(read)
+STUB(write)
+STUB(open)
+STUB(close)
+STUB(fsize)
+STUB(sleep)
+STUB(uptime)
+STUB(kill)
+STUB(setcpu)
+STUB(getcpu)
+STUB(ncpu)
+STUB(freepages)
+STUB(halt)
+STUB(readdir)
+STUB(cmdline)
+STUB(yield)
+STUB(vm_create)
+STUB(vm_destroy)
+STUB(vm_map)
+STUB(vm_unmap)
+STUB(vcpu_create)
+STUB(vcpu_getregs)
+STUB(vcpu_setregs)
+STUB(vcpu_run)
+STUB(vcpu_inject)
