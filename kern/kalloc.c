@@ -67,6 +67,10 @@ void kinit(struct mb_info *mb)
     struct mb_module *m = P2V(mb->mods_addr);
     for (uint32 i = 0; i < mb->mods_count; i++)
       reserve_range(m[i].mod_start, m[i].mod_end);
+    // The loader's info block and module list (QEMU puts them above the
+    // modules) are read again by initrd_init, after kalloc is in use.
+    reserve_range(V2P(mb), V2P(mb) + sizeof *mb);
+    reserve_range(mb->mods_addr, mb->mods_addr + mb->mods_count * sizeof *m);
   }
   hint = 0;
 }

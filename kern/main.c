@@ -28,12 +28,14 @@ void main(uint64 mb_pa, uint64 magic)
   kvminit();
   printf("svmlab: %lu free pages (%lu MiB)\n", kfreecount(), kfreecount() * PGSIZE >> 20);
   seginit();
+  syscallinit();
   trapinit();
   trapinithart();
   acpiinit();
   lapicinit();
   ioapicinit();
   uartintr_enable();
+  initrd_init(mb);
   svm_hardware_setup();
   svm_hardware_enable();
   smp_boot();
@@ -42,6 +44,6 @@ void main(uint64 mb_pa, uint64 magic)
   char name[64];
   if (cmdline_get("ktest", name, sizeof name))
     ktest_run(name);
-  printf("svmlab: nothing more to do yet\n");
-  poweroff(POWEROFF_OK);
+  userinit();
+  scheduler();
 }

@@ -311,7 +311,7 @@ int kill(int pid)
 // Pins the caller to cpu (-1: any) and moves it there before returning.
 int setcpu(int cpu)
 {
-  if (cpu < -1 || cpu >= ncpu || (cpu >= 0 && !cpus[cpu].started))
+  if (cpu < -1 || (cpu >= 0 && !cpu_online(cpu)))
     return -EINVAL;
   myproc()->pincpu = cpu;
   yield();

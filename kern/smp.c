@@ -42,6 +42,7 @@ void mpenter(struct cpu *c)
   cpu_setself(c);
   kvmswitch();
   seginit();
+  syscallinit();
   trapinithart();
   lapicinit();
   svm_hardware_enable();

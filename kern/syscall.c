@@ -44,6 +44,7 @@ uint64 argraw(int n)
   panic("argraw: argument %d", n);
 }
 
+// int arguments: the ABI leaves the upper half of the register undefined.
 int argint(int n) { return (int)argraw(n); }
 int64 arglong(int n) { return (int64)argraw(n); }
 

@@ -95,7 +95,7 @@ syscall_entry:
   cmpq %rax, TF_R11(%rsp)
   jne userret
   POPREGS
-  movq 24(%rsp), %rsp      # skip trapno, err, rip, cs, rflags: user rsp
+  movq 40(%rsp), %rsp      # past trapno, err, rip, cs, rflags: the user rsp
   swapgs
   sysretq
 

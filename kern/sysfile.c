@@ -5,6 +5,7 @@
 #include "x86.h"
 #include "proc.h"
 #include "errno.h"
+#include "spinlock.h"
 #include "../lib/string.h"
 
 #define CHUNK 256
@@ -35,7 +36,7 @@ static int64 file_read(struct file *f, uint64 dst, uint64 n)
 // writable user memory.
 uint64 sys_read(void)
 {
-  struct file *f = getfile(arglong(0));
+  struct file *f = getfile(argint(0));
   uint64 dst = argraw(1);
   int64 n = arglong(2);
   if (!f)
@@ -66,7 +67,7 @@ static int64 console_write(uint64 src, uint64 n)
 
 uint64 sys_write(void)
 {
-  struct file *f = getfile(arglong(0));
+  struct file *f = getfile(argint(0));
   uint64 src = argraw(1);
   int64 n = arglong(2);
   if (!f)
@@ -103,7 +104,7 @@ uint64 sys_open(void)
 
 uint64 sys_close(void)
 {
-  struct file *f = getfile(arglong(0));
+  struct file *f = getfile(argint(0));
   if (!f)
     return -EBADF;
   f->type = FD_NONE;
@@ -113,7 +114,7 @@ uint64 sys_close(void)
 // fsize(fd): the size of an initrd file; 0 for the console.
 uint64 sys_fsize(void)
 {
-  struct file *f = getfile(arglong(0));
+  struct file *f = getfile(argint(0));
   if (!f)
     return -EBADF;
   return f->type == FD_INITRD ? f->size : 0;
@@ -124,14 +125,15 @@ uint64 sys_fsize(void)
 // writable.
 uint64 sys_readdir(void)
 {
-  int64 i = arglong(0), n = arglong(2);
+  int i = argint(0);
+  int64 n = arglong(2);
   char name[MAXPATH];
   uint64 size;
   if (n <= 0)
     return -EINVAL;
   if (uvm_check(myproc()->pml4, argraw(1), n, PTE_W) < 0)
     return -EFAULT;
-  if (i < 0 || i > 0x7fffffff || initrd_entry(i, name, sizeof name, &size) < 0)
+  if (initrd_entry(i, name, sizeof name, &size) < 0)
     return -ENOENT;
   uint64 len = strlen(name) + 1;
   if (len > (uint64)n) {
@@ -143,20 +145,49 @@ uint64 sys_readdir(void)
   return size;
 }
 
+// ---- console input ------------------------------------------------------
+// Readers sleep on rdchan under rdlock; the UART interrupt queues bytes
+// (console.c) and then calls console_input_wakeup, which takes rdlock
+// before waking them, so a byte arriving between a reader's empty check
+// and its sleep is never missed.
+static struct spinlock rdlock = {0, "consread", NULL};
+static int rdchan;
+
+void console_input_wakeup(void)
+{
+  acquire(&rdlock);
+  wakeup(&rdchan);
+  release(&rdlock);
+}
+
+// The next input byte; sleeps until there is one. -EINTR when killed.
+static int console_getc(void)
+{
+  int c;
+  acquire(&rdlock);
+  while ((c = console_getc_nonblock()) < 0) {
+    if (myproc()->killed) {
+      release(&rdlock);
+      return -EINTR;
+    }
+    sleep(&rdchan, &rdlock);
+  }
+  release(&rdlock);
+  return c;
+}
+
 // Reads what the user typed, up to n bytes and at most one line, into user
-// dst; blocks until at least one byte arrives. Echoes the input.
+// dst; blocks until at least one byte arrives. Echoes the input (serial
+// terminals do not) and turns CR into LF.
 int64 consoleread(uint64 dst, uint64 n)
 {
   uint64 got = 0;
   while (got < n) {
-    int c = uartgetc();
-    if (c < 0) {
-      if (got > 0)
-        break;
-      if (sleep_ticks(1) < 0)
-        return -EINTR;
-      continue;
-    }
+    int c = got == 0 ? console_getc() : console_getc_nonblock();
+    if (c == -EINTR)
+      return -EINTR;
+    if (c < 0)
+      break;
     char ch = c == '\r' ? '\n' : c;
     consputc(ch);
     if (copyout(myproc()->pml4, dst + got, &ch, 1) < 0)

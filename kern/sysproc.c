@@ -28,8 +28,6 @@ static int fetch_args(uint64 uargv, char *page, char **argv)
   uint64 used = 0;
   for (int argc = 0;; argc++) {
     uint64 uarg;
-    if (uargv == 0)
-      return 0;
     if (copyin(pml4, &uarg, uargv + argc * sizeof(uint64), sizeof uarg) < 0)
       return -EFAULT;
     if (uarg == 0)
@@ -44,7 +42,8 @@ static int fetch_args(uint64 uargv, char *page, char **argv)
   }
 }
 
-// exec(path, argv): argv is a NULL-terminated array (NULL: no arguments).
+// exec(path, argv): argv is a NULL-terminated array of at most MAXARG
+// strings, PGSIZE bytes in all.
 uint64 sys_exec(void)
 {
   char path[MAXPATH], *argv[MAXARG];
@@ -71,13 +70,13 @@ uint64 sys_uptime(void) { return uptime(); }
 
 uint64 sys_kill(void)
 {
-  int64 pid = arglong(0);
-  return pid <= 0 || pid > 0x7fffffff ? -ESRCH : kill(pid);
+  int pid = argint(0);
+  return pid <= 0 ? -ESRCH : kill(pid);
 }
 
 uint64 sys_setcpu(void)
 {
-  int64 cpu = arglong(0);
+  int cpu = argint(0);
   return cpu < -1 || cpu >= NCPU ? -EINVAL : setcpu(cpu);
 }
 
@@ -102,7 +101,7 @@ uint64 sys_yield(void)
 // halt(code): powers the machine off; only init may, with 0 <= code < 128.
 uint64 sys_halt(void)
 {
-  int64 code = arglong(0);
+  int code = argint(0);
   if (myproc()->pid != 1)
     return -EPERM;
   if (code < 0 || code > 127)

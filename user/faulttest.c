@@ -33,8 +33,8 @@ static void privileged(void) { asm volatile("hlt"); }
 static void undefined(void) { asm volatile("ud2"); }
 static void divide(void)
 {
-  volatile int zero = 0;
-  printf("%d\n", 1 / zero);
+  uint32 a = 1, d = 0, zero = 0;
+  asm volatile("divl %2" : "+a"(a), "+d"(d) : "r"(zero));   // C would let gcc avoid the div
 }
 static int recurse(int n)
 {

@@ -14,7 +14,7 @@ void exit(int status) __attribute__((noreturn));
 int wait(int *status);                  // status may be NULL
 int getpid(void);
 long sbrk(long n);                      // returns the old break
-int exec(const char *path, char **argv);  // argv NULL-terminated; returns only on error
+int exec(const char *path, char **argv);  // argv required, NULL-terminated; returns only on error
 long read(int fd, void *buf, long n);   // console reads block, one line at most
 long write(int fd, const void *buf, long n);
 int open(const char *path);             // an initrd file, read-only
