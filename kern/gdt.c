@@ -5,7 +5,7 @@
 // privilege levels and to point at the TSS. The TSS carries RSP0 (the stack
 // the CPU switches to on a trap from ring 3) and the IST stacks used by
 // #DF and NMI, which must work even when the current stack is bad
-// (APM Vol. 2 §8.9.4 "Interrupt-Stack Table").
+// (APM Vol. 2 §8.9 "Long-Mode Interrupt Control Transfers", interrupt-stack table).
 #include "defs.h"
 #include "cpu.h"
 #include "x86.h"

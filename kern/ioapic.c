@@ -1,7 +1,7 @@
 // The I/O APIC: routes device interrupt lines (GSIs) to a CPU's local APIC
 // as vectors. Registers are reached indirectly: write the register number
 // to IOREGSEL, then read or write IOWIN. Each redirection entry is two
-// 32-bit registers (Intel 82093AA I/O APIC datasheet, §3.2.4).
+// 32-bit registers (Intel 82093AA I/O APIC datasheet, "IOREDTBL").
 //
 // ISA IRQ n always arrives at vector T_IRQ0 + n, whatever GSI an ACPI
 // interrupt source override moved it to (QEMU: IRQ 0 -> GSI 2).

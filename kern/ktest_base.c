@@ -35,6 +35,37 @@ static void record_cpu(void *arg)
   ci->ran++;
 }
 
+// A call that passes itself on around the ring of CPUs, 1 -> 2 -> ... -> 0.
+// The last hop lands on the BSP while it is still waiting, with IF=0, for
+// cpu1: smp_call must serve calls to its own CPU while it waits.
+static volatile int ring_seen[NCPU];
+static void ring_fn(void *arg)
+{
+  int next = (cpuid_self() + 1) % ncpu;
+  ring_seen[cpuid_self()]++;
+  if (next != 1)
+    smp_call(next, ring_fn, arg);
+}
+
+// Runs record_cpu on CPU i and checks what it saw.
+static void check_cpu(int i)
+{
+  KCHECK(cpu_online(i), "cpu%d online", i);
+  int r = smp_call(i, record_cpu, (void *)(uint64)i);
+  struct cpuinfo *ci = &info[i];
+  KCHECK(r == 0 && ci->ran == 1, "smp_call(%d) returned %d, fn ran %d time(s)", i, r, ci->ran);
+  KCHECK(ci->id == i && ci->apicid == cpus[i].apicid, "cpu%d: fn ran on cpu%d apic %d (expected apic %d)", i,
+         ci->id, ci->apicid, cpus[i].apicid);
+  KCHECK(ci->intr_off, "cpu%d: fn ran with interrupts off", i);
+  KCHECK(ci->gdt_base == (uint64)cpus[i].gdt, "cpu%d: GDTR %lx is its own GDT %p", i, ci->gdt_base, cpus[i].gdt);
+  // TR loaded: the descriptor's type went from available (9) to busy (11).
+  KCHECK(ci->tr == TSS_SEL && ((ci->tss_desc >> 40) & 0xF) == 0xB, "cpu%d: TR %x, busy TSS descriptor %lx", i,
+         ci->tr, ci->tss_desc);
+  uint64 tss_base = (ci->tss_desc >> 16 & 0xFFFFFF) | (ci->tss_desc >> 56 << 24) | (cpus[i].gdt[SEG_TSS + 1] << 32);
+  KCHECK(tss_base == (uint64)&cpus[i].ts && cpus[i].ts.ist[IST_DF - 1] && cpus[i].ts.ist[IST_NMI - 1],
+         "cpu%d: TSS at its own struct cpu (%lx), IST stacks set", i, tss_base);
+}
+
 KTEST(smp)
 {
   KCHECK(ncpu >= 1 && ncpu <= NCPU, "ncpu %d in 1..%d", ncpu, NCPU);
@@ -43,25 +74,17 @@ KTEST(smp)
     for (int j = 0; j < i; j++)
       distinct &= cpus[i].apicid != cpus[j].apicid;
   KCHECK(distinct, "%d cpus have distinct apic ids", ncpu);
-  for (int i = 0; i < ncpu; i++) {
-    KCHECK(cpu_online(i), "cpu%d online", i);
-    int r = smp_call(i, record_cpu, (void *)(uint64)i);
-    struct cpuinfo *ci = &info[i];
-    KCHECK(r == 0 && ci->ran == 1, "smp_call(%d) returned %d, fn ran %d time(s)", i, r, ci->ran);
-    KCHECK(ci->id == i && ci->apicid == cpus[i].apicid, "cpu%d: fn ran on cpu%d apic %d (expected apic %d)", i,
-           ci->id, ci->apicid, cpus[i].apicid);
-    KCHECK(ci->intr_off, "cpu%d: fn ran with interrupts off", i);
-    KCHECK(ci->gdt_base == (uint64)cpus[i].gdt, "cpu%d: GDTR %lx is its own GDT %p", i, ci->gdt_base,
-           cpus[i].gdt);
-    // TR loaded: the descriptor's type went from available (9) to busy (11).
-    KCHECK(ci->tr == TSS_SEL && ((ci->tss_desc >> 40) & 0xF) == 0xB, "cpu%d: TR %x, busy TSS descriptor %lx",
-           i, ci->tr, ci->tss_desc);
-    uint64 tss_base = (ci->tss_desc >> 16 & 0xFFFFFF) | (ci->tss_desc >> 56 << 24) | (cpus[i].gdt[SEG_TSS + 1] << 32);
-    KCHECK(tss_base == (uint64)&cpus[i].ts && cpus[i].ts.ist[IST_DF - 1] && cpus[i].ts.ist[IST_NMI - 1],
-           "cpu%d: TSS at its own struct cpu (%lx), IST stacks set", i, tss_base);
-  }
+  for (int i = 0; i < ncpu; i++)
+    check_cpu(i);
   for (int i = 1; i < ncpu; i++)
     KCHECK(cpus[i].ts.ist[IST_DF - 1] != cpus[0].ts.ist[IST_DF - 1], "cpu%d: #DF stack differs from cpu0's", i);
+  if (ncpu > 1) {
+    smp_call(1, ring_fn, 0);
+    int once = 1;
+    for (int i = 0; i < ncpu; i++)
+      once &= ring_seen[i] == 1;
+    KCHECK(once, "a call passed around all %d CPUs (back to the waiting BSP) ran once on each", ncpu);
+  }
   KCHECK(smp_call(ncpu, record_cpu, 0) == -EINVAL && smp_call(-1, record_cpu, 0) == -EINVAL,
          "smp_call to a CPU that does not exist gives -EINVAL");
 }

@@ -5,7 +5,7 @@
 // #PF, every register, the CPU); in the kernel that ends in a panic, in ring 3
 // it ends the process (proc_fault). Device and IPI vectors go to their
 // drivers. All gates are interrupt gates, so IF is 0 in every handler
-// (APM Vol. 2 §8.9.1 "Interrupt Gates").
+// (APM Vol. 2 §8.9 "Long-Mode Interrupt Control Transfers").
 #include "defs.h"
 #include "cpu.h"
 #include "trap.h"

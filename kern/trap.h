@@ -21,7 +21,7 @@
 #define T_IPI_CALL 0xF0    // smp_call's IPI
 #define T_SPURIOUS 255     // local APIC spurious vector
 
-// IST slots in the TSS (1-based as in the IDT gate; APM Vol. 2 §8.9.4).
+// IST slots in the TSS (1-based as in the IDT gate; APM Vol. 2 §8.9).
 #define IST_DF 1
 #define IST_NMI 2
 #define IST_MC 3

@@ -6,7 +6,7 @@
 # to trapret.
 #
 #   trapframe, %rsp = tf after the pushes below:
-#     ss rsp rflags cs rip              CPU (RSP aligned to 16 first, APM Vol. 2 §8.9.3)
+#     ss rsp rflags cs rip              CPU (RSP aligned to 16 first, APM Vol. 2 §8.9)
 #     err trapno                        vectors.S
 #     r15 r14 ... rbx rax               here; rax at the lowest address
 #   then a fake call frame {rbp, rip} so backtraces show the trapped function.
