@@ -10,6 +10,7 @@ The ktests live in kern/svm/vmcb_test.c:
   vmcb_nomem   with memory exhausted every allocation path says -ENOMEM and
                keeps nothing
   vmcb_misc    exit names, clean bits, vmcb_dump prints every field
+  vmcb_smp     the guest runs on every CPU in turn (smp_call)
 """
 from gradelib import test
 
@@ -112,4 +113,13 @@ def misc(r):
     for seg in ["es", "cs", "ss", "ds", "fs", "gs", "gdtr", "ldtr", "idtr", "tr"]:
         r.expect(r"^  %s +sel=0x[0-9a-f]{4} attrib=0x[0-9a-f]{3} limit=0x[0-9a-f]{8} "
                  r"base=0x[0-9a-f]{16}$" % seg)
+    r.expect_exit(0)
+
+
+@test(points=4, title="the same VMCB runs on each of 4 CPUs (each with its own host save area)",
+      cmdline="ktest=vmcb_smp", cpus=4, timeout=60)
+def every_cpu(r):
+    clean_run(r)
+    for cpu in range(4):
+        r.expect(r"^ok: cpu%d: guest runs to HLT: exitcode 0x78 \(SVM_EXIT_HLT\)$" % cpu)
     r.expect_exit(0)

@@ -5,6 +5,7 @@
 // free back to the baseline; allocation failures unwind.
 #include "defs.h"
 #include "x86.h"
+#include "cpu.h"
 #include "errno.h"
 #include "ktest.h"
 #include "svm/vmm.h"
@@ -386,4 +387,38 @@ KTEST(vmcb_misc)
          "clean bits: 0x%x", v.vmcb->control.clean);
   vmcb_dump(v.vmcb);
   vmcb_destroy(&v);
+}
+
+// ---- every CPU ----------------------------------------------------------------
+struct smp_run {
+  struct testvm *t;
+  int cpu;
+  uint64 code;
+};
+
+// Runs on the target CPU (smp_call, IF=0): its own VMRUN with its own host
+// save area.
+static void run_here(void *arg)
+{
+  struct smp_run *s = arg;
+  s->cpu = cpuid_self();
+  testvm_init(s->t, GUEST_LONG64);
+  s->code = vmrun_once(s->t);
+}
+
+// The same guest runs to its HLT on each CPU in turn.
+KTEST(vmcb_smp)
+{
+  struct testvm t;
+  if (!svm_available() || testvm_alloc(&t) != 0) {
+    KCHECK(0, "SVM usable and a test VM allocated");
+    return;
+  }
+  for (int i = 0; i < ncpu; i++) {
+    struct smp_run s = {&t, -1, 0};
+    int r = smp_call(i, run_here, &s);
+    KCHECK(r == 0 && s.cpu == i && s.code == SVM_EXIT_HLT, "cpu%d: guest runs to HLT: exitcode 0x%lx (%s)",
+           i, s.code, svm_exit_name(s.code));
+  }
+  testvm_free(&t);
 }
