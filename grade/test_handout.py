@@ -111,8 +111,11 @@ class Handout(unittest.TestCase):
     def test_nested(self):
         self.bad("// LAB 1 BEGIN\n// LAB 2 BEGIN\n", "kern/bad.c:2: LAB 2 BEGIN inside the LAB 1")
 
-    def test_end_without_stub(self):
-        self.bad("// LAB 1 BEGIN\nx;\n// LAB 1 END\n", "kern/bad.c:3: LAB 1 END without a LAB 1 STUB")
+    def test_region_without_stub_is_dropped(self):
+        self.add("kern/f.c", "a;\n// LAB 1 BEGIN\nstatic int helper_only_the_solution_uses;\n"
+                 "// LAB 1 END\nb;\n")
+        self.assertEqual(self.handout("--lab", "1", "--dest", self.dest)[0], 0)
+        self.assertEqual(self.read("kern/f.c"), "a;\nb;\n")
 
     def test_unknown_lab(self):
         self.bad("// LAB 9 BEGIN\n", "kern/bad.c:1: unknown lab '9'")
