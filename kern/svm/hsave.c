@@ -134,9 +134,9 @@ void svm_hardware_enable(void)
   sd->enabled = svme && hsave == sd->save_area_pa && hsave != 0;
 }
 
-// On the calling CPU: EFER.SVME=0, so no SVM instruction can run any more.
-// VM_HSAVE_PA is cleared first: §15.30.4 forbids changing it while SVME=1
-// only for the VMRUN in flight, and a zero value marks "no save area".
+// On the calling CPU: EFER.SVME=0, so no SVM instruction can run any more
+// (they #UD). As KVM does, VM_HSAVE_PA is zeroed first, while the MSR is
+// certainly accessible, so nothing keeps pointing at the save area.
 void svm_hardware_disable(void)
 {
   struct svm_cpu_data *sd = svm_cpu_self();
