@@ -1,17 +1,318 @@
-// Placeholder VM system calls (numbers 32..40, kern/syscall.h): the vmm
-// part replaces this file. Until then every call says "not implemented".
+// The vmm system calls (numbers 32..40, kern/syscall.h; ABI in kern/vmabi.h).
+// Mechanism only: a VM is a nested page table over the process's own memory
+// plus vcpus; policy (devices, CPUID, hypercalls) is the user-space VMM's.
+//
+// Every argument comes from user space: handles are checked against the
+// caller's pid, addresses against the caller's page table, sizes for
+// overflow; errors are -E* codes, never panics. A process runs one system
+// call at a time, so a VM is only ever touched by its owner (or by
+// vm_proc_exit on the owner's way out); vmlock guards the slot table.
 #include "defs.h"
+#include "cpu.h"
+#include "proc.h"
 #include "errno.h"
+#include "spinlock.h"
+#include "vmabi.h"
+#include "svm/vmm.h"
+#include "svm/vcpu.h"
+#include "../lib/string.h"
 
-uint64 sys_vm_create(void) { return -ENOSYS; }
-uint64 sys_vm_destroy(void) { return -ENOSYS; }
-uint64 sys_vm_map(void) { return -ENOSYS; }
-uint64 sys_vm_unmap(void) { return -ENOSYS; }
-uint64 sys_vcpu_create(void) { return -ENOSYS; }
-uint64 sys_vcpu_getregs(void) { return -ENOSYS; }
-uint64 sys_vcpu_setregs(void) { return -ENOSYS; }
-uint64 sys_vcpu_run(void) { return -ENOSYS; }
-uint64 sys_vcpu_inject(void) { return -ENOSYS; }
+#define NVM 32
 
-// Frees the VMs of an exiting process (none yet).
-void vm_proc_exit(int pid) { (void)pid; }
+struct vm {
+  int used;
+  int pid;                              // owner
+  struct npt npt;                       // guest-physical -> host-physical
+  struct vmcb_perm perm;                // I/O and MSR permission maps (all intercepted)
+  struct vcpu *vcpu[VCPU_MAX_PER_VM];
+  int nvcpu;
+};
+
+static struct vm vms[NVM];
+static struct spinlock vmlock = {0, "vm", 0};
+
+void svm_force_intercepts(struct vmcb *vmcb);                       // inject.c
+int vcpu_inject_event(struct vcpu *v, const struct vm_event *ev);  // inject.c
+int vcpu_run(struct vcpu *v, struct vm_exit *e);                    // run.c
+
+// The caller's VM h, or NULL (no such VM, or another process's).
+static struct vm *vm_get(int h)
+{
+  if (h < 0 || h >= NVM)
+    return NULL;
+  struct vm *vm = &vms[h];
+  return vm->used && vm->pid == myproc()->pid ? vm : NULL;
+}
+
+static struct vcpu *vcpu_get(struct vm *vm, int i)
+{
+  return vm && i >= 0 && i < vm->nvcpu ? vm->vcpu[i] : NULL;
+}
+
+// Frees everything of vm; the slot becomes free last.
+static void vm_free(struct vm *vm)
+{
+  for (int i = 0; i < vm->nvcpu; i++)
+    vcpu_free(vm->vcpu[i]);
+  vm->nvcpu = 0;
+  npt_free(&vm->npt);
+  vmcb_perm_free(&vm->perm);
+  acquire(&vmlock);
+  vm->used = 0;
+  release(&vmlock);
+}
+
+// Claims a free slot for pid: the index, -EAGAIN when pid has its maximum,
+// -ENOSPC when the table is full.
+static int vm_slot(int pid)
+{
+  int h = -ENOSPC, mine = 0;
+  acquire(&vmlock);
+  for (int i = 0; i < NVM; i++) {
+    if (vms[i].used && vms[i].pid == pid)
+      mine++;
+    else if (!vms[i].used && h < 0)
+      h = i;
+  }
+  if (mine >= VM_MAX_PER_PROC)
+    h = -EAGAIN;
+  if (h >= 0) {
+    memset(&vms[h], 0, sizeof vms[h]);
+    vms[h].used = 1;
+    vms[h].pid = pid;
+  }
+  release(&vmlock);
+  return h;
+}
+
+// int vm_create(void)
+uint64 sys_vm_create(void)
+{
+  int r = svm_guard();
+  if (r < 0)
+    return r;
+  int h = vm_slot(myproc()->pid);
+  if (h < 0)
+    return h;
+  struct vm *vm = &vms[h];
+  if (npt_init(&vm->npt) < 0 || vmcb_perm_alloc(&vm->perm) < 0) {
+    vm_free(vm);
+    return -ENOMEM;
+  }
+  return h;
+}
+
+// int vm_destroy(int vm)
+uint64 sys_vm_destroy(void)
+{
+  struct vm *vm = vm_get(argint(0));
+  if (!vm)
+    return -ESRCH;
+  vm_free(vm);
+  return 0;
+}
+
+// Checks a guest-physical range: page-aligned, non-empty, below VM_MAX_GPA.
+static int gpa_range_ok(uint64 gpa, uint64 len)
+{
+  return len && gpa % PGSIZE == 0 && len % PGSIZE == 0 && gpa < VM_MAX_GPA && len <= VM_MAX_GPA - gpa;
+}
+
+// After the nested page table lost entries, each vcpu's next VMRUN flushes
+// the TLB: cached guest-physical translations may point at the old pages.
+static void vm_flush_tlbs(struct vm *vm)
+{
+  for (int i = 0; i < vm->nvcpu; i++)
+    vm->vcpu[i]->vmcb->control.tlb_control = TLB_CONTROL_FLUSH_ALL;
+}
+
+// int vm_map(int vm, uint64 gpa, void *uva, uint64 len, int flags)
+uint64 sys_vm_map(void)
+{
+  struct vm *vm = vm_get(argint(0));
+  uint64 gpa = argraw(1), uva = argraw(2), len = argraw(3);
+  int flags = argint(4);
+  if (!vm)
+    return -ESRCH;
+  if (!gpa_range_ok(gpa, len) || uva % PGSIZE || (flags & ~VM_MAP_RWX) || !(flags & VM_MAP_R))
+    return -EINVAL;
+  pte_t *pml4 = myproc()->pml4;
+  if (uvm_check(pml4, uva, len, (flags & VM_MAP_W) ? PTE_W : 0) < 0)
+    return -EFAULT;
+  uint64 perm = ((flags & VM_MAP_W) ? NPT_W : 0) | ((flags & VM_MAP_X) ? NPT_X : NPT_NX);
+  for (uint64 off = 0; off < len; off += PGSIZE) {
+    uint64 hpa = PTE_ADDR(*uvm_lookup(pml4, uva + off));
+    int r = npt_map(&vm->npt, gpa + off, hpa, PGSIZE, perm);
+    if (r < 0) {
+      if (off)
+        npt_unmap(&vm->npt, gpa, off);
+      vm_flush_tlbs(vm);
+      return r;
+    }
+  }
+  vm_flush_tlbs(vm);   // a page may have replaced another one
+  return 0;
+}
+
+// int vm_unmap(int vm, uint64 gpa, uint64 len)
+uint64 sys_vm_unmap(void)
+{
+  struct vm *vm = vm_get(argint(0));
+  uint64 gpa = argraw(1), len = argraw(2);
+  if (!vm)
+    return -ESRCH;
+  if (!gpa_range_ok(gpa, len))
+    return -EINVAL;
+  int r = npt_unmap(&vm->npt, gpa, len);
+  vm_flush_tlbs(vm);
+  return r;
+}
+
+// int vcpu_create(int vm, int mode): the new vcpu's index. The VMCB starts
+// in `mode` at RIP 0 (set the registers before running).
+uint64 sys_vcpu_create(void)
+{
+  struct vm *vm = vm_get(argint(0));
+  int mode = argint(1);
+  if (!vm)
+    return -ESRCH;
+  if (mode < 0 || mode > VM_MODE_MAX)
+    return -EINVAL;
+  if (vm->nvcpu >= VCPU_MAX_PER_VM)
+    return -ENOSPC;
+  struct vcpu *v = vcpu_alloc();
+  if (!v)
+    return -ENOMEM;
+  struct vmcb_setup s = {.mode = (enum guest_mode)mode, .asid = 1, .ncr3 = vm->npt.pml4_pa};
+  vmcb_init_control(v->vmcb, &s, &vm->perm);
+  vmcb_init_save(v->vmcb, &s);
+  svm_force_intercepts(v->vmcb);
+  v->vm = (struct vm *)vm;
+  v->id = vm->nvcpu;
+  vm->vcpu[vm->nvcpu] = v;
+  return vm->nvcpu++;
+}
+
+static void seg_out(struct vm_seg *d, const struct vmcb_seg *s)
+{
+  d->sel = s->selector;
+  d->attr = s->attrib;
+  d->limit = s->limit;
+  d->base = s->base;
+}
+
+static void seg_in(struct vmcb_seg *d, const struct vm_seg *s)
+{
+  d->selector = s->sel;
+  d->attrib = s->attr & 0xFFF;
+  d->limit = s->limit;
+  d->base = s->base;
+}
+
+// VMCB save area + software-switched registers -> struct vm_regs.
+static void regs_out(struct vcpu *v, struct vm_regs *r)
+{
+  struct vmcb_save *s = &v->vmcb->save;
+  struct svm_gprs *g = &v->gprs;
+  memset(r, 0, sizeof *r);
+  r->rax = s->rax, r->rbx = g->rbx, r->rcx = g->rcx, r->rdx = g->rdx;
+  r->rsi = g->rsi, r->rdi = g->rdi, r->rbp = g->rbp, r->rsp = s->rsp;
+  r->r8 = g->r8, r->r9 = g->r9, r->r10 = g->r10, r->r11 = g->r11;
+  r->r12 = g->r12, r->r13 = g->r13, r->r14 = g->r14, r->r15 = g->r15;
+  r->rip = s->rip, r->rflags = s->rflags;
+  r->cr0 = s->cr0, r->cr2 = s->cr2, r->cr3 = s->cr3, r->cr4 = s->cr4;
+  r->efer = s->efer & ~EFER_SVME;   // the guest has no SVM of its own
+  seg_out(&r->cs, &s->cs), seg_out(&r->ds, &s->ds), seg_out(&r->es, &s->es);
+  seg_out(&r->fs, &s->fs), seg_out(&r->gs, &s->gs), seg_out(&r->ss, &s->ss);
+  seg_out(&r->tr, &s->tr), seg_out(&r->ldtr, &s->ldtr);
+  seg_out(&r->gdtr, &s->gdtr), seg_out(&r->idtr, &s->idtr);
+}
+
+// struct vm_regs -> VMCB. EFER.SVME stays set and RFLAGS bit 1 too; any
+// other illegal combination is VMRUN's to refuse (VMEXIT_INVALID, §15.5.1).
+static void regs_in(struct vcpu *v, const struct vm_regs *r)
+{
+  struct vmcb_save *s = &v->vmcb->save;
+  struct svm_gprs *g = &v->gprs;
+  s->rax = r->rax, g->rbx = r->rbx, g->rcx = r->rcx, g->rdx = r->rdx;
+  g->rsi = r->rsi, g->rdi = r->rdi, g->rbp = r->rbp, s->rsp = r->rsp;
+  g->r8 = r->r8, g->r9 = r->r9, g->r10 = r->r10, g->r11 = r->r11;
+  g->r12 = r->r12, g->r13 = r->r13, g->r14 = r->r14, g->r15 = r->r15;
+  s->rip = r->rip, s->rflags = r->rflags | FL_RSVD1;
+  s->cr0 = r->cr0, s->cr2 = r->cr2, s->cr3 = r->cr3, s->cr4 = r->cr4;
+  s->efer = r->efer | EFER_SVME;
+  seg_in(&s->cs, &r->cs), seg_in(&s->ds, &r->ds), seg_in(&s->es, &r->es);
+  seg_in(&s->fs, &r->fs), seg_in(&s->gs, &r->gs), seg_in(&s->ss, &r->ss);
+  seg_in(&s->tr, &r->tr), seg_in(&s->ldtr, &r->ldtr);
+  seg_in(&s->gdtr, &r->gdtr), seg_in(&s->idtr, &r->idtr);
+  s->cpl = (r->cs.attr >> 5) & 3;   // CPL follows CS.DPL (§15.5.1)
+  vmcb_mark_all_dirty(v->vmcb);
+}
+
+// int vcpu_getregs(int vm, int vcpu, struct vm_regs *r)
+uint64 sys_vcpu_getregs(void)
+{
+  struct vcpu *v = vcpu_get(vm_get(argint(0)), argint(1));
+  if (!v)
+    return -ESRCH;
+  struct vm_regs r;
+  regs_out(v, &r);
+  return copyout(myproc()->pml4, argraw(2), &r, sizeof r) < 0 ? -EFAULT : 0;
+}
+
+// int vcpu_setregs(int vm, int vcpu, const struct vm_regs *r)
+uint64 sys_vcpu_setregs(void)
+{
+  struct vcpu *v = vcpu_get(vm_get(argint(0)), argint(1));
+  if (!v)
+    return -ESRCH;
+  struct vm_regs r;
+  if (copyin(myproc()->pml4, &r, argraw(2), sizeof r) < 0)
+    return -EFAULT;
+  regs_in(v, &r);
+  return 0;
+}
+
+// int vcpu_run(int vm, int vcpu, struct vm_exit *e): runs until an exit for
+// user space; the record goes to *e. -EINTR if the process was killed.
+uint64 sys_vcpu_run(void)
+{
+  struct vcpu *v = vcpu_get(vm_get(argint(0)), argint(1));
+  uint64 ue = argraw(2);
+  if (!v)
+    return -ESRCH;
+  struct vm_exit e;
+  if (copyin(myproc()->pml4, &e, ue, sizeof e) < 0 || uvm_check(myproc()->pml4, ue, sizeof e, PTE_W) < 0)
+    return -EFAULT;
+  int r = vcpu_run(v, &e);
+  if (r < 0)
+    return r;
+  if (copyout(myproc()->pml4, ue, &e, sizeof e) < 0)
+    return -EFAULT;
+  return myproc()->killed ? -EINTR : 0;
+}
+
+// int vcpu_inject(int vm, int vcpu, const struct vm_event *ev)
+uint64 sys_vcpu_inject(void)
+{
+  struct vcpu *v = vcpu_get(vm_get(argint(0)), argint(1));
+  if (!v)
+    return -ESRCH;
+  struct vm_event ev;
+  if (copyin(myproc()->pml4, &ev, argraw(2), sizeof ev) < 0)
+    return -EFAULT;
+  return vcpu_inject_event(v, &ev);
+}
+
+// Frees every VM pid still owns (exit() calls this before dropping the
+// address space, so no guest can touch the pages once they are freed).
+void vm_proc_exit(int pid)
+{
+  for (int i = 0; i < NVM; i++) {
+    acquire(&vmlock);
+    int mine = vms[i].used && vms[i].pid == pid;
+    release(&vmlock);
+    if (mine)
+      vm_free(&vms[i]);
+  }
+}

@@ -138,7 +138,10 @@ struct vm_exit {
 
 struct vm_event {
   uint32 type;       // VM_EVENT_*
-  uint32 vector;     // 0..255 (NMI: ignored)
-  uint32 has_error;
-  uint32 error;
+  uint32 vector;     // INTR/VIRQ 16..255, exception 0..31 (not 2); NMI: ignored
+  uint32 error;      // error code pushed when flags has VM_EVENT_F_ERROR
+  uint32 flags;      // VM_EVENT_F_*
 };
+#define VM_EVENT_F_ERROR 0x1  // push `error` (exceptions only)
+#define VM_EVENT_F_FAULT 0x2  // the last exit's instruction faults: cancel its completion
+                              // (RIP stays on it); without it the event follows the instruction

@@ -3,6 +3,7 @@
 #pragma once
 #include "types.h"
 #include "svm/svm.h"
+#include "vmabi.h"
 
 // One VMCB page and where it was last used (KVM's struct kvm_vmcb_info).
 struct vmcb_info {
@@ -13,6 +14,13 @@ struct vmcb_info {
 };
 
 struct vm;
+struct svm_cpu_data;
+
+// Guest general registers the hardware leaves to software (RAX and RSP are in
+// the VMCB save area). Offsets are used by vmenter.S: keep GPR_* in step.
+struct svm_gprs {
+  uint64 rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15;
+};
 
 struct vcpu {
   struct vm *vm;             // owning VM (sysvm.c), may be NULL in ktests
@@ -23,7 +31,26 @@ struct vcpu {
   struct vmcb *vmcb;         // == current_vmcb->ptr, the one every handler edits
   int guest_state_loaded;    // VMLOAD of guest state pending/done (lab 4)
   // --- labs 3-4 add their fields below (vcpu.c, run.c) ---
+  // lab 3 (vcpu.c): where the vcpu is loaded
+  int cpu;                   // CPU it is loaded on (vcpu_load), -1 after vcpu_put
+  uint32 asid;               // == vmcb->control.asid while loaded
+  uint64 moves;              // vcpu_load found it last ran on another CPU
+  // lab 4 (run.c): state kept across #VMEXIT
+  struct svm_gprs gprs;      // registers VMRUN does not switch (vmenter.S)
+  int last_cpu;              // CPU of the latest VMRUN (vm_exit.ran_on_cpu)
+  uint32 pending;            // exit user space must complete at the next run (VM_EXIT_*), 0 none
+  uint64 next_rip;           // RIP after the intercepted instruction, for the completion
+  uint64 nexits;             // exits since creation, every kind
+  int dead;                  // VM_EXIT_SHUTDOWN/_INVALID seen: never entered again
+  struct vm_exit last;       // the latest exit as reported (decode kept for the completion)
 };
+
+// vcpu.c (lab 3)
+struct vcpu *vcpu_alloc(void);                     // zeroed vcpu with a VMCB; NULL if out of memory
+void vcpu_free(struct vcpu *v);                    // frees the vcpu and its VMCB; must not be loaded
+int vcpu_load(struct vcpu *v, int cpu);            // IF=0, cpu == this CPU; 0 or -ENOSYS (lab stub)
+void vcpu_put(struct vcpu *v);
+void vcpu_new_asid(struct vcpu *v, struct svm_cpu_data *sd);
 
 // vmcb.c (lab 2)
 int vmcb_create(struct vcpu *v);          // allocate vmcb01 and switch to it; -ENOMEM

@@ -1,0 +1,427 @@
+// Lab 4 (run): enter the guest, take the #VMEXIT, dispatch it.
+//
+// Following KVM (vcpu_enter_guest -> svm_vcpu_run -> svm_vcpu_enter_exit,
+// svm_handle_exit, svm_exit_handlers[]):
+//   1. interrupts off (no preemption, no migration), vcpu_load on this CPU;
+//   2. CLGI, then EFLAGS.IF=1: with GIF=0 no host interrupt is taken, but
+//      VMRUN records IF=1 as the host's interrupt mask, so a host interrupt
+//      during the guest forces an INTR #VMEXIT (APM Vol. 2 §15.17 "Global
+//      Interrupt Flag", §15.21.1; QEMU takes HIF from EFLAGS.IF at VMRUN);
+//   3. VMSAVE the host's FS/GS/TR/LDTR/STAR/LSTAR/CSTAR/SFMASK/KernelGsBase/
+//      SYSENTER state into this CPU's host page, VMLOAD the guest's, VMRUN,
+//      VMSAVE the guest's, VMLOAD the host's (§15.5.2 "VMSAVE and VMLOAD");
+//   4. CLI, STGI, handle the exit with interrupts still off; then interrupts
+//      back on, which is when the host takes an interrupt that caused an
+//      INTR exit (the timer may reschedule us there).
+// A handler returns 1 to re-enter or 0 to return to user space with *e
+// filled in. Instructions the VMM emulates are completed at the next
+// vcpu_run (vcpu_complete): QEMU has no NRIPS, so the next RIP is the exit
+// RIP plus the instruction's known length, or EXITINFO2 for I/O (§15.10.2).
+#include "defs.h"
+#include "x86.h"
+#include "cpu.h"
+#include "errno.h"
+#include "svm/vmm.h"
+#include "svm/vcpu.h"
+#include "svm/svm_ops.h"
+#include "svm/vmenter.h"
+#include "../lib/string.h"
+
+_Static_assert(offsetof(struct svm_gprs, rbx) == GPR_RBX && offsetof(struct svm_gprs, rsi) == GPR_RSI &&
+                   offsetof(struct svm_gprs, rbp) == GPR_RBP && offsetof(struct svm_gprs, r8) == GPR_R8 &&
+                   offsetof(struct svm_gprs, r15) == GPR_R15,
+               "vmenter.h offsets match struct svm_gprs");
+
+void svm_vmrun_regs(uint64 vmcb_pa, struct svm_gprs *gprs);   // vmenter.S
+
+// Lengths of the instructions the kernel skips without NRIPS.
+#define LEN_CPUID 2     // 0F A2
+#define LEN_RDWRMSR 2   // 0F 32 / 0F 30
+#define LEN_VMMCALL 3   // 0F 01 D9
+#define LEN_HLT 1       // F4
+
+// Each CPU's page for the host's VMSAVE/VMLOAD state. Not VM_HSAVE_PA: that
+// page belongs to the processor (§15.30.4), this one to software. Static, so
+// that running a guest allocates nothing that outlives it.
+static uint8 host_save[NCPU][PGSIZE] __attribute__((aligned(PGSIZE)));
+
+// ---- RIP advance and completion of emulated instructions ----------------
+
+// Records where the intercepted instruction of length len ends: next_rip from
+// the VMCB when the CPU has NRIPS (§15.7.1), else RIP + len.
+static void svm_skip_later(struct vcpu *v, uint32 len)
+{
+  // LAB 4 BEGIN
+  if (svm_has(SVM_FEAT_NRIPS) && v->vmcb->control.next_rip)
+    v->next_rip = v->vmcb->control.next_rip;
+  else
+    v->next_rip = v->vmcb->save.rip + len;
+  // LAB 4 STUB
+  // lab_missing(4, "svm_skip_later");
+  // v->next_rip = v->vmcb->save.rip;
+  // LAB 4 END
+}
+
+// Moves RIP past the instruction and drops the interrupt shadow it may have
+// been in (KVM skip_emulated_instruction).
+static void svm_skip_now(struct vcpu *v)
+{
+  v->vmcb->save.rip = v->next_rip;
+  v->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW;
+}
+
+static uint64 size_mask(uint32 size) { return size >= 8 ? ~0UL : (1UL << (8 * size)) - 1; }
+
+// Completes an I/O exit: IN data into RAX, string pointers advanced.
+static void complete_io(struct vcpu *v, const struct vm_exit *u)
+{
+  const struct vm_exit *k = &v->last;
+  uint64 *rax = &v->vmcb->save.rax;
+  if (!k->u.io.string) {
+    if (k->u.io.in)
+      *rax = k->u.io.size == 4 ? (uint32)u->u.io.data
+                                : (*rax & ~size_mask(k->u.io.size)) | (u->u.io.data & size_mask(k->u.io.size));
+    return;
+  }
+  int64 step = (int64)k->u.io.size * k->u.io.count;
+  if (v->vmcb->save.rflags & FL_DF)
+    step = -step;
+  if (k->u.io.in)
+    v->gprs.rdi += step;
+  else
+    v->gprs.rsi += step;
+  if (k->u.io.rep)
+    v->gprs.rcx = 0;
+}
+
+// Applies what user space filled into *u for the pending exit, then moves
+// RIP past the instruction (see kern/vmabi.h).
+static void vcpu_complete(struct vcpu *v, const struct vm_exit *u)
+{
+  switch (v->pending) {
+  case VM_EXIT_IO:
+    complete_io(v, u);
+    break;
+  case VM_EXIT_CPUID:
+    v->vmcb->save.rax = u->u.cpuid.eax;
+    v->gprs.rbx = u->u.cpuid.ebx;
+    v->gprs.rcx = u->u.cpuid.ecx;
+    v->gprs.rdx = u->u.cpuid.edx;
+    break;
+  case VM_EXIT_MSR:
+    if (!v->last.u.msr.write) {
+      v->vmcb->save.rax = (uint32)u->u.msr.value;
+      v->gprs.rdx = u->u.msr.value >> 32;
+    }
+    break;
+  case VM_EXIT_VMMCALL:
+    v->vmcb->save.rax = u->u.hypercall.ret;
+    break;
+  case VM_EXIT_HLT:
+    break;
+  default:
+    return;
+  }
+  v->pending = 0;
+  svm_skip_now(v);
+}
+
+// Cancels the pending completion: the instruction faults instead (inject.c).
+void vcpu_cancel_completion(struct vcpu *v) { v->pending = 0; }
+
+// ---- exit handlers -----------------------------------------------------
+
+// Fills the parts of *e every exit has.
+static void exit_record(struct vcpu *v, struct vm_exit *e, uint32 reason)
+{
+  struct vmcb_control *c = &v->vmcb->control;
+  e->reason = reason;
+  e->ran_on_cpu = v->last_cpu;
+  e->code = c->exitcode;
+  e->exitinfo1 = c->exitinfo1;
+  e->exitinfo2 = c->exitinfo2;
+  e->exitintinfo = c->exitintinfo;
+  e->rip = v->vmcb->save.rip;
+}
+
+// An instruction user space emulates: report it, complete it at the next run.
+static int user_exit(struct vcpu *v, struct vm_exit *e, uint32 reason, uint32 len)
+{
+  exit_record(v, e, reason);
+  svm_skip_later(v, len);
+  v->pending = reason;
+  return 0;
+}
+
+// IOIO: EXITINFO1 bits (§15.10.2): 0 IN, 2 string, 3 REP, 4-6 operand size
+// 1/2/4, 7-9 address size 16/32/64, 31:16 port. EXITINFO2 = next RIP.
+static int io_interception(struct vcpu *v, struct vm_exit *e)
+{
+  uint64 info = v->vmcb->control.exitinfo1;
+  exit_record(v, e, VM_EXIT_IO);
+  e->u.io.port = info >> 16;
+  e->u.io.in = info & 1;
+  e->u.io.string = (info >> 2) & 1;
+  e->u.io.rep = (info >> 3) & 1;
+  e->u.io.size = (info & 0x10) ? 1 : (info & 0x20) ? 2 : 4;
+  uint64 amask = (info & 0x80) ? 0xFFFF : (info & 0x100) ? 0xFFFFFFFF : ~0UL;
+  e->u.io.count = e->u.io.rep ? (uint32)(v->gprs.rcx & amask) : 1;
+  if (e->u.io.string)   // OUTS reads DS:rSI, INS writes ES:rDI
+    e->u.io.gva = e->u.io.in ? v->vmcb->save.es.base + (v->gprs.rdi & amask)
+                             : v->vmcb->save.ds.base + (v->gprs.rsi & amask);
+  else if (!e->u.io.in)
+    e->u.io.data = v->vmcb->save.rax & size_mask(e->u.io.size);
+  // LAB 4 BEGIN
+  v->next_rip = v->vmcb->control.exitinfo2;
+  // LAB 4 STUB
+  // v->next_rip = v->vmcb->save.rip;
+  // LAB 4 END
+  v->pending = VM_EXIT_IO;
+  return 0;
+}
+
+static int cpuid_interception(struct vcpu *v, struct vm_exit *e)
+{
+  e->u.cpuid.leaf = v->vmcb->save.rax;
+  e->u.cpuid.subleaf = v->gprs.rcx;
+  return user_exit(v, e, VM_EXIT_CPUID, LEN_CPUID);
+}
+
+// EFER stays the kernel's business: the guest must keep EFER.SVME=1 in its
+// VMCB (§15.5.1) but does not see it.
+static int efer_msr(struct vcpu *v, int write)
+{
+  struct vmcb_save *s = &v->vmcb->save;
+  if (write) {
+    uint64 val = ((uint64)v->gprs.rdx << 32) | (uint32)s->rax;
+    s->efer = (val & (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) | EFER_SVME | (s->efer & EFER_LMA);
+    vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_CR);
+  } else {
+    s->rax = (uint32)(s->efer & ~EFER_SVME);
+    v->gprs.rdx = (s->efer & ~EFER_SVME) >> 32;
+  }
+  svm_skip_later(v, LEN_RDWRMSR);
+  svm_skip_now(v);
+  return 1;
+}
+
+// MSR: EXITINFO1 = 0 for RDMSR, 1 for WRMSR (§15.11); ECX names the MSR.
+static int msr_interception(struct vcpu *v, struct vm_exit *e)
+{
+  uint32 msr = v->gprs.rcx;
+  int write = v->vmcb->control.exitinfo1 & 1;
+  if (msr == MSR_EFER)
+    return efer_msr(v, write);
+  e->u.msr.msr = msr;
+  e->u.msr.write = write;
+  if (write)
+    e->u.msr.value = ((uint64)(uint32)v->gprs.rdx << 32) | (uint32)v->vmcb->save.rax;
+  return user_exit(v, e, VM_EXIT_MSR, LEN_RDWRMSR);
+}
+
+static int vmmcall_interception(struct vcpu *v, struct vm_exit *e)
+{
+  e->u.hypercall.rax = v->vmcb->save.rax;
+  e->u.hypercall.rbx = v->gprs.rbx;
+  e->u.hypercall.rcx = v->gprs.rcx;
+  e->u.hypercall.rdx = v->gprs.rdx;
+  return user_exit(v, e, VM_EXIT_VMMCALL, LEN_VMMCALL);
+}
+
+static int halt_interception(struct vcpu *v, struct vm_exit *e)
+{
+  return user_exit(v, e, VM_EXIT_HLT, LEN_HLT);
+}
+
+// Nested page fault (§15.25.6): EXITINFO2 = guest-physical address,
+// EXITINFO1 = page-fault style error code. The instruction restarts.
+static int npf_interception(struct vcpu *v, struct vm_exit *e)
+{
+  exit_record(v, e, VM_EXIT_NPF);
+  e->u.npf.gpa = v->vmcb->control.exitinfo2;
+  e->u.npf.access = v->vmcb->control.exitinfo1 & (VM_NPF_PRESENT | VM_NPF_WRITE | VM_NPF_USER | VM_NPF_FETCH);
+  return 0;
+}
+
+// An intercepted exception: user space decides (exitinfo1 = error code).
+static int exception_interception(struct vcpu *v, struct vm_exit *e)
+{
+  exit_record(v, e, VM_EXIT_EXCEPTION);
+  e->u.exception.vector = v->vmcb->control.exitcode - SVM_EXIT_EXCP_BASE;
+  e->u.exception.has_error = 1;
+  e->u.exception.error = v->vmcb->control.exitinfo1;
+  return 0;
+}
+
+// A physical interrupt arrived while the guest ran: re-enter; the host takes
+// it when vcpu_run turns interrupts back on (and may reschedule there).
+static int intr_interception(struct vcpu *v, struct vm_exit *e)
+{
+  e->kexits++;
+  return 1;
+}
+
+// An NMI is taken as soon as STGI sets GIF again; nothing else to do.
+static int nmi_interception(struct vcpu *v, struct vm_exit *e)
+{
+  e->kexits++;
+  return 1;
+}
+
+// The guest's own VMRUN/VMLOAD/VMSAVE/STGI/CLGI/SKINIT/INVLPGA: it has no SVM
+// (EFER.SVME is hidden), so these raise #UD as on a CPU without SVM.
+static int svm_insn_interception(struct vcpu *v, struct vm_exit *e)
+{
+  v->vmcb->control.eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | 6;
+  e->kexits++;
+  return 1;
+}
+
+// Triple fault. The VMCB's guest state is undefined afterwards (§15.9): the
+// vcpu is never entered again.
+static int shutdown_interception(struct vcpu *v, struct vm_exit *e)
+{
+  exit_record(v, e, VM_EXIT_SHUTDOWN);
+  v->dead = 1;
+  return 0;
+}
+
+// VMRUN refused the guest state (§15.5.1). Entering again would fail again.
+static int invalid_vmcb(struct vcpu *v, struct vm_exit *e)
+{
+  exit_record(v, e, VM_EXIT_INVALID);
+  enum vmcb_rule r = vmcb_check(v->vmcb);
+  printf("svm: vcpu %d: VMRUN failed with VMEXIT_INVALID (check: %s)\n", v->id, vmcb_rule_name(r));
+  vmcb_dump(v->vmcb);
+  v->dead = 1;
+  return 0;
+}
+
+static int unknown_exit(struct vcpu *v, struct vm_exit *e)
+{
+  exit_record(v, e, VM_EXIT_UNKNOWN);
+  return 0;
+}
+
+#define EXCP(n) [SVM_EXIT_EXCP_BASE + (n)] = exception_interception
+static int (*const svm_exit_handlers[])(struct vcpu *v, struct vm_exit *e) = {
+  EXCP(0), EXCP(1), EXCP(3), EXCP(4), EXCP(5), EXCP(6), EXCP(7), EXCP(8), EXCP(10), EXCP(11),
+  EXCP(12), EXCP(13), EXCP(14), EXCP(16), EXCP(17), EXCP(18), EXCP(19),
+  [SVM_EXIT_INTR] = intr_interception,
+  [SVM_EXIT_NMI] = nmi_interception,
+  [SVM_EXIT_CPUID] = cpuid_interception,
+  [SVM_EXIT_HLT] = halt_interception,
+  [SVM_EXIT_INVLPGA] = svm_insn_interception,
+  [SVM_EXIT_IOIO] = io_interception,
+  [SVM_EXIT_MSR] = msr_interception,
+  [SVM_EXIT_SHUTDOWN] = shutdown_interception,
+  [SVM_EXIT_VMRUN] = svm_insn_interception,
+  [SVM_EXIT_VMMCALL] = vmmcall_interception,
+  [SVM_EXIT_VMLOAD] = svm_insn_interception,
+  [SVM_EXIT_VMSAVE] = svm_insn_interception,
+  [SVM_EXIT_STGI] = svm_insn_interception,
+  [SVM_EXIT_CLGI] = svm_insn_interception,
+  [SVM_EXIT_SKINIT] = svm_insn_interception,
+  [SVM_EXIT_NPF] = npf_interception,
+};
+#undef EXCP
+
+// Dispatches the exit in v's VMCB. VMEXIT_INVALID is compared on its low
+// 32 bits: QEMU writes 0x00000000FFFFFFFF where hardware writes all ones.
+static int svm_handle_exit(struct vcpu *v, struct vm_exit *e)
+{
+  // LAB 4 BEGIN
+  uint64 code = v->vmcb->control.exitcode;
+  if (SVM_EXIT_IS_INVALID(code))
+    return invalid_vmcb(v, e);
+  if (code >= ARRAY_SIZE(svm_exit_handlers) || !svm_exit_handlers[code])
+    return unknown_exit(v, e);
+  return svm_exit_handlers[code](v, e);
+  // LAB 4 STUB
+  // exit_record(v, e, VM_EXIT_UNKNOWN);
+  // return lab_missing(4, "svm_handle_exit");
+  // LAB 4 END
+}
+
+// ---- entering the guest ------------------------------------------------
+
+// One VMRUN of v on this CPU, interrupts off and v loaded. Returns with
+// interrupts still off and GIF=1.
+static void svm_enter_guest(struct vcpu *v, int cpu)
+{
+  uint64 vmcb_pa = v->current_vmcb->pa, host_pa = V2P(host_save[cpu]);
+  // LAB 4 BEGIN
+  clgi();
+  sti();               // IF=1 for VMRUN; GIF=0 keeps the interrupts pending
+  vmsave(host_pa);
+  vmload(vmcb_pa);
+  v->guest_state_loaded = 1;
+  svm_vmrun_regs(vmcb_pa, &v->gprs);
+  // Until the VMLOAD below, FS/GS/TR and the SYSCALL MSRs are the guest's:
+  // no per-CPU data (mycpu() reads GS), no printf, nothing that faults.
+  vmsave(vmcb_pa);
+  vmload(host_pa);
+  v->guest_state_loaded = 0;
+  cli();
+  stgi();
+  // LAB 4 STUB
+  // lab_missing(4, "svm_enter_guest");
+  // v->vmcb->control.exitcode = SVM_EXIT_INVALID;
+  // LAB 4 END
+}
+
+// After each #VMEXIT: forget one-shot requests, re-queue an event whose
+// delivery the exit interrupted (EXITINTINFO, §15.20), and note that the
+// VMCB as it is now is what the CPU has seen (clean bits, §15.15.3).
+static void svm_after_exit(struct vcpu *v, int cpu)
+{
+  struct vmcb_control *c = &v->vmcb->control;
+  c->tlb_control = TLB_CONTROL_DO_NOTHING;
+  c->eventinj = 0;
+  if (c->exitintinfo & SVM_EVTINJ_VALID)
+    c->eventinj = c->exitintinfo;
+  c->clean = VMCB_CLEAN_ALL;
+  v->last_cpu = cpu;
+  v->nexits++;
+}
+
+// One entry and exit with interrupts off; returns the handler's verdict.
+static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
+{
+  pushcli();
+  int cpu = cpuid_self();
+  int r = vcpu_load(v, cpu);
+  if (r == 0) {
+    svm_enter_guest(v, cpu);
+    svm_after_exit(v, cpu);
+    r = svm_handle_exit(v, e);
+    vcpu_put(v);
+  }
+  popcli();   // a host interrupt behind an INTR exit is taken here
+  return r;
+}
+
+// Runs v until an exit user space must see (*e, returns 0). Returns
+// VM_EXIT_INTR after host interrupts when a timer tick went by, so that the
+// caller can check for kill and budgets; -EINVAL for a dead vcpu; -ENOSYS
+// from unfinished labs.
+int vcpu_run(struct vcpu *v, struct vm_exit *e)
+{
+  if (v->dead)
+    return -EINVAL;
+  vcpu_complete(v, e);
+  memset(e, 0, sizeof *e);
+  uint64 t0 = mycpu()->ticks;
+  for (;;) {
+    int r = vcpu_run_once(v, e);
+    if (r <= 0) {
+      v->last = *e;
+      return r;
+    }
+    if (mycpu()->ticks != t0) {
+      exit_record(v, e, VM_EXIT_INTR);
+      v->last = *e;
+      return 0;
+    }
+  }
+}
