@@ -76,11 +76,10 @@ static uint64 size_mask(uint32 size) { return size >= 8 ? ~0UL : (1UL << (8 * si
 static void complete_io(struct vcpu *v, const struct vm_exit *u)
 {
   const struct vm_exit *k = &v->last;
-  uint64 *rax = &v->vmcb->save.rax;
   if (!k->u.io.string) {
-    if (k->u.io.in)
-      *rax = k->u.io.size == 4 ? (uint32)u->u.io.data
-                                : (*rax & ~size_mask(k->u.io.size)) | (u->u.io.data & size_mask(k->u.io.size));
+    uint64 rax = v->vmcb->save.rax, m = size_mask(k->u.io.size);
+    if (k->u.io.in)   // a 32-bit IN zero-extends into RAX; 8/16-bit ones merge
+      v->vmcb->save.rax = k->u.io.size == 4 ? (uint32)u->u.io.data : (rax & ~m) | (u->u.io.data & m);
     return;
   }
   int64 step = (int64)k->u.io.size * k->u.io.count;
