@@ -171,6 +171,7 @@ void switchuvm(struct proc *p);
 
 // exec.c
 int exec_proc(struct proc *p, const char *path, char **argv, int argc);
+int elf_try_load(const uint8 *data, uint64 size);
 
 // initrd.c
 void initrd_init(struct mb_info *mb);

@@ -138,33 +138,63 @@ static const char *basename(const char *path)
   return last;
 }
 
+// A new user image: address space, entry, break, initial stack.
+struct image {
+  pte_t *pml4;
+  uint64 entry, brk, sp, uargv;
+};
+
+// Builds the image of ELF file data (size bytes) with argv on its stack.
+// Returns 0, or an error with nothing left allocated.
+static int build_image(const uint8 *data, uint64 size, char **argv, int argc, struct image *im)
+{
+  int r = elf_check(data, size);
+  if (r < 0)
+    return r;
+  if (!(im->pml4 = pml4_new()))
+    return -ENOMEM;
+  im->entry = ((const struct elfhdr *)data)->entry;
+  r = load_elf(im->pml4, data, size, &im->brk);
+  if (r == 0)
+    r = uvm_alloc(im->pml4, USTACKBASE, USERSTACK, PTE_W | PTE_NX);
+  if (r == 0 && (im->sp = push_args(im->pml4, argv, argc, &im->uargv)) == 0)
+    r = -E2BIG;
+  if (r < 0)
+    uvm_free(im->pml4);
+  return r;
+}
+
+// Loads data as an executable and throws the result away: 0 if exec
+// would accept it, else its error. For the loader's ktests.
+int elf_try_load(const uint8 *data, uint64 size)
+{
+  struct image im;
+  char *argv[] = {"test"};
+  int r = build_image(data, size, argv, 1, &im);
+  if (r == 0)
+    uvm_free(im.pml4);
+  return r;
+}
+
 // Replaces p's image with path, argv (kernel copies, argc <= MAXARG).
 // p is the caller, or a new process (userinit). Returns 0 on success (the
-// caller returns to the new image through p->tf).
+// caller returns to the new image through p->tf). The VMs of the caller
+// go with its old address space (their guest memory lived there).
 int exec_proc(struct proc *p, const char *path, char **argv, int argc)
 {
   const uint8 *data;
-  uint64 size, brk = 0, sp = 0, uargv = 0;
+  uint64 size;
+  struct image im;
   int r = initrd_lookup(path, &data, &size);
-  if (r < 0 || (r = elf_check(data, size)) < 0)
+  if (r < 0 || (r = build_image(data, size, argv, argc, &im)) < 0)
     return r;
-  pte_t *pml4 = pml4_new();
-  if (!pml4)
-    return -ENOMEM;
-  r = load_elf(pml4, data, size, &brk);
-  if (r == 0)
-    r = uvm_alloc(pml4, USTACKBASE, USERSTACK, PTE_W | PTE_NX);
-  if (r == 0 && (sp = push_args(pml4, argv, argc, &uargv)) == 0)
-    r = -E2BIG;
-  if (r < 0) {
-    uvm_free(pml4);
-    return r;
-  }
+  if (p->pml4)
+    vm_proc_exit(p->pid);
   pte_t *old = p->pml4;
   strlcpy(p->name, basename(path), sizeof p->name);
-  p->pml4 = pml4;
-  p->heapbase = p->sz = brk;
-  reset_tf(p->tf, ((const struct elfhdr *)data)->entry, sp, argc, uargv);
+  p->pml4 = im.pml4;
+  p->heapbase = p->sz = im.brk;
+  reset_tf(p->tf, im.entry, im.sp, argc, im.uargv);
   if (p == myproc())
     switchuvm(p);
   uvm_free(old);
