@@ -66,6 +66,15 @@ static void t_exec(void)
   char *argv[] = {"x", NULL};
   CHECK(exec("/nonexistent", argv) == -ENOENT, "exec of a missing file");
   CHECK(exec("/README", argv) == -ENOEXEC, "exec of a text file");
+  char *many[20];
+  for (int i = 0; i < 19; i++)
+    many[i] = "arg";
+  many[19] = NULL;
+  CHECK(exec("/echo", many) == -E2BIG, "exec with 19 arguments: -E2BIG");
+  static char big[5000];
+  memset(big, 'x', sizeof big - 1);
+  char *huge[] = {"echo", big, NULL};
+  CHECK(exec("/echo", huge) == -E2BIG, "exec with a 5000-byte argument: -E2BIG");
 }
 
 // usertests argcheck hello "world with spaces"
