@@ -13,7 +13,8 @@ The table (test name, points, title, CPUs, command line) is generated from
 the @test declarations in grade/lab_<stem>.py, so a handout can never name a
 test that does not exist or show stale points.
 
-  --check   (default) exit 1, listing each stale or orphaned table
+  --check   (default) exit 1, listing each stale table (a table whose
+            grader does not exist yet is only warned about)
   --update  rewrite every table in labs/*.md and docs/*.md
   --print   print the table for one lab
 """
@@ -88,8 +89,9 @@ def main(argv):
         def fill(m):
             stem = m.group(2)
             if stem not in tests:
-                problems.append("%s: no grader grade/lab_%s.py for its test table"
-                                % (os.path.relpath(path, ROOT), stem))
+                # A lab whose grader is not written yet: say so, do not fail.
+                print("labtests: warning: %s: no grader grade/lab_%s.py yet for its test table"
+                      % (os.path.relpath(path, ROOT), stem))
                 return m.group(0)
             want = table(tests[stem])
             if m.group(3) != want:
