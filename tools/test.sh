@@ -59,6 +59,7 @@ step() {
 }
 
 step selftest "$PY" -m unittest discover -s grade -p 'test_*.py'
+step docs sh -c "\"$PY\" tools/linkcheck.py && \"$PY\" tools/labtests.py --check"
 step grade "$PY" grade/grade.py -j "$JOBS" --build-dir "$B" \
   --json "$B/grade.json" --junit "$B/junit.xml"
 if [ -z "$SKIP_DISCRIMINATE" ] && [ -f tools/discriminate.sh ]; then
