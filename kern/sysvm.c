@@ -32,6 +32,7 @@ static struct vm vms[NVM];
 static struct spinlock vmlock = {0, "vm", 0};
 
 void svm_force_intercepts(struct vmcb *vmcb);                       // inject.c
+void svm_msrpm_passthrough(uint8 *msrpm);                           // inject.c
 int vcpu_inject_event(struct vcpu *v, const struct vm_event *ev);  // inject.c
 int vcpu_run(struct vcpu *v, struct vm_exit *e);                    // run.c
 
@@ -99,6 +100,7 @@ uint64 sys_vm_create(void)
     vm_free(vm);
     return -ENOMEM;
   }
+  svm_msrpm_passthrough(vm->perm.msrpm);
   return h;
 }
 

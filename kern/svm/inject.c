@@ -26,6 +26,26 @@ void svm_force_intercepts(struct vmcb *vmcb)
   vmcb_mark_all_dirty(vmcb);
 }
 
+// Lets the guest read and write msr without an exit. The MSRPM (§15.11 "MSR
+// Intercepts") holds 2 bits per MSR (read, then write) for three ranges of
+// 8 Ki MSRs: 0000_0000h at byte 0, C000_0000h at 0x800, C001_0000h at 0x1000.
+static void msrpm_allow(uint8 *msrpm, uint32 msr)
+{
+  uint32 base = msr < 0x2000 ? 0 : (msr >> 16) == 0xC000 ? 0x800 : 0x1000;
+  uint32 bit = 2 * (msr & 0x1FFF);
+  msrpm[base + bit / 8] &= ~(3u << (bit % 8));
+}
+
+// The MSRs that VMLOAD/VMSAVE switch need no intercept: the guest has its
+// own copies in its VMCB and the host gets its own back (§15.5.2).
+void svm_msrpm_passthrough(uint8 *msrpm)
+{
+  static const uint32 msrs[] = {MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK, MSR_FS_BASE, MSR_GS_BASE,
+                                MSR_KERNEL_GS_BASE, 0x174, 0x175, 0x176};   // + SYSENTER_CS/ESP/EIP
+  for (uint32 i = 0; i < ARRAY_SIZE(msrs); i++)
+    msrpm_allow(msrpm, msrs[i]);
+}
+
 // Builds the EVENTINJ value for an exception, or returns 0 if ev is invalid.
 static uint64 exception_event(const struct vm_event *ev)
 {

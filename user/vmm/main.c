@@ -1,0 +1,129 @@
+// vmm [-t ms] [-n exits] [-c cpu] [-m] [-e end] GUEST [GUEST...]
+//
+// Runs each GUEST (initrd file GUEST.guest) in its own VM and prints one
+// line per guest saying how it ended, with its exits by reason:
+//   vmm: guest hello exited with code 0 after 81 exits (io=81, cpuid=0, ...; intr=0)
+// "after N exits" counts what the guest caused; intr (host interrupts that
+// brought the vcpu back to the VMM) depends on timing and is listed apart.
+// Options: -t stop after ms milliseconds; -n stop after that many exits;
+// -c pin to CPU first (with several guests, guest i goes to CPU (cpu+i) mod
+// ncpu, or "-c same" puts them all on the -c CPU... see usage); -m move the
+// vcpu to the next CPU at each HC_YIELD hypercall; -e the expected end:
+// "0" (default; exit code 0), a number, "shutdown", "halt" or "budget".
+// Exit status: 0 iff every guest ended as expected. Several guests run at
+// once, one process each (fork), their output lines prefixed "NAME.i| ".
+#include "vmm.h"
+
+#define MAXGUESTS 4
+
+static const char *end_names[] = {"running", "exited", "shut down (triple fault)", "halted",
+                                  "stopped: budget used up", "failed"};
+
+static void usage(void)
+{
+  printf("usage: vmm [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-e 0|N|shutdown|halt|budget] GUEST...\n"
+         "  -c cpu: guest i on CPU cpu+i;  -C cpu: every guest on that CPU\n");
+  exit(2);
+}
+
+// Parses -e's argument into o.
+static void parse_expect(struct opts *o, const char *s)
+{
+  if (strcmp(s, "shutdown") == 0)
+    o->expect = END_SHUTDOWN;
+  else if (strcmp(s, "halt") == 0)
+    o->expect = END_HALT;
+  else if (strcmp(s, "budget") == 0)
+    o->expect = END_BUDGET;
+  else if (*s >= '0' && *s <= '9')
+    o->expect = END_EXIT, o->expect_code = atoi(s);
+  else
+    usage();
+}
+
+// The one summary line; returns 1 if the guest ended as expected.
+static int report(struct guest *g)
+{
+  char how[160];
+  if (g->end == END_EXIT)
+    snprintf(how, sizeof how, "exited with code %d", g->code);
+  else if (g->end == END_FAIL)
+    snprintf(how, sizeof how, "failed: %s", g->why);
+  else if (g->end == END_BUDGET && g->o->budget_ms)
+    snprintf(how, sizeof how, "stopped: time budget of %ld ms used up", g->o->budget_ms);
+  else
+    snprintf(how, sizeof how, "%s", end_names[g->end]);
+  uint64 *c = g->count, n = 0;
+  for (int i = 0; i < C_INTR; i++)
+    n += c[i];
+  if (g->o->migrate) {
+    int ncpus = 0;
+    for (int i = 0; i < 64; i++)
+      ncpus += (g->cpus_seen >> i) & 1;
+    printf("%svmm: vcpu moved %d times, ran on %d cpus\n", g->prefix, g->moves, ncpus);
+  }
+  printf("%svmm: guest %s %s after %lu exits (io=%lu, cpuid=%lu, msr=%lu, hlt=%lu, vmmcall=%lu, npf=%lu, "
+         "exc=%lu, other=%lu; intr=%lu)\n",
+         g->prefix, g->name, how, n, c[C_IO], c[C_CPUID], c[C_MSR], c[C_HLT], c[C_VMMCALL], c[C_NPF],
+         c[C_EXC], c[C_OTHER], c[C_INTR]);
+  return g->end == g->o->expect && (g->end != END_EXIT || g->code == g->o->expect_code);
+}
+
+// Runs one guest in this process; the exit status for it.
+static int one_guest(const char *name, const char *prefix, const struct opts *o, int cpu)
+{
+  static struct guest g;
+  g.name = name;
+  g.prefix = prefix;
+  g.o = o;
+  if (cpu >= 0 && setcpu(cpu) < 0) {
+    printf("vmm: cannot run on cpu %d\n", cpu);
+    return 1;
+  }
+  if (image_load(&g, name) < 0 || guest_setup(&g) < 0)
+    return 1;
+  guest_run(&g);
+  return report(&g) ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+  struct opts o = {0, 0, -1, 0, END_EXIT, 0, 0};
+  int i = 1, same = 0;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    char f = argv[i][1];
+    if (f == 'm') {
+      o.migrate = 1;
+      continue;
+    }
+    if (i + 1 >= argc || argv[i][2])
+      usage();
+    const char *a = argv[++i];
+    if (f == 't') o.budget_ms = atoi(a);
+    else if (f == 'n') o.max_exits = atoi(a);
+    else if (f == 'c' || f == 'C') o.cpu = atoi(a), same = f == 'C';
+    else if (f == 'e') parse_expect(&o, a);
+    else usage();
+  }
+  int n = argc - i;
+  if (n < 1 || n > MAXGUESTS)
+    usage();
+  if (n == 1)
+    return one_guest(argv[i], "", &o, o.cpu);
+  static char prefixes[MAXGUESTS][40];
+  for (int k = 0; k < n; k++) {
+    snprintf(prefixes[k], sizeof prefixes[k], "%s.%d| ", argv[i + k], k);
+    int cpu = o.cpu < 0 ? -1 : same ? o.cpu : (o.cpu + k) % ncpu();
+    int pid = fork();
+    if (pid == 0)
+      exit(one_guest(argv[i + k], prefixes[k], &o, cpu));
+    if (pid < 0)
+      printf("vmm: fork: %s\n", errstr(pid));
+  }
+  int bad = 0, st;
+  for (int k = 0; k < n; k++)
+    if (wait(&st) < 0 || st != 0)
+      bad++;
+  printf("vmm: %d guests, %d ended as expected\n", n, n - bad);
+  return bad ? 1 : 0;
+}

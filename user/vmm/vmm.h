@@ -1,0 +1,55 @@
+// The user-space VMM: loads a guest image (user/guests/guest.h), runs it
+// through the vmm system calls (kern/vmabi.h) and emulates what it touches.
+#pragma once
+#include "user.h"
+#include "vm.h"
+#include "../guests/guest.h"
+
+// Exit counters, by what the guest did (intr: host interrupts seen).
+enum { C_IO, C_CPUID, C_MSR, C_HLT, C_VMMCALL, C_NPF, C_EXC, C_OTHER, C_INTR, NCOUNT };
+
+// How a guest ended.
+enum end { END_NONE, END_EXIT, END_SHUTDOWN, END_HALT, END_BUDGET, END_FAIL };
+
+struct opts {
+  long budget_ms;      // -t: stop the guest after this much time (0: none)
+  long max_exits;      // -n: stop after this many exits (0: none)
+  int cpu;             // -c: pin to this CPU first (-1: leave)
+  int migrate;         // -m: move to the next CPU at each HC_YIELD
+  enum end expect;     // -e: the end that counts as success
+  int expect_code;     //     with END_EXIT
+  int quiet_acks;
+};
+
+struct guest {
+  const char *name;    // "hello"
+  const char *prefix;  // "" or "name.i| " when several guests share the console
+  struct guest_header hdr;
+  uint8 *mem;          // guest-physical 0 .. memsize, page-aligned
+  uint64 imagesize;
+  int vm, vcpu;
+  struct vm_exit e;
+  uint64 count[NCOUNT];
+  enum end end;
+  int code;            // END_EXIT: the guest's code
+  char why[96];        // END_FAIL: what went wrong
+  char line[128];      // UART output waiting for its newline
+  int linelen;
+  uint64 cpus_seen;    // bit per CPU from vm_exit.ran_on_cpu
+  int moves;
+  uint64 msr_scratch;
+  const struct opts *o;
+};
+
+// image.c
+int image_load(struct guest *g, const char *name);
+// devices.c
+int dev_io(struct guest *g);
+int dev_cpuid(struct guest *g);
+int dev_msr(struct guest *g);
+int dev_hypercall(struct guest *g);
+void uart_flush(struct guest *g);
+void guest_fail(struct guest *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// run.c
+int guest_setup(struct guest *g);
+void guest_run(struct guest *g);
