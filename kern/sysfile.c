@@ -146,12 +146,17 @@ uint64 sys_readdir(void)
 }
 
 // ---- console input ------------------------------------------------------
-// Readers sleep on rdchan under rdlock; the UART interrupt queues bytes
-// (console.c) and then calls console_input_wakeup, which takes rdlock
-// before waking them, so a byte arriving between a reader's empty check
-// and its sleep is never missed.
+// A line discipline: bytes from the UART (queued by console.c's interrupt
+// handler) are edited into line[] (echo, backspace) until Enter; reads
+// then hand out that line. Readers sleep on rdchan under rdlock; the
+// interrupt calls console_input_wakeup, which takes rdlock before waking
+// them, so a byte arriving between a reader's empty check and its sleep is
+// never missed. rdlock guards line[], llen, lpos and lready.
+#define LINEMAX 256
 static struct spinlock rdlock = {0, "consread", NULL};
 static int rdchan;
+static char line[LINEMAX];
+static int llen, lpos, lready;
 
 void console_input_wakeup(void)
 {
@@ -160,41 +165,54 @@ void console_input_wakeup(void)
   release(&rdlock);
 }
 
-// The next input byte; sleeps until there is one. -EINTR when killed.
-static int console_getc(void)
+// Applies input byte c to the line being edited.
+static void edit(int c)
 {
-  int c;
-  acquire(&rdlock);
-  while ((c = console_getc_nonblock()) < 0) {
-    if (myproc()->killed) {
-      release(&rdlock);
-      return -EINTR;
+  if (c == '\r')
+    c = '\n';
+  if (c == 0x7F || c == '\b') {
+    if (llen > 0) {
+      llen--;
+      consputc('\b'), consputc(' '), consputc('\b');
     }
-    sleep(&rdchan, &rdlock);
+    return;
   }
-  release(&rdlock);
-  return c;
+  if (llen == LINEMAX - 1 && c != '\n')
+    return;   // full: only Enter is taken
+  line[llen++] = c;
+  consputc(c);
+  lready = c == '\n';
 }
 
-// Reads what the user typed, up to n bytes and at most one line, into user
-// dst; blocks until at least one byte arrives. Echoes the input (serial
-// terminals do not) and turns CR into LF.
+// Waits (rdlock held) until a whole line is there; -EINTR when killed.
+static int wait_line(void)
+{
+  while (!lready) {
+    int c = console_getc_nonblock();
+    if (c >= 0) {
+      edit(c);
+    } else if (myproc()->killed) {
+      return -EINTR;
+    } else {
+      sleep(&rdchan, &rdlock);
+    }
+  }
+  return 0;
+}
+
+// Reads up to n bytes of the current input line into user dst; blocks
+// until a line has been entered.
 int64 consoleread(uint64 dst, uint64 n)
 {
-  uint64 got = 0;
-  while (got < n) {
-    int c = got == 0 ? console_getc() : console_getc_nonblock();
-    if (c == -EINTR)
-      return -EINTR;
-    if (c < 0)
-      break;
-    char ch = c == '\r' ? '\n' : c;
-    consputc(ch);
-    if (copyout(myproc()->pml4, dst + got, &ch, 1) < 0)
-      return -EFAULT;
-    got++;
-    if (ch == '\n')
-      break;
+  acquire(&rdlock);
+  int64 r = wait_line();
+  if (r == 0) {
+    r = n < (uint64)(llen - lpos) ? (int64)n : llen - lpos;
+    if (copyout(myproc()->pml4, dst, line + lpos, r) < 0)
+      r = -EFAULT;
+    else if ((lpos += r) == llen)
+      llen = lpos = lready = 0;
   }
-  return got;
+  release(&rdlock);
+  return r;
 }
