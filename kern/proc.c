@@ -418,7 +418,7 @@ int64 growproc(int64 n)
       return -ENOMEM;
     }
   } else if (n < 0) {
-    if ((uint64)-n > old - p->heapbase)
+    if (0 - (uint64)n > old - p->heapbase)
       return -EINVAL;
     uvm_dealloc(p->pml4, new, old);
     lcr3(rcr3());   // drop stale translations of the freed pages
