@@ -25,7 +25,7 @@ start:
   movb $'0', line+6(%rip)
   mov $8, %r13
 round:
-  mov $2000000, %ecx                    // burn time so that timer ticks hit the guest
+  mov $10000000, %ecx                   // burn time so that timer ticks hit the guest
 2:
   loop 2b
   mov $AREA, %rdi                       // check the pattern

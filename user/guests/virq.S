@@ -20,12 +20,10 @@ start:
   jne early
   loop 1b
   sti
-2:
-  cmpq $0, got(%rip)
-  jne 3f
-  hlt
-  jmp 2b
-3:
+2:                                      // spin, not hlt: the interrupt may come between
+  cmpq $0, got(%rip)                    // the check and a hlt, which would then sleep
+  je 2b
+
   lea ok(%rip), %rsi
   call puts
   mov $0, %al
