@@ -56,11 +56,14 @@ static int report(struct guest *g)
   uint64 *c = g->count, n = 0;
   for (int i = 0; i < C_INTR; i++)
     n += c[i];
-  if (g->o->migrate) {
-    int ncpus = 0;
-    for (int i = 0; i < 64; i++)
-      ncpus += (g->cpus_seen >> i) & 1;
-    printf("%svmm: vcpu moved %d times, ran on %d cpus\n", g->prefix, g->moves, ncpus);
+  if (g->o->migrate || *g->prefix) {
+    char list[64];
+    int ncpus = 0, len = 0;
+    for (int i = 0; i < 64 && len < 56; i++)
+      if ((g->cpus_seen >> i) & 1)
+        len += snprintf(list + len, sizeof list - len, "%s%d", ncpus++ ? "," : "", i);
+    list[len] = 0;
+    printf("%svmm: vcpu moved %d times, ran on %d cpus (%s)\n", g->prefix, g->moves, ncpus, list);
   }
   printf("%svmm: guest %s %s after %lu exits (io=%lu, cpuid=%lu, msr=%lu, hlt=%lu, vmmcall=%lu, npf=%lu, "
          "exc=%lu, other=%lu; intr=%lu)\n",
