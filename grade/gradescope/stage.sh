@@ -13,7 +13,9 @@ mkdir -p "$DIR"
 python3 tools/handout.py --lab "$N" --dest "$DIR/tree" >/dev/null
 echo "$N" > "$DIR/lab"
 git ls-files '*.c' '*.h' '*.S' | while read -r f; do
-  grep -qE "^[[:space:]]*(//|#)[[:space:]]*LAB[[:space:]]+$N[[:space:]]+BEGIN" "$f" && echo "$f"
+  if grep -qE "^[[:space:]]*(//|#)[[:space:]]*LAB[[:space:]]+$N[[:space:]]+BEGIN" "$f"; then
+    echo "$f"
+  fi
 done > "$DIR/files"
 [ -s "$DIR/files" ] || { echo "stage.sh: no file has LAB $N markers" >&2; exit 1; }
 cp grade/gradescope/setup.sh grade/gradescope/run_autograder "$DIR/"
