@@ -221,3 +221,4 @@ uint64 sys_vcpu_setregs(void);
 uint64 sys_vcpu_run(void);
 uint64 sys_vcpu_inject(void);
 void vm_proc_exit(int pid);
+void vm_uvm_drop(pte_t *pml4, uint64 start, uint64 end);   // before sbrk frees user pages

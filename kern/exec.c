@@ -197,6 +197,7 @@ int exec_proc(struct proc *p, const char *path, char **argv, int argc)
   reset_tf(p->tf, im.entry, im.sp, argc, im.uargv);
   if (p == myproc())
     switchuvm(p);
+  vm_proc_exit(p->pid);   // the VMs were built on the old image's memory
   uvm_free(old);
   return 0;
 }

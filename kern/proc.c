@@ -420,6 +420,7 @@ int64 growproc(int64 n)
   } else if (n < 0) {
     if (0 - (uint64)n > old - p->heapbase)
       return -EINVAL;
+    vm_uvm_drop(p->pml4, new, old);   // no guest may keep the freed frames
     uvm_dealloc(p->pml4, new, old);
     lcr3(rcr3());   // drop stale translations of the freed pages
   }

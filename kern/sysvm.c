@@ -306,6 +306,62 @@ uint64 sys_vcpu_inject(void)
   return vcpu_inject_event(v, &ev);
 }
 
+// Clears every leaf of the nested table below `table` (level 3 = PML4) that
+// maps one of the n frames in hpa[].
+static void npt_drop_level(pte_t *table, int level, const uint64 *hpa, int n)
+{
+  for (int i = 0; i < 512; i++) {
+    if (!(table[i] & PTE_P))
+      continue;
+    if (level > 0) {
+      npt_drop_level(P2V(PTE_ADDR(table[i])), level - 1, hpa, n);
+      continue;
+    }
+    for (int k = 0; k < n; k++)
+      if (PTE_ADDR(table[i]) == hpa[k])
+        table[i] = 0;
+  }
+}
+
+// Removes the frames hpa[0..n) from every VM pid owns.
+static void vm_drop_frames(int pid, const uint64 *hpa, int n)
+{
+  for (int i = 0; i < NVM; i++) {
+    struct vm *vm = &vms[i];
+    if (vm->used && vm->pid == pid && vm->npt.pml4) {
+      npt_drop_level(vm->npt.pml4, 3, hpa, n);
+      vm_flush_tlbs(vm);
+    }
+  }
+}
+
+// The calling process is about to free its user pages [start, end) (sbrk
+// with a negative size): its VMs must stop mapping those frames, or a guest
+// would read and write pages the kernel hands out again. Pages are looked
+// up in batches of one page of frame numbers.
+void vm_uvm_drop(pte_t *pml4, uint64 start, uint64 end)
+{
+  int pid = myproc()->pid, n = 0;
+  uint64 *hpa = kalloc();
+  for (uint64 a = PGROUNDUP(start); a < end; a += PGSIZE) {
+    pte_t *pte = uvm_lookup(pml4, a);
+    if (!pte || !(*pte & PTE_P))
+      continue;
+    if (!hpa) {   // out of memory: one frame at a time
+      uint64 one = PTE_ADDR(*pte);
+      vm_drop_frames(pid, &one, 1);
+      continue;
+    }
+    hpa[n++] = PTE_ADDR(*pte);
+    if (n == PGSIZE / 8)
+      vm_drop_frames(pid, hpa, n), n = 0;
+  }
+  if (hpa) {
+    vm_drop_frames(pid, hpa, n);
+    kfree(hpa);
+  }
+}
+
 // Frees every VM pid still owns (exit() calls this before dropping the
 // address space, so no guest can touch the pages once they are freed).
 void vm_proc_exit(int pid)

@@ -15,6 +15,9 @@
 // vm_map maps page-aligned user memory [uva, uva+len) at guest-physical gpa
 // through the VM's nested page table; the pages stay the process's memory, so
 // the VMM sees what the guest writes. len and gpa must be page multiples.
+// Memory the process gives up leaves its VMs too: sbrk(-n) removes the freed
+// pages from every nested page table (the guest faults on them), and exec
+// destroys the caller's VMs (the old image's memory is gone).
 //
 // vcpu_run enters the guest and returns 0 when an exit needs user space; *e
 // says which. Exits the VMM answers (I/O, CPUID, MSR, VMMCALL, HLT) are
