@@ -20,10 +20,10 @@ static long read_file(const char *path, uint8 **buf)
 // NULL when the header fits an image of n bytes, else what is wrong with it.
 static const char *header_problem(const struct guest_header *h, long n)
 {
+  if (n < 4 || h->magic != GUEST_MAGIC)
+    return "bad magic (not a svmlab guest image)";
   if (n < GUEST_HDRSIZE)
     return "truncated: shorter than the 64-byte header";
-  if (h->magic != GUEST_MAGIC)
-    return "bad magic (not a svmlab guest image)";
   if (h->version != GUEST_VERSION)
     return "unsupported version";
   if (h->mode > GUEST_MODE_LONG64)
@@ -51,13 +51,18 @@ static uint8 *guest_memory(uint64 size)
   return (uint8 *)(cur + pad);
 }
 
-// Loads "name" (or "name.guest") into g. 0, or -1 after printing why not.
+// Loads "name.guest" (or the file "name" itself) into g. 0, or -1 after
+// printing why not.
 int image_load(struct guest *g, const char *name)
 {
   char path[64];
   uint8 *buf;
-  snprintf(path, sizeof path, "%s%s", name, strchr(name, '.') ? "" : ".guest");
+  snprintf(path, sizeof path, "%s.guest", name);
   long n = read_file(path, &buf);
+  if (n == -ENOENT) {
+    snprintf(path, sizeof path, "%s", name);
+    n = read_file(path, &buf);
+  }
   if (n < 0 && n != -ENOEXEC) {
     printf("vmm: %s: %s\n", path, errstr(n));
     return -1;

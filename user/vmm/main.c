@@ -5,7 +5,7 @@
 //   vmm: guest hello exited with code 0 after 81 exits (io=81, cpuid=0, ...; intr=0)
 // "after N exits" counts what the guest caused; intr (host interrupts that
 // brought the vcpu back to the VMM) depends on timing and is listed apart.
-// Options: -t stop after ms milliseconds; -n stop after that many exits;
+// Options: -s print the wall time of the run; -t stop after ms milliseconds; -n stop after that many exits;
 // -c pin to CPU first (with several guests, guest i goes to CPU (cpu+i) mod
 // ncpu, or "-c same" puts them all on the -c CPU... see usage); -m move the
 // vcpu to the next CPU at each HC_YIELD hypercall; -e the expected end:
@@ -21,7 +21,7 @@ static const char *end_names[] = {"running", "exited", "shut down (triple fault)
 
 static void usage(void)
 {
-  printf("usage: vmm [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-e 0|N|shutdown|halt|budget] GUEST...\n"
+  printf("usage: vmm [-s] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-e 0|N|shutdown|halt|budget] GUEST...\n"
          "  -c cpu: guest i on CPU cpu+i;  -C cpu: every guest on that CPU\n");
   exit(2);
 }
@@ -69,6 +69,9 @@ static int report(struct guest *g)
          "exc=%lu, other=%lu; intr=%lu)\n",
          g->prefix, g->name, how, n, c[C_IO], c[C_CPUID], c[C_MSR], c[C_HLT], c[C_VMMCALL], c[C_NPF],
          c[C_EXC], c[C_OTHER], c[C_INTR]);
+  if (g->o->stats && n)
+    printf("%svmm: %lu exits in %ld ms, %lu us per exit\n", g->prefix, n + c[C_INTR], g->ticks * 10,
+           g->ticks * 10000 / (n + c[C_INTR]));
   return g->end == g->o->expect && (g->end != END_EXIT || g->code == g->o->expect_code);
 }
 
@@ -95,8 +98,8 @@ int main(int argc, char **argv)
   int i = 1, same = 0;
   for (; i < argc && argv[i][0] == '-'; i++) {
     char f = argv[i][1];
-    if (f == 'm') {
-      o.migrate = 1;
+    if (f == 'm' || f == 's') {
+      *(f == 'm' ? &o.migrate : &o.stats) = 1;
       continue;
     }
     if (i + 1 >= argc || argv[i][2])

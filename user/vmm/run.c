@@ -114,4 +114,5 @@ void guest_run(struct guest *g)
       g->end = END_BUDGET;
   }
   uart_flush(g);
+  g->ticks = uptime() - t0;
 }

@@ -18,7 +18,7 @@ struct opts {
   int migrate;         // -m: move to the next CPU at each HC_YIELD
   enum end expect;     // -e: the end that counts as success
   int expect_code;     //     with END_EXIT
-  int quiet_acks;
+  int stats;           // -s: print the run's wall time and time per exit
 };
 
 struct guest {
@@ -39,6 +39,7 @@ struct guest {
   int moves;
   uint64 msr_scratch;
   const struct opts *o;
+  long ticks;          // timer ticks the run took (HZ=100)
 };
 
 // image.c
