@@ -4,6 +4,7 @@
 It ignores every option except -append, whose value is a script of steps
 separated by '|':
     p:TEXT   print TEXT and a newline (as a serial console would: \\r\\n)
+    w:TEXT   print TEXT without a newline
     s:SECS   sleep
     r        read one line from stdin and print "got: LINE"
     o:CODE   power off like isa-debug-exit: exit status (CODE << 1) | 1
@@ -36,6 +37,8 @@ def main(argv):
         op, _, arg = step.partition(":")
         if op == "p":
             out(arg + "\n")
+        elif op == "w":
+            out(arg)
         elif op == "s":
             time.sleep(float(arg))
         elif op == "r":

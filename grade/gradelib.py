@@ -28,7 +28,9 @@ The runner `r` offers:
   r.find(rx) / r.findall(rx)   search the output so far, without waiting
   r.check(cond, msg)      fail with msg unless cond
   r.output                the serial output so far (\\r removed)
-Regexes are Python `re` patterns compiled with re.MULTILINE.
+Regexes are Python `re` patterns compiled with re.MULTILINE.  While QEMU
+runs they see complete lines only; partial=True (expect, wait_for, find)
+also matches the unfinished last line, e.g. a shell prompt "$ ".
 
 QEMU's isa-debug-exit device ends QEMU with status (code << 1) | 1.
 """
@@ -262,7 +264,12 @@ def _show(pattern):
 
 
 class Runner:
-    """What a test function calls; see the module docstring."""
+    """What a test function calls; see the module docstring.
+
+    While QEMU runs, patterns are matched against complete lines only (text
+    up to the last newline), so `(\\d+)$` cannot match half a number that is
+    still arriving; pass partial=True to also see the unfinished last line
+    (a shell prompt such as "$ ").  Once QEMU has ended, all text counts."""
 
     def __init__(self, qemu):
         self.q = qemu
@@ -274,6 +281,23 @@ class Runner:
         with self.q.cond:
             return self.q.text
 
+    def _view(self, text, partial):
+        if partial or self.q.ended:
+            return text
+        return text[:text.rfind("\n") + 1]
+
+    def _wait(self, rx, pos=0, partial=False):
+        """Waits until rx matches the view at or after pos; returns the match or None."""
+        found = []
+
+        def pred(text):
+            m = rx.search(self._view(text, partial), pos)
+            if m:
+                found.append(m)
+            return m is not None
+        self.q.wait_until(pred)
+        return found[0] if found else None
+
     def fail(self, msg):
         raise TestFailure(msg)
 
@@ -284,23 +308,23 @@ class Runner:
     def _ending(self):
         return self.q.describe_end()
 
-    def expect(self, pattern, msg=None):
+    def expect(self, pattern, msg=None, partial=False):
         """Waits until pattern matches anywhere in the output; returns the match."""
         rx = _rx(pattern)
-        if not self.q.wait_until(lambda t: rx.search(t)):
+        m = self._wait(rx, 0, partial)
+        if not m:
             self.fail("%s\n  but %s" % (msg or "expected %s in the output" % _show(rx),
                                         self._ending()))
         self._check_rejects()
-        return rx.search(self.output)
+        return m
 
-    def wait_for(self, pattern, msg=None):
+    def wait_for(self, pattern, msg=None, partial=False):
         """Waits for pattern after the cursor; moves the cursor past the match."""
         rx = _rx(pattern)
-        start = self.cursor
-        if not self.q.wait_until(lambda t: rx.search(t, start)):
+        m = self._wait(rx, self.cursor, partial)
+        if not m:
             self.fail("%s\n  but %s" % (msg or "expected %s after offset %d of the output"
-                                        % (_show(rx), start), self._ending()))
-        m = rx.search(self.output, start)
+                                        % (_show(rx), self.cursor), self._ending()))
         self.cursor = m.end()
         self._check_rejects()
         return m
@@ -310,13 +334,13 @@ class Runner:
         pos, prev = 0, None
         for p in patterns:
             rx = _rx(p)
-            if not self.q.wait_until(lambda t: rx.search(t, pos)):
+            m = self._wait(rx, pos)
+            if not m:
                 where = "after %s" % _show(prev) if prev is not None else "in the output"
                 self.fail("expected %s %s (order: %s)\n  but %s"
-                          % (_show(rx), where, ", ".join(_show(x) for x in patterns),
+                          % (_show(rx), where, ", ".join(_show(_rx(x)) for x in patterns),
                              self._ending()))
-            pos = rx.search(self.output, pos).end()
-            prev = rx
+            pos, prev = m.end(), rx
         self._check_rejects()
 
     def reject(self, pattern, msg=None):
@@ -325,7 +349,8 @@ class Runner:
         self._check_rejects()
 
     def _check_rejects(self):
-        text = self.output
+        with self.q.cond:
+            text = self._view(self.q.text, False)
         for rx, msg in self.rejects:
             m = rx.search(text)
             if m:
@@ -356,11 +381,13 @@ class Runner:
     def sendline(self, text=""):
         self.send(text + "\n")
 
-    def find(self, pattern):
-        return _rx(pattern).search(self.output)
+    def find(self, pattern, partial=False):
+        """The first match in the output so far (no waiting), or None."""
+        return _rx(pattern).search(self._view(self.output, partial))
 
-    def findall(self, pattern):
-        return list(_rx(pattern).finditer(self.output))
+    def findall(self, pattern, partial=False):
+        """Every match in the output so far (no waiting)."""
+        return list(_rx(pattern).finditer(self._view(self.output, partial)))
 
 
 # ---------------------------------------------------------------------------

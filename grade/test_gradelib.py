@@ -97,6 +97,20 @@ class Matching(Base):
         self.assertFalse(bad.passed)
         self.assertIn("expected /b/ after /c/", bad.message)
 
+    def test_half_line_is_not_matched(self):
+        # "after 1" arrives first; the rest of the number comes later.
+        def t(r):
+            m = r.expect(r"after (\d+)$")
+            r.check(m.group(1) == "130425", "matched half a line: %r" % m.group(1))
+        res = self.run1(t, "w:before 130425 after 1|s:0.5|p:30425|h")
+        self.assertTrue(res.passed, res.message)
+
+    def test_prompt_needs_partial(self):
+        ok = self.run1(lambda r: r.wait_for(r"^\$ $", partial=True), "p:boot|w:$ |h")
+        self.assertTrue(ok.passed, ok.message)
+        bad = self.run1(lambda r: r.wait_for(r"^\$ $"), "p:boot|w:$ |h", timeout=0.5)
+        self.assertFalse(bad.passed)
+
     def test_find_and_findall(self):
         def t(r):
             r.wait_exit()
