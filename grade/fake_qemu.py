@@ -13,7 +13,7 @@ separated by '|':
     f        flood: print forever
     h        hang forever
     a        print "argv: " and the arguments as JSON
-With FAKE_QEMU_LOG set, each start appends its argv (JSON) to that file.
+With FAKE_QEMU_LOG set, each start appends [pid] + argv (JSON) to that file.
 Without a final o/x step it exits with status 1 (power-off code 0).
 """
 import json
@@ -31,7 +31,7 @@ def out(s):
 def main(argv):
     if os.environ.get("FAKE_QEMU_LOG"):
         with open(os.environ["FAKE_QEMU_LOG"], "a") as f:
-            f.write(json.dumps(argv) + "\n")
+            f.write(json.dumps([os.getpid()] + argv) + "\n")
     script = argv[argv.index("-append") + 1] if "-append" in argv else ""
     for step in filter(None, script.split("|")):
         op, _, arg = step.partition(":")

@@ -109,11 +109,14 @@ class TestFailure(Exception):
 
 _LIVE = set()
 _LIVE_LOCK = threading.Lock()
+_STOPPING = False
 
 
 def kill_all():
-    """Kills every QEMU still running (on exit or Ctrl-C)."""
+    """Kills every QEMU still running and starts no more (on Ctrl-C, SIGTERM)."""
+    global _STOPPING
     with _LIVE_LOCK:
+        _STOPPING = True
         procs = list(_LIVE)
     for p in procs:
         try:
@@ -137,11 +140,14 @@ class Qemu:
         self.flooded = False
         self.status = None
         self.stderr = b""
-        self.proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE,
-                                     start_new_session=True)
         with _LIVE_LOCK:
+            if _STOPPING:
+                raise OSError("the grader is stopping")
+            # Own session: a Ctrl-C reaches the grader, which kills every QEMU.
+            self.proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE,
+                                         start_new_session=True)
             _LIVE.add(self.proc)
         self._err = threading.Thread(target=self._read_stderr, daemon=True)
         self._err.start()

@@ -7,6 +7,7 @@ The fake QEMU's behaviour is scripted through the kernel command line
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -234,7 +235,7 @@ class Reports(Base):
         finally:
             del os.environ["FAKE_QEMU_LOG"]
         with open(log) as f:
-            a1, a2 = [json.loads(l) for l in f]
+            a1, a2 = [json.loads(l)[1:] for l in f]
         self.assertEqual(a1[a1.index("-cpu") + 1], "qemu64")
         self.assertEqual(a2[a2.index("-cpu") + 1], "max")
         self.assertEqual(a1[a1.index("-smp") + 1], "4")
@@ -351,6 +352,38 @@ class CommandLine(Base):
         rc, _, err = self.grade("--lab", "nosuch")
         self.assertEqual(rc, 2)
         self.assertIn("no grader for lab 'nosuch'", err)
+
+    def test_interrupt_kills_every_qemu(self):
+        with open(os.path.join(self.gdir, "lab_run.py"), "w") as f:
+            f.write("from gradelib import test\n" + "".join(
+                "@test(points=1, cmdline='p:up|h', timeout=60, name='hang%d')\n"
+                "def t(r):\n    r.expect_exit(0)\n" % i for i in range(4)))
+        log = os.path.join(self.dir, "pids.log")
+        env = dict(os.environ, FAKE_QEMU_LOG=log)
+        p = subprocess.Popen([sys.executable, GRADE, "--grade-dir", self.gdir, "--build-dir",
+                              self.dir, "--qemu", FAKE, "--lab", "run", "-j", "2"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10:
+            if os.path.exists(log):
+                with open(log) as f:
+                    if len(f.readlines()) >= 2:
+                        break
+            time.sleep(0.1)
+        p.send_signal(signal.SIGINT)
+        p.communicate(timeout=20)
+        self.assertEqual(p.returncode, 130)
+        self.assertLess(time.monotonic() - t0, 10)
+        with open(log) as f:
+            pids = [json.loads(l)[0] for l in f]
+        self.assertEqual(len(pids), 2, "no QEMU may start after the interrupt")
+        for pid in pids:
+            try:
+                with open("/proc/%d/status" % pid) as f:
+                    state = f.read().lower()
+            except OSError:
+                continue
+            self.assertIn("zombie", state, "fake QEMU %d still runs" % pid)
 
     def test_kernel_missing(self):
         os.unlink(os.path.join(self.dir, "kernel.bin"))
