@@ -121,16 +121,21 @@ tools-check:
 qemu: all tools-check
 	$(QEMU) $(QEMUOPTS) -nographic
 
+# QEMU starts stopped (-S); the stub listens on this machine only. The
+# .gdbinit is rewritten each time, so that GDBPORT=... and B=... reach it.
 qemu-gdb: all tools-check .gdbinit
-	@echo "*** gdb stub on port $(GDBPORT); in another terminal: make gdb"
-	$(QEMU) $(QEMUOPTS) -nographic -S -gdb tcp::$(GDBPORT)
+	@echo "*** gdb stub on localhost:$(GDBPORT); in another terminal: make gdb"
+	$(QEMU) $(QEMUOPTS) -nographic -S -gdb tcp:localhost:$(GDBPORT)
 
-.gdbinit: tools/gdb/gdbinit.tmpl
-	sed "s/@GDBPORT@/$(GDBPORT)/g; s|@ROOT@|$(CURDIR)|g" $< > $@
+.gdbinit: tools/gdb/gdbinit.tmpl FORCE
+	sed "s/@GDBPORT@/$(GDBPORT)/g; s|@ROOT@|$(CURDIR)|g; s|@KERNEL@|$(abspath $(B))/kernel.elf|g" $< > $@
 
+# -iex: gdb must not also auto-load ./.gdbinit (it would connect twice).
 gdb: .gdbinit
 	@sh tools/need.sh gdb
-	gdb -q -x .gdbinit
+	gdb -q -iex "set auto-load local-gdbinit off" -x .gdbinit
+
+FORCE:
 
 GRADEFLAGS ?=
 grade: all tools-check
@@ -149,5 +154,5 @@ bench: all tools-check
 clean:
 	rm -rf $(B) .gdbinit
 
-.PHONY: all qemu qemu-gdb gdb grade test handout bench clean tools-check
+.PHONY: all qemu qemu-gdb gdb grade test handout bench clean tools-check FORCE
 .PRECIOUS: $(B)/%.o $(B)/k/%.o $(B)/u/%.o $(B)/g/%.o
