@@ -128,7 +128,7 @@ qemu-gdb: all tools-check .gdbinit
 	$(QEMU) $(QEMUOPTS) -nographic -S -gdb tcp:localhost:$(GDBPORT)
 
 .gdbinit: tools/gdb/gdbinit.tmpl FORCE
-	sed "s/@GDBPORT@/$(GDBPORT)/g; s|@ROOT@|$(CURDIR)|g; s|@KERNEL@|$(abspath $(B))/kernel.elf|g" $< > $@
+	sed "s/@REMOTE@/localhost:$(GDBPORT)/g; s|@ROOT@|$(CURDIR)|g; s|@KERNEL@|$(abspath $(B))/kernel.elf|g" $< > $@
 
 # -iex: gdb must not also auto-load ./.gdbinit (it would connect twice).
 gdb: .gdbinit

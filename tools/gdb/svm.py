@@ -772,7 +772,7 @@ class VmexitsCommand(gdb.Command):
 Usage: vmexits on [NAME...]   stop at every #VMEXIT (with NAMEs: only at those
                              exits, e.g. vmexits on IOIO NPF; others are logged)
        vmexits log [NAME...]  print one line per #VMEXIT and keep going
-       vmexits off            remove the breakpoints
+       vmexits off            remove the breakpoints and forget the counts
        vmexits                the mode, the #VMEXIT points and the exits counted
 A #VMEXIT resumes the host at the instruction after VMRUN (in
 svm_vmrun_regs, kern/svm/vmenter.S, and in the ktests' inline vmrun); these
@@ -795,8 +795,9 @@ At the stop, `vmcb` shows the whole VMCB of that exit."""
             b.delete()
         self.bps, self.mode = [], words[0]
         self.names = set(w.upper() for w in words[1:])
-        if self.mode != "off":
+        if self.mode == "off":
             self.counts = {}
+        else:
             self.bps = [VmexitBreakpoint(self, a) for a in vmexit_points()]
         self.status()
 

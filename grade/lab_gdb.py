@@ -1,0 +1,276 @@
+"""The GDB helpers (an extra lab: graded, part of `make test`, no handout).
+
+Each test boots QEMU stopped (-S) with its gdb stub on a Unix socket of its
+own (so that tests running in parallel, and a `make qemu-gdb` on the usual
+TCP port, never collide), runs gdb in batch mode with a .gdbinit made from
+tools/gdb/gdbinit.tmpl exactly as the Makefile makes it, and checks what
+gdb printed. Where it can, a test checks gdb's decoding against what the
+kernel itself prints after gdb detaches (the ktest's and the VMM's own
+records), so a helper that reads a wrong field or decodes a bit wrongly
+fails. The VMCB field table of tools/gdb/svm.py is checked against the
+kernel's DWARF (gdb's `ptype /o`).
+"""
+import atexit
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+from gradelib import test
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SOCKDIR = tempfile.mkdtemp(prefix="svmlab-gdb-")
+atexit.register(shutil.rmtree, SOCKDIR, True)
+
+
+def stub(name):
+    """QEMU arguments: start stopped, gdb stub on this test's socket."""
+    return ["-S", "-gdb", "unix:%s,server=on,wait=off" % os.path.join(SOCKDIR, name + ".sock")]
+
+
+def build_dir(r):
+    """The directory QEMU runs in (grade.py's --build-dir)."""
+    return os.readlink("/proc/%d/cwd" % r.q.proc.pid)
+
+
+def gdbinit(r, name):
+    """Writes the .gdbinit of tools/gdb/gdbinit.tmpl for this test's socket."""
+    with open(os.path.join(ROOT, "tools", "gdb", "gdbinit.tmpl")) as f:
+        text = f.read()
+    text = (text.replace("@REMOTE@", os.path.join(SOCKDIR, name + ".sock"))
+            .replace("@ROOT@", ROOT)
+            .replace("@KERNEL@", os.path.join(build_dir(r), "kernel.elf")))
+    path = os.path.join(SOCKDIR, name + ".gdbinit")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def run_gdb(r, args, name=None):
+    """Runs gdb -batch with args (after the generated .gdbinit when name is
+    given); returns its output. Fails the test on a timeout or no gdb."""
+    gdb = shutil.which("gdb")
+    r.check(gdb, "gdb is not installed (sudo apt-get install -y gdb)")
+    argv = [gdb, "-q", "-nx", "-batch"]
+    if name:
+        argv += ["-x", gdbinit(r, name)]
+    argv += args
+    left = max(5.0, r.q.deadline - time.monotonic() - 3)
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=left, cwd=ROOT)
+    except subprocess.TimeoutExpired as e:
+        r.fail("gdb did not finish within %.0fs; its output:\n%s"
+               % (left, (e.output or b"").decode("utf-8", "replace")[-3000:]))
+    return p.stdout.decode("utf-8", "replace")
+
+
+def ex(*cmds):
+    out = []
+    for c in cmds:
+        out += ["-ex", c]
+    return out
+
+
+def need(r, out, pattern, what):
+    """pattern must match gdb's output; returns the match."""
+    m = re.search(pattern, out, re.M)
+    if not m:
+        r.fail("%s: expected /%s/ in gdb's output:\n%s" % (what, pattern, indent(out)))
+    return m
+
+
+def indent(text, n=60):
+    lines = text.rstrip("\n").split("\n")[-n:]
+    return "\n".join("      | " + l for l in lines)
+
+
+def no_gdb_errors(r, out):
+    for bad in (r"Python Exception", r"Error occurred in Python", r"packet reply is too long",
+                r"^Undefined command"):
+        m = re.search(bad, out, re.M)
+        if m:
+            r.fail("gdb reported an error (%s):\n%s" % (m.group(0), indent(out)))
+
+
+# ---------------------------------------------------------------------------
+
+def ptype_fields(text):
+    """{name: (offset, size)} of the top-level members in `ptype /o` output
+    (nested structs are entered and left by their braces)."""
+    fields, depth, nested = {}, 0, []
+    for line in text.split("\n"):
+        m = re.match(r"^/\*\s*(\d+)(?::\s*\d+)?\s*\|\s*(\d+)\s*\*/\s*(.*)$", line)
+        if m:
+            off, size, decl = int(m.group(1)), int(m.group(2)), m.group(3).strip()
+            if decl.startswith("type = "):
+                continue
+            if decl.endswith("{"):
+                nested.append((off, size, depth))
+                depth += 1
+            elif depth == 0:
+                fields[re.match(r".*?(\w+)(\[\d+\])*;$", decl).group(1)] = (off, size)
+            continue
+        m = re.match(r"^\s*\}\s*(\w+);", line)
+        if m and nested:
+            off, size, d = nested.pop()
+            depth -= 1
+            if d == 0:
+                fields[m.group(1)] = (off, size)
+    return fields
+
+
+def table_vs_dwarf(r, table, dwarf, what):
+    """Every entry of svm.py's table sits where the C struct has it, and every
+    named field of the C struct is in the table."""
+    mine = dict((n, (off, size)) for off, size, n in table)
+    for n, (off, size) in mine.items():
+        r.check(n in dwarf, "svm.py's %s field %s is not in the kernel's struct" % (what, n))
+        r.check(dwarf[n] == (off, size), "svm.py's %s.%s is at 0x%x size %d, the kernel's at 0x%x "
+                "size %d" % (what, n, off, size, dwarf[n][0], dwarf[n][1]))
+    for n in dwarf:
+        r.check(n.startswith("rsvd") or n in mine,
+                "the kernel's %s has field %s that svm.py does not show" % (what, n))
+
+
+@test(points=5, title="svm.py's VMCB table matches struct vmcb in the kernel's DWARF",
+      cmdline="ktest=hsave", cpus=1, timeout=30, extra=stub("layout"))
+def vmcb_layout(r):
+    elf = os.path.join(build_dir(r), "kernel.elf")
+    out = run_gdb(r, [elf] + ex(
+        "echo @@control\\n", "ptype /o struct vmcb_control",
+        "echo @@save\\n", "ptype /o struct vmcb_save",
+        "echo @@seg\\n", "ptype /o struct vmcb_seg",
+        "source %s" % os.path.join(ROOT, "tools", "gdb", "svm.py"),
+        "echo @@table\\n",
+        "python import json; print(json.dumps({'control': [t[:3] for t in CONTROL], "
+        "'save': [t[:3] for t in SAVE], 'seg': SEG, 'save_base': SAVE_BASE}))"))
+    no_gdb_errors(r, out)
+    parts = dict(re.findall(r"^@@(\w+)\n(.*?)(?=^@@|\Z)", out, re.M | re.S))
+    table = json.loads(parts["table"].strip().split("\n")[-1])
+    r.check(table["save_base"] == 0x400, "svm.py puts the save area at 0x%x" % table["save_base"])
+    for key in ("control", "save", "seg"):
+        dwarf = ptype_fields(parts[key])
+        r.check(len(dwarf) > 3, "could not read struct vmcb_%s from gdb:\n%s" % (key, indent(parts[key])))
+        table_vs_dwarf(r, table[key], dwarf, "vmcb_" + key)
+
+
+@test(points=5, title="break main + continue from a cold start stops in main, 64-bit registers",
+      cmdline="ktest=hsave", cpus=2, timeout=40, extra=stub("main"))
+def break_main(r):
+    out = run_gdb(r, ex("break main", "continue", "info registers rip rsp cs efer cr0",
+                        "print sizeof(void *)", "print/x &main"), name="main")
+    no_gdb_errors(r, out)
+    need(r, out, r"^svmlab: SVM commands loaded", "the .gdbinit sources tools/gdb/svm.py")
+    need(r, out, r"^0x0*fff0 in \?\? \(\)", "gdb connected while QEMU waited at the reset vector")
+    need(r, out, r"Breakpoint 1, main \(", "stopped at the breakpoint in main")
+    main = need(r, out, r"^\$2 = (0x[0-9a-f]+)", "print &main").group(1)
+    rip = need(r, out, r"^rip\s+(0x[0-9a-f]+)", "info registers rip").group(1)
+    r.check(int(rip, 16) == int(main, 16), "rip %s is main (%s)" % (rip, main))
+    rsp = int(need(r, out, r"^rsp\s+(0x[0-9a-f]+)", "info registers rsp").group(1), 16)
+    r.check(rsp >> 47 == 0x1FFFF, "rsp 0x%x is a 64-bit higher-half address" % rsp)
+    need(r, out, r"^efer\s+0x[0-9a-f]+\s+\[.*\bLMA\b.*\]", "EFER shows long mode active (LMA)")
+    need(r, out, r"^cr0\s+0x[0-9a-f]+\s+\[.*\bPG\b.*\]", "CR0 shows paging on")
+    need(r, out, r"^\$1 = 8$", "pointers are 8 bytes: gdb is in 64-bit mode")
+    # gdb detached: the kernel boots on as usual.
+    r.expect(r"^ktest hsave: \d+ checks, 0 failed")
+    r.expect_exit(0)
+
+
+def hsave_rows(out):
+    """{cpu: (efer, svme, save_area_pa, enabled)} from `hsave`."""
+    rows = {}
+    for m in re.finditer(r"^(\d+)\s+(\d+)\s+(0x[0-9a-f]+|\?)\s+(\S)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(yes|no)",
+                         out, re.M):
+        rows[int(m.group(1))] = (m.group(3), m.group(4), int(m.group(5), 16), m.group(7))
+    return rows
+
+
+@test(points=10, title="vmexits stops at the guest's OUT; vmcb and hsave decode it as the kernel does",
+      cmdline="ktest=run_io", cpus=2, timeout=60, extra=stub("ioio"))
+def vmexit_ioio(r):
+    out = run_gdb(r, ex("vmexits on IOIO", "continue", "vmcb", "hsave", "vmexits"), name="ioio")
+    no_gdb_errors(r, out)
+    # the kernel's own record of the same exit, printed once gdb has detached
+    k = r.expect(r"^ok: OUT 0x80: port 0x([0-9a-f]+) size (\d+) data 0x([0-9a-f]+) at rip 0x([0-9a-f]+)$")
+    port, size, data, rip = int(k.group(1), 16), int(k.group(2)), int(k.group(3), 16), int(k.group(4), 16)
+    need(r, out, r"^vmexit cpu0: IOIO \(0x7b\) guest rip 0x%x  OUT port 0x%x size %d; next RIP 0x%x$"
+         % (rip, port, size, rip + 2), "the vmexits line of the OUT exit")
+    need(r, out, r"^VMCB at 0xffff8[0-9a-f]+ \(physical 0x[0-9a-f]+\), from RAX at the #VMEXIT point",
+         "vmcb finds the VMCB at the #VMEXIT point")
+    need(r, out, r"^guest: real mode, paging off, CPL 0, CS:IP 0000:%04x \(linear 0x%x\); "
+         r"nested paging nCR3 0x[0-9a-f]+, ASID [1-9]" % (rip, rip), "the guest summary")
+    need(r, out, r"^  0x070 exitcode\s+0x7b\s+IOIO$", "exitcode at 0x070, decoded")
+    need(r, out, r"^  0x078 exitinfo1\s+0x%x\s+OUT port 0x%x size %d$" % (port << 16 | 0x10, port, size),
+         "exitinfo1 at 0x078: port in bits 31:16, size bit 4, OUT")
+    need(r, out, r"^  0x080 exitinfo2\s+0x%x\s+next RIP$" % (rip + 2), "exitinfo2 at 0x080")
+    need(r, out, r"^  0x578 rip\s+0x%x\s*$" % rip, "save.rip at 0x578")
+    need(r, out, r"^  0x5f8 rax\s+0x%x\s*$" % data, "save.rax at 0x5f8 (the OUT's data)")
+    need(r, out, r"^  0x00c intercepts\[MISC1\]\s+0x[0-9a-f]{8}  .*\bIOIO_PROT\b", "IOIO_PROT intercept")
+    need(r, out, r"^  0x010 intercepts\[MISC2\]\s+0x[0-9a-f]{8}  VMRUN\b", "VMRUN intercept")
+    need(r, out, r"^  0x090 nested_ctl\s+0x1\s+NP_ENABLE$", "nested_ctl decoded")
+    need(r, out, r"^  0x410 cs\s+sel 0x0000 attrib 0x09b limit 0x0000ffff base 0x0  code R A DPL0 P$",
+         "the guest's CS, attributes decoded")
+    need(r, out, r"^  exits seen: IOIO 1$", "vmexits counted the exit")
+    rows = hsave_rows(out)
+    for cpu, pa in re.findall(r"^svm: cpu(\d+): EFER\.SVME=1 VM_HSAVE_PA=0x([0-9a-f]+)$", r.output, re.M):
+        row = rows.get(int(cpu))
+        r.check(row, "hsave shows cpu%s:\n%s" % (cpu, indent(out)))
+        r.check(row[1] == "1" and int(row[0], 16) >> 12 & 1,
+                "hsave: cpu%s EFER %s has SVME set" % (cpu, row[0]))
+        r.check(row[2] == int(pa, 16), "hsave: cpu%s save_area_pa 0x%x = VM_HSAVE_PA 0x%s the kernel "
+                "printed" % (cpu, row[2], pa))
+        r.check(row[3] == "yes", "hsave: cpu%s enabled" % cpu)
+    r.check(len(rows) == 2, "hsave shows the 2 CPUs:\n%s" % indent(out))
+    r.expect(r"^ktest run_io: \d+ checks, 0 failed")
+    r.expect_exit(0)
+
+
+@test(points=5, title="gbreak stops at a guest instruction; stepi leaves the guest at its exit",
+      cmdline="ktest=run_io", cpus=1, timeout=60, extra=stub("gbreak"))
+def guest_break(r):
+    out = run_gdb(r, ex("gbreak 0x1004", "continue", "guest", "stepi", "vmcb -x"), name="gbreak")
+    no_gdb_errors(r, out)
+    need(r, out, r"^cpu0 is in a guest: real mode, paging off, CPL 0$", "guest: the CPU is in the guest")
+    need(r, out, r"^CS:IP 0000:1004, linear 0x1004$", "guest: at the breakpoint's linear address")
+    need(r, out, r"^exit:  IOIO \(0x7b\)  IN port 0x81 size 1; next RIP 0x1006$",
+         "stepi over the guest's IN lands at the #VMEXIT with the IN's exit")
+    r.expect(r"^ok: next RIP from EXITINFO2: IN 0x81 at rip 0x1004$")
+    r.expect_exit(0)
+
+
+@test(points=5, title="on CPU 1: vmexits, vcpus and vmcb name the right CPU; vmexits log counts "
+      "every exit", cmdline="test=vmm -C 1 hello.guest", cpus=2, timeout=90, extra=stub("vcpus"))
+def vmexits_vcpus(r):
+    out = run_gdb(r, ex("vmexits on IOIO", "continue", "echo @@first\\n", "vcpus",
+                        "vmexits log", "break io_interception", "continue", "echo @@host\\n", "vmcb -x",
+                        "delete", "break vm_proc_exit if vms[0].used", "continue", "echo @@last\\n",
+                        "vcpus", "vmexits"), name="vcpus")
+    no_gdb_errors(r, out)
+    k = r.expect(r"^vmm: guest hello\.guest exited with code 0 after (\d+) exits \(io=(\d+),")
+    total, io = int(k.group(1)), int(k.group(2))
+    first, host, last = (out.split("@@%s\n" % w, 1)[-1] for w in ("first", "host", "last"))
+    # at the #VMEXIT point GS is the guest's: the CPU comes from gdb's thread
+    need(r, out, r"^vmexit cpu1: IOIO \(0x7b\) guest rip 0x[0-9a-f]+  IN port 0x3fd size 1; ",
+         "the first I/O exit, on cpu1: the guest polls the UART's line status")
+    need(r, first, r"^vm \d+: pid \d+, 1 vcpus, nCR3 0x[0-9a-f]+$", "vcpus: the VM")
+    need(r, first, r"^  vcpu 0 at 0xffff8[0-9a-f]+: loaded on cpu1; guest state VMLOADed; current VMCB of "
+         r"cpu1; last cpu -?\d+, ASID [1-9]\d* \(gen \d+\); VMCB 0x[0-9a-f]+ pa 0x[0-9a-f]+; "
+         r"guest rip 0x[0-9a-f]+, last exit IOIO; \d+ exits", "vcpus at the first exit")
+    # in io_interception GS is the host's again: the CPU comes from GS base
+    need(r, host, r"^VMCB at 0xffff8[0-9a-f]+ \(physical 0x[0-9a-f]+\), from svm_data\[1\]\.current_vmcb$",
+         "vmcb in the exit handler on cpu1 uses svm_data[1].current_vmcb")
+    need(r, host, r"^exit:  IOIO \(0x7b\)  (IN|OUT) port 0x3f[8d] size 1; ", "vmcb -x: the I/O exit")
+    logged = len(re.findall(r"^vmexit cpu1: IOIO \(0x7b\) ", out, re.M))
+    r.check(logged == io, "vmexits logged %d IOIO exits on cpu1, the VMM counted io=%d:\n%s"
+            % (logged, io, indent(out)))
+    need(r, last, r"^  exits seen: .*\bIOIO %d\b" % io, "vmexits' count")
+    n = int(need(r, last, r"^  vcpu 0 at 0xffff8[0-9a-f]+: not loaded; current VMCB of cpu1; last cpu 1, "
+                 r"ASID [1-9]\d* \(gen \d+\); VMCB 0x[0-9a-f]+ pa 0x[0-9a-f]+; guest rip 0x[0-9a-f]+, "
+                 r"last exit IOIO; (\d+) exits", "vcpus after the guest's last exit").group(1))
+    r.check(n >= total, "vcpus: %d exits counted by the kernel, at least the VMM's %d" % (n, total))
+    r.expect(r"^init: test vmm exited with status 0$")
+    r.expect_exit(0)
