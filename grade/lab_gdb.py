@@ -57,6 +57,7 @@ def run_gdb(r, args, name=None):
     argv = [gdb, "-q", "-nx", "-batch"]
     if name:
         argv += ["-x", gdbinit(r, name)]
+        wait_socket(r, os.path.join(SOCKDIR, name + ".sock"))
     argv += args
     left = max(5.0, r.q.deadline - time.monotonic() - 3)
     try:
@@ -66,6 +67,14 @@ def run_gdb(r, args, name=None):
         r.fail("gdb did not finish within %.0fs; its output:\n%s"
                % (left, (e.output or b"").decode("utf-8", "replace")[-3000:]))
     return p.stdout.decode("utf-8", "replace")
+
+
+def wait_socket(r, path):
+    """QEMU creates its stub's socket a moment after it starts."""
+    while not os.path.exists(path):
+        r.check(time.monotonic() < r.q.deadline and r.q.proc.poll() is None,
+                "QEMU did not open its gdb stub at %s" % path)
+        time.sleep(0.02)
 
 
 def ex(*cmds):
@@ -189,32 +198,66 @@ def hsave_rows(out):
     return rows
 
 
-@test(points=10, title="vmexits stops at the guest's OUT; vmcb and hsave decode it as the kernel does",
-      cmdline="ktest=run_io", cpus=2, timeout=60, extra=stub("ioio"))
+# gdb's own reading of the VMCB at a #VMEXIT point, through the kernel's
+# struct vmcb (DWARF): RAX is VMRUN's operand, the VMCB's physical address,
+# and the kernel maps all RAM at PHYSBASE (kern/memlayout.h).
+VMCB_AT_EXIT = "((struct vmcb *)($rax + 0xffff800000000000))"
+DWARF_FIELDS = ["control.exitcode", "control.exitinfo1", "control.exitinfo2", "save.rip", "save.rax",
+                "save.cs.attrib", "control.intercepts[3]", "control.intercepts[4]"]
+
+
+def dwarf_prints():
+    cmds = ["echo @@dwarf\\n"]
+    for f in DWARF_FIELDS:
+        cmds.append("printf \"%s=0x%%lx\\n\", (unsigned long)%s->%s" % (f, VMCB_AT_EXIT, f))
+    return cmds
+
+
+def dwarf_values(r, out):
+    vals = dict((k, int(v, 16)) for k, v in re.findall(r"^([\w.\[\]]+)=0x([0-9a-f]+)$", out, re.M))
+    r.check(all(f in vals for f in DWARF_FIELDS), "gdb printed the VMCB fields:\n%s" % indent(out))
+    return vals
+
+
+def ioio_text(info1, info2):
+    """How an IOIO exit reads (APM Vol. 2 §15.10.2), decoded here, not by svm.py."""
+    size = {0x10: 1, 0x20: 2, 0x40: 4}[info1 & 0x70]
+    return "%s port 0x%x size %d" % ("IN" if info1 & 1 else "OUT", info1 >> 16, size)
+
+
+@test(points=10, title="vmexits stops at a guest's I/O exit; vmcb and hsave decode it right",
+      cmdline="test=vmm hello.guest", cpus=2, timeout=90, extra=stub("ioio"))
 def vmexit_ioio(r):
-    out = run_gdb(r, ex("vmexits on IOIO", "continue", "vmcb", "hsave", "vmexits"), name="ioio")
+    out = run_gdb(r, ex(*(["vmexits on IOIO", "continue", "vmcb", "hsave", "vmexits"] + dwarf_prints()
+                          + ["vmexits off"])), name="ioio")
     no_gdb_errors(r, out)
-    # the kernel's own record of the same exit, printed once gdb has detached
-    k = r.expect(r"^ok: OUT 0x80: port 0x([0-9a-f]+) size (\d+) data 0x([0-9a-f]+) at rip 0x([0-9a-f]+)$")
-    port, size, data, rip = int(k.group(1), 16), int(k.group(2)), int(k.group(3), 16), int(k.group(4), 16)
-    need(r, out, r"^vmexit cpu0: IOIO \(0x7b\) guest rip 0x%x  OUT port 0x%x size %d; next RIP 0x%x$"
-         % (rip, port, size, rip + 2), "the vmexits line of the OUT exit")
+    d = dwarf_values(r, out)
+    info1, info2, rip = d["control.exitinfo1"], d["control.exitinfo2"], d["save.rip"]
+    r.check(d["control.exitcode"] == 0x7B, "the stop is an IOIO exit (exitcode 0x%x)" % d["control.exitcode"])
+    # hello.guest polls the UART's line status register first: IN from 0x3FD
+    r.check(ioio_text(info1, info2) == "IN port 0x3fd size 1", "the first I/O exit is hello.guest's IN "
+            "from 0x3fd, not %s" % ioio_text(info1, info2))
+    io = ioio_text(info1, info2)
+    need(r, out, r"^vmexit cpu\d: IOIO \(0x7b\) guest rip 0x%x  %s; next RIP 0x%x$" % (rip, io, info2),
+         "the vmexits line of the exit")
     need(r, out, r"^VMCB at 0xffff8[0-9a-f]+ \(physical 0x[0-9a-f]+\), from RAX at the #VMEXIT point",
          "vmcb finds the VMCB at the #VMEXIT point")
     need(r, out, r"^guest: real mode, paging off, CPL 0, CS:IP 0000:%04x \(linear 0x%x\); "
          r"nested paging nCR3 0x[0-9a-f]+, ASID [1-9]" % (rip, rip), "the guest summary")
+    need(r, out, r"^exit:  IOIO \(0x7b\)  %s; next RIP 0x%x$" % (io, info2), "the exit summary")
     need(r, out, r"^  0x070 exitcode\s+0x7b\s+IOIO$", "exitcode at 0x070, decoded")
-    need(r, out, r"^  0x078 exitinfo1\s+0x%x\s+OUT port 0x%x size %d$" % (port << 16 | 0x10, port, size),
-         "exitinfo1 at 0x078: port in bits 31:16, size bit 4, OUT")
-    need(r, out, r"^  0x080 exitinfo2\s+0x%x\s+next RIP$" % (rip + 2), "exitinfo2 at 0x080")
+    need(r, out, r"^  0x078 exitinfo1\s+0x%x\s+%s$" % (info1, io), "exitinfo1 at 0x078, decoded")
+    need(r, out, r"^  0x080 exitinfo2\s+0x%x\s+next RIP$" % info2, "exitinfo2 at 0x080")
     need(r, out, r"^  0x578 rip\s+0x%x\s*$" % rip, "save.rip at 0x578")
-    need(r, out, r"^  0x5f8 rax\s+0x%x\s*$" % data, "save.rax at 0x5f8 (the OUT's data)")
-    need(r, out, r"^  0x00c intercepts\[MISC1\]\s+0x[0-9a-f]{8}  .*\bIOIO_PROT\b", "IOIO_PROT intercept")
-    need(r, out, r"^  0x010 intercepts\[MISC2\]\s+0x[0-9a-f]{8}  VMRUN\b", "VMRUN intercept")
+    need(r, out, r"^  0x5f8 rax\s+0x%x\s*$" % d["save.rax"], "save.rax at 0x5f8")
+    need(r, out, r"^  0x00c intercepts\[MISC1\]\s+0x%08x  .*\bIOIO_PROT\b" % d["control.intercepts[3]"],
+         "intercepts[MISC1] with IOIO_PROT")
+    need(r, out, r"^  0x010 intercepts\[MISC2\]\s+0x%08x  VMRUN\b" % d["control.intercepts[4]"],
+         "intercepts[MISC2] with VMRUN")
     need(r, out, r"^  0x090 nested_ctl\s+0x1\s+NP_ENABLE$", "nested_ctl decoded")
-    need(r, out, r"^  0x410 cs\s+sel 0x0000 attrib 0x09b limit 0x0000ffff base 0x0  code R A DPL0 P$",
-         "the guest's CS, attributes decoded")
-    need(r, out, r"^  exits seen: IOIO 1$", "vmexits counted the exit")
+    need(r, out, r"^  0x410 cs\s+sel 0x0000 attrib 0x%03x limit 0x0000ffff base 0x0  code R A DPL0 P$"
+         % d["save.cs.attrib"], "the guest's CS, attributes decoded")
+    need(r, out, r"^  exits seen: (INTR \d+, )?IOIO 1$", "vmexits counted the exit")
     rows = hsave_rows(out)
     for cpu, pa in re.findall(r"^svm: cpu(\d+): EFER\.SVME=1 VM_HSAVE_PA=0x([0-9a-f]+)$", r.output, re.M):
         row = rows.get(int(cpu))
@@ -225,20 +268,25 @@ def vmexit_ioio(r):
                 "printed" % (cpu, row[2], pa))
         r.check(row[3] == "yes", "hsave: cpu%s enabled" % cpu)
     r.check(len(rows) == 2, "hsave shows the 2 CPUs:\n%s" % indent(out))
-    r.expect(r"^ktest run_io: \d+ checks, 0 failed")
+    r.expect(r"^init: test vmm exited with status 0$")
     r.expect_exit(0)
 
 
 @test(points=5, title="gbreak stops at a guest instruction; stepi leaves the guest at its exit",
-      cmdline="ktest=run_io", cpus=1, timeout=60, extra=stub("gbreak"))
+      cmdline="test=vmm hello.guest", cpus=1, timeout=90, extra=stub("gbreak"))
 def guest_break(r):
-    out = run_gdb(r, ex("gbreak 0x1004", "continue", "guest", "stepi", "vmcb -x"), name="gbreak")
+    # the first exit gives the IN's address; the guest's polling loop comes back to it
+    out = run_gdb(r, ex(*(["vmexits on IOIO", "continue", "set $in = %s->save.rip" % VMCB_AT_EXIT,
+                           "vmexits off", "gbreak $in", "continue", "echo @@guest\\n", "guest",
+                           "stepi", "echo @@exit\\n", "vmcb -x", "print/x $in"])), name="gbreak")
     no_gdb_errors(r, out)
-    need(r, out, r"^cpu0 is in a guest: real mode, paging off, CPL 0$", "guest: the CPU is in the guest")
-    need(r, out, r"^CS:IP 0000:1004, linear 0x1004$", "guest: at the breakpoint's linear address")
-    need(r, out, r"^exit:  IOIO \(0x7b\)  IN port 0x81 size 1; next RIP 0x1006$",
+    at = int(need(r, out, r"^\$1 = (0x[0-9a-f]+)$", "the IN's address").group(1), 16)
+    guest, exit = out.split("@@guest\n", 1)[-1], out.split("@@exit\n", 1)[-1]
+    need(r, guest, r"^cpu0 is in a guest: real mode, paging off, CPL 0$", "guest: the CPU is in the guest")
+    need(r, guest, r"^CS:IP 0000:%04x, linear 0x%x$" % (at, at), "guest: at the breakpoint's linear address")
+    need(r, exit, r"^exit:  IOIO \(0x7b\)  IN port 0x3fd size 1; next RIP 0x%x$" % (at + 1),
          "stepi over the guest's IN lands at the #VMEXIT with the IN's exit")
-    r.expect(r"^ok: next RIP from EXITINFO2: IN 0x81 at rip 0x1004$")
+    r.expect(r"^init: test vmm exited with status 0$")
     r.expect_exit(0)
 
 
@@ -266,7 +314,7 @@ def vmexits_vcpus(r):
     need(r, host, r"^exit:  IOIO \(0x7b\)  (IN|OUT) port 0x3f[8d] size 1; ", "vmcb -x: the I/O exit")
     logged = len(re.findall(r"^vmexit cpu1: IOIO \(0x7b\) ", out, re.M))
     r.check(logged == io, "vmexits logged %d IOIO exits on cpu1, the VMM counted io=%d:\n%s"
-            % (logged, io, indent(out)))
+            % (logged, io, indent(out, 400) + "\n" + indent(r.output)))
     need(r, last, r"^  exits seen: .*\bIOIO %d\b" % io, "vmexits' count")
     n = int(need(r, last, r"^  vcpu 0 at 0xffff8[0-9a-f]+: not loaded; current VMCB of cpu1; last cpu 1, "
                  r"ASID [1-9]\d* \(gen \d+\); VMCB 0x[0-9a-f]+ pa 0x[0-9a-f]+; guest rip 0x[0-9a-f]+, "

@@ -784,6 +784,7 @@ At the stop, `vmcb` shows the whole VMCB of that exit."""
     def __init__(self):
         super().__init__("vmexits", gdb.COMMAND_BREAKPOINTS)
         self.mode, self.names, self.bps, self.counts = "off", set(), [], {}
+        self.last_key = None
 
     def invoke(self, arg, from_tty):
         words = arg.split()
@@ -818,6 +819,12 @@ At the stop, `vmcb` shows the whole VMCB of that exit."""
             return True
         c = v.c
         name = exit_name(c["exitcode"])
+        key = exit_serial()
+        if key is not None and key == self.last_key:
+            print("vmexit: the same #VMEXIT reported again (vcpu exit count %d unchanged): "
+                  "not counted" % key[1])
+            return False
+        self.last_key = key
         self.counts[name] = self.counts.get(name, 0) + 1
         detail = decode_exit(c["exitcode"], c["exitinfo1"], c["exitinfo2"])
         print("vmexit cpu%d: %s (0x%x) guest rip 0x%x%s" % (
@@ -826,6 +833,20 @@ At the stop, `vmcb` shows the whole VMCB of that exit."""
         if stop:
             print("stopped at the #VMEXIT point %s; `vmcb` shows the VMCB" % _symbol(reg("pc")))
         return stop
+
+
+def exit_serial():
+    """(vcpu address, vcpu.nexits) at svm_vmrun_regs' #VMEXIT point, else None.
+    vmenter.S keeps &v->gprs at (%rsp); run.c counts v->nexits after each
+    exit, so an unchanged pair means gdb reported one #VMEXIT twice (seen
+    rarely under load, when gdb steps over the breakpoint on a busy host)."""
+    try:
+        if _symbol(reg("pc")).split()[0] != "svm_vmrun_regs":
+            return None
+        v = u64(reg("rsp")) - field_offset("struct vcpu", "gprs")
+        return (v, u64(v + field_offset("struct vcpu", "nexits")))
+    except (gdb.error, gdb.MemoryError, StopIteration):
+        return None
 
 
 def _symbol(a):
