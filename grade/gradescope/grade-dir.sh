@@ -5,6 +5,8 @@
 # (default: cores / 2), each with the same run_autograder Gradescope uses.
 # Results: build/grade-labN/<name>/results.json (+ build.log, grade.log,
 # junit.xml); a table of scores in build/grade-labN/scores.csv.
+# AG_STAGE=DIR grades with a source directory made earlier by stage.sh
+# instead of writing a fresh one.
 set -eu
 cd "$(dirname "$0")/../.."
 N=$1
@@ -12,9 +14,14 @@ SUBS=$(cd "$2" && pwd)
 CORES=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 P=${3:-$(( CORES > 1 ? CORES / 2 : 1 ))}
 TOP=$(pwd)/build/grade-lab$N
-STAGE=$TOP/source
 mkdir -p "$TOP"
-sh grade/gradescope/stage.sh "$N" "$STAGE"
+# AG_STAGE=DIR reuses a source directory written earlier by stage.sh.
+if [ -n "${AG_STAGE:-}" ]; then
+  STAGE=$(cd "$AG_STAGE" && pwd)
+else
+  STAGE=$TOP/source
+  sh grade/gradescope/stage.sh "$N" "$STAGE"
+fi
 export STAGE TOP SUBS
 ls "$SUBS" | xargs -P "$P" -I{} sh -c '
   AG_SOURCE="$STAGE" AG_SUBMISSION="$SUBS/{}" AG_RESULTS="$TOP/{}" \
