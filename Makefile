@@ -118,17 +118,21 @@ QEMUOPTS = -accel tcg -cpu $(QEMUCPU) -smp $(CPUS) -m $(MEM) -no-reboot \
 tools-check:
 	@sh tools/need.sh qemu-system-x86_64 python3
 
+# grade/lab_gdb.py drives gdb: grading and testing need it too.
+tools-check-gdb: tools-check
+	@sh tools/need.sh gdb
+
 qemu: all tools-check
 	$(QEMU) $(QEMUOPTS) -nographic
 
 # QEMU starts stopped (-S); the stub listens on this machine only. The
 # .gdbinit is rewritten each time, so that GDBPORT=... and B=... reach it.
 qemu-gdb: all tools-check .gdbinit
-	@echo "*** gdb stub on localhost:$(GDBPORT); in another terminal: make gdb"
-	$(QEMU) $(QEMUOPTS) -nographic -S -gdb tcp:localhost:$(GDBPORT)
+	@echo "*** gdb stub on 127.0.0.1:$(GDBPORT); in another terminal: make gdb"
+	$(QEMU) $(QEMUOPTS) -nographic -S -gdb tcp:127.0.0.1:$(GDBPORT)
 
 .gdbinit: tools/gdb/gdbinit.tmpl FORCE
-	sed "s/@REMOTE@/localhost:$(GDBPORT)/g; s|@ROOT@|$(CURDIR)|g; s|@KERNEL@|$(abspath $(B))/kernel.elf|g" $< > $@
+	sed "s/@REMOTE@/127.0.0.1:$(GDBPORT)/g; s|@ROOT@|$(CURDIR)|g; s|@KERNEL@|$(abspath $(B))/kernel.elf|g" $< > $@
 
 # -iex: gdb must not also auto-load ./.gdbinit (it would connect twice).
 gdb: .gdbinit
@@ -138,10 +142,10 @@ gdb: .gdbinit
 FORCE:
 
 GRADEFLAGS ?=
-grade: all tools-check
+grade: all tools-check-gdb
 	$(PYTHON) grade/grade.py --build-dir $(B) --qemu $(QEMU) --cpu $(QEMUCPU) $(if $(LAB),--lab $(LAB)) $(GRADEFLAGS)
 
-test: all tools-check
+test: all tools-check-gdb
 	B=$(B) sh tools/test.sh
 
 # LAB=N (number or stem, default 1): regions of labs >= N become their stubs.
@@ -154,5 +158,5 @@ bench: all tools-check
 clean:
 	rm -rf $(B) .gdbinit
 
-.PHONY: all qemu qemu-gdb gdb grade test handout bench clean tools-check FORCE
+.PHONY: all qemu qemu-gdb gdb grade test handout bench clean tools-check tools-check-gdb FORCE
 .PRECIOUS: $(B)/%.o $(B)/k/%.o $(B)/u/%.o $(B)/g/%.o
