@@ -137,6 +137,12 @@ def thread_cpu(thread=None):
     return idx
 
 
+def need_target():
+    """Raises a gdb error unless gdb is connected to a stopped target."""
+    if gdb.selected_thread() is None:
+        raise gdb.GdbError("no target: start `make qemu-gdb`, then `target remote` (or `make gdb`)")
+
+
 def current_cpu():
     """This CPU's index: from GS base when it points at a struct cpu (in the
     kernel), else from the gdb thread (in user space, in a guest, or between
@@ -343,14 +349,15 @@ def decode_ioio(info1, info2):
     return " ".join(parts) + "; next RIP 0x%x" % info2
 
 
-NPF_BITS = {0: "P", 1: "W", 2: "U", 3: "RSV", 4: "FETCH", 32: "FINAL", 33: "PTWALK"}
+NPF_BITS = {1: "W", 2: "U", 3: "RSV", 4: "FETCH", 32: "FINAL", 33: "PTWALK"}
 
 
 def decode_npf(info1, info2):
     """NPF (§15.25.6): EXITINFO1 is a #PF-style error code (P present, W write,
     U user, RSV reserved bit, FETCH instruction fetch; bit 32 the final
     guest-physical access, bit 33 a guest page-table walk); EXITINFO2 the GPA."""
-    return "gpa 0x%x, error 0x%x [%s]" % (info2, info1, " ".join(bits(info1, NPF_BITS)) or "not-present read")
+    names = ["P" if info1 & 1 else "not-present"] + bits(info1, NPF_BITS)
+    return "gpa 0x%x, error 0x%x [%s]" % (info2, info1, " ".join(names))
 
 
 def decode_exit(code, info1, info2):
@@ -655,10 +662,10 @@ guest                       where the CPU is while stopped inside a guest
 Type "help COMMAND" for each one."""
 
     def __init__(self):
-        super().__init__("svm", gdb.COMMAND_USER, prefix=True)
+        super().__init__("svm", gdb.COMMAND_USER)
 
     def invoke(self, arg, from_tty):
-        gdb.execute("help svm")
+        print(self.__doc__)
 
 
 class VmcbCommand(gdb.Command):
@@ -682,6 +689,7 @@ then each field: VMCB offset, name (as in kern/svm/svm.h), value, decoding."""
         super().__init__("vmcb", gdb.COMMAND_DATA, gdb.COMPLETE_EXPRESSION)
 
     def invoke(self, arg, from_tty):
+        need_target()
         words, show_all, what = arg.split(), False, "cs"
         while words and words[0] in ("-a", "-c", "-s", "-x"):
             flag = words.pop(0)
@@ -736,6 +744,7 @@ must not read or write it while SVM is on."""
         super().__init__("hsave", gdb.COMMAND_DATA)
 
     def invoke(self, arg, from_tty):
+        need_target()
         threads = cpu_threads()
         print("cpu apic EFER    SVME  VM_HSAVE_PA (save_area_pa)  save_area           enabled  current_vmcb")
         for i in range(ncpu()):
@@ -787,6 +796,7 @@ At the stop, `vmcb` shows the whole VMCB of that exit."""
         self.last_key = None
 
     def invoke(self, arg, from_tty):
+        need_target()
         words = arg.split()
         if not words:
             return self.status()
@@ -905,6 +915,7 @@ CPUs whose current VMCB belongs to no VM (a ktest's vcpu)."""
         super().__init__("vcpus", gdb.COMMAND_DATA)
 
     def invoke(self, arg, from_tty):
+        need_target()
         ulong = ULONG()
         current_on = dict((i, int(svm_data(i)["current_vmcb"].cast(ulong))) for i in range(ncpu()))
         seen = set()
@@ -990,6 +1001,7 @@ until the next #VMEXIT writes it back)."""
         super().__init__("guest", gdb.COMMAND_DATA)
 
     def invoke(self, arg, from_tty):
+        need_target()
         cpu = current_cpu()
         cr0, cr4, efer, fl, pc, cs = (reg(r) for r in ("cr0", "cr4", "efer", "eflags", "pc", "cs"))
         # gdb sees no hidden segment state: assume a 64-bit CS in long mode.
