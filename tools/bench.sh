@@ -1,6 +1,7 @@
 #!/bin/sh
 # make bench: boot and grading time figures on this machine.
-#   - time from QEMU's start to "svmlab: N cpus online" and to "init: starting sh",
+#   - time from QEMU's start to "svmlab: N cpus online", "init: starting sh" and the
+#     shell's first "$ " prompt (after init's `vmm hello` demo, when there is a vmm),
 #     over RUNS boots (default 5) with CPUS (default 2) CPUs;
 #   - wall time of `make grade LAB=boot` over GRADE_RUNS runs (default 3).
 # Prints min / median / max in seconds.
@@ -19,7 +20,8 @@ import gradelib
 build, runs, cpus = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 cfg = gradelib.Config(build)
 t = gradelib.Test(None, "bench", 0, "bench", "", cpus, 60, None, [], "512M", "boot")
-marks = [("cpus online", r"^svmlab: \d+ cpus online$"), ("init prompt", r"^init: starting sh$")]
+marks = [("cpus online", r"^svmlab: \d+ cpus online$"), ("init: sh", r"^init: starting sh$"),
+         ("shell prompt", r"^\$ $")]
 times = {name: [] for name, _ in marks}
 for _ in range(runs):
     q = gradelib.Qemu(cfg.argv(t), cfg.build_dir, 60)

@@ -128,8 +128,10 @@ for num_stem in $($PY grade/labs.py --marked | awk '{print $1 ":" $2}'); do
     continue
   fi
   ok "${PREFIX}builds"
+  t0=$(date +%s)
   (cd "$dir" && $PY grade/grade.py -j "$JOBS" --lab "$(labs_upto "$n")" \
       --json "$TMP/h$n.json" >"$TMP/h$n.log" 2>&1)
+  echo "  graded labs $(labs_upto "$n") in $(($(date +%s) - t0))s"
   if [ ! -f "$TMP/h$n.json" ]; then
     tail -n 25 "$TMP/h$n.log"
     bad "grading the handout of lab $n produced no results"
