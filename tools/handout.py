@@ -177,12 +177,12 @@ def write_handout(root, dest, lab, parsed):
     for p in tracked(root):
         src, dst = os.path.join(root, p), os.path.join(dest, p)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        if p in parsed:
+        if any(isinstance(it, Region) for it in parsed.get(p, ())):
             with open(dst, "w", encoding="utf-8") as f:
                 f.write(render(parsed[p], lab))
             shutil.copymode(src, dst)
         else:
-            shutil.copy2(src, dst)
+            shutil.copy2(src, dst)   # keeps the mtime: make rebuilds only what changed
     with open(os.path.join(dest, STAMP), "w") as f:
         f.write("svmlab handout: regions of labs >= %d replaced by stubs\n" % lab)
 

@@ -2,12 +2,14 @@
 # make test: everything CI runs.
 #   1. the grading harness's self-tests (grade/test_*.py, against a fake QEMU)
 #   2. every lab's grader on this (solution) tree   -> $B/grade.json, $B/junit.xml
-#   3. the handout check (tools/discriminate.sh): each handout fails its own lab only
+#   3. lab 0's mutants (tools/mutants.sh): each small kernel breakage fails its tests
+#   4. the handout check (tools/discriminate.sh): each handout fails its own lab only
 # Each step's output is shown and kept in $B/test-logs/.  The last line is the
 # sum over all steps: "N passed, N failed".  Exit status 0 iff nothing failed.
 #
 # Environment: PYTHON (python3), B (build), JOBS (QEMUs at a time, default: cores),
-# SVMLAB_TIMEOUT_SCALE (multiply every grader timeout), SKIP_DISCRIMINATE=1.
+# SVMLAB_TIMEOUT_SCALE (multiply every grader timeout), SKIP_MUTANTS=1,
+# SKIP_DISCRIMINATE=1.
 cd "$(dirname "$0")/.." || exit 2
 PY=${PYTHON:-python3}
 B=${B:-build}
@@ -62,6 +64,9 @@ step selftest "$PY" -m unittest discover -s grade -p 'test_*.py'
 step docs sh -c "\"$PY\" tools/linkcheck.py && \"$PY\" tools/labtests.py --check"
 step grade "$PY" grade/grade.py -j "$JOBS" --build-dir "$B" \
   --json "$B/grade.json" --junit "$B/junit.xml"
+if [ -z "$SKIP_MUTANTS" ] && [ -f tools/mutants.sh ]; then
+  step mutants sh tools/mutants.sh -j "$JOBS"
+fi
 if [ -z "$SKIP_DISCRIMINATE" ] && [ -f tools/discriminate.sh ]; then
   step discriminate sh tools/discriminate.sh --solution-json "$B/grade.json" -j "$JOBS"
 fi
