@@ -29,8 +29,9 @@ The runner `r` offers:
   r.check(cond, msg)      fail with msg unless cond
   r.output                the serial output so far (\\r removed)
 Regexes are Python `re` patterns compiled with re.MULTILINE.  While QEMU
-runs they see complete lines only; partial=True (expect, wait_for, find)
-also matches the unfinished last line, e.g. a shell prompt "$ ".
+runs they see complete lines, plus the unfinished last line once the output
+has been quiet for 0.3 s (a shell prompt "$ " waiting for input);
+partial=True (expect, wait_for, find) sees that last line at once.
 
 QEMU's isa-debug-exit device ends QEMU with status (code << 1) | 1.
 """
@@ -50,6 +51,7 @@ import traceback
 
 REGISTRY = []          # every Test declared so far, in declaration order
 OUTPUT_LIMIT = 4 << 20  # a kernel printing more than this is stopped
+SETTLE = 0.3           # seconds of quiet after which a partial last line counts
 
 
 class Test:
@@ -135,6 +137,7 @@ class Qemu:
         self.timeout = timeout
         self.cond = threading.Condition()
         self.text = ""
+        self.last_output = self.started
         self.ended = False
         self.timed_out = False
         self.flooded = False
@@ -167,6 +170,8 @@ class Qemu:
             text = dec.decode(chunk, final=not chunk).replace("\r", "")
             with self.cond:
                 self.text += text
+                if text:
+                    self.last_output = time.monotonic()
                 if len(self.text) > OUTPUT_LIMIT and not self.flooded:
                     self.flooded = True
                     self.kill()
@@ -208,7 +213,9 @@ class Qemu:
                         self.timed_out = True
                         self.kill()
                     return False
-                self.cond.wait(left)
+                # Wake up now and then even without output: a partial last line
+                # becomes visible once it has been quiet for SETTLE seconds.
+                self.cond.wait(min(left, SETTLE / 2))
 
     def wait_end(self, grace=5.0):
         """Waits for QEMU to end (killing it at the deadline)."""
@@ -274,8 +281,9 @@ class Runner:
 
     While QEMU runs, patterns are matched against complete lines only (text
     up to the last newline), so `(\\d+)$` cannot match half a number that is
-    still arriving; pass partial=True to also see the unfinished last line
-    (a shell prompt such as "$ ").  Once QEMU has ended, all text counts."""
+    still arriving.  An unfinished last line (a shell prompt such as "$ ")
+    counts once no output has come for SETTLE seconds, or at once with
+    partial=True.  Once QEMU has ended, all text counts."""
 
     def __init__(self, qemu):
         self.q = qemu
@@ -288,7 +296,8 @@ class Runner:
             return self.q.text
 
     def _view(self, text, partial):
-        if partial or self.q.ended:
+        q = self.q
+        if partial or q.ended or time.monotonic() - q.last_output >= SETTLE:
             return text
         return text[:text.rfind("\n") + 1]
 

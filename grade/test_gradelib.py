@@ -103,14 +103,18 @@ class Matching(Base):
         def t(r):
             m = r.expect(r"after (\d+)$")
             r.check(m.group(1) == "130425", "matched half a line: %r" % m.group(1))
-        res = self.run1(t, "w:before 130425 after 1|s:0.5|p:30425|h")
+        res = self.run1(t, "w:before 130425 after 1|s:0.1|p:30425|h")
         self.assertTrue(res.passed, res.message)
 
-    def test_prompt_needs_partial(self):
+    def test_prompt_partial_or_quiet(self):
         ok = self.run1(lambda r: r.wait_for(r"^\$ $", partial=True), "p:boot|w:$ |h")
         self.assertTrue(ok.passed, ok.message)
-        bad = self.run1(lambda r: r.wait_for(r"^\$ $"), "p:boot|w:$ |h", timeout=0.5)
-        self.assertFalse(bad.passed)
+        quiet = self.run1(lambda r: r.wait_for(r"^\$ $"), "p:boot|w:$ |h", timeout=3)
+        self.assertTrue(quiet.passed, "a quiet prompt counts: " + quiet.message)
+        self.assertLess(quiet.elapsed, 2)
+        busy = self.run1(lambda r: r.wait_for(r"^\$ $"), "p:boot|w:$ |s:0.1|p:more|h",
+                         timeout=2)
+        self.assertFalse(busy.passed, "'$ ' was a line's start, not a prompt")
 
     def test_find_and_findall(self):
         def t(r):
