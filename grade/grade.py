@@ -177,6 +177,10 @@ def main(argv=None):
                                               t.cmdline or "(no cmdline)"))
         print("%d tests" % len(tests))
         return 0
+    if not tests:
+        print("grade.py: no test matches (labs: %s%s)" % (", ".join(stems) or "none",
+              ", -k %s" % args.pattern if args.pattern else ""), file=sys.stderr)
+        return 2
     for f in ("kernel.bin", "initrd.tar"):
         if not os.path.exists(os.path.join(args.build_dir, f)):
             print("grade.py: %s/%s is missing: run make first" % (args.build_dir, f),

@@ -345,6 +345,11 @@ class CommandLine(Base):
         self.assertIn("prints hello", out)
         self.assertNotIn("goodbye", out)
 
+    def test_no_match(self):
+        rc, _, err = self.grade("-k", "nothing-matches-this")
+        self.assertEqual(rc, 2)
+        self.assertIn("no test matches", err)
+
     def test_list(self):
         rc, out, _ = self.grade("--list")
         self.assertEqual(rc, 0)
