@@ -28,6 +28,7 @@ The runner `r` offers:
   r.find(rx) / r.findall(rx)   search the output so far, without waiting
   r.check(cond, msg)      fail with msg unless cond
   r.output                the serial output so far (\\r removed)
+  r.build_dir, r.argv, r.test   where kernel.elf is, QEMU's argv, the Test
 Regexes are Python `re` patterns compiled with re.MULTILINE.  While QEMU
 runs they see complete lines, plus the unfinished last line once the output
 has been quiet for 0.3 s (a shell prompt "$ " waiting for input);
@@ -100,6 +101,15 @@ def test(points, title=None, cmdline="", cpus=2, timeout=30, qemu_cpu=None,
         REGISTRY.append(t)
         return fn
     return deco
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (for -gdb tcp::PORT
+    in a test that drives gdb; tests run in parallel, so never hard-code one)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class TestFailure(Exception):
@@ -483,6 +493,7 @@ def run_test(t, cfg):
     except OSError as e:
         return Result(t, False, 0.0, "could not start QEMU (%s): %s" % (argv[0], e), "", argv)
     r = Runner(q)
+    r.test, r.build_dir, r.argv = t, cfg.build_dir, argv
     passed, msg = True, ""
     try:
         t.fn(r)
