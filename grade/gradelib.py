@@ -69,7 +69,7 @@ class Test:
         self.cpus = cpus
         self.timeout = timeout
         self.qemu_cpu = qemu_cpu
-        self.extra = list(extra)
+        self.extra = extra if callable(extra) else list(extra)
         self.mem = mem
 
     @property
@@ -91,7 +91,9 @@ def test(points, title=None, cmdline="", cpus=2, timeout=30, qemu_cpu=None,
     cmdline  the kernel command line, e.g. "test=forktest" or "ktest=panic_pf"
     cpus     -smp; timeout: seconds before QEMU is killed and the test fails
     qemu_cpu -cpu model instead of the default ("max"), e.g. "qemu64"
-    extra    more QEMU arguments (a list); mem: -m
+    extra    more QEMU arguments: a list, or a function returning one, called
+             for each run (e.g. lambda: ["-S", "-gdb", "tcp::%d" % free_port()];
+             the test finds the values again in r.argv); mem: -m
     """
     def deco(fn):
         t = Test(fn, _lab_of(fn.__module__), points, title, cmdline, cpus,
@@ -439,7 +441,8 @@ class Config:
                  "-monitor", "none",
                  "-kernel", "kernel.bin", "-initrd", "initrd.tar",
                  "-append", t.cmdline,
-                 "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"] + t.extra)
+                 "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"] +
+                list(t.extra() if callable(t.extra) else t.extra))
 
 
 class Result:
@@ -465,7 +468,7 @@ class Result:
         s = "make qemu CPUS=%d APPEND=%s" % (t.cpus, shlex.quote(t.cmdline))
         if t.qemu_cpu:
             s += " QEMUCPU=%s" % shlex.quote(t.qemu_cpu)
-        if t.extra:
+        if t.extra and not callable(t.extra):
             s += " QEMUEXTRA=%s" % shlex.quote(" ".join(t.extra))
         return s
 

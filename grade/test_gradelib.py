@@ -229,6 +229,14 @@ class Reports(Base):
         self.assertEqual(shown[-1], "      | line 39")
         self.assertIn("reproduce: make qemu CPUS=1", rep)
 
+    def test_extra_function(self):
+        seen = []
+        res = self.run1(lambda r: seen.append(r.argv[-2:]), "o:0",
+                        extra=lambda: ["-gdb", "tcp::%d" % gradelib.free_port()])
+        self.assertTrue(res.passed, res.message)
+        self.assertEqual(seen[0][0], "-gdb")
+        self.assertRegex(seen[0][1], r"^tcp::\d+$")
+
     def test_qemu_argv(self):
         log = os.path.join(self.dir, "argv.log")
         os.environ["FAKE_QEMU_LOG"] = log
