@@ -168,7 +168,7 @@ def vmm_spin(r):
       cmdline="test=sh", cpus=1, timeout=60)
 def vmm_badimages(r):
     clean_run(r)
-    r.expect(r"\$ ")
+    r.expect(r"^\$ $", partial=True)
     for args, msg in (("badentry", "badentry.guest: entry outside the image"),
                       ("badtrunc", r"badtrunc.guest: truncated: shorter than the 64-byte header"),
                       ("README", r"README: bad magic \(not a svmlab guest image\)")):
