@@ -404,11 +404,13 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
 
 // Runs v until an exit user space must see (*e, returns 0). Returns
 // VM_EXIT_INTR after host interrupts when a timer tick went by, so that the
-// caller can check for kill and budgets; -EINVAL for a dead vcpu; -ENOSYS
-// from unfinished labs.
+// caller can check for kill and budgets; -EINVAL for a dead vcpu or a caller
+// with interrupts off (the host could never take the interrupt behind an
+// INTR exit, so the guest would exit again at once, forever); -ENOSYS from
+// unfinished labs.
 int vcpu_run(struct vcpu *v, struct vm_exit *e)
 {
-  if (v->dead)
+  if (v->dead || !(rflags() & FL_IF))
     return -EINVAL;
   vcpu_complete(v, e);
   memset(e, 0, sizeof *e);
