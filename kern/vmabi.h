@@ -15,6 +15,8 @@
 // vm_map maps page-aligned user memory [uva, uva+len) at guest-physical gpa
 // through the VM's nested page table; the pages stay the process's memory, so
 // the VMM sees what the guest writes. len and gpa must be page multiples.
+// Pages the process gives back (sbrk with a negative size) leave its VMs'
+// nested page tables too (vm_uvm_drop); exec and exit destroy its VMs.
 // Memory the process gives up leaves its VMs too: sbrk(-n) removes the freed
 // pages from every nested page table (the guest faults on them), and exec
 // destroys the caller's VMs (the old image's memory is gone).
