@@ -105,13 +105,15 @@ def run_svmins(r):
     r.expect_exit(0)
 
 
-@test(points=9, title="VM system calls: bad arguments, foreign handles, exit frees every page",
+@test(points=9, title="VM system calls: bad arguments, foreign handles; exit and kill free every page",
       cmdline="test=vmtest", cpus=2, timeout=60)
 def vmtest(r):
     clean_run(r)
     r.reject(r"^vmtest: FAIL")
     r.expect(r"^vmtest: ok: another process's VM handle is refused")
     r.expect(r"^vmtest: ok: free pages back to the baseline after the child exited with its VM alive \(got 0\)$")
+    r.expect(r"^vmtest: ok: it died \(status -1\)")
+    r.expect(r"^vmtest: ok: free pages back to the baseline after the kill \(got 0\)$")
     r.expect(r"^vmtest: 0 failed$")
     r.expect_exit(0)
 

@@ -101,6 +101,37 @@ static void leak(void)
   check(after == before, "free pages back to the baseline after the child exited with its VM alive", after - before);
 }
 
+// A child whose guest spins with IF=0 forever is killed: vcpu_run must come
+// back (host timer -> INTR exit), the child dies, its VM is freed.
+static void kill_spinner(void)
+{
+  long before = freepages();
+  int pid = fork();
+  if (pid == 0) {
+    uint8 *mem = pages(2);
+    int vm = vm_create(), vc;
+    struct vm_regs regs;
+    struct vm_exit e;
+    memset(&e, 0, sizeof e);
+    mem[0x1000] = 0xFA, mem[0x1001] = 0xEB, mem[0x1002] = 0xFE;   // cli; jmp $
+    if (vm < 0 || vm_map(vm, 0, mem, 2 * 4096, VM_MAP_RWX) < 0 || (vc = vcpu_create(vm, VM_MODE_REAL)) < 0)
+      exit(1);
+    vcpu_getregs(vm, vc, &regs);
+    regs.rip = 0x1000;
+    vcpu_setregs(vm, vc, &regs);
+    while (vcpu_run(vm, vc, &e) == 0)
+      ;
+    exit(2);
+  }
+  sleep(20);
+  check(kill(pid) == 0, "kill the VMM whose guest spins with IF=0", 0);
+  int st = 0;
+  int w = wait(&st);
+  check(w == pid && st == -1, "it died (status -1)", st);
+  long after = freepages();
+  check(after == before, "free pages back to the baseline after the kill", after - before);
+}
+
 int main(void)
 {
   uint8 *mem = pages(4);
@@ -121,6 +152,7 @@ int main(void)
   for (int i = 0; i < 32; i++)
     vm_destroy(i);
   leak();
+  kill_spinner();
   printf("vmtest: %d failed\n", failed);
   exit(failed ? 1 : 0);
 }
