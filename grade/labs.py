@@ -19,6 +19,7 @@ LABS = [
     (4, "run", "VMRUN and #VMEXIT handling"),
     (None, "gdb", "GDB helpers"),
     (None, "hostile", "hostile guests and user programs"),
+    (None, "soak", "SMP races and stress"),
 ]
 
 # Lab 0 is orientation: it has a grader but no solution markers.

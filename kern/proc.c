@@ -16,14 +16,18 @@
 #include "proc.h"
 #include "spinlock.h"
 #include "errno.h"
+#include "ktest.h"
 #include "../lib/string.h"
 
 #define SLICE_TICKS 2   // round-robin time slice
 
+// The lock is ready from the start, not set up by userinit(): the APs run
+// scheduler() (and take this lock) from smp_boot() on, before userinit(), so
+// initialising it there could clear it under a CPU that holds it.
 static struct {
   struct spinlock lock;
   struct proc proc[NPROC];
-} ptable;
+} ptable = {.lock = {0, "ptable", NULL}};
 static int nextpid = 1;
 static struct proc *initproc;
 static uint64 ticks;    // BSP timer ticks since the scheduler started
@@ -108,7 +112,6 @@ static struct proc *allocproc(void)
 // Creates the first process, running /init from the initrd.
 void userinit(void)
 {
-  initlock(&ptable.lock, "ptable");
   struct proc *p = allocproc();
   if (!p)
     panic("userinit: no memory");
@@ -426,4 +429,22 @@ int64 growproc(int64 n)
   }
   p->sz = new;
   return old;
+}
+
+// ktest=sched_lock. With a ktest userinit() never runs, yet every AP has
+// been in scheduler(), taking ptable.lock, since smp_boot(): the lock must
+// be complete before then, not set up later by userinit() (which once
+// reset it under an AP holding it: "release: ptable not held" on that AP).
+KTEST(sched_lock)
+{
+  const char *name = ptable.lock.name;
+  KCHECK(name && strcmp(name, "ptable") == 0, "ptable.lock is ready before the APs' schedulers take it (name %s)",
+         name ? name : "unset");
+  int started = 1;
+  for (int i = 1; i < ncpu; i++)
+    started &= cpus[i].started;
+  KCHECK(started, "every AP runs scheduler() (%d cpus)", ncpu);
+  acquire(&ptable.lock);
+  KCHECK(holding(&ptable.lock) && ptable.lock.cpu == mycpu(), "cpu%d holds ptable.lock after acquire", cpuid_self());
+  release(&ptable.lock);
 }

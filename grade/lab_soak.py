@@ -1,0 +1,42 @@
+"""SMP races and stress (an extra lab: graded, part of `make test`, no handout).
+
+Regression tests for races found by soaking the kernel (many runs, a loaded
+2-core host, -smp 2 and 4), and the stress programs of user/ run with more
+CPUs than the other graders use, where a race has more chances to show.
+A test here must still fail on the broken kernel it guards against: each
+says which bug it caught.
+"""
+from gradelib import test
+
+PANIC = r"^panic: "
+KERNEL_TRAP = r"^trap: cpu\d+: .* in kernel mode"
+
+
+def clean_run(r, prog):
+    """test=PROG must end with "PROG: ok", status 0 and power-off code 0."""
+    r.reject(PANIC)
+    r.reject(KERNEL_TRAP)
+    r.reject(r"^%s: .*(FAIL|error)" % prog)
+    r.expect_order([r"^init: running test %s$" % prog, r"^%s: ok$" % prog,
+                    r"^init: test %s exited with status 0$" % prog])
+    r.expect_exit(0)
+
+
+@test(points=2, title="ptable.lock is ready before the APs' schedulers take it "
+      "(once: 'release: ptable not held')", cmdline="ktest=sched_lock", cpus=4, timeout=30)
+def sched_lock(r):
+    r.reject(PANIC)
+    r.expect(r"^ok: ptable\.lock is ready before the APs' schedulers take it \(name ptable\)$")
+    r.expect(r"^ktest sched_lock: \d+ checks, 0 failed$")
+    r.expect_exit(0)
+
+
+@test(points=2, title="stresstest on 4 CPUs: preemption, migration, fork, sbrk",
+      cmdline="test=stresstest", cpus=4, timeout=90)
+def stress4(r):
+    clean_run(r, "stresstest")
+
+
+@test(points=2, title="usertests on 4 CPUs", cmdline="test=usertests", cpus=4, timeout=60)
+def usertests4(r):
+    clean_run(r, "usertests")
