@@ -167,7 +167,7 @@ def vmm_spin(r):
     r.expect_exit(0)
 
 
-@test(points=2, title="broken images refused with a clear message",
+@test(points=2, title="broken images refused with a clear message; a good one runs after",
       cmdline="test=sh", cpus=1, timeout=60)
 def vmm_badimages(r):
     clean_run(r)
@@ -177,6 +177,8 @@ def vmm_badimages(r):
                       ("README", r"README: bad magic \(not a svmlab guest image\)")):
         r.sendline("vmm " + args)
         r.wait_for(r"^vmm: %s$" % msg)
+    r.sendline("vmm outs")
+    r.wait_for(summary("outs", "exited with code 0", 2, io=2))
     r.sendline("exit")
 
 
