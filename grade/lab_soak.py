@@ -40,3 +40,19 @@ def stress4(r):
 @test(points=2, title="usertests on 4 CPUs", cmdline="test=usertests", cpus=4, timeout=60)
 def usertests4(r):
     clean_run(r, "usertests")
+
+
+@test(points=4, title="everything at once on 4 CPUs: workers, 4 VMMs, usertests (test=soak)",
+      cmdline="test=soak 2", cpus=4, timeout=120)
+def soak4(r):
+    clean_run(r, "soak")
+    r.expect(r"^soak: 2 rounds on 4 cpus, 0 children failed; free pages (\d+) -> \1$")
+    r.check(len(r.findall(r"^vmm: guest migrate exited with code 0 ")) == 2,
+            "expected the migrate guest to exit with code 0 in both rounds")
+
+
+@test(points=2, title="everything at once on 2 CPUs (test=soak)", cmdline="test=soak 2",
+      cpus=2, timeout=120)
+def soak2(r):
+    clean_run(r, "soak")
+    r.expect(r"^soak: 2 rounds on 2 cpus, 0 children failed; free pages (\d+) -> \1$")
