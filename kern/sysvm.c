@@ -31,10 +31,6 @@ struct vm {
 static struct vm vms[NVM];
 static struct spinlock vmlock = {0, "vm", 0};
 
-void svm_force_intercepts(struct vmcb *vmcb);                       // inject.c
-void svm_msrpm_passthrough(uint8 *msrpm);                           // inject.c
-int vcpu_inject_event(struct vcpu *v, const struct vm_event *ev);  // inject.c
-int vcpu_run(struct vcpu *v, struct vm_exit *e);                    // run.c
 
 // The caller's VM h, or NULL (no such VM, or another process's).
 static struct vm *vm_get(int h)

@@ -6,8 +6,6 @@
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
 
-void vcpu_cancel_completion(struct vcpu *v);   // run.c
-
 // Intercepts the kernel needs to stay in control of the CPU: host interrupts
 // and NMIs, triple faults, the SVM instructions, and everything the VMM
 // emulates. V_INTR_MASKING makes the guest's IF mask only virtual interrupts,

@@ -32,8 +32,6 @@ _Static_assert(offsetof(struct svm_gprs, rbx) == GPR_RBX && offsetof(struct svm_
                    offsetof(struct svm_gprs, r15) == GPR_R15,
                "vmenter.h offsets match struct svm_gprs");
 
-void svm_vmrun_regs(uint64 vmcb_pa, struct svm_gprs *gprs);   // vmenter.S
-
 // Lengths of the instructions the kernel skips without NRIPS.
 #define LEN_CPUID 2     // 0F A2
 #define LEN_RDWRMSR 2   // 0F 32 / 0F 30

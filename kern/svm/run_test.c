@@ -10,9 +10,6 @@
 #include "svm/vcpu.h"
 #include "../lib/string.h"
 
-void svm_force_intercepts(struct vmcb *vmcb);
-int vcpu_run(struct vcpu *v, struct vm_exit *e);
-
 #define GPA_CODE 0x1000
 struct testguest {
   struct npt npt;

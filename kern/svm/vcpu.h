@@ -52,6 +52,16 @@ int vcpu_load(struct vcpu *v, int cpu);            // IF=0, cpu == this CPU; 0 o
 void vcpu_put(struct vcpu *v);
 void vcpu_new_asid(struct vcpu *v, struct svm_cpu_data *sd);
 
+// run.c, vmenter.S (lab 4)
+int vcpu_run(struct vcpu *v, struct vm_exit *e);   // 0 with *e filled, or -E*
+void vcpu_cancel_completion(struct vcpu *v);       // the last exit's instruction faults instead
+void svm_vmrun_regs(uint64 vmcb_pa, struct svm_gprs *gprs);
+
+// inject.c
+void svm_force_intercepts(struct vmcb *vmcb);      // what the kernel always intercepts
+void svm_msrpm_passthrough(uint8 *msrpm);          // VMLOAD/VMSAVE-switched MSRs not intercepted
+int vcpu_inject_event(struct vcpu *v, const struct vm_event *ev);
+
 // vmcb.c (lab 2)
 int vmcb_create(struct vcpu *v);          // allocate vmcb01 and switch to it; -ENOMEM
 void vmcb_destroy(struct vcpu *v);        // free vmcb01
