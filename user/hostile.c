@@ -106,6 +106,309 @@ static const char *execvm(void)
   return status == 0 ? NULL : status == 1 ? "after exec: see above" : "the child could not set up";
 }
 
+// ---- probe: guest-physical memory up to 4 GiB ---------------------------
+
+#define PROBE_CANARY 0xDEADBEEFu
+#define PROBE_MARGIN 1024          // free pages left for the kernel while spilling
+
+static int probe_full;
+
+// Plants the canary in nearly every free page: takes them all with sbrk,
+// writes the canary into each (every 16th dword), frees them again. The
+// frames keep it (kfree does not clear them), and since they were all the
+// free memory there was, the guest's RAM is made of them: only kalloc's
+// zeroing stands between the canary and the guest.
+static long plant_canary(void)
+{
+  long n = freepages() - PROBE_MARGIN;
+  uint32 *p = n > 0 ? (uint32 *)hv_pages(n) : NULL;
+  if (!p)
+    return 0;
+  for (long i = 0; i < n * (long)PGSIZE / 4; i += 16)
+    p[i] = PROBE_CANARY;
+  sbrk(-n * (long)PGSIZE);
+  // kalloc is next-fit: the pages that never held the canary come next.
+  // Take them (and a few more), so that the guest's RAM is canary frames.
+  long clean = freepages() - n;
+  if (clean > 0)
+    hv_pages(clean + 16);
+  return n;
+}
+
+// An NPF outside RAM: must be the guest's probe read, the next page in
+// order; answered as open bus (EAX = ~0, RIP past the 2-byte mov).
+static const char *probe_npf(struct hv *h, uint64 *npfs, uint64 *last)
+{
+  struct vm_regs r;
+  uint64 gpa = h->e.u.npf.gpa;
+  if (gpa < h->memsize || gpa <= *last || (gpa & 0xFFF))
+    return "nested page fault inside RAM, out of order, or not at a page start";
+  if (vcpu_getregs(h->vm, h->vcpu, &r) < 0 || r.rip + 2 > h->memsize || h->mem[r.rip] != 0x8B ||
+      h->mem[r.rip + 1] != 0x06)
+    return "nested page fault not at the probe instruction";
+  *last = gpa;
+  (*npfs)++;
+  r.rax = 0xFFFFFFFF;
+  r.rip += 2;
+  return vcpu_setregs(h->vm, h->vcpu, &r) < 0 ? "vcpu_setregs failed" : NULL;
+}
+
+// Counts canary dwords in the guest's RAM, as the host sees it.
+static uint64 canaries(struct hv *h)
+{
+  uint64 n = 0;
+  for (uint64 i = 0; i < h->memsize / 4; i++)
+    n += ((uint32 *)h->mem)[i] == PROBE_CANARY;
+  return n;
+}
+
+static const char *probe(void)
+{
+  static char why[160];
+  struct hv h;
+  struct vm_regs r;
+  uint64 npfs = 0, last = 0;
+  long planted = plant_canary();
+  if (hv_load(&h, "hostile_probe") < 0 || vcpu_getregs(h.vm, h.vcpu, &r) < 0)
+    return "cannot load hostile_probe";
+  r.rbx = probe_full ? 0xFFFFFFFF : 0;
+  vcpu_setregs(h.vm, h.vcpu, &r);
+  const char *bad = NULL;
+  while (!bad) {
+    if (hv_run(&h) < 0)
+      bad = "vcpu_run failed";
+    else if (h.e.reason == VM_EXIT_NPF)
+      bad = probe_npf(&h, &npfs, &last);
+    else if (h.e.reason == VM_EXIT_HLT)
+      break;
+    else
+      bad = "unexpected exit";
+  }
+  vcpu_getregs(h.vm, h.vcpu, &r);
+  printf("hostile: probe: canary planted in %ld freed pages; %lu pages probed above RAM "
+         "(%lu nested page faults, last gpa 0x%lx), %lu not open bus, canary in guest RAM: %lu (guest) "
+         "%lu (host view)\n", planted, r.rax, npfs, last, r.rdx, r.rdi, canaries(&h));
+  hv_free(&h);
+  if (bad)
+    return bad;
+  if (r.rax != npfs || r.rdx || r.rdi || canaries(&h) || !npfs || planted < 256) {
+    snprintf(why, sizeof why, "expected one exit per probed page and no host data");
+    return why;
+  }
+  return NULL;
+}
+
+// ---- badimages: vmm refuses corrupted images ------------------------------
+
+// Runs /vmm with argv; its exit status.
+static int run_vmm(char **argv)
+{
+  int pid = fork();
+  if (pid == 0) {
+    exec("/vmm", argv);
+    exit(127);
+  }
+  int status = -1;
+  if (pid < 0 || wait(&status) != pid)
+    return -1;
+  return status;
+}
+
+static const char *badimages(void)
+{
+  static const char *names[] = {"hostile_badmagic", "hostile_badver", "hostile_badmode", "hostile_bigmem",
+                                "hostile_oddmem", "hostile_nomem", "hostile_badcr3", "hostile_empty",
+                                "badentry", "badtrunc", "hostile_nosuch"};
+  int accepted = 0;
+  for (uint64 i = 0; i < ARRAY_SIZE(names); i++) {
+    char *argv[] = {"vmm", (char *)names[i], NULL};
+    int st = run_vmm(argv);
+    if (st != 1) {
+      printf("hostile: badimages: vmm %s exited with status %d, not 1\n", names[i], st);
+      accepted++;
+    }
+  }
+  return accepted ? "vmm did not refuse every broken image" : NULL;
+}
+
+// ---- progress: the host keeps scheduling next to a hostile guest --------
+
+#define TICKER_TICKS 100
+
+// Spins on CPU 0 for TICKER_TICKS timer ticks; exit status = how many of
+// them it saw while running (a starved ticker sees few).
+static void ticker(void)
+{
+  setcpu(0);
+  long t0 = uptime(), last = -1, seen = 0;
+  for (long t = t0; t - t0 < TICKER_TICKS; t = uptime())
+    if (t != last)
+      seen++, last = t;
+  exit(seen);
+}
+
+// hostile progress CMD ARGS...: CMD (an initrd program) on CPU 0 next to the
+// ticker; both must finish, the ticker having run in at least 1/5 of its
+// ticks, and CMD must exit with 0.
+static int progress(int argc, char **argv)
+{
+  int tpid = fork();
+  if (tpid == 0)
+    ticker();
+  int cpid = fork();
+  if (cpid == 0) {
+    char path[64];
+    setcpu(0);
+    snprintf(path, sizeof path, "/%s", argv[0]);
+    exec(path, argv);
+    exit(127);
+  }
+  int cst = -1, tst = -1, st;
+  for (int pid; (pid = wait(&st)) > 0;)
+    *(pid == cpid ? &cst : pid == tpid ? &tst : &st) = st;
+  printf("hostile: progress: %s exited with status %d; a ticker on cpu0 ran in %d of %d ticks\n", argv[0],
+         cst, tst, TICKER_TICKS);
+  result("progress", cst != 0 ? "the command failed" : tst < TICKER_TICKS / 5 ? "the ticker starved" : NULL);
+  return failures ? 1 : 0;
+}
+
+// ---- cycles: create/map/run/destroy, no page leaked -----------------------
+
+static int cycles_n = 1000;
+
+// One VM lifetime: real-mode `out %al, 0x80; hlt` must report AL = i & 0xFF,
+// then halt.
+static const char *one_cycle(uint8 *mem, int i)
+{
+  static const uint8 code[] = {0xE6, 0x80, 0xF4};   // out %al, $0x80; hlt
+  struct hv h;
+  struct vm_regs r;
+  if (hv_new_mem(&h, mem, 2 * PGSIZE, VM_MODE_REAL) < 0)
+    return "cannot create a VM";
+  memcpy(mem + 0x1000, code, sizeof code);
+  const char *bad = NULL;
+  if (vcpu_getregs(h.vm, h.vcpu, &r) < 0)
+    bad = "vcpu_getregs";
+  r.rip = 0x1000, r.rax = i;
+  if (!bad && vcpu_setregs(h.vm, h.vcpu, &r) < 0)
+    bad = "vcpu_setregs";
+  if (!bad && (hv_run(&h) < 0 || h.e.reason != VM_EXIT_IO || h.e.u.io.data != (uint64)(i & 0xFF)))
+    bad = "the guest's OUT did not carry its value";
+  if (!bad && (hv_run(&h) < 0 || h.e.reason != VM_EXIT_HLT))
+    bad = "no HLT exit after the OUT";
+  hv_free(&h);
+  return bad;
+}
+
+static const char *cycles(void)
+{
+  uint8 *mem = hv_pages(2);
+  if (!mem || one_cycle(mem, 0))   // warm-up: lazily built kernel state
+    return "the warm-up cycle failed";
+  long before = freepages();
+  for (int i = 0; i < cycles_n; i++) {
+    const char *bad = one_cycle(mem, i);
+    if (bad)
+      return bad;
+  }
+  long after = freepages();
+  printf("hostile: cycles: %d VM create/map/run/destroy cycles, free pages %ld -> %ld\n", cycles_n, before,
+         after);
+  return before == after ? NULL : "pages leaked";
+}
+
+// ---- kill: a process killed in vcpu_run frees everything ----------------
+
+// A child with the most a process may hold (VM_MAX_PER_PROC VMs of
+// VCPU_MAX_PER_VM vcpus), spinning in the first one until it is killed.
+static void spinner(void)
+{
+  static const uint8 spin[] = {0xFA, 0xEB, 0xFE};   // cli; jmp .
+  struct hv h[VM_MAX_PER_PROC];
+  for (int i = 0; i < VM_MAX_PER_PROC; i++) {
+    if (hv_new(&h[i], 4 * PGSIZE, VM_MODE_REAL) < 0)
+      exit(2);
+    for (int k = 1; k < VCPU_MAX_PER_VM; k++)
+      vcpu_create(h[i].vm, VM_MODE_REAL);
+    memcpy(h[i].mem + 0x1000, spin, sizeof spin);
+    hv_setrip(&h[i], 0x1000, 0);
+  }
+  for (;;)
+    vcpu_run(h[0].vm, h[0].vcpu, &h[0].e);
+}
+
+static const char *killcheck(void)
+{
+  long before = freepages();
+  for (int round = 0; round < 6; round++) {
+    int pid = fork();
+    if (pid == 0) {
+      setcpu(round % ncpu());
+      spinner();
+    }
+    sleep(5 + 7 * round);
+    kill(pid);
+    int st = 0;
+    if (wait(&st) != pid || st == 2)
+      return "the spinner was not reaped, or could not set up";
+  }
+  long after = freepages();
+  printf("hostile: kill: 6 processes with %d VMs x %d vcpus killed in vcpu_run, free pages %ld -> %ld\n",
+         VM_MAX_PER_PROC, VCPU_MAX_PER_VM, before, after);
+  return before == after ? NULL : "pages leaked";
+}
+
+// ---- smp: ncpu x 4 VMs at once, moving between CPUs ----------------------
+
+#define SMP_STEPS 600
+
+// One child's VM: hostile_lcg from `seed`, every value checked, the
+// process moved to the next CPU every 50 exits. Exit status 0 if right.
+static void smp_child(int k)
+{
+  struct hv h;
+  struct vm_regs r;
+  uint32 x = 0x1234 * (k + 1), n = 0;
+  uint64 cpus = 0;
+  setcpu(k % ncpu());
+  if (hv_load(&h, "hostile_lcg") < 0 || vcpu_getregs(h.vm, h.vcpu, &r) < 0)
+    exit(2);
+  r.rbx = x, r.rcx = SMP_STEPS;
+  vcpu_setregs(h.vm, h.vcpu, &r);
+  for (;;) {
+    if (hv_run(&h) < 0)
+      exit(3);
+    cpus |= 1UL << (h.e.ran_on_cpu & 63);
+    if (h.e.reason == VM_EXIT_HLT)
+      break;
+    x = x * 1103515245u + 12345u;
+    if (h.e.reason != VM_EXIT_IO || (uint32)h.e.u.io.data != x)
+      exit(4);
+    if (++n % 50 == 0)
+      setcpu((getcpu() + 1) % ncpu());
+  }
+  int ncpus = 0;
+  for (; cpus; cpus &= cpus - 1)
+    ncpus++;
+  exit(n != SMP_STEPS ? 5 : ncpu() > 1 && ncpus < 2 ? 6 : 0);
+}
+
+static const char *smp(void)
+{
+  int n = ncpu() * 4, bad = 0, st;
+  long before = freepages();
+  for (int k = 0; k < n; k++)
+    if (fork() == 0)
+      smp_child(k);
+  for (int k = 0; k < n; k++)
+    if (wait(&st) < 0 || st != 0)
+      bad++, printf("hostile: smp: a VM ended with status %d\n", st);
+  long after = freepages();
+  printf("hostile: smp: %d VMs at once on %d cpus, %d values each, moved every 50 exits: %d right; "
+         "free pages %ld -> %ld\n", n, ncpu(), SMP_STEPS, n - bad, before, after);
+  return bad ? "a VM computed a wrong value or did not move" : before != after ? "pages leaked" : NULL;
+}
+
 // ---- dispatch -------------------------------------------------------------
 
 static const struct {
@@ -114,6 +417,11 @@ static const struct {
 } checks[] = {
   {"uaf", uaf},
   {"execvm", execvm},
+  {"probe", probe},
+  {"badimages", badimages},
+  {"cycles", cycles},
+  {"kill", killcheck},
+  {"smp", smp},
 };
 
 int main(int argc, char **argv)
@@ -124,7 +432,17 @@ int main(int argc, char **argv)
       printf("hostile: execvm: %s\n", why);
     return why ? 1 : 0;
   }
+  if (argc >= 3 && strcmp(argv[1], "progress") == 0)
+    return progress(argc - 2, argv + 2);
   for (int a = 1; a < argc; a++) {
+    if (strcmp(argv[a], "full") == 0) {   // options for the checks after them
+      probe_full = 1;
+      continue;
+    }
+    if (argv[a][0] >= '1' && argv[a][0] <= '9') {
+      cycles_n = atoi(argv[a]);
+      continue;
+    }
     int found = 0;
     for (uint64 i = 0; i < ARRAY_SIZE(checks); i++) {
       if (strcmp(argv[a], checks[i].name) == 0) {

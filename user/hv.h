@@ -82,3 +82,39 @@ HVFN long hv_readfile(const char *path, uint8 *buf, long n)
   close(fd);
   return got == size ? size : -EIO;
 }
+
+// Loads initrd image NAME.guest (user/guests/guest.h; the hostile tests'
+// own images, trusted) into a new VM as hv_new does, entry registers set.
+// 0 or a negative error.
+HVFN int hv_load(struct hv *h, const char *name)
+{
+  static uint8 buf[64 * 1024];
+  char path[64];
+  snprintf(path, sizeof path, "/%s.guest", name);
+  long n = hv_readfile(path, buf, sizeof buf);
+  const struct guest_header *g = (const struct guest_header *)buf;
+  if (n < GUEST_HDRSIZE || g->magic != GUEST_MAGIC || g->load + n > g->memsize)
+    return n < 0 ? n : -ENOEXEC;
+  int r = hv_new(h, g->memsize, g->mode);
+  if (r < 0)
+    return r;
+  memcpy(h->mem + g->load, buf, n);
+  struct vm_regs regs;
+  if ((r = vcpu_getregs(h->vm, h->vcpu, &regs)) < 0)
+    return r;
+  regs.rip = g->entry;
+  regs.rsp = g->stack;
+  if (g->mode == GUEST_MODE_LONG64)
+    regs.cr3 = g->cr3;
+  return vcpu_setregs(h->vm, h->vcpu, &regs);
+}
+
+// Runs the vcpu until an exit other than VM_EXIT_INTR; vcpu_run's result.
+HVFN int hv_run(struct hv *h)
+{
+  int r;
+  do
+    r = vcpu_run(h->vm, h->vcpu, &h->e);
+  while (r == 0 && h->e.reason == VM_EXIT_INTR);
+  return r;
+}

@@ -1,0 +1,3 @@
+// hostile_empty: broken image: an empty file.
+  .globl start
+  .set start, 0x1000
