@@ -1,0 +1,225 @@
+// guestfuzz SEED COUNT [EXITS]: COUNT random guests, cycling through the
+// three start modes (real, prot32, long64). Each gets 64 KiB of RAM filled
+// with random bytes, salted with instructions that exit or touch system
+// state (I/O, CPUID, MSRs, VMMCALL, HLT, SVM instructions, CR/IDT loads,
+// INT n, UD2...), long64 guests also get identity page tables; registers
+// are random (RIP and RSP mostly inside RAM; now and then flipped bits in
+// RFLAGS, CR0, CR4, EFER, CS). The harness answers every exit with random
+// data, maps up to 8 fresh pages on nested page faults below 4 GiB, injects
+// a random event now and then, and stops the guest after EXITS exits
+// (default 64) or 20 timer ticks. Each guest ends in one class:
+//   hlt shutdown invalid npf exception unknown budget error
+// One summary line at the end:
+//   guestfuzz: seed S guests N (real N prot32 N long64 N) exits N outcomes [...] pages B->A leaked N
+// Exit status 0 iff no vcpu_run error (a -E* other than the expected ones)
+// and no page leaked; a host panic or hang is the grader's to see.
+#include "hv.h"
+
+#define RAM (64 * 1024)
+#define DEMAND 8                // pages mapped on nested page faults, per guest
+#define TICKS 20
+
+enum { O_HLT, O_SHUTDOWN, O_INVALID, O_NPF, O_EXCEPTION, O_UNKNOWN, O_BUDGET, O_ERROR, NOUT };
+static const char *outnames[NOUT] = {"hlt", "shutdown", "invalid", "npf", "exception", "unknown", "budget",
+                                     "error"};
+static uint64 outcomes[NOUT], modes[3], nexits;
+static uint64 seed_state;
+static uint8 *ram, *pool;       // guest RAM and the demand pages, reused by every guest
+
+static uint64 rnd(void)
+{
+  seed_state ^= seed_state >> 12;
+  seed_state ^= seed_state << 25;
+  seed_state ^= seed_state >> 27;
+  return seed_state * 0x2545F4914F6CDD1DUL;
+}
+
+static uint64 pick(uint64 n) { return rnd() % n; }
+
+// Instructions worth meeting often: each exits, faults or changes system state.
+static const struct {
+  uint8 n, b[7];
+} salt[] = {
+  {2, {0xE6, 0x80}},              // out %al, $0x80
+  {1, {0xEE}},                    // out %al, (%dx)
+  {1, {0xEC}},                    // in (%dx), %al
+  {2, {0xF3, 0x6E}},              // rep outsb
+  {2, {0xF3, 0x6C}},              // rep insb
+  {2, {0x0F, 0xA2}},              // cpuid
+  {2, {0x0F, 0x30}},              // wrmsr
+  {2, {0x0F, 0x32}},              // rdmsr
+  {3, {0x0F, 0x01, 0xD9}},        // vmmcall
+  {1, {0xF4}},                    // hlt
+  {3, {0x0F, 0x01, 0xD8}},        // vmrun
+  {3, {0x0F, 0x01, 0xDA}},        // vmload
+  {3, {0x0F, 0x01, 0xDB}},        // vmsave
+  {3, {0x0F, 0x01, 0xDC}},        // stgi
+  {3, {0x0F, 0x01, 0xDD}},        // clgi
+  {3, {0x0F, 0x01, 0xDE}},        // skinit
+  {3, {0x0F, 0x01, 0xDF}},        // invlpga
+  {3, {0x0F, 0x22, 0xC0}},        // mov %eax, %cr0
+  {3, {0x0F, 0x22, 0xE0}},        // mov %eax, %cr4
+  {3, {0x0F, 0x22, 0xD8}},        // mov %eax, %cr3
+  {3, {0x0F, 0x01, 0x18}},        // lidt (%eax)
+  {3, {0x0F, 0x01, 0x10}},        // lgdt (%eax)
+  {2, {0xCD, 0x08}},              // int $8
+  {2, {0x0F, 0x0B}},              // ud2
+  {1, {0xFB}},                    // sti
+  {1, {0xFA}},                    // cli
+  {1, {0xCF}},                    // iret
+  {2, {0xEB, 0xFE}},              // jmp . (spins until the budget)
+  {2, {0x0F, 0x09}},              // wbinvd
+  {3, {0x0F, 0x01, 0xF8}},        // swapgs
+  {2, {0x0F, 0x05}},              // syscall
+  {2, {0x8E, 0xD0}},              // mov %eax, %ss
+};
+
+// Random bytes with salt; long64 guests get page tables at 0x1000 mapping
+// the first 1 GiB (2 MiB pages), the pattern of user/guests/long64.inc.
+static void fill_ram(int mode)
+{
+  for (uint64 i = 0; i < RAM; i += 8)
+    *(uint64 *)(ram + i) = rnd();
+  for (int k = 0; k < 600; k++) {
+    int s = pick(ARRAY_SIZE(salt));
+    memcpy(ram + pick(RAM - 8), salt[s].b, salt[s].n);
+  }
+  if (mode == VM_MODE_LONG64) {
+    uint64 *pml4 = (uint64 *)(ram + 0x1000), *pdpt = pml4 + 512, *pd = pdpt + 512;
+    memset(pml4, 0, 3 * PGSIZE);
+    pml4[0] = 0x2000 | 7;
+    pdpt[0] = 0x3000 | 7;
+    for (uint64 i = 0; i < 512; i++)
+      pd[i] = (i << 21) | 0x87;
+  }
+}
+
+// Random registers on top of the mode's initial state.
+static void random_regs(struct vm_regs *r, int mode)
+{
+  uint64 *g = &r->rax;
+  for (int i = 0; i < 16; i++)
+    g[i] = pick(2) ? rnd() : pick(RAM);
+  r->rip = pick(16) ? pick(mode == VM_MODE_REAL ? 0x10000 : RAM) : rnd();
+  r->rsp = pick(8) ? pick(RAM) : rnd();
+  r->rflags = pick(4) ? 0x2 | (rnd() & 0x200) : rnd() & 0x3F7FD7;
+  if (mode == VM_MODE_LONG64)
+    r->cr3 = 0x1000;
+  if (pick(20) == 0)
+    r->cr0 ^= 1UL << pick(32);
+  if (pick(20) == 0)
+    r->cr4 ^= 1UL << pick(24);
+  if (pick(40) == 0)
+    r->efer ^= 1UL << pick(16);
+  if (pick(40) == 0)
+    r->cs.attr ^= 1 << pick(12);
+}
+
+// A nested page fault: map the next demand page there, if it is one the
+// VMM may give (below 4 GiB, not mapped, pages left). 1 to run on.
+static int demand(struct hv *h, int *used)
+{
+  uint64 gpa = h->e.u.npf.gpa & ~(PGSIZE - 1);
+  if (*used >= DEMAND || gpa >= VM_MAX_GPA || (h->e.u.npf.access & VM_NPF_PRESENT))
+    return 0;
+  uint8 *page = pool + (*used)++ * PGSIZE;
+  memset(page, 0, PGSIZE);
+  return vm_map(h->vm, gpa, page, PGSIZE, VM_MAP_RWX) == 0;
+}
+
+// Random answers for whatever the guest asked; sometimes an event.
+static void answer(struct hv *h)
+{
+  struct vm_exit *e = &h->e;
+  if (e->reason == VM_EXIT_IO)
+    e->u.io.data = rnd();
+  else if (e->reason == VM_EXIT_CPUID)
+    e->u.cpuid.eax = rnd(), e->u.cpuid.ebx = rnd(), e->u.cpuid.ecx = rnd(), e->u.cpuid.edx = rnd();
+  else if (e->reason == VM_EXIT_MSR)
+    e->u.msr.value = rnd();
+  else if (e->reason == VM_EXIT_VMMCALL)
+    e->u.hypercall.ret = rnd();
+  if (pick(8) == 0) {
+    struct vm_event ev = {pick(4), pick(2) ? pick(32) : 16 + pick(240), rnd(), pick(4)};
+    vcpu_inject(h->vm, h->vcpu, &ev);   // often refused (-EINVAL, -EBUSY): fine
+  }
+  if (e->reason == VM_EXIT_MSR && pick(2)) {
+    struct vm_event gp = {VM_EVENT_EXCEPTION, 13, 0, VM_EVENT_F_ERROR | VM_EVENT_F_FAULT};
+    vcpu_inject(h->vm, h->vcpu, &gp);
+  }
+}
+
+// Runs one guest to its end; its outcome class.
+static int run_guest(struct hv *h, uint64 budget)
+{
+  long t0 = uptime();
+  int used = 0;
+  for (uint64 n = 0; n < budget && uptime() - t0 < TICKS; n++) {
+    int r = vcpu_run(h->vm, h->vcpu, &h->e);
+    if (r < 0)
+      return O_ERROR;
+    nexits++;
+    switch (h->e.reason) {
+    case VM_EXIT_HLT: return O_HLT;
+    case VM_EXIT_SHUTDOWN: return O_SHUTDOWN;
+    case VM_EXIT_INVALID: return O_INVALID;
+    case VM_EXIT_EXCEPTION: return O_EXCEPTION;
+    case VM_EXIT_UNKNOWN: return O_UNKNOWN;
+    case VM_EXIT_NPF:
+      if (!demand(h, &used))
+        return O_NPF;
+      break;
+    default:
+      answer(h);
+    }
+  }
+  return O_BUDGET;
+}
+
+// One random guest; its outcome class.
+static int one_guest(int mode, uint64 budget)
+{
+  struct hv h;
+  struct vm_regs r;
+  fill_ram(mode);
+  if (hv_new_mem(&h, ram, RAM, mode) < 0)
+    return O_ERROR;
+  int o = O_ERROR;
+  if (vcpu_getregs(h.vm, h.vcpu, &r) == 0) {
+    random_regs(&r, mode);
+    if (vcpu_setregs(h.vm, h.vcpu, &r) == 0)
+      o = run_guest(&h, budget);
+  }
+  if (vm_destroy(h.vm) < 0)
+    o = O_ERROR;
+  return o;
+}
+
+int main(int argc, char **argv)
+{
+  uint64 seed = argc > 1 ? strtoul(argv[1], NULL, 0) : 1;
+  uint64 count = argc > 2 ? strtoul(argv[2], NULL, 0) : 100;
+  uint64 budget = argc > 3 ? strtoul(argv[3], NULL, 0) : 64;
+  seed_state = seed * 0x9E3779B97F4A7C15UL + 7;
+  ram = hv_pages(RAM / PGSIZE);
+  pool = hv_pages(DEMAND);
+  if (!ram || !pool) {
+    printf("guestfuzz: out of memory\n");
+    return 1;
+  }
+  one_guest(VM_MODE_REAL, 4);   // warm-up: kernel state built on first use
+  long before = freepages();
+  for (uint64 i = 0; i < count; i++) {
+    int mode = i % 3;
+    modes[mode]++;
+    outcomes[one_guest(mode, budget)]++;
+  }
+  long after = freepages();
+  char line[256];
+  int n = snprintf(line, sizeof line, "guestfuzz: seed %lu guests %lu (real %lu prot32 %lu long64 %lu) exits %lu outcomes [",
+                   seed, count, modes[0], modes[1], modes[2], nexits);
+  for (int i = 0; i < NOUT; i++)
+    n += snprintf(line + n, sizeof line - n, "%s%s=%lu", i ? " " : "", outnames[i], outcomes[i]);
+  printf("%s] pages %ld->%ld leaked %ld\n", line, before, after, before - after);
+  return outcomes[O_ERROR] || before != after ? 1 : 0;
+}
