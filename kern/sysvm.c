@@ -258,7 +258,23 @@ uint64 sys_vcpu_getregs(void)
   return copyout(myproc()->pml4, argraw(2), &r, sizeof r) < 0 ? -EFAULT : 0;
 }
 
-// int vcpu_setregs(int vm, int vcpu, const struct vm_regs *r)
+// 1 if r's paging state is one a CPU can be in (as KVM's kvm_is_valid_sregs
+// checks): CR0.PG needs CR0.PE; EFER.LMA = EFER.LME && CR0.PG; long mode
+// needs CR4.PAE. VMRUN's consistency checks (APM Vol. 2 §15.5.1) do not
+// cover all of it, and QEMU runs a guest with EFER.LMA=1 and CR0.PG=0
+// without ever leaving it again, not even for host interrupts.
+static int regs_paging_ok(const struct vm_regs *r)
+{
+  int pg = (r->cr0 & CR0_PG) != 0, lme = (r->efer & EFER_LME) != 0, lma = (r->efer & EFER_LMA) != 0;
+  if (pg && !(r->cr0 & CR0_PE))
+    return 0;
+  if (lme && pg)
+    return lma && (r->cr4 & CR4_PAE);
+  return !lma;
+}
+
+// int vcpu_setregs(int vm, int vcpu, const struct vm_regs *r): -EINVAL for
+// a paging state no CPU can be in.
 uint64 sys_vcpu_setregs(void)
 {
   struct vcpu *v = vcpu_get(vm_get(argint(0)), argint(1));
@@ -267,6 +283,8 @@ uint64 sys_vcpu_setregs(void)
   struct vm_regs r;
   if (copyin(myproc()->pml4, &r, argraw(2), sizeof r) < 0)
     return -EFAULT;
+  if (!regs_paging_ok(&r))
+    return -EINVAL;
   regs_in(v, &r);
   return 0;
 }

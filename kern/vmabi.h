@@ -30,6 +30,8 @@
 // and RIP moves past the instruction. Pass the same record back unchanged
 // except for those fields. vcpu_inject of an exception cancels the pending
 // completion (the instruction faulted instead). vcpu_setregs does not.
+// vcpu_setregs refuses (-EINVAL) a paging state no CPU can be in: CR0.PG
+// without CR0.PE, EFER.LMA != (EFER.LME && CR0.PG), long mode without CR4.PAE.
 #pragma once
 #include "types.h"
 
