@@ -185,13 +185,23 @@ static int cpuid_interception(struct vcpu *v, struct vm_exit *e)
 }
 
 // EFER stays the kernel's business: the guest must keep EFER.SVME=1 in its
-// VMCB (§15.5.1) but does not see it.
-static int efer_msr(struct vcpu *v, int write)
+// VMCB (§15.5.1) but does not see it, and writes of SVME are ignored. A
+// write that sets a reserved bit, or changes LME while paging is on, raises
+// #GP as on a CPU (APM Vol. 2 §3.1.7 "Extended Feature Enable Register"):
+// let through, it would leave EFER.LMA out of step with LME and CR0.PG, a
+// state no CPU can be in (QEMU then runs the guest on in a broken mode).
+#define EFER_GUEST_BITS (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE | EFER_SVME)
+static int efer_msr(struct vcpu *v, int write, struct vm_exit *e)
 {
   struct vmcb_save *s = &v->vmcb->save;
   if (write) {
     uint64 val = ((uint64)v->gprs.rdx << 32) | (uint32)s->rax;
-    s->efer = (val & (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) | EFER_SVME | (s->efer & EFER_LMA);
+    if ((val & ~EFER_GUEST_BITS) || (((val ^ s->efer) & EFER_LME) && (s->cr0 & CR0_PG))) {
+      v->vmcb->control.eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_VALID_ERR | SVM_EVTINJ_TYPE_EXEPT | 13;
+      e->kexits++;
+      return 1;   // #GP(0), RIP stays on the WRMSR
+    }
+    s->efer = (val & (EFER_SCE | EFER_LME | EFER_NXE)) | EFER_SVME | (s->efer & EFER_LMA);
     vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_CR);
   } else {
     s->rax = (uint32)(s->efer & ~EFER_SVME);
@@ -208,7 +218,7 @@ static int msr_interception(struct vcpu *v, struct vm_exit *e)
   uint32 msr = v->gprs.rcx;
   int write = v->vmcb->control.exitinfo1 & 1;
   if (msr == MSR_EFER)
-    return efer_msr(v, write);
+    return efer_msr(v, write, e);
   e->u.msr.msr = msr;
   e->u.msr.write = write;
   if (write)
