@@ -454,6 +454,38 @@ static const char *sregs(void)
   return refused == ARRAY_SIZE(bad) ? NULL : "vcpu_setregs accepted an impossible paging state";
 }
 
+// ---- invalid: a refused VMRUN hands back the guest's state, not the host's --
+
+// VMRUN refuses a VMCB with a reserved EFER bit (APM Vol. 2 §15.5.1). QEMU
+// then writes its own current state, the host's, into the VMCB save area:
+// vcpu_getregs must still return the state the VMM set, and no kernel
+// address (RIP, RSP, GDTR, IDTR, CR3 of the host) may reach user space.
+static const char *invalid(void)
+{
+  struct hv h;
+  struct vm_regs r, back;
+  if (hv_new(&h, 2 * PGSIZE, VM_MODE_PROT32) < 0 || vcpu_getregs(h.vm, h.vcpu, &r) < 0)
+    return "cannot create a VM";
+  r.rip = 0x1234, r.rsp = 0x5678, r.rax = 0xAAAA, r.efer |= 1UL << 20;
+  if (vcpu_setregs(h.vm, h.vcpu, &r) < 0 || hv_run(&h) < 0)
+    return "setregs or run failed";
+  const char *bad = NULL;
+  if (h.e.reason != VM_EXIT_INVALID)
+    bad = "VMRUN did not refuse EFER bit 20";
+  else if (vcpu_getregs(h.vm, h.vcpu, &back) < 0)
+    bad = "vcpu_getregs failed";
+  else if (back.rip >= 0xFFFF800000000000UL || back.rsp >= 0xFFFF800000000000UL ||
+           back.gdtr.base >= 0xFFFF800000000000UL || back.idtr.base >= 0xFFFF800000000000UL)
+    bad = "vcpu_getregs returned host kernel addresses";
+  else if (back.rip != r.rip || back.rsp != r.rsp || back.rax != r.rax || back.cr3 != r.cr3)
+    bad = "vcpu_getregs did not return the state the VMM set";
+  if (bad)
+    printf("hostile: invalid: after VMEXIT_INVALID: rip 0x%lx rsp 0x%lx rax 0x%lx gdtr 0x%lx cr3 0x%lx\n",
+           back.rip, back.rsp, back.rax, back.gdtr.base, back.cr3);
+  hv_free(&h);
+  return bad;
+}
+
 // ---- dispatch -------------------------------------------------------------
 
 static const struct {
@@ -468,6 +500,7 @@ static const struct {
   {"kill", killcheck},
   {"smp", smp},
   {"sregs", sregs},
+  {"invalid", invalid},
 };
 
 int main(int argc, char **argv)
