@@ -401,7 +401,13 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
   int cpu = cpuid_self();
   int r = vcpu_load(v, cpu);
   if (r == 0) {
+    // On VMEXIT_INVALID QEMU writes its current state, the host's, into the
+    // save area (hardware leaves it alone). Put back what VMRUN refused: it
+    // is what the VMM may read (vcpu_getregs) and what vmcb_check examines.
+    struct vmcb_save entry = v->vmcb->save;
     svm_enter_guest(v, cpu);
+    if (SVM_EXIT_IS_INVALID(v->vmcb->control.exitcode))
+      v->vmcb->save = entry;
     svm_after_exit(v, cpu);
     r = svm_handle_exit(v, e);
     vcpu_put(v);
