@@ -430,6 +430,7 @@ static const char *sregs(void)
     {"EFER.LME=1, CR0.PG=1 without EFER.LMA", 0, 0, 1UL << 10, 0},
     {"EFER.LME=1, CR0.PG=1 without CR4.PAE", 0, 1UL << 5, 0, 0},
     {"CR0.PG=1 without CR0.PE", 1, 0, 0, 0},
+    {"EFER.LME=1 with CR0.PG=0, LMA=0 (legal on a CPU, see kern/svm/cr0.c)", CR0_PG_BIT, 0, 1UL << 10, 0},
   };
   int refused = 0;
   for (uint64 i = 0; i < ARRAY_SIZE(bad); i++) {
