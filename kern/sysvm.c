@@ -41,6 +41,9 @@ static struct vm *vm_get(int h)
   return vm->used && vm->pid == myproc()->pid ? vm : NULL;
 }
 
+// The VM's nested page table, for the kernel's own reads of guest memory.
+struct npt *vm_npt(struct vm *vm) { return &vm->npt; }
+
 static struct vcpu *vcpu_get(struct vm *vm, int i)
 {
   return vm && i >= 0 && i < vm->nvcpu ? vm->vcpu[i] : NULL;
@@ -260,14 +263,14 @@ uint64 sys_vcpu_getregs(void)
 
 // 1 if r's paging state is one a CPU can be in (as KVM's kvm_is_valid_sregs
 // checks): CR0.PG needs CR0.PE; EFER.LMA = EFER.LME && CR0.PG; long mode
-// needs CR4.PAE. VMRUN's consistency checks (APM Vol. 2 §15.5.1) do not
+// needs CR4.PAE. And, stricter than a CPU, EFER.LME needs CR0.PG (cr0.c). VMRUN's consistency checks (APM Vol. 2 §15.5.1) do not
 // cover all of it, and QEMU runs a guest with EFER.LMA=1 and CR0.PG=0
 // without ever leaving it again, not even for host interrupts.
 static int regs_paging_ok(const struct vm_regs *r)
 {
   int pg = (r->cr0 & CR0_PG) != 0, lme = (r->efer & EFER_LME) != 0, lma = (r->efer & EFER_LMA) != 0;
-  if (pg && !(r->cr0 & CR0_PE))
-    return 0;
+  if ((pg && !(r->cr0 & CR0_PE)) || (lme && !pg))
+    return 0;   // LME without PG: see kern/svm/cr0.c
   if (lme && pg)
     return lma && (r->cr4 & CR4_PAE);
   return !lma;

@@ -31,7 +31,8 @@
 // except for those fields. vcpu_inject of an exception cancels the pending
 // completion (the instruction faulted instead). vcpu_setregs does not.
 // vcpu_setregs refuses (-EINVAL) a paging state no CPU can be in: CR0.PG
-// without CR0.PE, EFER.LMA != (EFER.LME && CR0.PG), long mode without CR4.PAE.
+// without CR0.PE, EFER.LMA != (EFER.LME && CR0.PG), long mode without CR4.PAE;
+// and EFER.LME without CR0.PG (legal on a CPU; see kern/svm/cr0.c).
 #pragma once
 #include "types.h"
 

@@ -190,13 +190,17 @@ static int cpuid_interception(struct vcpu *v, struct vm_exit *e)
 // #GP as on a CPU (APM Vol. 2 §3.1.7 "Extended Feature Enable Register"):
 // let through, it would leave EFER.LMA out of step with LME and CR0.PG, a
 // state no CPU can be in (QEMU then runs the guest on in a broken mode).
+// Setting LME with paging off is #GP too, unlike on a CPU: the kernel keeps
+// "LME=1 => CR0.PG=1" (cr0.c says why), so guests do not enter long mode
+// themselves; they start in it (VM_MODE_LONG64).
 #define EFER_GUEST_BITS (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE | EFER_SVME)
 static int efer_msr(struct vcpu *v, int write, struct vm_exit *e)
 {
   struct vmcb_save *s = &v->vmcb->save;
   if (write) {
     uint64 val = ((uint64)v->gprs.rdx << 32) | (uint32)s->rax;
-    if ((val & ~EFER_GUEST_BITS) || (((val ^ s->efer) & EFER_LME) && (s->cr0 & CR0_PG))) {
+    if ((val & ~EFER_GUEST_BITS) || (((val ^ s->efer) & EFER_LME) && (s->cr0 & CR0_PG)) ||
+        ((val & EFER_LME) && !(s->cr0 & CR0_PG))) {
       v->vmcb->control.eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_VALID_ERR | SVM_EVTINJ_TYPE_EXEPT | 13;
       e->kexits++;
       return 1;   // #GP(0), RIP stays on the WRMSR
@@ -330,6 +334,7 @@ static int (*const svm_exit_handlers[])(struct vcpu *v, struct vm_exit *e) = {
   [SVM_EXIT_CLGI] = svm_insn_interception,
   [SVM_EXIT_SKINIT] = svm_insn_interception,
   [SVM_EXIT_NPF] = npf_interception,
+  [SVM_EXIT_WRITE_CR0] = cr0_write_interception,
 };
 #undef EXCP
 
@@ -405,6 +410,7 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
     // save area (hardware leaves it alone). Put back what VMRUN refused: it
     // is what the VMM may read (vcpu_getregs) and what vmcb_check examines.
     struct vmcb_save entry = v->vmcb->save;
+    svm_cr0_guard(v);
     svm_enter_guest(v, cpu);
     if (SVM_EXIT_IS_INVALID(v->vmcb->control.exitcode))
       v->vmcb->save = entry;

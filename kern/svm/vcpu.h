@@ -57,6 +57,11 @@ int vcpu_run(struct vcpu *v, struct vm_exit *e);   // 0 with *e filled, or -E*
 void vcpu_cancel_completion(struct vcpu *v);       // the last exit's instruction faults instead
 void svm_vmrun_regs(uint64 vmcb_pa, struct svm_gprs *gprs);
 
+// cr0.c: CR0 writes of long-mode guests (EFER.LME=1 => CR0.PG=1)
+int cr0_write_interception(struct vcpu *v, struct vm_exit *e);  // SVM_EXIT_WRITE_CR0 handler
+void svm_cr0_guard(struct vcpu *v);                              // before VMRUN: intercept iff LME
+struct npt *vm_npt(struct vm *vm);                               // sysvm.c: the VM's nested table
+
 // inject.c
 void svm_force_intercepts(struct vmcb *vmcb);      // what the kernel always intercepts
 void svm_msrpm_passthrough(uint8 *msrpm);          // VMLOAD/VMSAVE-switched MSRs not intercepted
