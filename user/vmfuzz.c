@@ -204,8 +204,13 @@ static void check(long nr, uint64 a0, long ret)
   }
 }
 
+static int verbose;             // 4th argument "v": one line per call, for hunting a hang
+
 static long call(long nr, uint64 a, uint64 b, uint64 c, uint64 d, uint64 e)
 {
+  if (verbose)
+    printf("vmfuzz: %s%lu: syscall %ld (0x%lx, 0x%lx, 0x%lx, 0x%lx, 0x%lx)\n", quiet_child ? "child " : "", ncalls, nr,
+           a, b, c, d, e);
   long ret = sys6(nr, a, b, c, d, e, rnd());
   check(nr, a, ret);
   return ret;
@@ -232,6 +237,12 @@ static void op_run(uint64 h, uint64 v)
     fill_random(&ebuf.u, sizeof ebuf.u);   // random completion values
   uint64 p = pick(6) ? (uint64)&ebuf : any_ptr(sizeof ebuf);
   memset(&ebuf, 0, offsetof(struct vm_exit, u));
+  if (verbose) {
+    static struct vm_regs d;
+    if (sys6(SYS_vcpu_getregs, h, v, (uint64)&d, 0, 0, 0) == 0)
+      printf("vmfuzz: before run: rip 0x%lx rflags 0x%lx cr0 0x%lx cr4 0x%lx efer 0x%lx cs %x/%x gdtr 0x%lx\n",
+             d.rip, d.rflags, d.cr0, d.cr4, d.efer, d.cs.sel, d.cs.attr, d.gdtr.base);
+  }
   long r = call(SYS_vcpu_run, h, v, p, 0, 0);
   if (r == 0 && p == (uint64)&ebuf) {
     nruns++;
@@ -398,6 +409,7 @@ int main(int argc, char **argv)
 {
   uint64 seed = argc > 1 ? strtoul(argv[1], NULL, 0) : 1;
   uint64 count = argc > 2 ? strtoul(argv[2], NULL, 0) : 1000;
+  verbose = argc > 3 && argv[3][0] == 'v';
   seed_state = seed * 0x9E3779B97F4A7C15UL + 1;
   if (setup() < 0) {
     printf("vmfuzz: out of memory\n");
