@@ -1,0 +1,205 @@
+"""Hostile guests and hostile user programs (an extra lab: graded, part of
+`make test`, no handout). A hypervisor is judged by what it survives:
+
+  hostile guests   user/guests/hostile_*.S through the real VMM (user/vmm),
+                   each next to a ticker process on the same CPU that must
+                   keep getting timer ticks (`hostile progress CMD`)
+  hostile harness  user/hostile.c: its own small VMM for the checks that
+                   need a policy of their own (open-bus probe to 4 GiB with a
+                   host canary, freed memory, exec, leaks, kills, SMP)
+  fuzzers          user/vmfuzz.c (random VM system calls) and
+                   user/guestfuzz.c (random guests), small fixed seeds here;
+                   `make fuzz` runs the big counts outside CI
+
+Every test rejects a panic, a kernel FAIL and a VMM killed by a fault.
+"""
+from gradelib import test
+
+
+def clean_run(r):
+    r.reject(r"^panic: ")
+    r.reject(r"^FAIL: ")
+    r.reject(r"^lab \d: .* not implemented")
+    r.reject(r"^pid \d+ \((vmm|hostile|vmfuzz|guestfuzz)\): killed")
+    r.reject(r"VIOLATION")
+
+
+def progress_test(points, title, vmm_args, name, lines, end, timeout=90):
+    """`vmm vmm_args` on CPU 0 next to a ticker on CPU 0: the guest ends as
+    `end` says, and the ticker ran in at least 20 of its 100 ticks."""
+    def run(r):
+        clean_run(r)
+        for line in lines:
+            r.expect(r"^%s$" % line)
+        r.expect(r"^vmm: guest %s %s after \d+ exits" % (name, end))
+        m = r.expect(r"^hostile: progress: vmm exited with status (-?\d+); "
+                     r"a ticker on cpu0 ran in (\d+) of 100 ticks$")
+        r.check(m.group(1) == "0", "vmm exited with status %s" % m.group(1))
+        r.check(int(m.group(2)) >= 20, "the host starved: the ticker ran in only %s of 100 ticks"
+                % m.group(2))
+        r.expect(r"^hostile: progress: ok$")
+        r.expect_exit(0)
+    run.__name__ = name
+    test(points=points, title=title, cmdline="test=hostile progress vmm " + vmm_args, cpus=2,
+         timeout=timeout, name=name)(run)
+
+
+# ---- targeted hostile guests ---------------------------------------------
+
+progress_test(6, "every SVM instruction raises #UD in the guest's own IDT", "hostile_svm",
+              "hostile_svm",
+              ["hostile_svm: %s raised #UD in the guest" % i
+               for i in ("VMRUN", "VMLOAD", "VMSAVE", "CLGI", "STGI", "SKINIT", "INVLPGA")],
+              "exited with code 0")
+
+progress_test(6, "sensitive MSR writes: EFER kept by the kernel, VMLOAD-switched MSRs the guest's own, "
+              "others #GP", "hostile_msr", "hostile_msr",
+              [r"hostile_msr: wrmsr EFER \(SVME clear, then set\): accepted, reads back without SVME, "
+               r"LME\|LMA kept, guest still runs"] +
+              [r"hostile_msr: wrmsr %s: #GP on write and read, host MSR untouched" % m
+               for m in ("VM_HSAVE_PA", r"VM_CR \(SVMDIS\)", "APIC_BASE")] +
+              [r"hostile_msr: wrmsr %s: the guest's own copy \(VMCB\), reads back, host's restored by VMLOAD"
+               % m for m in ("LSTAR", "KernelGsBase")],
+              "exited with code 0")
+
+progress_test(4, "triple fault ends in SHUTDOWN while the host schedules", "-e shutdown triple", "triple",
+              ["triple: about to triple fault"], r"shut down \(triple fault\)")
+
+progress_test(4, "IF=0 spinner: stopped by the time budget, the host keeps scheduling",
+              "-t 1000 -e budget spin", "spin", [],
+              r"stopped: time budget of 1000 ms used up")
+
+progress_test(4, "I/O exit flood: stopped by the budget, the host keeps scheduling",
+              "-t 1000 -e budget hostile_ioflood", "hostile_ioflood", [],
+              r"stopped: time budget of 1000 ms used up")
+
+progress_test(3, "non-canonical and unmapped RIP: #GP and #PF in the guest", "hostile_rip", "hostile_rip",
+              [r"hostile_rip: jump to non-canonical 0x8000000000000000: #GP in the guest",
+               r"hostile_rip: jump to unmapped 0xfffffffffffff000: #PF in the guest"],
+              "exited with code 0")
+
+progress_test(3, "non-canonical stack: #SS, #DF, triple fault, reported", "-e shutdown hostile_stack",
+              "hostile_stack", [r"hostile_stack: rsp = 0x8000000000001000, pushing"],
+              r"shut down \(triple fault\)")
+
+
+@test(points=4, title="after hostile MSR writes the host still runs programs and guests",
+      cmdline="test=sh", cpus=2, timeout=90)
+def msr_then_host(r):
+    clean_run(r)
+    r.expect(r"\$ ", partial=True)
+    r.sendline("vmm hostile_msr")
+    r.wait_for(r"^vmm: guest hostile_msr exited with code 0 after")
+    r.sendline("vmm hello")
+    r.wait_for(r"^vmm: guest hello exited with code 0 after 81 exits")
+    r.sendline("echo the host is alive")
+    r.wait_for(r"^the host is alive$")
+    r.sendline("exit")
+
+
+@test(points=6, title="guest-physical probe to 4 GiB: one exit per page outside RAM, no host canary",
+      cmdline="test=hostile probe", cpus=2, timeout=120)
+def probe(r):
+    clean_run(r)
+    m = r.expect(r"^hostile: probe: canary planted in (\d+) freed pages; (\d+) pages probed above RAM "
+                 r"\((\d+) nested page faults, last gpa 0xfff00000\), 0 not open bus, "
+                 r"canary in guest RAM: 0 \(guest\) 0 \(host view\)$")
+    r.check(int(m.group(1)) > 100000, "the canary went into only %s pages" % m.group(1))
+    r.check(m.group(2) == m.group(3) == "20160", "expected 20160 probes and as many exits, got %s, %s"
+            % (m.group(2), m.group(3)))
+    r.expect(r"^hostile: probe: ok$")
+    r.expect_exit(0)
+
+
+@test(points=3, title="corrupted guest images refused by vmm with a clear message",
+      cmdline="test=hostile badimages", cpus=1, timeout=90)
+def badimages(r):
+    clean_run(r)
+    for name, msg in (("hostile_badmagic", r"bad magic \(not a svmlab guest image\)"),
+                      ("hostile_badver", "unsupported version"),
+                      ("hostile_badmode", "bad mode"),
+                      ("hostile_bigmem", r"bad memory size \(a multiple of 4 KiB, at most 16 MiB\)"),
+                      ("hostile_oddmem", r"bad memory size \(a multiple of 4 KiB, at most 16 MiB\)"),
+                      ("hostile_nomem", "image does not fit in guest memory"),
+                      ("hostile_badcr3", r"long-mode page tables \(cr3\) outside the image"),
+                      ("hostile_empty", r"bad magic \(not a svmlab guest image\)"),
+                      ("badentry", "entry outside the image"),
+                      ("badtrunc", "truncated: shorter than the 64-byte header")):
+        r.expect(r"^vmm: %s\.guest: %s$" % (name, msg))
+    r.expect(r"^vmm: hostile_nosuch: ENOENT$")
+    r.expect(r"^hostile: badimages: ok$")
+    r.expect_exit(0)
+
+
+@test(points=4, title="memory the process frees (sbrk(-n), exec) leaves its guests",
+      cmdline="test=hostile uaf execvm", cpus=2, timeout=60)
+def freed_memory(r):
+    clean_run(r)
+    r.expect(r"^hostile: uaf: ok$")
+    r.expect(r"^hostile: execvm: ok$")
+    r.expect_exit(0)
+
+
+# ---- resources and concurrency -------------------------------------------
+
+@test(points=3, title="1000 VM create/map/run/destroy cycles leak no page",
+      cmdline="test=hostile 1000 cycles", cpus=2, timeout=120)
+def cycles(r):
+    clean_run(r)
+    m = r.expect(r"^hostile: cycles: 1000 VM create/map/run/destroy cycles, free pages (\d+) -> (\d+)$")
+    r.check(m.group(1) == m.group(2), "free pages %s -> %s" % (m.group(1), m.group(2)))
+    r.expect(r"^hostile: cycles: ok$")
+    r.expect_exit(0)
+
+
+@test(points=3, title="processes killed in vcpu_run with 4 VMs x 4 vcpus free every page",
+      cmdline="test=hostile kill", cpus=2, timeout=90)
+def kill(r):
+    clean_run(r)
+    m = r.expect(r"^hostile: kill: 6 processes with 4 VMs x 4 vcpus killed in vcpu_run, "
+                 r"free pages (\d+) -> (\d+)$")
+    r.check(m.group(1) == m.group(2), "free pages %s -> %s" % (m.group(1), m.group(2)))
+    r.expect_exit(0)
+
+
+def smp_test(cpus):
+    def run(r):
+        clean_run(r)
+        n = cpus * 4
+        r.expect(r"^hostile: smp: %d VMs at once on %d cpus, 600 values each, moved every 50 exits: "
+                 r"%d right; free pages (\d+) -> \1$" % (n, cpus, n))
+        r.expect(r"^hostile: smp: ok$")
+        r.expect_exit(0)
+    run.__name__ = "smp%d" % cpus
+    test(points=3, title="%d VMs at once on %d CPUs, moving between them, each right" % (cpus * 4, cpus),
+         cmdline="test=hostile smp", cpus=cpus, timeout=180, name="smp%d" % cpus)(run)
+
+
+smp_test(2)
+smp_test(4)
+
+
+# ---- fuzzing (small fixed seeds; `make fuzz` for the big runs) -----------
+
+@test(points=4, title="vmfuzz: 5000 random VM system calls, invariants kept, no page leaked",
+      cmdline="test=vmfuzz 1 5000", cpus=2, timeout=240)
+def vmfuzz(r):
+    clean_run(r)
+    m = r.expect(r"^vmfuzz: seed 1 calls 5000 ok (\d+) err (\d+) .* runs (\d+) .* forks (\d+) kills (\d+) "
+                 r"violations 0 pages (\d+)->(\d+) leaked 0$")
+    r.check(int(m.group(1)) > 500 and int(m.group(3)) > 50 and int(m.group(4)) > 0,
+            "the fuzzer reached too little: %s ok, %s runs, %s forks" % (m.group(1), m.group(3), m.group(4)))
+    r.expect(r"^init: test vmfuzz exited with status 0$")
+    r.expect_exit(0)
+
+
+@test(points=4, title="guestfuzz: 600 random guests in every mode end in a classified outcome",
+      cmdline="test=guestfuzz 1 600", cpus=2, timeout=240)
+def guestfuzz(r):
+    clean_run(r)
+    m = r.expect(r"^guestfuzz: seed 1 guests 600 \(real 200 prot32 200 long64 200\) exits (\d+) outcomes "
+                 r"\[hlt=(\d+) shutdown=(\d+) invalid=\d+ npf=(\d+) exception=\d+ unknown=\d+ budget=\d+ "
+                 r"error=0\] pages (\d+)->\5 leaked 0$")
+    r.check(int(m.group(1)) > 1000, "only %s exits" % m.group(1))
+    r.expect(r"^init: test guestfuzz exited with status 0$")
+    r.expect_exit(0)
