@@ -83,6 +83,32 @@ progress_test(3, "non-canonical stack: #SS, #DF, triple fault, reported", "-e sh
               r"shut down \(triple fault\)")
 
 
+progress_test(4, "EFER writes clearing LME in long mode or setting reserved bits: #GP in the guest",
+              "hostile_efer", "hostile_efer",
+              [r"hostile_efer: wrmsr EFER with LME clear in long mode: #GP in the guest",
+               r"hostile_efer: wrmsr EFER with reserved bit 16 set: #GP in the guest"],
+              "exited with code 0")
+
+progress_test(5, "CR0 writes of a long-mode guest emulated; clearing PG is #GP (host paging kept)",
+              "hostile_lmexit", "hostile_lmexit",
+              [r"hostile_lmexit: CR0\.TS set by MOV CR0 and cleared by CLTS",
+               r"hostile_lmexit: clearing CR0\.PG in 64-bit mode",
+               r"hostile_lmexit: #GP in the guest, long mode kept"],
+              "exited with code 0")
+
+progress_test(3, "EFER.LME set with paging off: #GP (no IDT: triple fault), the host CPU survives",
+              "-e shutdown hostile_lme", "hostile_lme", [], r"shut down \(triple fault\)")
+
+
+@test(points=4, title="vcpu_setregs refuses impossible paging states; VMEXIT_INVALID leaks no host state",
+      cmdline="test=hostile sregs invalid", cpus=2, timeout=60)
+def sregs_invalid(r):
+    clean_run(r)
+    r.expect(r"^hostile: sregs: ok$")
+    r.expect(r"^hostile: invalid: ok$")
+    r.expect_exit(0)
+
+
 @test(points=4, title="after hostile MSR writes the host still runs programs and guests",
       cmdline="test=sh", cpus=2, timeout=90)
 def msr_then_host(r):
@@ -199,7 +225,7 @@ def guestfuzz(r):
     clean_run(r)
     m = r.expect(r"^guestfuzz: seed 1 guests 600 \(real 200 prot32 200 long64 200\) exits (\d+) outcomes "
                  r"\[hlt=(\d+) shutdown=(\d+) invalid=\d+ npf=(\d+) exception=\d+ unknown=\d+ budget=\d+ "
-                 r"error=0\] pages (\d+)->\5 leaked 0$")
+                 r"refused=\d+ error=0\] pages (\d+)->\5 leaked 0$")
     r.check(int(m.group(1)) > 1000, "only %s exits" % m.group(1))
     r.expect(r"^init: test guestfuzz exited with status 0$")
     r.expect_exit(0)

@@ -19,9 +19,9 @@
 #define DEMAND 8                // pages mapped on nested page faults, per guest
 #define TICKS 20
 
-enum { O_HLT, O_SHUTDOWN, O_INVALID, O_NPF, O_EXCEPTION, O_UNKNOWN, O_BUDGET, O_ERROR, NOUT };
+enum { O_HLT, O_SHUTDOWN, O_INVALID, O_NPF, O_EXCEPTION, O_UNKNOWN, O_BUDGET, O_REFUSED, O_ERROR, NOUT };
 static const char *outnames[NOUT] = {"hlt", "shutdown", "invalid", "npf", "exception", "unknown", "budget",
-                                     "error"};
+                                     "refused", "error"};
 static uint64 outcomes[NOUT], modes[3], nexits;
 static uint64 seed_state;
 static uint8 *ram, *pool;       // guest RAM and the demand pages, reused by every guest
@@ -187,8 +187,8 @@ static int one_guest(int mode, uint64 budget)
   int o = O_ERROR;
   if (vcpu_getregs(h.vm, h.vcpu, &r) == 0) {
     random_regs(&r, mode);
-    if (vcpu_setregs(h.vm, h.vcpu, &r) == 0)
-      o = run_guest(&h, budget);
+    int e = vcpu_setregs(h.vm, h.vcpu, &r);
+    o = e == 0 ? run_guest(&h, budget) : e == -EINVAL ? O_REFUSED : O_ERROR;
   }
   if (vm_destroy(h.vm) < 0)
     o = O_ERROR;
