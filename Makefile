@@ -8,6 +8,7 @@
 #   make test       everything CI runs
 #   make handout    write a student tree (LAB=N, DEST=dir)
 #   make bench      boot and grading time figures
+#   make fuzz       the big fuzz runs (SEED=1 GUESTS=10000 CALLS=100000)
 #
 # CPUS=N (default 2), QEMUEXTRA="...", APPEND="kernel command line", QEMUCPU=max.
 
@@ -89,7 +90,7 @@ $(B)/initrd/vmm: $(VMMSRCS:%.c=$(B)/u/%.o) $(ULIBOBJS) user/user.ld
 	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(VMMSRCS:%.c=$(B)/u/%.o) $(ULIBOBJS)
 
 # ---- guests: user/guests/NAME.S -> initrd file NAME.guest ----------------
-GUESTS := $(patsubst user/guests/%.S,%,$(wildcard user/guests/*.S))
+GUEST_IMAGES := $(patsubst user/guests/%.S,%,$(wildcard user/guests/*.S))
 $(B)/g/%.o: user/guests/%.S user/guests/guest.h
 	@mkdir -p $(@D)
 	$(CC) -c -Iuser/guests -D__ASSEMBLER__ $< -o $@
@@ -98,7 +99,7 @@ $(B)/initrd/%.guest: $(B)/g/%.o user/guests/guest.ld
 	$(LD) --no-warn-rwx-segments -T user/guests/guest.ld -o $(B)/g/$*.elf $<
 	$(OBJCOPY) -O binary $(B)/g/$*.elf $@
 
-INITRD_FILES := $(UPROGS:%=$(B)/initrd/%) $(GUESTS:%=$(B)/initrd/%.guest) $(B)/initrd/README
+INITRD_FILES := $(UPROGS:%=$(B)/initrd/%) $(GUEST_IMAGES:%=$(B)/initrd/%.guest) $(B)/initrd/README
 $(B)/initrd/README: user/README.initrd
 	@mkdir -p $(@D)
 	cp $< $@
@@ -155,8 +156,13 @@ handout:
 bench: all tools-check
 	B=$(B) sh tools/bench.sh
 
+# The big fuzz runs outside CI: make fuzz SEED=1 GUESTS=10000 CALLS=100000 (tools/fuzz.sh)
+fuzz: all tools-check
+	B=$(B) CPUS=$(CPUS) QEMU=$(QEMU) QEMUCPU=$(QEMUCPU) $(if $(SEED),SEED=$(SEED)) \
+	  $(if $(GUESTS),GUESTS=$(GUESTS)) $(if $(CALLS),CALLS=$(CALLS)) $(if $(PROBE),PROBE=$(PROBE)) sh tools/fuzz.sh
+
 clean:
 	rm -rf $(B) .gdbinit
 
-.PHONY: all qemu qemu-gdb gdb grade test handout bench clean tools-check tools-check-gdb FORCE
+.PHONY: all qemu qemu-gdb gdb grade test handout bench fuzz clean tools-check tools-check-gdb FORCE
 .PRECIOUS: $(B)/%.o $(B)/k/%.o $(B)/u/%.o $(B)/g/%.o
