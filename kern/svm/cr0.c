@@ -53,15 +53,16 @@ static int gva_to_gpa(struct vcpu *v, uint64 gva, uint64 *gpa)
   return -1;
 }
 
-// Fetches n instruction bytes at CS:RIP. 0 or -1.
+// Fetches up to n instruction bytes at CS:RIP, stopping at the first byte
+// that cannot be read (the instruction may end before it). The count.
 static int fetch(struct vcpu *v, uint8 *b, int n)
 {
   for (int i = 0; i < n; i++) {
     uint64 gpa;
     if (gva_to_gpa(v, v->vmcb->save.cs.base + v->vmcb->save.rip + i, &gpa) < 0 || gpa_read(v, gpa, &b[i], 1) < 0)
-      return -1;
+      return i;
   }
-  return 0;
+  return n;
 }
 
 // General register n (0 = RAX .. 15 = R15, x86 encoding order).
@@ -86,13 +87,12 @@ static int decode(struct vcpu *v, uint64 *val, uint32 *len)
   uint8 b[15];
   int i = 0, rex = 0, is64 = (v->vmcb->save.cs.attrib >> 9) & 1;
   uint64 cr0 = v->vmcb->save.cr0;
-  if (fetch(v, b, sizeof b) < 0)
-    return -1;
-  while (i < 12 && is_prefix(b[i]))
+  int n = fetch(v, b, sizeof b);
+  while (i < n && i < 12 && is_prefix(b[i]))
     i++;
-  if (is64 && (b[i] & 0xF0) == 0x40)
+  if (i < n && is64 && (b[i] & 0xF0) == 0x40)
     rex = b[i++];
-  if (b[i] != 0x0F)
+  if (i + 2 > n || b[i] != 0x0F || (b[i + 1] != 0x06 && i + 3 > n))
     return -1;
   uint8 op = b[i + 1], modrm = b[i + 2], reg = (modrm >> 3) & 7;
   int rm = (modrm & 7) | ((rex & 1) << 3);
