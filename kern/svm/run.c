@@ -38,6 +38,8 @@ _Static_assert(offsetof(struct svm_gprs, rbx) == GPR_RBX && offsetof(struct svm_
 #define LEN_VMMCALL 3   // 0F 01 D9
 #define LEN_HLT 1       // F4
 
+#define INVALID_DUMPS 4 // VMCB dumps per boot on VMEXIT_INVALID (invalid_vmcb)
+
 // Each CPU's page for the host's VMSAVE/VMLOAD state. Not VM_HSAVE_PA: that
 // page belongs to the processor (§15.30.4), this one to software. Static, so
 // that running a guest allocates nothing that outlives it.
@@ -303,7 +305,14 @@ __attribute__((unused)) static int invalid_vmcb(struct vcpu *v, struct vm_exit *
   exit_record(v, e, VM_EXIT_INVALID);
   enum vmcb_rule r = vmcb_check(v->vmcb);
   printf("svm: vcpu %d: VMRUN failed with VMEXIT_INVALID (check: %s)\n", v->id, vmcb_rule_name(r));
-  vmcb_dump(v->vmcb);
+  // Any process can make VMRUN fail at will: dump the VMCB (some 60 lines)
+  // only the first few times, so that it cannot flood the console.
+  static int dumps;
+  int n = __atomic_fetch_add(&dumps, 1, __ATOMIC_RELAXED);
+  if (n < INVALID_DUMPS)
+    vmcb_dump(v->vmcb);
+  else if (n == INVALID_DUMPS)
+    printf("svm: further VMCB dumps suppressed\n");
   v->dead = 1;
   return 0;
 }
