@@ -178,6 +178,18 @@ def cycles(r):
     r.expect_exit(0)
 
 
+@test(points=3, title="VM calls with memory exhausted fail with -ENOMEM only, and leak nothing",
+      cmdline="test=hostile oom", cpus=2, timeout=120)
+def oom(r):
+    clean_run(r)
+    m = r.expect(r"^hostile: oom: 13 rounds with 0\.\.24 pages left: (\d+) VM steps succeeded, "
+                 r"free pages (\d+) -> (\d+)$")
+    r.check(m.group(2) == m.group(3), "free pages %s -> %s" % (m.group(2), m.group(3)))
+    r.check(int(m.group(1)) > 0, "no VM step succeeded even with 24 pages left")
+    r.expect(r"^hostile: oom: ok$")
+    r.expect_exit(0)
+
+
 @test(points=3, title="processes killed in vcpu_run with 4 VMs x 4 vcpus free every page",
       cmdline="test=hostile kill", cpus=2, timeout=90)
 def kill(r):

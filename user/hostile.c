@@ -12,6 +12,7 @@
 //   hostile cycles        N create/map/run/destroy cycles (N: a number before it)
 //   hostile kill          killing processes in vcpu_run frees their VMs
 //   hostile smp           ncpu*4 VMs at once, moving between CPUs
+//   hostile oom           VM calls with no free memory: -ENOMEM, nothing leaked
 //   hostile progress CMD  CMD on CPU 0 next to a ticker that must keep running
 //
 // The guests with a policy to check (MSRs, EFER, CR0, SVM instructions) run
@@ -486,6 +487,58 @@ static const char *invalid(void)
   return bad;
 }
 
+// ---- oom: the VM calls when memory runs out ------------------------------
+
+// Takes every free page it can get (sbrk until -ENOMEM, giving back `keep`
+// pages), then creates a VM, maps memory, adds vcpus and runs: each step may
+// fail with -ENOMEM but nothing else may go wrong, and once the process
+// gives the memory back the free-page count is where it was.
+static int oom_try(long keep, int *steps)
+{
+  struct hv h;
+  long got = 0;
+  uint8 *mem = hv_pages(2);
+  if (!mem)
+    return -1;
+  mem[0x1000] = 0xF4;   // hlt
+  while (sbrk(64 * PGSIZE) >= 0)
+    got += 64;
+  while (sbrk(PGSIZE) >= 0)
+    got++;
+  sbrk(-keep * (long)PGSIZE);
+  int r = hv_new_mem(&h, mem, 2 * PGSIZE, VM_MODE_REAL), bad = 0;
+  if (r == 0) {
+    (*steps)++;
+    for (int k = 1; k < VCPU_MAX_PER_VM; k++)
+      if ((r = vcpu_create(h.vm, VM_MODE_REAL)) >= 0)
+        (*steps)++;
+      else
+        bad |= r != -ENOMEM;
+    if (hv_setrip(&h, 0x1000, 0) == 0 && hv_run(&h) == 0 && h.e.reason == VM_EXIT_HLT)
+      (*steps)++;
+    hv_free(&h);
+  } else {
+    bad |= r != -ENOMEM;
+  }
+  sbrk(-(got - keep) * (long)PGSIZE);
+  sbrk(-2 * (long)PGSIZE);
+  return bad ? -1 : 0;
+}
+
+static const char *oom(void)
+{
+  int steps = 0;
+  oom_try(64, &steps);   // warm-up: page tables for the heap's whole range
+  long before = freepages();
+  for (long keep = 0; keep <= 24; keep += 2)
+    if (oom_try(keep, &steps) < 0)
+      return "a VM call failed with something other than -ENOMEM";
+  long after = freepages();
+  printf("hostile: oom: 13 rounds with 0..24 pages left: %d VM steps succeeded, free pages %ld -> %ld\n",
+         steps, before, after);
+  return before == after ? NULL : "pages leaked";
+}
+
 // ---- dispatch -------------------------------------------------------------
 
 static const struct {
@@ -501,6 +554,7 @@ static const struct {
   {"smp", smp},
   {"sregs", sregs},
   {"invalid", invalid},
+  {"oom", oom},
 };
 
 int main(int argc, char **argv)
