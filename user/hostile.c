@@ -489,50 +489,55 @@ static const char *invalid(void)
 
 // ---- oom: the VM calls when memory runs out ------------------------------
 
-// Takes every free page it can get (sbrk until -ENOMEM, giving back `keep`
-// pages), then creates a VM, maps memory, adds vcpus and runs: each step may
-// fail with -ENOMEM but nothing else may go wrong, and once the process
-// gives the memory back the free-page count is where it was.
-static int oom_try(long keep, int *steps)
+// Takes every free page sbrk can get; returns how many.
+static long exhaust(void)
+{
+  long got = 0;
+  for (long step = 64; step; step /= 4)
+    while (sbrk(step * PGSIZE) >= 0)
+      got += step;
+  return got;
+}
+
+// One VM life with little memory: create, map, vcpus, run to HLT. Each step
+// may fail with -ENOMEM only. Counts the steps that worked; -1 on another error.
+static int oom_steps(uint8 *mem, int *steps)
 {
   struct hv h;
-  long got = 0;
-  uint8 *mem = hv_pages(2);
-  if (!mem)
-    return -1;
-  mem[0x1000] = 0xF4;   // hlt
-  while (sbrk(64 * PGSIZE) >= 0)
-    got += 64;
-  while (sbrk(PGSIZE) >= 0)
-    got++;
-  sbrk(-keep * (long)PGSIZE);
   int r = hv_new_mem(&h, mem, 2 * PGSIZE, VM_MODE_REAL), bad = 0;
-  if (r == 0) {
-    (*steps)++;
-    for (int k = 1; k < VCPU_MAX_PER_VM; k++)
-      if ((r = vcpu_create(h.vm, VM_MODE_REAL)) >= 0)
-        (*steps)++;
-      else
-        bad |= r != -ENOMEM;
-    if (hv_setrip(&h, 0x1000, 0) == 0 && hv_run(&h) == 0 && h.e.reason == VM_EXIT_HLT)
+  if (r < 0)
+    return r == -ENOMEM ? 0 : -1;
+  (*steps)++;
+  for (int k = 1; k < VCPU_MAX_PER_VM; k++)
+    if ((r = vcpu_create(h.vm, VM_MODE_REAL)) >= 0)
       (*steps)++;
-    hv_free(&h);
-  } else {
-    bad |= r != -ENOMEM;
-  }
-  sbrk(-(got - keep) * (long)PGSIZE);
-  sbrk(-2 * (long)PGSIZE);
+    else
+      bad |= r != -ENOMEM;
+  if (hv_setrip(&h, 0x1000, 0) == 0 && hv_run(&h) == 0 && h.e.reason == VM_EXIT_HLT)
+    (*steps)++;
+  hv_free(&h);
   return bad ? -1 : 0;
 }
 
+// Takes all free memory, then gives it back two pages at a time, trying a
+// VM life at each level (0..24 pages free); then gives back the rest. The
+// free-page count must end where it began.
 static const char *oom(void)
 {
   int steps = 0;
-  oom_try(64, &steps);   // warm-up: page tables for the heap's whole range
-  long before = freepages();
-  for (long keep = 0; keep <= 24; keep += 2)
-    if (oom_try(keep, &steps) < 0)
+  uint8 *mem = hv_pages(2);
+  if (!mem)
+    return "no memory to start with";
+  mem[0x1000] = 0xF4;   // hlt
+  sbrk(-exhaust() * (long)PGSIZE);   // warm-up: page tables for the whole heap range
+  long before = freepages(), got = exhaust();
+  for (int k = 0; k <= 12; k++) {
+    if (k)
+      sbrk(-2 * (long)PGSIZE), got -= 2;
+    if (oom_steps(mem, &steps) < 0)
       return "a VM call failed with something other than -ENOMEM";
+  }
+  sbrk(-got * (long)PGSIZE);
   long after = freepages();
   printf("hostile: oom: 13 rounds with 0..24 pages left: %d VM steps succeeded, free pages %ld -> %ld\n",
          steps, before, after);
