@@ -25,6 +25,7 @@ static uint64 seed_state;
 static uint8 *heap;            // HEAPPAGES pages, page-aligned
 static uint64 heap_pages;      // pages of it currently allocated (shrink/grow)
 static int own[NVMSLOTS];      // own[h]: this process created VM h and holds it
+static int nvcpu[NVMSLOTS];    // vcpus created in own VM h
 static int nown;
 static uint64 ncalls, nok, nerr, nruns, nforks, nkills, nviol;
 static uint64 errs[MAXERR];
@@ -188,7 +189,7 @@ static void check(long nr, uint64 a0, long ret)
     if (ret >= NVMSLOTS || own[ret])
       violation("vm_create returned a handle already in use", nr, a0, ret);
     else
-      own[ret] = 1, nown++;
+      own[ret] = 1, nown++, nvcpu[ret] = 0;
     if (nown > VM_MAX_PER_PROC)
       violation("more VMs than VM_MAX_PER_PROC", nr, a0, ret);
   } else if (!takes_handle(nr)) {
@@ -197,8 +198,10 @@ static void check(long nr, uint64 a0, long ret)
     violation("a call succeeded on a VM the caller does not hold", nr, a0, ret);
   } else if (nr == SYS_vm_destroy) {
     own[h] = 0, nown--;
-  } else if (nr == SYS_vcpu_create && ret >= VCPU_MAX_PER_VM) {
-    violation("vcpu index out of range", nr, a0, ret);
+  } else if (nr == SYS_vcpu_create && (ret >= VCPU_MAX_PER_VM || ret != nvcpu[h])) {
+    violation("vcpu index out of range or out of order", nr, a0, ret);
+  } else if (nr == SYS_vcpu_create) {
+    nvcpu[h]++;
   } else if (nr != SYS_vcpu_create && ret != 0) {
     violation("a call other than create returned a positive value", nr, a0, ret);
   }
@@ -222,7 +225,27 @@ static struct vm_regs rbuf;
 static struct vm_exit ebuf;
 static struct vm_event evbuf;
 
-static uint64 any_vcpu(void) { return pick(4) ? pick(2) : pick(2) ? pick(VCPU_MAX_PER_VM + 1) : rnd(); }
+// A vcpu index: mostly one that exists in VM h (when h is the caller's).
+static uint64 any_vcpu(uint64 h)
+{
+  int k = (int)h;
+  if (k >= 0 && k < NVMSLOTS && own[k] && nvcpu[k] && pick(5))
+    return pick(nvcpu[k]);
+  return pick(2) ? pick(VCPU_MAX_PER_VM + 1) : rnd();
+}
+
+// A runnable VM: RAM from the fuzzer's memory at gpa 0 and a vcpu, in a
+// random mode; the calls that follow give it random registers and runs.
+static void op_build(void)
+{
+  long h = call(SYS_vm_create, 0, 0, 0, 0, 0);
+  if (h < 0)
+    return;
+  uint64 n = 1 + pick(8);
+  if (heap_pages >= n)
+    call(SYS_vm_map, h, 0, (uint64)heap + pick(heap_pages - n + 1) * PGSIZE, n * PGSIZE, VM_MAP_RWX);
+  call(SYS_vcpu_create, h, pick(VM_MODE_MAX + 1), 0, 0, 0);
+}
 
 static void op_setregs(uint64 h, uint64 v)
 {
@@ -325,10 +348,12 @@ static void op_kill(void)
 
 static void one_call(void)
 {
-  uint64 h = any_handle(), v = any_vcpu();
+  uint64 h = any_handle(), v = any_vcpu(h);
   uint64 r = pick(100);
-  if (r < 8)
+  if (r < 4)
     call(SYS_vm_create, rnd(), rnd(), 0, 0, 0);
+  else if (r < 8)
+    op_build();
   else if (r < 14)
     call(SYS_vm_destroy, h, rnd(), 0, 0, 0);
   else if (r < 30)
