@@ -35,6 +35,18 @@ static int guest_new(struct testguest *t, const uint8 *code, int len)
   return 0;
 }
 
+// guest_new for a test, with the exit record e zeroed. Returns 1, or 0 after
+// a failed check: the test then returns at once.
+static int guest_start(struct testguest *t, struct vm_exit *e, const uint8 *code, int len)
+{
+  memset(e, 0, sizeof *e);
+  if (guest_new(t, code, len) < 0) {
+    KCHECK(0, "test guest set up");
+    return 0;
+  }
+  return 1;
+}
+
 static void guest_free(struct testguest *t)
 {
   if (t->v)
@@ -78,11 +90,8 @@ KTEST(run_cpuid)
 {
   struct testguest t;
   struct vm_exit e;
-  memset(&e, 0, sizeof e);
-  if (guest_new(&t, g_cpuid, sizeof g_cpuid) < 0) {
-    KCHECK(0, "test guest set up");
+  if (!guest_start(&t, &e, g_cpuid, sizeof g_cpuid))
     return;
-  }
   int r = run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_CPUID && e.u.cpuid.leaf == 0x11223344 && e.rip == 0x1009,
          "first exit: CPUID leaf 0x%x at rip 0x%lx (r=%d reason=%u code=0x%lx)", e.u.cpuid.leaf, e.rip, r,
@@ -107,11 +116,8 @@ KTEST(run_io)
 {
   struct testguest t;
   struct vm_exit e;
-  memset(&e, 0, sizeof e);
-  if (guest_new(&t, g_io, sizeof g_io) < 0) {
-    KCHECK(0, "test guest set up");
+  if (!guest_start(&t, &e, g_io, sizeof g_io))
     return;
-  }
   int r = run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_IO && !e.u.io.in && e.u.io.port == 0x80 && e.u.io.size == 1 &&
              e.u.io.data == 0x41 && e.rip == 0x1002,
@@ -133,11 +139,8 @@ KTEST(run_hostregs)
 {
   struct testguest t;
   struct vm_exit e;
-  memset(&e, 0, sizeof e);
-  if (guest_new(&t, g_fs, sizeof g_fs) < 0) {
-    KCHECK(0, "test guest set up");
+  if (!guest_start(&t, &e, g_fs, sizeof g_fs))
     return;
-  }
   struct vmcb_save *s = &t.v->vmcb->save;
   s->lstar = 0xFFFF8000DEAD0000;   // guest values of what only VMLOAD/VMSAVE switch
   s->star = 0x0023001000000000;
@@ -165,11 +168,8 @@ KTEST(run_svmins)
 {
   struct testguest t;
   struct vm_exit e;
-  memset(&e, 0, sizeof e);
-  if (guest_new(&t, g_clgi, sizeof g_clgi) < 0) {
-    KCHECK(0, "test guest set up");
+  if (!guest_start(&t, &e, g_clgi, sizeof g_clgi))
     return;
-  }
   ((uint16 *)t.mem[0])[6 * 2] = 0x1100;   // IVT[6] = 0000:1100
   ((uint16 *)t.mem[0])[6 * 2 + 1] = 0;
   t.mem[1][0x100] = 0xF4;
@@ -190,11 +190,8 @@ KTEST(run_intr)
 {
   struct testguest t;
   struct vm_exit e;
-  memset(&e, 0, sizeof e);
-  if (guest_new(&t, g_spin, sizeof g_spin) < 0) {
-    KCHECK(0, "test guest set up");
+  if (!guest_start(&t, &e, g_spin, sizeof g_spin))
     return;
-  }
   uint64 t0 = cpus[0].ticks;
   int r = run_raw(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_INTR && e.kexits >= 1 && e.code == SVM_EXIT_INTR,
@@ -207,11 +204,8 @@ KTEST(run_invalid)
 {
   struct testguest t;
   struct vm_exit e;
-  memset(&e, 0, sizeof e);
-  if (guest_new(&t, g_cpuid, sizeof g_cpuid) < 0) {
-    KCHECK(0, "test guest set up");
+  if (!guest_start(&t, &e, g_cpuid, sizeof g_cpuid))
     return;
-  }
   t.v->vmcb->save.efer &= ~EFER_SVME;   // illegal guest state (§15.5.1)
   int r = run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_INVALID && (uint32)e.code == 0xFFFFFFFF,
@@ -230,11 +224,8 @@ KTEST(run_bench)
 {
   struct testguest t;
   struct vm_exit e;
-  memset(&e, 0, sizeof e);
-  if (guest_new(&t, g_cpuidloop, sizeof g_cpuidloop) < 0) {
-    KCHECK(0, "test guest set up");
+  if (!guest_start(&t, &e, g_cpuidloop, sizeof g_cpuidloop))
     return;
-  }
   int n = 0, other = 0;
   uint64 tick0 = cpus[cpuid_self()].ticks, tsc0 = rdtsc();
   while (n < 100000) {

@@ -71,6 +71,18 @@ static int testvm_alloc(struct testvm *t)
   return err;
 }
 
+// testvm_alloc for a test that needs SVM. Returns 1, or 0 after a failed
+// check: the test then returns at once.
+static int testvm_start(struct testvm *t)
+{
+  if (!svm_available()) {
+    KCHECK(0, "SVM usable (%s)", svm_unavailable_reason());
+    return 0;
+  }
+  KCHECK(testvm_alloc(t) == 0, "allocate a test VM");
+  return t->vcpu.vmcb != NULL;
+}
+
 // A fresh VMCB for mode, entering at GPA_CODE, where a HLT waits.
 static void testvm_init(struct testvm *t, enum guest_mode mode)
 {
@@ -133,12 +145,7 @@ static void check_control(struct testvm *t, const char *mode)
 KTEST(vmcb_modes)
 {
   struct testvm t;
-  if (!svm_available()) {
-    KCHECK(0, "SVM usable (%s)", svm_unavailable_reason());
-    return;
-  }
-  KCHECK(testvm_alloc(&t) == 0, "allocate a test VM");
-  if (!t.vcpu.vmcb)
+  if (!testvm_start(&t))
     return;
   KCHECK(t.vcpu.current_vmcb == &t.vcpu.vmcb01 && t.vcpu.vmcb == t.vcpu.vmcb01.ptr &&
              t.vcpu.vmcb01.pa == V2P(t.vcpu.vmcb01.ptr) && !(t.vcpu.vmcb01.pa % PGSIZE),
@@ -232,12 +239,7 @@ static void check_broken(struct testvm *t, const struct broken *b)
 KTEST(vmcb_broken)
 {
   struct testvm t;
-  if (!svm_available()) {
-    KCHECK(0, "SVM usable (%s)", svm_unavailable_reason());
-    return;
-  }
-  KCHECK(testvm_alloc(&t) == 0, "allocate a test VM");
-  if (!t.vcpu.vmcb)
+  if (!testvm_start(&t))
     return;
   for (uint64 i = 0; i < ARRAY_SIZE(broken); i++)
     check_broken(&t, &broken[i]);
