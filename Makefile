@@ -91,7 +91,7 @@ $(B)/initrd/vmm: $(VMMSRCS:%.c=$(B)/u/%.o) $(ULIBOBJS) user/user.ld
 
 # ---- guests: user/guests/NAME.S -> initrd file NAME.guest ----------------
 GUEST_IMAGES := $(patsubst user/guests/%.S,%,$(wildcard user/guests/*.S))
-$(B)/g/%.o: user/guests/%.S user/guests/guest.h
+$(B)/g/%.o: user/guests/%.S user/guests/guest.h $(wildcard user/guests/*.inc)
 	@mkdir -p $(@D)
 	$(CC) -c -Iuser/guests -D__ASSEMBLER__ $< -o $@
 $(B)/initrd/%.guest: $(B)/g/%.o user/guests/guest.ld

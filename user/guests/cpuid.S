@@ -24,15 +24,9 @@ start:
   mov %ebx, hvvendor(%rip)
   mov %ecx, hvvendor+4(%rip)
   mov %edx, hvvendor+8(%rip)
-  lea msg(%rip), %rsi
-  call puts
-  mov $0, %al
-  jmp guest_exit
+  PRINT_EXIT msg, 0
 nohv:
-  lea nohvmsg(%rip), %rsi
-  call puts
-  mov $1, %al
-  jmp guest_exit
+  PRINT_EXIT nohvmsg, 1
 msg:
   .ascii "cpuid: vendor \""
 vendor:

@@ -14,9 +14,6 @@ start:
   cpuid
   dec %r12
   jnz 1b
-  lea msg(%rip), %rsi
-  call puts
-  mov $0, %al
-  jmp guest_exit
+  PRINT_EXIT msg, 0
 msg:
   .asciz "cpuidloop: 100000 cpuid done\n"

@@ -17,15 +17,9 @@ start:
   jne bad
   cmpq $0x3333, 0x1ff010
   jne bad
-  lea ok(%rip), %rsi
-  call puts
-  mov $0, %al
-  jmp guest_exit
+  PRINT_EXIT ok, 0
 bad:
-  lea fail(%rip), %rsi
-  call puts
-  mov $1, %al
-  jmp guest_exit
+  PRINT_EXIT fail, 1
 ok:
   .asciz "demand: 3 pages faulted in, contents read back ok\n"
 fail:

@@ -29,15 +29,9 @@ start:
   HYPERCALL
   cmpq $0, got_bp(%rip)
   je bad
-  lea ok(%rip), %rsi
-  call puts
-  mov $0, %al
-  jmp guest_exit
+  PRINT_EXIT ok, 0
 bad:
-  lea fail(%rip), %rsi
-  call puts
-  mov $1, %al
-  jmp guest_exit
+  PRINT_EXIT fail, 1
 
 on_irq:
   push %rax

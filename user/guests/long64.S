@@ -13,10 +13,7 @@ start:
   shr $32, %rax
   cmp $4, %rax
   jne bad
-  lea msg(%rip), %rsi
-  call puts
-  mov $0, %al
-  jmp guest_exit
+  PRINT_EXIT msg, 0
 bad:
   mov $1, %al
   jmp guest_exit

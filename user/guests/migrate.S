@@ -26,15 +26,9 @@ start:
   jne bad
   cmpq $21, sum(%rip)
   jne bad
-  lea ok(%rip), %rsi
-  call puts
-  mov $0, %al
-  jmp guest_exit
+  PRINT_EXIT ok, 0
 bad:
-  lea fail(%rip), %rsi
-  call puts
-  mov $1, %al
-  jmp guest_exit
+  PRINT_EXIT fail, 1
 ok:
   .asciz "migrate: 6 steps, sum 21 in register and memory\n"
 fail:

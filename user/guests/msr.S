@@ -19,15 +19,9 @@ start:
   jne bad
   cmp $0x12345678, %edx
   jne bad
-  lea ok(%rip), %rsi
-  call puts
-  mov $0, %al
-  jmp guest_exit
+  PRINT_EXIT ok, 0
 bad:
-  lea fail(%rip), %rsi
-  call puts
-  mov $1, %al
-  jmp guest_exit
+  PRINT_EXIT fail, 1
 ok:
   .asciz "msr: 0x40000100 reads back 0x123456789abcdef0\n"
 fail:

@@ -16,15 +16,9 @@ start:
   vmload
   cmpq $2, uds(%rip)
   jne bad
-  lea ok(%rip), %rsi
-  call puts
-  mov $0, %al
-  jmp guest_exit
+  PRINT_EXIT ok, 0
 bad:
-  lea fail(%rip), %rsi
-  call puts
-  mov $1, %al
-  jmp guest_exit
+  PRINT_EXIT fail, 1
 
 on_ud:
   push %rax

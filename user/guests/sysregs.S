@@ -35,10 +35,7 @@ start:
   lgdt gdtr(%rip)
   mov $0x18, %ax
   ltr %ax
-  lea msg(%rip), %rsi
-  call puts
-  mov $0, %al
-  jmp guest_exit
+  PRINT_EXIT msg, 0
 
   .balign 16
 gdt:

@@ -24,15 +24,9 @@ start:
   cmpq $0, got(%rip)                    // the check and a hlt, which would then sleep
   je 2b
 
-  lea ok(%rip), %rsi
-  call puts
-  mov $0, %al
-  jmp guest_exit
+  PRINT_EXIT ok, 0
 early:
-  lea fail(%rip), %rsi
-  call puts
-  mov $1, %al
-  jmp guest_exit
+  PRINT_EXIT fail, 1
 
 on_virq:
   push %rax
