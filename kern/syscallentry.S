@@ -18,51 +18,10 @@
 #   rsp, tf    -> rax       system call number
 #include "mmu.h"
 #include "memlayout.h"
+#include "trap.h"
 
-#define T_SYSCALL 64       /* kern/trap.h */
 #define CPU_OFF_KSTACK_ASM 0x08    /* kern/cpu.h, checked in syscall.c */
 #define CPU_OFF_USER_RSP_ASM 0x10
-#define TF_RCX 16
-#define TF_R11 80
-#define TF_RIP 136
-#define TF_RFLAGS 152
-#define TF_RSP 160
-
-.macro PUSHREGS
-  pushq %r15
-  pushq %r14
-  pushq %r13
-  pushq %r12
-  pushq %r11
-  pushq %r10
-  pushq %r9
-  pushq %r8
-  pushq %rbp
-  pushq %rdi
-  pushq %rsi
-  pushq %rdx
-  pushq %rcx
-  pushq %rbx
-  pushq %rax
-.endm
-
-.macro POPREGS
-  popq %rax
-  popq %rbx
-  popq %rcx
-  popq %rdx
-  popq %rsi
-  popq %rdi
-  popq %rbp
-  popq %r8
-  popq %r9
-  popq %r10
-  popq %r11
-  popq %r12
-  popq %r13
-  popq %r14
-  popq %r15
-.endm
 
 .globl syscall_entry
 syscall_entry:
@@ -76,7 +35,7 @@ syscall_entry:
   pushq %rcx
   pushq $0
   pushq $T_SYSCALL
-  PUSHREGS
+  PUSH_REGS
   movq %rsp, %rdi
   xorq %rbp, %rbp          # ends backtraces here
   sti
@@ -94,7 +53,7 @@ syscall_entry:
   movq TF_RFLAGS(%rsp), %rax
   cmpq %rax, TF_R11(%rsp)
   jne userret
-  POPREGS
+  POP_REGS
   movq 40(%rsp), %rsp      # past trapno, err, rip, cs, rflags: the user rsp
   swapgs
   sysretq
@@ -104,7 +63,7 @@ syscall_entry:
 .globl userret
 userret:
   cli                      # no interrupt between swapgs and iretq
-  POPREGS
+  POP_REGS
   addq $16, %rsp           # trapno, err
   swapgs
   iretq

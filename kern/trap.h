@@ -27,8 +27,52 @@
 #define IST_MC 3
 
 #define TF_SIZE (22 * 8)   // sizeof(struct trapframe), for assembly
-#define TF_RIP (17 * 8)    // offsetof(struct trapframe, rip)
+#define TF_RCX (2 * 8)     // offsetof(struct trapframe, rcx)
+#define TF_R11 (10 * 8)
+#define TF_RIP (17 * 8)
 #define TF_CS (18 * 8)
+#define TF_RFLAGS (19 * 8)
+
+#ifdef __ASSEMBLER__
+// PUSH_REGS / POP_REGS: the general registers of struct trapframe, below
+// trapno; rax ends up at the lowest address. trapasm.S and syscallentry.S
+// share them so both entries build the same frame.
+.macro PUSH_REGS
+  pushq %r15
+  pushq %r14
+  pushq %r13
+  pushq %r12
+  pushq %r11
+  pushq %r10
+  pushq %r9
+  pushq %r8
+  pushq %rbp
+  pushq %rdi
+  pushq %rsi
+  pushq %rdx
+  pushq %rcx
+  pushq %rbx
+  pushq %rax
+.endm
+
+.macro POP_REGS
+  popq %rax
+  popq %rbx
+  popq %rcx
+  popq %rdx
+  popq %rsi
+  popq %rdi
+  popq %rbp
+  popq %r8
+  popq %r9
+  popq %r10
+  popq %r11
+  popq %r12
+  popq %r13
+  popq %r14
+  popq %r15
+.endm
+#endif
 
 #ifndef __ASSEMBLER__
 #include "types.h"
@@ -43,4 +87,7 @@ struct trapframe {
 _Static_assert(sizeof(struct trapframe) == TF_SIZE, "TF_SIZE");
 _Static_assert(__builtin_offsetof(struct trapframe, rip) == TF_RIP, "TF_RIP");
 _Static_assert(__builtin_offsetof(struct trapframe, cs) == TF_CS, "TF_CS");
+_Static_assert(__builtin_offsetof(struct trapframe, rcx) == TF_RCX, "TF_RCX");
+_Static_assert(__builtin_offsetof(struct trapframe, r11) == TF_R11, "TF_R11");
+_Static_assert(__builtin_offsetof(struct trapframe, rflags) == TF_RFLAGS, "TF_RFLAGS");
 #endif

@@ -26,21 +26,7 @@ alltraps:
   jz 1f
   swapgs
 1:
-  pushq %r15
-  pushq %r14
-  pushq %r13
-  pushq %r12
-  pushq %r11
-  pushq %r10
-  pushq %r9
-  pushq %r8
-  pushq %rbp
-  pushq %rdi
-  pushq %rsi
-  pushq %rdx
-  pushq %rcx
-  pushq %rbx
-  pushq %rax
+  PUSH_REGS
   cld                          # the C ABI expects DF=0
   movq %rsp, %rdi              # trap(tf)
   pushq TF_RIP(%rsp)           # fake frame: return address = trapped RIP
@@ -52,21 +38,7 @@ alltraps:
 # Returns through the trapframe at %rsp.
 .globl trapret
 trapret:
-  popq %rax
-  popq %rbx
-  popq %rcx
-  popq %rdx
-  popq %rsi
-  popq %rdi
-  popq %rbp
-  popq %r8
-  popq %r9
-  popq %r10
-  popq %r11
-  popq %r12
-  popq %r13
-  popq %r14
-  popq %r15
+  POP_REGS
   addq $16, %rsp               # trapno, err
   testb $3, 8(%rsp)            # CS we return to
   jz 1f
