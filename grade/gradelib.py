@@ -518,19 +518,23 @@ def run_tests(tests, cfg, jobs, on_result=None):
     """Runs tests on `jobs` threads (one QEMU each); calls on_result(result)
     in declaration order as results become available; returns the results."""
     import concurrent.futures as cf
-    results = []
+    results, futs = [], []
     with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
-        futs = [ex.submit(run_test, t, cfg) for t in tests]
+        # The submissions are inside the try too: a Ctrl-C that lands while
+        # tests are still being handed out (on a loaded host the first QEMUs
+        # can be up by then) must kill them, not wait for their timeouts.
         try:
+            for t in tests:
+                futs.append(ex.submit(run_test, t, cfg))
             for f in futs:
                 res = f.result()
                 results.append(res)
                 if on_result:
                     on_result(res)
         except BaseException:
+            kill_all()
             for f in futs:
                 f.cancel()
-            kill_all()
             raise
     return results
 
