@@ -411,9 +411,16 @@ class CommandLine(Base):
                 "def t(r):\n    r.expect_exit(0)\n" % i for i in range(4)))
         log = os.path.join(self.dir, "pids.log")
         env = dict(os.environ, FAKE_QEMU_LOG=log)
-        p = subprocess.Popen([sys.executable, GRADE, "--grade-dir", self.gdir, "--build-dir",
-                              self.dir, "--qemu", FAKE, "--lab", "run", "-j", "2"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        # grade.py starts as under an interactive shell, with SIGINT at its
+        # default: make test itself may run with SIGINT ignored (a script's
+        # background job), and grade.py would inherit that and never stop.
+        old = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            p = subprocess.Popen([sys.executable, GRADE, "--grade-dir", self.gdir, "--build-dir",
+                                  self.dir, "--qemu", FAKE, "--lab", "run", "-j", "2"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        finally:
+            signal.signal(signal.SIGINT, old)
         t0 = time.monotonic()
         while time.monotonic() - t0 < 10:
             if os.path.exists(log):
