@@ -22,6 +22,16 @@ NM = $(TOOLPREFIX)nm
 PYTHON ?= python3
 QEMU ?= qemu-system-x86_64
 
+# The compiler and binutils must exist before anything is built: installed
+# here when make runs as root, else tools/need.sh names the apt-get line.
+ifeq ($(TOOLPREFIX),)
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(shell sh tools/need.sh $(CC) $(LD) $(OBJCOPY) $(NM) make tar >&2 && echo ok),ok)
+$(error the build tools above are missing)
+endif
+endif
+endif
+
 B ?= build
 CPUS ?= 2
 QEMUCPU ?= max

@@ -7,6 +7,7 @@ pkg_of() {
     qemu-system-x86_64) echo qemu-system-x86 ;;
     gdb) echo gdb ;;
     python3) echo python3 ;;
+    ld|objcopy|nm|as) echo binutils ;;
     *) echo "$1" ;;
   esac
 }
