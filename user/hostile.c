@@ -60,7 +60,7 @@ static const char *uaf(void)
     return "vm_map of the data page failed";
   sbrk(-PGSIZE);   // frees the frame behind gpa 0x2000
   hv_setrip(&h, 0x1000, 0);
-  int r = vcpu_run(h.vm, h.vcpu, &h.e);
+  int r = hv_run(&h);   // not vcpu_run: a host tick may come first (VM_EXIT_INTR)
   const char *why = NULL;
   if (r < 0)
     why = "vcpu_run failed";
