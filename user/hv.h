@@ -110,11 +110,4 @@ HVFN int hv_load(struct hv *h, const char *name)
 }
 
 // Runs the vcpu until an exit other than VM_EXIT_INTR; vcpu_run's result.
-HVFN int hv_run(struct hv *h)
-{
-  int r;
-  do
-    r = vcpu_run(h->vm, h->vcpu, &h->e);
-  while (r == 0 && h->e.reason == VM_EXIT_INTR);
-  return r;
-}
+HVFN int hv_run(struct hv *h) { return vcpu_run_guest(h->vm, h->vcpu, &h->e); }

@@ -12,3 +12,13 @@ int vcpu_getregs(int vm, int vcpu, struct vm_regs *r);
 int vcpu_setregs(int vm, int vcpu, const struct vm_regs *r);
 int vcpu_run(int vm, int vcpu, struct vm_exit *e);
 int vcpu_inject(int vm, int vcpu, const struct vm_event *ev);
+
+// vcpu_run until an exit other than VM_EXIT_INTR (a host timer tick, which
+// can end any run early): for callers that want the guest's own next exit.
+static inline int vcpu_run_guest(int vm, int vcpu, struct vm_exit *e)
+{
+  int r;
+  while ((r = vcpu_run(vm, vcpu, e)) == 0 && e->reason == VM_EXIT_INTR)
+    ;
+  return r;
+}
