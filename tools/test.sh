@@ -4,12 +4,13 @@
 #   2. every lab's grader on this (solution) tree   -> $B/grade.json, $B/junit.xml
 #   3. lab 0's mutants (tools/mutants.sh): each small kernel breakage fails its tests
 #   4. the handout check (tools/discriminate.sh): each handout fails its own lab only
+#   5. the bug catalogues (tools/bugs.py): every plausible student bug loses points
 # Each step's output is shown and kept in $B/test-logs/.  The last line is the
 # sum over all steps: "N passed, N failed".  Exit status 0 iff nothing failed.
 #
 # Environment: PYTHON (python3), B (build), JOBS (QEMUs at a time, default: cores),
 # SVMLAB_TIMEOUT_SCALE (multiply every grader timeout), SKIP_MUTANTS=1,
-# SKIP_DISCRIMINATE=1.
+# SKIP_DISCRIMINATE=1, SKIP_BUGS=1.
 cd "$(dirname "$0")/.." || exit 2
 PY=${PYTHON:-python3}
 B=${B:-build}
@@ -67,13 +68,16 @@ step grade "$PY" grade/grade.py -j "$JOBS" --build-dir "$B" \
 # The solution-tree checks need the solution and git: not in a student tree.
 if [ -f .svmlab-handout ] || ! git rev-parse --git-dir >/dev/null 2>&1; then
   echo "==== mutants, discriminate: skipped (a handout tree or not a git checkout)"
-  SKIP_MUTANTS=1 SKIP_DISCRIMINATE=1
+  SKIP_MUTANTS=1 SKIP_DISCRIMINATE=1 SKIP_BUGS=1
 fi
 if [ -z "$SKIP_MUTANTS" ] && [ -f tools/mutants.sh ]; then
   step mutants sh tools/mutants.sh -j "$JOBS"
 fi
 if [ -z "$SKIP_DISCRIMINATE" ] && [ -f tools/discriminate.sh ]; then
   step discriminate sh tools/discriminate.sh --solution-json "$B/grade.json" -j "$JOBS"
+fi
+if [ -z "$SKIP_BUGS" ] && [ -f tools/bugs.py ]; then
+  step bugs "$PY" tools/bugs.py -j "$JOBS" --build-dir "$B"
 fi
 
 echo "==== summary"
