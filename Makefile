@@ -167,12 +167,24 @@ bench: all tools-check
 	B=$(B) sh tools/bench.sh
 
 # The big fuzz runs outside CI: make fuzz SEED=1 GUESTS=10000 CALLS=100000 (tools/fuzz.sh)
-fuzz: all tools-check
+fuzz: all tools-check $(B)/emutest
+	$(B)/emutest 1000000 $(or $(SEED),1)
 	B=$(B) CPUS=$(CPUS) QEMU=$(QEMU) QEMUCPU=$(QEMUCPU) $(if $(SEED),SEED=$(SEED)) \
 	  $(if $(GUESTS),GUESTS=$(GUESTS)) $(if $(CALLS),CALLS=$(CALLS)) $(if $(PROBE),PROBE=$(PROBE)) sh tools/fuzz.sh
+
+# The VMM's instruction emulator (user/vmm/decode.c, emulate.c, alu.c) checked
+# against this machine's CPU: make emutest [EMUCOUNT=100000] [SEED=1].
+HOSTCC ?= gcc
+EMUSRCS := user/vmm/decode.c user/vmm/emulate.c user/vmm/alu.c
+EMUCOUNT ?= 100000
+$(B)/emutest: tools/emutest/emutest.c tools/emutest/native.S $(EMUSRCS) user/vmm/x86emu.h
+	@mkdir -p $(@D)
+	$(HOSTCC) -O2 -g -mno-red-zone $(WARN) -Iuser/vmm -o $@ tools/emutest/emutest.c tools/emutest/native.S $(EMUSRCS)
+emutest: $(B)/emutest
+	$(B)/emutest $(EMUCOUNT) $(or $(SEED),1)
 
 clean:
 	rm -rf $(B) .gdbinit
 
-.PHONY: all qemu qemu-gdb gdb grade test handout bench fuzz clean tools-check tools-check-gdb FORCE
+.PHONY: all qemu qemu-gdb gdb grade test handout bench fuzz emutest clean tools-check tools-check-gdb FORCE
 .PRECIOUS: $(B)/%.o $(B)/k/%.o $(B)/u/%.o $(B)/g/%.o

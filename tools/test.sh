@@ -63,6 +63,7 @@ step() {
 
 step selftest "$PY" -m unittest discover -s grade -p 'test_*.py'
 step docs sh -c "\"$PY\" tools/linkcheck.py && \"$PY\" tools/labtests.py --check"
+step emutest make -s B="$B" emutest EMUCOUNT=50000
 step grade "$PY" grade/grade.py -j "$JOBS" --build-dir "$B" \
   --json "$B/grade.json" --junit "$B/junit.xml"
 # The solution-tree checks need the solution and git: not in a student tree.
