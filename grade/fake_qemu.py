@@ -13,6 +13,9 @@ separated by '|':
     f        flood: print forever
     h        hang forever
     a        print "argv: " and the arguments as JSON
+    e:TEXT   print TEXT and a newline on stderr
+    d:N      print N lines "REGnn=..." on stderr (a register dump)
+    A        abort (SIGABRT), as QEMU does after "qemu: fatal: ..."
 With FAKE_QEMU_LOG set, each start appends [pid] + argv (JSON) to that file.
 Without a final o/x step it exits with status 1 (power-off code 0).
 """
@@ -55,6 +58,13 @@ def main(argv):
         elif op == "h":
             while True:
                 time.sleep(60)
+        elif op == "e":
+            sys.stderr.write(arg + "\n")
+        elif op == "d":
+            sys.stderr.write("".join("REG%02d=%016x\n" % (i, i) for i in range(int(arg))))
+        elif op == "A":
+            sys.stderr.flush()
+            os.kill(os.getpid(), signal.SIGABRT)
         elif op == "a":
             out("argv: " + json.dumps(argv) + "\n")
     sys.exit(1)

@@ -509,9 +509,96 @@ def run_test(t, cfg):
     finally:
         q.stop()
     err = q.stderr.decode("utf-8", "replace").strip()
-    if not passed and err:
-        msg += "\n  QEMU said: " + err[-2000:]
+    if not passed:
+        msg += "".join("\n  " + l for l in diagnose(q, q.text, err, cfg.timeout_scale))
+        if err:
+            msg += "\n  QEMU said:\n" + clip_lines(err)
     return Result(t, passed, time.monotonic() - start, msg, q.text, argv)
+
+
+# ---------------------------------------------------------------------------
+# Failure explanations a student can act on
+
+BANNER = re.compile(r"^svmlab: booting", re.M)
+KTEST_LINE = re.compile(r"^(?:ok: |FAIL: |ktest \S+: ).*$", re.M)
+QEMU_FATAL = re.compile(r"^qemu: fatal: (.*)$", re.M)
+
+# Known fatal errors of QEMU's CPU emulation and what usually causes them here.
+FATAL_HINTS = {
+    "invalid tss": "the CPU found no valid TSS (TR) when it took an interrupt or exception. "
+                   "After a guest ran: the host's TR was not saved before VMRUN or not "
+                   "restored after #VMEXIT (the host VMSAVE/VMLOAD pair, APM Vol. 2 §15.5.2 "
+                   "\"VMSAVE and VMLOAD Instructions\").",
+}
+RESET_HINT = ("A triple fault is an exception raised while the CPU could not deliver an "
+              "exception (no usable IDT, stack, TSS or per-CPU data). Likely cause, if a guest "
+              "had just run: the host's GS base or TR were not restored after #VMEXIT (the "
+              "host VMLOAD after VMRUN, or the VMSAVE before it), so the next mycpu() or "
+              "interrupt faulted.")
+TIMEOUT_HINT = ("The kernel is stuck: a loop that never ends, a lock never released, "
+                "interrupts or GIF left off, or a guest that never exits. Boot it with the "
+                "reproduce line below and watch where it stops (make qemu-gdb, then gdb, "
+                "shows where it spins). On a slow or busy machine, SVMLAB_TIMEOUT_SCALE=%g "
+                "gives every test more time.")
+
+
+def _last(rx, text):
+    found = rx.findall(text)
+    return found[-1] if found else None
+
+
+def last_line(text):
+    """The last non-empty console line, or None."""
+    lines = [l for l in text.split("\n") if l.strip()]
+    return lines[-1] if lines else None
+
+
+def _where(text):
+    """Names the last ktest line and the last console line before the end."""
+    k, l = _last(KTEST_LINE, text), last_line(text)
+    if not l:
+        return "The console printed nothing."
+    out = "The last ktest line was: %s" % k if k else ""
+    if l != k:
+        out += "%sThe last console line was: %s" % (". " if out else "", l)
+    return out
+
+
+def _wrap(first, text):
+    import textwrap
+    return textwrap.wrap(text, 96, initial_indent=first, subsequent_indent="  ",
+                         break_on_hyphens=False)
+
+
+def diagnose(q, text, err, scale=1.0):
+    """Lines explaining how the run ended, for a failed test: a fatal QEMU
+    error, a reset or triple fault, or a timeout, each with where it stopped
+    and a hint.  QEMU runs with -no-reboot, so a reset ends it with status 0
+    (the banner printed twice means the kernel ran on after a reset)."""
+    fatal = _last(QEMU_FATAL, err)
+    if fatal:
+        hint = FATAL_HINTS.get(fatal.strip().lower(), "QEMU's register dump is below.")
+        what = "QEMU stopped on a fatal error: %s. %s" % (fatal.strip(), _where(text))
+    elif len(BANNER.findall(text)) > 1 or (q.status == 0 and not q.timed_out):
+        what = ("The machine reset without powering off (a triple fault, or a reset): "
+                "no `poweroff:` line. " + _where(text))
+        hint = RESET_HINT
+    elif q.timed_out:
+        what = "Timed out after %gs. %s" % (q.timeout, _where(text))
+        hint = TIMEOUT_HINT % max(3, 2 * scale)
+    else:
+        return []
+    return _wrap("", what.rstrip(".") + ".") + _wrap("Hint: ", hint)
+
+
+def clip_lines(err, head=24, tail=4, width=160):
+    """QEMU's stderr for a report: its head *and* its tail (the first line of a
+    fatal error names it; a register dump follows), long lines shortened."""
+    lines = [l if len(l) <= width else l[:width] + "..." for l in err.split("\n")]
+    if len(lines) > head + tail + 1:
+        lines = (lines[:head] + ["... (%d lines left out) ..." % (len(lines) - head - tail)]
+                 + lines[-tail:])
+    return "\n".join("    " + l for l in lines)
 
 
 def run_tests(tests, cfg, jobs, on_result=None):

@@ -206,6 +206,68 @@ class Timeouts(Base):
         self.assertIn("could not start QEMU", res.message)
 
 
+class Diagnosis(Base):
+    """A failure says how the run ended, where it stopped and what to look at."""
+
+    def test_fatal_keeps_head_and_tail_of_stderr(self):
+        script = "p:ktest run_x: start|p:ok: first exit|e:qemu: fatal: invalid tss|d:60|A"
+        res = self.run1(lambda r: r.expect("second exit"), script)
+        self.assertFalse(res.passed)
+        m = res.message
+        self.assertIn("QEMU stopped on a fatal error: invalid tss. The last ktest line was: "
+                      "ok: first exit", m)
+        self.assertIn("host's TR was not saved", m)
+        self.assertIn("    qemu: fatal: invalid tss", m)      # the head, cut off before
+        self.assertIn("REG00=", m)
+        self.assertIn("REG59=", m)                            # and the tail
+        self.assertNotIn("REG40=", m)
+        self.assertIn("lines left out", m)
+        self.assertIn("reproduce: make qemu", res.report())
+
+    def test_triple_fault_names_last_ktest_line(self):
+        script = "p:ktest run_x: start|p:ok: first exit|p:svm: entering|x:0"
+        res = self.run1(lambda r: r.expect_exit(0), script)
+        self.assertFalse(res.passed)
+        m = " ".join(res.message.split())
+        self.assertIn("The machine reset without powering off (a triple fault", m)
+        self.assertIn("The last ktest line was: ok: first exit. "
+                      "The last console line was: svm: entering.", m)
+        self.assertIn("GS base or TR were not restored after #VMEXIT", m)
+
+    def test_reboot_loop_is_a_reset(self):
+        # Without -no-reboot the output starts over and the test times out.
+        script = "p:svmlab: booting|p:ktest x: start|p:svmlab: booting|h"
+        res = self.run1(lambda r: r.expect_exit(0), script, timeout=1)
+        self.assertFalse(res.passed)
+        self.assertIn("The machine reset without powering off", res.message)
+        self.assertIn("The last ktest line was: ktest x: start", " ".join(res.message.split()))
+
+    def test_timeout_names_last_line_and_hints(self):
+        res = self.run1(lambda r: r.expect_exit(0), "p:ok: one|p:vcpu: spinning here|h",
+                        timeout=1)
+        m = " ".join(res.message.split())
+        self.assertIn("Timed out after 1s. The last ktest line was: ok: one. The last console "
+                      "line was: vcpu: spinning here.", m)
+        self.assertIn("Hint: The kernel is stuck", m)
+        self.assertIn("SVMLAB_TIMEOUT_SCALE=3", m)
+
+    def test_timeout_without_output(self):
+        res = self.run1(lambda r: r.expect("x"), "h", timeout=0.5)
+        self.assertIn("Timed out after 0.5s. The console printed nothing.", res.message)
+
+    def test_clean_poweroff_has_no_diagnosis(self):
+        res = self.run1(lambda r: r.expect("never"), "p:FAIL: x (a.c:1)|o:1")
+        self.assertFalse(res.passed)
+        self.assertNotIn("Hint:", res.message)
+        self.assertNotIn("reset", res.message)
+
+    def test_unknown_fatal(self):
+        res = self.run1(lambda r: r.expect_exit(0), "p:hi|e:qemu: fatal: something new|d:3|A")
+        self.assertIn("QEMU stopped on a fatal error: something new. The last console line "
+                      "was: hi.", " ".join(res.message.split()))
+        self.assertIn("REG02=", res.message)
+
+
 class Interaction(Base):
     def test_send_and_wait_for(self):
         def t(r):

@@ -16,6 +16,7 @@ int f(void)
   int secret_value_of_lab_one = 42;
   return secret_value_of_lab_one;
   // LAB 1 STUB
+  // // LAB 1: return the answer of f.
   // return lab_missing(1, "f");
   // LAB 1 END
 }
@@ -24,6 +25,7 @@ int g(void)
   // LAB 2 BEGIN
   return compute_the_lab_two_answer(7);
   // LAB 2 STUB
+  // // LAB 2: compute g's value.
   //
   // return -1;  /* stub of lab 2 */
   // LAB 2 END
@@ -36,6 +38,7 @@ h:
 # LAB 4 BEGIN
   movq $0x1234567, %rax   // lab four solution
 # LAB 4 STUB
+# # LAB 4: put h's value in %rax.
 # ud2
 # LAB 4 END
   ret
@@ -79,10 +82,14 @@ class Handout(unittest.TestCase):
         self.assertIn('  return lab_missing(1, "f");\n', c)
         self.assertIn("  return -1;  /* stub of lab 2 */\n", c)
         self.assertNotIn("secret_value", c)
-        self.assertNotIn("LAB", c)
+        self.assertNotIn(" BEGIN", c)
+        self.assertNotIn(" STUB", c)
         self.assertIn("int before(void)", c)
+        # The contract stays visible where the student writes.
+        self.assertIn("{\n  // LAB 1: return the answer of f.\n  return lab_missing", c)
+        self.assertIn("  // LAB 2: compute g's value.\n  \n  return -1;", c)
         s = self.read("kern/h.S")
-        self.assertIn("ud2", s)
+        self.assertIn("h:\n# LAB 4: put h's value in %rax.\nud2\n", s)
         self.assertNotIn("0x1234567", s)
 
     def test_lab2_keeps_lab1_solution(self):
@@ -93,7 +100,9 @@ class Handout(unittest.TestCase):
         self.assertIn("secret_value_of_lab_one = 42", c)
         self.assertNotIn("lab_missing", c)
         self.assertNotIn("compute_the_lab_two_answer", c)
-        self.assertNotIn("LAB", c)
+        self.assertNotIn("LAB 1", c)   # a solved lab shows no contract line
+        self.assertIn("// LAB 2: compute g's value.", c)
+        self.assertNotIn("BEGIN", c)
 
     def test_untracked_files_are_not_copied(self):
         self.add("kern/f.c", GOOD_C)
@@ -116,6 +125,57 @@ class Handout(unittest.TestCase):
                  "// LAB 1 END\nb;\n")
         self.assertEqual(self.handout("--lab", "1", "--dest", self.dest)[0], 0)
         self.assertEqual(self.read("kern/f.c"), "a;\nb;\n")
+
+    def test_region_with_blank_stub_is_dropped(self):
+        self.add("kern/f.c", "a;\n// LAB 1 BEGIN\nstatic int helper_only_the_solution_uses;\n"
+                 "// LAB 1 STUB\n//\n// LAB 1 END\nb;\n")
+        self.assertEqual(self.handout("--lab", "1", "--dest", self.dest)[0], 0)
+        self.assertEqual(self.read("kern/f.c"), "a;\nb;\n")
+
+    def test_contract_only_stub_leaves_a_note(self):
+        self.add("kern/f.c", "a;\n// LAB 1 BEGIN\nstatic int helper_only_the_solution_uses;\n"
+                 "// LAB 1 STUB\n// // LAB 1: your helpers may go here.\n// LAB 1 END\nb;\n")
+        self.assertEqual(self.handout("--lab", "1", "--dest", self.dest)[0], 0)
+        self.assertEqual(self.read("kern/f.c"), "a;\n// LAB 1: your helpers may go here.\nb;\n")
+
+    def test_stub_without_contract(self):
+        self.bad("int f(void)\n{\n  // LAB 1 BEGIN\n  return 42;\n  // LAB 1 STUB\n"
+                 "  // return lab_missing(1, \"f\");\n  // LAB 1 END\n}\n",
+                 "kern/bad.c:6: the stub of the LAB 1 region opened at kern/bad.c:3 must start "
+                 "with its contract, `// // LAB 1: <what the code must do>`")
+
+    def test_contract_after_a_blank_line(self):
+        self.bad("// LAB 1 BEGIN\nx;\n// LAB 1 STUB\n//\n// // LAB 1: f.\n// LAB 1 END\n",
+                 "kern/bad.c:4: the stub of the LAB 1 region opened at kern/bad.c:1")
+
+    def test_contract_of_another_lab(self):
+        self.bad("// LAB 1 BEGIN\nx;\n// LAB 1 STUB\n// // LAB 2: f.\n// LAB 1 END\n",
+                 "kern/bad.c:4: the stub of the LAB 1 region")
+
+    def test_empty_contract(self):
+        self.bad("// LAB 1 BEGIN\nx;\n// LAB 1 STUB\n// // LAB 1:\n// return;\n// LAB 1 END\n",
+                 "kern/bad.c:4: the stub of the LAB 1 region")
+
+    def test_asm_contract_uses_its_leader(self):
+        self.bad(".globl h\n# LAB 4 BEGIN\nret\n# LAB 4 STUB\n# // LAB 4: h.\n# ud2\n"
+                 "# LAB 4 END\n", "kern/bad.S:5: the stub of the LAB 4 region opened at "
+                 "kern/bad.S:2 must start with its contract, `# # LAB 4:", path="kern/bad.S")
+
+    def test_handout_passes_check(self):
+        # A handout's visible contract lines are not markers: handout.py accepts
+        # the student tree (e.g. `make handout` run again inside it).
+        self.add("kern/f.c", GOOD_C)
+        self.add("kern/h.S", GOOD_S)
+        self.add("kern/tricky.c", "// LAB 1 BEGIN\nx;\n// LAB 1 STUB\n"
+                 "// // LAB 1: BEGIN by reading the APM; END with a return.\n// LAB 1 END\n")
+        self.assertEqual(self.handout("--lab", "1", "--dest", self.dest)[0], 0)
+        subprocess.run(["git", "init", "-q", self.dest], check=True)
+        subprocess.run(["git", "-C", self.dest, "add", "-A"], check=True)
+        p = subprocess.run([sys.executable, HANDOUT, "--src", self.dest, "--check"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           universal_newlines=True)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertIn("markers of labs (none)", p.stdout)
 
     def test_unknown_lab(self):
         self.bad("// LAB 9 BEGIN\n", "kern/bad.c:1: unknown lab '9'")

@@ -59,22 +59,22 @@ static const struct {
 KTEST(elf)
 {
   int r = initrd_lookup("echo", &orig, &origsize);
-  KCHECK(r == 0, "initrd has /echo (%d)", r);
+  KCHECK(r == 0, "initrd_lookup(\"echo\") returned %d (expected 0)", r);
   if (r < 0)
     return;
   uint64 npages = PGROUNDUP(origsize) / PGSIZE;
   img = kalloc_pages(npages, 1);
   uint64 before = kfreecount();
   r = elf_try_load(orig, origsize);
-  KCHECK(r == 0, "/echo loads (%d)", r);
+  KCHECK(r == 0, "/echo: elf_try_load returned %d (expected 0)", r);
   r = elf_try_load(orig, 40);
-  KCHECK(r == -ENOEXEC, "a 40-byte file is refused (%d)", r);
+  KCHECK(r == -ENOEXEC, "a 40-byte file: %d (expected -ENOEXEC, %d)", r, -ENOEXEC);
   for (uint64 i = 0; i < ARRAY_SIZE(cases); i++) {
     memcpy(img, orig, origsize);
     cases[i].brk();
     r = elf_try_load(img, origsize);
-    KCHECK(r == -ENOEXEC, "%s: -ENOEXEC (%d)", cases[i].what, r);
+    KCHECK(r == -ENOEXEC, "%s: %d (expected -ENOEXEC, %d)", cases[i].what, r, -ENOEXEC);
   }
-  KCHECK(kfreecount() == before, "no page leaked (%lu -> %lu free)", before, kfreecount());
+  KCHECK(kfreecount() == before, "free pages %lu -> %lu (expected equal: no leak)", before, kfreecount());
   kfree_pages(img, npages);
 }

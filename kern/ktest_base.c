@@ -50,43 +50,49 @@ static void ring_fn(void *arg)
 // Runs record_cpu on CPU i and checks what it saw.
 static void check_cpu(int i)
 {
-  KCHECK(cpu_online(i), "cpu%d online", i);
+  KCHECK(cpu_online(i), "cpu%d online: %d (expected 1)", i, cpu_online(i));
   int r = smp_call(i, record_cpu, (void *)(uint64)i);
   struct cpuinfo *ci = &info[i];
-  KCHECK(r == 0 && ci->ran == 1, "smp_call(%d) returned %d, fn ran %d time(s)", i, r, ci->ran);
-  KCHECK(ci->id == i && ci->apicid == cpus[i].apicid, "cpu%d: fn ran on cpu%d apic %d (expected apic %d)", i,
-         ci->id, ci->apicid, cpus[i].apicid);
-  KCHECK(ci->intr_off, "cpu%d: fn ran with interrupts off", i);
-  KCHECK(ci->gdt_base == (uint64)cpus[i].gdt, "cpu%d: GDTR %lx is its own GDT %p", i, ci->gdt_base, cpus[i].gdt);
+  KCHECK(r == 0 && ci->ran == 1, "smp_call(%d) returned %d, fn ran %d time(s) (expected 0, once)", i, r,
+         ci->ran);
+  KCHECK(ci->id == i && ci->apicid == cpus[i].apicid, "cpu%d: fn ran on cpu%d apic %d (expected cpu%d apic %d)",
+         i, ci->id, ci->apicid, i, cpus[i].apicid);
+  KCHECK(ci->intr_off, "cpu%d: fn ran with interrupts %s (expected off)", i, ci->intr_off ? "off" : "on");
+  KCHECK(ci->gdt_base == (uint64)cpus[i].gdt, "cpu%d: GDTR base %lx (expected its own GDT %p)", i, ci->gdt_base,
+         cpus[i].gdt);
   // TR loaded: the descriptor's type went from available (9) to busy (11).
-  KCHECK(ci->tr == TSS_SEL && ((ci->tss_desc >> 40) & 0xF) == 0xB, "cpu%d: TR %x, busy TSS descriptor %lx", i,
-         ci->tr, ci->tss_desc);
+  KCHECK(ci->tr == TSS_SEL && ((ci->tss_desc >> 40) & 0xF) == 0xB, "cpu%d: TR %x, TSS type %lu (expected TR %x, type 11: busy)",
+         i, ci->tr, (ci->tss_desc >> 40) & 0xF, TSS_SEL);
   uint64 tss_base = (ci->tss_desc >> 16 & 0xFFFFFF) | (ci->tss_desc >> 56 << 24) | (cpus[i].gdt[SEG_TSS + 1] << 32);
   KCHECK(tss_base == (uint64)&cpus[i].ts && cpus[i].ts.ist[IST_DF - 1] && cpus[i].ts.ist[IST_NMI - 1],
-         "cpu%d: TSS at its own struct cpu (%lx), IST stacks set", i, tss_base);
+         "cpu%d: TSS at %lx, IST #DF %lx #NMI %lx (expected %p, both set)", i, tss_base,
+         cpus[i].ts.ist[IST_DF - 1], cpus[i].ts.ist[IST_NMI - 1], &cpus[i].ts);
 }
 
 KTEST(smp)
 {
-  KCHECK(ncpu >= 1 && ncpu <= NCPU, "ncpu %d in 1..%d", ncpu, NCPU);
+  KCHECK(ncpu >= 1 && ncpu <= NCPU, "ncpu %d (expected 1..%d)", ncpu, NCPU);
   int distinct = 1;
   for (int i = 0; i < ncpu; i++)
     for (int j = 0; j < i; j++)
       distinct &= cpus[i].apicid != cpus[j].apicid;
-  KCHECK(distinct, "%d cpus have distinct apic ids", ncpu);
+  KCHECK(distinct, "%d cpus: apic ids %s (expected distinct)", ncpu, distinct ? "distinct" : "repeated");
   for (int i = 0; i < ncpu; i++)
     check_cpu(i);
   for (int i = 1; i < ncpu; i++)
-    KCHECK(cpus[i].ts.ist[IST_DF - 1] != cpus[0].ts.ist[IST_DF - 1], "cpu%d: #DF stack differs from cpu0's", i);
+    KCHECK(cpus[i].ts.ist[IST_DF - 1] != cpus[0].ts.ist[IST_DF - 1], "cpu%d: #DF stack %lx, cpu0's %lx (expected different)", i,
+           cpus[i].ts.ist[IST_DF - 1], cpus[0].ts.ist[IST_DF - 1]);
   if (ncpu > 1) {
     smp_call(1, ring_fn, 0);
-    int once = 1;
+    int once = 0;
     for (int i = 0; i < ncpu; i++)
-      once &= ring_seen[i] == 1;
-    KCHECK(once, "a call passed around all %d CPUs (back to the waiting BSP) ran once on each", ncpu);
+      once += ring_seen[i] == 1;
+    KCHECK(once == ncpu, "a call passed around all %d CPUs (back to the waiting BSP) ran exactly once on %d "
+           "(expected all)", ncpu, once);
   }
-  KCHECK(smp_call(ncpu, record_cpu, 0) == -EINVAL && smp_call(-1, record_cpu, 0) == -EINVAL,
-         "smp_call to a CPU that does not exist gives -EINVAL");
+  int r1 = smp_call(ncpu, record_cpu, 0), r2 = smp_call(-1, record_cpu, 0);
+  KCHECK(r1 == -EINVAL && r2 == -EINVAL, "smp_call to cpu%d and cpu-1 returned %d and %d (expected -EINVAL, %d)",
+         ncpu, r1, r2, -EINVAL);
 }
 
 // ---- ktest=timer ---------------------------------------------------------
@@ -108,10 +114,12 @@ KTEST(timer)
   cli();
   uint64 us = uptime_us() - t0;
   for (int i = 0; i < ncpu; i++)
-    KCHECK(cpus[i].ticks >= before[i] + 5, "cpu%d: ticks advanced %lu -> %lu", i, before[i], cpus[i].ticks);
+    KCHECK(cpus[i].ticks >= before[i] + 5, "cpu%d: ticks %lu -> %lu in %lu us (expected 5 more)", i, before[i],
+           cpus[i].ticks, us);
   // 5 ticks at HZ take 50 ms; allow a slow or busy host generous slack.
   uint64 got = cpus[0].ticks - before[0];
-  KCHECK(us >= 5 * 1000000 / HZ / 2 && us < 1000000, "cpu0: %lu ticks in %lu us (%d Hz expected)", got, us, HZ);
+  KCHECK(us >= 5 * 1000000 / HZ / 2 && us < 1000000, "cpu0: %lu ticks in %lu us (expected 5 in %d..999999 us at %d Hz)",
+         got, us, 5 * 1000000 / HZ / 2, HZ);
 }
 
 // ---- ktest=trap ------------------------------------------------------------
@@ -128,9 +136,9 @@ KTEST(trap)
                : "=r"(o_rbx), "=r"(o_r12), "=r"(o_r15)
                : "r"(rbx), "r"(r12), "r"(r15)
                : "rbx", "r12", "r15", "memory");
-  KCHECK(trap_counts[T_BP] == bp0 + 1, "#BP counted once (%lu -> %lu)", bp0, trap_counts[T_BP]);
-  KCHECK(o_rbx == rbx && o_r12 == r12 && o_r15 == r15, "registers survive the trap (rbx %lx r12 %lx r15 %lx)",
-         o_rbx, o_r12, o_r15);
+  KCHECK(trap_counts[T_BP] == bp0 + 1, "#BP count %lu -> %lu (expected one more)", bp0, trap_counts[T_BP]);
+  KCHECK(o_rbx == rbx && o_r12 == r12 && o_r15 == r15, "after the trap rbx %lx r12 %lx r15 %lx (expected %lx %lx %lx)",
+         o_rbx, o_r12, o_r15, rbx, r12, r15);
 
   // #UD from ud2, expected: reported, skipped, RIP recorded.
   uint64 rip, err, cr2, rax, here;
@@ -138,26 +146,27 @@ KTEST(trap)
   trap_expect(T_UD, 2);
   asm volatile("leaq 1f(%%rip), %0; 1: ud2" : "=r"(here));
   hits = trap_expect_done(&rip, &err, &cr2, &rax);
-  KCHECK(hits == 1 && rip == here, "#UD at %lx caught at rip %lx", here, rip);
+  KCHECK(hits == 1 && rip == here, "#UD: %d caught at rip %lx (expected 1 at %lx)", hits, rip, here);
 
   // #PF on an unmapped kernel address (3-byte load), expected.
   uint64 bad = 0xFFFF900000000000UL, v;
   trap_expect(T_PF, 3);
   asm volatile("movq (%1), %0" : "=r"(v) : "a"(bad) : "memory");
   hits = trap_expect_done(&rip, &err, &cr2, &rax);
-  KCHECK(hits == 1 && cr2 == bad && (err & 7) == 0, "#PF caught: cr2 %lx err %lx (not-present read kernel)", cr2,
-         err);
+  KCHECK(hits == 1 && cr2 == bad && (err & 7) == 0, "#PF: %d caught, cr2 %lx err %lx (expected 1, cr2 %lx, err 0: not-present kernel read)", hits, cr2, err, bad);
 
   // #GP from a non-canonical address.
   trap_expect(T_GP, 3);
   asm volatile("movq (%1), %0" : "=r"(v) : "a"(0x8000000000000000UL) : "memory");
   hits = trap_expect_done(&rip, &err, &cr2, &rax);
-  KCHECK(hits == 1 && rip > here, "#GP on a non-canonical load caught at %lx, err %lx", rip, err);
+  KCHECK(hits == 1 && rip > here, "#GP on a non-canonical load: %d caught at %lx, err %lx (expected 1 after %lx)", hits, rip, err,
+         here);
 
   // Nothing armed now: the dispatcher must not treat the next #BP as expected.
   hits = trap_expect_done(&rip, &err, &cr2, &rax);
-  KCHECK(hits == 0, "expectations are one-shot (%d hits when nothing was armed)", hits);
-  KCHECK(trap_name(T_PF)[1] == 'P' && trap_name(T_DF)[1] == 'D', "names: %s, %s", trap_name(T_PF), trap_name(T_DF));
+  KCHECK(hits == 0, "%d hits with nothing armed (expected 0: expectations are one-shot)", hits);
+  KCHECK(trap_name(T_PF)[1] == 'P' && trap_name(T_DF)[1] == 'D', "names: %s, %s (expected #PF ..., #DF ...)", trap_name(T_PF),
+         trap_name(T_DF));
 }
 
 // ---- ktest=panic_pf --------------------------------------------------------
@@ -168,7 +177,7 @@ KTEST(panic_pf)
 {
   volatile uint64 *p = (volatile uint64 *)0xFFFF900000001000UL;
   uint64 v = *p;
-  KCHECK(0, "unmapped kernel read returned %lx instead of panicking", v);
+  KCHECK(0, "unmapped kernel read returned %lx (expected a #PF report and a panic)", v);
 }
 
 // ---- ktest=usertrap ----------------------------------------------------------
@@ -250,10 +259,11 @@ static void run_probe(const struct probe *p, int idx)
   user_probe(&tf);
   int hits = trap_expect_done(&rip, &err, &cr2, &rax);
   KCHECK(hits == 1 && rip == tf.rip + p->ripoff && rax == (uint64)idx + 1 && err == p->err,
-         "ring 3 %s: %s, rip +%ld, rax %lu, err 0x%lx", p->what, hits ? trap_name(p->trapno) : "no trap",
-         (long)(rip - tf.rip), rax, err);
-  KCHECK(mycpu() == &cpus[0] && rdmsr(MSR_KERNEL_GS_BASE) == 0, "back in ring 0 with the kernel GS (%p)",
-         mycpu());
+         "ring 3 %s: %d %s, rip +%ld, rax %lu, err 0x%lx (expected 1, rip +%d, rax %lu, err 0x%lx)",
+         p->what, hits, trap_name(p->trapno), (long)(rip - tf.rip), rax, err, p->ripoff, (uint64)idx + 1,
+         (uint64)p->err);
+  KCHECK(mycpu() == &cpus[0] && rdmsr(MSR_KERNEL_GS_BASE) == 0, "back in ring 0: mycpu() %p, KERNEL_GS_BASE %lx (expected %p, 0)",
+         mycpu(), rdmsr(MSR_KERNEL_GS_BASE), &cpus[0]);
 }
 
 KTEST(usertrap)
@@ -264,7 +274,7 @@ KTEST(usertrap)
   if (!pml4 || !code || !ustack || !kstack ||
       mappages(pml4, UCODE_VA, PGSIZE, V2P(code), PTE_U) < 0 ||
       mappages(pml4, USTACK_VA, PGSIZE, V2P(ustack), PTE_U | PTE_W | PTE_NX) < 0) {
-    KCHECK(0, "out of memory setting up the user probe");
+    KCHECK(0, "setting up the user probe: out of memory (expected 4 pages and 2 mappings)");
     return;
   }
   for (uint64 i = 0; i < ARRAY_SIZE(probes); i++)
@@ -274,7 +284,7 @@ KTEST(usertrap)
   lcr3(V2P(pml4));
   for (uint64 i = 0; i < ARRAY_SIZE(probes); i++)
     run_probe(&probes[i], i);
-  KCHECK(trap_counts[T_UD] >= 1 && trap_counts[T_GP] >= 1, "ring 3 faults counted (#UD %lu, #GP %lu)",
+  KCHECK(trap_counts[T_UD] >= 1 && trap_counts[T_GP] >= 1, "ring 3 faults counted: #UD %lu, #GP %lu (expected 1 or more each)",
          trap_counts[T_UD], trap_counts[T_GP]);
   kvmswitch();
   mycpu()->ts.rsp0 = old_rsp0;
@@ -283,7 +293,8 @@ KTEST(usertrap)
   kfree(code);
   kfree(ustack);
   kfree(kstack);
-  KCHECK(kfreecount() == before, "no pages leaked (%lu free before, %lu after)", before, kfreecount());
+  KCHECK(kfreecount() == before, "free pages %lu before, %lu after (expected equal: no leak)", before,
+         kfreecount());
 }
 
 // ---- ktest=panic_df ----------------------------------------------------------
@@ -294,7 +305,7 @@ KTEST(usertrap)
 KTEST(panic_df)
 {
   asm volatile("movq $0xFFFF900000010000, %%rsp; pushq $0" ::: "memory");
-  KCHECK(0, "survived a push to an unmapped stack");
+  KCHECK(0, "survived a push to an unmapped stack (expected #DF and a panic)");
 }
 
 // ---- ktest=consin --------------------------------------------------------------
@@ -314,7 +325,8 @@ KTEST(consin)
   int c;
   while (n < 3 && (c = console_getc_nonblock()) >= 0)
     got[n++] = c;
-  KCHECK(trap_counts[T_IRQ0 + IRQ_COM1] > irq0, "COM1 receive interrupts: %lu",
+  KCHECK(trap_counts[T_IRQ0 + IRQ_COM1] > irq0, "COM1 receive interrupts: %lu (expected 1 or more)",
          trap_counts[T_IRQ0 + IRQ_COM1] - irq0);
-  KCHECK(n == 3 && got[0] == 's' && got[1] == 'v' && got[2] == 'm', "read \"%s\" from the console input", got);
+  KCHECK(n == 3 && got[0] == 's' && got[1] == 'v' && got[2] == 'm', "read \"%s\" (%d bytes) from the console input (expected \"svm\")",
+         got, n);
 }

@@ -55,6 +55,8 @@ static const char *svm_detect(void)
     return "fewer than 2 ASIDs";
   return NULL;
   // LAB 1 STUB
+  // // LAB 1: fill svm_features from CPUID and VM_CR; return NULL when SVM with nested paging is
+  // //   usable, else what is missing.
   // lab_missing(1, "svm_detect");
   // return "lab 1 (hsave) not done: svm_detect";
   // LAB 1 END
@@ -95,6 +97,8 @@ static int svm_alloc_save_areas(void)
   }
   return 0;
   // LAB 1 STUB
+  // // LAB 1: allocate the host save area of every possible CPU; return 0, or -ENOMEM with
+  // //   nothing left allocated.
   // return lab_missing(1, "svm_alloc_save_areas");
   // LAB 1 END
 }
@@ -126,6 +130,8 @@ void svm_hardware_enable(void)
   wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
   wrmsr(MSR_VM_HSAVE_PA, sd->save_area_pa);
   // LAB 1 STUB
+  // // LAB 1: on this CPU turn EFER.SVME on and point VM_HSAVE_PA at its save area, print what
+  // //   the MSRs read back, mark the CPU enabled.
   // lab_missing(1, "svm_hardware_enable");
   // LAB 1 END
   uint64 efer = rdmsr(MSR_EFER), hsave = rdmsr(MSR_VM_HSAVE_PA);
@@ -146,6 +152,7 @@ void svm_hardware_disable(void)
   wrmsr(MSR_VM_HSAVE_PA, 0);
   wrmsr(MSR_EFER, rdmsr(MSR_EFER) & ~EFER_SVME);
   // LAB 1 STUB
+  // // LAB 1: on this CPU stop pointing VM_HSAVE_PA at the save area, then turn EFER.SVME off.
   // lab_missing(1, "svm_hardware_disable");
   // LAB 1 END
   sd->enabled = 0;

@@ -32,6 +32,7 @@ int npt_init(struct npt *npt)
   npt->npages = 1;
   return 0;
   // LAB 2 STUB
+  // // LAB 2: allocate the root of an empty nested table (counted in npages); return 0 or -ENOMEM.
   // npt->pml4 = NULL;
   // npt->pml4_pa = 0;
   // npt->npages = 0;
@@ -90,6 +91,8 @@ int npt_map(struct npt *npt, uint64 gpa, uint64 hpa, uint64 size, uint64 perm)
   }
   return 0;
   // LAB 2 STUB
+  // // LAB 2: map [gpa, gpa+size) to [hpa, hpa+size) with perm; -EINVAL, -EEXIST or -ENOMEM with
+  // //   this call undone.
   // return lab_missing(2, "npt_map");
   // LAB 2 END
 }
@@ -109,6 +112,7 @@ int npt_unmap(struct npt *npt, uint64 gpa, uint64 size)
   }
   return 0;
   // LAB 2 STUB
+  // // LAB 2: remove the mappings of [gpa, gpa+size), skipping pages not mapped; 0 or -EINVAL.
   // return lab_missing(2, "npt_unmap");
   // LAB 2 END
 }
@@ -127,6 +131,7 @@ int npt_lookup(struct npt *npt, uint64 gpa, uint64 *hpa, uint64 *perm)
   *perm = PTE_FLAGS(*pte);
   return 0;
   // LAB 2 STUB
+  // // LAB 2: translate gpa (*hpa keeps the offset, *perm = leaf flags); 0, -ENOENT or -EINVAL.
   // return lab_missing(2, "npt_lookup");
   // LAB 2 END
 }
@@ -155,6 +160,7 @@ void npt_free(struct npt *npt)
   // LAB 2 BEGIN
   npt_free_level(npt, npt->pml4, NPT_LEVELS - 1);
   // LAB 2 STUB
+  // // LAB 2: free every table page of npt (not the guest's frames).
   // lab_missing(2, "npt_free");
   // LAB 2 END
   npt->pml4 = NULL;

@@ -57,6 +57,8 @@ static void svm_skip_later(struct vcpu *v, uint32 len)
   else
     v->next_rip = v->vmcb->save.rip + len;
   // LAB 4 STUB
+  // // LAB 4: set v->next_rip to the end of the intercepted instruction of length len (APM Vol. 2
+  // //   §15.7.1).
   // lab_missing(4, "svm_skip_later");
   // v->next_rip = v->vmcb->save.rip;
   // LAB 4 END
@@ -173,6 +175,7 @@ static int io_interception(struct vcpu *v, struct vm_exit *e)
   // LAB 4 BEGIN
   v->next_rip = v->vmcb->control.exitinfo2;
   // LAB 4 STUB
+  // // LAB 4: set v->next_rip to the instruction after the guest's IN/OUT (APM Vol. 2 §15.10.2).
   // v->next_rip = v->vmcb->save.rip;
   // LAB 4 END
   v->pending = VM_EXIT_IO;
@@ -359,6 +362,8 @@ static int svm_handle_exit(struct vcpu *v, struct vm_exit *e)
     return unknown_exit(v, e);
   return svm_exit_handlers[code](v, e);
   // LAB 4 STUB
+  // // LAB 4: dispatch v's exit code to its handler in svm_exit_handlers; VMEXIT_INVALID and
+  // //   unknown codes too.
   // (void)svm_exit_handlers;
   // exit_record(v, e, VM_EXIT_UNKNOWN);
   // return lab_missing(4, "svm_handle_exit");
@@ -387,6 +392,8 @@ static void svm_enter_guest(struct vcpu *v, int cpu)
   cli();
   stgi();
   // LAB 4 STUB
+  // // LAB 4: one VMRUN: GIF and IF, the host's and guest's VMSAVE/VMLOAD state around
+  // //   svm_vmrun_regs (APM Vol. 2 §15.5).
   // (void)vmcb_pa, (void)host_pa;
   // lab_missing(4, "svm_enter_guest");
   // v->vmcb->control.exitcode = SVM_EXIT_INVALID;

@@ -82,6 +82,8 @@ void vcpu_new_asid(struct vcpu *v, struct svm_cpu_data *sd)
     v->vmcb->control.tlb_control =
         svm_has(SVM_FEAT_FLUSHASID) ? TLB_CONTROL_FLUSH_ASID : TLB_CONTROL_FLUSH_ALL;
   // LAB 3 STUB
+  // // LAB 3: give v this CPU's next ASID; when they run out, start a new generation (whose ASIDs
+  // //   need a TLB flush).
   // lab_missing(3, "vcpu_new_asid");
   // LAB 3 END
 }
@@ -107,6 +109,8 @@ int vcpu_load(struct vcpu *v, int cpu)
   v->cpu = cpu;
   return 0;
   // LAB 3 STUB
+  // // LAB 3: make v's VMCB this CPU's current one, every clean bit cleared, a new ASID if v
+  // //   comes from another CPU; 0.
   // (void)v, (void)sd;
   // return lab_missing(3, "vcpu_load");
   // LAB 3 END
@@ -121,6 +125,7 @@ void vcpu_put(struct vcpu *v)
   v->cpu = -1;
   v->guest_state_loaded = 0;
   // LAB 3 STUB
+  // // LAB 3: v's guest state is no longer loaded on its CPU.
   // lab_missing(3, "vcpu_put");
   // LAB 3 END
 }

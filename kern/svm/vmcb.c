@@ -20,6 +20,7 @@ void svm_switch_vmcb(struct vcpu *v, struct vmcb_info *target)
   v->current_vmcb = target;
   v->vmcb = target->ptr;
   // LAB 2 STUB
+  // // LAB 2: make target the VMCB the vcpu runs on (both current_vmcb and vmcb).
   // lab_missing(2, "svm_switch_vmcb");
   // LAB 2 END
 }
@@ -40,6 +41,7 @@ int vmcb_create(struct vcpu *v)
   v->guest_state_loaded = 0;
   return 0;
   // LAB 2 STUB
+  // // LAB 2: allocate vmcb01 and switch the vcpu to it; return 0 or -ENOMEM (nothing allocated).
   // return lab_missing(2, "vmcb_create");
   // LAB 2 END
 }
@@ -72,6 +74,8 @@ int vmcb_perm_alloc(struct vmcb_perm *p)
   memset(p->msrpm, 0xFF, MSRPM_SIZE);
   return 0;
   // LAB 2 STUB
+  // // LAB 2: allocate both permission maps (contiguous, page-aligned, every access intercepted);
+  // //   0 or -ENOMEM.
   // p->iopm = p->msrpm = NULL;
   // return lab_missing(2, "vmcb_perm_alloc");
   // LAB 2 END
@@ -129,6 +133,8 @@ void vmcb_init_control(struct vmcb *vmcb, const struct vmcb_setup *s, const stru
   c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
   c->ncr3 = s->ncr3;
   // LAB 2 STUB
+  // // LAB 2: intercepts, permission maps, ASID, virtual interrupt masking, nested paging, TLB
+  // //   flush; no clean bits.
   // lab_missing(2, "vmcb_init_control");
   // LAB 2 END
   vmcb_mark_all_dirty(vmcb);
@@ -212,6 +218,8 @@ void vmcb_init_save(struct vmcb *vmcb, const struct vmcb_setup *s)
   else
     save_long(v, s);
   // LAB 2 STUB
+  // // LAB 2: the guest's state for its first VMRUN in mode s->mode (RESET state, APM Vol. 2
+  // //   §14.1.3, plus what VMRUN requires).
   // lab_missing(2, "vmcb_init_save");
   // LAB 2 END
   vmcb_mark_all_dirty(vmcb);

@@ -173,6 +173,8 @@ enum vmcb_rule vmcb_check(const struct vmcb *vmcb)
     r = check_long_mode(&vmcb->save);
   return r;
   // LAB 2 STUB
+  // // LAB 2: return the first rule of APM Vol. 2 §15.5.1 that vmcb breaks (control area, then
+  // //   registers), or VMCB_OK.
   // lab_missing(2, "vmcb_check");
   // return VMCB_OK;
   // LAB 2 END
