@@ -20,6 +20,7 @@ LABS = [
     (None, "gdb", "GDB helpers"),
     (None, "hostile", "hostile guests and user programs"),
     (None, "soak", "SMP races and stress"),
+    (None, "mmio", "MMIO emulation: decoder, emulator, test device (lab 7 to come)"),
 ]
 
 # Lab 0 is orientation: it has a grader but no solution markers.

@@ -32,6 +32,8 @@
 
 // flags
 #define GUEST_F_DEMAND 0x1   // map only the image; the VMM maps other pages on their first NPF
+#define GUEST_F_TESTDEV 0x2  // the VMM's MMIO test device (RAM-like page) at GUEST_TESTDEV_GPA
+#define GUEST_TESTDEV_GPA 0x20000000
 
 // Every guest links at this address (guest.ld); its header sits there.
 #define GUEST_LOAD 0x1000

@@ -1,5 +1,6 @@
 // Creating the VM from the image and the exit loop.
 #include "vmm.h"
+#include "mmio.h"
 
 // Maps guest-physical [gpa, gpa+len) to the VMM's copy of guest memory.
 static int map(struct guest *g, uint64 gpa, uint64 len)
@@ -34,7 +35,7 @@ int guest_setup(struct guest *g)
     regs.cr3 = h->cr3;
   if ((r = vcpu_setregs(g->vm, g->vcpu, &regs)) < 0)
     return printf("vmm: vcpu_setregs: %s\n", errstr(r)), -1;
-  return 0;
+  return testdev_setup(g);
 }
 
 // A nested page fault: with GUEST_F_DEMAND, back the page with the VMM's
@@ -42,6 +43,8 @@ int guest_setup(struct guest *g)
 static int npf(struct guest *g)
 {
   uint64 gpa = g->e.u.npf.gpa & ~4095UL;
+  if (mmio_find(g->e.u.npf.gpa))
+    return mmio_exit(g);
   if ((g->hdr.flags & GUEST_F_DEMAND) && gpa < g->hdr.memsize && !(g->e.u.npf.access & VM_NPF_PRESENT)) {
     int r = map(g, gpa, 4096);
     if (r == 0)
@@ -114,5 +117,6 @@ void guest_run(struct guest *g)
       g->end = END_BUDGET;
   }
   uart_flush(g);
+  testdev_report(g);
   g->ticks = uptime() - t0;
 }

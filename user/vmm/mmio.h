@@ -1,0 +1,22 @@
+// MMIO device ranges and the exit that emulates accesses to them (mmio.c).
+#pragma once
+#include "vmm.h"
+
+// A device model's guest-physical range. read/write get the offset in the
+// range and one access of n = 1, 2, 4 or 8 bytes; they return 0, or -1 to
+// refuse it (the guest ends with a report).
+struct mmio_dev {
+  const char *name;
+  uint64 base, len;
+  int (*read)(void *dev, uint64 off, void *buf, int n);
+  int (*write)(void *dev, uint64 off, const void *buf, int n);
+  void *dev;
+};
+
+extern uint64 mmio_emulated;
+int mmio_add(const struct mmio_dev *d);
+const struct mmio_dev *mmio_find(uint64 gpa);
+int mmio_exit(struct guest *g);
+// testdev.c: the test device of guests with GUEST_F_TESTDEV
+int testdev_setup(struct guest *g);
+void testdev_report(struct guest *g);
