@@ -95,6 +95,10 @@ $(B)/u/%.o: %.S
 $(B)/initrd/%: $(B)/u/user/%.o $(ULIBOBJS) user/user.ld
 	@mkdir -p $(@D)
 	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $< $(ULIBOBJS)
+# mbcheck tests the VMM's multiboot loader on its own.
+$(B)/initrd/mbcheck: $(B)/u/user/mbcheck.o $(B)/u/user/vmm/multiboot.o $(ULIBOBJS) user/user.ld
+	@mkdir -p $(@D)
+	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(B)/u/user/mbcheck.o $(B)/u/user/vmm/multiboot.o $(ULIBOBJS)
 $(B)/initrd/vmm: $(VMMSRCS:%.c=$(B)/u/%.o) $(ULIBOBJS) user/user.ld
 	@mkdir -p $(@D)
 	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(VMMSRCS:%.c=$(B)/u/%.o) $(ULIBOBJS)

@@ -41,3 +41,15 @@ def mmio_refuse(r):
              r"instruction not emulated \(f7 33 [0-9a-f ]*\.\.\.\)")
     r.expect(r"^init: test vmm exited with status 1$")
     r.reject(r"the DIV on the device went through")
+
+
+@test(points=10, title="multiboot loader: a.out-kludge, ELF32 and ELF64 kernels, modules, boot info; "
+      "23 broken kernels refused by field; random corruptions stay in guest RAM",
+      cmdline="test=mbcheck 3000", timeout=90)
+def multiboot_loader(r):
+    clean(r)
+    r.reject(r"^mbcheck: FAIL")
+    m = r.expect(r"^mbcheck: (\d+) checks, (\d+) failed$")
+    r.check(int(m.group(1)) >= 700 and m.group(2) == "0",
+            "expected at least 700 checks and none failed: %s" % m.group(0))
+    r.expect_exit(0)
