@@ -99,6 +99,11 @@ $(B)/initrd/%: $(B)/u/user/%.o $(ULIBOBJS) user/user.ld
 $(B)/initrd/mbcheck: $(B)/u/user/mbcheck.o $(B)/u/user/vmm/multiboot.o $(ULIBOBJS) user/user.ld
 	@mkdir -p $(@D)
 	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(B)/u/user/mbcheck.o $(B)/u/user/vmm/multiboot.o $(ULIBOBJS)
+# apictest drives the VMM's LAPIC and IOAPIC models on their own.
+APICOBJS := $(B)/u/user/apictest.o $(B)/u/user/vmm/lapic.o $(B)/u/user/vmm/ioapic.o
+$(B)/initrd/apictest: $(APICOBJS) $(ULIBOBJS) user/user.ld
+	@mkdir -p $(@D)
+	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(APICOBJS) $(ULIBOBJS)
 $(B)/initrd/vmm: $(VMMSRCS:%.c=$(B)/u/%.o) $(ULIBOBJS) user/user.ld
 	@mkdir -p $(@D)
 	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(VMMSRCS:%.c=$(B)/u/%.o) $(ULIBOBJS)

@@ -53,3 +53,13 @@ def multiboot_loader(r):
     r.check(int(m.group(1)) >= 700 and m.group(2) == "0",
             "expected at least 700 checks and none failed: %s" % m.group(0))
     r.expect_exit(0)
+
+
+@test(points=10, title="LAPIC and IOAPIC models: reset, priorities, EOI, timer modes and divider, "
+      "IPIs, routing, edge/level and Remote IRR (fake clock)", cmdline="test=apictest", timeout=60)
+def apic_models(r):
+    clean(r)
+    r.reject(r"^apictest: FAIL")
+    m = r.expect(r"^apictest: (\d+) checks, (\d+) failed$")
+    r.check(int(m.group(1)) >= 80 and m.group(2) == "0", "expected 80+ checks, none failed: " + m.group(0))
+    r.expect_exit(0)

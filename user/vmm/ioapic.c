@@ -1,0 +1,143 @@
+// The I/O APIC model (82093AA datasheet, §3 "Register Description"): the
+// IOREGSEL/IOWIN window at 0xFEC00000, ID, version (24 pins), and the
+// redirection table. A pin's interrupt goes to the local APIC(s) its entry
+// names unless masked; level-triggered pins set Remote IRR until the local
+// APIC's EOI for that vector comes back (ioapic_eoi), and a level still high
+// then is delivered again.
+#include "ioapic.h"
+#include "../../lib/string.h"
+
+#define RTE_MASKED (1UL << 16)
+#define RTE_LEVEL (1UL << 15)
+#define RTE_REMOTE_IRR (1UL << 14)
+#define RTE_POLARITY_LOW (1UL << 13)
+#define RTE_DELIVERY_STATUS (1UL << 12)
+#define RTE_LOGICAL (1UL << 11)
+#define RTE_DM_SHIFT 8
+// Bits the guest may write: vector, delivery mode, destination mode,
+// polarity, trigger, mask, destination (Remote IRR and status are read-only).
+#define RTE_WRITABLE (0xFF000000000000FFUL | 0x700UL | RTE_LOGICAL | RTE_POLARITY_LOW | RTE_LEVEL | RTE_MASKED)
+
+void ioapic_reset(struct ioapic *io, uint32 id)
+{
+  memset(io, 0, sizeof *io);
+  io->id = id;
+  for (int i = 0; i < IOAPIC_PINS; i++)
+    io->rte[i] = RTE_MASKED;
+}
+
+// Whether the entry's destination includes the (only) local APIC: physical
+// mode by APIC ID or broadcast 0xFF, logical mode by the LDR bitmap (flat).
+static int for_us(const struct ioapic *io, uint64 rte)
+{
+  uint32 dest = rte >> 56;
+  if (!(rte & RTE_LOGICAL))
+    return dest == io->apic->id || dest == 0xFF;
+  return (dest & (io->apic->ldr >> 24)) != 0;
+}
+
+// Sends pin's interrupt if the entry lets it through.
+static void deliver(struct ioapic *io, int pin)
+{
+  uint64 rte = io->rte[pin];
+  uint32 dm = (rte >> RTE_DM_SHIFT) & 7;
+  if ((rte & RTE_MASKED) || ((rte & RTE_LEVEL) && (rte & RTE_REMOTE_IRR)) || !for_us(io, rte))
+    return;
+  if (dm == 4) {   // NMI
+    io->apic->nmi_pending = 1;
+    return;
+  }
+  if (dm != 0 && dm != 1)
+    return;        // SMI, INIT, ExtINT through the IOAPIC: not modelled
+  if (rte & RTE_LEVEL)
+    io->rte[pin] |= RTE_REMOTE_IRR;
+  lapic_accept(io->apic, rte & 0xFF, (rte & RTE_LEVEL) != 0);
+}
+
+// The device's line on pin changes to level (1 = asserted, whatever the
+// polarity bit says: the board inverts for active-low pins). Edge-triggered
+// pins fire on the rising edge, level-triggered ones while high.
+void ioapic_set_irq(struct ioapic *io, int pin, int level)
+{
+  if (pin < 0 || pin >= IOAPIC_PINS)
+    return;
+  int old = io->level[pin];
+  io->level[pin] = level != 0;
+  if (level && (!old || (io->rte[pin] & RTE_LEVEL)))
+    deliver(io, pin);
+}
+
+// The local APIC retired vector (a level-triggered one): clear Remote IRR on
+// the pins that use it, and deliver again where the line is still high.
+void ioapic_eoi(void *ctx, int vector)
+{
+  struct ioapic *io = ctx;
+  for (int pin = 0; pin < IOAPIC_PINS; pin++) {
+    if ((io->rte[pin] & 0xFF) != (uint64)vector || !(io->rte[pin] & RTE_REMOTE_IRR))
+      continue;
+    io->rte[pin] &= ~RTE_REMOTE_IRR;
+    if (io->level[pin] && (io->rte[pin] & RTE_LEVEL))
+      deliver(io, pin);
+  }
+}
+
+// Indirect registers (§3.2): 0x00 ID, 0x01 version, 0x02 arbitration, 0x10 +
+// 2n / 2n+1 the low and high halves of redirection entry n.
+static uint32 read_indirect(const struct ioapic *io)
+{
+  uint32 r = io->sel;
+  if (r == 0x00)
+    return io->id << 24;
+  if (r == 0x01)
+    return ((IOAPIC_PINS - 1) << 16) | 0x11;
+  if (r == 0x02)
+    return io->id << 24;
+  if (r >= 0x10 && r < 0x10 + 2 * IOAPIC_PINS) {
+    uint64 rte = io->rte[(r - 0x10) / 2];
+    return r & 1 ? rte >> 32 : (uint32)rte;
+  }
+  return 0xFFFFFFFF;   // no such register
+}
+
+static void write_indirect(struct ioapic *io, uint32 v)
+{
+  uint32 r = io->sel;
+  if (r == 0x00) {
+    io->id = (v >> 24) & 0xF;
+    return;
+  }
+  if (r < 0x10 || r >= 0x10 + 2 * IOAPIC_PINS)
+    return;
+  int pin = (r - 0x10) / 2;
+  uint64 old = io->rte[pin], keep = old & ~RTE_WRITABLE;
+  uint64 val = r & 1 ? ((uint64)v << 32) | (uint32)old : (old & 0xFFFFFFFF00000000UL) | v;
+  io->rte[pin] = (val & RTE_WRITABLE) | keep;
+  // Unmasking a level-triggered pin whose line is high delivers it.
+  if ((old & RTE_MASKED) && !(io->rte[pin] & RTE_MASKED) && io->level[pin] && (io->rte[pin] & RTE_LEVEL))
+    deliver(io, pin);
+}
+
+// MMIO: IOREGSEL at +0x00, IOWIN at +0x10, 32-bit accesses (§3.1).
+int ioapic_read(struct ioapic *io, uint64 off, uint32 *val)
+{
+  if (off == 0x00)
+    *val = io->sel;
+  else if (off == 0x10)
+    *val = read_indirect(io);
+  else if (off < IOAPIC_SIZE && off % 4 == 0)
+    *val = 0;
+  else
+    return -1;
+  return 0;
+}
+
+int ioapic_write(struct ioapic *io, uint64 off, uint32 val)
+{
+  if (off == 0x00)
+    io->sel = val & 0xFF;
+  else if (off == 0x10)
+    write_indirect(io, val);
+  else if (off >= IOAPIC_SIZE || off % 4)
+    return -1;
+  return 0;
+}
