@@ -9,6 +9,7 @@
 #   make handout    write a student tree (LAB=N, DEST=dir)
 #   make bench      boot and grading time figures
 #   make fuzz       the big fuzz runs (SEED=1 GUESTS=10000 CALLS=100000)
+#   make SAN=1 ...  the same in build-san/: UBSan, kcov coverage, page poisoning
 #
 # CPUS=N (default 2), QEMUEXTRA="...", APPEND="kernel command line", QEMUCPU=max.
 
@@ -32,6 +33,10 @@ endif
 endif
 endif
 
+# SAN=1: a separate build (HACKING.md "Sanitizers and coverage").
+ifeq ($(SAN),1)
+B ?= build-san
+endif
 B ?= build
 CPUS ?= 2
 QEMUCPU ?= max
@@ -48,14 +53,35 @@ UCFLAGS = $(COMMON_CFLAGS) -Iuser/lib -Ilib
 ASFLAGS_K = -Ikern -D__ASSEMBLER__
 LDFLAGS = -nostdlib -z max-page-size=4096 -z noexecstack --no-warn-rwx-segments
 
+# ---- SAN=1: sanitizers and coverage (issue 15) -------------------------------
+# UBSan with our own runtimes (kern/ubsan.c, user/lib/ubsan.c); kcov-style
+# trace-pc coverage (kern/kcov.c, user/lib/kcov.c) in the SVM code, the vmm
+# system calls and the user VMM; SVMLAB_SAN turns page poisoning on by default.
+UBSAN_FLAGS = -fsanitize=undefined -fsanitize=bounds-strict -fno-sanitize=returns-nonnull-attribute
+KCOV_FLAGS = -fsanitize-coverage=trace-pc
+ifeq ($(SAN),1)
+KCFLAGS_SAN = $(UBSAN_FLAGS) -DSVMLAB_SAN
+# User space: the VMM, the library and the fuzzers (not the test programs
+# that do undefined things on purpose, as nullderef.c).
+USAN_OBJS = $(B)/u/user/lib/%.o $(B)/u/lib/%.o $(B)/u/user/vmfuzz.o $(B)/u/user/guestfuzz.o \
+  $(B)/u/user/hostile.o
+$(USAN_OBJS): UCFLAGS_SAN = $(UBSAN_FLAGS) -DSVMLAB_SAN
+$(B)/u/user/vmm/%.o: UCFLAGS_SAN = $(UBSAN_FLAGS) -DSVMLAB_SAN $(KCOV_FLAGS)
+$(B)/k/kern/svm/%.o $(B)/k/kern/sysvm.o: KCFLAGS_SAN += $(KCOV_FLAGS)
+endif
+# The runtimes never check themselves; the UBSan self-test is always checked.
+$(B)/k/kern/ubsan.o $(B)/k/kern/kcov.o $(B)/k/lib/ubsan.o: KCFLAGS_SAN =
+$(B)/u/user/lib/ubsan.o $(B)/u/user/lib/kcov.o $(B)/u/lib/ubsan.o: UCFLAGS_SAN =
+$(B)/k/kern/ubsan_test.o: KCFLAGS_SAN = $(UBSAN_FLAGS)
+
 # ---- kernel --------------------------------------------------------------
-KSRCS := $(wildcard kern/*.c kern/svm/*.c) lib/fmt.c lib/string.c
+KSRCS := $(wildcard kern/*.c kern/svm/*.c) lib/fmt.c lib/string.c lib/ubsan.c
 KASM := kern/boot.S $(filter-out kern/boot.S,$(wildcard kern/*.S kern/svm/*.S))
 KOBJS := $(KASM:%.S=$(B)/%.o) $(KSRCS:%.c=$(B)/k/%.o)
 
 $(B)/k/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(KCFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(KCFLAGS) $(KCFLAGS_SAN) -MMD -MP -c $< -o $@
 
 $(B)/%.o: %.S
 	@mkdir -p $(@D)
@@ -78,7 +104,7 @@ $(B)/ksyms0.o $(B)/ksyms.o: %.o: %.S
 	$(CC) -c $< -o $@
 
 # ---- user space ----------------------------------------------------------
-ULIBSRCS := $(wildcard user/lib/*.c user/lib/*.S) lib/fmt.c lib/string.c
+ULIBSRCS := $(wildcard user/lib/*.c user/lib/*.S) lib/fmt.c lib/string.c lib/ubsan.c
 ULIBOBJS := $(patsubst %.c,$(B)/u/%.o,$(patsubst %.S,$(B)/u/%.o,$(ULIBSRCS)))
 UPROGS := $(patsubst user/%.c,%,$(wildcard user/*.c))
 VMMSRCS := $(wildcard user/vmm/*.c)
@@ -88,7 +114,7 @@ endif
 
 $(B)/u/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(UCFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(UCFLAGS) $(UCFLAGS_SAN) -MMD -MP -c $< -o $@
 $(B)/u/%.o: %.S
 	@mkdir -p $(@D)
 	$(CC) $(UCFLAGS) -D__ASSEMBLER__ -MMD -MP -c $< -o $@

@@ -54,6 +54,12 @@ static int sum(const void *p, uint64 n)
   return s;
 }
 
+// Table fields need not be aligned (ACPI packs them): a cast-and-load of a
+// misaligned uint32 is undefined in C (UBSan reports it), memcpy is not.
+static uint16 rd16(const void *p) { uint16 v; memcpy(&v, p, sizeof v); return v; }
+static uint32 rd32(const void *p) { uint32 v; memcpy(&v, p, sizeof v); return v; }
+static uint64 rd64(const void *p) { uint64 v; memcpy(&v, p, sizeof v); return v; }
+
 static struct rsdp *rsdp_scan(uint64 pa, uint64 len)
 {
   for (uint64 a = pa; a + sizeof(struct rsdp) <= pa + len; a += 16) {
@@ -80,7 +86,7 @@ static struct sdt *acpi_table(struct rsdp *r, const char *sig)
   int n = (root->length - sizeof(*root)) / esz;
   uint8 *ent = (uint8 *)(root + 1);
   for (int i = 0; i < n; i++) {
-    uint64 pa = x ? *(uint64 *)(ent + i * esz) : *(uint32 *)(ent + i * esz);
+    uint64 pa = x ? rd64(ent + i * esz) : rd32(ent + i * esz);
     struct sdt *t = P2V(pa);
     if (memcmp(t->sig, sig, 4) == 0 && sum(t, t->length) == 0)
       return t;
@@ -106,16 +112,16 @@ static void madt_entry(uint8 *e, int bsp_apicid)
 {
   switch (e[0]) {
   case MADT_LAPIC:   // acpi id, apic id, flags (bit 0 enabled, bit 1 online capable)
-    if (*(uint32 *)(e + 4) & 1)
+    if (rd32(e + 4) & 1)
       add_cpu(e[3], bsp_apicid);
     break;
   case MADT_IOAPIC:  // id, rsvd, address, gsi base
-    ioapic_pa = *(uint32 *)(e + 4);
+    ioapic_pa = rd32(e + 4);
     break;
   case MADT_ISO:     // bus, source irq, gsi, flags
     if (e[3] < 16) {
-      isa_irq[e[3]].gsi = *(uint32 *)(e + 4);
-      isa_irq[e[3]].flags = *(uint16 *)(e + 8);
+      isa_irq[e[3]].gsi = rd32(e + 4);
+      isa_irq[e[3]].flags = rd16(e + 8);
     }
     break;
   }

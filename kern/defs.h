@@ -220,5 +220,8 @@ uint64 sys_vcpu_getregs(void);
 uint64 sys_vcpu_setregs(void);
 uint64 sys_vcpu_run(void);
 uint64 sys_vcpu_inject(void);
+// kcov.c
+uint64 sys_kcov(void);
+void kcov_free(struct proc *p);
 void vm_proc_exit(int pid);
 void vm_uvm_drop(pte_t *pml4, uint64 start, uint64 end);   // before sbrk frees user pages

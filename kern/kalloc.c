@@ -2,6 +2,12 @@
 // Pages come from the multiboot memory map, minus the kernel image and the
 // initrd. Every page handed out is zeroed, so no page ever carries one
 // user's (or guest's) data to another. kfreecount() lets tests check for leaks.
+//
+// Memory debugging: a double free panics at once (the backtrace names the
+// caller). With poisoning on (make SAN=1, or "kpoison=1" on the command
+// line) every freed page is filled with POISON and checked when it is handed
+// out again: a write after free (a stale mapping, a guest still running on a
+// freed page) panics with the page and the first changed byte.
 #include "defs.h"
 #include "memlayout.h"
 #include "mmu.h"
@@ -10,12 +16,21 @@
 #include "../lib/string.h"
 
 #define MAXPAGES (PHYSTOP / PGSIZE)
+#define POISON 0x6B6B6B6B6B6B6B6BUL   // Linux's POISON_FREE byte
+
+#ifdef SVMLAB_SAN
+#define POISON_DEFAULT 1
+#else
+#define POISON_DEFAULT 0
+#endif
 
 static struct spinlock klock;
 static uint8 used[MAXPAGES / 8];   // 1 = allocated or not RAM
 static uint64 npages;              // pages below the top of usable RAM
 static uint64 nfree;
 static uint64 hint;                // where the next search starts
+static uint8 poisoned[MAXPAGES / 8];  // 1 = freed with poisoning on, not handed out since
+static int poison_on = POISON_DEFAULT;
 
 static int page_used(uint64 pn) { return used[pn / 8] & (1 << (pn % 8)); }
 static void page_set(uint64 pn) { used[pn / 8] |= 1 << (pn % 8); }
@@ -53,6 +68,9 @@ void kinit(struct mb_info *mb)
 {
   extern char __bss_end[];
   initlock(&klock, "kalloc");
+  char v[4];
+  if (cmdline_get("kpoison", v, sizeof v))
+    poison_on = v[0] == '1';
   memset(used, 0xFF, sizeof used);
   if (!(mb->flags & MB_INFO_MEM_MAP))
     panic("kinit: the loader gave no memory map");
@@ -75,6 +93,26 @@ void kinit(struct mb_info *mb)
   hint = 0;
 }
 
+static int page_poisoned(uint64 pn) { return poisoned[pn / 8] & (1 << (pn % 8)); }
+
+// A page handed out again: it must still hold the poison its kfree wrote.
+static void poison_check(uint64 pn)
+{
+  if (!page_poisoned(pn))
+    return;
+  poisoned[pn / 8] &= ~(1 << (pn % 8));
+  uint64 *w = P2V(pn * PGSIZE);
+  for (int i = 0; i < (int)(PGSIZE / 8); i++) {
+    if (w[i] == POISON)
+      continue;
+    int b = 0;
+    while (((w[i] >> (8 * b)) & 0xFF) == (POISON & 0xFF))
+      b++;
+    panic("kalloc: page %p (pa %lx) written after free: byte %d is 0x%lx, not the poison 0x6b",
+          (void *)w, pn * PGSIZE, i * 8 + b, (w[i] >> (8 * b)) & 0xFF);
+  }
+}
+
 // Finds n free pages in a row whose first page number is a multiple of
 // align; marks them used and returns the first page number, or 0.
 static uint64 find_run(uint64 n, uint64 align)
@@ -86,8 +124,10 @@ static uint64 find_run(uint64 n, uint64 align)
       while (k < n && !page_used(pn + k))
         k++;
       if (k == n) {
-        for (k = 0; k < n; k++)
+        for (k = 0; k < n; k++) {
           page_set(pn + k);
+          poison_check(pn + k);
+        }
         nfree -= n;
         hint = pn + n;
         return pn;
@@ -124,7 +164,12 @@ void kfree_pages(void *va, uint64 n)
   for (uint64 k = 0; k < n; k++) {
     uint64 pn = pa / PGSIZE + k;
     if (!page_used(pn))
-      panic("kfree: double free of %p", P2V(pn * PGSIZE));
+      panic("kfree: double free of %p (pa %lx, caller %p)", P2V(pn * PGSIZE), pn * PGSIZE,
+            __builtin_return_address(0));
+    if (poison_on) {
+      memset(P2V(pn * PGSIZE), POISON & 0xFF, PGSIZE);
+      poisoned[pn / 8] |= 1 << (pn % 8);
+    }
     page_clear(pn);
   }
   nfree += n;

@@ -38,6 +38,7 @@ struct proc {
   struct context *context;   // swtch() here to run the process
   struct file ofile[NOFILE];
   char name[16];
+  struct kcov *kcov;         // coverage record (kern/kcov.c), or NULL
 };
 
 // Stack: USTACKPAGES pages right below USERSTACK, one unmapped guard page

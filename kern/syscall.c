@@ -6,6 +6,7 @@
 #include "proc.h"
 #include "syscall.h"
 #include "errno.h"
+#include "kcov.h"
 
 _Static_assert(offsetof(struct cpu, kstack_top) == CPU_OFF_KSTACK, "syscallentry.S reads kstack_top");
 _Static_assert(offsetof(struct cpu, user_rsp) == CPU_OFF_USER_RSP, "syscallentry.S uses user_rsp");
@@ -62,6 +63,7 @@ static uint64 (*const syscalls[NSYSCALL])(void) = {
   [SYS_vcpu_create] = sys_vcpu_create, [SYS_vcpu_getregs] = sys_vcpu_getregs,
   [SYS_vcpu_setregs] = sys_vcpu_setregs, [SYS_vcpu_run] = sys_vcpu_run,
   [SYS_vcpu_inject] = sys_vcpu_inject,
+  [SYS_kcov] = sys_kcov,
 };
 
 // Called by syscall_entry with interrupts on. A process killed meanwhile

@@ -36,4 +36,4 @@
 #define SYS_vcpu_setregs 38
 #define SYS_vcpu_run 39
 #define SYS_vcpu_inject 40
-#define NSYSCALL 48
+#define NSYSCALL 49   // 48: kcov (kern/kcov.h)

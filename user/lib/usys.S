@@ -1,6 +1,7 @@
 # System call stubs: number in rax, arguments as in the C ABI except that
 # the fourth goes in r10 (SYSCALL clobbers rcx with the return address).
 #include "../../kern/syscall.h"
+#include "../../kern/kcov.h"
 
 #define STUB(name) \
   .globl name; \
@@ -41,3 +42,4 @@ STUB(vcpu_getregs)
 STUB(vcpu_setregs)
 STUB(vcpu_run)
 STUB(vcpu_inject)
+STUB(kcov)
