@@ -68,6 +68,8 @@ USAN_OBJS = $(B)/u/user/lib/%.o $(B)/u/lib/%.o $(B)/u/user/vmfuzz.o $(B)/u/user/
 $(USAN_OBJS): UCFLAGS_SAN = $(UBSAN_FLAGS) -DSVMLAB_SAN
 $(B)/u/user/vmm/%.o: UCFLAGS_SAN = $(UBSAN_FLAGS) -DSVMLAB_SAN $(KCOV_FLAGS)
 $(B)/k/kern/svm/%.o $(B)/k/kern/sysvm.o: KCFLAGS_SAN += $(KCOV_FLAGS)
+# ktests are not what a fuzzer can reach: not counted
+$(B)/k/kern/svm/%_test.o: KCFLAGS_SAN = $(UBSAN_FLAGS) -DSVMLAB_SAN
 endif
 # The runtimes never check themselves; the UBSan self-test is always checked.
 $(B)/k/kern/ubsan.o $(B)/k/kern/kcov.o $(B)/k/lib/ubsan.o: KCFLAGS_SAN =
