@@ -123,10 +123,11 @@ $(B)/u/%.o: %.S
 $(B)/initrd/%: $(B)/u/user/%.o $(ULIBOBJS) user/user.ld
 	@mkdir -p $(@D)
 	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $< $(ULIBOBJS)
-# mbcheck tests the VMM's multiboot loader on its own.
-$(B)/initrd/mbcheck: $(B)/u/user/mbcheck.o $(B)/u/user/vmm/multiboot.o $(ULIBOBJS) user/user.ld
+# mbcheck tests the VMM's firmware side on its own: multiboot loader, ACPI tables, fw_cfg.
+MBOBJS := $(addprefix $(B)/u/user/,mbcheck.o vmm/multiboot.o vmm/acpi.o vmm/fwcfg.o)
+$(B)/initrd/mbcheck: $(MBOBJS) $(ULIBOBJS) user/user.ld
 	@mkdir -p $(@D)
-	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(B)/u/user/mbcheck.o $(B)/u/user/vmm/multiboot.o $(ULIBOBJS)
+	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(MBOBJS) $(ULIBOBJS)
 # apictest drives the VMM's LAPIC and IOAPIC models on their own.
 APICOBJS := $(B)/u/user/apictest.o $(B)/u/user/vmm/lapic.o $(B)/u/user/vmm/ioapic.o
 $(B)/initrd/apictest: $(APICOBJS) $(ULIBOBJS) user/user.ld

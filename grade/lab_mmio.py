@@ -44,7 +44,8 @@ def mmio_refuse(r):
 
 
 @test(points=10, title="multiboot loader: a.out-kludge, ELF32 and ELF64 kernels, modules, boot info; "
-      "23 broken kernels refused by field; random corruptions stay in guest RAM",
+      "23 broken kernels refused by field; random corruptions stay in guest RAM; ACPI tables and "
+      "fw_cfg read back as a kernel finds them",
       cmdline="test=mbcheck 3000", timeout=90)
 def multiboot_loader(r):
     clean(r)

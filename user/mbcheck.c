@@ -8,6 +8,8 @@
 //                           "mbcheck: N checks, M failed"
 #include "user.h"
 #include "../user/vmm/multiboot.h"
+#include "../user/vmm/acpi.h"
+#include "../user/vmm/fwcfg.h"
 
 #define MEMSIZE (4UL << 20)
 #define CANARY 0xC5
@@ -213,6 +215,75 @@ static void random_images(long count)
   }
 }
 
+// The ACPI tables, read back as a kernel finds them: RSDP by its signature in
+// the BIOS area, both checksums, RSDT and XSDT to the MADT, its entries.
+static int sum(const uint8 *p, uint32 n)
+{
+  uint8 s = 0;
+  while (n--)
+    s += *p++;
+  return s;
+}
+
+static void acpi_checks(void)
+{
+  struct acpi_config c = {1, 0xFEE00000, 1, 0xFEC00000};
+  memset(ram, 0, 0x100000);
+  uint64 at = acpi_build(ram, MEMSIZE, 0xE0000, &c);
+  uint64 found = 0;
+  for (uint64 a = 0xE0000; a < 0x100000 && !found; a += 16)
+    if (memcmp(ram + a, "RSD PTR ", 8) == 0)
+      found = a;
+  check(at && found == at, "RSDP found by its signature in 0xE0000-0xFFFFF", 0);
+  if (!found)
+    return;
+  const uint8 *r = ram + found;
+  check(sum(r, 20) == 0 && sum(r, 36) == 0 && r[15] == 2, "RSDP checksums (20 and 36 bytes), revision 2", 0);
+  const uint8 *rsdt = ram + g32(r + 16), *xsdt = ram + g32(r + 24);
+  check(memcmp(rsdt, "RSDT", 4) == 0 && sum(rsdt, g32(rsdt + 4)) == 0, "RSDT signature and checksum", 0);
+  check(memcmp(xsdt, "XSDT", 4) == 0 && sum(xsdt, g32(xsdt + 4)) == 0, "XSDT signature and checksum", 0);
+  const uint8 *m = ram + g32(rsdt + 36);
+  check(m == ram + g32(xsdt + 36) && memcmp(m, "APIC", 4) == 0 && sum(m, g32(m + 4)) == 0,
+        "RSDT and XSDT name one MADT with a good checksum", 0);
+  check(g32(m + 36) == 0xFEE00000 && (g32(m + 40) & 1), "MADT: local APIC address, PCAT_COMPAT", 0);
+  int cpus = 0, ioapics = 0, iso = 0;
+  for (uint32 off = 44; off < g32(m + 4); off += m[off + 1]) {
+    if (m[off] == 0 && (g32(m + off + 4) & 1))
+      cpus++;
+    if (m[off] == 1 && m[off + 1] == 12 && g32(m + off + 4) == 0xFEC00000 && g32(m + off + 8) == 0)
+      ioapics++;
+    if (m[off] == 2 && m[off + 3] == 0 && g32(m + off + 4) == 2)
+      iso++;
+    if (m[off + 1] == 0)
+      break;
+  }
+  check(cpus == 1 && ioapics == 1 && iso == 1, "MADT: one enabled CPU, the I/O APIC at GSI 0, IRQ0 -> GSI 2", 0);
+  check(acpi_build(ram, MEMSIZE, 0xFF800, &c) == 0, "tables that would run past 1 MiB are refused", 0);
+}
+
+// fw_cfg through its two ports' operations: signature, RAM size, CPUs, end of item.
+static void fwcfg_checks(void)
+{
+  struct fwcfg f;
+  fwcfg_init(&f, MEMSIZE, 3);
+  char sig[5] = {0};
+  fwcfg_select(&f, FWCFG_SIGNATURE);
+  for (int i = 0; i < 4; i++)
+    sig[i] = fwcfg_read(&f);
+  check(strcmp(sig, "QEMU") == 0 && fwcfg_read(&f) == 0, "fw_cfg signature, then 0 past its end", 0);
+  uint64 ram_size = 0;
+  fwcfg_select(&f, FWCFG_RAM_SIZE);
+  for (int i = 0; i < 8; i++)
+    ram_size |= (uint64)fwcfg_read(&f) << (8 * i);
+  check(ram_size == MEMSIZE, "fw_cfg RAM size, little-endian", 0);
+  fwcfg_select(&f, FWCFG_NB_CPUS);
+  check(fwcfg_read(&f) == 3 && fwcfg_read(&f) == 0, "fw_cfg CPU count", 0);
+  fwcfg_select(&f, FWCFG_ID);
+  check(fwcfg_read(&f) == 1, "fw_cfg ID: the port interface, no DMA", 0);
+  fwcfg_select(&f, 0x4242);
+  check(fwcfg_read(&f) == 0, "fw_cfg unknown key reads 0", 0);
+}
+
 int main(int argc, char **argv)
 {
   long cur = sbrk(0), pad = (4096 - cur % 4096) % 4096;
@@ -222,6 +293,8 @@ int main(int argc, char **argv)
   good_images();
   bad_images();
   random_images(argc > 1 ? atoi(argv[1]) : 2000);
+  acpi_checks();
+  fwcfg_checks();
   printf("mbcheck: %d checks, %d failed\n", checks, failed);
   return failed ? 1 : 0;
 }
