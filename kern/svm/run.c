@@ -45,6 +45,11 @@ _Static_assert(offsetof(struct svm_gprs, rbx) == GPR_RBX && offsetof(struct svm_
 // that running a guest allocates nothing that outlives it.
 static uint8 host_save[NCPU][PGSIZE] __attribute__((aligned(PGSIZE)));
 
+// Set by the lab 4 stubs of svm_enter_guest (1) and vmenter.S (2): the
+// world switch is missing, so vcpu_run_once reports that (it cannot print
+// while the guest's GS may be loaded) instead of handling a made-up exit.
+int lab4_enter_missing;
+
 // ---- RIP advance and completion of emulated instructions ----------------
 
 // Records where the intercepted instruction of length len ends: next_rip from
@@ -57,9 +62,10 @@ static void svm_skip_later(struct vcpu *v, uint32 len)
   else
     v->next_rip = v->vmcb->save.rip + len;
   // LAB 4 STUB
-  // // LAB 4: set v->next_rip to the end of the intercepted instruction of length len (APM Vol. 2
-  // //   §15.7.1).
-  // lab_missing(4, "svm_skip_later");
+  // // LAB 4: (C) set v->next_rip to the RIP after the intercepted instruction of length len (§15.7.1).
+  // static int told;
+  // if (!told++)
+  //   lab_missing(4, "svm_skip_later");
   // v->next_rip = v->vmcb->save.rip;
   // LAB 4 END
 }
@@ -77,6 +83,7 @@ static uint64 size_mask(uint32 size) { return size >= 8 ? ~0UL : (1UL << (8 * si
 // Completes an I/O exit: IN data into RAX, string pointers advanced.
 static void complete_io(struct vcpu *v, const struct vm_exit *u)
 {
+  // LAB 4 BEGIN
   const struct vm_exit *k = &v->last;
   if (!k->u.io.string) {
     uint64 rax = v->vmcb->save.rax, m = size_mask(k->u.io.size);
@@ -93,12 +100,21 @@ static void complete_io(struct vcpu *v, const struct vm_exit *u)
     v->gprs.rsi += step;
   if (k->u.io.rep)
     v->gprs.rcx = 0;
+  // LAB 4 STUB
+  // // LAB 4: (C) finish the I/O exit recorded in v->last: an IN puts u->u.io.data into the guest's
+  // // rAX as a CPU would for its size; string I/O moves rSI or rDI past the data, rep leaves rCX 0.
+  // (void)u, (void)size_mask;
+  // static int told;
+  // if (!told++)
+  //   lab_missing(4, "complete_io");
+  // LAB 4 END
 }
 
 // Applies what user space filled into *u for the pending exit, then moves
 // RIP past the instruction (see kern/vmabi.h).
 static void vcpu_complete(struct vcpu *v, const struct vm_exit *u)
 {
+  // LAB 4 BEGIN
   switch (v->pending) {
   case VM_EXIT_IO:
     complete_io(v, u);
@@ -125,6 +141,14 @@ static void vcpu_complete(struct vcpu *v, const struct vm_exit *u)
   }
   v->pending = 0;
   svm_skip_now(v);
+  // LAB 4 STUB
+  // // LAB 4: (C) if an exit is pending (v->pending), apply what user space wrote into *u (I/O,
+  // // CPUID, RDMSR and VMMCALL results) to the guest's registers, then move RIP past it once.
+  // (void)u, (void)svm_skip_now, (void)complete_io;
+  // static int told;
+  // if (v->pending && !told++)
+  //   lab_missing(4, "vcpu_complete");
+  // LAB 4 END
 }
 
 // Cancels the pending completion: the instruction faults instead (inject.c).
@@ -154,12 +178,14 @@ static int user_exit(struct vcpu *v, struct vm_exit *e, uint32 reason, uint32 le
   return 0;
 }
 
-// IOIO: EXITINFO1 bits (§15.10.2): 0 IN, 2 string, 3 REP, 4-6 operand size
-// 1/2/4, 7-9 address size 16/32/64, 31:16 port. EXITINFO2 = next RIP.
-static int io_interception(struct vcpu *v, struct vm_exit *e)
+// IOIO (§15.10.2 "IOIO Intercepts"): EXITINFO1 describes the instruction,
+// EXITINFO2 is the RIP after it. The guest's registers give the count and
+// the string address; the VMM does the rest.
+__attribute__((unused)) static int io_interception(struct vcpu *v, struct vm_exit *e)
 {
   uint64 info = v->vmcb->control.exitinfo1;
   exit_record(v, e, VM_EXIT_IO);
+  // LAB 4 BEGIN
   e->u.io.port = info >> 16;
   e->u.io.in = info & 1;
   e->u.io.string = (info >> 2) & 1;
@@ -172,17 +198,18 @@ static int io_interception(struct vcpu *v, struct vm_exit *e)
                              : v->vmcb->save.ds.base + (v->gprs.rsi & amask);
   else if (!e->u.io.in)
     e->u.io.data = v->vmcb->save.rax & size_mask(e->u.io.size);
-  // LAB 4 BEGIN
   v->next_rip = v->vmcb->control.exitinfo2;
   // LAB 4 STUB
-  // // LAB 4: set v->next_rip to the instruction after the guest's IN/OUT (APM Vol. 2 §15.10.2).
-  // v->next_rip = v->vmcb->save.rip;
+  // // LAB 4: (B) decode EXITINFO1 (info) into e->u.io: port, in, string, rep, size, count (rCX
+  // // under the address size), gva for string I/O, data for OUT; and v->next_rip for completion.
+  // (void)info;
+  // return lab_missing(4, "io_interception");
   // LAB 4 END
   v->pending = VM_EXIT_IO;
   return 0;
 }
 
-static int cpuid_interception(struct vcpu *v, struct vm_exit *e)
+__attribute__((unused)) static int cpuid_interception(struct vcpu *v, struct vm_exit *e)
 {
   e->u.cpuid.leaf = v->vmcb->save.rax;
   e->u.cpuid.subleaf = v->gprs.rcx;
@@ -222,7 +249,7 @@ static int efer_msr(struct vcpu *v, int write, struct vm_exit *e)
 }
 
 // MSR: EXITINFO1 = 0 for RDMSR, 1 for WRMSR (§15.11); ECX names the MSR.
-static int msr_interception(struct vcpu *v, struct vm_exit *e)
+__attribute__((unused)) static int msr_interception(struct vcpu *v, struct vm_exit *e)
 {
   uint32 msr = v->gprs.rcx;
   int write = v->vmcb->control.exitinfo1 & 1;
@@ -235,7 +262,7 @@ static int msr_interception(struct vcpu *v, struct vm_exit *e)
   return user_exit(v, e, VM_EXIT_MSR, LEN_RDWRMSR);
 }
 
-static int vmmcall_interception(struct vcpu *v, struct vm_exit *e)
+__attribute__((unused)) static int vmmcall_interception(struct vcpu *v, struct vm_exit *e)
 {
   e->u.hypercall.rax = v->vmcb->save.rax;
   e->u.hypercall.rbx = v->gprs.rbx;
@@ -244,14 +271,14 @@ static int vmmcall_interception(struct vcpu *v, struct vm_exit *e)
   return user_exit(v, e, VM_EXIT_VMMCALL, LEN_VMMCALL);
 }
 
-static int halt_interception(struct vcpu *v, struct vm_exit *e)
+__attribute__((unused)) static int halt_interception(struct vcpu *v, struct vm_exit *e)
 {
   return user_exit(v, e, VM_EXIT_HLT, LEN_HLT);
 }
 
 // Nested page fault (§15.25.6): EXITINFO2 = guest-physical address,
 // EXITINFO1 = page-fault style error code. The instruction restarts.
-static int npf_interception(struct vcpu *v, struct vm_exit *e)
+__attribute__((unused)) static int npf_interception(struct vcpu *v, struct vm_exit *e)
 {
   exit_record(v, e, VM_EXIT_NPF);
   e->u.npf.gpa = v->vmcb->control.exitinfo2;
@@ -260,7 +287,7 @@ static int npf_interception(struct vcpu *v, struct vm_exit *e)
 }
 
 // An intercepted exception: user space decides (exitinfo1 = error code).
-static int exception_interception(struct vcpu *v, struct vm_exit *e)
+__attribute__((unused)) static int exception_interception(struct vcpu *v, struct vm_exit *e)
 {
   exit_record(v, e, VM_EXIT_EXCEPTION);
   e->u.exception.vector = v->vmcb->control.exitcode - SVM_EXIT_EXCP_BASE;
@@ -271,14 +298,14 @@ static int exception_interception(struct vcpu *v, struct vm_exit *e)
 
 // A physical interrupt arrived while the guest ran: re-enter; the host takes
 // it when vcpu_run turns interrupts back on (and may reschedule there).
-static int intr_interception(struct vcpu *v, struct vm_exit *e)
+__attribute__((unused)) static int intr_interception(struct vcpu *v, struct vm_exit *e)
 {
   e->kexits++;
   return 1;
 }
 
 // An NMI is taken as soon as STGI sets GIF again; nothing else to do.
-static int nmi_interception(struct vcpu *v, struct vm_exit *e)
+__attribute__((unused)) static int nmi_interception(struct vcpu *v, struct vm_exit *e)
 {
   e->kexits++;
   return 1;
@@ -286,7 +313,7 @@ static int nmi_interception(struct vcpu *v, struct vm_exit *e)
 
 // The guest's own VMRUN/VMLOAD/VMSAVE/STGI/CLGI/SKINIT/INVLPGA: it has no SVM
 // (EFER.SVME is hidden), so these raise #UD as on a CPU without SVM.
-static int svm_insn_interception(struct vcpu *v, struct vm_exit *e)
+__attribute__((unused)) static int svm_insn_interception(struct vcpu *v, struct vm_exit *e)
 {
   v->vmcb->control.eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | 6;
   e->kexits++;
@@ -295,7 +322,7 @@ static int svm_insn_interception(struct vcpu *v, struct vm_exit *e)
 
 // Triple fault. The VMCB's guest state is undefined afterwards (§15.9): the
 // vcpu is never entered again.
-static int shutdown_interception(struct vcpu *v, struct vm_exit *e)
+__attribute__((unused)) static int shutdown_interception(struct vcpu *v, struct vm_exit *e)
 {
   exit_record(v, e, VM_EXIT_SHUTDOWN);
   v->dead = 1;
@@ -326,6 +353,7 @@ __attribute__((unused)) static int unknown_exit(struct vcpu *v, struct vm_exit *
   return 0;
 }
 
+// LAB 4 BEGIN
 #define EXCP(n) [SVM_EXIT_EXCP_BASE + (n)] = exception_interception
 static int (*const svm_exit_handlers[])(struct vcpu *v, struct vm_exit *e) = {
   EXCP(0), EXCP(1), EXCP(3), EXCP(4), EXCP(5), EXCP(6), EXCP(7), EXCP(8), EXCP(10), EXCP(11),
@@ -349,6 +377,11 @@ static int (*const svm_exit_handlers[])(struct vcpu *v, struct vm_exit *e) = {
   [SVM_EXIT_WRITE_CR0] = cr0_write_interception,
 };
 #undef EXCP
+// LAB 4 STUB
+// // LAB 4: (B) svm_exit_handlers[exit code] = the handler above for each exit the kernel intercepts
+// // (vmcb.c's intercept list and svm_force_intercepts); unlisted codes stay NULL.
+// static int (*const svm_exit_handlers[1])(struct vcpu *v, struct vm_exit *e);
+// LAB 4 END
 
 // Dispatches the exit in v's VMCB. VMEXIT_INVALID is compared on its low
 // 32 bits: QEMU writes 0x00000000FFFFFFFF where hardware writes all ones.
@@ -362,8 +395,8 @@ static int svm_handle_exit(struct vcpu *v, struct vm_exit *e)
     return unknown_exit(v, e);
   return svm_exit_handlers[code](v, e);
   // LAB 4 STUB
-  // // LAB 4: dispatch v's exit code to its handler in svm_exit_handlers; VMEXIT_INVALID and
-  // //   unknown codes too.
+  // // LAB 4: (B) call svm_exit_handlers[] for the exit code in the VMCB; VMEXIT_INVALID goes to
+  // // invalid_vmcb, a code with no handler to unknown_exit. Return what the handler returns.
   // (void)svm_exit_handlers;
   // exit_record(v, e, VM_EXIT_UNKNOWN);
   // return lab_missing(4, "svm_handle_exit");
@@ -392,11 +425,10 @@ static void svm_enter_guest(struct vcpu *v, int cpu)
   cli();
   stgi();
   // LAB 4 STUB
-  // // LAB 4: one VMRUN: GIF and IF, the host's and guest's VMSAVE/VMLOAD state around
-  // //   svm_vmrun_regs (APM Vol. 2 §15.5).
+  // // LAB 4: (A) one VMRUN of the VMCB at vmcb_pa through svm_vmrun_regs, with GIF and IF set so that
+  // // a host interrupt makes an INTR exit, and the VMSAVE/VMLOAD state switched (host: host_pa).
   // (void)vmcb_pa, (void)host_pa;
-  // lab_missing(4, "svm_enter_guest");
-  // v->vmcb->control.exitcode = SVM_EXIT_INVALID;
+  // lab4_enter_missing = 1;
   // LAB 4 END
 }
 
@@ -407,9 +439,17 @@ static void svm_after_exit(struct vcpu *v, int cpu)
 {
   struct vmcb_control *c = &v->vmcb->control;
   c->tlb_control = TLB_CONTROL_DO_NOTHING;
+  // LAB 4 BEGIN
   c->eventinj = 0;
   if (c->exitintinfo & SVM_EVTINJ_VALID)
     c->eventinj = c->exitintinfo;
+  // LAB 4 STUB
+  // // LAB 4: (C) EVENTINJ is one-shot; an event whose delivery this exit interrupted (EXITINTINFO,
+  // // §15.20) must be delivered again at the next VMRUN.
+  // c->eventinj = 0;
+  // if (c->exitintinfo & SVM_EVTINJ_VALID)
+  //   lab_missing(4, "EXITINTINFO re-injection");
+  // LAB 4 END
   c->clean = VMCB_CLEAN_ALL;
   v->last_cpu = cpu;
   v->nexits++;
@@ -428,10 +468,15 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
     struct vmcb_save entry = v->vmcb->save;
     svm_cr0_guard(v);
     svm_enter_guest(v, cpu);
-    if (SVM_EXIT_IS_INVALID(v->vmcb->control.exitcode))
-      v->vmcb->save = entry;
-    svm_after_exit(v, cpu);
-    r = svm_handle_exit(v, e);
+    if (lab4_enter_missing) {
+      r = lab_missing(4, lab4_enter_missing == 1 ? "svm_enter_guest" : "svm_vmrun_regs (vmenter.S)");
+      lab4_enter_missing = 0;
+    } else {
+      if (SVM_EXIT_IS_INVALID(v->vmcb->control.exitcode))
+        v->vmcb->save = entry;
+      svm_after_exit(v, cpu);
+      r = svm_handle_exit(v, e);
+    }
     vcpu_put(v);
   }
   popcli();   // a host interrupt behind an INTR exit is taken here

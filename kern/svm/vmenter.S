@@ -2,11 +2,14 @@
 #
 # VMRUN and #VMEXIT switch RAX, RSP, RIP, RFLAGS, control and segment state
 # (APM Vol. 2 §15.5 "VMRUN"; the guest's RAX/RSP live in the VMCB), but not
-# RBX..R15: this file swaps those with struct svm_gprs (kern/svm/vcpu.h). The
-# caller (run.c) has done CLGI, VMSAVE of the host and VMLOAD of the guest; it
-# does VMSAVE/VMLOAD/STGI afterwards. #VMEXIT reloads the host's RAX (= the
-# VMCB address, as at VMRUN) and RSP from the host save area, so the stack
-# below is intact when the guest exits:
+# RBX..R15: this file swaps those with struct svm_gprs (kern/svm/vcpu.h,
+# offsets GPR_* in vmenter.h). The caller (run.c) has done CLGI, VMSAVE of the
+# host and VMLOAD of the guest; it does VMSAVE/VMLOAD/STGI afterwards.
+# #VMEXIT reloads the host's RAX (the VMCB address, as at VMRUN) and RSP from
+# the host save area, so the stack is intact when the guest exits.
+#
+# Stack at the VMRUN (the GDB helpers read &gprs from (%rsp) there, and
+# expect RAX = the VMCB's physical address):
 #
 #        +-------------------+
 #        | return address    |  rsp+56
@@ -20,6 +23,7 @@
   .text
   .globl svm_vmrun_regs
 svm_vmrun_regs:
+# LAB 4 BEGIN
   push %rbp
   push %rbx
   push %r12
@@ -67,3 +71,10 @@ svm_vmrun_regs:
   pop %rbx
   pop %rbp
   ret
+# LAB 4 STUB
+# # LAB 4: (A) keep the host's callee-saved registers and the gprs pointer on the stack (drawn above),
+# # load the guest's RBX..R15 from *gprs (%rsi), VMRUN the VMCB at %rdi, then store the guest's
+# # registers back into *gprs and restore the host's. The stub only tells run.c it is missing.
+#   movl $2, lab4_enter_missing(%rip)
+#   ret
+# LAB 4 END
