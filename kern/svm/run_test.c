@@ -314,10 +314,11 @@ static int expect_io(struct testguest *t, struct vm_exit *e, int in, uint32 port
 {
   int r = run(t, e);
   int ok = r == 0 && e->reason == VM_EXIT_IO && e->u.io.in == in && e->u.io.port == port && e->u.io.size == size &&
-           !e->u.io.string && e->rip == rip;
-  KCHECK(ok, "%s port 0x%x size %u at rip 0x%lx (expected %s port 0x%x size %u at rip 0x%lx; r=%d reason=%u string=%u)",
-         e->u.io.in ? "IN" : "OUT", e->u.io.port, e->u.io.size, e->rip, in ? "IN" : "OUT", port, size, rip, r, e->reason,
-         e->u.io.string);
+           !e->u.io.string && !e->u.io.rep && e->u.io.count == 1 && e->rip == rip;
+  KCHECK(ok, "%s port 0x%x size %u count %u at rip 0x%lx (expected %s port 0x%x size %u count 1 at rip 0x%lx; r=%d "
+             "reason=%u string=%u rep=%u)",
+         e->u.io.in ? "IN" : "OUT", e->u.io.port, e->u.io.size, e->u.io.count, e->rip, in ? "IN" : "OUT", port, size, rip,
+         r, e->reason, e->u.io.string, e->u.io.rep);
   return ok;
 }
 
@@ -329,6 +330,7 @@ KTEST(run_iosize)
     return;
   struct vmcb_save *s = &t.v->vmcb->save;
   s->rax = 0xFFEEDDCCBBAA9988;
+  t.v->gprs.rcx = 5;   // not a count: these are not string instructions
   if (!expect_io(&t, &e, 0, 0x1234, 2, 0x1003))
     goto out;
   KCHECK(e.u.io.data == 0x9988, "16-bit OUT data is AX: 0x%lx (expected 0x9988)", e.u.io.data);
@@ -351,18 +353,19 @@ out:
   guest_free(&t);
 }
 
-// rep outsb; mov cx,2; std; rep insw; cld; hlt (16-bit addressing)
-static const uint8 g_string[] = {0xF3, 0x6E, 0xB9, 0x02, 0x00, 0xFD, 0xF3, 0x6D, 0xFC, 0xF4};
+// outsb; rep outsb; mov cx,2; std; rep insw; cld; hlt (16-bit addressing)
+static const uint8 g_string[] = {0x6E, 0xF3, 0x6E, 0xB9, 0x02, 0x00, 0xFD, 0xF3, 0x6D, 0xFC, 0xF4};
 
 // Checks a string I/O exit: direction, size, count and guest address.
-static int expect_string(struct vm_exit *e, int r, int in, uint32 size, uint32 count, uint64 gva, uint64 rip)
+static int expect_string(struct vm_exit *e, int r, int in, int rep, uint32 size, uint32 count, uint64 gva,
+                         uint64 rip)
 {
-  int ok = r == 0 && e->reason == VM_EXIT_IO && e->u.io.string && e->u.io.rep && e->u.io.in == in &&
+  int ok = r == 0 && e->reason == VM_EXIT_IO && e->u.io.string && e->u.io.rep == rep && e->u.io.in == in &&
            e->u.io.port == 0x3F8 && e->u.io.size == size && e->u.io.count == count && e->u.io.gva == gva && e->rip == rip;
-  KCHECK(ok, "rep %s port 0x%x size %u count %u gva 0x%lx at rip 0x%lx (expected rep %s port 0x3f8 size %u count %u "
-             "gva 0x%lx at rip 0x%lx; reason %u string %u rep %u; EXITINFO1 0x%lx)",
-         e->u.io.in ? "ins" : "outs", e->u.io.port, e->u.io.size, e->u.io.count, e->u.io.gva, e->rip, in ? "ins" : "outs",
-         size, count, gva, rip, e->reason, e->u.io.string, e->u.io.rep, e->exitinfo1);
+  KCHECK(ok, "%s%s port 0x%x size %u count %u gva 0x%lx at rip 0x%lx (expected %s%s port 0x3f8 size %u count %u "
+             "gva 0x%lx at rip 0x%lx; reason %u string %u; EXITINFO1 0x%lx)",
+         e->u.io.rep ? "rep " : "", e->u.io.in ? "ins" : "outs", e->u.io.port, e->u.io.size, e->u.io.count, e->u.io.gva,
+         e->rip, rep ? "rep " : "", in ? "ins" : "outs", size, count, gva, rip, e->reason, e->u.io.string, e->exitinfo1);
   return ok;
 }
 
@@ -379,15 +382,18 @@ KTEST(run_string)
   // registers stay within 16 bits: a mask cannot be told from none here.
   g->rcx = 3;
   g->rdi = 0x300;
-  if (!expect_string(&e, run(&t, &e), 0, 1, 3, 0x200, 0x1000))
+  if (!expect_string(&e, run(&t, &e), 0, 0, 1, 1, 0x200, 0x1000))   // no REP: one byte, whatever RCX says
     goto out;
-  if (!expect_string(&e, run(&t, &e), 1, 2, 2, 0x300, 0x1006))
+  if (!expect_string(&e, run(&t, &e), 0, 1, 1, 3, 0x201, 0x1001))
     goto out;
-  KCHECK(g->rsi == 0x203, "rep outsb completed: RSI 0x%lx (expected 0x203)", g->rsi);
+  KCHECK(g->rcx == 3, "outsb without REP left RCX alone: %lu (expected 3)", g->rcx);
+  if (!expect_string(&e, run(&t, &e), 1, 1, 2, 2, 0x300, 0x1007))
+    goto out;
+  KCHECK(g->rsi == 0x204, "rep outsb completed: RSI 0x%lx (expected 0x204)", g->rsi);
   int r = run(&t, &e);
-  KCHECK(r == 0 && e.reason == VM_EXIT_HLT && e.rip == 0x1009, "HLT after the strings at rip 0x%lx (expected 0x1009)", e.rip);
-  KCHECK(g->rdi == 0x2FC && g->rcx == 0 && g->rsi == 0x203,
-         "rep insw with DF=1 moved RDI down by 4: 0x%lx (expected 0x2fc), RCX %lu (expected 0), RSI 0x%lx (expected 0x203)",
+  KCHECK(r == 0 && e.reason == VM_EXIT_HLT && e.rip == 0x100A, "HLT after the strings at rip 0x%lx (expected 0x100a)", e.rip);
+  KCHECK(g->rdi == 0x2FC && g->rcx == 0 && g->rsi == 0x204,
+         "rep insw with DF=1 moved RDI down by 4: 0x%lx (expected 0x2fc), RCX %lu (expected 0), RSI 0x%lx (expected 0x204)",
          g->rdi, g->rcx, g->rsi);
 out:
   guest_free(&t);
@@ -453,4 +459,39 @@ out:
   guest_free(&t);
   if (stack)
     kfree(stack);
+}
+
+// cpuid; inc si; mov [0x3000],ax; hlt -- the store faults (GPA 0x3000 is
+// mapped only after the NPF) right after a completed CPUID.
+static const uint8 g_restart[] = {0x0F, 0xA2, 0x46, 0xA3, 0x00, 0x30, 0xF4};
+
+// An NPF restarts the faulting instruction and completes nothing: the CPUID
+// before it must not be completed (RIP moved back past it) a second time.
+KTEST(run_restart)
+{
+  struct testguest t;
+  struct vm_exit e;
+  uint8 *page = 0;
+  if (!guest_start(&t, &e, g_restart, sizeof g_restart))
+    return;
+  int r = run(&t, &e);
+  KCHECK(r == 0 && e.reason == VM_EXIT_CPUID && e.rip == 0x1000, "exit %u at rip 0x%lx (expected CPUID at 0x1000)",
+         e.reason, e.rip);
+  e.u.cpuid.eax = 0x4321;
+  r = run(&t, &e);
+  KCHECK(r == 0 && e.reason == VM_EXIT_NPF && e.u.npf.gpa == 0x3000 && e.rip == 0x1003,
+         "exit %u at rip 0x%lx gpa 0x%lx (expected NPF at 0x1003 for 0x3000)", e.reason, e.rip, e.u.npf.gpa);
+  if (!(page = kalloc()) || npt_map(&t.npt, 0x3000, V2P(page), PGSIZE, NPT_W) < 0) {
+    KCHECK(0, "page 0x3000 mapped");
+    goto out;
+  }
+  r = run(&t, &e);
+  KCHECK(r == 0 && e.reason == VM_EXIT_HLT && e.rip == 0x1006 && t.v->gprs.rsi == 1 && *(uint16 *)page == 0x4321,
+         "after the NPF: exit %u at rip 0x%lx, RSI %lu, stored 0x%x (expected HLT at 0x1006, RSI 1: INC SI ran once, "
+         "0x4321 stored)",
+         e.reason, e.rip, t.v->gprs.rsi, *(uint16 *)page);
+out:
+  guest_free(&t);
+  if (page)
+    kfree(page);
 }

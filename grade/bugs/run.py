@@ -1,0 +1,229 @@
+# Lab 4 (run): plausible student mistakes, each of which must lose points
+# (tools/bugs.py). Parts: A world switch, B exit decoding and dispatch,
+# C completion and re-injection.
+R = "kern/svm/run.c"
+S = "kern/svm/vmenter.S"
+
+# ---- A: the entry sequence (svm_enter_guest) ------------------------------
+
+bug("sti_before_clgi",
+    "sets IF before clearing GIF: a host interrupt can arrive inside the entry sequence",
+    edits=[(R, "  clgi();\n  sti();", "  sti();\n  clgi();")],
+    tests=["run/entry_order"])
+
+bug("stgi_before_cli",
+    "sets GIF again before clearing IF: the host interrupt behind an INTR exit is taken inside "
+    "the entry code, with a vcpu loaded",
+    edits=[(R, "  cli();\n  stgi();", "  stgi();\n  cli();")],
+    tests=["run/entry_order"])
+
+bug("no_sti",
+    "never sets IF for VMRUN: host interrupts no longer force INTR exits",
+    edits=[(R, "  sti();               // IF=1 for VMRUN; GIF=0 keeps the interrupts pending\n", "")],
+    tests=["run/entry_order", "run/run_intr"])
+
+bug("no_guest_vmsave",
+    "forgets the guest's VMSAVE after #VMEXIT: FS/GS/TR/LSTAR the guest loaded are lost",
+    edits=[(R, "  vmsave(vmcb_pa);\n", "")],
+    tests=["run/run_hostregs", "run/entry_order"])
+
+bug("no_guest_vmload",
+    "forgets VMLOAD of the guest: the guest runs with the host's FS/GS/TR/syscall MSRs",
+    edits=[(R, "  vmload(vmcb_pa);\n", "")],
+    tests=["run/run_hostregs", "run/entry_order"])
+
+bug("no_host_vmload",
+    "forgets VMLOAD of the host after the exit: the host continues on the guest's GS and TR",
+    edits=[(R, "  vmload(host_pa);\n", "")],
+    tests=["run/run_cpuid"])
+
+bug("host_vmsave_after_guest_vmload",
+    "VMLOADs the guest before VMSAVEing the host: the host save page gets the guest's state",
+    edits=[(R, "  vmsave(host_pa);\n  vmload(vmcb_pa);", "  vmload(vmcb_pa);\n  vmsave(host_pa);")],
+    tests=["run/run_hostregs", "run/entry_order"])
+
+bug("vmsave_guest_into_host_page",
+    "after the exit saves the guest's state into the host page and reloads the host from the VMCB",
+    edits=[(R, "  vmsave(vmcb_pa);\n  vmload(host_pa);", "  vmsave(host_pa);\n  vmload(vmcb_pa);")],
+    tests=["run/run_cpuid"])
+
+# ---- A: the register switch (vmenter.S) -----------------------------------
+
+bug("r9_not_loaded",
+    "forgets to load the guest's R9 before VMRUN",
+    edits=[(S, "  mov GPR_R9(%rsi), %r9\n", "")],
+    tests=["run/run_gprs"])
+
+bug("rbp_not_saved",
+    "forgets to store the guest's RBP after #VMEXIT",
+    edits=[(S, "  mov %rbp, GPR_RBP(%rax)\n", "")],
+    tests=["run/run_gprs"])
+
+bug("rsi_loaded_first",
+    "loads the guest's RSI first, so every later load reads through the guest's RSI",
+    edits=[(S, "  mov GPR_RBX(%rsi), %rbx\n", "  mov GPR_RSI(%rsi), %rsi\n  mov GPR_RBX(%rsi), %rbx\n")],
+    tests=["run/run_gprs"])
+
+bug("wrong_offset_r10_r11",
+    "swaps two offsets: the guest's R10 and R11 trade places on every entry",
+    edits=[(S, "  mov GPR_R10(%rsi), %r10\n  mov GPR_R11(%rsi), %r11",
+            "  mov GPR_R11(%rsi), %r10\n  mov GPR_R10(%rsi), %r11")],
+    tests=["run/run_gprs"])
+
+bug("rbx_rbp_pops_swapped",
+    "pops the host's RBX and RBP in the wrong order: the C caller's callee-saved RBX and frame "
+    "pointer trade places",
+    edits=[(S, "  pop %rbx\n  pop %rbp", "  pop %rbp\n  pop %rbx")],
+    tests=["run/run_cpuid", "run/run_gprs"])
+
+bug("r12_not_saved_on_stack",
+    "forgets to push/pop the host's R12 (callee-saved): the C caller finds the guest's R12",
+    edits=[(S, "  push %r12\n", ""), (S, "  pop %r12\n", "")],
+    tests=["run/run_cpuid", "run/run_gprs"])
+
+bug("gprs_pointer_from_rsi",
+    "after #VMEXIT uses RSI as the gprs pointer: it holds the guest's RSI now",
+    edits=[(S, "  mov (%rsp), %rax               # gprs", "  mov %rsi, %rax")],
+    tests=["run/run_gprs"])
+
+# ---- B: decoding and dispatch --------------------------------------------
+
+bug("io_port_shift_8",
+    "takes the port from bits 23:8 of EXITINFO1 instead of 31:16",
+    edits=[(R, "e->u.io.port = info >> 16;", "e->u.io.port = info >> 8;")],
+    tests=["run/run_io"])
+
+bug("io_size_sz8_sz16_swapped",
+    "reads SZ8 (bit 4) and SZ16 (bit 5) the wrong way round",
+    edits=[(R, "e->u.io.size = (info & 0x10) ? 1 : (info & 0x20) ? 2 : 4;",
+            "e->u.io.size = (info & 0x20) ? 1 : (info & 0x10) ? 2 : 4;")],
+    tests=["run/run_iosize", "run/run_io"])
+
+bug("io_size16_is_4",
+    "decodes SZ16 as 4 bytes",
+    edits=[(R, "e->u.io.size = (info & 0x10) ? 1 : (info & 0x20) ? 2 : 4;",
+            "e->u.io.size = (info & 0x10) ? 1 : 4;")],
+    tests=["run/run_iosize"])
+
+bug("io_string_rep_swapped",
+    "swaps the STR (bit 2) and REP (bit 3) bits",
+    edits=[(R, "e->u.io.string = (info >> 2) & 1;\n  e->u.io.rep = (info >> 3) & 1;",
+            "e->u.io.string = (info >> 3) & 1;\n  e->u.io.rep = (info >> 2) & 1;")],
+    tests=["run/run_string"])
+
+bug("io_count_ignores_rep",
+    "takes the count from RCX even without REP",
+    edits=[(R, "e->u.io.count = e->u.io.rep ? (uint32)(v->gprs.rcx & amask) : 1;",
+            "e->u.io.count = (uint32)(v->gprs.rcx & amask);")],
+    tests=["run/run_io", "run/run_iosize", "run/run_string"])
+
+bug("io_ins_reads_rsi",
+    "takes the INS address from rSI (OUTS's) instead of ES:rDI",
+    edits=[(R, "e->u.io.gva = e->u.io.in ? v->vmcb->save.es.base + (v->gprs.rdi & amask)",
+            "e->u.io.gva = e->u.io.in ? v->vmcb->save.es.base + (v->gprs.rsi & amask)")],
+    tests=["run/run_string"])
+
+bug("io_next_rip_fixed_length",
+    "assumes every IN/OUT is 2 bytes instead of using EXITINFO2",
+    edits=[(R, "  v->next_rip = v->vmcb->control.exitinfo2;", "  v->next_rip = v->vmcb->save.rip + 2;")],
+    tests=["run/run_iosize", "run/run_string"])
+
+bug("io_out_data_unmasked",
+    "reports all of RAX as the data of an OUT",
+    edits=[(R, "e->u.io.data = v->vmcb->save.rax & size_mask(e->u.io.size);",
+            "e->u.io.data = v->vmcb->save.rax;")],
+    tests=["run/run_iosize"])
+
+bug("dispatch_no_null_check",
+    "calls the table entry without checking it: an exit with no handler jumps to 0",
+    edits=[(R, "  if (code >= ARRAY_SIZE(svm_exit_handlers) || !svm_exit_handlers[code])",
+            "  if (code >= ARRAY_SIZE(svm_exit_handlers))")],
+    tests=["run/run_unknown"])
+
+bug("dispatch_invalid_full_compare",
+    "compares the exit code with VMEXIT_INVALID on all 64 bits (QEMU writes 0x00000000ffffffff)",
+    edits=[(R, "  if (SVM_EXIT_IS_INVALID(code))\n    return invalid_vmcb(v, e);",
+            "  if (code == (uint64)-1)\n    return invalid_vmcb(v, e);")],
+    tests=["run/run_invalid"])
+
+bug("table_missing_hlt",
+    "leaves HLT out of the exit table",
+    edits=[(R, "  [SVM_EXIT_HLT] = halt_interception,\n", "")],
+    tests=["run/run_cpuid"])
+
+bug("table_intr_to_user",
+    "sends INTR exits to user space as unknown exits instead of re-entering",
+    edits=[(R, "  [SVM_EXIT_INTR] = intr_interception,\n", "")],
+    tests=["run/run_intr"])
+
+# ---- C: completion and re-injection --------------------------------------
+
+bug("in_merge_always_al",
+    "merges every 8/16-bit IN as if it were 8 bits: a 16-bit IN keeps the old AH",
+    edits=[(R, "(rax & ~m) | (u->u.io.data & m)", "(rax & ~0xFFUL) | (u->u.io.data & m)")],
+    tests=["run/run_iosize"])
+
+bug("in_data_unmasked",
+    "merges IN data without masking it to the operand size: bits beyond AL/AX leak into RAX",
+    edits=[(R, "(rax & ~m) | (u->u.io.data & m)", "(rax & ~m) | u->u.io.data")],
+    tests=["run/run_iosize"])
+
+bug("in32_not_zero_extended",
+    "a 32-bit IN keeps RAX's upper half (a CPU zero-extends 32-bit results)",
+    edits=[(R, "k->u.io.size == 4 ? (uint32)u->u.io.data : (rax & ~m) | (u->u.io.data & m)",
+            "(rax & ~m) | (u->u.io.data & m)")],
+    tests=["run/run_iosize"])
+
+bug("string_ignores_df",
+    "moves rSI/rDI forward even with DF=1",
+    edits=[(R, "  if (v->vmcb->save.rflags & FL_DF)\n    step = -step;\n", "")],
+    tests=["run/run_string"])
+
+bug("rep_rcx_not_cleared",
+    "leaves RCX at its count after a REP string instruction",
+    edits=[(R, "  if (k->u.io.rep)\n    v->gprs.rcx = 0;\n", "")],
+    tests=["run/run_string"])
+
+bug("string_step_ignores_count",
+    "advances rSI/rDI by one element instead of count elements",
+    edits=[(R, "int64 step = (int64)k->u.io.size * k->u.io.count;", "int64 step = (int64)k->u.io.size;")],
+    tests=["run/run_string", "run/vmm_outs"])
+
+bug("cpuid_ebx_ecx_swapped",
+    "writes CPUID's EBX result into RCX and ECX into RBX",
+    edits=[(R, "    v->gprs.rbx = u->u.cpuid.ebx;\n    v->gprs.rcx = u->u.cpuid.ecx;",
+            "    v->gprs.rbx = u->u.cpuid.ecx;\n    v->gprs.rcx = u->u.cpuid.ebx;")],
+    tests=["run/vmm_cpuid"])
+
+bug("rdmsr_high_half_lost",
+    "RDMSR completion leaves RDX alone",
+    edits=[(R, "      v->gprs.rdx = u->u.msr.value >> 32;\n", "")],
+    tests=["run/vmm_msr"])
+
+bug("pending_not_cleared",
+    "never clears the pending completion: an exit that completes nothing (NPF, INTR) skips "
+    "the previous instruction again",
+    edits=[(R, "  v->pending = 0;\n  svm_skip_now(v);", "  svm_skip_now(v);")],
+    tests=["run/run_restart"])
+
+bug("rip_not_advanced",
+    "applies the results but never moves RIP: the guest executes the instruction again",
+    edits=[(R, "  v->pending = 0;\n  svm_skip_now(v);", "  v->pending = 0;")],
+    tests=["run/run_cpuid"])
+
+bug("skip_later_len_ignored",
+    "records RIP itself as the next RIP for CPUID/MSR/VMMCALL/HLT",
+    edits=[(R, "    v->next_rip = v->vmcb->save.rip + len;", "    v->next_rip = v->vmcb->save.rip + 2;")],
+    tests=["run/run_cpuid"])
+
+bug("exitintinfo_dropped",
+    "clears EVENTINJ after every exit but never re-queues EXITINTINFO: the event is lost",
+    edits=[(R, "  if (c->exitintinfo & SVM_EVTINJ_VALID)\n    c->eventinj = c->exitintinfo;\n  // LAB 4 STUB",
+            "  // LAB 4 STUB")],
+    tests=["run/run_reinject"])
+
+bug("eventinj_cleared_after_requeue",
+    "re-queues EXITINTINFO, then clears EVENTINJ: the re-queued event is wiped out",
+    edits=[(R, "  c->eventinj = 0;\n  if (c->exitintinfo & SVM_EVTINJ_VALID)\n    c->eventinj = c->exitintinfo;\n  // LAB 4 STUB",
+            "  if (c->exitintinfo & SVM_EVTINJ_VALID)\n    c->eventinj = c->exitintinfo;\n  c->eventinj = 0;\n  // LAB 4 STUB")],
+    tests=["run/run_reinject"])
