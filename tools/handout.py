@@ -197,9 +197,23 @@ def prepare_dest(dest):
     os.makedirs(dest)
 
 
+def withheld(path, lab):
+    """Files a handout of lab `lab` leaves out: the answers of labs >= lab
+    (answers-labK.txt, the student writes them) and their bug catalogues
+    (grade/bugs/STEM.py quote the solution)."""
+    m = re.match(r"answers-lab(\d+)\.txt$", path)
+    if m:
+        return int(m.group(1)) >= lab
+    m = re.match(r"grade/bugs/(\w+)\.py$", path)
+    num = next((n for n, stem, _ in labs.numbered() if m and stem == m.group(1)), None)
+    return num is not None and num >= lab
+
+
 def write_handout(root, dest, lab, parsed):
     prepare_dest(dest)
     for p in tracked(root):
+        if withheld(p, lab):
+            continue
         src, dst = os.path.join(root, p), os.path.join(dest, p)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         if any(isinstance(it, Region) for it in parsed.get(p, ())):
