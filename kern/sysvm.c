@@ -124,7 +124,7 @@ static int gpa_range_ok(uint64 gpa, uint64 len)
 static void vm_flush_tlbs(struct vm *vm)
 {
   for (int i = 0; i < vm->nvcpu; i++)
-    vm->vcpu[i]->vmcb->control.tlb_control = TLB_CONTROL_FLUSH_ALL;
+    vcpu_flush_tlb(vm->vcpu[i]);   // lab 3
 }
 
 // int vm_map(int vm, uint64 gpa, void *uva, uint64 len, int flags)
@@ -235,6 +235,8 @@ static void regs_in(struct vcpu *v, const struct vm_regs *r)
 {
   struct vmcb_save *s = &v->vmcb->save;
   struct svm_gprs *g = &v->gprs;
+  struct vm_regs old;
+  regs_out(v, &old);
   s->rax = r->rax, g->rbx = r->rbx, g->rcx = r->rcx, g->rdx = r->rdx;
   g->rsi = r->rsi, g->rdi = r->rdi, g->rbp = r->rbp, s->rsp = r->rsp;
   g->r8 = r->r8, g->r9 = r->r9, g->r10 = r->r10, g->r11 = r->r11;
@@ -247,7 +249,7 @@ static void regs_in(struct vcpu *v, const struct vm_regs *r)
   seg_in(&s->tr, &r->tr), seg_in(&s->ldtr, &r->ldtr);
   seg_in(&s->gdtr, &r->gdtr), seg_in(&s->idtr, &r->idtr);
   s->cpl = (r->cs.attr >> 5) & 3;   // CPL follows CS.DPL (§15.5.1)
-  vmcb_mark_all_dirty(v->vmcb);
+  vcpu_regs_dirty(v, &old, r);      // lab 3: the clean bits of what changed
 }
 
 // int vcpu_getregs(int vm, int vcpu, struct vm_regs *r)

@@ -48,9 +48,12 @@ struct vcpu {
 // vcpu.c (lab 3)
 struct vcpu *vcpu_alloc(void);                     // zeroed vcpu with a VMCB; NULL if out of memory
 void vcpu_free(struct vcpu *v);                    // frees the vcpu and its VMCB; must not be loaded
-int vcpu_load(struct vcpu *v, int cpu);            // IF=0, cpu == this CPU; 0 or -ENOSYS (lab stub)
+int vcpu_load(struct vcpu *v, int cpu);            // IF=0, cpu == this CPU; 0, -EINVAL, -EBUSY
 void vcpu_put(struct vcpu *v);
 void vcpu_new_asid(struct vcpu *v, struct svm_cpu_data *sd);
+void vcpu_flush_tlb(struct vcpu *v);               // v's TLB entries gone before its next run
+// the registers changed from old to now: clear the clean bits of those groups
+void vcpu_regs_dirty(struct vcpu *v, const struct vm_regs *old, const struct vm_regs *now);
 
 // run.c, vmenter.S (lab 4)
 int vcpu_run(struct vcpu *v, struct vm_exit *e);   // 0 with *e filled, or -E*

@@ -1,0 +1,193 @@
+# Bug catalogue of lab 3 (vcpu): plausible student mistakes in kern/svm/vcpu.c's
+# solution regions, each of which must lose points (tools/bugs.py).
+from bugs import bug
+
+V = "kern/svm/vcpu.c"
+
+# ---- Part A: ASIDs ----------------------------------------------------------------
+bug("asid_wrap_off_by_one",
+    "the wrap test uses >=, so the last ASID (15 under QEMU) is never handed out",
+    edits=[(V, "if (sd->next_asid > sd->max_asid) {", "if (sd->next_asid >= sd->max_asid) {")],
+    tests=["vcpu/asid_in_order", "vcpu/asid_wrap"])
+bug("flush_in_generation_1",
+    "a flush is requested in generation 1 too, where every ASID is fresh",
+    edits=[(V, "if (sd->asid_generation > 1)", "if (sd->asid_generation >= 1)")],
+    tests=["vcpu/asid_gen1_noflush"])
+bug("vmcb_asid_never_set",
+    "vcpu_new_asid records the ASID in v->asid only, never in the VMCB's control.asid",
+    edits=[(V, "    v->vmcb->control.asid = v->asid;\n", "")],
+    tests=["vcpu/asid_in_vmcb", "vcpu/asid_unique"])
+bug("wrap_keeps_next_asid",
+    "a new generation does not go back to min_asid",
+    edits=[(V, "    sd->asid_generation++;\n    sd->next_asid = sd->min_asid;\n", "    sd->asid_generation++;\n")],
+    tests=["vcpu/asid_new_generation", "vcpu/asid_wrap"])
+bug("wrap_keeps_generation",
+    "running out of ASIDs starts over at min_asid without a new generation",
+    edits=[(V, "    sd->asid_generation++;\n    sd->next_asid", "    sd->next_asid")],
+    tests=["vcpu/asid_new_generation", "vcpu/asid_wrap"])
+bug("generation_not_recorded",
+    "the vcpu's VMCB does not remember the generation of its ASID, so every load takes a new one",
+    edits=[(V, "  v->current_vmcb->asid_generation = sd->asid_generation;\n", "")],
+    tests=["vcpu/asid_new_generation", "vcpu/migrate_stay"])
+bug("next_asid_not_advanced",
+    "every vcpu gets the same next_asid: it is never incremented",
+    edits=[(V, "v->asid = sd->next_asid++;", "v->asid = sd->next_asid;")],
+    tests=["vcpu/asid_in_order", "vcpu/asid_unique"])
+bug("no_flush_after_wrap",
+    "an ASID handed out again never asks for a TLB flush",
+    edits=[(V, "  if (sd->asid_generation > 1)\n    v->vmcb->control.tlb_control =", "  if (0)\n    v->vmcb->control.tlb_control =")],
+    tests=["vcpu/asid_new_generation", "vcpu/asid_wrap"])
+bug("flush_only_at_the_wrap",
+    "only the vcpu whose load started the generation asks for a flush; later reused ASIDs do not",
+    edits=[(V, "  if (sd->next_asid > sd->max_asid) {\n    sd->asid_generation++;",
+            "  int wrapped = sd->next_asid > sd->max_asid;\n  if (wrapped) {\n    sd->asid_generation++;"),
+           (V, "  if (sd->asid_generation > 1)\n", "  if (wrapped)\n")],
+    tests=["vcpu/asid_old_generation", "vcpu/asid_wrap"])
+bug("flush_by_asid_always",
+    "TLB_CONTROL asks for flush-by-ASID without checking that CPUID offers it",
+    edits=[(V, "svm_has(SVM_FEAT_FLUSHASID) ? TLB_CONTROL_FLUSH_ASID : TLB_CONTROL_FLUSH_ALL;",
+            "TLB_CONTROL_FLUSH_ASID;")],
+    tests=["vcpu/asid_new_generation", "vcpu/asid_flush_by_asid"])
+bug("flush_all_always",
+    "TLB_CONTROL always flushes every ASID, even when the CPU can flush just one",
+    edits=[(V, "svm_has(SVM_FEAT_FLUSHASID) ? TLB_CONTROL_FLUSH_ASID : TLB_CONTROL_FLUSH_ALL;",
+            "TLB_CONTROL_FLUSH_ALL;")],
+    tests=["vcpu/asid_flush_by_asid"])
+bug("asid_clean_bit_not_cleared",
+    "a new ASID goes into the VMCB but its clean bit stays set",
+    edits=[(V, "    vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_ASID);\n", "")],
+    tests=["vcpu/asid_old_generation"])
+bug("asid_marks_all_dirty",
+    "a new ASID marks the whole VMCB dirty instead of the ASID group",
+    edits=[(V, "    vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_ASID);\n", "    vmcb_mark_all_dirty(v->vmcb);\n")],
+    tests=["vcpu/asid_old_generation"])
+bug("asid_range_from_0",
+    "the range starts at ASID 0, which is the host's",
+    edits=[(V, "  sd->min_asid = 1;\n", "  sd->min_asid = 0;\n")],
+    tests=["vcpu/asid_range", "vcpu/asid_in_order"])
+bug("asid_range_to_nasids",
+    "max_asid is the number of ASIDs, one beyond the last",
+    edits=[(V, "  sd->max_asid = svm_features.nasids - 1;\n", "  sd->max_asid = svm_features.nasids;\n")],
+    tests=["vcpu/asid_range", "vcpu/asid_wrap"])
+bug("asid_init_every_time",
+    "svm_asid_init starts the range over on every call, not only the first",
+    edits=[(V, "  if (sd->asid_generation)\n    return;\n  // ASID 0", "  // ASID 0")],
+    tests=["vcpu/asid_in_order", "vcpu/asid_unique"])
+bug("flush_tlb_flushes_all",
+    "vcpu_flush_tlb without FlushByAsid flushes every ASID instead of taking a fresh one",
+    edits=[(V, "  v->current_vmcb->asid_generation = 0;\n  // LAB 3 STUB",
+            "  v->vmcb->control.tlb_control = TLB_CONTROL_FLUSH_ALL;\n  // LAB 3 STUB")],
+    tests=["vcpu/flush_tlb"])
+bug("flush_tlb_ignores_cpuid",
+    "vcpu_flush_tlb always asks for flush-by-ASID",
+    edits=[(V, "  if (svm_has(SVM_FEAT_FLUSHASID)) {\n    v->vmcb->control.tlb_control = TLB_CONTROL_FLUSH_ASID;",
+            "  if (1) {\n    v->vmcb->control.tlb_control = TLB_CONTROL_FLUSH_ASID;")],
+    tests=["vcpu/flush_tlb"])
+
+# ---- Part B: loading --------------------------------------------------------------
+bug("load_without_asid_init",
+    "vcpu_load compares generations before the CPU's ASIDs are set up (both 0): no ASID at all",
+    edits=[(V, "  struct svm_cpu_data *sd = &svm_data[cpu];\n  svm_asid_init(sd);\n",
+            "  struct svm_cpu_data *sd = &svm_data[cpu];\n")],
+    tests=["vcpu/asid_range", "vcpu/asid_in_vmcb"])
+bug("move_test_on_loaded_cpu",
+    "the move test looks at v->cpu (always -1 after vcpu_put) instead of where the VMCB last ran",
+    edits=[(V, "  if (info->cpu != cpu) {", "  if (v->cpu != cpu) {")],
+    tests=["vcpu/migrate_stay"])
+bug("first_load_counts_as_move",
+    "a vcpu that never ran counts a move at its first load",
+    edits=[(V, "    if (info->cpu >= 0)\n      v->moves++;", "    v->moves++;")],
+    tests=["vcpu/load_put", "vcpu/migrate_move"])
+bug("move_keeps_generation",
+    "a moved vcpu keeps its generation, so it keeps the old CPU's ASID when the numbers match",
+    edits=[(V, "    info->asid_generation = 0;   // its ASID belongs to the old CPU\n", "")],
+    tests=["vcpu/migrate_move"])
+bug("move_not_all_dirty",
+    "a VMCB new to this CPU is not marked all dirty",
+    edits=[(V, "    vmcb_mark_all_dirty(v->vmcb);\n    info->cpu = cpu;", "    info->cpu = cpu;")],
+    tests=["vcpu/migrate_move", "vcpu/load_put"])
+bug("move_cpu_not_recorded",
+    "the CPU the VMCB now runs on is never recorded, so every load is a move",
+    edits=[(V, "    vmcb_mark_all_dirty(v->vmcb);\n    info->cpu = cpu;", "    vmcb_mark_all_dirty(v->vmcb);")],
+    tests=["vcpu/migrate_stay"])
+bug("generation_check_before_move",
+    "the generation is compared before the move is handled: a moved vcpu runs with the old CPU's ASID",
+    edits=[(V, "  struct vmcb_info *info = v->current_vmcb;\n",
+            "  struct vmcb_info *info = v->current_vmcb;\n  int stale = info->asid_generation != sd->asid_generation;\n"),
+           (V, "  if (info->asid_generation != sd->asid_generation)\n    vcpu_new_asid", "  if (stale)\n    vcpu_new_asid")],
+    tests=["vcpu/migrate_move"])
+bug("current_vmcb_not_set",
+    "vcpu_load never makes the VMCB the CPU's current one",
+    edits=[(V, "  sd->current_vmcb = v->vmcb;\n", "")],
+    tests=["vcpu/current", "vcpu/load_put"])
+bug("no_ebusy",
+    "a vcpu loaded on one CPU can be loaded on a second one at the same time",
+    edits=[(V, "  if (v->cpu >= 0 && v->cpu != cpu)\n    return -EBUSY;\n", "")],
+    tests=["vcpu/load_errors"])
+bug("no_einval",
+    "vcpu_load trusts its cpu argument, and edits another CPU's data",
+    edits=[(V, "  if (cpu != cpuid_self())\n    return -EINVAL;\n", "")],
+    tests=["vcpu/load_errors"])
+bug("put_keeps_cpu",
+    "vcpu_put leaves v->cpu set",
+    edits=[(V, "  v->cpu = -1;\n  v->guest_state_loaded = 0;", "  v->guest_state_loaded = 0;")],
+    tests=["vcpu/current", "vcpu/load_put"])
+bug("put_keeps_guest_state",
+    "vcpu_put does not note that the guest state is no longer loaded",
+    edits=[(V, "  v->cpu = -1;\n  v->guest_state_loaded = 0;", "  v->cpu = -1;")],
+    tests=["vcpu/load_put"])
+bug("put_clears_current_vmcb",
+    "vcpu_put also clears the CPU's current_vmcb (KVM keeps it)",
+    edits=[(V, "  v->cpu = -1;\n  v->guest_state_loaded = 0;",
+            "  svm_data[v->cpu].current_vmcb = NULL;\n  v->cpu = -1;\n  v->guest_state_loaded = 0;")],
+    tests=["vcpu/current", "vcpu/load_put"])
+bug("free_clears_every_cpu",
+    "vcpu_free clears every CPU's current_vmcb, also those naming another vcpu's VMCB",
+    edits=[(V, "    __atomic_compare_exchange_n(&svm_data[i].current_vmcb, &(struct vmcb *){vmcb}, NULL, 0,\n"
+               "                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);",
+            "    svm_data[i].current_vmcb = NULL;")],
+    tests=["vcpu/free_clears"])
+bug("free_clears_this_cpu_only",
+    "vcpu_free clears only the current_vmcb of the CPU it runs on",
+    edits=[(V, "  for (int i = 0; i < ncpu; i++)\n    __atomic_compare_exchange_n(&svm_data[i]",
+            "  for (int i = cpuid_self(); i == cpuid_self(); i++)\n    __atomic_compare_exchange_n(&svm_data[i]")],
+    tests=["vcpu/free_clears"])
+
+# ---- Part C: clean bits -----------------------------------------------------------
+bug("efer_not_in_cr_group",
+    "an EFER change leaves the CR clean bit set",
+    edits=[(V, " ||\n      old->efer != now->efer)", ")")],
+    tests=["vcpu/clean_marked"])
+bug("cr2_in_cr_group",
+    "CR2 is treated as part of the CR group instead of having its own bit",
+    edits=[(V, "old->cr4 != now->cr4 ||", "old->cr4 != now->cr4 || old->cr2 != now->cr2 ||"),
+           (V, "  if (old->cr2 != now->cr2)\n    vmcb_mark_dirty(vmcb, VMCB_CLEAN_CR2);\n", "")],
+    tests=["vcpu/clean_marked", "vcpu/clean_only"])
+bug("ss_not_in_seg_group",
+    "SS is left out of the SEG group",
+    edits=[(V, " ||\n      seg_changed(&old->es, &now->es) || seg_changed(&old->ss, &now->ss))",
+            " ||\n      seg_changed(&old->es, &now->es))")],
+    tests=["vcpu/clean_marked"])
+bug("fs_gs_in_seg_group",
+    "FS and GS are counted in the SEG group (VMLOAD loads them, VMRUN does not cache them)",
+    edits=[(V, "seg_changed(&old->ss, &now->ss))", "seg_changed(&old->ss, &now->ss) ||\n"
+               "      seg_changed(&old->fs, &now->fs) || seg_changed(&old->gs, &now->gs))")],
+    tests=["vcpu/clean_only"])
+bug("ldtr_in_dt_group",
+    "LDTR is counted with GDTR and IDTR",
+    edits=[(V, "seg_changed(&old->idtr, &now->idtr))", "seg_changed(&old->idtr, &now->idtr) ||\n"
+               "      seg_changed(&old->ldtr, &now->ldtr))")],
+    tests=["vcpu/clean_only"])
+bug("segment_compare_selector_only",
+    "a segment counts as changed only when its selector does (base, limit, attributes ignored)",
+    edits=[(V, "  return a->sel != b->sel || a->attr != b->attr || a->limit != b->limit || a->base != b->base;",
+            "  return a->sel != b->sel;")],
+    tests=["vcpu/clean_marked"])
+bug("regs_mark_all_dirty",
+    "any register write marks the whole VMCB dirty",
+    edits=[(V, "  struct vmcb *vmcb = v->vmcb;\n  // GPRs", "  struct vmcb *vmcb = v->vmcb;\n  vmcb_mark_all_dirty(vmcb);\n  // GPRs")],
+    tests=["vcpu/clean_only"])
+bug("rip_marks_seg",
+    "an RIP change is taken for a CS change",
+    edits=[(V, "  if (seg_changed(&old->cs, &now->cs) ||", "  if (old->rip != now->rip || seg_changed(&old->cs, &now->cs) ||")],
+    tests=["vcpu/clean_only"])
