@@ -123,7 +123,7 @@ def flush_tlb(r):
       cmdline="ktest=vcpu_current", cpus=2, timeout=40)
 def current(r):
     rules(r, "vcpu_current", "after interleaved loads each CPU's current_vmcb is the VMCB loaded there last",
-          "vcpu_put leaves no vcpu marked loaded (cpu -1, -1)")
+          "vcpu_put leaves no vcpu marked loaded")
 
 
 @test(points=4, title="B: vcpu_free clears exactly the CPUs whose current VMCB it was",
@@ -156,7 +156,7 @@ def migrate_stay(r):
 @test(points=8, title="B: moved to another CPU: VMCB all dirty and a fresh ASID of that CPU",
       cmdline="ktest=vcpu_migrate", cpus=2, timeout=40)
 def migrate_move(r):
-    rules(r, "vcpu_migrate", "moved to cpu1: every clean bit cleared", "moved to cpu1: vmcb01.cpu=1, moves=1",
+    rules(r, "vcpu_migrate", "moved to cpu1: every clean bit cleared", "moved to cpu1: the move is recorded and counted",
           "moved to cpu1: a fresh ASID", "back on cpu0: new ASID")
 
 

@@ -197,6 +197,7 @@ KTEST(vcpu_asid_wrap)
   load_on(0, vs[0]);
   uint64 gen0 = sd->asid_generation;
   int wraps = 0, flushes = 0, unflushed_new = 0, inrange = 1, unique = 1, top = 0;
+  uint32 outside = 0;
   for (int i = 1; i < NWRAP; i++) {
     uint64 before = sd->asid_generation;
     as_after_run(vs[i]);
@@ -205,12 +206,13 @@ KTEST(vcpu_asid_wrap)
     int flushed = vs[i]->vmcb->control.tlb_control != TLB_CONTROL_DO_NOTHING;
     flushes += flushed;
     unflushed_new += sd->asid_generation > 1 && !flushed;
-    inrange &= vs[i]->asid >= 1 && vs[i]->asid < svm_features.nasids;
+    if (inrange && !(vs[i]->asid >= 1 && vs[i]->asid < svm_features.nasids))
+      inrange = 0, outside = vs[i]->asid;
     top += vs[i]->asid == svm_features.nasids - 1;
     unique &= asids_unique(vs, i + 1, 0);
   }
   uint32 usable = svm_features.nasids - 1;
-  KCHECK(inrange, "every ASID within 1..%u", usable);
+  KCHECK(inrange, "every ASID within 1..%u (first outside: %u, 0 if none)", usable, outside);
   KCHECK(top >= 2, "the last ASID %u is handed out in every generation (%d times in %d loads)", usable, top,
          NWRAP);
   KCHECK(wraps >= (NWRAP - 1) / (int)usable && sd->asid_generation == gen0 + wraps,
@@ -226,7 +228,8 @@ KTEST(vcpu_asid_wrap)
   KCHECK(vs[0]->vmcb01.asid_generation == sd->asid_generation && vs[0]->vmcb->control.tlb_control != 0,
          "the first vcpu, of an old generation, gets ASID %u (had %u) with a flush request "
          "(tlb_control %u, expected non-zero)", vs[0]->asid, old, vs[0]->vmcb->control.tlb_control);
-  KCHECK(asids_unique(vs, NWRAP, 0), "still no shared ASID in the current generation");
+  KCHECK(asids_unique(vs, NWRAP, 0), "still no shared ASID in the current generation (generation %lu)",
+         sd->asid_generation);
   free_all(vs, NWRAP);
 }
 
@@ -245,7 +248,8 @@ KTEST(vcpu_asid_unique)
     if (bad < 0 && vs[round % 3]->vmcb->control.asid != vs[round % 3]->asid)
       bad = round;
   }
-  KCHECK(ok, "across 24 loads on 2 CPUs no two vcpus share an ASID of a CPU's current generation");
+  KCHECK(ok, "across 24 loads on 2 CPUs no two vcpus share an ASID of a CPU's current generation "
+         "(ASIDs now %u, %u, %u)", vs[0]->asid, vs[1]->asid, vs[2]->asid);
   KCHECK(bad < 0, "after every load the VMCB's ASID is the vcpu's (first mismatch in round %d)", bad);
   free_all(vs, 3);
 }
@@ -309,7 +313,8 @@ KTEST(vcpu_current)
          svm_data[0].current_vmcb == b->vmcb ? "b" : "not b", svm_data[1].current_vmcb ? "not NULL" : "NULL");
   vcpu_free(b);
   KCHECK(svm_data[0].current_vmcb == NULL && svm_data[1].current_vmcb == NULL,
-         "vcpu_free drops the CPUs' pointers to its VMCB");
+         "vcpu_free drops the CPUs' pointers to its VMCB (expected NULL, NULL; cpu0 %s, cpu1 %s)",
+         svm_data[0].current_vmcb ? "not NULL" : "NULL", svm_data[1].current_vmcb ? "not NULL" : "NULL");
 }
 
 // While loaded the vcpu says where; vcpu_put forgets it and the guest state.
@@ -351,7 +356,8 @@ KTEST(vcpu_migrate)
     KCHECK(0, "needs a vcpu and 2 CPUs (ncpu %d)", ncpu);
     return;
   }
-  KCHECK(load_on(0, v) == 0, "loaded on cpu0");
+  int r = load_on(0, v);
+  KCHECK(r == 0, "loaded on cpu0 (vcpu_load returned %d, expected 0)", r);
   uint32 asid0 = v->asid;
   uint64 gen0 = v->vmcb01.asid_generation;
   as_after_run(v);
@@ -362,7 +368,8 @@ KTEST(vcpu_migrate)
   uint32 next1 = svm_data[1].next_asid;
   load_on(1, v);
   KCHECK(v->vmcb->control.clean == 0, "moved to cpu1: every clean bit cleared (clean=0x%x)", v->vmcb->control.clean);
-  KCHECK(v->vmcb01.cpu == 1 && v->moves == 1, "moved to cpu1: vmcb01.cpu=%d, moves=%lu (expected 1, 1)",
+  KCHECK(v->vmcb01.cpu == 1 && v->moves == 1,
+         "moved to cpu1: the move is recorded and counted (vmcb01.cpu=%d, moves=%lu; expected 1, 1)",
          v->vmcb01.cpu, v->moves);
   KCHECK(v->vmcb01.asid_generation == svm_data[1].asid_generation && svm_data[1].next_asid != next1 &&
              v->vmcb->control.asid == v->asid && v->asid != 0,
