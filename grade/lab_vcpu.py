@@ -140,11 +140,11 @@ def load_put(r):
           "vcpu_put: v->cpu -1, guest state not loaded, cpu1 keeps it as current")
 
 
-@test(points=4, title="B: vcpu_load refuses a vcpu loaded elsewhere and a CPU that is not this one",
+@test(points=4, title="B: vcpu_load refuses a vcpu loaded elsewhere, another CPU, interrupts on",
       cmdline="ktest=vcpu_loadput", cpus=2, timeout=40)
 def load_errors(r):
     rules(r, "vcpu_loadput", "loading it on cpu0 while cpu1 has it fails with -EBUSY",
-          "vcpu_load on cpu0 naming cpu1 fails with -EINVAL")
+          "vcpu_load on cpu0 naming cpu1 fails with -EINVAL", "vcpu_load with interrupts on fails with -EINVAL")
 
 
 @test(points=4, title="B: same CPU again: clean bits and ASID kept",

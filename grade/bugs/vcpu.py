@@ -85,6 +85,14 @@ bug("flush_tlb_ignores_cpuid",
     tests=["vcpu/flush_tlb"])
 
 # ---- Part B: loading --------------------------------------------------------------
+bug("alloc_leaves_cpu_0",
+    "a new vcpu is not marked as loaded nowhere: it looks loaded on cpu0",
+    edits=[(V, "  v->vmcb01.asid_generation = 0;\n  v->cpu = -1;\n", "  v->vmcb01.asid_generation = 0;\n")],
+    tests=["vcpu/load_put", "vcpu/current"])
+bug("load_with_interrupts_on",
+    "vcpu_load does not refuse a caller with interrupts on, who may be moved to another CPU before VMRUN",
+    edits=[(V, "  if ((rflags() & FL_IF) || cpu != cpuid_self())", "  if (cpu != cpuid_self())")],
+    tests=["vcpu/load_errors"])
 bug("load_without_asid_init",
     "vcpu_load compares generations before the CPU's ASIDs are set up (both 0): no ASID at all",
     edits=[(V, "  struct svm_cpu_data *sd = &svm_data[cpu];\n  svm_asid_init(sd);\n",
@@ -126,7 +134,7 @@ bug("no_ebusy",
     tests=["vcpu/load_errors"])
 bug("no_einval",
     "vcpu_load trusts its cpu argument, and edits another CPU's data",
-    edits=[(V, "  if (cpu != cpuid_self())\n    return -EINVAL;\n", "")],
+    edits=[(V, "  if ((rflags() & FL_IF) || cpu != cpuid_self())", "  if (rflags() & FL_IF)")],
     tests=["vcpu/load_errors"])
 bug("put_keeps_cpu",
     "vcpu_put leaves v->cpu set",

@@ -16,6 +16,7 @@
 // Callers keep interrupts off between vcpu_load and VMRUN (run.c), so the
 // vcpu cannot move in between.
 #include "defs.h"
+#include "x86.h"
 #include "cpu.h"
 #include "errno.h"
 #include "svm/vmm.h"
@@ -33,10 +34,17 @@ struct vcpu *vcpu_alloc(void)
     kfree(v);
     return NULL;
   }
+  v->last_cpu = -1;
+  // LAB 3 BEGIN
+  // Never ran anywhere (any CPU is a new one), holds no ASID of any
+  // generation, is loaded nowhere.
   v->vmcb01.cpu = -1;
   v->vmcb01.asid_generation = 0;
   v->cpu = -1;
-  v->last_cpu = -1;
+  v->moves = 0;
+  // LAB 3 STUB
+  // // LAB 3: the state of a vcpu that never ran: no CPU, no ASID, not loaded.
+  // LAB 3 END
   return v;
 }
 
@@ -115,12 +123,14 @@ void vcpu_flush_tlb(struct vcpu *v)
 
 // Loads v on cpu (this CPU, interrupts off): v's VMCB becomes the CPU's
 // current one, all dirty with a fresh ASID if v last ran on another CPU, and
-// a fresh ASID if its generation is over. Returns 0, -EINVAL for a cpu that
-// is not this one, -EBUSY if v is loaded on another CPU.
+// a fresh ASID if its generation is over. Returns 0, -EINVAL with interrupts
+// on or for a cpu that is not this one, -EBUSY if v is loaded on another CPU.
 int vcpu_load(struct vcpu *v, int cpu)
 {
   // LAB 3 BEGIN
-  if (cpu != cpuid_self())
+  // With interrupts on, the caller could be moved to another CPU between
+  // here and VMRUN, and would run with the wrong CPU's ASID.
+  if ((rflags() & FL_IF) || cpu != cpuid_self())
     return -EINVAL;
   if (v->cpu >= 0 && v->cpu != cpu)
     return -EBUSY;
@@ -190,10 +200,12 @@ void vcpu_free(struct vcpu *v)
 
 // ---- Part C: clean bits -----------------------------------------------------
 
+// LAB 3 BEGIN
 static int seg_changed(const struct vm_seg *a, const struct vm_seg *b)
 {
   return a->sel != b->sel || a->attr != b->attr || a->limit != b->limit || a->base != b->base;
 }
+// LAB 3 END
 
 // The registers of v changed from old to now (vcpu_setregs wrote them into
 // the VMCB): clears the clean bit of every group that changed, and only those.

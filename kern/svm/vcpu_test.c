@@ -346,6 +346,15 @@ KTEST(vcpu_loadput)
   KCHECK(r == -EINVAL && v->cpu == -1 && v->vmcb01.cpu == 1,
          "vcpu_load on cpu0 naming cpu1 fails with -EINVAL and changes nothing (got %d, vmcb01.cpu %d)", r,
          v->vmcb01.cpu);
+  int was = (rflags() & FL_IF) != 0;
+  sti();
+  r = vcpu_load(v, cpuid_self());
+  if (!was)
+    cli();
+  KCHECK(r == -EINVAL && v->cpu == -1, "vcpu_load with interrupts on fails with -EINVAL (got %d, v->cpu %d)", r,
+         v->cpu);
+  if (r == 0)
+    vcpu_put(v);
   vcpu_free(v);
 }
 
