@@ -141,10 +141,22 @@ def no_npt_userland(r):
     user_program_runs(r, r"nested paging")
 
 
-@test(points=4, title="power-off path clears EFER.SVME on every CPU",
+@test(points=6, title="disable: one CPU, then every CPU (power-off path); enable again",
       cmdline="ktest=hsave_disable", cpus=2, timeout=40)
 def disable(r):
     r.reject(PANIC)
     r.reject(r"^FAIL: ")
-    r.expect(r"^ok: cpu1: after disable EFER=0x[0-9a-f]+ has SVME clear$")
+    r.expect(r"^ok: cpu1 alone disabled: ")
+    r.expect(r"^ok: one CPU disabled: svm_available\(\)=0 ")
+    r.expect(r"^ok: cpu1: after disable EFER=0x[0-9a-f]+ has SVME clear and LMA still set$")
+    r.expect(r"^ok: svm_available\(\) is 1 again$")
+    r.expect_exit(0)
+
+
+@test(points=4, title="out of memory: the save areas are all given back, none left dangling",
+      cmdline="ktest=hsave_nomem", cpus=1, timeout=60)
+def nomem(r):
+    r.reject(PANIC)
+    r.reject(r"^FAIL: ")
+    r.expect(r"^ok: no svm_data entry keeps a save area after the failure")
     r.expect_exit(0)

@@ -55,8 +55,8 @@ static const char *svm_detect(void)
     return "fewer than 2 ASIDs";
   return NULL;
   // LAB 1 STUB
-  // // LAB 1: fill svm_features from CPUID and VM_CR; return NULL when SVM with nested paging is
-  // //   usable, else what is missing.
+  // // LAB 1: fill svm_features from CPUID 8000_0001h/8000_000Ah and VM_CR (only if SVM
+  // // exists); return NULL if guests can run here, else a reason naming what is missing.
   // lab_missing(1, "svm_detect");
   // return "lab 1 (hsave) not done: svm_detect";
   // LAB 1 END
@@ -77,8 +77,8 @@ static void svm_print_features(void)
 }
 
 // Allocates the save area of every possible CPU. Returns 0 or -ENOMEM
-// (having freed what it allocated).
-static int svm_alloc_save_areas(void)
+// (having freed what it allocated). Not static: ktest=hsave_nomem calls it.
+int svm_alloc_save_areas(void)
 {
   // LAB 1 BEGIN
   for (int i = 0; i < NCPU; i++) {
@@ -97,47 +97,66 @@ static int svm_alloc_save_areas(void)
   }
   return 0;
   // LAB 1 STUB
-  // // LAB 1: allocate the host save area of every possible CPU; return 0, or -ENOMEM with
-  // //   nothing left allocated.
+  // // LAB 1: give each of the NCPU svm_data entries its own zeroed page (save_area and its
+  // // physical address); on failure free everything allocated so far and return -ENOMEM.
   // return lab_missing(1, "svm_alloc_save_areas");
   // LAB 1 END
 }
 
-// Once, on the BSP, before any CPU calls svm_hardware_enable.
+// Once, on the BSP, before any CPU calls svm_hardware_enable: detection, the
+// summary line, then the save areas. Leaves `unavailable` set to the reason
+// (printed as "svm: unavailable: <reason>") when guests cannot run.
 void svm_hardware_setup(void)
 {
+  // LAB 1 BEGIN
   unavailable = svm_detect();
   svm_print_features();
   if (!unavailable && svm_alloc_save_areas() < 0)
     unavailable = "no memory for the host save areas";
   if (unavailable)
     printf("svm: unavailable: %s\n", unavailable);
+  // LAB 1 STUB
+  // // LAB 1: detect, print the summary (svm_print_features), allocate the save areas if SVM
+  // // is usable; record and print the reason when it is not ("svm: unavailable: %s").
+  // unavailable = "lab 1 (hsave) not done: svm_hardware_setup";
+  // printf("svm: unavailable: %s\n", unavailable);
+  // LAB 1 END
+}
+
+// Prints what this CPU's MSRs read back (HACKING.md's console format).
+static void svm_print_enable(void)
+{
+  uint64 efer = rdmsr(MSR_EFER);
+  uint64 hsave = (efer & EFER_SVME) ? rdmsr(MSR_VM_HSAVE_PA) : 0;
+  printf("svm: cpu%d: EFER.SVME=%d VM_HSAVE_PA=0x%lx\n", cpuid_self(), (efer & EFER_SVME) != 0,
+         hsave);
 }
 
 // On the calling CPU (IF=0 or pinned): EFER.SVME=1 and VM_HSAVE_PA = this
-// CPU's save area. Prints what the MSRs read back. Does nothing when SVM is
-// unavailable. Leaves svm_data[cpu].enabled = 1 on success.
+// CPU's save area. Does nothing when SVM is unavailable. Sets
+// svm_data[cpu].enabled = 1 only after reading both MSRs back and finding
+// them as written; prints what they read.
 void svm_hardware_enable(void)
 {
   if (unavailable)
     return;
-  struct svm_cpu_data *sd = svm_cpu_self();
   // LAB 1 BEGIN
+  struct svm_cpu_data *sd = svm_cpu_self();
   if (!sd->save_area_pa) {
     printf("svm: cpu%d: no host save area\n", sd->cpu);
     return;
   }
+  // EFER also holds LME/LMA/NXE/SCE: set SVME without touching them.
   wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
   wrmsr(MSR_VM_HSAVE_PA, sd->save_area_pa);
+  uint64 hsave = rdmsr(MSR_VM_HSAVE_PA);
+  sd->enabled = (rdmsr(MSR_EFER) & EFER_SVME) && hsave == sd->save_area_pa && hsave != 0;
   // LAB 1 STUB
-  // // LAB 1: on this CPU turn EFER.SVME on and point VM_HSAVE_PA at its save area, print what
-  // //   the MSRs read back, mark the CPU enabled.
+  // // LAB 1: on this CPU set EFER.SVME and VM_HSAVE_PA = this CPU's save area, then
+  // // set this CPU's svm_data.enabled iff both MSRs read back as written.
   // lab_missing(1, "svm_hardware_enable");
   // LAB 1 END
-  uint64 efer = rdmsr(MSR_EFER), hsave = rdmsr(MSR_VM_HSAVE_PA);
-  int svme = (efer & EFER_SVME) != 0;
-  printf("svm: cpu%d: EFER.SVME=%d VM_HSAVE_PA=0x%lx\n", cpuid_self(), svme, hsave);
-  sd->enabled = svme && hsave == sd->save_area_pa && hsave != 0;
+  svm_print_enable();
 }
 
 // On the calling CPU: EFER.SVME=0, so no SVM instruction can run any more
@@ -145,17 +164,18 @@ void svm_hardware_enable(void)
 // certainly accessible, so nothing keeps pointing at the save area.
 void svm_hardware_disable(void)
 {
-  struct svm_cpu_data *sd = svm_cpu_self();
   if (!(rdmsr(MSR_EFER) & EFER_SVME))
     return;
   // LAB 1 BEGIN
+  struct svm_cpu_data *sd = svm_cpu_self();
   wrmsr(MSR_VM_HSAVE_PA, 0);
   wrmsr(MSR_EFER, rdmsr(MSR_EFER) & ~EFER_SVME);
+  sd->enabled = 0;
   // LAB 1 STUB
-  // // LAB 1: on this CPU stop pointing VM_HSAVE_PA at the save area, then turn EFER.SVME off.
+  // // LAB 1: on this CPU zero VM_HSAVE_PA, clear EFER.SVME (keep the other EFER bits)
+  // // and mark the CPU not enabled.
   // lab_missing(1, "svm_hardware_disable");
   // LAB 1 END
-  sd->enabled = 0;
 }
 
 static void disable_here(void *unused) { svm_hardware_disable(); }
@@ -165,33 +185,43 @@ static void disable_here(void *unused) { svm_hardware_disable(); }
 // when they may be stopped with interrupts off and would never answer.
 void svm_hardware_disable_all(void)
 {
+  // LAB 1 BEGIN
   if (!panicked)
     for (int i = 0; i < ncpu; i++)
       if (i != cpuid_self() && cpu_online(i))
         smp_call(i, disable_here, NULL);
   svm_hardware_disable();
+  // LAB 1 STUB
+  // // LAB 1: run svm_hardware_disable on every online CPU, this one last; after a panic
+  // // only on this one (the others may never answer).
+  // if (rdmsr(MSR_EFER) & EFER_SVME)
+  //   lab_missing(1, "svm_hardware_disable_all");
+  // LAB 1 END
 }
 
 // 1 iff guests can run: SVM with nested paging, and every online CPU has it
 // enabled. Later stages refuse VM creation otherwise (svm_guard).
 int svm_available(void)
 {
-  if (unavailable)
-    return 0;
-  for (int i = 0; i < ncpu; i++)
-    if (!svm_data[i].enabled)
-      return 0;
-  return 1;
+  return svm_unavailable_reason() == NULL;
 }
 
+// Why guests cannot run now, or NULL if they can: the reason found at
+// setup, else the first CPU on which SVM is not enabled (yet, or any more).
 const char *svm_unavailable_reason(void)
 {
+  // LAB 1 BEGIN
   if (unavailable)
     return unavailable;
   for (int i = 0; i < ncpu; i++)
     if (!svm_data[i].enabled)
       return "SVM not enabled on every CPU (svm_hardware_enable)";
   return NULL;
+  // LAB 1 STUB
+  // // LAB 1: the setup reason if there is one, else a reason when some online CPU
+  // // does not have SVM enabled, else NULL.
+  // return "lab 1 (hsave) not done: svm_unavailable_reason";
+  // LAB 1 END
 }
 
 // For VM creation: 0, or -ENODEV with the reason on the console.

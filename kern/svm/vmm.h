@@ -37,6 +37,7 @@ struct svm_cpu_data *svm_cpu_self(void);   // this CPU's entry (caller keeps IF=
 
 // hsave.c (lab 1)
 void svm_hardware_setup(void);       // BSP, once: detect, allocate save areas
+int svm_alloc_save_areas(void);      // every CPU's save area (setup; ktest=hsave_nomem)
 void svm_hardware_enable(void);      // this CPU: EFER.SVME, VM_HSAVE_PA
 void svm_hardware_disable(void);     // this CPU: clear EFER.SVME (power-off)
 void svm_hardware_disable_all(void); // every CPU (poweroff() in power.c)
