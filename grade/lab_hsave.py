@@ -160,3 +160,14 @@ def nomem(r):
     r.reject(r"^FAIL: ")
     r.expect(r"^ok: no svm_data entry keeps a save area after the failure")
     r.expect_exit(0)
+
+
+@test(points=4, title="a CPU whose SVM features differ from the BSP's is refused",
+      cmdline="ktest=hsave_compat", cpus=2, timeout=40)
+def compat(r):
+    r.reject(PANIC)
+    r.reject(r"^FAIL: ")
+    r.expect(r"^svm: cpu1: differs from cpu0$")
+    r.expect(r"^ok: cpu1 with a different SVM revision: ")
+    r.expect(r"^ok: same revision again: ")
+    r.expect_exit(0)

@@ -132,16 +132,42 @@ static void svm_print_enable(void)
          hsave);
 }
 
+// LAB 1 BEGIN
+// 1 iff this CPU offers what setup found on the BSP: the same SVM bit and
+// SVM leaf, and firmware has not disabled SVM here (KVM checks each CPU the
+// same way in svm_check_processor_compat). A CPU that differs must not run
+// guests: a VMCB built for the BSP's features could be invalid on it.
+static int svm_cpu_compatible(void)
+{
+  struct svm_features *f = &svm_features;
+  if (!(cpuid(CPUID_EXT_FEATURES, 0).ecx & CPUID_EXT_ECX_SVM))
+    return 0;
+  if (rdmsr(MSR_VM_CR) & VM_CR_SVMDIS)
+    return 0;
+  struct cpuid_regs r = cpuid(CPUID_SVM_LEAF, 0);
+  return (r.eax & 0xFF) == f->revision && r.ebx == f->nasids && r.edx == f->edx;
+}
+// LAB 1 STUB
+// // LAB 1: (a helper for svm_hardware_enable) does this CPU offer SVM, not disabled by
+// // firmware, with the same revision, ASIDs and features that setup recorded on the BSP?
+// LAB 1 END
+
 // On the calling CPU (IF=0 or pinned): EFER.SVME=1 and VM_HSAVE_PA = this
-// CPU's save area. Does nothing when SVM is unavailable. Sets
-// svm_data[cpu].enabled = 1 only after reading both MSRs back and finding
-// them as written; prints what they read.
+// CPU's save area. Does nothing when SVM is unavailable; refuses (prints
+// "svm: cpu%d: differs from cpu0" and leaves SVME clear) on a CPU whose SVM
+// features differ from the BSP's. Sets svm_data[cpu].enabled = 1 only after
+// reading both MSRs back and finding them as written; prints what they read.
 void svm_hardware_enable(void)
 {
   if (unavailable)
     return;
   // LAB 1 BEGIN
   struct svm_cpu_data *sd = svm_cpu_self();
+  sd->enabled = 0;
+  if (!svm_cpu_compatible()) {
+    printf("svm: cpu%d: differs from cpu0\n", cpuid_self());
+    return;
+  }
   if (!sd->save_area_pa) {
     printf("svm: cpu%d: no host save area\n", sd->cpu);
     return;
@@ -152,11 +178,33 @@ void svm_hardware_enable(void)
   uint64 hsave = rdmsr(MSR_VM_HSAVE_PA);
   sd->enabled = (rdmsr(MSR_EFER) & EFER_SVME) && hsave == sd->save_area_pa && hsave != 0;
   // LAB 1 STUB
-  // // LAB 1: on this CPU set EFER.SVME and VM_HSAVE_PA = this CPU's save area, then
-  // // set this CPU's svm_data.enabled iff both MSRs read back as written.
+  // // LAB 1: on this CPU, if its SVM features match the BSP's, set EFER.SVME and VM_HSAVE_PA
+  // // = this CPU's save area; svm_data.enabled = 1 iff both MSRs read back as written.
   // lab_missing(1, "svm_hardware_enable");
   // LAB 1 END
   svm_print_enable();
+}
+
+static void enable_here(void *unused) { svm_hardware_enable(); }
+
+// Enables SVM again on every online CPU (after svm_hardware_disable_all).
+// Returns 0 if every CPU ended up enabled, else -ENODEV.
+int svm_hardware_enable_all(void)
+{
+  // LAB 1 BEGIN
+  int bad = 0;
+  for (int i = 0; i < ncpu; i++) {
+    if (!cpu_online(i))
+      continue;
+    if (smp_call(i, enable_here, NULL) != 0 || !svm_data[i].enabled)
+      bad = 1;
+  }
+  return bad ? -ENODEV : 0;
+  // LAB 1 STUB
+  // // LAB 1: run svm_hardware_enable on every online CPU (smp_call); 0 iff each of
+  // // them is enabled afterwards, else -ENODEV.
+  // return lab_missing(1, "svm_hardware_enable_all");
+  // LAB 1 END
 }
 
 // On the calling CPU: EFER.SVME=0, so no SVM instruction can run any more

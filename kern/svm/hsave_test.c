@@ -127,8 +127,8 @@ KTEST(hsave_disable)
            "cpu%d: after disable EFER=0x%lx has SVME clear and LMA still set", i, states[i].efer);
   KCHECK(!svm_available(), "svm_available() is 0 while disabled");
   KCHECK(svm_guard() == -ENODEV, "VM creation refused while disabled: -ENODEV");
-  for (int i = 0; i < ncpu; i++)
-    smp_call(i, enable_here, NULL);
+  int r = svm_hardware_enable_all();
+  KCHECK(r == 0, "svm_hardware_enable_all: %d (want 0)", r);
   read_all();
   for (int i = 0; i < ncpu; i++)
     KCHECK((states[i].efer & EFER_SVME) && states[i].hsave == svm_data[i].save_area_pa,
@@ -202,4 +202,25 @@ KTEST(hsave_nomem)
   KCHECK(stale < 0, "no svm_data entry keeps a save area after the failure (svm_data[%d] does)",
          stale);
   KCHECK(kfreecount() == base, "free pages back to baseline %lu (now %lu)", base, kfreecount());
+}
+
+// A CPU whose SVM leaf differs from what setup recorded is refused: it
+// prints so, keeps EFER.SVME clear and svm_available() says no. Simulated
+// by changing the recorded revision, then restored.
+KTEST(hsave_compat)
+{
+  KCHECK(svm_available() && ncpu > 1, "SVM usable on %d cpus before the test", ncpu);
+  int last = ncpu - 1;
+  smp_call(last, disable_here, NULL);
+  svm_features.revision ^= 0x80;
+  smp_call(last, enable_here, NULL);
+  svm_features.revision ^= 0x80;
+  read_all();
+  KCHECK(!(states[last].efer & EFER_SVME) && !svm_data[last].enabled,
+         "cpu%d with a different SVM revision: EFER=0x%lx (want SVME clear), enabled=%d (want 0)",
+         last, states[last].efer, svm_data[last].enabled);
+  KCHECK(!svm_available(), "svm_available()=%d with an incompatible CPU (want 0)", svm_available());
+  smp_call(last, enable_here, NULL);
+  KCHECK(svm_available(), "same revision again: cpu%d enabled, svm_available()=%d (want 1)", last,
+         svm_available());
 }

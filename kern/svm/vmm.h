@@ -41,6 +41,7 @@ int svm_alloc_save_areas(void);      // every CPU's save area (setup; ktest=hsav
 void svm_hardware_enable(void);      // this CPU: EFER.SVME, VM_HSAVE_PA
 void svm_hardware_disable(void);     // this CPU: clear EFER.SVME (power-off)
 void svm_hardware_disable_all(void); // every CPU (poweroff() in power.c)
+int svm_hardware_enable_all(void);   // every online CPU again: 0, or -ENODEV
 int svm_available(void);             // 1 iff SVM with NPT is usable on every CPU
 const char *svm_unavailable_reason(void); // why not, or NULL
 int svm_guard(void);                 // 0 if available, else -ENODEV (for VM creation)
