@@ -7,6 +7,9 @@ feature summary must match CPUID; without SVM or without nested paging the
 kernel says what is missing and everything else keeps working.
 Console formats: HACKING.md, "Console output the graders match"."""
 from gradelib import test
+import answers
+
+QUESTIONS = 5   # labs/lab1-hsave.md §7
 
 PANIC = r"^panic: "
 ENABLE = r"^svm: cpu(\d+): EFER\.SVME=(\d) VM_HSAVE_PA=0x([0-9a-f]+)$"
@@ -171,3 +174,9 @@ def compat(r):
     r.expect(r"^ok: cpu1 with a different SVM revision: ")
     r.expect(r"^ok: same revision again: ")
     r.expect_exit(0)
+
+
+@test(points=3, title="answers-lab1.txt answers every question of labs/lab1-hsave.md §7",
+      cmdline="ktest=hsave_features", cpus=1)
+def written_answers(r):
+    answers.check(r, 1, QUESTIONS)

@@ -3,8 +3,13 @@
 The ktests live in kern/svm/vmcb_test.c:
   vmcb_modes   a VMCB for real, 32-bit protected and 64-bit long mode passes
                the checker and really runs a guest to its HLT (SVM_EXIT_HLT)
+  vmcb_fields  a fresh VMCB: every required intercept, the TLB flush, the
+               reset state, both permission maps' contents
+  vmcb_exits   guest instructions that must exit (ports, MSRs, CPUID, INVLPGA,
+               VMMCALL, MONITOR, MWAIT) and pass-through MSRs that must not
   vmcb_broken  each deliberately broken VMCB is rejected by the checker with
-               the right rule AND by the CPU's VMRUN with VMEXIT_INVALID
+               the right rule AND by the CPU's VMRUN with VMEXIT_INVALID; legal
+               but unusual VMCBs are accepted by both
   npt          map, lookup, unmap; every level has the U bit; freeing returns
                the free-page count to its baseline
   vmcb_nomem   with memory exhausted every allocation path says -ENOMEM and
@@ -12,9 +17,13 @@ The ktests live in kern/svm/vmcb_test.c:
   vmcb_misc    exit names, clean bits, vmcb_dump prints every field
   vmcb_smp     the guest runs on every CPU in turn (smp_call)
 """
+import re
+
 from gradelib import test
+import answers
 
 PANIC = r"^panic: "
+QUESTIONS = 6   # labs/lab2-vmcb.md §7
 MODES = ["real mode", "32-bit protected mode", "64-bit long mode"]
 
 # (what the ktest calls the broken VMCB, the checker's rule text).
@@ -41,7 +50,7 @@ BROKEN = [
 
 
 def esc(s):
-    return s.replace(".", r"\.").replace("(", r"\(").replace(")", r"\)")
+    return re.escape(s)
 
 
 def clean_run(r):
@@ -49,7 +58,36 @@ def clean_run(r):
     r.reject(r"^FAIL: ")
 
 
-@test(points=10, title="a VMCB for each guest mode passes the checker and runs to HLT",
+def ok_line(r, what, hint):
+    """Waits for the ktest's verdict on one item: "ok: <what>" passes;
+    "FAIL: <what>" fails, quoting the line (expected and seen values) and a
+    hint where to look."""
+    m = r.expect(r"^(ok|FAIL): %s.*$" % what,
+                 msg="expected a line 'ok: %s...' from the ktest" % what.replace("\\", ""))
+    r.check(m.group(1) == "ok", "%s\n    where to look: %s" % (m.group(0), hint))
+
+
+# ---- Part A: nested page tables -------------------------------------------------
+@test(points=10, title="A: nested page tables: map, lookup, unmap, U bit, free to baseline",
+      cmdline="ktest=npt", cpus=1)
+def npt(r):
+    clean_run(r)
+    r.expect(r"^ok: U and P set at every level of the nested walk$")
+    r.expect(r"^ok: npt_unmap removes the middle page$")
+    r.expect(r"^ok: npt_free: free pages back to baseline (\d+) \(now \1\)$")
+    r.expect_exit(0)
+
+
+@test(points=6, title="A+B: allocation failures say -ENOMEM and leave nothing behind",
+      cmdline="ktest=vmcb_nomem", cpus=1, timeout=60)
+def nomem(r):
+    clean_run(r)
+    r.expect(r"^ok: free pages back to baseline (\d+) \(now \1\)$")
+    r.expect_exit(0)
+
+
+# ---- Part B: the VMCB and the permission maps -------------------------------------
+@test(points=8, title="B: a VMCB for each guest mode passes the checker and runs to HLT",
       cmdline="ktest=vmcb_modes", cpus=1, timeout=40)
 def modes(r):
     clean_run(r)
@@ -62,46 +100,94 @@ def modes(r):
     r.expect_exit(0)
 
 
-def broken_test(first, last):
+def fields_test(name, points, title, items, hint):
+    """A part of ktest=vmcb_fields: each item's ok line (partial credit)."""
     def run(r):
-        clean_run(r)
-        for what, rule in BROKEN[first:last]:
-            r.expect(r'^ok: broken VMCB \(%s\): checker says "%s"$' % (esc(what), rule))
-            # Low 32 bits only: QEMU 7.2 writes VMEXIT_INVALID as 0x00000000ffffffff,
-            # real hardware as all ones (platform-notes.md).
-            r.expect(r"^ok: broken VMCB \(%s\): VMRUN exits with VMEXIT_INVALID "
-                     r"\(exitcode 0x(ffffffff)?ffffffff, SVM_EXIT_INVALID\)$" % esc(what))
-        r.expect_exit(0)
-    return run
+        r.reject(PANIC)
+        for what in items:
+            ok_line(r, what, hint)
+    test(points=points, title=title, cmdline="ktest=vmcb_fields", cpus=1, timeout=40,
+         name=name)(run)
 
 
-# The same boot graded in three parts, so partial credit shows which rules.
-test(points=8, title="broken control area (ASID 0, no VMRUN intercept) and EFER.SVME clear "
-     "rejected by checker and VMRUN", cmdline="ktest=vmcb_broken", cpus=1, timeout=60,
-     name="broken_control")(broken_test(0, 3))
-test(points=8, title="CR0/CR3/CR4/EFER reserved bits rejected by checker and VMRUN",
-     cmdline="ktest=vmcb_broken", cpus=1, timeout=60, name="broken_regs")(broken_test(3, 10))
-test(points=8, title="long-mode, DR6/DR7, IOPM and EVENTINJ rules rejected by checker and "
-     "VMRUN", cmdline="ktest=vmcb_broken", cpus=1, timeout=60,
-     name="broken_mode")(broken_test(10, len(BROKEN)))
+def icpt(*names):
+    return [r"intercept %s set " % esc(n) for n in names]
 
 
-@test(points=8, title="nested page tables: map, lookup, unmap, U bit, free to baseline",
-      cmdline="ktest=npt", cpus=1)
-def npt(r):
+fields_test("icpt_host", 4, "B: host events intercepted: INTR, NMI, SMI, #MC, SHUTDOWN",
+            icpt("INTR", "NMI", "SMI", "#MC (exception 18)", "SHUTDOWN"),
+            "the host must keep its interrupts, NMIs, SMIs and machine checks, and a guest "
+            "triple fault must not reset the machine (APM Vol. 2 §15.9, §15.12-15.13)")
+fields_test("icpt_svm", 4, "B: every SVM instruction intercepted",
+            icpt("VMRUN", "VMMCALL", "VMLOAD", "VMSAVE", "STGI", "CLGI", "SKINIT"),
+            "a guest must not run SVM instructions on the real hardware (§15.5, §15.14)")
+fields_test("icpt_insn", 4,
+            "B: emulated and host-visible instructions intercepted (CPUID, HLT, IOIO, MSR, INVD, "
+            "INVLPGA, MONITOR, MWAIT)",
+            icpt("CPUID", "HLT", "IOIO_PROT", "MSR_PROT", "INVD", "INVLPGA", "MONITOR", "MWAIT",
+                 "MWAIT_COND"),
+            "see APM Vol. 2 Appendix B table B-1 and why each instruction matters to the host")
+fields_test("reset_state", 6, "B: TLB flush for a new VMCB and the RESET state (G_PAT, RFLAGS, "
+            "DR6/DR7, EFER, TR/LDTR, GDTR/IDTR, real-mode CS)",
+            ["TLB_CONTROL of a new VMCB", "G_PAT holds PAT", "RFLAGS is the reset value",
+             "DR6/DR7 reset values", "long mode EFER", "TR is a present busy TSS",
+             "GDTR/IDTR limits", "real mode entry 0x10000", "real mode: CR0"],
+            "APM Vol. 2 §14.1.3 'Processor Initialization State', §15.16 'TLB Control'")
+fields_test("perm_maps", 6, "B: IOPM all ones; MSRPM all ones but the VMLOAD/VMSAVE MSRs",
+            ["IOPM: all", "MSRPM: every MSR exits except"],
+            "§15.10.1 and §15.11: sizes, which bit is which MSR, what a set bit means")
+
+
+def exits_test(name, points, title, probes, hint):
+    def run(r):
+        r.reject(PANIC)
+        for what in probes:
+            ok_line(r, r"guest %s: " % esc(what), hint)
+    test(points=points, title=title, cmdline="ktest=vmcb_exits", cpus=1, timeout=40,
+         name=name)(run)
+
+
+exits_test("exits_io", 4, "B: guest port I/O exits (SVM_EXIT_IOIO)",
+           ["in al, 0x80", "out 0x80, al", "in al, dx (dx=0xfff8)"],
+           "IOIO_PROT plus a full IOPM (§15.10.1)")
+exits_test("exits_msr", 6, "B: guest RDMSR/WRMSR exit; the VMLOAD/VMSAVE MSRs do not",
+           ["rdmsr EFER", "rdmsr TSC", "rdmsr PAT", "rdmsr VM_HSAVE_PA", "wrmsr EFER",
+            "rdmsr FS_BASE (pass-through)", "wrmsr KERNEL_GS_BASE (pass-through)",
+            "rdmsr SYSENTER_EIP (pass-through)"],
+           "MSR_PROT plus the MSRPM's three ranges and two bits per MSR (§15.11)")
+exits_test("exits_insn", 4, "B: guest CPUID, INVLPGA, VMMCALL, MONITOR, MWAIT exit",
+           ["cpuid", "invlpga", "vmmcall", "monitor", "mwait"],
+           "intercept bits in the VMCB control area (Appendix B)")
+
+
+# ---- Part C: the §15.5.1 checker -------------------------------------------------
+def rule_test(i, what, rule):
+    def run(r):
+        r.reject(PANIC)
+        ok_line(r, r'broken VMCB \(%s\): checker says "%s"' % (esc(what), rule),
+                "vmcb_check must name this rule (§15.5.1)")
+        # Low 32 bits only: QEMU 7.2 writes VMEXIT_INVALID as 0x00000000ffffffff,
+        # real hardware as all ones.
+        ok_line(r, r"broken VMCB \(%s\): VMRUN exits with VMEXIT_INVALID" % esc(what),
+                "the test's VMCB was not rejected by VMRUN: the rest of the VMCB is wrong")
+    name = "rule_" + re.sub(r"[^a-z0-9]+", "_", what.lower()).strip("_")
+    test(points=1, title="C: checker and VMRUN reject %s" % what, cmdline="ktest=vmcb_broken",
+         cpus=1, timeout=60, name=name)(run)
+
+
+for i, (what, rule) in enumerate(BROKEN):
+    rule_test(i, what, rule)
+
+
+@test(points=6, title="C: legal but unusual VMCBs accepted by the checker and by VMRUN",
+      cmdline="ktest=vmcb_broken", cpus=1, timeout=60)
+def legal(r):
     clean_run(r)
-    r.expect(r"^ok: U and P set at every level of the nested walk$")
-    r.expect(r"^ok: npt_unmap removes the middle page$")
-    r.expect(r"^ok: npt_free: free pages back to baseline (\d+) \(now \1\)$")
+    n = len(r.findall(r"^ok: legal VMCB"))
     r.expect_exit(0)
-
-
-@test(points=6, title="allocation failures say -ENOMEM and leave nothing behind",
-      cmdline="ktest=vmcb_nomem", cpus=1, timeout=60)
-def nomem(r):
-    clean_run(r)
-    r.expect(r"^ok: free pages back to baseline (\d+) \(now \1\)$")
-    r.expect_exit(0)
+    n = len(r.findall(r"^ok: legal VMCB"))
+    r.check(n == 9, "expected 9 'ok: legal VMCB' lines, got %d" % n)
+    r.expect(r"^ok: a valid VMCB still runs afterwards")
 
 
 @test(points=4, title="exit names, clean bits and vmcb_dump", cmdline="ktest=vmcb_misc", cpus=1)
@@ -123,3 +209,9 @@ def every_cpu(r):
     for cpu in range(4):
         r.expect(r"^ok: cpu%d: guest runs to HLT: exitcode 0x78 \(SVM_EXIT_HLT\)$" % cpu)
     r.expect_exit(0)
+
+
+@test(points=3, title="answers-lab2.txt answers every question of labs/lab2-vmcb.md §7",
+      cmdline="ktest=vmcb_misc", cpus=1)
+def written_answers(r):
+    answers.check(r, 2, QUESTIONS)

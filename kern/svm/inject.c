@@ -6,42 +6,17 @@
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
 
-// Intercepts the kernel needs to stay in control of the CPU: host interrupts
-// and NMIs, triple faults, the SVM instructions, and everything the VMM
-// emulates. V_INTR_MASKING makes the guest's IF mask only virtual interrupts,
+// Intercepts the kernel needs to stay in control of the CPU (host interrupts
+// and NMIs, triple faults, the SVM instructions, everything the VMM emulates:
+// vmcb_required_intercepts), re-applied over whatever the VMM asked for. V_INTR_MASKING makes the guest's IF mask only virtual interrupts,
 // so a guest with IF=0 cannot keep a host interrupt from forcing an exit
 // (§15.21.1 "Physical (INTR) Interrupt Masking in EFLAGS").
 void svm_force_intercepts(struct vmcb *vmcb)
 {
   struct vmcb_control *c = &vmcb->control;
-  c->intercepts[INTERCEPT_WORD_MISC1] |= INTERCEPT_INTR | INTERCEPT_NMI | INTERCEPT_SHUTDOWN |
-                                         INTERCEPT_CPUID | INTERCEPT_HLT | INTERCEPT_IOIO_PROT |
-                                         INTERCEPT_MSR_PROT | INTERCEPT_INVLPGA;
-  c->intercepts[INTERCEPT_WORD_MISC2] |= INTERCEPT_VMRUN | INTERCEPT_VMMCALL | INTERCEPT_VMLOAD |
-                                         INTERCEPT_VMSAVE | INTERCEPT_STGI | INTERCEPT_CLGI |
-                                         INTERCEPT_SKINIT;
+  vmcb_required_intercepts(c);   // lab 2's list (vmcb.c): one place says what is required
   c->int_ctl |= V_INTR_MASKING;
   vmcb_mark_all_dirty(vmcb);
-}
-
-// Lets the guest read and write msr without an exit. The MSRPM (§15.11 "MSR
-// Intercepts") holds 2 bits per MSR (read, then write) for three ranges of
-// 8 Ki MSRs: 0000_0000h at byte 0, C000_0000h at 0x800, C001_0000h at 0x1000.
-static void msrpm_allow(uint8 *msrpm, uint32 msr)
-{
-  uint32 base = msr < 0x2000 ? 0 : (msr >> 16) == 0xC000 ? 0x800 : 0x1000;
-  uint32 bit = 2 * (msr & 0x1FFF);
-  msrpm[base + bit / 8] &= ~(3u << (bit % 8));
-}
-
-// The MSRs that VMLOAD/VMSAVE switch need no intercept: the guest has its
-// own copies in its VMCB and the host gets its own back (§15.5.2).
-void svm_msrpm_passthrough(uint8 *msrpm)
-{
-  static const uint32 msrs[] = {MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK, MSR_FS_BASE, MSR_GS_BASE,
-                                MSR_KERNEL_GS_BASE, 0x174, 0x175, 0x176};   // + SYSENTER_CS/ESP/EIP
-  for (uint32 i = 0; i < ARRAY_SIZE(msrs); i++)
-    msrpm_allow(msrpm, msrs[i]);
 }
 
 // Builds the EVENTINJ value for an exception, or returns 0 if ev is invalid.

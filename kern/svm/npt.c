@@ -32,7 +32,7 @@ int npt_init(struct npt *npt)
   npt->npages = 1;
   return 0;
   // LAB 2 STUB
-  // // LAB 2: allocate the root of an empty nested table (counted in npages); return 0 or -ENOMEM.
+  // // LAB 2: allocate the root table (npages counts it); -ENOMEM keeps nothing.
   // npt->pml4 = NULL;
   // npt->pml4_pa = 0;
   // npt->npages = 0;
@@ -62,6 +62,8 @@ static pte_t *npt_walk(struct npt *npt, uint64 gpa, int alloc)
   return &table[PX(0, gpa)];
 }
 // LAB 2 STUB
+// // LAB 2: (a helper) walk the 4 levels to gpa's leaf entry, allocating missing tables
+// // when asked; every non-leaf entry must let a nested walk (a user access) through.
 // LAB 2 END
 
 static int npt_range_ok(uint64 gpa, uint64 size)
@@ -91,8 +93,8 @@ int npt_map(struct npt *npt, uint64 gpa, uint64 hpa, uint64 size, uint64 perm)
   }
   return 0;
   // LAB 2 STUB
-  // // LAB 2: map [gpa, gpa+size) to [hpa, hpa+size) with perm; -EINVAL, -EEXIST or -ENOMEM with
-  // //   this call undone.
+  // // LAB 2: map each page present + user + perm; -EEXIST if one is mapped, -ENOMEM;
+  // // on error undo this call's mappings.
   // return lab_missing(2, "npt_map");
   // LAB 2 END
 }
@@ -112,7 +114,7 @@ int npt_unmap(struct npt *npt, uint64 gpa, uint64 size)
   }
   return 0;
   // LAB 2 STUB
-  // // LAB 2: remove the mappings of [gpa, gpa+size), skipping pages not mapped; 0 or -EINVAL.
+  // // LAB 2: clear the leaf entry of every mapped page in the range (allocate nothing).
   // return lab_missing(2, "npt_unmap");
   // LAB 2 END
 }
@@ -131,7 +133,7 @@ int npt_lookup(struct npt *npt, uint64 gpa, uint64 *hpa, uint64 *perm)
   *perm = PTE_FLAGS(*pte);
   return 0;
   // LAB 2 STUB
-  // // LAB 2: translate gpa (*hpa keeps the offset, *perm = leaf flags); 0, -ENOENT or -EINVAL.
+  // // LAB 2: the host-physical address (with gpa's page offset) and leaf flags, or -ENOENT.
   // return lab_missing(2, "npt_lookup");
   // LAB 2 END
 }
@@ -149,6 +151,7 @@ static void npt_free_level(struct npt *npt, pte_t *table, int level)
   npt->npages--;
 }
 // LAB 2 STUB
+// // LAB 2: (a helper for npt_free) free a table and all tables below it, not the guest's frames.
 // LAB 2 END
 
 // Frees every table page (not the guest's memory). Safe on a zeroed or
@@ -160,7 +163,7 @@ void npt_free(struct npt *npt)
   // LAB 2 BEGIN
   npt_free_level(npt, npt->pml4, NPT_LEVELS - 1);
   // LAB 2 STUB
-  // // LAB 2: free every table page of npt (not the guest's frames).
+  // // LAB 2: free every table page, root included, so that npages drops to 0.
   // lab_missing(2, "npt_free");
   // LAB 2 END
   npt->pml4 = NULL;

@@ -20,7 +20,7 @@ void svm_switch_vmcb(struct vcpu *v, struct vmcb_info *target)
   v->current_vmcb = target;
   v->vmcb = target->ptr;
   // LAB 2 STUB
-  // // LAB 2: make target the VMCB the vcpu runs on (both current_vmcb and vmcb).
+  // // LAB 2: make target the vcpu's current VMCB (both the vmcb_info and the page pointer).
   // lab_missing(2, "svm_switch_vmcb");
   // LAB 2 END
 }
@@ -41,7 +41,8 @@ int vmcb_create(struct vcpu *v)
   v->guest_state_loaded = 0;
   return 0;
   // LAB 2 STUB
-  // // LAB 2: allocate vmcb01 and switch the vcpu to it; return 0 or -ENOMEM (nothing allocated).
+  // // LAB 2: allocate vmcb01 (page and physical address; never ran on a CPU, no ASID
+  // // generation), make it current, guest state not loaded; -ENOMEM keeps nothing.
   // return lab_missing(2, "vmcb_create");
   // LAB 2 END
 }
@@ -56,40 +57,6 @@ void vmcb_destroy(struct vcpu *v)
   v->vmcb = NULL;
 }
 
-// Allocates the I/O permission map (12 KiB) and MSR permission map (8 KiB),
-// each physically contiguous and page-aligned (§15.10.1, §15.11), filled with
-// ones: every port and every MSR access exits to us. QEMU really reads them,
-// so a missing map would mean "whatever is at physical 0".
-// Returns 0 or -ENOMEM (nothing allocated then).
-int vmcb_perm_alloc(struct vmcb_perm *p)
-{
-  // LAB 2 BEGIN
-  p->iopm = kalloc_pages(IOPM_SIZE / PGSIZE, 1);
-  p->msrpm = kalloc_pages(MSRPM_SIZE / PGSIZE, 1);
-  if (!p->iopm || !p->msrpm) {
-    vmcb_perm_free(p);
-    return -ENOMEM;
-  }
-  memset(p->iopm, 0xFF, IOPM_SIZE);
-  memset(p->msrpm, 0xFF, MSRPM_SIZE);
-  return 0;
-  // LAB 2 STUB
-  // // LAB 2: allocate both permission maps (contiguous, page-aligned, every access intercepted);
-  // //   0 or -ENOMEM.
-  // p->iopm = p->msrpm = NULL;
-  // return lab_missing(2, "vmcb_perm_alloc");
-  // LAB 2 END
-}
-
-void vmcb_perm_free(struct vmcb_perm *p)
-{
-  if (p->iopm)
-    kfree_pages(p->iopm, IOPM_SIZE / PGSIZE);
-  if (p->msrpm)
-    kfree_pages(p->msrpm, MSRPM_SIZE / PGSIZE);
-  p->iopm = p->msrpm = NULL;
-}
-
 // LAB 2 BEGIN
 // The intercepts the kernel always needs, whatever the user-space VMM asks
 // for (NOVA's rule: force what the kernel needs, add what the VMM wants):
@@ -99,20 +66,24 @@ void vmcb_perm_free(struct vmcb_perm *p)
 // - SHUTDOWN: a triple-faulting guest must not reset the machine.
 // - HLT, CPUID, VMMCALL, IOIO_PROT, MSR_PROT: what the VMM emulates.
 // - INVD, INVLPGA, MONITOR/MWAIT: harmful or host-visible instructions.
-static void vmcb_set_intercepts(struct vmcb_control *c)
+// Adds (ORs) them to c's intercept words; svm_force_intercepts calls it too.
+void vmcb_required_intercepts(struct vmcb_control *c)
 {
-  memset(c->intercepts, 0, sizeof c->intercepts);
-  c->intercepts[INTERCEPT_WORD_EXC] = INTERCEPT_EXC(18);   // #MC belongs to the host
-  c->intercepts[INTERCEPT_WORD_MISC1] =
+  c->intercepts[INTERCEPT_WORD_EXC] |= INTERCEPT_EXC(18);   // #MC belongs to the host
+  c->intercepts[INTERCEPT_WORD_MISC1] |=
       INTERCEPT_INTR | INTERCEPT_NMI | INTERCEPT_SMI | INTERCEPT_CPUID | INTERCEPT_INVD |
       INTERCEPT_HLT | INTERCEPT_INVLPGA | INTERCEPT_IOIO_PROT | INTERCEPT_MSR_PROT |
       INTERCEPT_SHUTDOWN;
-  c->intercepts[INTERCEPT_WORD_MISC2] =
+  c->intercepts[INTERCEPT_WORD_MISC2] |=
       INTERCEPT_VMRUN | INTERCEPT_VMMCALL | INTERCEPT_VMLOAD | INTERCEPT_VMSAVE |
       INTERCEPT_STGI | INTERCEPT_CLGI | INTERCEPT_SKINIT | INTERCEPT_MONITOR |
       INTERCEPT_MWAIT | INTERCEPT_MWAIT_COND;
 }
 // LAB 2 STUB
+// // LAB 2: vmcb_required_intercepts(c) ORs into c->intercepts every intercept the kernel
+// // needs whatever the VMM wants (host events, SVM instructions, what the VMM emulates,
+// // harmful or host-visible instructions, #MC).
+// void vmcb_required_intercepts(struct vmcb_control *c) { lab_missing(2, "vmcb_required_intercepts"); }
 // LAB 2 END
 
 // Fills the control area for a new guest: intercepts, permission maps, ASID,
@@ -122,7 +93,7 @@ void vmcb_init_control(struct vmcb *vmcb, const struct vmcb_setup *s, const stru
   struct vmcb_control *c = &vmcb->control;
   memset(c, 0, sizeof *c);
   // LAB 2 BEGIN
-  vmcb_set_intercepts(c);
+  vmcb_required_intercepts(c);
   c->iopm_base_pa = V2P(p->iopm);
   c->msrpm_base_pa = V2P(p->msrpm);
   c->asid = s->asid;                      // 0 is the host's: VMRUN refuses it
@@ -133,8 +104,8 @@ void vmcb_init_control(struct vmcb *vmcb, const struct vmcb_setup *s, const stru
   c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
   c->ncr3 = s->ncr3;
   // LAB 2 STUB
-  // // LAB 2: intercepts, permission maps, ASID, virtual interrupt masking, nested paging, TLB
-  // //   flush; no clean bits.
+  // // LAB 2: the kernel's intercepts, both permission maps, ASID s->asid, a full TLB flush for
+  // // the new VMCB, virtual interrupt masking, nested paging with nCR3 = s->ncr3.
   // lab_missing(2, "vmcb_init_control");
   // LAB 2 END
   vmcb_mark_all_dirty(vmcb);
@@ -191,6 +162,7 @@ static void save_long(struct vmcb_save *v, const struct vmcb_setup *s)
   v->efer |= EFER_LME | EFER_LMA;
 }
 // LAB 2 STUB
+// // LAB 2: helpers for vmcb_init_save, one per guest mode (real, 32-bit protected, 64-bit).
 // LAB 2 END
 
 // Fills the save area for the guest's first VMRUN in mode s->mode. The
@@ -218,8 +190,8 @@ void vmcb_init_save(struct vmcb *vmcb, const struct vmcb_setup *s)
   else
     save_long(v, s);
   // LAB 2 STUB
-  // // LAB 2: the guest's state for its first VMRUN in mode s->mode (RESET state, APM Vol. 2
-  // //   §14.1.3, plus what VMRUN requires).
+  // // LAB 2: the RESET state of every register VMRUN loads (§14.1.3), plus EFER.SVME; then the
+  // // segments, RIP, control registers (and long mode's CR3/EFER) of mode s->mode.
   // lab_missing(2, "vmcb_init_save");
   // LAB 2 END
   vmcb_mark_all_dirty(vmcb);

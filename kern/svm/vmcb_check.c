@@ -4,15 +4,17 @@
 // which rule failed, so the vmm can report it (and tests can show that the
 // checker and the CPU agree).
 //
-// The rules, in the APM's order:
-//   EFER.SVME = 0                         CR0.CD = 0 with CR0.NW = 1
-//   CR0[63:32] != 0                       a CR3 MBZ bit set
-//   a CR4 MBZ bit set                     DR6[63:32] != 0, DR7[63:32] != 0
-//   an EFER MBZ bit set                   EFER.LME/LMA without long mode support
-//   EFER.LME, CR0.PG and not CR4.PAE      EFER.LME, CR0.PG and not CR0.PE
-//   EFER.LME, CR0.PG, CR4.PAE, CS.L, CS.D all set
-//   VMRUN intercept clear                 IOPM/MSRPM reaching past MAXPHYADDR
-//   illegal event injection (§15.20)      ASID = 0
+// The rules vmcb_check tests, in the order it tests them (the first broken
+// one is reported; each has its enum vmcb_rule value, svm/vmm.h):
+//   control area: VMRUN intercept clear (VMCB_BAD_VMRUN_INTERCEPT),
+//     IOPM or MSRPM reaching past MAXPHYADDR (VMCB_BAD_PERM_MAP),
+//     illegal event injection, §15.20 (VMCB_BAD_EVENTINJ), ASID 0 (VMCB_BAD_ASID)
+//   registers: EFER.SVME clear, CR0.CD clear with CR0.NW set, CR0[63:32] set,
+//     a CR3 or CR4 MBZ bit set, DR6[63:32] or DR7[63:32] set, an EFER MBZ bit set
+//   long mode: EFER.LME and CR0.PG with CR4.PAE clear, or with CR0.PE clear;
+//     EFER.LME, CR0.PG, CS.L and CS.D all set
+// (The APM also forbids EFER.LME/LMA on a CPU without long mode; svmlab's
+// host runs in long mode, so that rule cannot fail here and has no value.)
 #include "defs.h"
 #include "x86.h"
 #include "svm/vmm.h"
@@ -159,6 +161,8 @@ static enum vmcb_rule check_control(const struct vmcb_control *c)
   return VMCB_OK;
 }
 // LAB 2 STUB
+// // LAB 2: helpers for vmcb_check, one rule each (§15.5.1): control area, control/debug
+// // registers and EFER, the long-mode combinations. Values the CPU may vary come from CPUID.
 // LAB 2 END
 
 // Returns VMCB_OK if VMRUN would accept vmcb's guest state as far as §15.5.1
@@ -173,8 +177,8 @@ enum vmcb_rule vmcb_check(const struct vmcb *vmcb)
     r = check_long_mode(&vmcb->save);
   return r;
   // LAB 2 STUB
-  // // LAB 2: return the first rule of APM Vol. 2 §15.5.1 that vmcb breaks (control area, then
-  // //   registers), or VMCB_OK.
+  // // LAB 2: VMCB_OK if VMRUN would accept the VMCB, else the first rule broken, in the order
+  // // of the list at the top of this file.
   // lab_missing(2, "vmcb_check");
   // return VMCB_OK;
   // LAB 2 END

@@ -80,6 +80,7 @@ struct vmcb_perm {    // permission maps, shared by a VM's vcpus
 };
 int vmcb_perm_alloc(struct vmcb_perm *p);
 void vmcb_perm_free(struct vmcb_perm *p);
+void vmcb_required_intercepts(struct vmcb_control *c);  // ORs in what the kernel always intercepts
 void vmcb_init_control(struct vmcb *vmcb, const struct vmcb_setup *s, const struct vmcb_perm *p);
 void vmcb_init_save(struct vmcb *vmcb, const struct vmcb_setup *s);
 void vmcb_mark_all_dirty(struct vmcb *vmcb);
