@@ -108,6 +108,9 @@ def degrades(r, reason, svm):
             "expected svm=%d npt=0 in the summary, got %s" % (svm, f))
     r.expect(r"^svm: unavailable: .*%s" % reason)
     r.expect(r"^ok: VM creation refused: -ENODEV$")
+    r.expect(r"^svm: cannot create a VM: .*%s" % reason,
+             msg="VM creation must be refused with the reason found at setup "
+                 "(svm_unavailable_reason), naming '%s'" % reason)
     r.expect_exit(0)
 
 
@@ -170,9 +173,10 @@ def nomem(r):
 def compat(r):
     r.reject(PANIC)
     r.reject(r"^FAIL: ")
-    r.expect(r"^svm: cpu1: differs from cpu0$")
-    r.expect(r"^ok: cpu1 with a different SVM revision: ")
-    r.expect(r"^ok: same revision again: ")
+    r.expect(r"^svm: cpu1: SVM features differ from the boot CPU's$")
+    for what in ["revision", "number of ASIDs", r"feature bits \(EDX\)"]:
+        r.expect(r"^ok: recorded %s differs: " % what)
+        r.expect(r"^ok: %s restored: " % what)
     r.expect_exit(0)
 
 
@@ -180,3 +184,4 @@ def compat(r):
       cmdline="ktest=hsave_features", cpus=1)
 def written_answers(r):
     answers.check(r, 1, QUESTIONS)
+

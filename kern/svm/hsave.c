@@ -154,7 +154,7 @@ static int svm_cpu_compatible(void)
 
 // On the calling CPU (IF=0 or pinned): EFER.SVME=1 and VM_HSAVE_PA = this
 // CPU's save area. Does nothing when SVM is unavailable; refuses (prints
-// "svm: cpu%d: differs from cpu0" and leaves SVME clear) on a CPU whose SVM
+// "svm: cpu%d: SVM features differ from the boot CPU's", enables nothing) on a CPU whose SVM
 // features differ from the BSP's. Sets svm_data[cpu].enabled = 1 only after
 // reading both MSRs back and finding them as written; prints what they read.
 void svm_hardware_enable(void)
@@ -165,7 +165,7 @@ void svm_hardware_enable(void)
   struct svm_cpu_data *sd = svm_cpu_self();
   sd->enabled = 0;
   if (!svm_cpu_compatible()) {
-    printf("svm: cpu%d: differs from cpu0\n", cpuid_self());
+    printf("svm: cpu%d: SVM features differ from the boot CPU's\n", cpuid_self());
     return;
   }
   if (!sd->save_area_pa) {

@@ -205,22 +205,32 @@ KTEST(hsave_nomem)
 }
 
 // A CPU whose SVM leaf differs from what setup recorded is refused: it
-// prints so, keeps EFER.SVME clear and svm_available() says no. Simulated
-// by changing the recorded revision, then restored.
+// keeps EFER.SVME clear and svm_hardware_enable_all fails. Simulated by
+// changing one recorded field at a time (revision, ASIDs, features), then
+// restoring it.
+static void compat_case(const char *what, uint32 *field, uint32 flip)
+{
+  int last = ncpu - 1;
+  smp_call(last, disable_here, NULL);
+  *field ^= flip;
+  int r = svm_hardware_enable_all();
+  *field ^= flip;
+  read_all();
+  KCHECK(r == -ENODEV && !(states[last].efer & EFER_SVME) && !svm_data[last].enabled,
+         "recorded %s differs: svm_hardware_enable_all=%d (want %d), cpu%d EFER=0x%lx (want SVME "
+         "clear), enabled=%d (want 0)", what, r, -ENODEV, last, states[last].efer,
+         svm_data[last].enabled);
+  KCHECK(!svm_available(), "%s differs: svm_available()=%d (want 0)", what, svm_available());
+  r = svm_hardware_enable_all();
+  KCHECK(r == 0 && svm_available(), "%s restored: svm_hardware_enable_all=%d, svm_available()=%d "
+         "(want 0 and 1)", what, r, svm_available());
+}
+
 KTEST(hsave_compat)
 {
   KCHECK(svm_available() && ncpu > 1, "SVM usable on %d cpus before the test", ncpu);
-  int last = ncpu - 1;
-  smp_call(last, disable_here, NULL);
-  svm_features.revision ^= 0x80;
-  smp_call(last, enable_here, NULL);
-  svm_features.revision ^= 0x80;
-  read_all();
-  KCHECK(!(states[last].efer & EFER_SVME) && !svm_data[last].enabled,
-         "cpu%d with a different SVM revision: EFER=0x%lx (want SVME clear), enabled=%d (want 0)",
-         last, states[last].efer, svm_data[last].enabled);
-  KCHECK(!svm_available(), "svm_available()=%d with an incompatible CPU (want 0)", svm_available());
-  smp_call(last, enable_here, NULL);
-  KCHECK(svm_available(), "same revision again: cpu%d enabled, svm_available()=%d (want 1)", last,
-         svm_available());
+  compat_case("revision", &svm_features.revision, 0x80);
+  compat_case("number of ASIDs", &svm_features.nasids, 0x100);
+  compat_case("feature bits (EDX)", &svm_features.edx, SVM_FEAT_NRIPS);
 }
+
