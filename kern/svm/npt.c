@@ -19,7 +19,6 @@
 
 #define NPT_LEVELS 4
 #define NPT_GPA_LIMIT (_UL(1) << 48)   // 4 levels translate 48 bits
-#define NPT_TABLE_PERM (PTE_P | PTE_W | PTE_U)
 
 // Allocates the root of an empty table. Returns 0 or -ENOMEM.
 int npt_init(struct npt *npt)
@@ -55,7 +54,7 @@ static pte_t *npt_walk(struct npt *npt, uint64 gpa, int alloc)
       if (!next)
         return NULL;
       npt->npages++;
-      *pte = V2P(next) | NPT_TABLE_PERM;
+      *pte = V2P(next) | PTE_P | PTE_W | PTE_U;   // the leaf decides W and NX
     }
     table = P2V(PTE_ADDR(*pte));
   }

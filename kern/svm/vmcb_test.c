@@ -255,7 +255,6 @@ static void l_gp(struct vmcb *v)
   v->control.eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | SVM_EVTINJ_VALID_ERR | 13;
 }
 static void l_asid(struct vmcb *v) { v->control.asid = svm_features.nasids - 1; }
-static void l_prot(struct vmcb *v) { v->save.efer |= EFER_LME; v->save.cr0 &= ~CR0_PG; }
 
 static const struct broken legal[] = {
   {"CR0.CD and CR0.NW both set", VMCB_OK, l_cdnw},
@@ -266,7 +265,6 @@ static const struct broken legal[] = {
   {"DR6 low 32 bits all set", VMCB_OK, l_dr6},
   {"EVENTINJ #GP with an error code", VMCB_OK, l_gp},
   {"the highest ASID", VMCB_OK, l_asid},
-  {"EFER.LME without CR0.PG", VMCB_OK, l_prot},
 };
 
 // A legal VMCB: the checker accepts it and VMRUN enters the guest (what the
@@ -346,6 +344,9 @@ KTEST(npt)
   KCHECK(npt_map(&n, 0x1234, V2P(frames[2]), PGSIZE, 0) == -EINVAL &&
              npt_map(&n, _UL(1) << 48, V2P(frames[2]), PGSIZE, 0) == -EINVAL,
          "misaligned or out-of-range gpa: -EINVAL");
+  r = npt_map(&n, gpa - PGSIZE, V2P(frames[2]), 2 * PGSIZE, NPT_W);
+  KCHECK(r == -EEXIST && npt_lookup(&n, gpa - PGSIZE, &hpa, &perm) == -ENOENT,
+         "npt_map over a range whose 2nd page is mapped: %d (want -EEXIST), its 1st page left unmapped", r);
   KCHECK(npt_unmap(&n, gpa + PGSIZE, PGSIZE) == 0 && npt_lookup(&n, gpa + PGSIZE, &hpa, &perm) == -ENOENT,
          "npt_unmap removes the middle page");
   npt_check_lookup(&n, gpa, V2P(frames[0]));
@@ -556,6 +557,12 @@ KTEST(vmcb_fields)
          v->cs.selector, v->cs.base, v->rip, v->cs.limit);
   KCHECK(v->cr0 == (CR0_CD | CR0_NW | CR0_ET) && v->efer == EFER_SVME,
          "real mode: CR0 0x%lx is the RESET value, EFER 0x%lx only SVME", v->cr0, v->efer);
+  testvm_init(&t, GUEST_PROT32);
+  uint16 flat = SEG_ATTR_S | SEG_ATTR_P | SEG_ATTR_DB | SEG_ATTR_G;
+  KCHECK((v->cr0 & CR0_PE) && !(v->cr0 & CR0_PG) && v->efer == EFER_SVME &&
+             (v->cs.attrib & flat) == flat && v->cs.limit == 0xFFFFFFFF && v->rip == GPA_CODE,
+         "32-bit protected mode: CR0 0x%lx (PE, no PG), EFER 0x%lx, CS attrib 0x%x (S P D G) limit 0x%x",
+         v->cr0, v->efer, v->cs.attrib, v->cs.limit);
   check_maps(&t);
   testvm_free(&t);
 }

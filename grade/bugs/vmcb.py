@@ -1,0 +1,172 @@
+# Lab 2 (vmcb): plausible student mistakes in the regions of kern/svm/vmcb.c,
+# perm.c, npt.c and vmcb_check.c, each of which must lose points
+# (tools/bugs.py; format in grade/bugs/bugs.py).
+V = "kern/svm/vmcb.c"
+P = "kern/svm/perm.c"
+N = "kern/svm/npt.c"
+C = "kern/svm/vmcb_check.c"
+
+# ---- Part A: nested page tables ----------------------------------------------------
+bug("npt_table_no_user", "non-leaf nested entries without the U bit (only the leaf has it)",
+    edits=[(N, "*pte = V2P(next) | PTE_P | PTE_W | PTE_U;", "*pte = V2P(next) | PTE_P | PTE_W;")],
+    tests=["vmcb/npt"])
+bug("npt_leaf_no_user", "leaf entries without the U bit",
+    edits=[(N, "*pte = (hpa + off) | PTE_P | PTE_U | perm;", "*pte = (hpa + off) | PTE_P | perm;")],
+    tests=["vmcb/npt"])
+bug("npt_leaf_ignores_perm", "the leaf never gets the caller's permissions (NPT_W)",
+    edits=[(N, "*pte = (hpa + off) | PTE_P | PTE_U | perm;", "*pte = (hpa + off) | PTE_P | PTE_U;")],
+    tests=["vmcb/npt"])
+bug("npt_walk_index_off_by_one", "indexes each level with the next level's bits",
+    edits=[(N, "pte_t *pte = &table[PX(level, gpa)];", "pte_t *pte = &table[PX(level - 1, gpa)];")],
+    tests=["vmcb/npt"])
+bug("npt_pages_not_counted", "npt_walk does not count the tables it allocates",
+    edits=[(N, "      npt->npages++;\n", "")],
+    tests=["vmcb/npt"])
+bug("npt_map_overwrites", "npt_map silently replaces an existing mapping",
+    edits=[(N, "int err = !pte ? -ENOMEM : (*pte & PTE_P) ? -EEXIST : 0;", "int err = !pte ? -ENOMEM : 0;")],
+    tests=["vmcb/npt"])
+bug("npt_map_no_undo", "npt_map leaves the pages mapped so far when a later page fails",
+    edits=[(N, "      if (off)\n        npt_unmap(npt, gpa, off);\n", "")],
+    tests=["vmcb/npt"])
+bug("npt_lookup_drops_offset", "npt_lookup returns the frame without gpa's page offset",
+    edits=[(N, "*hpa = PTE_ADDR(*pte) | (gpa % PGSIZE);", "*hpa = PTE_ADDR(*pte);")],
+    tests=["vmcb/npt"])
+bug("npt_unmap_noop", "npt_unmap finds the entry but does not clear it",
+    edits=[(N, "    if (pte)\n      *pte = 0;\n", "    (void)pte;\n")],
+    tests=["vmcb/npt"])
+bug("npt_free_root_only", "npt_free frees the root and forgets the tables below",
+    edits=[(N, "  npt_free_level(npt, npt->pml4, NPT_LEVELS - 1);",
+            "  npt_free_level(npt, npt->pml4, 0);")],
+    tests=["vmcb/npt"])
+bug("npt_init_va", "npt_init records the root's virtual address as N_CR3",
+    edits=[(N, "npt->pml4_pa = V2P(npt->pml4);", "npt->pml4_pa = (uint64)npt->pml4;")],
+    tests=["vmcb/modes"])
+
+# ---- Part B: permission maps ---------------------------------------------------------
+bug("iopm_not_ones", "the IOPM is left zeroed: every port goes to the hardware",
+    edits=[(P, "  memset(p->iopm, 0xFF, IOPM_SIZE);\n", "")],
+    tests=["vmcb/perm_maps", "vmcb/exits_io"])
+bug("msrpm_not_ones", "the MSRPM is left zeroed: every MSR goes to the hardware",
+    edits=[(P, "  memset(p->msrpm, 0xFF, MSRPM_SIZE);\n", "")],
+    tests=["vmcb/perm_maps", "vmcb/exits_msr"])
+bug("perm_alloc_leaks", "vmcb_perm_alloc keeps the IOPM when the MSRPM allocation fails",
+    edits=[(P, "  if (!p->iopm || !p->msrpm) {\n    vmcb_perm_free(p);",
+            "  if (!p->iopm || !p->msrpm) {\n    p->iopm = p->msrpm = NULL;")],
+    tests=["vmcb/nomem"])
+bug("msrpm_ranges_swapped", "puts C000_0000h MSRs at offset 0x1000 and C001_0000h at 0x800",
+    edits=[(P, "    base = 0x800;\n  else if (msr - 0xC0010000u < 0x2000)\n    base = 0x1000;",
+            "    base = 0x1000;\n  else if (msr - 0xC0010000u < 0x2000)\n    base = 0x800;")],
+    tests=["vmcb/exits_msr"])
+bug("msrpm_one_bit_per_msr", "indexes the MSRPM with one bit per MSR",
+    edits=[(P, "uint32 bit = 2 * (msr & 0x1FFF);", "uint32 bit = msr & 0x1FFF;")],
+    tests=["vmcb/exits_msr"])
+bug("msrpm_read_only", "clears only the read bit: writes still exit",
+    edits=[(P, "msrpm[base + bit / 8] &= ~(3u << (bit % 8));", "msrpm[base + bit / 8] &= ~(1u << (bit % 8));")],
+    tests=["vmcb/exits_msr"])
+bug("passthrough_no_sysenter", "forgets the SYSENTER MSRs in the pass-through list",
+    edits=[(P, "MSR_KERNEL_GS_BASE, 0x174, 0x175, 0x176};", "MSR_KERNEL_GS_BASE};")],
+    tests=["vmcb/exits_msr"])
+bug("passthrough_efer", "also lets the guest access EFER directly (it is in the VMCB, after all)",
+    edits=[(P, "MSR_KERNEL_GS_BASE, 0x174, 0x175, 0x176};", "MSR_KERNEL_GS_BASE, 0x174, 0x175, 0x176, MSR_EFER};")],
+    tests=["vmcb/exits_msr"])
+
+# ---- Part B: intercepts and the control area ----------------------------------------
+bug("no_smi", "no SMI intercept",
+    edits=[(V, "INTERCEPT_INTR | INTERCEPT_NMI | INTERCEPT_SMI | INTERCEPT_CPUID",
+            "INTERCEPT_INTR | INTERCEPT_NMI | INTERCEPT_CPUID")],
+    tests=["vmcb/icpt_host"])
+bug("no_machine_check", "no #MC exception intercept",
+    edits=[(V, "  c->intercepts[INTERCEPT_WORD_EXC] |= INTERCEPT_EXC(18);   // #MC belongs to the host\n", "")],
+    tests=["vmcb/icpt_host"])
+bug("no_invd", "no INVD intercept",
+    edits=[(V, "INTERCEPT_CPUID | INTERCEPT_INVD |", "INTERCEPT_CPUID |")],
+    tests=["vmcb/icpt_insn"])
+bug("no_invlpga", "no INVLPGA intercept",
+    edits=[(V, "INTERCEPT_HLT | INTERCEPT_INVLPGA |", "INTERCEPT_HLT |")],
+    tests=["vmcb/icpt_insn", "vmcb/exits_insn"])
+bug("no_monitor_mwait", "no MONITOR/MWAIT intercepts",
+    edits=[(V, "INTERCEPT_SKINIT | INTERCEPT_MONITOR |\n      INTERCEPT_MWAIT | INTERCEPT_MWAIT_COND;",
+            "INTERCEPT_SKINIT;")],
+    tests=["vmcb/icpt_insn"])
+bug("no_shutdown", "no SHUTDOWN intercept: a triple-faulting guest resets the machine",
+    edits=[(V, "INTERCEPT_MSR_PROT |\n      INTERCEPT_SHUTDOWN;", "INTERCEPT_MSR_PROT;")],
+    tests=["vmcb/icpt_host"])
+bug("no_vmload_vmsave", "VMLOAD and VMSAVE not intercepted",
+    edits=[(V, "INTERCEPT_VMMCALL | INTERCEPT_VMLOAD | INTERCEPT_VMSAVE |", "INTERCEPT_VMMCALL |")],
+    tests=["vmcb/icpt_svm"])
+bug("no_tlb_flush", "no TLB_CONTROL flush on a new VMCB",
+    edits=[(V, "  c->tlb_control = TLB_CONTROL_FLUSH_ALL; // new ASID: drop stale translations\n", "")],
+    tests=["vmcb/reset_state"])
+bug("no_v_intr_masking", "V_INTR_MASKING left clear",
+    edits=[(V, "  c->int_ctl = V_INTR_MASKING;\n", "")],
+    tests=["vmcb/modes"])
+bug("asid_not_set", "control.asid never set (stays 0)",
+    edits=[(V, "  c->asid = s->asid;                      // 0 is the host's: VMRUN refuses it\n", "")],
+    tests=["vmcb/modes"])
+bug("iopm_base_va", "IOPM_BASE_PA gets the map's virtual address",
+    edits=[(V, "c->iopm_base_pa = V2P(p->iopm);", "c->iopm_base_pa = (uint64)p->iopm;")],
+    tests=["vmcb/modes"])
+bug("nested_paging_off", "NP_ENABLE left clear (nCR3 set)",
+    edits=[(V, "  c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;\n", "")],
+    tests=["vmcb/modes"])
+bug("switch_vmcb_half", "svm_switch_vmcb sets the page pointer but not current_vmcb",
+    edits=[(V, "  v->current_vmcb = target;\n", "")],
+    tests=["vmcb/modes"])
+
+# ---- Part B: the save area -----------------------------------------------------------
+bug("gpat_zero", "G_PAT left at 0 (every page uncacheable)",
+    edits=[(V, "  v->g_pat = 0x0007040600070406UL;       // PAT's reset value (WB, WT, UC-, UC)\n", "")],
+    tests=["vmcb/reset_state"])
+bug("no_efer_svme", "the guest's EFER.SVME left clear",
+    edits=[(V, "  v->efer = EFER_SVME;\n", "")],
+    tests=["vmcb/modes"])
+bug("rflags_zero", "RFLAGS bit 1 (always 1) left clear",
+    edits=[(V, "  v->rflags = FL_RSVD1;                  // bit 1 is always set; IF=0\n", "")],
+    tests=["vmcb/reset_state"])
+bug("dr7_zero", "DR7 left 0 instead of its reset value",
+    edits=[(V, "  v->dr7 = 0x400;\n", "")],
+    tests=["vmcb/reset_state"])
+bug("real_ip_not_masked", "real mode IP is the whole entry address, not its low 16 bits",
+    edits=[(V, "  v->rip = s->rip & 0xFFFF;", "  v->rip = s->rip;")],
+    tests=["vmcb/modes"])
+bug("real_cs_selector_zero", "real mode CS.base set but the selector left 0",
+    edits=[(V, "set_seg(&v->cs, (base >> 4) & 0xFFFF, CODE_ATTR, 0xFFFF, base);",
+            "set_seg(&v->cs, 0, CODE_ATTR, 0xFFFF, base);")],
+    tests=["vmcb/reset_state"])
+bug("long_cs_also_db", "64-bit CS with both L and D set",
+    edits=[(V, "set_seg(&v->cs, 0x08, CODE_ATTR | SEG_ATTR_L | SEG_ATTR_G, 0xFFFFFFFF, 0);",
+            "set_seg(&v->cs, 0x08, CODE_ATTR | SEG_ATTR_L | SEG_ATTR_DB | SEG_ATTR_G, 0xFFFFFFFF, 0);")],
+    tests=["vmcb/modes"])
+bug("long_no_lma", "long mode EFER with LME but not LMA",
+    edits=[(V, "  v->efer |= EFER_LME | EFER_LMA;", "  v->efer |= EFER_LME;")],
+    tests=["vmcb/reset_state"])
+bug("prot32_no_pe", "32-bit protected mode without CR0.PE",
+    edits=[(V, "  v->cr0 = CR0_PE | CR0_ET | CR0_NE;\n", "  v->cr0 = CR0_ET | CR0_NE;\n")],
+    tests=["vmcb/reset_state"])
+
+# ---- Part C: the checker ---------------------------------------------------------------
+bug("check_cr4_ignores_cpuid", "treats every optional CR4 bit as reserved",
+    edits=[(C, "  ok |= (l1.ecx & (1u << 26)) ? CR4_OSXSAVE : 0;\n", "")],
+    tests=["vmcb/legal"])
+bug("check_cd_nw_inverted", "rejects CD=1 with NW=1 instead of CD=0 with NW=1",
+    edits=[(C, "if (!(s->cr0 & CR0_CD) && (s->cr0 & CR0_NW))", "if ((s->cr0 & CR0_CD) && (s->cr0 & CR0_NW))")],
+    tests=["vmcb/rule_cr0_cd_0_with_nw_1", "vmcb/legal"])
+bug("check_no_efer_mbz", "no EFER reserved-bit rule",
+    edits=[(C, "  if (s->efer & ~EFER_DEFINED)\n    return VMCB_BAD_EFER_MBZ;\n", "")],
+    tests=["vmcb/rule_efer_bit_2_set"])
+bug("check_no_dr6", "no DR6[63:32] rule",
+    edits=[(C, "  if (s->dr6 >> 32)\n    return VMCB_BAD_DR6_HIGH;\n", "")],
+    tests=["vmcb/rule_dr6_bit_32_set"])
+bug("check_eventinj_nmi_vector", "accepts an exception event with vector 2",
+    edits=[(C, "return type != SVM_EVTINJ_TYPE_EXEPT || (vec != 2 && vec < 32);",
+            "return type != SVM_EVTINJ_TYPE_EXEPT || vec < 32;")],
+    tests=["vmcb/rule_eventinj_exception_vector_2"])
+bug("check_map_base_only", "checks the map's base against MAXPHYADDR, not its end",
+    edits=[(C, "return (base & ~_UL(0xFFF)) < limit - size;", "return (base & ~_UL(0xFFF)) < limit;")],
+    tests=["vmcb/rule_iopm_past_maxphyaddr"])
+bug("check_no_asid", "no ASID 0 rule",
+    edits=[(C, "  if (c->asid == 0)\n    return VMCB_BAD_ASID;\n", "")],
+    tests=["vmcb/rule_asid_0"])
+bug("check_lm_no_pe_rule", "the long-mode rules forget CR0.PE",
+    edits=[(C, "  if (lm_paging && !(s->cr0 & CR0_PE))\n    return VMCB_BAD_LM_NO_PE;\n", "")],
+    tests=["vmcb/rule_long_mode_paging_without_cr0_pe"])
