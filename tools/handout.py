@@ -7,15 +7,20 @@ files, a solution region
     // LAB n BEGIN
     ...solution...
     // LAB n STUB
+    // // LAB n: <the function's contract, for the student>
     // ...stub, commented out...
     // LAB n END
 
 becomes its stub (the comment leader `// ` removed) when n >= N, and stays
 the solution (markers and commented stub dropped) when n < N.  Assembly
-files (.S) may also use `#` as the leader.  Regions do not nest; every region
-may have a STUB part (without one, the handout drops the region: use that
-for a whole helper function that only solution code calls).  A malformed, unbalanced or nested marker,
-or a lab number not in grade/labs.py, stops the tool with file:line.
+files (.S) may also use `#` as the leader.  Regions do not nest.  The first
+stub line is a commented comment, `// // LAB n: contract` (`# # LAB n: ...`
+in .S), which the handout shows as `// LAB n: contract` where the student
+writes: it is required in every region with a STUB part.  A region without a
+STUB part (or with only blank stub lines) is dropped from the handout: use
+that for a whole helper function that only solution code calls.  A
+malformed, unbalanced or nested marker, a missing contract line, or a lab
+number not in grade/labs.py, stops the tool with file:line.
 
 Afterwards it checks DEST: no marker is left, and no distinctive solution
 line of a stripped region (one that appears nowhere else in the code) occurs
@@ -38,7 +43,8 @@ import labs  # noqa: E402
 
 CODE_EXT = (".c", ".h", ".S")
 MARK = re.compile(r"^\s*(//|#)\s*LAB\s+(\S+)\s+(BEGIN|STUB|END)\s*$")
-LOOSE = re.compile(r"\bLAB\s+\S+\s+(BEGIN|STUB|END)\b")
+# Catches near-misses ("/* LAB 1 BEGIN */"); "LAB n:" starts a contract line, not a marker.
+LOOSE = re.compile(r"\bLAB\s+[^\s:]+\s+(BEGIN|STUB|END)\b")
 STAMP = ".svmlab-handout"
 MIN_DISTINCT = 20   # shorter solution lines are too generic to look for
 
@@ -53,6 +59,7 @@ class Region:
         self.where = where      # "file:line" of BEGIN
         self.solution = []
         self.stub = []          # uncommented stub lines
+        self.stub_where = None  # "file:line" of the first stub line
 
 
 def leaders(path):
@@ -67,6 +74,22 @@ def uncomment(line, lead, where):
     if line.strip() == "":
         return line
     raise MarkerError("%s: stub line is not commented out with %r" % (where, lead))
+
+
+def check_contract(region):
+    """A region with a stub must open it with `LEAD LAB n: contract`, which the
+    handout shows where the student writes (the markers themselves vanish)."""
+    if not any(l.strip() for l in region.stub):
+        region.stub = []          # no STUB part: the handout drops the region
+        return
+    lead, n = region.lead, region.lab
+    m = re.match(r"^\s*%s\s*LAB\s+(\S+?):\s*(\S.*)?$" % re.escape(lead), region.stub[0])
+    if m and m.group(1) == str(n) and m.group(2):
+        return
+    raise MarkerError("%s: the stub of the LAB %d region opened at %s must start with its "
+                      "contract, `%s %s LAB %d: <what the code must do>` (the handout shows "
+                      "it as `%s LAB %d: ...`)" % (region.stub_where, n, region.where,
+                                                  lead, lead, n, lead, n))
 
 
 def parse(path, text):
@@ -86,6 +109,7 @@ def parse(path, text):
                 cur.solution.append(line)
             else:
                 cur.stub.append(uncomment(line, cur.lead, where))
+                cur.stub_where = cur.stub_where or where
             continue
         lead, num, kind = m.groups()
         if lead not in leaders(path):
@@ -112,6 +136,7 @@ def parse(path, text):
                                   % (where, n, cur.where))
             part = "stub"
         else:
+            check_contract(cur)
             items.append(cur)
             cur = None
     if cur is not None:
@@ -172,11 +197,22 @@ def prepare_dest(dest):
     os.makedirs(dest)
 
 
+def withheld(path, lab):
+    """Files a handout of lab `lab` leaves out: the answers of labs >= lab
+    (answers-labK.txt, the student writes them) and their bug catalogues
+    (grade/bugs/STEM.py quote the solution)."""
+    m = re.match(r"answers-lab(\d+)\.txt$", path)
+    if m:
+        return int(m.group(1)) >= lab
+    m = re.match(r"grade/bugs/(\w+)\.py$", path)
+    num = next((n for n, stem, _ in labs.numbered() if m and stem == m.group(1)), None)
+    return num is not None and num >= lab
+
+
 def write_handout(root, dest, lab, parsed):
     prepare_dest(dest)
     for p in tracked(root):
-        ans = re.match(r"answers-lab(\d+)\.txt$", p)   # the written answers of labs >= N
-        if ans and int(ans.group(1)) >= lab:
+        if withheld(p, lab):
             continue
         src, dst = os.path.join(root, p), os.path.join(dest, p)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
