@@ -37,6 +37,12 @@ bug("no_host_vmload",
     edits=[(R, "  vmload(host_pa);\n", "")],
     tests=["run/run_cpuid"])
 
+bug("no_host_vmsave",
+    "forgets to VMSAVE the host before entry: the host page holds zeros (or stale state) when "
+    "it is VMLOADed after the exit",
+    edits=[(R, "  vmsave(host_pa);\n", "")],
+    tests=["run/run_cpuid"])
+
 bug("host_vmsave_after_guest_vmload",
     "VMLOADs the guest before VMSAVEing the host: the host save page gets the guest's state",
     edits=[(R, "  vmsave(host_pa);\n  vmload(vmcb_pa);", "  vmload(vmcb_pa);\n  vmsave(host_pa);")],
