@@ -10,6 +10,7 @@
 #   make bench      boot and grading time figures
 #   make fuzz       the big fuzz runs (SEED=1 GUESTS=10000 CALLS=100000)
 #   make SAN=1 ...  the same in build-san/: UBSan, kcov coverage, page poisoning
+#   make linux      Debian's Linux in svmlab's VMM (KERNEL=, INITRD=, CMDLINE=, GUESTMEM=)
 #
 # CPUS=N (default 2), QEMUEXTRA="...", APPEND="kernel command line", QEMUCPU=max.
 
@@ -221,8 +222,35 @@ $(B)/emutest: tools/emutest/emutest.c tools/emutest/native.S $(EMUSRCS) user/vmm
 emutest: $(B)/emutest
 	$(B)/emutest $(EMUCOUNT) $(or $(SEED),1)
 
+# ---- Linux as a guest (lab 6, tools/linux/) -------------------------------
+# Debian's kernel and busybox are fetched once into $(B)/linux (apt-get
+# download, nothing installed); KERNEL=, INITRD= and CMDLINE= take others.
+# The svmlab initrd then also holds bzImage, initramfs and cmdline, and
+# init runs `vmm -k bzImage -r initramfs -a cmdline` on the console.
+LX = $(B)/linux
+LINUXMEM ?= 1G
+GUESTMEM ?= 256
+CMDLINE ?= console=ttyS0 earlyprintk=serial,ttyS0,115200 noapic acpi=off reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd
+$(LX)/vmlinuz $(LX)/busybox:
+	@sh tools/linux/fetch.sh $(LX)
+$(LX)/initramfs.cpio: $(LX)/busybox tools/linux/mkinitramfs.py
+	$(PYTHON) tools/linux/mkinitramfs.py --busybox $(LX)/busybox -o $@
+$(LX)/initrd.tar: $(INITRD_FILES) $(if $(KERNEL),,$(LX)/vmlinuz) $(if $(INITRD),,$(LX)/initramfs.cpio) FORCE
+	@rm -rf $(LX)/initrd && mkdir -p $(LX)/initrd
+	cp $(INITRD_FILES) $(LX)/initrd/
+	cp $(or $(KERNEL),$(LX)/vmlinuz) $(LX)/initrd/bzImage
+	cp $(or $(INITRD),$(LX)/initramfs.cpio) $(LX)/initrd/initramfs
+	printf '%s\n' "$(CMDLINE)" > $(LX)/initrd/cmdline
+	tar --format=ustar --owner=0 --group=0 --mtime=@0 -cf $@ -C $(LX)/initrd .
+linux-files: $(LX)/initrd.tar
+linux: all tools-check $(LX)/initrd.tar
+	@echo "*** Linux in svmlab's VMM: 'poweroff -f' in the guest ends it; Ctrl-A X quits QEMU"
+	$(QEMU) -accel tcg -cpu $(QEMUCPU) -smp $(CPUS) -m $(LINUXMEM) -no-reboot -kernel $(B)/kernel.bin \
+	  -initrd $(LX)/initrd.tar -append "test=vmm -M $(GUESTMEM) -k bzImage -r initramfs -a cmdline $(APPEND)" \
+	  -device isa-debug-exit,iobase=0xf4,iosize=0x04 $(QEMUEXTRA) -nographic
+
 clean:
 	rm -rf $(B) .gdbinit
 
-.PHONY: all qemu qemu-gdb gdb grade test handout bench fuzz emutest clean tools-check tools-check-gdb FORCE
+.PHONY: linux linux-files all qemu qemu-gdb gdb grade test handout bench fuzz emutest clean tools-check tools-check-gdb FORCE
 .PRECIOUS: $(B)/%.o $(B)/k/%.o $(B)/u/%.o $(B)/g/%.o

@@ -22,7 +22,9 @@ static const char *end_names[] = {"running", "exited", "shut down (triple fault)
 static void usage(void)
 {
   printf("usage: vmm [-s] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-e 0|N|shutdown|halt|budget] GUEST...\n"
-         "  -c cpu: guest i on CPU cpu+i;  -C cpu: every guest on that CPU\n");
+         "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [NAME...]\n"
+         "  -c cpu: guest i on CPU cpu+i;  -C cpu: every guest on that CPU\n"
+         "  -k: boot a Linux bzImage (64-bit boot protocol), -M MiB of RAM (256)\n");
   exit(2);
 }
 
@@ -86,7 +88,7 @@ static int one_guest(const char *name, const char *prefix, const struct opts *o,
     printf("vmm: cannot run on cpu %d\n", cpu);
     return 1;
   }
-  if (image_load(&g, name) < 0 || guest_setup(&g) < 0)
+  if ((o->kernel ? linux_load(&g) : image_load(&g, name)) < 0 || guest_setup(&g) < 0)
     return 1;
   guest_run(&g);
   return report(&g) ? 0 : 1;
@@ -94,7 +96,7 @@ static int one_guest(const char *name, const char *prefix, const struct opts *o,
 
 int main(int argc, char **argv)
 {
-  struct opts o = {0, 0, -1, 0, END_EXIT, 0, 0};
+  struct opts o = {0, 0, -1, 0, END_EXIT, 0, 0, NULL, NULL, NULL, 256};
   int i = 1, same = 0;
   for (; i < argc && argv[i][0] == '-'; i++) {
     char f = argv[i][1];
@@ -109,9 +111,16 @@ int main(int argc, char **argv)
     else if (f == 'n') o.max_exits = atoi(a);
     else if (f == 'c' || f == 'C') o.cpu = atoi(a), same = f == 'C';
     else if (f == 'e') parse_expect(&o, a);
+    else if (f == 'k') o.kernel = a;
+    else if (f == 'r') o.initrd = a;
+    else if (f == 'a') o.cmdline = a;
+    else if (f == 'M') o.mem_mb = atoi(a);
     else usage();
   }
   int n = argc - i;
+  static char *one_linux[] = {"linux", NULL};
+  if (n == 0 && o.kernel)
+    argv = one_linux, i = 0, n = 1;
   if (n < 1 || n > MAXGUESTS)
     usage();
   if (n == 1)

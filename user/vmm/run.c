@@ -33,6 +33,8 @@ int guest_setup(struct guest *g)
   regs.rsp = h->stack;
   if (h->mode == GUEST_MODE_LONG64)
     regs.cr3 = h->cr3;
+  if (g->o->kernel)
+    linux_regs(g, &regs);
   if ((r = vcpu_setregs(g->vm, g->vcpu, &regs)) < 0)
     return printf("vmm: vcpu_setregs: %s\n", errstr(r)), -1;
   return testdev_setup(g);

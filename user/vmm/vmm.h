@@ -19,6 +19,10 @@ struct opts {
   enum end expect;     // -e: the end that counts as success
   int expect_code;     //     with END_EXIT
   int stats;           // -s: print the run's wall time and time per exit
+  const char *kernel;  // -k: boot this bzImage (linux.c) instead of guest images
+  const char *initrd;  // -r: its initramfs
+  const char *cmdline; // -a: a file holding its command line
+  long mem_mb;         // -M: its RAM in MiB
 };
 
 struct guest {
@@ -44,6 +48,9 @@ struct guest {
 
 // image.c
 int image_load(struct guest *g, const char *name);
+// linux.c
+int linux_load(struct guest *g);
+void linux_regs(struct guest *g, struct vm_regs *r);
 // devices.c
 int dev_io(struct guest *g);
 int dev_cpuid(struct guest *g);

@@ -1,0 +1,169 @@
+// Booting Linux: `vmm -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB]`.
+// Reads the kernel, the initramfs and the command line from svmlab's initrd
+// into guest RAM around the boot-protocol loader (bzimage.c), and builds
+// what a boot loader leaves behind for the 64-bit entry: a GDT and an
+// identity map of the low 4 GiB.
+#include "vmm.h"
+#include "bzimage.h"
+
+#define DEFAULT_CMDLINE "console=ttyS0"
+
+// Reads exactly n bytes of fd into dst; 0 or -1 (short file, read error).
+static int read_all(int fd, uint8 *dst, uint64 n)
+{
+  while (n) {
+    long got = read(fd, dst, n > (1UL << 30) ? 1UL << 30 : n);
+    if (got <= 0)
+      return -1;
+    dst += got, n -= got;
+  }
+  return 0;
+}
+
+// Skips n bytes of fd (the setup code, which a 64-bit entry does not run).
+static int skip(int fd, uint64 n)
+{
+  static uint8 scratch[4096];
+  while (n) {
+    uint64 k = n < sizeof scratch ? n : sizeof scratch;
+    if (read_all(fd, scratch, k) < 0)
+      return -1;
+    n -= k;
+  }
+  return 0;
+}
+
+// Page-aligned zeroed memory (sbrk'd pages are zeroed).
+static uint8 *ram(uint64 size)
+{
+  long cur = sbrk(0);
+  long pad = (4096 - cur % 4096) % 4096;
+  if (sbrk(pad + size) < 0)
+    return NULL;
+  return (uint8 *)(cur + pad);
+}
+
+// The GDT the protocol names (0x10 code, 0x18 data) and page tables mapping
+// guest-physical 0..4 GiB to itself with 2 MiB pages (APM Vol. 2 §5.3
+// "Long-Mode Page Translation").
+static void boot_tables(uint8 *mem)
+{
+  uint64 *gdt = (uint64 *)(mem + BZ_GDT);
+  gdt[2] = 0x00AF9A000000FFFFUL;   // 64-bit code: P, S, execute/read, L, G
+  gdt[3] = 0x00CF92000000FFFFUL;   // data: P, S, read/write, D/B, G
+  uint64 *pml4 = (uint64 *)(mem + BZ_PT), *pdpt = pml4 + 512, *pd = pdpt + 512;
+  pml4[0] = (BZ_PT + 0x1000) | 0x3;
+  for (int i = 0; i < 4; i++)
+    pdpt[i] = (BZ_PT + 0x2000 + i * 0x1000) | 0x3;
+  for (int j = 0; j < 4 * 512; j++)
+    pd[j] = ((uint64)j << 21) | 0x83;   // P, W, PS
+}
+
+// The command line from the -a file (newlines become spaces), else the default.
+static int load_cmdline(struct guest *g, const struct bzinfo *b)
+{
+  char *dst = (char *)g->mem + BZ_CMDLINE;
+  long n = sizeof DEFAULT_CMDLINE - 1;
+  if (g->o->cmdline) {
+    int fd = open(g->o->cmdline);
+    n = fd < 0 ? fd : fsize(fd);
+    if (n < 0 || n >= (long)BZ_CMDLINE_MAX || read_all(fd, (uint8 *)dst, n) < 0) {
+      printf("vmm: %s: %s\n", g->o->cmdline, n < 0 ? errstr(n) : "unreadable or longer than 4095 bytes");
+      return -1;
+    }
+    close(fd);
+    while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
+      n--;
+    for (long i = 0; i < n; i++)
+      dst[i] = dst[i] == '\n' ? ' ' : dst[i];
+  } else {
+    memmove(dst, DEFAULT_CMDLINE, n);
+  }
+  dst[n] = 0;
+  if ((uint64)n > b->cmdline_size) {
+    printf("vmm: %s: cmdline_size: the kernel takes %u bytes of command line, not %ld\n", g->o->kernel,
+           b->cmdline_size, n);
+    return -1;
+  }
+  return 0;
+}
+
+// Places the -r file in guest RAM; fills *addr, *size (0, 0 without one).
+static int load_initrd(struct guest *g, const struct bzinfo *b, uint64 *addr, uint64 *size)
+{
+  *addr = *size = 0;
+  if (!g->o->initrd)
+    return 0;
+  int fd = open(g->o->initrd);
+  long n = fd < 0 ? fd : fsize(fd);
+  if (n < 0) {
+    printf("vmm: %s: %s\n", g->o->initrd, errstr(n));
+    return -1;
+  }
+  const char *why = NULL;
+  *addr = bz_place_initrd(b, g->hdr.memsize, n, &why);
+  if (!*addr || *addr < b->kernel_end || *addr + n > g->hdr.memsize) {
+    printf("vmm: %s: %s\n", g->o->initrd, why ? why : "initrd: placed outside guest RAM");
+    close(fd);
+    return -1;
+  }
+  int r = read_all(fd, g->mem + *addr, n);
+  close(fd);
+  *size = n;
+  return r < 0 ? printf("vmm: %s: read failed\n", g->o->initrd), -1 : 0;
+}
+
+// Reads and checks the bzImage; loads its kernel part into fresh guest RAM.
+static int load_kernel(struct guest *g, struct bzinfo *b, uint8 *setup)
+{
+  const char *path = g->o->kernel, *bad;
+  uint64 mem = g->hdr.memsize;
+  int fd = open(path);
+  long n = fd < 0 ? fd : fsize(fd);
+  if (n < 0)
+    return printf("vmm: %s: %s\n", path, errstr(n)), -1;
+  uint64 first = n < 1024 ? n : 1024;
+  if (read_all(fd, setup, first) < 0)
+    bad = "read failed";
+  else
+    bad = bz_check_header(setup, n, mem, b);
+  if (!bad && (b->setup_size < 1024 || skip(fd, b->setup_size - 1024) < 0))
+    bad = "setup_sects: cannot skip the setup sectors";
+  if (!bad && !(g->mem = ram(mem)))
+    bad = "no memory for the guest's RAM (-M)";
+  if (!bad && BZ_KERNEL + b->kernel_size > b->kernel_end)
+    bad = "init_size: the kernel does not fit its own region";
+  if (!bad && read_all(fd, g->mem + BZ_KERNEL, b->kernel_size) < 0)
+    bad = "read failed";
+  close(fd);
+  if (bad)
+    printf("vmm: %s: %s\n", path, bad);
+  return bad ? -1 : 0;
+}
+
+// Loads -k/-r/-a into a new guest of -M MiB: g->mem, g->hdr as for an
+// image in long mode. 0, or -1 after printing why not.
+int linux_load(struct guest *g)
+{
+  static uint8 setup[1024];
+  struct bzinfo b;
+  uint64 mem = (uint64)g->o->mem_mb << 20, initrd, size;
+  if (mem < BZ_MEM_MIN || mem > BZ_MEM_MAX) {
+    printf("vmm: -M %ld: guest RAM must be %lu..%lu MiB\n", g->o->mem_mb, BZ_MEM_MIN >> 20, BZ_MEM_MAX >> 20);
+    return -1;
+  }
+  memset(&b, 0, sizeof b);
+  g->hdr.memsize = mem;
+  if (load_kernel(g, &b, setup) < 0 || load_cmdline(g, &b) < 0 || load_initrd(g, &b, &initrd, &size) < 0)
+    return -1;
+  bz_zero_page(g->mem + BZ_ZEROPAGE, setup, mem, initrd, size);
+  boot_tables(g->mem);
+  g->hdr.mode = GUEST_MODE_LONG64;
+  g->hdr.entry = BZ_KERNEL + 0x200;
+  g->hdr.cr3 = BZ_PT;
+  g->imagesize = b.kernel_size;
+  return 0;
+}
+
+// The entry registers, from the loader (guest_setup calls this for -k).
+void linux_regs(struct guest *g, struct vm_regs *r) { bz_entry_regs(r); }
