@@ -1,9 +1,7 @@
-// What the guests touch: a 16550 UART (output), the debug-exit port, CPUID
-// and MSR policies, hypercalls. Each returns 1 to keep running, 0 when the
+// What the guests touch: a 16550 UART (output), the debug-exit port,
+// hypercalls (CPUID: cpuid.c, MSRs: msr.c). Each returns 1 to keep running, 0 when the
 // guest has ended (g->end says how).
 #include "vmm.h"
-
-#define MSR_SCRATCH 0x40000100   // a read/write MSR the VMM emulates
 
 void guest_fail(struct guest *g, const char *fmt, ...)
 {
@@ -78,62 +76,6 @@ int dev_io(struct guest *g)
     return 0;
   }
   return 1;
-}
-
-// Copies 12 characters into three CPUID registers, as vendor strings are.
-static void str3(const char *s, uint32 *a, uint32 *b, uint32 *c)
-{
-  memmove(a, s, 4);
-  memmove(b, s + 4, 4);
-  memmove(c, s + 8, 4);
-}
-
-static void host_cpuid(uint32 leaf, uint32 sub, uint32 *r)
-{
-  asm volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
-}
-
-// The CPUID policy: our own vendor strings, the hypervisor-present bit,
-// no SVM or VMX for the guest, host values for basic features.
-int dev_cpuid(struct guest *g)
-{
-  struct vm_exit *e = &g->e;
-  uint32 r[4] = {0, 0, 0, 0}, leaf = e->u.cpuid.leaf;
-  if (leaf == 0) {
-    r[0] = 1;
-    str3("SVMLAB vCPU ", &r[1], &r[3], &r[2]);   // EBX, EDX, ECX
-  } else if (leaf == 1) {
-    host_cpuid(1, 0, r);
-    r[2] = (r[2] & ~(1u << 5)) | (1u << 31);     // no VMX; hypervisor present
-  } else if (leaf == 0x40000000) {
-    r[0] = 0x40000000;
-    str3("SvmLabVMM v1", &r[1], &r[2], &r[3]);
-  } else if (leaf == 0x80000000) {
-    r[0] = 0x80000001;
-  } else if (leaf == 0x80000001) {
-    host_cpuid(leaf, 0, r);
-    r[2] &= ~(1u << 2);                           // no SVM inside
-  }
-  e->u.cpuid.eax = r[0], e->u.cpuid.ebx = r[1], e->u.cpuid.ecx = r[2], e->u.cpuid.edx = r[3];
-  return 1;
-}
-
-// MSRs: one scratch register; anything else is #GP, as on a CPU without it.
-int dev_msr(struct guest *g)
-{
-  struct vm_exit *e = &g->e;
-  if (e->u.msr.msr == MSR_SCRATCH) {
-    if (e->u.msr.write)
-      g->msr_scratch = e->u.msr.value;
-    else
-      e->u.msr.value = g->msr_scratch;
-    return 1;
-  }
-  struct vm_event ev = {VM_EVENT_EXCEPTION, 13, 0, VM_EVENT_F_ERROR | VM_EVENT_F_FAULT};
-  int r = vcpu_inject(g->vm, g->vcpu, &ev);
-  if (r < 0)
-    guest_fail(g, "cannot inject #GP: %s", errstr(r));
-  return r == 0;
 }
 
 // HC_RAISE: the guest asks for an event (inject and virq guests).

@@ -41,7 +41,7 @@ struct guest {
   int linelen;
   uint64 cpus_seen;    // bit per CPU from vm_exit.ran_on_cpu
   int moves;
-  uint64 msr_scratch;
+  struct { uint64 pat, mtrr_def, misc_enable, hwcr, scratch; } msr;   // msr.c
   const struct opts *o;
   long ticks;          // timer ticks the run took (HZ=100)
 };

@@ -1,0 +1,102 @@
+// The guest's CPUID, as KVM's supported-CPUID policy does it: the host's
+// values filtered down to what this VMM and kernel really give a guest.
+// Hidden until they exist: the local APIC, x2APIC, TSC-deadline, MONITOR/
+// MWAIT, SVM/VMX, performance counters, machine check, XSAVE and everything
+// that needs it (AVX...; guests get x87/SSE state through FXSAVE, saved per
+// vcpu by kern/svm/fpu.c), RDTSCP/RDPID (TSC_AUX is not switched), the
+// speculation-control MSRs. The hypervisor bit is set, leaf 0 and leaf
+// 0x40000000 carry vendor strings of our own. Leaves are described in AMD's
+// CPUID Specification (#25481) and APM Vol. 3 Appendix E "Obtaining
+// Processor Information Via the CPUID Instruction".
+#include "vmm.h"
+
+#define MAX_BASIC 0x7
+#define MAX_EXT 0x80000008
+
+// Leaf 1 EDX: FPU VME DE PSE TSC MSR PAE CX8 SEP MTRR PGE CMOV PAT PSE36
+// CLFSH MMX FXSR SSE SSE2 (no APIC 9, MCE 7, MCA 14, ACPI, DS, HTT...).
+#define L1_EDX 0x078BB97F
+// Leaf 1 ECX: SSE3 PCLMUL SSSE3 CX16 SSE4.1 SSE4.2 MOVBE POPCNT AES RDRAND
+// (no MONITOR 3, VMX 5, PDCM 15, x2APIC 21, TSC-deadline 24, XSAVE 26,
+// OSXSAVE 27, AVX 28, F16C 29).
+#define L1_ECX 0x42D82203
+// Leaf 7.0 EBX: FSGSBASE BMI1 SMEP BMI2 ERMS ADX SMAP CLFLUSHOPT SHA.
+#define L7_EBX 0x20980389
+// 8000_0001 ECX: LAHF ABM SSE4A MisAlignSSE 3DNowPrefetch TBM
+// (no SVM 2, ExtApicSpace 3, OSVW 9, IBS 10, XOP 11, SKINIT 12, WDT 13,
+// FMA4 16, TopoExt 22, PerfCtrExtCore 23...).
+#define E1_ECX 0x002001E1
+// 8000_0001 EDX: the leaf 1 EDX bits it mirrors, SYSCALL, NX, MMXExt,
+// Page1GB, LM, 3DNowExt, 3DNow (no RDTSCP 27, FFXSR 25).
+#define E1_EDX (0xE4500800 | (L1_EDX & 0x0003FFFF))
+
+static void str3(const char *s, uint32 *a, uint32 *b, uint32 *c)
+{
+  memmove(a, s, 4);
+  memmove(b, s + 4, 4);
+  memmove(c, s + 8, 4);
+}
+
+static void host_cpuid(uint32 leaf, uint32 sub, uint32 *r)
+{
+  asm volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+
+// Basic leaves 0..MAX_BASIC; r starts zeroed.
+static void basic_leaf(uint32 leaf, uint32 sub, uint32 *r)
+{
+  if (leaf == 0) {
+    r[0] = MAX_BASIC;
+    str3("SVMLAB vCPU ", &r[1], &r[3], &r[2]);   // EBX, EDX, ECX
+  } else if (leaf == 1) {
+    host_cpuid(1, 0, r);
+    r[1] &= 0x0000FF00;                           // CLFLUSH size; APIC id 0, one logical CPU
+    r[2] = (r[2] & L1_ECX) | (1u << 31);          // hypervisor present
+    r[3] &= L1_EDX;
+  } else if (leaf == 7 && sub == 0) {
+    host_cpuid(7, 0, r);
+    r[0] = 0;                                     // no subleaves
+    r[1] &= L7_EBX;
+    r[2] = r[3] = 0;
+  }
+}
+
+// Extended leaves 8000_0000..MAX_EXT.
+static void ext_leaf(uint32 leaf, uint32 *r)
+{
+  if (leaf == 0x80000000) {
+    r[0] = MAX_EXT;
+    str3("SVMLAB vCPU ", &r[1], &r[3], &r[2]);
+  } else if (leaf == 0x80000001) {
+    host_cpuid(leaf, 0, r);
+    r[1] = 0;
+    r[2] &= E1_ECX;
+    r[3] &= E1_EDX;
+  } else if (leaf >= 0x80000002 && leaf <= 0x80000006) {
+    host_cpuid(leaf, 0, r);                       // brand string, cache and TLB descriptions
+  } else if (leaf == 0x80000007) {
+    host_cpuid(leaf, 0, r);
+    r[0] = r[1] = r[2] = 0;
+    r[3] &= 1u << 8;                              // invariant TSC only
+  } else if (leaf == 0x80000008) {
+    host_cpuid(leaf, 0, r);
+    r[0] &= 0xFFFF;                               // address sizes
+    r[1] = r[2] = r[3] = 0;                       // no IBPB/IBRS/SSBD, one core
+  }
+}
+
+// Answers a CPUID exit from the policy above.
+int dev_cpuid(struct guest *g)
+{
+  struct vm_exit *e = &g->e;
+  uint32 r[4] = {0, 0, 0, 0}, leaf = e->u.cpuid.leaf;
+  if (leaf <= MAX_BASIC)
+    basic_leaf(leaf, e->u.cpuid.subleaf, r);
+  else if (leaf == 0x40000000) {
+    r[0] = 0x40000000;
+    str3("SvmLabVMM v1", &r[1], &r[2], &r[3]);
+  } else if (leaf >= 0x80000000 && leaf <= MAX_EXT)
+    ext_leaf(leaf, r);
+  e->u.cpuid.eax = r[0], e->u.cpuid.ebx = r[1], e->u.cpuid.ecx = r[2], e->u.cpuid.edx = r[3];
+  return 1;
+}
