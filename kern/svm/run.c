@@ -373,6 +373,9 @@ static int (*const svm_exit_handlers[])(struct vcpu *v, struct vm_exit *e) = {
   [SVM_EXIT_STGI] = svm_insn_interception,
   [SVM_EXIT_CLGI] = svm_insn_interception,
   [SVM_EXIT_SKINIT] = svm_insn_interception,
+  [SVM_EXIT_MONITOR] = svm_insn_interception,   // hidden by CPUID: #UD (fpu.c sets the intercepts)
+  [SVM_EXIT_MWAIT] = svm_insn_interception,
+  [SVM_EXIT_XSETBV] = xsetbv_interception,
   [SVM_EXIT_NPF] = npf_interception,
   [SVM_EXIT_WRITE_CR0] = cr0_write_interception,
 };
@@ -467,7 +470,9 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
     // is what the VMM may read (vcpu_getregs) and what vmcb_check examines.
     struct vmcb_save entry = v->vmcb->save;
     svm_cr0_guard(v);
+    svm_guest_fpu_load(v);
     svm_enter_guest(v, cpu);
+    svm_guest_fpu_put(v);
     if (lab4_enter_missing) {
       r = lab_missing(4, lab4_enter_missing == 1 ? "svm_enter_guest" : "svm_vmrun_regs (vmenter.S)");
       lab4_enter_missing = 0;

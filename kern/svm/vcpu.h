@@ -43,6 +43,9 @@ struct vcpu {
   uint64 nexits;             // exits since creation, every kind
   int dead;                  // VM_EXIT_SHUTDOWN/_INVALID seen: never entered again
   struct vm_exit last;       // the latest exit as reported (decode kept for the completion)
+  // fpu.c: the guest's x87/SSE state (FXSAVE image) while it is not on the CPU
+  uint8 fpu[512] __attribute__((aligned(16)));
+  int fpu_ready;             // fpu[] holds a state (else it starts from reset)
 };
 
 // vcpu.c (lab 3)
@@ -60,6 +63,11 @@ void vcpu_regs_dirty(struct vcpu *v, const struct vm_regs *old, const struct vm_
 int vcpu_run(struct vcpu *v, struct vm_exit *e);   // 0 with *e filled, or -E*
 void vcpu_cancel_completion(struct vcpu *v);       // the last exit's instruction faults instead
 void svm_vmrun_regs(uint64 vmcb_pa, struct svm_gprs *gprs);
+
+// fpu.c: the guest's own x87/SSE state around each VMRUN (IF=0)
+void svm_guest_fpu_load(struct vcpu *v);
+void svm_guest_fpu_put(struct vcpu *v);
+int xsetbv_interception(struct vcpu *v, struct vm_exit *e);   // #UD: guests have no XSAVE
 
 // cr0.c: CR0 writes of long-mode guests (EFER.LME=1 => CR0.PG=1)
 int cr0_write_interception(struct vcpu *v, struct vm_exit *e);  // SVM_EXIT_WRITE_CR0 handler
