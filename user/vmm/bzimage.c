@@ -73,8 +73,8 @@ static const char *bz_check_kind(const uint8 *h, uint64 n)
     return "xloadflags: no 64-bit entry point (XLF_KERNEL_64)";
   return NULL;
   // LAB 6 STUB
-  // // // LAB 6: NULL if h (n bytes) starts like a bzImage (boot protocol >= 2.12)
-  // // // with a 64-bit entry; else a message naming the field that says otherwise.
+  // // LAB 6: NULL if h (n bytes) starts like a bzImage (boot protocol >= 2.12)
+  // // with a 64-bit entry; else a message naming the field that says otherwise.
   // (void)h, (void)n;
   // return "LAB 6: bz_check_kind not written";
   // LAB 6 END
@@ -122,8 +122,8 @@ const char *bz_check_header(const uint8 *h, uint64 n, uint64 mem, struct bzinfo 
   b->cmdline_size = u32at(h, HDR_CMDLINE_SIZE);
   return NULL;
   // LAB 6 STUB
-  // // // LAB 6: check setup_sects, syssize, kernel_alignment, init_size... against
-  // // // the file size n and guest RAM mem; fill *b; NULL or a message naming the field.
+  // // LAB 6: check setup_sects, syssize, kernel_alignment, init_size... against
+  // // the file size n and guest RAM mem; fill *b; NULL or a message naming the field.
   // (void)n, (void)mem, (void)b;
   // return "LAB 6: bz_check_header not written";
   // LAB 6 END
@@ -145,8 +145,8 @@ uint64 bz_place_initrd(const struct bzinfo *b, uint64 mem, uint64 size, const ch
   }
   return (top - pages) & ~4095UL;
   // LAB 6 STUB
-  // // // LAB 6: the guest-physical address for an initrd of size bytes (highest
-  // // // page that fits under RAM and initrd_addr_max, above the kernel); 0 + *why if none.
+  // // LAB 6: the guest-physical address for an initrd of size bytes (highest
+  // // page that fits under RAM and initrd_addr_max, above the kernel); 0 + *why if none.
   // (void)b, (void)mem, (void)size;
   // *why = "LAB 6: bz_place_initrd not written";
   // return 0;
@@ -168,8 +168,8 @@ static void bz_e820(uint8 *zp, uint64 mem)
   }
   zp[BP_E820_ENTRIES] = 3;
   // LAB 6 STUB
-  // // // LAB 6: write the e820 map (RAM below 0x9F000, reserved to 1 MiB, RAM from
-  // // // 1 MiB to mem) and its entry count into the zero page.
+  // // LAB 6: write the e820 map (RAM below 0x9F000, reserved to 1 MiB, RAM from
+  // // 1 MiB to mem) and its entry count into the zero page.
   // (void)zp, (void)mem;
   // LAB 6 END
 }
@@ -190,8 +190,8 @@ void bz_zero_page(uint8 *zp, const uint8 *setup, uint64 mem, uint64 initrd, uint
   put32(zp, HDR_RAMDISK_IMAGE, initrd);
   put32(zp, HDR_RAMDISK_SIZE, initrd_size);
   // LAB 6 STUB
-  // // // LAB 6: copy the setup header into the zero page and fill in what the
-  // // // loader tells the kernel: video mode, loader type, command line, initrd.
+  // // LAB 6: copy the setup header into the zero page and fill in what the
+  // // loader tells the kernel: video mode, loader type, command line, initrd.
   // (void)setup, (void)initrd, (void)initrd_size;
   // LAB 6 END
   bz_e820(zp, mem);
@@ -218,8 +218,8 @@ void bz_entry_regs(struct vm_regs *r)
   r->cr4 = 0x20;                                      // PAE
   r->efer = 0x500;                                    // LME, LMA
   // LAB 6 STUB
-  // // // LAB 6: the registers the 64-bit boot protocol requires at the kernel's
-  // // // 64-bit entry (segments, GDT, RIP, RSI, RFLAGS, paging with BZ_PT).
+  // // LAB 6: the registers the 64-bit boot protocol requires at the kernel's
+  // // 64-bit entry (segments, GDT, RIP, RSI, RFLAGS, paging with BZ_PT).
   // (void)r;
   // LAB 6 END
 }
