@@ -43,8 +43,8 @@ static void fpu_image_reset(uint8 *img)
   *(uint32 *)(img + 24) = MXCSR_RESET;
 }
 
-// Before VMRUN (IF=0): the guest's FPU state on the CPU, and the intercepts
-// that keep XCR0 and the CPU's monitor hardware out of the guest's hands.
+// Before VMRUN (IF=0): the guest's FPU state on the CPU, and the XSETBV
+// intercept that keeps XCR0 out of the guest's hands.
 void svm_guest_fpu_load(struct vcpu *v)
 {
   if (!v->fpu_ready) {
@@ -53,7 +53,7 @@ void svm_guest_fpu_load(struct vcpu *v)
   }
   if (!clean_fpu[0])
     fpu_image_reset(clean_fpu);
-  v->vmcb->control.intercepts[INTERCEPT_WORD_MISC2] |= INTERCEPT_XSETBV | INTERCEPT_MONITOR | INTERCEPT_MWAIT;
+  v->vmcb->control.intercepts[INTERCEPT_WORD_MISC2] |= INTERCEPT_XSETBV;
   lcr4(rcr4() | CR4_OSFXSR);
   fxrstor(v->fpu);
 }
