@@ -21,7 +21,8 @@ LABS = [
     (None, "gdb", "GDB helpers"),
     (None, "hostile", "hostile guests and user programs"),
     (None, "soak", "SMP races and stress"),
-    (None, "mmio", "MMIO emulation: decoder, emulator, test device (lab 7 to come)"),
+    (7, "mmio", "MMIO: decoding and emulating the guest's instruction"),
+    (None, "firmware", "the VMM's firmware side: multiboot loader, ACPI, fw_cfg, APIC models"),
 ]
 
 # Lab 0 is orientation: it has a grader but no solution markers.

@@ -37,6 +37,12 @@ static uint8 shadow[PAGE];      // the emulator's copy of it
 static uint64 gsbase;           // GS base set for the process (0: none)
 static long failures;
 
+void x86_missing(const char *what)
+{
+  printf("emutest: lab 7: %s not implemented\n", what);
+  exit(1);
+}
+
 static uint64 rng = 88172645463325252UL;
 static uint64 rnd(void)
 {

@@ -68,9 +68,10 @@ static int prefixes(struct cursor *c, int mode, struct x86_insn *in, int *opsz16
   }
 }
 
+// LAB 7 BEGIN
 // Operand and address sizes from the mode and the prefixes (SDM Vol. 1
 // §3.6 "Operand-size and Address-size Attributes", Table 3-4).
-static void sizes(int mode, struct x86_insn *in, int opsz16, int adsz)
+static int sizes(int mode, struct x86_insn *in, int opsz16, int adsz)
 {
   if (mode == 64) {
     in->opsize = (in->rex & 8) ? 8 : opsz16 ? 2 : 4;
@@ -82,6 +83,7 @@ static void sizes(int mode, struct x86_insn *in, int opsz16, int adsz)
     in->opsize = opsz16 ? 4 : 2;
     in->adsize = adsz ? 4 : 2;
   }
+  return 0;
 }
 
 // 16-bit ModRM memory forms (SDM Vol. 2 Table 2-1).
@@ -140,6 +142,27 @@ static int modrm32(struct cursor *c, int mode, struct x86_insn *in)
   in->disp = (int64)d;
   return r;
 }
+// LAB 7 STUB
+// // LAB 7: sizes() sets in->opsize and in->adsize from the code segment's mode and the 66/67
+// // prefixes and REX.W (SDM Vol. 1 §3.6, Table 3-4). modrm16() and modrm32() read the rest of
+// // the memory operand after the ModRM byte (SIB, displacement) and record in *in how to form
+// // its address: base, index, scale, disp, riprel, nobase (modrm32) or base16/index16
+// // (modrm16). They return 0 or an X86_E_* code; c->pos ends after the displacement.
+// static int sizes(int mode, struct x86_insn *in, int opsz16, int adsz)
+// {
+//   x86_missing("sizes (user/vmm/decode.c)");
+// }
+//
+// static int modrm16(struct cursor *c, struct x86_insn *in)
+// {
+//   x86_missing("modrm16 (user/vmm/decode.c)");
+// }
+//
+// static int modrm32(struct cursor *c, int mode, struct x86_insn *in)
+// {
+//   x86_missing("modrm32 (user/vmm/decode.c)");
+// }
+// LAB 7 END
 
 // The ModRM byte and the memory operand it names.
 static int modrm(struct cursor *c, int mode, struct x86_insn *in)
@@ -292,8 +315,9 @@ int x86_decode(const uint8 *bytes, int n, int mode, struct x86_insn *in)
   int op = prefixes(&c, mode, in, &opsz16, &adsz);
   if (op < 0)
     return op;
-  sizes(mode, in, opsz16, adsz);
-  int r;
+  int r = sizes(mode, in, opsz16, adsz);
+  if (r < 0)
+    return r;
   if (op == 0x0F) {
     r = decode_0f(&c, mode, in);
   } else {

@@ -12,6 +12,7 @@
 
 static uint64 mask_of(int size) { return size >= 8 ? ~0UL : (1UL << (8 * size)) - 1; }
 
+// LAB 7 BEGIN
 // Register operand of width size. Without REX, byte registers 4-7 are AH, CH,
 // DH, BH (bits 15:8 of registers 0-3); with any REX they are SPL..DIL.
 static uint64 get_reg(const struct x86_cpu *cpu, const struct x86_insn *in, int r, int size)
@@ -80,6 +81,32 @@ static uint64 offset_of(const struct x86_cpu *cpu, const struct x86_insn *in, in
   }
   return ea & mask_of(in->adsize);
 }
+// LAB 7 STUB
+// // LAB 7: get_reg()/set_reg() read and write a register operand of 1, 2, 4 or 8 bytes with the
+// // architecture's rules for byte registers and for the upper bits of a write (SDM Vol. 1
+// // §3.4.1.1); offset_of() computes the memory operand's effective address from what the
+// // decoder recorded, wrapped to the address size, and reports its default segment;
+// // linear() adds the segment base that applies in this mode (APM Vol. 2 §4.12.2).
+// static uint64 get_reg(const struct x86_cpu *cpu, const struct x86_insn *in, int r, int size)
+// {
+//   x86_missing("get_reg (user/vmm/emulate.c)");
+// }
+//
+// static void set_reg(struct x86_cpu *cpu, const struct x86_insn *in, int r, int size, uint64 v)
+// {
+//   x86_missing("set_reg (user/vmm/emulate.c)");
+// }
+//
+// static uint64 linear(const struct x86_cpu *cpu, int s, uint64 off)
+// {
+//   x86_missing("linear (user/vmm/emulate.c)");
+// }
+//
+// static uint64 offset_of(const struct x86_cpu *cpu, const struct x86_insn *in, int *defseg)
+// {
+//   x86_missing("offset_of (user/vmm/emulate.c)");
+// }
+// LAB 7 END
 
 uint64 x86_ea(const struct x86_cpu *cpu, const struct x86_insn *in)
 {
@@ -168,6 +195,7 @@ static int simple(struct x86_cpu *cpu, const struct x86_insn *in, const struct x
   }
 }
 
+// LAB 7 BEGIN
 // Adds delta to the low adsize bytes of a register (rSI, rDI, rCX), as the
 // string instructions do: a 32-bit address size zero-extends, 16 keeps the rest.
 static void step_reg(struct x86_cpu *cpu, int r, int adsize, int64 delta)
@@ -214,6 +242,17 @@ static int string_op(struct x86_cpu *cpu, const struct x86_insn *in, const struc
   }
   return 1;
 }
+// LAB 7 STUB
+// // LAB 7: string_op() carries out STOS or MOVS, with or without a REP prefix: one access of
+// // the operand size per element through m, rSI/rDI stepped by the direction flag, rCX counted
+// // down, each register changed only in its address-size bits (SDM Vol. 2 "MOVS", "STOS",
+// // "REP"); at most REP_CHUNK elements per call. Returns 1 when the instruction is done, 0 when
+// // the guest must run it again, or an X86_E_* code.
+// static int string_op(struct x86_cpu *cpu, const struct x86_insn *in, const struct x86_mem *m)
+// {
+//   x86_missing("string_op (user/vmm/emulate.c)");
+// }
+// LAB 7 END
 
 // Emulates in at cpu->rip. 0 on success, RIP past the instruction (or still
 // on an unfinished REP string instruction); X86_E_* on failure, with the

@@ -11,6 +11,7 @@
 // dirty bits are set as the CPU sets them (§5.4.2).
 #include "vmm.h"
 #include "gva.h"
+#include "x86emu.h"
 
 #define PTE_P 0x1UL
 #define PTE_W 0x2UL
@@ -37,6 +38,7 @@ static void *entry_at(struct guest *g, uint64 gpa, int size)
   return g->mem + gpa;
 }
 
+// LAB 7 BEGIN
 // Checks the rights the walk collected against the access; 0 or a #PF error
 // code (P=1: the page was present, a protection violation).
 static int rights(const struct vm_regs *r, uint64 all, int acc, int cpl3)
@@ -126,6 +128,30 @@ static int walk32(struct guest *g, const struct vm_regs *r, uint64 la, int acc, 
     *leaf |= PTE_D;
   return err;
 }
+// LAB 7 STUB
+// // LAB 7: the walks. walk64() follows `levels` levels of 8-byte entries from the table at
+// // `top` (4 for long mode, 2 below a PAE PDPT entry), walk_pae() starts at the PAE PDPT,
+// // walk32() does legacy 32-bit paging with 4 MiB pages when CR4.PSE. Each returns 0 with *gpa
+// // set, GVA_FAULT | a #PF error code (APM Vol. 2 §8.4.2) for a not-present entry or a
+// // protection violation (R/W with CR0.WP, U/S at CPL 3, NX on fetches with EFER.NXE), or
+// // GVA_BADTABLE for a table outside guest RAM (entry_at() returns NULL); and sets the
+// // accessed bits of the entries it used and the dirty bit of the leaf on a write (§5.4.2).
+// static int walk64(struct guest *g, const struct vm_regs *r, uint64 la, int acc, uint64 top,
+//                   int levels, uint64 *gpa)
+// {
+//   x86_missing("walk64 (user/vmm/gva.c)");
+// }
+//
+// static int walk_pae(struct guest *g, const struct vm_regs *r, uint64 la, int acc, uint64 *gpa)
+// {
+//   x86_missing("walk_pae (user/vmm/gva.c)");
+// }
+//
+// static int walk32(struct guest *g, const struct vm_regs *r, uint64 la, int acc, uint64 *gpa)
+// {
+//   x86_missing("walk32 (user/vmm/gva.c)");
+// }
+// LAB 7 END
 
 // Translates la for an access of kind acc (GVA_READ/GVA_WRITE/GVA_FETCH).
 // 0 with *gpa set; a #PF error code when the guest must take a page
