@@ -113,7 +113,7 @@ def asid_unique(r):
 @test(points=5, title="A: vcpu_flush_tlb: a fresh ASID, or flush-by-ASID when the CPU has it",
       cmdline="ktest=vcpu_flush", cpus=2, timeout=40)
 def flush_tlb(r):
-    rules(r, "vcpu_flush", "without FlushByAsid a flushed vcpu takes a fresh ASID",
+    rules(r, "vcpu_flush", "without FlushByAsid a flushed vcpu takes a fresh ASID of its CPU",
           "a vcpu not flushed keeps ASID", "with FlushByAsid the vcpu keeps ASID")
 
 
@@ -140,11 +140,12 @@ def load_put(r):
           "vcpu_put: v->cpu -1, guest state not loaded, cpu1 keeps it as current")
 
 
-@test(points=4, title="B: vcpu_load refuses a vcpu loaded elsewhere, another CPU, interrupts on",
+@test(points=4, title="B: vcpu_load and vcpu_put refuse bad callers (loaded elsewhere, another CPU, interrupts on)",
       cmdline="ktest=vcpu_loadput", cpus=2, timeout=40)
 def load_errors(r):
     rules(r, "vcpu_loadput", "loading it on cpu0 while cpu1 has it fails with -EBUSY",
-          "vcpu_load on cpu0 naming cpu1 fails with -EINVAL", "vcpu_load with interrupts on fails with -EINVAL")
+          "vcpu_load on cpu0 naming cpu1 fails with -EINVAL", "vcpu_load with interrupts on fails with -EINVAL",
+          "vcpu_put on cpu0 of a vcpu loaded on cpu1 fails with -EINVAL")
 
 
 @test(points=4, title="B: same CPU again: clean bits and ASID kept",

@@ -78,6 +78,11 @@ bug("flush_tlb_flushes_all",
     edits=[(V, "  v->current_vmcb->asid_generation = 0;\n  // LAB 3 STUB",
             "  v->vmcb->control.tlb_control = TLB_CONTROL_FLUSH_ALL;\n  // LAB 3 STUB")],
     tests=["vcpu/flush_tlb"])
+bug("flush_tlb_new_asid_here",
+    "vcpu_flush_tlb hands out a new ASID at once, from the CPU it runs on, not the vcpu's",
+    edits=[(V, "  v->current_vmcb->asid_generation = 0;\n  // LAB 3 STUB",
+            "  vcpu_new_asid(v, svm_cpu_self());\n  // LAB 3 STUB")],
+    tests=["vcpu/flush_tlb"])
 bug("flush_tlb_ignores_cpuid",
     "vcpu_flush_tlb always asks for flush-by-ASID",
     edits=[(V, "  if (svm_has(SVM_FEAT_FLUSHASID)) {\n    v->vmcb->control.tlb_control = TLB_CONTROL_FLUSH_ASID;",
@@ -128,6 +133,19 @@ bug("current_vmcb_not_set",
     "vcpu_load never makes the VMCB the CPU's current one",
     edits=[(V, "  sd->current_vmcb = v->vmcb;\n", "")],
     tests=["vcpu/current", "vcpu/load_put"])
+bug("load_cancels_flush",
+    "vcpu_load resets TLB_CONTROL, cancelling a flush requested since the last run",
+    edits=[(V, "  sd->current_vmcb = v->vmcb;\n  v->cpu = cpu;", "  if (info->asid_generation == sd->asid_generation)\n"
+               "    v->vmcb->control.tlb_control = TLB_CONTROL_DO_NOTHING;\n  sd->current_vmcb = v->vmcb;\n  v->cpu = cpu;")],
+    tests=["vcpu/flush_tlb"])
+bug("put_forgets_last_cpu",
+    "vcpu_put also forgets the CPU the VMCB last ran on, so every load takes a new ASID and drops the cache",
+    edits=[(V, "  v->cpu = -1;\n  v->guest_state_loaded = 0;", "  v->cpu = -1;\n  v->current_vmcb->cpu = -1;\n  v->guest_state_loaded = 0;")],
+    tests=["vcpu/migrate_stay"])
+bug("put_from_any_cpu",
+    "vcpu_put does not check that v is loaded on this CPU",
+    edits=[(V, "  if (v->cpu < 0 || v->cpu != cpuid_self())\n    return -EINVAL;\n  v->cpu = -1;", "  v->cpu = -1;")],
+    tests=["vcpu/load_errors"])
 bug("no_ebusy",
     "a vcpu loaded on one CPU can be loaded on a second one at the same time",
     edits=[(V, "  if (v->cpu >= 0 && v->cpu != cpu)\n    return -EBUSY;\n", "")],

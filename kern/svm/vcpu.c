@@ -159,16 +159,23 @@ int vcpu_load(struct vcpu *v, int cpu)
 
 // v's guest state is no longer loaded on its CPU (KVM svm_vcpu_put). The CPU
 // keeps current_vmcb: KVM too leaves it, and it only ever names a live VMCB
-// (vcpu_free clears it).
-void vcpu_put(struct vcpu *v)
+// (vcpu_free clears it). Returns 0, or -EINVAL (nothing changed) when v is not
+// loaded on this CPU.
+int vcpu_put(struct vcpu *v)
 {
   // LAB 3 BEGIN
+  // Only the CPU v is loaded on may put it: from anywhere else v could be
+  // between vcpu_load and VMRUN right now.
+  if (v->cpu < 0 || v->cpu != cpuid_self())
+    return -EINVAL;
   v->cpu = -1;
   v->guest_state_loaded = 0;
+  return 0;
   // LAB 3 STUB
-  // // LAB 3: v is loaded nowhere now, and its guest state is not loaded.
+  // // LAB 3: v, loaded on this CPU, is loaded nowhere now, and its guest state
+  // // is not loaded; a vcpu not loaded here is refused.
   // (void)v;
-  // lab_missing(3, "vcpu_put");
+  // return lab_missing(3, "vcpu_put");
   // LAB 3 END
 }
 

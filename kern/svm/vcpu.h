@@ -52,7 +52,7 @@ struct vcpu {
 struct vcpu *vcpu_alloc(void);                     // zeroed vcpu with a VMCB; NULL if out of memory
 void vcpu_free(struct vcpu *v);                    // frees the vcpu and its VMCB; must not be loaded
 int vcpu_load(struct vcpu *v, int cpu);            // IF=0, cpu == this CPU; 0, -EINVAL, -EBUSY
-void vcpu_put(struct vcpu *v);
+int vcpu_put(struct vcpu *v);                      // IF=0, on v's CPU; 0 or -EINVAL
 void svm_asid_init(struct svm_cpu_data *sd);      // a CPU's ASID range, on its first use
 void vcpu_new_asid(struct vcpu *v, struct svm_cpu_data *sd);
 void vcpu_flush_tlb(struct vcpu *v);               // v's TLB entries gone before its next run

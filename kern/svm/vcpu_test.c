@@ -37,7 +37,7 @@ static int load_req(int on, int cpu, struct vcpu *v, int keep)
 }
 static int load_on(int cpu, struct vcpu *v) { return load_req(cpu, cpu, v, 0); }
 
-static void put_here(void *arg) { vcpu_put(arg); }
+static void put_here(void *arg) { pushcli(), vcpu_put(arg), popcli(); }
 
 // A VMCB as vmcb_init_control leaves it, after one run: ASID 1 (the value
 // sysvm.c creates every VMCB with), no flush pending, every group cached.
@@ -255,23 +255,27 @@ KTEST(vcpu_asid_unique)
 }
 
 // vcpu_flush_tlb: by ASID when the CPU can, else a fresh ASID at the next
-// load; other vcpus keep theirs.
+// load; other vcpus keep theirs. The vcpus run on cpu1 and the flush comes
+// from cpu0, as when the VMM's vm_unmap runs on another CPU than the guest.
 KTEST(vcpu_flush)
 {
   struct vcpu *vs[2];
-  if (!alloc_all(vs, 2))
+  if (ncpu < 2 || !alloc_all(vs, 2)) {
+    KCHECK(0, "two vcpus and 2 CPUs (have %d)", ncpu);
     return;
+  }
   struct vcpu *v = vs[0], *w = vs[1];
-  load_on(0, v), load_on(0, w);
+  load_on(1, v), load_on(1, w);
   uint32 va = v->asid, wa = w->asid;
   as_after_run(v), as_after_run(w);
   vcpu_flush_tlb(v);
   uint8 req = v->vmcb->control.tlb_control;
-  load_on(0, v), load_on(0, w);
-  KCHECK(v->asid != va && v->vmcb->control.asid == v->asid && req != TLB_CONTROL_FLUSH_ALL,
-         "without FlushByAsid a flushed vcpu takes a fresh ASID, no flush of every ASID "
-         "(ASID %u -> %u, VMCB ASID %u, tlb_control %u after the flush)", va, v->asid, v->vmcb->control.asid,
-         req);
+  load_on(1, v), load_on(1, w);
+  KCHECK(v->asid != va && v->asid != w->asid && v->vmcb->control.asid == v->asid && v->vmcb01.cpu == 1 &&
+             req != TLB_CONTROL_FLUSH_ALL,
+         "without FlushByAsid a flushed vcpu takes a fresh ASID of its CPU, no flush of every ASID "
+         "(ASID %u -> %u, VMCB ASID %u, the other vcpu's %u, tlb_control %u after the flush)", va, v->asid,
+         v->vmcb->control.asid, w->asid, req);
   KCHECK(w->asid == wa && w->vmcb->control.tlb_control == TLB_CONTROL_DO_NOTHING,
          "a vcpu not flushed keeps ASID %u and gets no flush (saw ASID %u, tlb_control %u)", wa, w->asid,
          w->vmcb->control.tlb_control);
@@ -280,7 +284,7 @@ KTEST(vcpu_flush)
   as_after_run(v);
   va = v->asid;
   vcpu_flush_tlb(v);
-  load_on(0, v);
+  load_on(1, v);
   svm_features.edx = saved;
   KCHECK(v->asid == va && v->vmcb->control.tlb_control == TLB_CONTROL_FLUSH_ASID,
          "with FlushByAsid the vcpu keeps ASID %u and asks for flush-by-ASID (saw ASID %u, tlb_control %u)",
@@ -338,6 +342,12 @@ KTEST(vcpu_loadput)
          "loading it on cpu0 while cpu1 has it fails with -EBUSY and changes nothing (got %d, v->cpu %d)", r,
          v->cpu);
   v->guest_state_loaded = 1;
+  pushcli();
+  r = vcpu_put(v);
+  popcli();
+  KCHECK(r == -EINVAL && v->cpu == 1 && v->guest_state_loaded == 1,
+         "vcpu_put on cpu0 of a vcpu loaded on cpu1 fails with -EINVAL and changes nothing (got %d, v->cpu %d)",
+         r, v->cpu);
   smp_call(1, put_here, v);
   KCHECK(v->cpu == -1 && v->guest_state_loaded == 0 && svm_data[1].current_vmcb == v->vmcb,
          "vcpu_put: v->cpu -1, guest state not loaded, cpu1 keeps it as current (saw %d, %d, %s)", v->cpu,
