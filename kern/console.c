@@ -117,4 +117,13 @@ int console_getc_nonblock(void)
   return c;
 }
 
+// 1 if input bytes are waiting in the buffer (cons_read, VM_RUN_WAKE_CONSOLE).
+int console_input_waiting(void)
+{
+  acquire(&inlock);
+  int n = in_w != in_r;
+  release(&inlock);
+  return n;
+}
+
 __attribute__((weak)) void console_input_wakeup(void) {}

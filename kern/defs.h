@@ -29,6 +29,7 @@ extern volatile int panicked;
 // UART, so it works with interrupts off).
 void console_input(int c);
 int console_getc_nonblock(void);
+int console_input_waiting(void);        // 1 if input bytes are queued (console.c)
 void console_input_wakeup(void);
 
 // uart.c
@@ -124,6 +125,12 @@ void lapic_init_ipi(int apicid);
 void lapic_sipi(int apicid, uint64 pa);
 void microdelay(uint64 us);
 uint64 uptime_us(void);
+uint64 clock_ns(void);                  // monotonic ns (TSC), the clock of vcpu_run deadlines
+uint64 ns_to_tsc(uint64 ns);
+int lapic_timer_intr(int *deadline);    // timer interrupt: 1 if a scheduler tick is due; *deadline 1 if the armed deadline passed
+void lapic_deadline_arm(uint64 tsc);
+void vcpu_deadline_wakeup(void);        // svm/halt.c: an armed deadline passed (interrupt context)
+void vcpu_console_wakeup(void);         // svm/halt.c: console input arrived (interrupt context)    // IF=0: this CPU's timer fires no later than TSC value tsc
 
 // ioapic.c
 void ioapicinit(void);
@@ -220,6 +227,10 @@ uint64 sys_vcpu_getregs(void);
 uint64 sys_vcpu_setregs(void);
 uint64 sys_vcpu_run(void);
 uint64 sys_vcpu_inject(void);
+uint64 sys_vcpu_irq(void);
+uint64 sys_clock_ns(void);
+uint64 sys_vcpu_kick(void);
+uint64 sys_cons_read(void);
 // kcov.c
 uint64 sys_kcov(void);
 void kcov_free(struct proc *p);

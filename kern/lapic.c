@@ -2,10 +2,15 @@
 // acknowledge, the per-CPU timer, and inter-processor interrupts
 // (APM Vol. 2 §16 "Advanced Programmable Interrupt Controller (APIC)").
 //
-// The timer runs periodic at HZ. Its rate is calibrated once, on the BSP,
-// against the PIT (channel 2, gated through port 0x61, which does not
+// The timer gives HZ scheduler ticks plus, for the vmm, one deadline per CPU
+// with microsecond resolution (vcpu_run's deadline_ns, a halted vcpu's
+// wakeup). It runs one-shot (§16.4.1 "APIC Timer Operation"): every
+// interrupt programs the next expiry, the earlier of the next tick and the
+// armed deadline. Ticks are due at fixed TSC times HZ apart, so the host
+// scheduler still sees HZ ticks a second. Its rate is calibrated once, on the
+// BSP, against the PIT (channel 2, gated through port 0x61, which does not
 // interrupt): we count LAPIC timer ticks and TSC cycles over 10 ms of PIT
-// time. The TSC rate found there drives microdelay().
+// time. The TSC rate found there drives microdelay() and clock_ns().
 #include "defs.h"
 #include "cpu.h"
 #include "trap.h"
@@ -47,6 +52,14 @@
 static volatile uint32 *lapic;   // NULL until lapicinit on the BSP
 static uint32 timer_count;       // TICR value for one tick at HZ
 static uint64 tsc_per_us;
+static uint64 tsc_khz;           // TSC cycles per ms
+
+// Each CPU's one-shot timer (TSC values; touched by that CPU with IF=0).
+static struct {
+  uint64 next_tick;    // when the next scheduler tick is due
+  uint64 deadline;     // armed deadline, 0 = none
+  uint64 expiry;       // what the timer is programmed for
+} ltimer[NCPU];
 
 static uint32 lapicr(int reg) { return lapic[reg / 4]; }
 static void lapicw(int reg, uint32 v)
@@ -80,14 +93,71 @@ static void calibrate(void)
   uint64 per_ms = (0xFFFFFFFFu - left) / CALIB_MS;
   timer_count = per_ms * 1000 / HZ;
   tsc_per_us = (t1 - t0) / (CALIB_MS * 1000);
+  tsc_khz = (t1 - t0) / CALIB_MS;
   if (timer_count == 0 || tsc_per_us == 0)
     panic("lapic: calibration failed (timer %u, tsc/us %lu)", timer_count, tsc_per_us);
   printf("lapic: timer %u ticks per %d ms at divide 16, TSC %lu MHz\n", timer_count, 1000 / HZ,
          tsc_per_us);
 }
 
+// TSC cycles per scheduler tick.
+static uint64 tick_tsc(void) { return tsc_khz * 1000 / HZ; }
+
+// Programs CPU c's one-shot timer for the earlier of its next tick and its
+// deadline; now is the TSC. The count is rounded up, so that the interrupt
+// never comes before the time it was asked for.
+static void timer_program(int c, uint64 now)
+{
+  uint64 when = ltimer[c].next_tick;
+  if (ltimer[c].deadline && ltimer[c].deadline < when)
+    when = ltimer[c].deadline;
+  ltimer[c].expiry = when;
+  uint64 cycles = when > now ? when - now : 0;
+  uint64 per_tick = tick_tsc();
+  uint64 count = (cycles * timer_count + per_tick - 1) / per_tick;
+  if (count > 0xFFFFFFFFu)
+    count = 0xFFFFFFFFu;
+  lapicw(LAPIC_TICR, count ? count : 1);
+}
+
+// The timer interrupt on this CPU (IF=0): returns 1 if a scheduler tick is
+// due (up to 1/64 tick early counts: the count was rounded), sets *deadline
+// if the armed deadline has passed (and disarms it), programs the next expiry.
+int lapic_timer_intr(int *deadline)
+{
+  int c = cpuid_self(), tick = 0;
+  uint64 now = rdtsc(), per = tick_tsc();
+  *deadline = 0;
+  if (now + per / 64 >= ltimer[c].next_tick) {
+    tick = 1;
+    ltimer[c].next_tick += per;
+    if (ltimer[c].next_tick <= now)   // ticks were missed (IF=0 for long): no catching up
+      ltimer[c].next_tick = now + per;
+  }
+  if (ltimer[c].deadline && now >= ltimer[c].deadline) {
+    ltimer[c].deadline = 0;
+    *deadline = 1;
+  }
+  timer_program(c, now);
+  return tick;
+}
+
+// Makes this CPU's timer interrupt come no later than TSC value tsc (IF=0).
+// An earlier armed deadline stays; the interrupt handler disarms it.
+void lapic_deadline_arm(uint64 tsc)
+{
+  int c = cpuid_self();
+  if (!lapic || !timer_count)
+    return;
+  if (ltimer[c].deadline && ltimer[c].deadline <= tsc)
+    return;
+  ltimer[c].deadline = tsc;
+  if (tsc < ltimer[c].expiry)
+    timer_program(c, rdtsc());
+}
+
 // Enables this CPU's local APIC: spurious vector, LINT0/LINT1 and the
-// error/perf LVTs masked (the 8259 is never used), periodic timer at HZ.
+// error/perf LVTs masked (the 8259 is never used), the one-shot timer.
 void lapicinit(void)
 {
   uint64 base = rdmsr(MSR_APIC_BASE);
@@ -105,8 +175,11 @@ void lapicinit(void)
   lapicw(LAPIC_ESR, 0);
   if (!timer_count)
     calibrate();
-  lapicw(LAPIC_TIMER, LVT_PERIODIC | (T_IRQ0 + IRQ_TIMER));
-  lapicw(LAPIC_TICR, timer_count);
+  lapicw(LAPIC_TIMER, T_IRQ0 + IRQ_TIMER);   // one-shot
+  int c = cpuid_self();
+  ltimer[c].deadline = 0;
+  ltimer[c].next_tick = rdtsc() + tick_tsc();
+  timer_program(c, rdtsc());
   lapicw(LAPIC_EOI, 0);   // acknowledge anything left over
   lapicw(LAPIC_TPR, 0);   // accept every priority
 }
@@ -136,6 +209,21 @@ void microdelay(uint64 us)
 
 // Microseconds since some fixed point in the past (TSC based).
 uint64 uptime_us(void) { return rdtsc() / (tsc_per_us ? tsc_per_us : 3000); }
+
+// Nanoseconds since some fixed point in the past, from the TSC (the same on
+// every CPU here). Split so that nothing overflows 64 bits.
+uint64 clock_ns(void)
+{
+  uint64 khz = tsc_khz ? tsc_khz : 3000000, t = rdtsc();
+  return t / khz * 1000000 + t % khz * 1000000 / khz;
+}
+
+// The TSC value at which clock_ns() reaches ns (rounded up).
+uint64 ns_to_tsc(uint64 ns)
+{
+  uint64 khz = tsc_khz ? tsc_khz : 3000000;
+  return ns / 1000000 * khz + (ns % 1000000 * khz + 999999) / 1000000;
+}
 
 static void icr_send(int apicid, uint32 lo)
 {

@@ -63,6 +63,8 @@ static uint64 (*const syscalls[NSYSCALL])(void) = {
   [SYS_vcpu_create] = sys_vcpu_create, [SYS_vcpu_getregs] = sys_vcpu_getregs,
   [SYS_vcpu_setregs] = sys_vcpu_setregs, [SYS_vcpu_run] = sys_vcpu_run,
   [SYS_vcpu_inject] = sys_vcpu_inject,
+  [SYS_vcpu_irq] = sys_vcpu_irq,       [SYS_clock_ns] = sys_clock_ns,
+  [SYS_vcpu_kick] = sys_vcpu_kick,     [SYS_cons_read] = sys_cons_read,
   [SYS_kcov] = sys_kcov,
 };
 

@@ -36,4 +36,8 @@
 #define SYS_vcpu_setregs 38
 #define SYS_vcpu_run 39
 #define SYS_vcpu_inject 40
+#define SYS_vcpu_irq 41
+#define SYS_clock_ns 42
+#define SYS_vcpu_kick 43
+#define SYS_cons_read 44
 #define NSYSCALL 49   // 48: kcov (kern/kcov.h)

@@ -163,6 +163,7 @@ void console_input_wakeup(void)
   acquire(&rdlock);
   wakeup(&rdchan);
   release(&rdlock);
+  vcpu_console_wakeup();   // a halted vcpu run with VM_RUN_WAKE_CONSOLE
 }
 
 // Applies input byte c to the line being edited.

@@ -1,4 +1,4 @@
-// The vmm system calls (numbers 32..40, kern/syscall.h; ABI in kern/vmabi.h).
+// The vmm system calls (numbers 32..44, kern/syscall.h; ABI in kern/vmabi.h).
 // Mechanism only: a VM is a nested page table over the process's own memory
 // plus vcpus; policy (devices, CPUID, hypercalls) is the user-space VMM's.
 //
@@ -49,12 +49,17 @@ static struct vcpu *vcpu_get(struct vm *vm, int i)
   return vm && i >= 0 && i < vm->nvcpu ? vm->vcpu[i] : NULL;
 }
 
-// Frees everything of vm; the slot becomes free last.
+// Frees everything of vm; the slot becomes free last. The vcpus leave the
+// table under vmlock first: vcpu_irq and vcpu_kick of a child look them up
+// under it (vcpu_get_shared).
 static void vm_free(struct vm *vm)
 {
-  for (int i = 0; i < vm->nvcpu; i++)
-    vcpu_free(vm->vcpu[i]);
+  acquire(&vmlock);
+  int n = vm->nvcpu;
   vm->nvcpu = 0;
+  release(&vmlock);
+  for (int i = 0; i < n; i++)
+    vcpu_free(vm->vcpu[i]);
   npt_free(&vm->npt);
   vmcb_perm_free(&vm->perm);
   acquire(&vmlock);
@@ -190,8 +195,11 @@ uint64 sys_vcpu_create(void)
   svm_force_intercepts(v->vmcb);
   v->vm = (struct vm *)vm;
   v->id = vm->nvcpu;
+  acquire(&vmlock);
   vm->vcpu[vm->nvcpu] = v;
-  return vm->nvcpu++;
+  int id = vm->nvcpu++;
+  release(&vmlock);
+  return id;
 }
 
 static void seg_out(struct vm_seg *d, const struct vmcb_seg *s)
@@ -305,6 +313,8 @@ uint64 sys_vcpu_run(void)
   struct vm_exit e;
   if (copyin(myproc()->pml4, &e, ue, sizeof e) < 0 || uvm_check(myproc()->pml4, ue, sizeof e, PTE_W) < 0)
     return -EFAULT;
+  if (e.run_flags & ~VM_RUN_FLAGS)
+    return -EINVAL;
   int r = vcpu_run(v, &e);
   if (r < 0)
     return r;
@@ -323,6 +333,71 @@ uint64 sys_vcpu_inject(void)
   if (copyin(myproc()->pml4, &ev, argraw(2), sizeof ev) < 0)
     return -EFAULT;
   return vcpu_inject_event(v, &ev);
+}
+
+// ---- lab 5: the interrupt line, kicks, time, console input ---------------
+
+// Runs fn on vcpu i of VM h for the VM's owner or a child of the owner (a
+// helper process may assert the line or kick while the owner sits in
+// vcpu_run). vmlock is held throughout, so the vcpu cannot be freed under
+// it. -ESRCH if there is no such vcpu for the caller.
+static int vcpu_get_shared(int h, int i, void (*fn)(struct vcpu *, int), int arg)
+{
+  struct proc *p = myproc();
+  int ppid = p->parent ? p->parent->pid : -1;
+  int r = -ESRCH;
+  acquire(&vmlock);
+  if (h >= 0 && h < NVM && vms[h].used && (vms[h].pid == p->pid || vms[h].pid == ppid) && i >= 0 &&
+      i < vms[h].nvcpu) {
+    fn(vms[h].vcpu[i], arg);
+    r = 0;
+  }
+  release(&vmlock);
+  return r;
+}
+
+static void do_irq(struct vcpu *v, int vector) { vcpu_set_irq_line(v, vector < 0 ? 0 : vector); }
+static void do_kick(struct vcpu *v, int unused) { vcpu_kick(v); }
+
+// int vcpu_irq(int vm, int vcpu, int vector): vector 32..255 asserts the
+// line, -1 lowers it.
+uint64 sys_vcpu_irq(void)
+{
+  int vector = argint(2);
+  if (vector != VM_IRQ_NONE && (vector < VM_IRQ_VECTOR_MIN || vector > 255))
+    return -EINVAL;
+  return vcpu_get_shared(argint(0), argint(1), do_irq, vector);
+}
+
+// int vcpu_kick(int vm, int vcpu)
+uint64 sys_vcpu_kick(void) { return vcpu_get_shared(argint(0), argint(1), do_kick, 0); }
+
+// long clock_ns(void)
+uint64 sys_clock_ns(void) { return clock_ns(); }
+
+// long cons_read(char *buf, long n): raw console bytes, 0 if none wait.
+uint64 sys_cons_read(void)
+{
+  uint64 ubuf = argraw(0);
+  int64 n = arglong(1);
+  if (n < 0)
+    return -EINVAL;
+  if (n == 0)
+    return 0;
+  if (uvm_check(myproc()->pml4, ubuf, n, PTE_W) < 0)
+    return -EFAULT;
+  char buf[64];
+  int64 got = 0;
+  int c = 0;
+  while (got < n && c >= 0) {
+    int k = 0;
+    while (k < (int)sizeof buf && got + k < n && (c = console_getc_nonblock()) >= 0)
+      buf[k++] = c;
+    if (k && copyout(myproc()->pml4, ubuf + got, buf, k) < 0)
+      return -EFAULT;
+    got += k;
+  }
+  return got;
 }
 
 // Clears every leaf of the nested table below `table` (level 3 = PML4) that

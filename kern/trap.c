@@ -63,6 +63,8 @@ const char *trap_name(uint64 trapno)
     return excnames[trapno] ? excnames[trapno] : "reserved exception";
   if (trapno == T_SPURIOUS)
     return "spurious interrupt";
+  if (trapno == T_IPI_KICK)
+    return "vcpu kick IPI";
   return trapno == T_IPI_CALL ? "smp_call IPI" : "interrupt";
 }
 
@@ -239,11 +241,20 @@ static void exception(struct trapframe *tf)
         sym ? sym : "?", off, cr2, tf->err);
 }
 
+// The local APIC timer: a scheduler tick, an expired deadline (lapic.c), or
+// both. Deadlines wake halted vcpus (kern/svm/halt.c) and make a running
+// guest exit, which this interrupt already did.
 static void timer_intr(void)
 {
-  mycpu()->ticks++;
+  int deadline;
+  int tick = lapic_timer_intr(&deadline);
+  if (tick)
+    mycpu()->ticks++;
   lapiceoi();     // before proc_tick: it may switch away from this stack
-  proc_tick();
+  if (deadline)
+    vcpu_deadline_wakeup();
+  if (tick)
+    proc_tick();
 }
 
 void trap(struct trapframe *tf)
@@ -261,6 +272,9 @@ void trap(struct trapframe *tf)
     lapiceoi();
     smp_call_intr();
     return;
+  case T_IPI_KICK:   // vcpu_kick: the #VMEXIT it caused was all it was for
+    lapiceoi();
+    return;
   case T_SPURIOUS:   // the local APIC wants no EOI for its spurious vector
     return;
   }
@@ -276,6 +290,7 @@ void trap(struct trapframe *tf)
 // proc.c's definitions replace these (HACKING.md, "Interfaces between kernel parts").
 
 __attribute__((weak)) void proc_tick(void) {}
+__attribute__((weak)) void vcpu_deadline_wakeup(void) {}
 
 __attribute__((weak)) void proc_fault(struct trapframe *tf, const char *what)
 {

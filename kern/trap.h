@@ -19,6 +19,7 @@
 #define IRQ_COM1 4
 #define T_SYSCALL 64       // recorded in trapno by the SYSCALL entry
 #define T_IPI_CALL 0xF0    // smp_call's IPI
+#define T_IPI_KICK 0xF1    // vcpu_kick: makes a running guest exit (kern/svm/halt.c)
 #define T_SPURIOUS 255     // local APIC spurious vector
 
 // IST slots in the TSS (1-based as in the IDT gate; APM Vol. 2 §8.9).

@@ -11,6 +11,10 @@
 //   int vcpu_setregs(int vm, int vcpu, const struct vm_regs *r);
 //   int vcpu_run(int vm, int vcpu, struct vm_exit *e);
 //   int vcpu_inject(int vm, int vcpu, const struct vm_event *ev);
+//   int vcpu_irq(int vm, int vcpu, int vector);              (lab 5, syscall 41)
+//   long clock_ns(void);                                     (syscall 42)
+//   int vcpu_kick(int vm, int vcpu);                         (syscall 43)
+//   long cons_read(char *buf, long n);                       (syscall 44)
 //
 // vm_map maps page-aligned user memory [uva, uva+len) at guest-physical gpa
 // through the VM's nested page table; the pages stay the process's memory, so
@@ -33,6 +37,32 @@
 // vcpu_setregs refuses (-EINVAL) a paging state no CPU can be in: CR0.PG
 // without CR0.PE, EFER.LMA != (EFER.LME && CR0.PG), long mode without CR4.PAE;
 // and EFER.LME without CR0.PG (legal on a CPU; see kern/svm/cr0.c).
+//
+// Interrupts, halting and time (lab 5, kern/svm/irq.c and halt.c):
+// - vcpu_irq(vm, vcpu, vector) sets the vcpu's external interrupt line (the
+//   PIC's INTR output) to `vector` (32..255), or lowers it with -1. It may be
+//   called at any time by the VM's owner or a child of the owner, also while
+//   the vcpu runs (its CPU is sent an IPI) or is blocked in HLT (woken). The
+//   kernel injects the vector as soon as the guest can take it (IF=1, no
+//   interrupt shadow, no event being injected), else opens an interrupt window
+//   (V_IRQ + VINTR intercept). Injecting is the PIC's INTA cycle: the line is
+//   lowered and the vector is reported in vm_exit.irq_acked when vcpu_run
+//   next returns; the VMM moves it from IRR to ISR and asserts the next one.
+//   At most one line vector is outstanding. -EINVAL for a bad vector.
+// - clock_ns(): host monotonic time in ns (TSC), the clock of deadline_ns.
+// - vcpu_kick(vm, vcpu): the vcpu's current or next vcpu_run returns
+//   VM_EXIT_KICK as soon as possible. Same callers as vcpu_irq.
+// - cons_read(buf, n): up to n raw console input bytes (no echo, no line
+//   editing), 0 when none are waiting; never blocks.
+// - Before vcpu_run, user space sets vm_exit.deadline_ns (return
+//   VM_EXIT_DEADLINE once clock_ns() >= deadline_ns; 0 = none; error <= 1 ms)
+//   and run_flags (VM_RUN_WAKE_CONSOLE: return VM_EXIT_CONSOLE while console
+//   input is waiting). The kernel keeps both in the record it returns.
+// - HLT with IF=1 blocks the vcpu in the kernel (no host CPU used) until the
+//   line is asserted or an event is pending, the deadline passes, a kick or
+//   (with the flag) console input arrives, or the process is killed (-EINTR).
+//   vm_exit.halted says it is still halted; the next vcpu_run goes on
+//   waiting. HLT with IF=0 returns VM_EXIT_HLT: the guest stopped for good.
 #pragma once
 #include "types.h"
 
@@ -84,7 +114,18 @@ struct vm_regs {
 #define VM_EXIT_INVALID 9   // VMRUN refused the VMCB (consistency check); never re-entered
 #define VM_EXIT_INTR 10     // host interrupts were taken; nothing for the VMM to do but re-run
 #define VM_EXIT_UNKNOWN 11  // an exit code the kernel has no handler for; vm_exit.code says which
-#define VM_EXIT_NREASONS 12
+#define VM_EXIT_DEADLINE 12 // clock_ns() reached deadline_ns
+#define VM_EXIT_KICK 13     // vcpu_kick
+#define VM_EXIT_CONSOLE 14  // console input is waiting (run_flags has VM_RUN_WAKE_CONSOLE)
+#define VM_EXIT_NREASONS 15
+
+// vm_exit.run_flags
+#define VM_RUN_WAKE_CONSOLE 0x1
+#define VM_RUN_FLAGS 0x1    // every flag the kernel knows; others: -EINVAL
+
+// Vectors vcpu_irq accepts on the line (below 32 are exceptions).
+#define VM_IRQ_VECTOR_MIN 32
+#define VM_IRQ_NONE (-1)
 
 // NPF access bits (from EXITINFO1, APM Vol. 2 §15.25.6 "Nested versus Guest Page Faults")
 #define VM_NPF_PRESENT 0x1  // the nested entry was present (protection fault)
@@ -93,6 +134,13 @@ struct vm_regs {
 #define VM_NPF_FETCH 0x10
 
 struct vm_exit {
+  // set by user space before vcpu_run (the kernel keeps them):
+  uint64 deadline_ns;  // return VM_EXIT_DEADLINE once clock_ns() >= this; 0 = no deadline
+  uint32 run_flags;    // VM_RUN_*
+  // filled by the kernel on every return:
+  int32 irq_acked;     // vector injected from the line during this run, -1 if none
+  uint32 halted;       // 1: the vcpu is blocked in HLT (IF=1), waiting for an interrupt
+  uint32 pad0;
   uint32 reason;       // VM_EXIT_*
   uint32 ran_on_cpu;   // CPU that ran the guest just before this exit
   uint64 code;         // raw SVM exit code (low 32 bits meaningful: QEMU writes VMEXIT_INVALID as 0xFFFFFFFF)

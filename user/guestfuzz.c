@@ -155,10 +155,13 @@ static int run_guest(struct hv *h, uint64 budget)
   long t0 = uptime();
   int used = 0;
   for (uint64 n = 0; n < budget && uptime() - t0 < TICKS; n++) {
+    h->e.deadline_ns = clock_ns() + 20 * 1000000UL;   // HLT with IF=1 waits in the kernel
     int r = vcpu_run(h->vm, h->vcpu, &h->e);
     if (r < 0)
       return O_ERROR;
     nexits++;
+    if (h->e.reason == VM_EXIT_DEADLINE && h->e.halted)
+      return O_HLT;   // halted with IF=1, and nothing will ever interrupt it
     switch (h->e.reason) {
     case VM_EXIT_HLT: return O_HLT;
     case VM_EXIT_SHUTDOWN: return O_SHUTDOWN;

@@ -271,8 +271,16 @@ __attribute__((unused)) static int vmmcall_interception(struct vcpu *v, struct v
   return user_exit(v, e, VM_EXIT_VMMCALL, LEN_VMMCALL);
 }
 
+// HLT with IF=1 waits in the kernel (lab 5, halt.c); with IF=0 it ends the
+// guest's work, user space hears of it.
 __attribute__((unused)) static int halt_interception(struct vcpu *v, struct vm_exit *e)
 {
+  if (vcpu_halt_blocks(v)) {
+    svm_skip_later(v, LEN_HLT);
+    svm_skip_now(v);
+    e->kexits++;
+    return 1;
+  }
   return user_exit(v, e, VM_EXIT_HLT, LEN_HLT);
 }
 
@@ -470,9 +478,15 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
     // is what the VMM may read (vcpu_getregs) and what vmcb_check examines.
     struct vmcb_save entry = v->vmcb->save;
     svm_cr0_guard(v);
+    if (!svm_prepare_entry(v, cpu)) {   // lab 5: a kick or HLT came first
+      vcpu_put(v);
+      popcli();
+      return 1;
+    }
     svm_guest_fpu_load(v);
     svm_enter_guest(v, cpu);
     svm_guest_fpu_put(v);
+    svm_complete_interrupts(v);          // lab 5: out of guest mode, window closed
     if (lab4_enter_missing) {
       r = lab_missing(4, lab4_enter_missing == 1 ? "svm_enter_guest" : "svm_vmrun_regs (vmenter.S)");
       lab4_enter_missing = 0;
@@ -480,7 +494,10 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
       if (SVM_EXIT_IS_INVALID(v->vmcb->control.exitcode))
         v->vmcb->save = entry;
       svm_after_exit(v, cpu);
-      r = svm_handle_exit(v, e);
+      if (v->vmcb->control.exitcode == SVM_EXIT_VINTR)   // lab 5: the interrupt window opened
+        r = svm_vintr_interception(v, e);
+      else
+        r = svm_handle_exit(v, e);
     }
     vcpu_put(v);
   }
@@ -499,16 +516,23 @@ int vcpu_run(struct vcpu *v, struct vm_exit *e)
   if (v->dead || !(rflags() & FL_IF))
     return -EINVAL;
   vcpu_complete(v, e);
+  uint64 deadline = e->deadline_ns;
+  uint32 flags = e->run_flags;
   memset(e, 0, sizeof *e);
+  vcpu_run_start(v, e, deadline, flags);   // lab 5
   uint64 t0 = mycpu()->ticks;
   for (;;) {
-    int r = vcpu_run_once(v, e);
+    int r = vcpu_check_requests(v, e);     // lab 5: kicks, deadline, HLT blocking
+    if (r > 0)
+      r = vcpu_run_once(v, e);
     if (r <= 0) {
+      vcpu_run_end(v, e);
       v->last = *e;
       return r;
     }
     if (mycpu()->ticks != t0) {
       exit_record(v, e, VM_EXIT_INTR);
+      vcpu_run_end(v, e);
       v->last = *e;
       return 0;
     }

@@ -46,7 +46,36 @@ struct vcpu {
   // fpu.c: the guest's x87/SSE state (FXSAVE image) while it is not on the CPU
   uint8 fpu[512] __attribute__((aligned(16)));
   int fpu_ready;             // fpu[] holds a state (else it starts from reset)
+  // lab 5 (irq.c, halt.c): interrupts and halting. Zero is "none" for the
+  // vectors: the line never carries a vector below 32.
+  int irq_line;              // vector on the external interrupt line (vcpu_irq), 0 = lowered
+  int irq_acked;             // vector injected from the line during this vcpu_run, 0 = none
+  int irq_window;            // 1: we set V_IRQ + the VINTR intercept (an interrupt window)
+  int halted;                // HLT with IF=1 done, waiting for an event (KVM's mp_state HALTED)
+  int blocked;               // asleep in vcpu_block right now (GDB, tests)
+  int kick;                  // vcpu_kick: return VM_EXIT_KICK at the next check
+  int guest_cpu;             // CPU + 1 while in guest mode (kick IPIs go there), 0 outside
+  uint64 run_deadline;       // this vcpu_run's deadline_ns (0 = none)
+  uint32 run_flags;          // this vcpu_run's VM_RUN_* flags
+  uint64 nirqs;              // interrupts injected from the line since creation
+  uint64 nwindows;           // interrupt windows opened
+  uint64 nblocks;            // times the vcpu went to sleep in HLT
 };
+
+// irq.c (lab 5): interrupt injection (KVM inject_pending_event & co.)
+int svm_interrupt_allowed(struct vcpu *v);
+int svm_prepare_entry(struct vcpu *v, int cpu);    // IF=0, before VMRUN: 0 = do not enter now
+void svm_complete_interrupts(struct vcpu *v);      // IF=0, after #VMEXIT
+int svm_vintr_interception(struct vcpu *v, struct vm_exit *e);
+
+// halt.c (lab 5): HLT, blocking, kicks and the run requests
+void vcpu_run_start(struct vcpu *v, struct vm_exit *e, uint64 deadline_ns, uint32 run_flags);
+void vcpu_run_end(struct vcpu *v, struct vm_exit *e);
+int vcpu_check_requests(struct vcpu *v, struct vm_exit *e);   // 1 = enter, 0 = *e filled, -EINTR
+int vcpu_halt_blocks(struct vcpu *v);              // HLT exit: 1 = the kernel waits (IF=1)
+int vcpu_has_events(struct vcpu *v);               // something to deliver: a halted vcpu wakes
+void vcpu_set_irq_line(struct vcpu *v, int vector);   // vcpu_irq; 0 lowers
+void vcpu_kick(struct vcpu *v);
 
 // vcpu.c (lab 3)
 struct vcpu *vcpu_alloc(void);                     // zeroed vcpu with a VMCB; NULL if out of memory

@@ -1,4 +1,4 @@
-// User-space side of the vmm system calls (numbers 32..40 in kern/syscall.h;
+// User-space side of the vmm system calls (numbers 32..44 in kern/syscall.h;
 // the stubs are in the user library). Structures and constants: kern/vmabi.h.
 #pragma once
 #include "../../kern/vmabi.h"
@@ -12,6 +12,10 @@ int vcpu_getregs(int vm, int vcpu, struct vm_regs *r);
 int vcpu_setregs(int vm, int vcpu, const struct vm_regs *r);
 int vcpu_run(int vm, int vcpu, struct vm_exit *e);
 int vcpu_inject(int vm, int vcpu, const struct vm_event *ev);
+int vcpu_irq(int vm, int vcpu, int vector);   // assert the line (32..255) or lower it (-1)
+long clock_ns(void);                          // host monotonic ns, the clock of deadline_ns
+int vcpu_kick(int vm, int vcpu);              // current or next vcpu_run returns VM_EXIT_KICK
+long cons_read(char *buf, long n);            // raw console input, non-blocking; 0 if none
 
 // vcpu_run until an exit other than VM_EXIT_INTR (a host timer tick, which
 // can end any run early): for callers that want the guest's own next exit.

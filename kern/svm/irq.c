@@ -1,0 +1,125 @@
+// Lab 5 (irq): delivering the external interrupt line to the guest.
+//
+// The VMM's PIC model drives one line per vcpu (vcpu_irq, v->irq_line). Right
+// before each VMRUN, with interrupts off, the kernel decides (KVM
+// vcpu_enter_guest -> inject_pending_event):
+//   - an event already in EVENTINJ (one an exit cut short, re-queued from
+//     EXITINTINFO; or an exception/NMI from vcpu_inject) goes first: EVENTINJ
+//     holds one event (APM Vol. 2 §15.20 "Event Injection");
+//   - the line's vector is injected through EVENTINJ when the guest can take
+//     it: IF=1, no interrupt shadow, EVENTINJ free (KVM svm_interrupt_allowed,
+//     svm_inject_irq). EVENTINJ ignores IF and the shadow, so this check is
+//     ours. Injecting is the PIC's INTA cycle: the line drops and the vector
+//     is reported to user space (vm_exit.irq_acked);
+//   - otherwise an interrupt window is opened: V_IRQ with the VINTR intercept
+//     makes the CPU exit as soon as the guest could take a virtual interrupt
+//     (§15.21.4 "Injecting Virtual (INTR) Interrupts"; KVM
+//     svm_enable_irq_window). The exit closes it again (svm_complete_interrupts).
+// The guest's GIF is always 1: it cannot run CLGI (intercepted, #UD).
+#include "defs.h"
+#include "x86.h"
+#include "svm/vmm.h"
+#include "svm/vcpu.h"
+
+// 1 if the guest can take an external interrupt right now (KVM
+// svm_interrupt_allowed): RFLAGS.IF set, not in an interrupt shadow (after
+// STI or MOV SS), and EVENTINJ not already holding an event.
+int svm_interrupt_allowed(struct vcpu *v)
+{
+  struct vmcb *vmcb = v->vmcb;
+  if (!(vmcb->save.rflags & FL_IF))
+    return 0;
+  if (vmcb->control.int_state & SVM_INTERRUPT_SHADOW)
+    return 0;
+  return !(vmcb->control.eventinj & SVM_EVTINJ_VALID);
+}
+
+// Puts the external interrupt `vector` into EVENTINJ (KVM svm_inject_irq).
+static void svm_inject_irq(struct vcpu *v, int vector)
+{
+  v->vmcb->control.eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_INTR | (uint32)vector;
+}
+
+// Opens an interrupt window (KVM svm_enable_irq_window, svm_set_vintr): a
+// V_IRQ the guest's IF and shadow hold back, with the VINTR intercept, so
+// that the guest exits the moment it becomes interruptible. A V_IRQ the VMM
+// queued itself (VM_EVENT_VIRQ) is left alone: its delivery ends in an exit
+// of its own soon enough.
+static void svm_enable_irq_window(struct vcpu *v)
+{
+  struct vmcb_control *c = &v->vmcb->control;
+  if (v->irq_window || (c->int_ctl & V_IRQ))
+    return;
+  c->int_ctl = (c->int_ctl & ~(V_INTR_VECTOR_MASK | V_INTR_PRIO_MASK)) | V_IRQ | V_IGN_TPR |
+               ((uint64)0xF << V_INTR_PRIO_SHIFT);
+  c->intercepts[INTERCEPT_WORD_MISC1] |= INTERCEPT_VINTR;
+  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTR);
+  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTERCEPTS);
+  v->irq_window = 1;
+  v->nwindows++;
+}
+
+// Closes our interrupt window (KVM svm_clear_vintr).
+static void svm_clear_irq_window(struct vcpu *v)
+{
+  struct vmcb_control *c = &v->vmcb->control;
+  if (!v->irq_window)
+    return;
+  c->int_ctl &= ~V_IRQ;
+  c->intercepts[INTERCEPT_WORD_MISC1] &= ~INTERCEPT_VINTR;
+  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTR);
+  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTERCEPTS);
+  v->irq_window = 0;
+}
+
+// The line's vector into the guest now, or a window to do it at the first
+// chance (KVM inject_pending_event). One INTA per vcpu_run: a second vector
+// waits until user space saw the first (vm_exit.irq_acked).
+static void inject_pending_event(struct vcpu *v)
+{
+  int vector = v->irq_line;
+  if (!vector || v->irq_acked)
+    return;
+  if (svm_interrupt_allowed(v)) {
+    svm_inject_irq(v, vector);
+    v->irq_line = 0;
+    v->irq_acked = vector;
+    v->nirqs++;
+  } else {
+    svm_enable_irq_window(v);
+  }
+}
+
+// Right before VMRUN (IF=0, v loaded on cpu): enter guest mode, so that a
+// kick from now on sends an IPI (the exit it forces is immediate: GIF=0
+// holds it until VMRUN); 0 if a request came in first, so vcpu_run's loop
+// handles it. Then inject, and make the timer fire by the run's deadline.
+int svm_prepare_entry(struct vcpu *v, int cpu)
+{
+  __atomic_store_n(&v->guest_cpu, cpu + 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&v->kick, __ATOMIC_SEQ_CST) || v->halted) {
+    __atomic_store_n(&v->guest_cpu, 0, __ATOMIC_SEQ_CST);
+    return 0;
+  }
+  inject_pending_event(v);
+  if (v->run_deadline)
+    lapic_deadline_arm(ns_to_tsc(v->run_deadline));
+  return 1;
+}
+
+// After each #VMEXIT (IF=0), once svm_after_exit re-queued an interrupted
+// event (EXITINTINFO, §15.20): leave guest mode and close the interrupt
+// window; the next entry decides again (KVM svm_complete_interrupts).
+void svm_complete_interrupts(struct vcpu *v)
+{
+  __atomic_store_n(&v->guest_cpu, 0, __ATOMIC_SEQ_CST);
+  svm_clear_irq_window(v);
+}
+
+// VINTR #VMEXIT: the window opened, the guest is interruptible. Re-enter:
+// the next entry injects (KVM interrupt_window_interception).
+int svm_vintr_interception(struct vcpu *v, struct vm_exit *e)
+{
+  e->kexits++;
+  return 1;
+}
