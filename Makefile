@@ -7,6 +7,7 @@
 #   make grade      grade every lab (LAB=name for one)
 #   make test       everything CI runs
 #   make handout    write a student tree (LAB=N, DEST=dir)
+#   make compile_commands.json   for clangd / VS Code / CLion (editor support)
 #   make bench      boot and grading time figures
 #   make fuzz       the big fuzz runs (SEED=1 GUESTS=10000 CALLS=100000)
 #   make SAN=1 ...  the same in build-san/: UBSan, kcov coverage, page poisoning
@@ -196,6 +197,11 @@ grade: all tools-check-gdb
 
 test: all tools-check-gdb
 	B=$(B) sh tools/test.sh
+
+# For clangd, VS Code, CLion: every compiler command of a full build with its
+# real flags (tools/compile_commands.py reads them from `make -n`).
+compile_commands.json: FORCE
+	$(PYTHON) tools/compile_commands.py -B $(B) -o $@
 
 # LAB=N (number or stem, default 1): regions of labs >= N become their stubs.
 handout:

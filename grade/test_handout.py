@@ -221,6 +221,64 @@ class Handout(unittest.TestCase):
         self.assertEqual(self.handout("--lab", "1", "--dest", self.dest)[0], 0)
         self.assertEqual(self.handout("--lab", "2", "--dest", self.dest)[0], 0)
 
+    def commit(self, where, msg):
+        subprocess.run(["git", "-C", where, "-c", "user.name=t", "-c", "user.email=t@t",
+                        "commit", "-qam", msg], check=True)
+
+    def student_repo(self):
+        """A lab 1 handout under git, lab 1 done in the student's own words."""
+        self.add("kern/f.c", GOOD_C)
+        self.add("README", "kit readme\n")
+        self.commit(self.src, "kit v1")
+        self.assertEqual(self.handout("--lab", "1", "--dest", self.dest)[0], 0)
+        subprocess.run(["git", "init", "-q", self.dest], check=True)
+        path = os.path.join(self.dest, "kern", "f.c")
+        text = self.read("kern/f.c").replace('  return lab_missing(1, "f");\n',
+                                             "  return 7;  /* my own lab 1 */\n")
+        with open(path, "w") as f:
+            f.write(text)
+        subprocess.run(["git", "-C", self.dest, "add", "-A"], check=True)
+        self.commit(self.dest, "lab 1 done")
+
+    def test_update_keeps_student_code_and_merges_kit(self):
+        self.student_repo()
+        self.add("kern/f.c", GOOD_C.replace("{ return 1; }", "{ return 2; }  /* kit fix */"))
+        self.add("docs/new.md", "lab 2 notes\n")
+        self.commit(self.src, "kit v2")
+        rc, out = self.handout("--lab", "2", "--dest", self.dest)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("updating the repository", out)
+        c = self.read("kern/f.c")
+        self.assertIn("return 7;  /* my own lab 1 */", c)         # the student's code
+        self.assertIn("// LAB 1: return the answer of f.", c)
+        self.assertIn("{ return 2; }  /* kit fix */", c)          # the kit's change
+        self.assertNotIn("secret_value", c)                      # no solution of lab 1
+        self.assertIn("// LAB 2: compute g's value.", c)          # lab 2 still a stub
+        self.assertEqual(self.read("docs/new.md"), "lab 2 notes\n")
+        self.assertTrue(os.path.isdir(os.path.join(self.dest, ".git")))
+        stamp = self.read(".svmlab-handout")
+        self.assertIn("lab: 2\nfirst: 1\n", stamp)
+
+    def test_update_reports_conflicts(self):
+        self.student_repo()
+        self.add("kern/f.c", GOOD_C.replace('// return lab_missing(1, "f");',
+                                            '// return lab_missing(1, "f()");'))
+        self.commit(self.src, "kit v2")
+        rc, out = self.handout("--lab", "2", "--dest", self.dest)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("conflicts (marked <<<<<<< yours / >>>>>>> handout now): kern/f.c (1 conflict)",
+                      out)
+        c = self.read("kern/f.c")
+        self.assertIn("<<<<<<< yours\n  return 7;  /* my own lab 1 */", c)
+
+    def test_update_without_kit_change_changes_nothing(self):
+        self.student_repo()
+        before = self.read("kern/f.c")
+        rc, out = self.handout("--lab", "3", "--dest", self.dest)
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(self.read("kern/f.c"), before)
+        self.assertIn("lab: 3\n", self.read(".svmlab-handout"))
+
     def test_has_markers(self):
         self.add("kern/f.c", GOOD_C)
         self.assertEqual(self.handout("--has-markers", "2")[0], 0)

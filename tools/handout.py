@@ -26,7 +26,14 @@ Afterwards it checks DEST: no marker is left, and no distinctive solution
 line of a stripped region (one that appears nowhere else in the code) occurs
 in any file of DEST, documentation included.
 
-    tools/handout.py --lab N --dest DIR          write the handout
+Over a student's repository (DEST holds a handout's stamp and .git), the
+tool updates in place instead: `make handout LAB=N+1 DEST=repo` merges the
+kit's changes since the commit named in the stamp into the student's files
+(git merge-file), keeps the student's code (the regions stay stubs in what
+is merged, so the student's edits of them win), adds new files, records lab
+N+1 and the kit's commit, and reports conflicts by file.
+
+    tools/handout.py --lab N --dest DIR          write the handout (or update a repo)
     tools/handout.py --check                     only parse every marker
     tools/handout.py --has-markers N             exit 0 iff lab N has markers
 """
@@ -92,7 +99,7 @@ def check_contract(region):
                                                   lead, lead, n, lead, n))
 
 
-def parse(path, text):
+def parse(path, text, strict=True):
     """Splits text into a list of str (plain lines) and Region, checking markers."""
     known = [n for n, _, _ in labs.marked()]
     items, cur, part = [], None, None
@@ -136,7 +143,10 @@ def parse(path, text):
                                   % (where, n, cur.where))
             part = "stub"
         else:
-            check_contract(cur)
+            if strict:
+                check_contract(cur)
+            elif not any(l.strip() for l in cur.stub):
+                cur.stub = []
             items.append(cur)
             cur = None
     if cur is not None:
@@ -209,6 +219,34 @@ def withheld(path, lab):
     return num is not None and num >= lab
 
 
+def kit_commit(root):
+    """The kit's commit (recorded in the stamp: the base of a later update)."""
+    p = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, universal_newlines=True)
+    return p.stdout.strip() if p.returncode == 0 else "unknown"
+
+
+def write_stamp(dest, lab, first, kit):
+    with open(os.path.join(dest, STAMP), "w") as f:
+        f.write("svmlab handout: lab %d; the regions of labs >= %d are the student's\n"
+                "lab: %d\nfirst: %d\nkit: %s\n" % (lab, first, lab, first, kit))
+
+
+def read_stamp(dest):
+    """{"lab", "first", "kit"} of a handout tree's stamp (old stamps: lab only)."""
+    try:
+        with open(os.path.join(dest, STAMP)) as f:
+            text = f.read()
+    except OSError:
+        return None
+    st = dict(re.findall(r"^(lab|first|kit): (\S+)$", text, re.M))
+    if "lab" not in st:
+        m = re.search(r"labs >= (\d+)", text)
+        st["lab"] = m.group(1) if m else "1"
+    return {"lab": int(st["lab"]), "first": int(st.get("first", st["lab"])),
+            "kit": st.get("kit", "unknown")}
+
+
 def write_handout(root, dest, lab, parsed):
     prepare_dest(dest)
     for p in tracked(root):
@@ -222,8 +260,7 @@ def write_handout(root, dest, lab, parsed):
             shutil.copymode(src, dst)
         else:
             shutil.copy2(src, dst)   # keeps the mtime: make rebuilds only what changed
-    with open(os.path.join(dest, STAMP), "w") as f:
-        f.write("svmlab handout: regions of labs >= %d replaced by stubs\n" % lab)
+    write_stamp(dest, lab, lab, kit_commit(root))
 
 
 def check_dest(dest, lab, parsed):
@@ -263,6 +300,134 @@ def check_dest(dest, lab, parsed):
     return problems
 
 
+# ---------------------------------------------------------------------------
+# Updating a student's repository to a later lab (make handout LAB=N+1 DEST=repo)
+
+def handout_text(path, text, first, strict=True):
+    """What the handout of first has for a file: its regions of labs >= first stubbed."""
+    if path.endswith(CODE_EXT):
+        return render(parse(path, text, strict), first)
+    return text
+
+
+def kit_file(root, commit, path):
+    """A file of the kit at commit (bytes), or None."""
+    p = subprocess.run(["git", "-C", root, "show", "%s:%s" % (commit, path)],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return p.stdout if p.returncode == 0 else None
+
+
+def merge3(ours, base, theirs):
+    """git merge-file: (merged text, number of conflicts)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        names = []
+        for name, text in (("yours", ours), ("handout-before", base), ("handout-now", theirs)):
+            names.append(os.path.join(tmp, name))
+            with open(names[-1], "w", encoding="utf-8") as f:
+                f.write(text)
+        p = subprocess.run(["git", "merge-file", "-p", "-L", "yours", "-L", "handout before",
+                            "-L", "handout now"] + names, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+    if p.returncode < 0 or p.returncode > 127:
+        raise MarkerError("git merge-file failed: %s" % p.stderr.decode(errors="replace"))
+    return p.stdout.decode("utf-8"), p.returncode
+
+
+class Update:
+    """One file's three versions: ours (the student's), base (the handout
+    the student got, from the kit commit in the stamp), theirs (the handout
+    now). Student code in regions of labs >= first is in ours only."""
+
+    def __init__(self, src, dest, st, parsed):
+        self.src, self.dest, self.st, self.parsed = src, dest, st, parsed
+        self.conflicts, self.notes = [], []
+
+    def base(self, path):
+        raw = None if self.st["kit"] == "unknown" else kit_file(self.src, self.st["kit"], path)
+        if raw is None:
+            return None
+        try:
+            return handout_text(path, raw.decode("utf-8"), self.st["first"], strict=False)
+        except (UnicodeDecodeError, MarkerError):
+            return None
+
+    def theirs(self, path):
+        if path in self.parsed:
+            return render(self.parsed[path], self.st["first"])
+        return read_text(os.path.join(self.src, path))
+
+    def write(self, path, text):
+        dst = os.path.join(self.dest, path)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        if text is None:      # not text: copied as it is
+            shutil.copy2(os.path.join(self.src, path), dst)
+            return
+        with open(dst, "w", encoding="utf-8") as f:
+            f.write(text)
+        shutil.copymode(os.path.join(self.src, path), dst)
+
+    def file(self, path):
+        theirs = self.theirs(path)
+        dst = os.path.join(self.dest, path)
+        ours = read_text(dst) if os.path.exists(dst) else None
+        if ours is not None and ours == theirs:
+            return
+        base = self.base(path)
+        if ours is None:
+            if not os.path.exists(dst) and (base is None or base != theirs):
+                self.write(path, theirs)      # new in the kit, or changed since
+            return
+        if theirs is None or base == theirs or (base is None and self.st["kit"] == "unknown"):
+            return                            # the kit did not change it: yours stays
+        if base is None:
+            base = ""                         # new in the kit, but you have one too
+        if ours == base:
+            self.write(path, theirs)
+            return
+        merged, n = merge3(ours, base, theirs)
+        with open(dst, "w", encoding="utf-8") as f:
+            f.write(merged)
+        if n:
+            self.conflicts.append("%s (%d conflict%s)" % (path, n, "s" if n > 1 else ""))
+
+    def removed(self, paths):
+        """Files the kit had at the stamp's commit and no longer has."""
+        if self.st["kit"] == "unknown":
+            return
+        p = subprocess.run(["git", "-C", self.src, "ls-tree", "-r", "-z", "--name-only",
+                            self.st["kit"]], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        for path in set(p.stdout.decode().split("\0")) - set(paths) - {""}:
+            dst = os.path.join(self.dest, path)
+            base = self.base(path)
+            if os.path.isfile(dst) and base is not None and read_text(dst) == base:
+                os.unlink(dst)
+            elif os.path.isfile(dst):
+                self.notes.append("%s: no longer in the kit; yours is kept" % path)
+
+
+def update_handout(src, dest, lab, parsed):
+    """Brings a student's repository (a handout tree with .git) to lab's
+    handout: kit changes since its stamp are merged in (git merge-file), the
+    student's code stays. Returns (conflicts, notes)."""
+    st = read_stamp(dest)
+    up = Update(src, dest, st, parsed)
+    known = subprocess.run(["git", "-C", src, "cat-file", "-e", st["kit"] + "^{commit}"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    if st["kit"] == "unknown" or not known:
+        up.notes.append("the kit commit this tree came from (%s) is not in %s: only files "
+                        "new to you were added" % (st["kit"], src))
+        st["kit"] = "unknown"
+    # What a handout of the first lab leaves out stays out (the answers and
+    # bug catalogues of the student's labs quote the solution).
+    paths = [p for p in tracked(src) if not withheld(p, st["first"])]
+    for path in paths:
+        up.file(path)
+    up.removed(paths)
+    write_stamp(dest, lab, st["first"], kit_commit(src))
+    return up.conflicts, up.notes
+
+
 def lab_number(arg):
     if arg.isdigit():
         n = int(arg)
@@ -273,6 +438,30 @@ def lab_number(arg):
         raise MarkerError("unknown lab %r for a handout (labs with markers: %s)"
                           % (arg, ", ".join("%d %s" % (x, labs.by_number(x)) for x in known)))
     return n
+
+
+def is_student_repo(dest):
+    """A handout tree under git: a student's (or a course's) repository, updated
+    in place, never replaced."""
+    return (os.path.exists(os.path.join(dest, STAMP)) and
+            os.path.exists(os.path.join(dest, ".git")))
+
+
+def run_update(src, dest, lab, parsed):
+    st = read_stamp(dest)
+    print("handout: updating the repository %s from lab %d to lab %d (the code of labs >= %d "
+          "stays yours; kit changes since %s are merged in)"
+          % (dest, st["lab"], lab, st["first"], st["kit"][:12]))
+    conflicts, notes = update_handout(src, dest, lab, parsed)
+    for n in notes:
+        print("handout: note: " + n, file=sys.stderr)
+    if conflicts:
+        print("handout: conflicts (marked <<<<<<< yours / >>>>>>> handout now): %s\n"
+              "handout: resolve them, build, then commit" % ", ".join(conflicts), file=sys.stderr)
+        return 1
+    print("handout: %s is now the lab %d (%s) handout: check `git status`, build, commit"
+          % (dest, lab, labs.by_number(lab)))
+    return 0
 
 
 def main(argv=None):
@@ -297,6 +486,8 @@ def main(argv=None):
         lab = lab_number(a.lab)
         if lab not in labs_with_markers(parsed):
             print("handout: warning: lab %d has no solution markers yet" % lab, file=sys.stderr)
+        if is_student_repo(a.dest):
+            return run_update(a.src, a.dest, lab, parsed)
         write_handout(a.src, a.dest, lab, parsed)
         problems = check_dest(a.dest, lab, parsed)
     except MarkerError as e:
