@@ -7,6 +7,7 @@
 #   make grade      grade every lab (LAB=name for one)
 #   make test       everything CI runs
 #   make handout    write a student tree (LAB=N, DEST=dir)
+#   make handin     pack the tree for handing in (LAB=N): handin-labN-<stem>.zip
 #   make compile_commands.json   for clangd / VS Code / CLion (editor support)
 #   make bench      boot and grading time figures
 #   make fuzz       the big fuzz runs (SEED=1 GUESTS=10000 CALLS=100000)
@@ -198,6 +199,11 @@ grade: all tools-check-gdb
 test: all tools-check-gdb
 	B=$(B) sh tools/test.sh
 
+# The file to hand in for lab LAB (default: the handout's lab): the tree
+# without build outputs, as handin-labN-<stem>.zip; refused if it does not build.
+handin:
+	$(PYTHON) tools/handin.py --make "$(MAKE)" -B $(B) $(if $(LAB),--lab $(LAB))
+
 # For clangd, VS Code, CLion: every compiler command of a full build with its
 # real flags (tools/compile_commands.py reads them from `make -n`).
 compile_commands.json: FORCE
@@ -257,5 +263,5 @@ linux: all tools-check $(LX)/initrd.tar
 clean:
 	rm -rf $(B)
 
-.PHONY: linux linux-files all qemu qemu-gdb gdb grade test handout bench fuzz emutest clean tools-check tools-check-gdb FORCE
+.PHONY: linux linux-files all qemu qemu-gdb gdb grade test handout bench fuzz emutest clean tools-check tools-check-gdb FORCE handin
 .PRECIOUS: $(B)/%.o $(B)/k/%.o $(B)/u/%.o $(B)/g/%.o

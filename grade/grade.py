@@ -155,13 +155,48 @@ def parse_args(argv):
                    help="where kernel.bin and initrd.tar are (default: build)")
     p.add_argument("--qemu", default=os.environ.get("QEMU", "qemu-system-x86_64"))
     p.add_argument("--cpu", default="max", help="default QEMU -cpu model (max)")
-    p.add_argument("--timeout-scale", type=float,
-                   default=float(os.environ.get("SVMLAB_TIMEOUT_SCALE", "1")),
-                   help="multiply every timeout (slow machines)")
+    p.add_argument("--timeout-scale", type=float, default=1.0,
+                   help="multiply every timeout, on top of SVMLAB_TIMEOUT_SCALE (the one "
+                        "setting for a slow machine; tools that expect hangs pass a factor < 1)")
+    p.add_argument("--no-calibrate", action="store_true",
+                   help="skip the calibration boot (also SVMLAB_CALIBRATE=0)")
     p.add_argument("--tail", type=int, default=25, help="output lines shown on failure")
     p.add_argument("-v", "--verbose", action="store_true", help="show output of passing tests")
     p.add_argument("--grade-dir", default=HERE, help=argparse.SUPPRESS)
     return p.parse_args(argv)
+
+
+def env_scale():
+    """SVMLAB_TIMEOUT_SCALE: how much slower this machine is than ours."""
+    raw = os.environ.get("SVMLAB_TIMEOUT_SCALE", "1")
+    try:
+        v = float(raw)
+    except ValueError:
+        v = 0
+    if v <= 0:
+        print("grade.py: SVMLAB_TIMEOUT_SCALE=%r is not a positive number" % raw, file=sys.stderr)
+        sys.exit(2)
+    return v
+
+
+def check_speed(args, tests, cfg):
+    """The calibration boot, for a run of 5 tests or more (SVMLAB_CALIBRATE=1:
+    always, 0: never): says up front when this machine is much slower than
+    the timeouts assume."""
+    want = os.environ.get("SVMLAB_CALIBRATE")
+    if args.no_calibrate or want == "0" or (len(tests) < 5 and want != "1"):
+        return
+    seconds, ratio = gradelib.calibrate(cfg)
+    if seconds is None:
+        print("grade.py: the calibration boot failed (%s): no speed check" % ratio, flush=True)
+        return
+    cfg.slowness = ratio
+    note = gradelib.slowness_note(seconds, ratio, cfg.timeout_scale)
+    if note:
+        print("grade.py: warning: " + note + "\n", flush=True)
+    elif args.verbose:
+        print("grade.py: calibration boot %.2fs (reference %.2fs)"
+              % (seconds, gradelib.reference_boot()), flush=True)
 
 
 def select(args):
@@ -194,10 +229,12 @@ def main(argv=None):
             print("grade.py: %s/%s is missing: run make first" % (args.build_dir, f),
                   file=sys.stderr)
             return 2
-    cfg = gradelib.Config(args.build_dir, args.qemu, args.cpu, args.timeout_scale, args.tail)
+    cfg = gradelib.Config(args.build_dir, args.qemu, args.cpu, args.timeout_scale * env_scale(),
+                          args.tail)
     gradelib.install_signal_handlers()
     start = time.monotonic()
     try:
+        check_speed(args, tests, cfg)
         results = gradelib.run_tests(tests, cfg, args.jobs,
                                      lambda r: print_result(r, args.verbose, args.tail))
     except KeyboardInterrupt:

@@ -431,6 +431,7 @@ class Config:
         self.cpu = cpu
         self.timeout_scale = timeout_scale
         self.tail = tail
+        self.slowness = None     # the calibration boot's ratio to the reference machine
 
     def argv(self, t):
         """QEMU's command line for test t (run in the build directory, so the
@@ -510,7 +511,8 @@ def run_test(t, cfg):
         q.stop()
     err = q.stderr.decode("utf-8", "replace").strip()
     if not passed:
-        msg += "".join("\n  " + l for l in diagnose(q, q.text, err, cfg.timeout_scale))
+        msg += "".join("\n  " + l for l in diagnose(q, q.text, err, cfg.timeout_scale,
+                                                     cfg.slowness))
         if err:
             msg += "\n  QEMU said:\n" + clip_lines(err)
     return Result(t, passed, time.monotonic() - start, msg, q.text, argv)
@@ -570,7 +572,7 @@ def _wrap(first, text):
                          break_on_hyphens=False)
 
 
-def diagnose(q, text, err, scale=1.0):
+def diagnose(q, text, err, scale=1.0, slow=None):
     """Lines explaining how the run ended, for a failed test: a fatal QEMU
     error, a reset or triple fault, or a timeout, each with where it stopped
     and a hint.  QEMU runs with -no-reboot, so a reset ends it with status 0
@@ -586,6 +588,8 @@ def diagnose(q, text, err, scale=1.0):
     elif q.timed_out:
         what = "Timed out after %gs. %s" % (q.timeout, _where(text))
         hint = TIMEOUT_HINT % max(3, 2 * scale)
+        if slow:
+            hint += " The calibration boot ran %.1fx slower than on the reference machine." % slow
     else:
         return []
     return _wrap("", what.rstrip(".") + ".") + _wrap("Hint: ", hint)
@@ -599,6 +603,50 @@ def clip_lines(err, head=24, tail=4, width=160):
         lines = (lines[:head] + ["... (%d lines left out) ..." % (len(lines) - head - tail)]
                  + lines[-tail:])
     return "\n".join("    " + l for l in lines)
+
+
+# ---------------------------------------------------------------------------
+# How fast this machine runs QEMU, compared with the reference machine
+
+# The calibration boot: lab 0 only (100 fork/exit cycles), so it works in
+# every handout. REFERENCE_BOOT is its wall time on the machine the timeouts
+# were set on (2 cores, Debian 12, QEMU 7.2: 0.30 s alone; 0.33-0.55 s, 10
+# runs, with a load average of 9 from other QEMUs). SVMLAB_REFERENCE_BOOT=
+# seconds replaces it.
+CALIBRATION_CMDLINE = "test=leaktest"
+REFERENCE_BOOT = 0.35
+SLOW = 2.5            # warn when a machine is this much slower than the timeouts allow
+
+
+def reference_boot():
+    try:
+        return float(os.environ.get("SVMLAB_REFERENCE_BOOT", REFERENCE_BOOT))
+    except ValueError:
+        return REFERENCE_BOOT
+
+
+def calibrate(cfg):
+    """Boots once with CALIBRATION_CMDLINE on 1 CPU and returns (seconds,
+    ratio to the reference machine), or (None, why it failed)."""
+    t = Test(lambda r: r.expect_exit(0), "calibration", 0, "calibration boot",
+             CALIBRATION_CMDLINE, 1, 60, None, (), "512M", "boot")
+    res = run_test(t, cfg)
+    if not res.passed:
+        return None, res.message.split("\n")[0]
+    return res.elapsed, res.elapsed / reference_boot()
+
+
+def slowness_note(seconds, ratio, scale):
+    """What to tell the student up front, or None when timeouts are ample."""
+    if ratio <= SLOW * scale:
+        return None
+    import math
+    want = max(2, int(math.ceil(ratio / SLOW * 2)))
+    return ("this machine runs QEMU %.1fx slower than the one the timeouts were set on: the "
+            "calibration boot (%s, 1 CPU) took %.2fs, there %.2fs. Tests may time out for that "
+            "reason alone: grade with SVMLAB_TIMEOUT_SCALE=%d (or --timeout-scale %d; now %g), "
+            "and close other programs that use the CPU."
+            % (ratio, CALIBRATION_CMDLINE, seconds, reference_boot(), want, want, scale))
 
 
 def run_tests(tests, cfg, jobs, on_result=None):

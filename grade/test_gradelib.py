@@ -251,6 +251,12 @@ class Diagnosis(Base):
         self.assertIn("Hint: The kernel is stuck", m)
         self.assertIn("SVMLAB_TIMEOUT_SCALE=3", m)
 
+    def test_timeout_on_a_slow_machine(self):
+        self.cfg.slowness = 3.04
+        res = self.run1(lambda r: r.expect_exit(0), "p:x|h", timeout=0.5)
+        self.assertIn("The calibration boot ran 3.0x slower than on the reference machine.",
+                      " ".join(res.message.split()))
+
     def test_timeout_without_output(self):
         res = self.run1(lambda r: r.expect("x"), "h", timeout=0.5)
         self.assertIn("Timed out after 0.5s. The console printed nothing.", res.message)
@@ -404,12 +410,48 @@ class CommandLine(Base):
             with open(os.path.join(self.gdir, name), "w") as f:
                 f.write(textwrap.dedent(text))
 
-    def grade(self, *args):
+    def grade(self, *args, env=None):
         cmd = [sys.executable, GRADE, "--grade-dir", self.gdir, "--build-dir", self.dir,
                "--qemu", FAKE] + list(args)
+        e = {k: v for k, v in os.environ.items() if not k.startswith("SVMLAB_")}
+        e.update(env or {})
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           universal_newlines=True, timeout=60)
+                           universal_newlines=True, timeout=60, env=e)
         return p.returncode, p.stdout, p.stderr
+
+    def test_slow_machine_is_named_up_front(self):
+        # The fake QEMU "boots" in a few ms; a reference of 0.1 ms makes it slow.
+        env = {"SVMLAB_CALIBRATE": "1", "SVMLAB_REFERENCE_BOOT": "0.0001"}
+        rc, out, _ = self.grade("--lab", "hsave", env=env)
+        self.assertEqual(rc, 0, out)
+        first = out.split("\n")[0]
+        self.assertIn("grade.py: warning: this machine runs QEMU", first)
+        self.assertRegex(first, r"slower than the one the timeouts were set on")
+        self.assertRegex(out, r"grade with SVMLAB_TIMEOUT_SCALE=\d+ \(or --timeout-scale \d+; now 1\)")
+        # A fast machine, or no calibration: nothing said.
+        for env in ({"SVMLAB_CALIBRATE": "1", "SVMLAB_REFERENCE_BOOT": "100"},
+                    {"SVMLAB_REFERENCE_BOOT": "0.0001"}):     # 1 test: no calibration boot
+            rc, out, _ = self.grade("--lab", "hsave", env=env)
+            self.assertNotIn("warning", out)
+
+    def test_calibration_boot_failure_is_reported(self):
+        rc, out, _ = self.grade("--lab", "hsave", "--qemu", os.path.join(self.dir, "nosuch"),
+                                env={"SVMLAB_CALIBRATE": "1"})
+        self.assertIn("grade.py: the calibration boot failed (could not start QEMU", out)
+
+    def test_scales_multiply(self):
+        # SVMLAB_TIMEOUT_SCALE (the machine) times --timeout-scale (the tool's factor).
+        with open(os.path.join(self.gdir, "lab_vmcb.py"), "w") as f:
+            f.write("from gradelib import test\n"
+                    "@test(points=1, cmdline='h', cpus=1, timeout=2)\n"
+                    "def hangs(r):\n    r.expect_exit(0)\n")
+        rc, out, _ = self.grade("--lab", "vmcb", "--timeout-scale", "0.5",
+                                env={"SVMLAB_TIMEOUT_SCALE": "0.25"})
+        self.assertEqual(rc, 1)
+        self.assertIn("timed out after 0.25s", out)
+        rc, _, err = self.grade("--lab", "vmcb", env={"SVMLAB_TIMEOUT_SCALE": "fast"})
+        self.assertEqual(rc, 2)
+        self.assertIn("SVMLAB_TIMEOUT_SCALE='fast' is not a positive number", err)
 
     def test_all_labs_scores_and_files(self):
         js, ju = os.path.join(self.dir, "r.json"), os.path.join(self.dir, "j.xml")
