@@ -279,6 +279,43 @@ class Handout(unittest.TestCase):
         self.assertEqual(self.read("kern/f.c"), before)
         self.assertIn("lab: 3\n", self.read(".svmlab-handout"))
 
+    def test_course_repo_then_student_pull(self):
+        # Way 1 of docs/instructor.md: the course's handout repository is
+        # updated in place and committed; a student's clone pulls it.
+        self.add("kern/f.c", GOOD_C)
+        self.commit(self.src, "kit v1")
+        course = self.dest
+        self.assertEqual(self.handout("--lab", "1", "--dest", course)[0], 0)
+        git = lambda where, *a: subprocess.run(
+            ["git", "-C", where, "-c", "user.name=t", "-c", "user.email=t@t"] + list(a),
+            check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        git(course, "init", "-q")
+        git(course, "add", "-A")
+        git(course, "commit", "-qm", "lab 1")
+        student = os.path.join(self.tmp.name, "student")
+        subprocess.run(["git", "clone", "-q", course, student], check=True)
+        path = os.path.join(student, "kern", "f.c")
+        with open(path) as f:
+            text = f.read().replace('  return lab_missing(1, "f");\n', "  return 7;  /* mine */\n")
+        with open(path, "w") as f:
+            f.write(text)
+        git(student, "commit", "-qam", "lab 1 done")
+        self.add("kern/f.c", GOOD_C.replace("{ return 1; }", "{ return 2; }"))
+        self.commit(self.src, "kit v2")
+        rc, out = self.handout("--lab", "2", "--dest", course)
+        self.assertEqual(rc, 0, out)
+        with open(os.path.join(course, "kern", "f.c")) as f:
+            self.assertNotIn("secret_value", f.read())   # the course repo never gets a solution
+        git(course, "add", "-A")
+        git(course, "commit", "-qm", "lab 2")
+        git(student, "pull", "-q", "--no-rebase", "--no-edit", "origin", "HEAD")
+        with open(path) as f:
+            text = f.read()
+        self.assertIn("return 7;  /* mine */", text)
+        self.assertIn("{ return 2; }", text)
+        with open(os.path.join(student, ".svmlab-handout")) as f:
+            self.assertIn("lab: 2\n", f.read())
+
     def test_has_markers(self):
         self.add("kern/f.c", GOOD_C)
         self.assertEqual(self.handout("--has-markers", "2")[0], 0)

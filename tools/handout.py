@@ -397,7 +397,8 @@ class Update:
             return
         p = subprocess.run(["git", "-C", self.src, "ls-tree", "-r", "-z", "--name-only",
                             self.st["kit"]], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        for path in set(p.stdout.decode().split("\0")) - set(paths) - {""}:
+        gone = set(p.stdout.decode().split("\0")) - set(paths) - {""}
+        for path in (p for p in gone if not withheld(p, self.st["first"])):
             dst = os.path.join(self.dest, path)
             base = self.base(path)
             if os.path.isfile(dst) and base is not None and read_text(dst) == base:
@@ -420,10 +421,11 @@ def update_handout(src, dest, lab, parsed):
         st["kit"] = "unknown"
     # What a handout of the first lab leaves out stays out (the answers and
     # bug catalogues of the student's labs quote the solution).
-    paths = [p for p in tracked(src) if not withheld(p, st["first"])]
+    every = tracked(src)
+    paths = [p for p in every if not withheld(p, st["first"])]
     for path in paths:
         up.file(path)
-    up.removed(paths)
+    up.removed(every)
     write_stamp(dest, lab, st["first"], kit_commit(src))
     return up.conflicts, up.notes
 
