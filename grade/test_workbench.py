@@ -158,8 +158,10 @@ def solve_lab1(student):
         for it in items:
             if not isinstance(it, handout.Region):
                 out.append(it)
-            elif it.lab == 1:
+            elif it.lab == 1 and it.stub:
                 out += [it.stub[0], "  /* student: my own lab 1 */\n"] + it.solution
+            elif it.lab == 1:
+                out += it.solution        # a helper of the solution's: the student's too
             else:
                 out += it.stub
         with open(os.path.join(student, path), "w") as f:
@@ -222,6 +224,20 @@ class StudentPath(unittest.TestCase):
         self.assertIn("Makefile", names)
         self.assertFalse([n for n in names if n.startswith(("build/", ".git/")) or
                           n.endswith(".o")], names)
+        # Answers written (the solution's stand in for the student's), all committed: no warning.
+        answers = os.path.join(ROOT, "answers-lab1.txt")
+        if os.path.exists(answers):
+            shutil.copy(answers, self.student)
+        else:
+            with open(os.path.join(self.student, "answers-lab1.txt"), "w") as f:
+                f.write("1. an answer\n")
+        for argv in (["add", "-A"], GIT_ID + ["commit", "-qm", "answers"]):
+            self.assertEqual(run(["git"] + argv, cwd=self.student)[0], 0)
+        rc, out = self.make("handin", "LAB=1")
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("warning", out)
+        with zipfile.ZipFile(os.path.join(self.student, "handin-lab1-hsave.zip")) as z:
+            self.assertIn("answers-lab1.txt", z.namelist())
 
     def test_3_gradescope_grades_the_handin(self):
         stage = os.path.join(self.tmp, "stage")

@@ -3,7 +3,8 @@
 # Writes DIR = what run_autograder expects as its source: the handout tree of
 # lab N (tree/), the lab number (lab), the files a student edits in lab N
 # (files: every source file of this solution tree with a "LAB N BEGIN"
-# marker), setup.sh and run_autograder. Run it in the solution tree.
+# marker, and answers-labN.txt), setup.sh and run_autograder. Run it in the
+# solution tree.
 set -eu
 cd "$(dirname "$0")/../.."
 N=$1
@@ -18,6 +19,8 @@ git ls-files '*.c' '*.h' '*.S' | while read -r f; do
   fi
 done > "$DIR/files"
 [ -s "$DIR/files" ] || { echo "stage.sh: no file has LAB $N markers" >&2; exit 1; }
+# The student's answers to the lab's questions (graded; handouts leave them out).
+echo "answers-lab$N.txt" >> "$DIR/files"
 cp grade/gradescope/setup.sh grade/gradescope/run_autograder "$DIR/"
 chmod +x "$DIR/setup.sh" "$DIR/run_autograder"
 echo "stage.sh: lab $N, student files: $(tr '\n' ' ' < "$DIR/files")"
