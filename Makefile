@@ -139,6 +139,11 @@ $(B)/initrd/apictest: $(APICOBJS) $(ULIBOBJS) user/user.ld
 $(B)/initrd/vmm: $(VMMSRCS:%.c=$(B)/u/%.o) $(ULIBOBJS) user/user.ld
 	@mkdir -p $(@D)
 	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(VMMSRCS:%.c=$(B)/u/%.o) $(ULIBOBJS)
+# devtest drives the VMM's chips without a guest (user/devtest.c)
+DEVOBJS := $(patsubst %,$(B)/u/user/vmm/%.o,pic pit uart rtc ports)
+$(B)/initrd/devtest: $(B)/u/user/devtest.o $(DEVOBJS) $(ULIBOBJS) user/user.ld
+	@mkdir -p $(@D)
+	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $< $(DEVOBJS) $(ULIBOBJS)
 
 # ---- guests: user/guests/NAME.S -> initrd file NAME.guest ----------------
 GUEST_IMAGES := $(patsubst user/guests/%.S,%,$(wildcard user/guests/*.S))

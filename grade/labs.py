@@ -21,6 +21,7 @@ LABS = [
     (None, "gdb", "GDB helpers"),
     (None, "hostile", "hostile guests and user programs"),
     (None, "soak", "SMP races and stress"),
+    (None, "devices", "the VMM's chips: 8259A, 8254, 16550A, MC146818"),
     (7, "mmio", "MMIO: decoding and emulating the guest's instruction"),
     (None, "firmware", "the VMM's firmware side: multiboot loader, ACPI, fw_cfg, APIC models"),
 ]

@@ -1,0 +1,43 @@
+"""The VMM's chips without a guest (extra lab `devices`; issue 11, helper irqv).
+
+user/devtest.c links user/vmm/pic.c, pit.c, uart.c, rtc.c and ports.c and
+drives them port by port on a fake clock, the way the datasheets (Intel 8259A
+and 8254, TI PC16550D, Motorola MC146818A) and their real clients (Linux's
+i8259, PIT calibration and 8250 drivers) use them. Needs no lab 5 kernel:
+the guest-level properties are graded in lab irq. docs/devices.md lists
+what is modelled.
+"""
+from gradelib import test
+
+
+def devtest(group, names):
+    def run(r):
+        r.reject(r"^panic: ")
+        r.reject(r"^devtest: FAIL: ")
+        for n in names:
+            r.expect(r"^devtest: %s: ok$" % n)
+        m = r.expect(r"^devtest: (\d+) checks, (\d+) failed$")
+        r.check(m.group(2) == "0", "%s checks failed" % m.group(2))
+        r.expect_exit(0)
+    run.__name__ = "devtest_" + group
+    return run
+
+
+GROUPS = [
+    ("pic", 6, "8259A pair: ICW1-4, priorities, EOI kinds, ELCR level mode, cascade, spurious "
+     "IRQ7/15, auto-EOI, poll, rotation, special mask mode",
+     ["pic_basic", "pic_level", "pic_cascade", "pic_modes"]),
+    ("pit", 6, "8254: 1 kHz rate generator edge count and time, latch, read-back, LSB/MSB/BCD, "
+     "modes 0 and 3, port 0x61 gate/OUT as Linux calibrates the TSC",
+     ["pit_rate", "pit_modes", "pit_port61"]),
+    ("uart", 5, "16550A: IIR priorities, THRE re-armed, FIFO trigger and timeout, overrun, OUT2, "
+     "loopback, DLAB", ["uart_intr", "uart_regs"]),
+    ("rtc", 5, "MC146818: BCD/binary, 12/24 h, UIP, SET, century rollover, leap day, periodic/"
+     "update/alarm flags and IRQ8", ["rtc_time", "rtc_intr"]),
+    ("board", 3, "ports: all ones when unhandled, i8042 and 0xCF9 reset, exit port; PIT ticks "
+     "reinjected, not lost, dropped when masked", ["board_ports"]),
+]
+
+for _group, _points, _title, _names in GROUPS:
+    test(points=_points, title=_title, cmdline="test=devtest " + _group, timeout=30,
+         name="devtest_" + _group)(devtest(_group, _names))

@@ -1,0 +1,125 @@
+// The board: which chip answers which I/O port, and the small ports of a
+// PC that need no chip of their own. Port map (IBM PC/AT and PIIX):
+//   0x20-0x21, 0xA0-0xA1  8259A master/slave       (pic.c)
+//   0x40-0x43, 0x61       8254, port B             (pit.c)
+//   0x70-0x71             MC146818 RTC/CMOS         (rtc.c)
+//   0x3F8-0x3FF           16550A COM1               (uart.c)
+//   0x4D0-0x4D1           ELCR                      (pic.c)
+//   0x80, 0xED            POST/delay ports: writes ignored, reads all ones
+//   0x64                  i8042 command: only 0xFE (pulse reset) is modelled
+//   0xCF9                 PIIX reset control: bit 2 resets
+//   0xF4                  svmlab's debug exit (guest.h GUEST_EXIT_PORT)
+// Anything else reads as all ones (an empty ISA bus) and ignores writes.
+// Wider accesses are split into byte accesses to consecutive ports, as an
+// 8-bit ISA device sees them.
+#include "user.h"
+#include "chips.h"
+#include "../guests/guest.h"
+
+// Counter 0's OUT is masked at the PIC: the backlog of ticks is dropped
+// (KVM's PIT does the same), so unmasking does not bring a burst.
+static int pit_mask_hook(void *ctx, int irq, int masked)
+{
+  struct board *b = ctx;
+  if (irq == 0 && masked)
+    b->pit.pending = 0;
+  return 0;
+}
+
+void board_init(struct board *b, void (*tx)(void *, int), void *ctx, uint64 rtc_base_s)
+{
+  memset(b, 0, sizeof *b);
+  pic_init(&b->pic);
+  b->pic.mask_hook = pit_mask_hook;
+  b->pic.ctx = b;
+  pit_init(&b->pit);
+  uart_init(&b->uart, &b->pic, 4, tx, ctx);
+  rtc_init(&b->rtc, &b->pic, rtc_base_s);
+}
+
+static void reset(struct board *b, const char *why)
+{
+  if (b->end == BOARD_RUN) {
+    b->end = BOARD_RESET;
+    b->reset_why = why;
+  }
+}
+
+// One byte at one port.
+static uint8 byte_io(struct board *b, uint16 port, int in, uint8 v, uint64 now)
+{
+  if (port == 0x20 || port == 0x21 || port == 0xA0 || port == 0xA1 || port == 0x4D0 || port == 0x4D1)
+    pic_io(&b->pic, port, in, &v);
+  else if ((port >= 0x40 && port <= 0x43) || port == 0x61)
+    pit_io(&b->pit, port, in, &v, now);
+  else if (port == 0x70 || port == 0x71)
+    rtc_io(&b->rtc, port, in, &v, now);
+  else if (port >= GUEST_UART && port < GUEST_UART + 8)
+    uart_io(&b->uart, port - GUEST_UART, in, &v, now);
+  else if (in)
+    v = 0xFF;
+  else if (port == 0x64 && v == 0xFE)
+    reset(b, "i8042 reset (0xFE to port 0x64)");
+  else if (port == 0xCF9 && (v & 4))
+    reset(b, "reset control register (port 0xCF9)");
+  else if (port == GUEST_EXIT_PORT && b->end == BOARD_RUN) {
+    b->end = BOARD_EXIT;
+    b->exit_code = v;
+  }
+  return v;
+}
+
+void board_io(struct board *b, uint16 port, int size, int in, uint32 *data, uint64 now)
+{
+  uint32 v = in ? 0 : *data;
+  if (size == 4 && !in && port == GUEST_EXIT_PORT)
+    size = 1;   // out %eax, $0xF4: the exit code is the low byte
+  for (int i = 0; i < size && b->end == BOARD_RUN; i++) {
+    uint8 x = byte_io(b, port + i, in, v >> (8 * i), now);
+    if (in)
+      v |= (uint32)x << (8 * i);
+  }
+  if (in)
+    *data = v;
+}
+
+// Counter 0's ticks reach IRQ0 one edge at a time: the next only once the
+// PIC has taken the last one out of IRR (its INTA), so ticks that came while
+// the guest had IF=0 are delivered late but not lost. A masked IRQ0 keeps
+// one request in IRR, as the chip would, and drops the rest.
+static void deliver_ticks(struct board *b)
+{
+  struct pit *t = &b->pit;
+  if (t->pending > PIT_MAX_BACKLOG)
+    t->pending = PIT_MAX_BACKLOG;
+  if (t->pending && !pic_irr_set(&b->pic, 0)) {
+    pic_set_irq(&b->pic, 0, 1);
+    pic_set_irq(&b->pic, 0, 0);
+    t->pending--;
+  }
+  if (pic_irq_masked(&b->pic, 0))
+    t->pending = 0;
+}
+
+void board_advance(struct board *b, uint64 now)
+{
+  pit_advance(&b->pit, now);
+  deliver_ticks(b);
+  rtc_advance(&b->rtc, now);
+  uart_update(&b->uart, now);
+}
+
+static uint64 earliest(uint64 a, uint64 b)
+{
+  return !a ? b : !b ? a : a < b ? a : b;
+}
+
+// The nearest moment a chip needs the VMM. A tick already pending while
+// IRQ0's request is still in IRR needs no deadline: the INTA brings the
+// next one.
+uint64 board_deadline(struct board *b, uint64 now)
+{
+  uint64 at = pit_next_edge(&b->pit, now);
+  at = earliest(at, rtc_next_event(&b->rtc, now));
+  return earliest(at, uart_next_event(&b->uart, now));
+}
