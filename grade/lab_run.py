@@ -240,7 +240,10 @@ def vmm_badimages(r):
         r.sendline("vmm " + args)
         r.wait_for(r"^vmm: %s$" % msg)
     r.sendline("vmm outs")
-    r.wait_for(summary("outs", "exited with code 0", 2, io=2))
+    # Any ending line of the good guest, so that a broken kernel fails at once, not at the timeout.
+    m = r.wait_for(r"^vmm: guest outs .*$")
+    r.check(re.match(summary("outs", "exited with code 0", 2, io=2), m.group(0)),
+            "expected the good image to run after the broken ones: %s" % m.group(0))
     r.sendline("exit")
 
 

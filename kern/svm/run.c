@@ -1,22 +1,20 @@
 // Lab 4 (run): enter the guest, take the #VMEXIT, dispatch it.
 //
 // Following KVM (vcpu_enter_guest -> svm_vcpu_run -> svm_vcpu_enter_exit,
-// svm_handle_exit, svm_exit_handlers[]):
-//   1. interrupts off (no preemption, no migration), vcpu_load on this CPU;
-//   2. CLGI, then EFLAGS.IF=1: with GIF=0 no host interrupt is taken, but
-//      VMRUN records IF=1 as the host's interrupt mask, so a host interrupt
-//      during the guest forces an INTR #VMEXIT (APM Vol. 2 §15.17 "Global
-//      Interrupt Flag", §15.21.1; QEMU takes HIF from EFLAGS.IF at VMRUN);
-//   3. VMSAVE the host's FS/GS/TR/LDTR/STAR/LSTAR/CSTAR/SFMASK/KernelGsBase/
-//      SYSENTER state into this CPU's host page, VMLOAD the guest's, VMRUN,
-//      VMSAVE the guest's, VMLOAD the host's (§15.5.2 "VMSAVE and VMLOAD");
-//   4. CLI, STGI, handle the exit with interrupts still off; then interrupts
-//      back on, which is when the host takes an interrupt that caused an
-//      INTR exit (the timer may reschedule us there).
-// A handler returns 1 to re-enter or 0 to return to user space with *e
-// filled in. Instructions the VMM emulates are completed at the next
-// vcpu_run (vcpu_complete): QEMU has no NRIPS, so the next RIP is the exit
-// RIP plus the instruction's known length, or EXITINFO2 for I/O (§15.10.2).
+// svm_handle_exit, svm_exit_handlers[]). vcpu_run_once turns interrupts off
+// (no preemption, no migration) and loads the vcpu on this CPU; the world
+// switch (svm_enter_guest + vmenter.S, part A) runs the guest once with
+// GIF, EFLAGS.IF and the VMSAVE/VMLOAD state managed so that a host
+// interrupt during the guest forces an INTR exit but is taken only when the
+// host's state is back (APM Vol. 2 §15.5 "VMRUN Instruction", §15.5.2
+// "VMSAVE and VMLOAD Instructions", §15.17 "Global Interrupt Flag, STGI and
+// CLGI Instructions", §15.21.1); the exit is handled with interrupts still
+// off, and vcpu_run_once enables them afterwards (the timer may reschedule
+// us there). A handler (part B) returns 1 to re-enter or 0 to return to user
+// space with *e filled in. Instructions the VMM emulates are completed at the
+// next vcpu_run (vcpu_complete, part C): QEMU has no NRIPS, so the next RIP
+// is the exit RIP plus the instruction's known length, or EXITINFO2 for I/O
+// (§15.10.2).
 #include "defs.h"
 #include "x86.h"
 #include "cpu.h"

@@ -46,7 +46,7 @@ static int guest_start(struct testguest *t, struct vm_exit *e, const uint8 *code
 {
   memset(e, 0, sizeof *e);
   if (guest_new(t, code, len) < 0) {
-    KCHECK(0, "test guest set up");
+    KCHECK(0, "test guest set up: out of memory (expected the NPT, maps, vcpu and two pages)");
     return 0;
   }
   return 1;
