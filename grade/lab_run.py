@@ -133,18 +133,19 @@ def entry_order(r):
     r.expect_exit(0)
 
 
-ktest(8, "run_gprs", 30, "A: vmenter.S: every guest GPR (RBX..R15) reaches the guest and comes back")
+ktest(7, "run_gprs", 30, "A: vmenter.S: every guest GPR (RBX..R15) reaches the guest and comes back")
 ktest(6, "run_hostregs", 6, "A: VMSAVE/VMLOAD pairing: host LSTAR, STAR, TR, GS back; guest FS, LSTAR, TR kept")
 ktest(4, "run_intr", 2, "A: a guest spinning with IF=0 still gives INTR exits; host timer ticks")
 ktest(4, "run_io", 3, "B: I/O exits decoded; next RIP from EXITINFO2; IN data lands in AL")
-ktest(5, "run_iosize", 9, "B+C: 16/32-bit I/O sizes decoded; IN merges 8/16 bits, zero-extends 32")
+ktest(5, "run_iosize", 10, "B+C: 16/32-bit I/O sizes decoded; IN merges 8/16 bits, zero-extends 32")
 ktest(5, "run_string", 7, "B+C: rep outsb/insw decoded (count, address); RSI/RDI, DF, RCX completed")
 ktest(3, "run_unknown", 1, "B: an exit with no handler is VM_EXIT_UNKNOWN, not a crash")
 ktest(3, "run_invalid", 2, "B: VMEXIT_INVALID (low 32 bits) reported, VMCB dumped, never re-entered",
       extra=[r"^svm: vcpu \d+: VMRUN failed with VMEXIT_INVALID"])
 ktest(2, "run_svmins", 1, "B: real-mode guest's own CLGI raises #UD in the guest")
-ktest(5, "run_cpuid", 5, "C: CPUID and VMMCALL completed from the exit record, RIP advanced")
+ktest(4, "run_cpuid", 5, "C: CPUID and VMMCALL completed from the exit record, RIP advanced")
 ktest(5, "run_reinject", 3, "C: an event whose delivery took an NPF is re-injected (EXITINTINFO), once")
+ktest(2, "run_rdmsr", 2, "C: RDMSR completed into EDX:EAX, RAX's upper half cleared")
 ktest(2, "run_restart", 3, "C: an NPF after a completed CPUID completes nothing twice")
 
 

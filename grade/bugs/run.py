@@ -174,6 +174,16 @@ bug("in_data_unmasked",
     edits=[(R, "(rax & ~m) | (u->u.io.data & m)", "(rax & ~m) | u->u.io.data")],
     tests=["run/run_iosize"])
 
+bug("out_completed_as_in",
+    "completes an OUT like an IN: whatever user space left in the record lands in RAX",
+    edits=[(R, "    if (k->u.io.in)   // a 32-bit IN", "    if (1)   // a 32-bit IN")],
+    tests=["run/run_iosize"])
+
+bug("rdmsr_rax_not_truncated",
+    "RDMSR completion puts the whole 64-bit value into RAX instead of EAX",
+    edits=[(R, "      v->vmcb->save.rax = (uint32)u->u.msr.value;", "      v->vmcb->save.rax = u->u.msr.value;")],
+    tests=["run/run_rdmsr"])
+
 bug("in32_not_zero_extended",
     "a 32-bit IN keeps RAX's upper half (a CPU zero-extends 32-bit results)",
     edits=[(R, "k->u.io.size == 4 ? (uint32)u->u.io.data : (rax & ~m) | (u->u.io.data & m)",
@@ -204,7 +214,7 @@ bug("cpuid_ebx_ecx_swapped",
 bug("rdmsr_high_half_lost",
     "RDMSR completion leaves RDX alone",
     edits=[(R, "      v->gprs.rdx = u->u.msr.value >> 32;\n", "")],
-    tests=["run/vmm_msr"])
+    tests=["run/run_rdmsr", "run/vmm_msr"])
 
 bug("pending_not_cleared",
     "never clears the pending completion: an exit that completes nothing (NPF, INTR) skips "

@@ -334,8 +334,11 @@ KTEST(run_iosize)
   if (!expect_io(&t, &e, 0, 0x1234, 2, 0x1003))
     goto out;
   KCHECK(e.u.io.data == 0x9988, "16-bit OUT data is AX: 0x%lx (expected 0x9988)", e.u.io.data);
+  e.u.io.data = 0x5555;   // what user space leaves in an OUT's record means nothing
   if (!expect_io(&t, &e, 1, 0x1234, 4, 0x1004))
     goto out;
+  KCHECK(s->rax == 0xFFEEDDCCBBAA9988, "completing an OUT leaves RAX alone: 0x%lx (expected 0xffeeddccbbaa9988)",
+         s->rax);
   e.u.io.data = 0xAB12345678;
   if (!expect_io(&t, &e, 1, 0x1234, 2, 0x1006))
     goto out;
@@ -494,4 +497,29 @@ out:
   guest_free(&t);
   if (page)
     kfree(page);
+}
+
+// mov ecx,0x40000100; rdmsr; hlt
+static const uint8 g_rdmsr[] = {0x66, 0xB9, 0x00, 0x01, 0x00, 0x40, 0x0F, 0x32, 0xF4};
+
+// RDMSR completes into EDX:EAX: the high half into RDX, and RAX's upper
+// 32 bits cleared as for any 32-bit result.
+KTEST(run_rdmsr)
+{
+  struct testguest t;
+  struct vm_exit e;
+  if (!guest_start(&t, &e, g_rdmsr, sizeof g_rdmsr))
+    return;
+  t.v->vmcb->save.rax = 0xFFFFFFFF00000000;
+  int r = run(&t, &e);
+  KCHECK(r == 0 && e.reason == VM_EXIT_MSR && e.u.msr.msr == 0x40000100 && !e.u.msr.write && e.rip == 0x1006,
+         "exit %u for MSR 0x%x write=%u at rip 0x%lx (expected RDMSR of 0x40000100 at 0x1006)", e.reason, e.u.msr.msr,
+         e.u.msr.write, e.rip);
+  e.u.msr.value = 0x123456789ABCDEF0;
+  r = run(&t, &e);
+  KCHECK(r == 0 && e.reason == VM_EXIT_HLT && e.rip == 0x1008 && t.v->vmcb->save.rax == 0x9ABCDEF0 &&
+             t.v->gprs.rdx == 0x12345678,
+         "after RDMSR: exit %u at rip 0x%lx, RAX 0x%lx RDX 0x%lx (expected HLT at 0x1008, RAX 0x9abcdef0, RDX 0x12345678)",
+         e.reason, e.rip, t.v->vmcb->save.rax, t.v->gprs.rdx);
+  guest_free(&t);
 }
