@@ -302,6 +302,7 @@ static int compare(struct gen *g, const struct form *f)
   struct x86_cpu cpu = {.rip = (uint64)code, .rflags = g->r.rflags, .mode = 64};
   memcpy(cpu.gpr, g->r.gpr, sizeof cpu.gpr);
   cpu.seg_base[X86_GS] = gsbase;
+  cpu.gpr[X86_RSP] = 0x5a5a5a5a00;   // never an operand of the instances: must not be added in
   struct x86_insn in;
   struct x86_mem mem = {emu_read, emu_write, 0};
   nlog = 0;
@@ -410,7 +411,10 @@ static void vectors(void)
     {32, "0f b6 42 03", 0, 4, 1, 0x10000 + 0x3000 + 3},         // movzx eax,byte [edx+3]
     {32, "65 8b 03", 0, 3, 4, 0x50000 + 0x4000},                // mov eax,gs:[ebx]
     {32, "67 8b 47 02", 0, 4, 4, 0x10000 + 0x4000 + 2},         // mov eax,[bx+2] (16-bit addressing)
+    {32, "8b 05 00 00 01 00", 0, 6, 4, 0x10000 + 0x10000},      // mov eax,[0x10000]: no RIP in 32-bit
     {16, "8b 47 02", 0, 3, 2, 0x10000 + 0x4000 + 2},            // mov ax,[bx+2]
+    {16, "8b 03", 0, 2, 2, 0x30000 + ((0x2000 + 0x5000) & 0xFFFF)},   // mov ax,[bp+di]: SS
+    {16, "8b 42 10", 0, 3, 2, 0x30000 + 0x2000 + 0x6000 + 0x10},      // mov ax,[bp+si+0x10]
     {16, "c6 06 34 12 ab", 0, 5, 1, 0x10000 + 0x1234},          // mov byte [0x1234],0xab
     {16, "8b 46 fe", 0, 3, 2, 0x30000 + 0x2000 - 2},            // mov ax,[bp-2]: SS
     {16, "66 89 00", 0, 3, 4, 0x10000 + ((0x4000 + 0x6000) & 0xFFFF)},   // mov [bx+si],eax
@@ -454,6 +458,33 @@ static void vectors(void)
   }
 }
 
+// REP STOSW with a 16-bit address size: CX counts, DI wraps at 64 KiB, and
+// the upper bits of RCX and RDI stay what they were.
+static uint64 seen_la[8];
+static int nseen;
+static int log_w(void *ctx, uint64 la, const void *buf, int n)
+{
+  if (nseen < 8)
+    seen_la[nseen++] = la;
+  return 0;
+}
+static void string16(void)
+{
+  static const uint8 b[] = {0xf3, 0xab};
+  struct x86_insn in;
+  struct x86_cpu cpu = {.rip = 0x100, .mode = 16};
+  cpu.gpr[X86_RCX] = 0xABCD0003, cpu.gpr[X86_RDI] = 0x12345FFFEUL;
+  cpu.seg_base[X86_ES] = 0x20000;
+  struct x86_mem mem = {any_rw, log_w, 0};
+  nseen = 0;
+  int ok = x86_decode(b, 2, 16, &in) == 0 && x86_emulate(&cpu, &in, &mem) == 0 && nseen == 3 &&
+           seen_la[0] == 0x2FFFE && seen_la[1] == 0x20000 && seen_la[2] == 0x20002 &&
+           cpu.gpr[X86_RCX] == 0xABCD0000 && cpu.gpr[X86_RDI] == 0x123450004UL && cpu.rip == 0x102;
+  if (!ok && failures++ < 40)
+    printf("emutest: 16-bit rep stosw: %d writes (first at %#lx), RCX %#lx, RDI %#lx\n", nseen,
+           (unsigned long)seen_la[0], (unsigned long)cpu.gpr[X86_RCX], (unsigned long)cpu.gpr[X86_RDI]);
+}
+
 int main(int argc, char **argv)
 {
   long count = argc > 1 ? atol(argv[1]) : 100000;
@@ -479,6 +510,7 @@ int main(int argc, char **argv)
   }
   long decoded = random_bytes(count);
   vectors();
+  string16();
   printf("emutest: %ld instances of %d forms, %ld agree with the CPU; %ld random byte strings (%ld decoded); "
          "GS segment %s; %ld failures\n", tried, nf, agree, count, decoded, gsbase ? "tested" : "not tested",
          failures);

@@ -14,7 +14,7 @@
 #define PT 0x11000          // its page table for 8 MiB..12 MiB
 #define PDPT 0x12020        // PAE: 4 entries, 32-byte aligned (not page-aligned on purpose)
 #define PAE_PD0 0x13000     // PAE: directory for 0..1 GiB
-#define PAE_PT 0x14000      // PAE: table for 4 MiB..6 MiB
+#define PAE_PT 0x14000      // PAE: table for 6 MiB..8 MiB
 #define RO_PAGE 0x15000     // RAM mapped read-only at VA 8 MiB + 8 KiB
 GUEST_HEADER(GUEST_MODE_PROT32, start, 0x200000, 0, 0x9000, GUEST_F_TESTDEV)
   .code32
@@ -80,13 +80,13 @@ after_pf:
   cmpl $0x0badf00d, 0x801000 + 0x30       // a read through the read-only device page
   jne fail
   incl checks
-  // 5: PAE paging: VA 2 MiB..4 MiB a 2 MiB page, VA 4 MiB a 4 KiB page, both the device.
+  // 5: PAE paging: VA 2 MiB..4 MiB a 2 MiB page, VA 6 MiB a 4 KiB page, both the device.
   call paging_pae
   movl $0x600d0ae0, 0x200000 + 0x50
-  cmpl $0x600d0ae0, 0x400000 + 0x50
+  cmpl $0x600d0ae0, 0x600000 + 0x50
   jne fail
   incl checks
-  movw $0x7777, 0x400000 + 0x52
+  movw $0x7777, 0x600000 + 0x52
   cmpl $0x77770ae0, 0x200000 + 0x50
   jne fail
   incl checks
@@ -127,7 +127,7 @@ paging32:
 
 // PAE (paging off, CR4.PAE, CR3 = PDPT, paging on): PDPT[0] -> PAE_PD0;
 // PD0[0] identity 2 MiB, PD0[1] (VA 2 MiB) -> the device (2 MiB page),
-// PD0[2] -> PAE_PT whose entry 0 (VA 4 MiB) -> the device.
+// PD0[3] -> PAE_PT whose entry 0 (VA 6 MiB) -> the device.
 paging_pae:
   mov %cr0, %eax
   and $0x7fffffff, %eax
@@ -135,7 +135,7 @@ paging_pae:
   movl $PAE_PD0 | 0x01, PDPT             // PDPT entries: P only (no R/W there in PAE)
   movl $0x00000083, PAE_PD0
   movl $WIN | 0x83, PAE_PD0 + 8
-  movl $PAE_PT | 0x03, PAE_PD0 + 16
+  movl $PAE_PT | 0x03, PAE_PD0 + 24
   movl $WIN | 0x03, PAE_PT
   mov $PDPT, %eax
   mov %eax, %cr3

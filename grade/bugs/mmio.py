@@ -1,0 +1,116 @@
+"""Plausible mistakes in lab 7 (mmio): decoding, emulating, walking the guest's page tables.
+Each must lose points (tools/bugs.py). EMU = the emulator-versus-CPU test."""
+from bugs import bug
+
+EMU = "mmio/emulator_vs_cpu"
+AGREE = "mmio/mmio_agree"
+P32 = "mmio/mmio_prot32"
+
+# ---- part A: sizes and the memory operand (decode.c) -----------------------------------------
+bug("disp8_unsigned", "an 8-bit displacement is not sign-extended",
+    edits=[("user/vmm/decode.c", "  else if (in->mod == 1)\n    r = fetch(c, 1, 1, &d);",
+            "  else if (in->mod == 1)\n    r = fetch(c, 1, 0, &d);")], tests=[EMU, AGREE])
+bug("rex_x_ignored", "REX.X does not extend the SIB index",
+    edits=[("user/vmm/decode.c", "in->index = ((sib >> 3) & 7) | ((in->rex & 2) ? 8 : 0);",
+            "in->index = (sib >> 3) & 7;")], tests=[EMU])
+bug("rex_b_ignored_sib", "REX.B does not extend the SIB base",
+    edits=[("user/vmm/decode.c", "in->base = (sib & 7) | ((in->rex & 1) ? 8 : 0);",
+            "in->base = sib & 7;")], tests=[EMU])
+bug("nobase_with_rex_b", "the no-base SIB case tests the REX-extended base (R13 with mod 00 read as a base)",
+    edits=[("user/vmm/decode.c", "    if ((sib & 7) == 5 && in->mod == 0)", "    if (in->base == 5 && in->mod == 0)")],
+    tests=[EMU])
+bug("riprel_r13", "mod 00 with rm 101 and REX.B (R13) taken as a base register, not RIP-relative",
+    edits=[("user/vmm/decode.c", "    if ((in->rm & 7) == 5 && in->mod == 0) {", "    if (in->rm == 5 && in->mod == 0) {")],
+    tests=[EMU])
+bug("riprel_in_32bit", "RIP-relative addressing outside 64-bit mode",
+    edits=[("user/vmm/decode.c", "      in->riprel = mode == 64;", "      in->riprel = 1;")], tests=[EMU])
+bug("disp32_for_mod2_short", "mod 10 reads an 8-bit displacement",
+    edits=[("user/vmm/decode.c", "  if (in->nobase || in->mod == 2)\n    r = fetch(c, 4, 1, &d);",
+            "  if (in->nobase)\n    r = fetch(c, 4, 1, &d);\n  else if (in->mod == 2)\n    r = fetch(c, 1, 1, &d);")],
+    tests=[EMU, AGREE])
+bug("sib_index4_used", "SIB index 100b (no index) still adds RSP, scaled",
+    edits=[("user/vmm/emulate.c", "    if (in->has_sib && in->index != 4)", "    if (in->has_sib)")],
+    tests=[EMU])
+bug("modrm16_bp_si_swapped", "16-bit forms [BP+SI] and [BP+DI] with the index registers swapped",
+    edits=[("user/vmm/decode.c", "static const int8 index[8] = {X86_RSI, X86_RDI, X86_RSI, X86_RDI,",
+            "static const int8 index[8] = {X86_RSI, X86_RDI, X86_RDI, X86_RSI,")], tests=[EMU])
+bug("modrm16_disp16_as_bp", "16-bit mod 00 rm 110 read as [BP], not as an absolute disp16",
+    edits=[("user/vmm/decode.c", "  if (in->mod == 0 && (in->rm & 7) == 6) {", "  if (0) {")], tests=[EMU, P32])
+bug("modrm16_disp8_unsigned", "16-bit forms: the 8-bit displacement is not sign-extended",
+    edits=[("user/vmm/decode.c", "  } else if (in->mod == 1) {\n    r = fetch(c, 1, 1, &d);",
+            "  } else if (in->mod == 1) {\n    r = fetch(c, 1, 0, &d);")], tests=[EMU])
+bug("opsize_66_ignored_64", "the 66 prefix does not shrink the operand size in 64-bit mode",
+    edits=[("user/vmm/decode.c", "    in->opsize = (in->rex & 8) ? 8 : opsz16 ? 2 : 4;", "    in->opsize = (in->rex & 8) ? 8 : 4;")],
+    tests=[EMU])
+bug("opsize_66_beats_rexw", "66 wins over REX.W",
+    edits=[("user/vmm/decode.c", "    in->opsize = (in->rex & 8) ? 8 : opsz16 ? 2 : 4;", "    in->opsize = opsz16 ? 2 : (in->rex & 8) ? 8 : 4;")],
+    tests=[EMU])
+bug("adsize_67_16bit_in_64", "67 in 64-bit mode selects 16-bit addressing",
+    edits=[("user/vmm/decode.c", "    in->adsize = adsz ? 4 : 8;", "    in->adsize = adsz ? 2 : 8;")], tests=[EMU, AGREE])
+bug("opsize_16bit_mode", "16-bit code segments default to 32-bit operands",
+    edits=[("user/vmm/decode.c", "    in->opsize = opsz16 ? 4 : 2;", "    in->opsize = opsz16 ? 2 : 4;")], tests=[EMU])
+
+# ---- part B: operands, addresses, strings (emulate.c) ----------------------------------------
+bug("no_zero_extend_32", "a 32-bit register write keeps bits 63:32",
+    edits=[("user/vmm/emulate.c", "  if (size >= 4)\n    cpu->gpr[r] = v & mask_of(size);", "  if (size >= 8)\n    cpu->gpr[r] = v & mask_of(size);")],
+    tests=[EMU, AGREE])
+bug("high_byte_with_rex", "registers 4-7 are AH..BH even with a REX prefix",
+    edits=[("user/vmm/emulate.c", "  if (size == 1 && !in->rex && r >= 4 && r < 8)\n    return",
+            "  if (size == 1 && r >= 4 && r < 8)\n    return")], tests=[EMU, AGREE])
+bug("no_high_byte", "AH..BH read as SPL..DIL (the low byte of registers 4-7)",
+    edits=[("user/vmm/emulate.c", "  if (size == 1 && !in->rex && r >= 4 && r < 8)\n    return",
+            "  if (0)\n    return")], tests=[EMU, AGREE])
+bug("word_write_zero_extends", "a 16-bit register write clears the upper bits",
+    edits=[("user/vmm/emulate.c", "    cpu->gpr[r] = (cpu->gpr[r] & ~mask_of(size)) | (v & mask_of(size));",
+            "    cpu->gpr[r] = v & mask_of(size);")], tests=[EMU, AGREE])
+bug("scale_multiplies", "the SIB scale multiplies (index * 2 bits) instead of shifting",
+    edits=[("user/vmm/emulate.c", "      ea += cpu->gpr[in->index] << in->scale;", "      ea += cpu->gpr[in->index] * in->scale;")],
+    tests=[EMU, AGREE])
+bug("ea_not_wrapped", "the effective address is not wrapped to a 32-bit address size",
+    edits=[("user/vmm/emulate.c", "  return ea & mask_of(in->adsize);\n}", "  return ea;\n}")], tests=[EMU])
+bug("riprel_from_start", "RIP-relative addresses count from the start of the instruction",
+    edits=[("user/vmm/emulate.c", "    ea += cpu->rip + in->len;", "    ea += cpu->rip;")], tests=[EMU, AGREE])
+bug("ds_base_in_64bit", "every segment base counts in 64-bit mode",
+    edits=[("user/vmm/emulate.c", "  if (cpu->mode == 64 && s != X86_FS && s != X86_GS)\n    return 0;", "")],
+    tests=[EMU])
+bug("gs_base_ignored_64", "the GS base is dropped in 64-bit mode",
+    edits=[("user/vmm/emulate.c", "  if (cpu->mode == 64 && s != X86_FS && s != X86_GS)", "  if (cpu->mode == 64 && s != X86_FS)")],
+    tests=[EMU, AGREE])
+bug("bp_default_ds", "[rBP]/[rSP]-based operands default to DS, not SS",
+    edits=[("user/vmm/emulate.c", "    if (in->base16 == X86_RBP)\n      *defseg = X86_SS;", "")], tests=[EMU])
+bug("string_df_ignored", "string instructions always move forward",
+    edits=[("user/vmm/emulate.c", "  int64 step = (cpu->rflags & X86_FL_DF) ? -sz : sz;", "  int64 step = sz;")],
+    tests=[EMU, AGREE])
+bug("string_count_full_rcx", "REP counts the whole RCX whatever the address size",
+    edits=[("user/vmm/emulate.c", "  uint64 left = in->rep ? cpu->gpr[X86_RCX] & amask : 1;", "  uint64 left = in->rep ? cpu->gpr[X86_RCX] : 1;")],
+    tests=[EMU])
+bug("string_rcx_not_counted", "REP does not count RCX down",
+    edits=[("user/vmm/emulate.c", "    if (in->rep)\n      step_reg(cpu, X86_RCX, in->adsize, -1);", "")],
+    tests=[EMU, AGREE])
+bug("string_16bit_clobbers", "16-bit string steps clear the upper bits of rSI/rDI/rCX",
+    edits=[("user/vmm/emulate.c", "  cpu->gpr[r] = adsize == 2 ? (cpu->gpr[r] & ~0xFFFFUL) | v : v;", "  cpu->gpr[r] = v;")],
+    tests=[EMU])
+bug("string_no_zext_on_zero_count", "a 32-bit-address REP with count 0 leaves RCX/RSI/RDI untouched",
+    edits=[("user/vmm/emulate.c", "  if (in->adsize == 4) {\n    step_reg(cpu, X86_RDI, 4, 0);", "  if (0) {\n    step_reg(cpu, X86_RDI, 4, 0);")],
+    tests=[EMU])
+
+# ---- part C: the guest's page tables, the fetch (gva.c, mmio.c) -------------------------------
+bug("wp_ignored", "supervisor writes to read-only pages allowed even with CR0.WP",
+    edits=[("user/vmm/gva.c", "(acc & GVA_WRITE) && !(all & PTE_W) && (cpl3 || (r->cr0 & CR0_WP))",
+            "(acc & GVA_WRITE) && !(all & PTE_W) && cpl3")], tests=[P32])
+bug("rights_or_pte", "32-bit walk: the PTE's rights ORed into the directory's, not ANDed",
+    edits=[("user/vmm/gva.c", "    all &= *pte;", "    all |= *pte;")], tests=[P32])
+bug("pse_offset_mask", "4 MiB pages keep only 18 offset bits",
+    edits=[("user/vmm/gva.c", "    *gpa = (*pde & 0xFFC00000UL) | (la & 0x3FFFFF);", "    *gpa = (*pde & 0xFFC00000UL) | (la & 0x3FFFF);")],
+    tests=[P32])
+bug("pae_pdpt_page_aligned", "the PAE directory-pointer table taken as page-aligned",
+    edits=[("user/vmm/gva.c", "(r->cr3 & 0xFFFFFFE0UL)", "(r->cr3 & 0xFFFFF000UL)")], tests=[P32])
+bug("large_page_only_pdpt", "long mode: only 1 GiB pages recognised (PS ignored in the PD)",
+    edits=[("user/vmm/gva.c", "    if (lvl > 1 && lvl <= 3 && (e & PTE_PS)) {", "    if (lvl == 3 && (e & PTE_PS)) {")],
+    tests=[AGREE, P32])
+bug("walk_index_bits", "a level's index takes 10 bits instead of 9",
+    edits=[("user/vmm/gva.c", "    uint64 *p = entry_at(g, table + 8 * ((la >> shift) & 511), 8);",
+            "    uint64 *p = entry_at(g, table + 8 * ((la >> shift) & 1023), 8);")], tests=[AGREE, P32])
+bug("notpresent_read_error_code", "a not-present fault on a write reports a read (W bit dropped)",
+    edits=[("user/vmm/gva.c", "      return (acc & (GVA_WRITE | GVA_FETCH)) | (cpl3 ? GVA_PF_U : 0) | GVA_PF_NOTPRESENT;",
+            "      return (acc & GVA_FETCH) | (cpl3 ? GVA_PF_U : 0) | GVA_PF_NOTPRESENT;")], tests=[AGREE])
