@@ -14,8 +14,10 @@ import os
 import re
 import subprocess
 
+import answers
 from gradelib import test
 
+QUESTIONS = 5   # labs/lab7-mmio.md §6
 TREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -74,3 +76,9 @@ def emulator_vs_cpu(r):
     r.check(m is not None, "make emutest did not finish its run:\n" + first)
     r.check(m.group(1) == m.group(2) and m.group(3) == "0",
             "the emulator disagrees with the CPU (first lines of make emutest):\n" + first)
+
+
+@test(points=3, title="answers-lab7.txt answers every question of labs/lab7-mmio.md §6",
+      cmdline="test=echo ok", cpus=1)
+def written_answers(r):
+    answers.check(r, 7, QUESTIONS)
