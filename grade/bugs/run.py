@@ -157,6 +157,22 @@ bug("table_missing_hlt",
     edits=[(R, "  [SVM_EXIT_HLT] = halt_interception,\n", "")],
     tests=["run/run_cpuid"])
 
+bug("table_missing_shutdown",
+    "leaves SHUTDOWN out of the table: a triple fault is reported as an unknown exit and the "
+    "vcpu is not marked dead",
+    edits=[(R, "  [SVM_EXIT_SHUTDOWN] = shutdown_interception,\n", "")],
+    tests=["run/vmm_triple"])
+
+bug("table_missing_vmload",
+    "forgets one of the guest's SVM instructions: its VMLOAD reaches the VMM instead of #UD",
+    edits=[(R, "  [SVM_EXIT_VMLOAD] = svm_insn_interception,\n", "")],
+    tests=["run/vmm_svmins"])
+
+bug("table_missing_npf",
+    "leaves NPF out of the table: nested page faults reach the VMM undecoded",
+    edits=[(R, "  [SVM_EXIT_NPF] = npf_interception,\n", "")],
+    tests=["run/run_restart", "run/vmm_demand"])
+
 bug("table_intr_to_user",
     "sends INTR exits to user space as unknown exits instead of re-entering",
     edits=[(R, "  [SVM_EXIT_INTR] = intr_interception,\n", "")],
