@@ -197,7 +197,7 @@ KTEST(vcpu_asid_wrap)
   load_on(0, vs[0]);
   uint64 gen0 = sd->asid_generation;
   int wraps = 0, flushes = 0, unflushed_new = 0, inrange = 1, unique = 1, top = 0;
-  uint32 outside = 0;
+  uint32 outside = 0, dup = 0;
   for (int i = 1; i < NWRAP; i++) {
     uint64 before = sd->asid_generation;
     as_after_run(vs[i]);
@@ -209,7 +209,8 @@ KTEST(vcpu_asid_wrap)
     if (inrange && !(vs[i]->asid >= 1 && vs[i]->asid < svm_features.nasids))
       inrange = 0, outside = vs[i]->asid;
     top += vs[i]->asid == svm_features.nasids - 1;
-    unique &= asids_unique(vs, i + 1, 0);
+    if (unique && !asids_unique(vs, i + 1, 0))
+      unique = 0, dup = vs[i]->asid;
   }
   uint32 usable = svm_features.nasids - 1;
   KCHECK(inrange, "every ASID within 1..%u (first outside: %u, 0 if none)", usable, outside);
@@ -221,7 +222,8 @@ KTEST(vcpu_asid_wrap)
   KCHECK(unflushed_new == 0 && flushes > 0,
          "every ASID handed out again after a wrap requests a TLB flush (%d flushes, %d without)", flushes,
          unflushed_new);
-  KCHECK(unique, "no two vcpus holding an ASID of the current generation share it");
+  KCHECK(unique, "no two vcpus holding an ASID of the current generation share it (first shared: %u, 0 if "
+         "none)", dup);
   as_after_run(vs[0]);
   uint32 old = vs[0]->asid;
   load_on(0, vs[0]);
@@ -241,16 +243,18 @@ KTEST(vcpu_asid_unique)
     return;
   }
   int ok = 1, bad = -1;
+  uint32 vmcb_asid = 0, vcpu_asid = 0;
   for (int round = 0; round < 12; round++) {   // enough loads to cross a wrap
     load_on(0, vs[round % 3]);
     load_on(1, vs[(round + 1) % 3]);
     ok &= asids_unique(vs, 3, 0) && asids_unique(vs, 3, 1);
     if (bad < 0 && vs[round % 3]->vmcb->control.asid != vs[round % 3]->asid)
-      bad = round;
+      bad = round, vmcb_asid = vs[round % 3]->vmcb->control.asid, vcpu_asid = vs[round % 3]->asid;
   }
   KCHECK(ok, "across 24 loads on 2 CPUs no two vcpus share an ASID of a CPU's current generation "
          "(ASIDs now %u, %u, %u)", vs[0]->asid, vs[1]->asid, vs[2]->asid);
-  KCHECK(bad < 0, "after every load the VMCB's ASID is the vcpu's (first mismatch in round %d)", bad);
+  KCHECK(bad < 0, "after every load the VMCB's ASID is the vcpu's (first mismatch in round %d, -1 if none: "
+         "VMCB %u, vcpu %u)", bad, vmcb_asid, vcpu_asid);
   free_all(vs, 3);
 }
 
@@ -297,19 +301,27 @@ KTEST(vcpu_flush)
 KTEST(vcpu_current)
 {
   struct vcpu *a = vcpu_alloc(), *b = vcpu_alloc();
-  KCHECK(a && b, "two vcpus allocated");
+  KCHECK(a && b, "two vcpus allocated (a %s, b %s)", a ? "ok" : "NULL", b ? "ok" : "NULL");
   if (!a || !b || ncpu < 2) {
     KCHECK(ncpu >= 2, "needs 2 CPUs, have %d", ncpu);
     return;
   }
-  int ok = 1;
+  int bad = -1;
+  const char *cur0 = "-", *cur1 = "-";
   for (int i = 0; i < 4; i++) {   // a, b, a, b on cpu0 and b, a, b, a on cpu1
     struct vcpu *x = (i & 1) ? b : a, *y = (i & 1) ? a : b;
-    ok &= load_on(0, x) == 0 && load_on(1, y) == 0;
-    ok &= svm_data[0].current_vmcb == x->vmcb && svm_data[1].current_vmcb == y->vmcb;
+    int r0 = load_on(0, x), r1 = load_on(1, y);
+    struct vmcb *c0 = svm_data[0].current_vmcb, *c1 = svm_data[1].current_vmcb;
+    if (bad < 0 && (r0 || r1 || c0 != x->vmcb || c1 != y->vmcb)) {
+      bad = i;
+      cur0 = c0 == a->vmcb ? "a" : c0 == b->vmcb ? "b" : "neither";
+      cur1 = c1 == a->vmcb ? "a" : c1 == b->vmcb ? "b" : "neither";
+    }
   }
-  KCHECK(ok, "after interleaved loads each CPU's current_vmcb is the VMCB loaded there last");
-  KCHECK(a->cpu == -1 && b->cpu == -1, "vcpu_put leaves no vcpu marked loaded (cpu %d, %d)", a->cpu, b->cpu);
+  KCHECK(bad < 0, "after interleaved loads each CPU's current_vmcb is the VMCB loaded there last "
+         "(first wrong round %d, -1 if none: expected cpu0 %s, cpu1 %s; saw cpu0 %s, cpu1 %s)", bad,
+         bad & 1 ? "b" : "a", bad & 1 ? "a" : "b", cur0, cur1);
+  KCHECK(a->cpu == -1 && b->cpu == -1, "vcpu_put leaves no vcpu marked loaded (expected cpu -1, -1; saw %d, %d)", a->cpu, b->cpu);
   // b was loaded last on cpu0, a on cpu1.
   vcpu_free(a);
   KCHECK(svm_data[1].current_vmcb == NULL && svm_data[0].current_vmcb == b->vmcb,
@@ -386,7 +398,7 @@ KTEST(vcpu_migrate)
          v->vmcb->control.clean, v->asid, asid0, v->moves);
   uint32 next1 = svm_data[1].next_asid;
   load_on(1, v);
-  KCHECK(v->vmcb->control.clean == 0, "moved to cpu1: every clean bit cleared (clean=0x%x)", v->vmcb->control.clean);
+  KCHECK(v->vmcb->control.clean == 0, "moved to cpu1: every clean bit cleared (clean=0x%x, expected 0x0)", v->vmcb->control.clean);
   KCHECK(v->vmcb01.cpu == 1 && v->moves == 1,
          "moved to cpu1: the move is recorded and counted (vmcb01.cpu=%d, moves=%lu; expected 1, 1)",
          v->vmcb01.cpu, v->moves);
