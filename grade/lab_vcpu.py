@@ -60,7 +60,8 @@ def asid_range(r):
 @test(points=6, title="A: generation 1 hands out every ASID once, in order, up to the last",
       cmdline="ktest=vcpu_asid", cpus=2, timeout=40)
 def asid_in_order(r):
-    rules(r, "vcpu_asid", "generation 1 of cpu0 hands out ASIDs 1..15 in order")
+    rules(r, "vcpu_asid", "generation 1 of cpu0 hands out ASIDs 1..15 in order",
+          "the holder of the last ASID 15 keeps it at its next load")
 
 
 @test(points=5, title="A: the VMCB's control.asid is the vcpu's ASID",

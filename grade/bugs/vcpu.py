@@ -9,6 +9,20 @@ bug("asid_wrap_off_by_one",
     "the wrap test uses >=, so the last ASID (15 under QEMU) is never handed out",
     edits=[(V, "if (sd->next_asid > sd->max_asid) {", "if (sd->next_asid >= sd->max_asid) {")],
     tests=["vcpu/asid_in_order", "vcpu/asid_wrap"])
+bug("wrap_after_handing_out",
+    "the wrap test runs after the ASID is handed out: the last ASID's generation ends at once",
+    edits=[(V, "  if (sd->next_asid > sd->max_asid) {\n    sd->asid_generation++;\n    sd->next_asid = sd->min_asid;\n  }\n"
+               "  v->current_vmcb->asid_generation = sd->asid_generation;\n  v->asid = sd->next_asid++;\n",
+            "  v->current_vmcb->asid_generation = sd->asid_generation;\n  v->asid = sd->next_asid++;\n"
+            "  int reused = sd->asid_generation > 1;\n"
+            "  if (sd->next_asid > sd->max_asid) {\n    sd->asid_generation++;\n    sd->next_asid = sd->min_asid;\n  }\n"),
+           (V, "  if (sd->asid_generation > 1)\n    v->vmcb->control.tlb_control =", "  if (reused)\n    v->vmcb->control.tlb_control =")],
+    tests=["vcpu/asid_in_order"])
+bug("flush_non_global_only",
+    "with FlushByAsid, TLB_CONTROL asks for the guest's non-global entries only (7): global pages survive",
+    edits=[(V, "svm_has(SVM_FEAT_FLUSHASID) ? TLB_CONTROL_FLUSH_ASID : TLB_CONTROL_FLUSH_ALL;",
+            "svm_has(SVM_FEAT_FLUSHASID) ? TLB_CONTROL_FLUSH_ASID_NG : TLB_CONTROL_FLUSH_ALL;")],
+    tests=["vcpu/asid_flush_by_asid"])
 bug("flush_in_generation_1",
     "a flush is requested in generation 1 too, where every ASID is fresh",
     edits=[(V, "if (sd->asid_generation > 1)", "if (sd->asid_generation >= 1)")],
@@ -115,6 +129,10 @@ bug("move_keeps_generation",
     "a moved vcpu keeps its generation, so it keeps the old CPU's ASID when the numbers match",
     edits=[(V, "    info->asid_generation = 0;   // its ASID belongs to the old CPU\n", "")],
     tests=["vcpu/migrate_move"])
+bug("moves_never_counted",
+    "a move is handled but never counted in v->moves",
+    edits=[(V, "    if (info->cpu >= 0)\n      v->moves++;\n", "")],
+    tests=["vcpu/migrate_move"])
 bug("move_not_all_dirty",
     "a VMCB new to this CPU is not marked all dirty",
     edits=[(V, "    vmcb_mark_all_dirty(v->vmcb);\n    info->cpu = cpu;", "    info->cpu = cpu;")],
@@ -208,6 +226,11 @@ bug("segment_compare_selector_only",
     "a segment counts as changed only when its selector does (base, limit, attributes ignored)",
     edits=[(V, "  return a->sel != b->sel || a->attr != b->attr || a->limit != b->limit || a->base != b->base;",
             "  return a->sel != b->sel;")],
+    tests=["vcpu/clean_marked"])
+bug("dt_compare_base_only",
+    "GDTR and IDTR count as changed only when their base does (a new limit is missed)",
+    edits=[(V, "  if (seg_changed(&old->gdtr, &now->gdtr) || seg_changed(&old->idtr, &now->idtr))",
+            "  if (old->gdtr.base != now->gdtr.base || old->idtr.base != now->idtr.base)")],
     tests=["vcpu/clean_marked"])
 bug("regs_mark_all_dirty",
     "any register write marks the whole VMCB dirty",

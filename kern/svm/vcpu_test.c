@@ -102,6 +102,14 @@ static void asid_first_generation(struct vcpu **vs, uint32 max)
   KCHECK(bad_vmcb < 0, "each VMCB's control.asid is its vcpu's ASID (vcpu %d: VMCB has %u, vcpu %u)", s,
          vs[s]->vmcb->control.asid, vs[s]->asid);
   KCHECK(flushes == 0, "no TLB flush requested in generation 1 (%d of %u loads requested one)", flushes, max);
+  struct vcpu *last = vs[max - 1];
+  as_after_run(last);
+  load_on(0, last);
+  KCHECK(last->asid == max && svm_data[0].asid_generation == 1 &&
+             last->vmcb->control.tlb_control == TLB_CONTROL_DO_NOTHING,
+         "the holder of the last ASID %u keeps it at its next load: generation 1 is not over yet "
+         "(saw ASID %u, generation %lu, tlb_control %u)", max, last->asid, svm_data[0].asid_generation,
+         last->vmcb->control.tlb_control);
 }
 
 // One more vcpu than ASIDs: a new generation, its ASID 1 is flushed. Then a
