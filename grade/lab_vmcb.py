@@ -94,7 +94,7 @@ def modes(r):
     clean_run(r)
     for mode in MODES:
         r.expect(r"^ok: %s: intercepts misc1=0x[0-9a-f]+ misc2=0x[0-9a-f]+ include" % mode)
-        r.expect(r"^ok: %s: V_INTR_MASKING, NP_ENABLE and nCR3=0x[0-9a-f]+ set$" % mode)
+        r.expect(r"^ok: %s: V_INTR_MASKING, NP_ENABLE and nCR3=0x[0-9a-f]+ set " % mode)
         r.expect(r"^ok: %s: checker accepts the VMCB \(ok\)$" % mode)
         r.expect(r"^ok: %s: guest runs to its HLT: exitcode 0x78 \(SVM_EXIT_HLT\) at 0x10000$"
                  % mode)

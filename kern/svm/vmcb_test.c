@@ -133,14 +133,15 @@ static void check_control(struct testvm *t, const char *mode)
   KCHECK((m1 & need1) == need1 && (m2 & need2) == need2,
          "%s: intercepts misc1=0x%x misc2=0x%x include INTR NMI SHUTDOWN HLT CPUID IOIO MSR and every SVM instruction",
          mode, m1, m2);
-  KCHECK(c->asid != 0, "%s: ASID %u is not 0", mode, c->asid);
+  KCHECK(c->asid == 1, "%s: ASID %u is the one asked for (want 1)", mode, c->asid);
   KCHECK(c->iopm_base_pa == V2P(t->perm.iopm) && c->msrpm_base_pa == V2P(t->perm.msrpm) &&
              !(c->iopm_base_pa % PGSIZE) && !(c->msrpm_base_pa % PGSIZE),
          "%s: IOPM at 0x%lx and MSRPM at 0x%lx are the allocated, page-aligned maps", mode,
          c->iopm_base_pa, c->msrpm_base_pa);
   KCHECK((c->int_ctl & V_INTR_MASKING) && (c->nested_ctl & SVM_NESTED_CTL_NP_ENABLE) &&
              c->ncr3 == t->npt.pml4_pa,
-         "%s: V_INTR_MASKING, NP_ENABLE and nCR3=0x%lx set", mode, c->ncr3);
+         "%s: V_INTR_MASKING, NP_ENABLE and nCR3=0x%lx set (int_ctl 0x%lx, nested_ctl 0x%lx; want "
+         "nCR3 0x%lx)", mode, c->ncr3, c->int_ctl, c->nested_ctl, t->npt.pml4_pa);
 }
 
 // Each mode's VMCB passes the checker, and VMRUN runs it to the HLT.
