@@ -45,6 +45,7 @@ def _svmlab_gdbinit():
     # The svmlab commands (`help svm`), loaded before connecting, so that
     # they are there even when the connection fails.
     gdb.execute("source %s" % helpers)
+    gdb.execute("source %s" % _os.path.join(root, "tools", "gdb", "guestmem.py"))
     port = _os.environ.get("GDBPORT") or str(_os.getuid() % 5000 + 25000)
     remote = "127.0.0.1:" + port if port.isdigit() else port
     if _os.environ.get("SVMLAB_GDB_CONNECT") == "0":

@@ -332,3 +332,30 @@ def vmexits_vcpus(r):
     r.check(n >= total, "vcpus: %d exits counted by the kernel, at least the VMM's %d" % (n, total))
     r.expect(r"^init: test vmm exited with status 0$")
     r.expect_exit(0)
+
+
+@test(points=5, title="gphys, gvirt and gwalk read a long-mode guest's memory through its own page "
+      "tables and the nested page table", cmdline="test=vmm long64.guest", cpus=1, timeout=90,
+      extra=stub("gmem"))
+def guest_memory(r):
+    out = run_gdb(r, ex("vmexits on IOIO", "continue", "vmexits off", "set $g = " + VMCB_AT_EXIT,
+                        "echo @@phys\\n", "gphys 0x1000 4", "echo @@virt\\n", "gvirt $g->save.rip 1",
+                        "echo @@walk\\n", "gwalk $g->save.rip", "print/x $g->control.exitinfo1",
+                        "print/x $g->save.rip", "echo @@miss\\n", "gphys 0x40000000 4"), name="gmem")
+    no_gdb_errors(r, out.split("@@miss\n")[0])
+    phys, virt = out.split("@@phys\n", 1)[-1], out.split("@@virt\n", 1)[-1]
+    need(r, phys, r"^gpa 0x1000: 53 56 4d 47$", "gphys: the guest image's magic \"SVMG\" at 0x1000")
+    info1 = int(need(r, out, r"^\$\d+ = (0x[0-9a-f]+)\n\$\d+ = 0x[0-9a-f]+$", "exitinfo1").group(1), 16)
+    rip = int(need(r, out, r"^\$\d+ = (0x[0-9a-f]+)\n@@miss", "the guest's rip").group(1), 16)
+    want = "ec" if info1 & 1 else "ee"   # IN al,dx / OUT dx,al: the instruction of the exit
+    need(r, virt, r"^gva 0x%x: %s$" % (rip, want), "gvirt: the byte at the exit's RIP is the %s "
+         "instruction (0x%s)" % ("IN" if info1 & 1 else "OUT", want))
+    walk = out.split("@@walk\n", 1)[-1]
+    need(r, walk, r"^  PML4\[0\] at gpa 0x[0-9a-f]+ = 0x[0-9a-f]+$", "gwalk: the PML4 entry")
+    need(r, walk, r"^  -> a 2 MiB page$", "gwalk: long64.inc maps 2 MiB pages")
+    need(r, walk, r"^guest-physical 0x%x$" % rip, "gwalk: identity-mapped, gpa = rip")
+    need(r, walk, r"^host-physical 0x[0-9a-f]+$", "gwalk: the nested walk's result")
+    need(r, out.split("@@miss\n", 1)[-1], r"guest-physical 0x40000000 is not mapped in the nested page "
+         r"table \(nPDPT entry 1 not present\)", "gphys names the missing nested entry")
+    r.expect(r"^init: test vmm exited with status 0$")
+    r.expect_exit(0)
