@@ -1,6 +1,6 @@
-// What the guests touch: a 16550 UART (output), the debug-exit port,
-// hypercalls (CPUID: cpuid.c, MSRs: msr.c). Each returns 1 to keep running, 0 when the
-// guest has ended (g->end says how).
+// What the guests touch besides the chips (ports.c, loop.c): the UART's
+// output line buffer, hypercalls (CPUID: cpuid.c, MSRs: msr.c). Each returns
+// 1 to keep running, 0 when the guest has ended (g->end says how).
 #include "vmm.h"
 
 void guest_fail(struct guest *g, const char *fmt, ...)
@@ -22,7 +22,7 @@ void uart_flush(struct guest *g)
   g->linelen = 0;
 }
 
-static void uart_putc(struct guest *g, int c)
+void uart_putc(struct guest *g, int c)
 {
   g->line[g->linelen++] = c;
   if (c == '\n' || g->linelen == sizeof g->line - 2) {
@@ -33,49 +33,11 @@ static void uart_putc(struct guest *g, int c)
 }
 
 // Guest memory at gpa for n bytes, or NULL when it is not all guest RAM.
-static uint8 *gpa_ptr(struct guest *g, uint64 gpa, uint64 n)
+uint8 *gpa_ptr(struct guest *g, uint64 gpa, uint64 n)
 {
   if (gpa >= g->hdr.memsize || n > g->hdr.memsize - gpa)
     return NULL;
   return g->mem + gpa;
-}
-
-// String OUTS to the UART; the guest's linear address is taken as
-// guest-physical (true for real mode and the identity-mapped guests).
-static int outs(struct guest *g)
-{
-  struct vm_exit *e = &g->e;
-  uint64 n = (uint64)e->u.io.count * e->u.io.size;
-  uint8 *p = gpa_ptr(g, e->u.io.gva, n);
-  if (!p) {
-    guest_fail(g, "OUTS from 0x%lx (%lu bytes) outside guest memory", e->u.io.gva, n);
-    return 0;
-  }
-  if (e->u.io.port == GUEST_UART)
-    for (uint64 i = 0; i < n; i += e->u.io.size)
-      uart_putc(g, p[i]);
-  return 1;
-}
-
-// Port I/O: UART THR (0x3F8) and LSR (0x3FD, always ready), debug exit (0xF4).
-int dev_io(struct guest *g)
-{
-  struct vm_exit *e = &g->e;
-  uint16 port = e->u.io.port;
-  if (e->u.io.string)
-    return e->u.io.in ? 1 : outs(g);
-  if (e->u.io.in) {
-    e->u.io.data = port == GUEST_UART + 5 ? 0x60 : port > GUEST_UART && port < GUEST_UART + 8 ? 0 : ~0UL;
-    return 1;
-  }
-  if (port == GUEST_UART)
-    uart_putc(g, e->u.io.data & 0xFF);
-  if (port == GUEST_EXIT_PORT) {
-    g->end = END_EXIT;
-    g->code = e->u.io.data & 0xFF;
-    return 0;
-  }
-  return 1;
 }
 
 // HC_RAISE: the guest asks for an event (inject and virq guests).

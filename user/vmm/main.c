@@ -5,11 +5,14 @@
 //   vmm: guest hello exited with code 0 after 81 exits (io=81, cpuid=0, ...; intr=0)
 // "after N exits" counts what the guest caused; intr (host interrupts that
 // brought the vcpu back to the VMM) depends on timing and is listed apart.
+// A guest that took interrupts or slept gets a second line: the interrupts
+// it took and the deadline/kick/console exits (loop.c, docs/devices.md).
 // Options: -s print the wall time of the run; -t stop after ms milliseconds; -n stop after that many exits;
 // -c pin to CPU first (with several guests, guest i goes to CPU (cpu+i) mod
 // ncpu, or "-c same" puts them all on the -c CPU... see usage); -m move the
 // vcpu to the next CPU at each HC_YIELD hypercall; -e the expected end:
-// "0" (default; exit code 0), a number, "shutdown", "halt" or "budget".
+// "0" (default; exit code 0), a number, "shutdown", "halt", "budget" or
+// "reset" (i8042 or port 0xCF9 reset, ports.c).
 // Exit status: 0 iff every guest ended as expected. Several guests run at
 // once, one process each (fork), their output lines prefixed "NAME.i| ".
 #include "vmm.h"
@@ -17,11 +20,11 @@
 #define MAXGUESTS 4
 
 static const char *end_names[] = {"running", "exited", "shut down (triple fault)", "halted",
-                                  "stopped: budget used up", "failed"};
+                                  "stopped: budget used up", "failed", "reset"};
 
 static void usage(void)
 {
-  printf("usage: vmm [-s] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-e 0|N|shutdown|halt|budget] GUEST...\n"
+  printf("usage: vmm [-s] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-e 0|N|shutdown|halt|budget|reset] GUEST...\n"
          "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [NAME...]\n"
          "  -c cpu: guest i on CPU cpu+i;  -C cpu: every guest on that CPU\n"
          "  -k: boot a Linux bzImage (64-bit boot protocol), -M MiB of RAM (256)\n");
@@ -37,6 +40,8 @@ static void parse_expect(struct opts *o, const char *s)
     o->expect = END_HALT;
   else if (strcmp(s, "budget") == 0)
     o->expect = END_BUDGET;
+  else if (strcmp(s, "reset") == 0)
+    o->expect = END_RESET;
   else if (*s >= '0' && *s <= '9')
     o->expect = END_EXIT, o->expect_code = atoi(s);
   else
@@ -51,6 +56,8 @@ static int report(struct guest *g)
     snprintf(how, sizeof how, "exited with code %d", g->code);
   else if (g->end == END_FAIL)
     snprintf(how, sizeof how, "failed: %s", g->why);
+  else if (g->end == END_RESET)
+    snprintf(how, sizeof how, "reset: %s", g->why);
   else if (g->end == END_BUDGET && g->o->budget_ms)
     snprintf(how, sizeof how, "stopped: time budget of %ld ms used up", g->o->budget_ms);
   else
@@ -71,6 +78,10 @@ static int report(struct guest *g)
          "exc=%lu, other=%lu; intr=%lu)\n",
          g->prefix, g->name, how, n, c[C_IO], c[C_CPUID], c[C_MSR], c[C_HLT], c[C_VMMCALL], c[C_NPF],
          c[C_EXC], c[C_OTHER], c[C_INTR]);
+  if (c[C_IRQ] || c[C_DEADLINE] || c[C_KICK] || c[C_CONSOLE])
+    printf("%svmm: interrupts taken %lu; clock and input exits: deadline=%lu, kick=%lu, console=%lu "
+           "(%lu bytes)\n",
+           g->prefix, c[C_IRQ], c[C_DEADLINE], c[C_KICK], c[C_CONSOLE], c[C_RXBYTES]);
   if (g->o->stats && n)
     printf("%svmm: %lu exits in %ld ms, %lu us per exit\n", g->prefix, n + c[C_INTR], g->ticks * 10,
            g->ticks * 10000 / (n + c[C_INTR]));

@@ -58,7 +58,8 @@ static int npf(struct guest *g)
   return 0;
 }
 
-// HLT: nothing will wake the guest (the VMM has no timer), so it is done.
+// VM_EXIT_HLT: HLT with IF=0 and nothing pending (HLT with IF=1 blocks in
+// the kernel): nothing will wake the guest, so it is done.
 static int guest_halted(struct guest *g)
 {
   g->end = END_HALT;
@@ -70,13 +71,16 @@ static int handle(struct guest *g)
 {
   struct vm_exit *e = &g->e;
   switch (e->reason) {
-  case VM_EXIT_IO: g->count[C_IO]++; return dev_io(g);
+  case VM_EXIT_IO: g->count[C_IO]++; return loop_io(g);
   case VM_EXIT_CPUID: g->count[C_CPUID]++; return dev_cpuid(g);
   case VM_EXIT_MSR: g->count[C_MSR]++; return dev_msr(g);
   case VM_EXIT_VMMCALL: g->count[C_VMMCALL]++; return dev_hypercall(g);
   case VM_EXIT_HLT: g->count[C_HLT]++; return guest_halted(g);
   case VM_EXIT_NPF: g->count[C_NPF]++; return npf(g);
   case VM_EXIT_INTR: g->count[C_INTR]++; return 1;
+  case VM_EXIT_DEADLINE: g->count[C_DEADLINE]++; return 1;   // loop_before_run clocks the chips
+  case VM_EXIT_KICK: g->count[C_KICK]++; return 1;
+  case VM_EXIT_CONSOLE: g->count[C_CONSOLE]++; return 1;     // loop_before_run reads the input
   case VM_EXIT_SHUTDOWN: g->count[C_OTHER]++; g->end = END_SHUTDOWN; return 0;
   case VM_EXIT_EXCEPTION:
     g->count[C_EXC]++;
@@ -105,12 +109,16 @@ void guest_run(struct guest *g)
 {
   long t0 = uptime(), ticks = g->o->budget_ms ? (g->o->budget_ms * 100 + 999) / 1000 : 0;
   memset(&g->e, 0, sizeof g->e);
+  loop_init(g);
   while (g->end == END_NONE) {
+    if (loop_before_run(g) < 0)
+      break;
     int r = vcpu_run(g->vm, g->vcpu, &g->e);
     if (r < 0) {
       guest_fail(g, "vcpu_run: %s", errstr(r));
       break;
     }
+    loop_after_run(g);
     if (g->e.ran_on_cpu < 64)
       g->cpus_seen |= 1UL << g->e.ran_on_cpu;
     if (!handle(g))

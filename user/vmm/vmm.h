@@ -4,12 +4,16 @@
 #include "user.h"
 #include "vm.h"
 #include "../guests/guest.h"
+#include "chips.h"
 
-// Exit counters, by what the guest did (intr: host interrupts seen).
-enum { C_IO, C_CPUID, C_MSR, C_HLT, C_VMMCALL, C_NPF, C_EXC, C_OTHER, C_INTR, NCOUNT };
+// Exit counters, by what the guest did (intr: host interrupts seen). From
+// C_INTR on they depend on timing and are not part of "after N exits":
+// deadline/kick/console exits, interrupts the vcpu took, console bytes read.
+enum { C_IO, C_CPUID, C_MSR, C_HLT, C_VMMCALL, C_NPF, C_EXC, C_OTHER, C_INTR,
+       C_DEADLINE, C_KICK, C_CONSOLE, C_IRQ, C_RXBYTES, NCOUNT };
 
 // How a guest ended.
-enum end { END_NONE, END_EXIT, END_SHUTDOWN, END_HALT, END_BUDGET, END_FAIL };
+enum end { END_NONE, END_EXIT, END_SHUTDOWN, END_HALT, END_BUDGET, END_FAIL, END_RESET };
 
 struct opts {
   long budget_ms;      // -t: stop the guest after this much time (0: none)
@@ -36,7 +40,7 @@ struct guest {
   uint64 count[NCOUNT];
   enum end end;
   int code;            // END_EXIT: the guest's code
-  char why[96];        // END_FAIL: what went wrong
+  char why[96];        // END_FAIL: what went wrong; END_RESET: how
   char line[128];      // UART output waiting for its newline
   int linelen;
   uint64 cpus_seen;    // bit per CPU from vm_exit.ran_on_cpu
@@ -44,6 +48,9 @@ struct guest {
   struct { uint64 pat, mtrr_def, misc_enable, hwcr, scratch; } msr;   // msr.c
   const struct opts *o;
   long ticks;          // timer ticks the run took (HZ=100)
+  struct board board;  // PIC, PIT, UART, RTC, small ports (chips.h)
+  int irq_line;        // vector on the vcpu's interrupt line, -1 lowered
+  int ack_mismatch;    // INTAs whose vector was not the PIC's (reported once)
 };
 
 // image.c
@@ -52,12 +59,20 @@ int image_load(struct guest *g, const char *name);
 int linux_load(struct guest *g);
 void linux_regs(struct guest *g, struct vm_regs *r);
 // devices.c
-int dev_io(struct guest *g);
 int dev_cpuid(struct guest *g);
 int dev_msr(struct guest *g);
 int dev_hypercall(struct guest *g);
 void uart_flush(struct guest *g);
+void uart_putc(struct guest *g, int c);
+uint8 *gpa_ptr(struct guest *g, uint64 gpa, uint64 n);
 void guest_fail(struct guest *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// loop.c: interrupts, time and port I/O around vcpu_run
+void loop_init(struct guest *g);
+int loop_before_run(struct guest *g);
+void loop_after_run(struct guest *g);
+int loop_io(struct guest *g);
+int board_ended(struct guest *g);
+uint64 guest_now(void);
 // run.c
 int guest_setup(struct guest *g);
 void guest_run(struct guest *g);

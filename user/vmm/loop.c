@@ -1,0 +1,134 @@
+// The VMM's side of interrupts and time (kern/vmabi.h, "Interrupts,
+// halting and time"). Guest time is the host's clock_ns(), so the chips stay
+// in step with wall time by construction. Around every vcpu_run:
+//   before: clock the chips up to now (PIT edges, RTC flags, UART timeout),
+//           put the PIC's INTR output on the vcpu's line (vcpu_irq) if it
+//           changed, pass the nearest chip deadline and, once the guest uses
+//           the UART's receiver, ask to be woken for console input;
+//   after:  if the kernel injected the line's vector (irq_acked), that was
+//           the INTA cycle: the PIC moves the IRQ from IRR to ISR, and the
+//           kernel has lowered the line.
+// VM_EXIT_DEADLINE, _KICK and _CONSOLE need nothing else: the next "before"
+// does the work. A vcpu blocked in HLT is woken by the kernel when the line
+// is raised.
+#include "vmm.h"
+
+#define RTC_BASE 1767225600UL   // 2026-01-01 00:00:00 UTC: the RTC's time at clock_ns() = 0
+
+static void uart_tx(void *ctx, int c)
+{
+  uart_putc(ctx, c);
+}
+
+void loop_init(struct guest *g)
+{
+  board_init(&g->board, uart_tx, g, RTC_BASE);
+  g->irq_line = -1;
+}
+
+// Guest time now, in ns. 0 if the kernel has no clock (a stubbed lab).
+uint64 guest_now(void)
+{
+  long t = clock_ns();
+  return t > 0 ? (uint64)t : 0;
+}
+
+// The PIC's INTR output onto the vcpu's line, when it changed. 0, or -1
+// after failing the guest.
+static int sync_line(struct guest *g)
+{
+  int v = pic_output(&g->board.pic);
+  if (v == g->irq_line)
+    return 0;
+  int r = vcpu_irq(g->vm, g->vcpu, v);
+  if (r < 0) {
+    guest_fail(g, "vcpu_irq(%d): %s", v, errstr(r));
+    return -1;
+  }
+  g->irq_line = v;
+  return 0;
+}
+
+// Console input into the UART's receive FIFO (VM_EXIT_CONSOLE).
+static void console_in(struct guest *g, uint64 now)
+{
+  char buf[UART_FIFO];
+  int room = uart_rx_room(&g->board.uart);
+  long n = room > 0 ? cons_read(buf, room) : 0;
+  if (n > 0) {
+    uart_receive(&g->board.uart, (uint8 *)buf, n, now);
+    g->count[C_RXBYTES] += n;
+  }
+}
+
+int loop_before_run(struct guest *g)
+{
+  uint64 now = guest_now();
+  struct uart *u = &g->board.uart;
+  if (g->e.reason == VM_EXIT_CONSOLE)
+    console_in(g, now);
+  board_advance(&g->board, now);
+  if (sync_line(g) < 0)
+    return -1;
+  g->e.deadline_ns = board_deadline(&g->board, now);
+  g->e.run_flags = u->interactive && uart_rx_room(u) > 0 ? VM_RUN_WAKE_CONSOLE : 0;
+  if (u->interactive)
+    uart_flush(g);   // an interactive guest's echo must not wait for a newline
+  return 0;
+}
+
+void loop_after_run(struct guest *g)
+{
+  struct vm_exit *e = &g->e;
+  if (e->irq_acked < 0)
+    return;
+  g->irq_line = -1;   // the kernel lowered the line when it injected
+  int v = pic_intack(&g->board.pic);
+  g->count[C_IRQ]++;
+  if (v != e->irq_acked && !g->ack_mismatch++)
+    printf("%svmm: INTA: the vcpu took vector 0x%x, the PIC answers 0x%x\n", g->prefix, e->irq_acked, v);
+}
+
+// I/O exits for the board (ports.c); string I/O element by element through
+// guest memory (linear = guest-physical: real mode and the identity-mapped
+// guests). 1 to run on, 0 when the guest ended (exit port, reset).
+int loop_io(struct guest *g)
+{
+  struct vm_exit *e = &g->e;
+  uint64 now = guest_now();
+  int size = e->u.io.size, in = e->u.io.in;
+  if (!e->u.io.string) {
+    uint32 d = e->u.io.data;
+    board_io(&g->board, e->u.io.port, size, in, &d, now);
+    if (in)
+      e->u.io.data = d;
+    return board_ended(g);
+  }
+  uint64 n = (uint64)e->u.io.count * size;
+  uint8 *p = gpa_ptr(g, e->u.io.gva, n);
+  if (!p) {
+    guest_fail(g, "%s at 0x%lx (%lu bytes) outside guest memory", in ? "INS" : "OUTS", e->u.io.gva, n);
+    return 0;
+  }
+  for (uint64 i = 0; i < n && g->board.end == BOARD_RUN; i += size) {
+    uint32 d = 0;
+    memmove(&d, p + i, in ? 0 : size);
+    board_io(&g->board, e->u.io.port, size, in, &d, now);
+    if (in)
+      memmove(p + i, &d, size);
+  }
+  return board_ended(g);
+}
+
+// The board's end (exit port, reset) as the guest's end; 1 while it runs.
+int board_ended(struct guest *g)
+{
+  if (g->board.end == BOARD_EXIT) {
+    g->end = END_EXIT;
+    g->code = g->board.exit_code;
+  } else if (g->board.end == BOARD_RESET) {
+    g->end = END_RESET;
+    snprintf(g->why, sizeof g->why, "%s", g->board.reset_why);
+  }
+  return g->board.end == BOARD_RUN;
+}
