@@ -96,8 +96,13 @@ progress_test(5, "CR0 writes of a long-mode guest emulated; clearing PG is #GP (
                r"hostile_lmexit: #GP in the guest, long mode kept"],
               "exited with code 0")
 
-progress_test(3, "EFER.LME set with paging off: #GP (no IDT: triple fault), the host CPU survives",
-              "-e shutdown hostile_lme", "hostile_lme", [], r"shut down \(triple fault\)")
+progress_test(3, "EFER.LME with paging off, then CR0.PG without PAE: #GP (no IDT: triple fault), "
+              "the host CPU survives", "-e shutdown hostile_lme", "hostile_lme", [],
+              r"shut down \(triple fault\)")
+
+progress_test(4, "a guest enters long mode itself (PAE, CR3, EFER.LME, CR0.PG, far jump to 64-bit code)",
+              "lmenter", "lmenter", [r"lmenter: long mode entered from 32-bit protected mode"],
+              "exited with code 0")
 
 
 @test(points=4, title="vcpu_setregs refuses impossible paging states; VMEXIT_INVALID leaks no host state",

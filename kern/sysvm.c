@@ -230,7 +230,7 @@ static void regs_out(struct vcpu *v, struct vm_regs *r)
   r->r12 = g->r12, r->r13 = g->r13, r->r14 = g->r14, r->r15 = g->r15;
   r->rip = s->rip, r->rflags = s->rflags;
   r->cr0 = s->cr0, r->cr2 = s->cr2, r->cr3 = s->cr3, r->cr4 = s->cr4;
-  r->efer = s->efer & ~EFER_SVME;   // the guest has no SVM of its own
+  r->efer = (s->efer & ~EFER_SVME) | (v->lme_pending ? EFER_LME : 0);   // no SVM; LME as the guest set it
   seg_out(&r->cs, &s->cs), seg_out(&r->ds, &s->ds), seg_out(&r->es, &s->es);
   seg_out(&r->fs, &s->fs), seg_out(&r->gs, &s->gs), seg_out(&r->ss, &s->ss);
   seg_out(&r->tr, &s->tr), seg_out(&r->ldtr, &s->ldtr);
@@ -252,6 +252,7 @@ static void regs_in(struct vcpu *v, const struct vm_regs *r)
   s->rip = r->rip, s->rflags = r->rflags | FL_RSVD1;
   s->cr0 = r->cr0, s->cr2 = r->cr2, s->cr3 = r->cr3, s->cr4 = r->cr4;
   s->efer = r->efer | EFER_SVME;
+  v->lme_pending = 0;               // LME without PG was refused above: r->efer is all of it
   seg_in(&s->cs, &r->cs), seg_in(&s->ds, &r->ds), seg_in(&s->es, &r->es);
   seg_in(&s->fs, &r->fs), seg_in(&s->gs, &r->gs), seg_in(&s->ss, &r->ss);
   seg_in(&s->tr, &r->tr), seg_in(&s->ldtr, &r->ldtr);

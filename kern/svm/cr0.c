@@ -8,8 +8,11 @@
 // (LME) are still in place and refuses to turn paging on, so the host CPU
 // runs on without paging (user/guests/hostile_lmexit.S). The kernel keeps
 // the invariant "EFER.LME=1 in a VMCB => CR0.PG=1": vcpu_setregs refuses
-// LME without PG (sysvm.c), a guest WRMSR setting LME with paging off is
-// #GP (run.c efer_msr), and while LME=1 every CR0 write exits here (MOV
+// LME without PG (sysvm.c); a guest WRMSR setting LME with paging off, the
+// first step into long mode, is only noted (v->lme_pending, run.c efer_msr)
+// and the VMCB's LME stays clear until the guest's CR0 write that turns
+// paging on, which sets LME and LMA with it (or is #GP without CR4.PAE, as
+// on a CPU, §14.6.1); while LME=1 or pending every CR0 write exits here (MOV
 // CR0, CLTS, LMSW are CR0 writes, §15.9 "Instruction Intercepts"). QEMU has
 // no decode assists, so the instruction is fetched from guest memory (a
 // 4-level walk: LME=1 implies long mode) and decoded. A write that clears PG,
@@ -35,9 +38,14 @@ static int gpa_read(struct vcpu *v, uint64 gpa, void *dst, uint64 n)
   return 0;
 }
 
-// Translates gva through the guest's 4-level page table (CR3). 0 or -1.
+// Translates gva through the guest's 4-level page table (CR3); with paging
+// off (LME pending) linear is physical. 0 or -1.
 static int gva_to_gpa(struct vcpu *v, uint64 gva, uint64 *gpa)
 {
+  if (!(v->vmcb->save.cr0 & CR0_PG)) {
+    *gpa = (uint32)gva;
+    return 0;
+  }
   uint64 table = v->vmcb->save.cr3 & GPTE_ADDR;
   for (int level = 3; level >= 0; level--) {
     uint64 e;
@@ -126,6 +134,13 @@ int cr0_write_interception(struct vcpu *v, struct vm_exit *e)
   if ((val & CR0_RESERVED) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)) ||
       ((s->efer & EFER_LMA) && !(val & CR0_PG)))
     return inject_gp(v, e);
+  if ((val & CR0_PG) && !(s->cr0 & CR0_PG) && v->lme_pending) {
+    if (!(s->cr4 & CR4_PAE))
+      return inject_gp(v, e);   // long mode needs PAE (§14.6.1)
+    s->efer |= EFER_LME | EFER_LMA;   // long mode is active from this write on
+    v->lme_pending = 0;
+    v->vmcb->control.tlb_control = TLB_CONTROL_FLUSH_ALL;   // paging changed under the guest
+  }
   s->cr0 = val;
   s->rip += len;
   v->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW;
@@ -134,12 +149,12 @@ int cr0_write_interception(struct vcpu *v, struct vm_exit *e)
   return 1;
 }
 
-// Before each VMRUN: CR0 writes exit exactly while EFER.LME=1.
+// Before each VMRUN: CR0 writes exit exactly while EFER.LME=1 or pending.
 void svm_cr0_guard(struct vcpu *v)
 {
   struct vmcb_control *c = &v->vmcb->control;
   uint32 w = c->intercepts[INTERCEPT_WORD_CR];
-  uint32 want = (v->vmcb->save.efer & EFER_LME) ? INTERCEPT_CR_WRITE(0) : 0;
+  uint32 want = ((v->vmcb->save.efer & EFER_LME) || v->lme_pending) ? INTERCEPT_CR_WRITE(0) : 0;
   if ((w & INTERCEPT_CR_WRITE(0)) != want) {
     c->intercepts[INTERCEPT_WORD_CR] = (w & ~INTERCEPT_CR_WRITE(0)) | want;
     vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTERCEPTS);

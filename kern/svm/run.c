@@ -220,26 +220,31 @@ __attribute__((unused)) static int cpuid_interception(struct vcpu *v, struct vm_
 // #GP as on a CPU (APM Vol. 2 §3.1.7 "Extended Feature Enable Register"):
 // let through, it would leave EFER.LMA out of step with LME and CR0.PG, a
 // state no CPU can be in (QEMU then runs the guest on in a broken mode).
-// Setting LME with paging off is #GP too, unlike on a CPU: the kernel keeps
-// "LME=1 => CR0.PG=1" (cr0.c says why), so guests do not enter long mode
-// themselves; they start in it (VM_MODE_LONG64).
+// Setting LME with paging off is what a guest does to enter long mode
+// (§14.6.1 "Activating Long Mode"): the kernel notes it (lme_pending) but
+// keeps the VMCB's LME clear until the guest turns paging on, when cr0.c sets
+// LME and LMA together, so that no #VMEXIT ever sees LME=1 with paging off
+// (cr0.c says why that matters on QEMU). RDMSR shows the guest its LME.
 #define EFER_GUEST_BITS (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE | EFER_SVME)
 static int efer_msr(struct vcpu *v, int write, struct vm_exit *e)
 {
   struct vmcb_save *s = &v->vmcb->save;
   if (write) {
     uint64 val = ((uint64)v->gprs.rdx << 32) | (uint32)s->rax;
-    if ((val & ~EFER_GUEST_BITS) || (((val ^ s->efer) & EFER_LME) && (s->cr0 & CR0_PG)) ||
-        ((val & EFER_LME) && !(s->cr0 & CR0_PG))) {
+    uint64 cur = s->efer | (v->lme_pending ? EFER_LME : 0);
+    if ((val & ~EFER_GUEST_BITS) || (((val ^ cur) & EFER_LME) && (s->cr0 & CR0_PG))) {
       v->vmcb->control.eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_VALID_ERR | SVM_EVTINJ_TYPE_EXEPT | 13;
       e->kexits++;
       return 1;   // #GP(0), RIP stays on the WRMSR
     }
-    s->efer = (val & (EFER_SCE | EFER_LME | EFER_NXE)) | EFER_SVME | (s->efer & EFER_LMA);
+    int paging = (s->cr0 & CR0_PG) != 0;
+    v->lme_pending = !paging && (val & EFER_LME);
+    s->efer = (val & (EFER_SCE | EFER_NXE | (paging ? EFER_LME : 0))) | EFER_SVME | (s->efer & EFER_LMA);
     vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_CR);
   } else {
-    s->rax = (uint32)(s->efer & ~EFER_SVME);
-    v->gprs.rdx = (s->efer & ~EFER_SVME) >> 32;
+    uint64 shown = (s->efer & ~EFER_SVME) | (v->lme_pending ? EFER_LME : 0);
+    s->rax = (uint32)shown;
+    v->gprs.rdx = shown >> 32;
   }
   svm_skip_later(v, LEN_RDWRMSR);
   svm_skip_now(v);

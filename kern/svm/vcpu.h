@@ -42,6 +42,8 @@ struct vcpu {
   uint64 next_rip;           // RIP after the intercepted instruction, for the completion
   uint64 nexits;             // exits since creation, every kind
   int dead;                  // VM_EXIT_SHUTDOWN/_INVALID seen: never entered again
+  int lme_pending;           // the guest set EFER.LME with paging off: the VMCB gets LME (with
+                             // LMA) only when the guest turns paging on (cr0.c, run.c efer_msr)
   struct vm_exit last;       // the latest exit as reported (decode kept for the completion)
   // fpu.c: the guest's x87/SSE state (FXSAVE image) while it is not on the CPU
   uint8 fpu[512] __attribute__((aligned(16)));
