@@ -29,6 +29,9 @@ The runner `r` offers:
   r.check(cond, msg)      fail with msg unless cond
   r.output                the serial output so far (\\r removed)
   r.build_dir, r.argv, r.test   where kernel.elf is, QEMU's argv, the Test
+  r.time_left(margin)     seconds to the deadline: the timeout of a helper
+                          process (never a fixed number: it would escape
+                          SVMLAB_TIMEOUT_SCALE)
 Regexes are Python `re` patterns compiled with re.MULTILINE.  While QEMU
 runs they see complete lines, plus the unfinished last line once the output
 has been quiet for 0.3 s (a shell prompt "$ " waiting for input);
@@ -401,6 +404,12 @@ class Runner:
     @property
     def exit_code(self):
         return self.q.poweroff_code()
+
+    def time_left(self, margin=0.0, least=1.0):
+        """Seconds until this test's (scaled) deadline, less margin, at least
+        `least`: the timeout for a helper process the test waits for (gdb, a
+        host-side tool), so that SVMLAB_TIMEOUT_SCALE reaches it too."""
+        return max(least, self.q.deadline - time.monotonic() - margin)
 
     def send(self, text):
         self.q.send(text.encode() if isinstance(text, str) else text)

@@ -68,7 +68,7 @@ def run_gdb(r, args, name=None, way="make"):
         argv = gdb_argv(r, gdb, args, name, way)
     else:
         argv = [gdb, "-q", "-nx", "-batch"] + args
-    left = max(5.0, r.q.deadline - time.monotonic() - 3)
+    left = r.time_left(margin=3, least=5)
     try:
         p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=left, cwd=ROOT, env=env)

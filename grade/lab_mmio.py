@@ -69,7 +69,7 @@ def emulator_vs_cpu(r):
     on the build machine's CPU (the QEMU boot is not used)."""
     p = subprocess.run(["make", "-s", "B=" + os.path.abspath(r.build_dir), "emutest",
                         "EMUCOUNT=30000", "SEED=7"], cwd=TREE, capture_output=True, text=True,
-                       timeout=110)
+                       timeout=r.time_left(margin=10))
     out = p.stdout + p.stderr
     m = re.search(r"emutest: (\d+) instances of \d+ forms, (\d+) agree with the CPU;.* (\d+) failures", out)
     first = "\n".join(out.strip().splitlines()[:6])

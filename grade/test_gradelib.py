@@ -183,6 +183,15 @@ class Timeouts(Base):
         self.assertIn("timed out after 0.5s", res.message)
         self.assertLess(time.monotonic() - t0, 2.5)
 
+    def test_time_left_is_scaled(self):
+        # A helper process's timeout comes from the scaled deadline.
+        cfg = gradelib.Config(self.dir, qemu=FAKE, timeout_scale=4)
+        left = []
+        res = gradelib.run_test(mk(lambda r: left.append(r.time_left(margin=1)), "h", timeout=2), cfg)
+        self.assertTrue(res.passed, res.message)
+        self.assertGreater(left[0], 6)
+        self.assertLessEqual(left[0], 7)
+
     def test_return_early_stops_qemu(self):
         t0 = time.monotonic()
         res = self.run1(lambda r: r.expect("ready"), "p:ready|h", timeout=30)
