@@ -180,12 +180,14 @@ def env_scale():
 
 
 def check_speed(args, tests, cfg):
-    """The calibration boot, for a run of 5 tests or more (SVMLAB_CALIBRATE=1:
-    always, 0: never): says up front when this machine is much slower than
-    the timeouts assume."""
+    """The calibration boot, for a run of 5 tests or more without a shortening
+    --timeout-scale (SVMLAB_CALIBRATE=1: always, 0: never): says up front when
+    this machine is much slower than the timeouts assume."""
     want = os.environ.get("SVMLAB_CALIBRATE")
     if args.no_calibrate or want == "0" or (len(tests) < 5 and want != "1"):
         return
+    if args.timeout_scale < 1 and want != "1":
+        return      # a tool that expects broken kernels (mutants, bug catalogue): not a student
     seconds, ratio = gradelib.calibrate(cfg)
     if seconds is None:
         print("grade.py: the calibration boot failed (%s): no speed check" % ratio, flush=True)
