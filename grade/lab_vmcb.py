@@ -92,6 +92,7 @@ def nomem(r):
       cmdline="ktest=vmcb_modes", cpus=1, timeout=40)
 def modes(r):
     clean_run(r)
+    r.expect(r"^ok: vmcb_create: vmcb01 never ran: ")
     for mode in MODES:
         r.expect(r"^ok: %s: intercepts misc1=0x[0-9a-f]+ misc2=0x[0-9a-f]+ include" % mode)
         r.expect(r"^ok: %s: V_INTR_MASKING, NP_ENABLE and nCR3=0x[0-9a-f]+ set " % mode)
@@ -133,7 +134,8 @@ fields_test("reset_state", 6, "B: TLB flush for a new VMCB and the RESET state (
             ["TLB_CONTROL of a new VMCB", "G_PAT holds PAT", "RFLAGS is the reset value",
              "DR6/DR7 reset values", "long mode EFER", "TR is a present busy TSS",
              "GDTR/IDTR limits", "real mode entry 0x10000", "real mode: CR0",
-             "32-bit protected mode: CR0"],
+             "32-bit protected mode: CR0", "real mode: data segments",
+             "32-bit protected mode: data segments", "64-bit long mode: data segments"],
             "APM Vol. 2 §14.1.3 'Processor Initialization State', §15.16 'TLB Control'")
 fields_test("perm_maps", 6, "B: IOPM all ones; MSRPM all ones but the VMLOAD/VMSAVE MSRs",
             ["IOPM: all", "MSRPM: every MSR exits except"],

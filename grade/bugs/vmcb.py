@@ -170,3 +170,12 @@ bug("check_no_asid", "no ASID 0 rule",
 bug("check_lm_no_pe_rule", "the long-mode rules forget CR0.PE",
     edits=[(C, "  if (lm_paging && !(s->cr0 & CR0_PE))\n    return VMCB_BAD_LM_NO_PE;\n", "")],
     tests=["vmcb/rule_long_mode_paging_without_cr0_pe"])
+bug("vmcb_create_cpu_zero", "vmcb_create leaves vmcb01.cpu at 0, so lab 3 thinks it last ran on CPU 0",
+    edits=[(V, "  v->vmcb01.cpu = -1;              // never ran: lab 3's vcpu_load sees a new CPU\n", "")],
+    tests=["vmcb/modes"])
+bug("data_segs_read_only", "data segments of type 1 (read-only, accessed)",
+    edits=[(V, "#define DATA_ATTR (SEG_ATTR_TYPE(0x3) | SEG_ATTR_S | SEG_ATTR_P)", "#define DATA_ATTR (SEG_ATTR_TYPE(0x1) | SEG_ATTR_S | SEG_ATTR_P)")],
+    tests=["vmcb/reset_state"])
+bug("rsp_not_set", "the guest's RSP is never set from s->rsp",
+    edits=[(V, "  v->rsp = s->rsp;\n", "")],
+    tests=["vmcb/reset_state"])

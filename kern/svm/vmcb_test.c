@@ -153,6 +153,10 @@ KTEST(vmcb_modes)
   KCHECK(t.vcpu.current_vmcb == &t.vcpu.vmcb01 && t.vcpu.vmcb == t.vcpu.vmcb01.ptr &&
              t.vcpu.vmcb01.pa == V2P(t.vcpu.vmcb01.ptr) && !(t.vcpu.vmcb01.pa % PGSIZE),
          "vmcb_create: vmcb01 at pa 0x%lx is current", t.vcpu.vmcb01.pa);
+  KCHECK(t.vcpu.vmcb01.cpu == -1 && t.vcpu.vmcb01.asid_generation == 0 && !t.vcpu.guest_state_loaded,
+         "vmcb_create: vmcb01 never ran: cpu %d (want -1), asid_generation %lu (want 0), "
+         "guest_state_loaded %d (want 0)", t.vcpu.vmcb01.cpu, (uint64)t.vcpu.vmcb01.asid_generation,
+         t.vcpu.guest_state_loaded);
   for (int mode = GUEST_REAL; mode <= GUEST_LONG64; mode++) {
     testvm_init(&t, mode);
     check_control(&t, mode_name[mode]);
@@ -527,6 +531,31 @@ static void check_maps(struct testvm *t)
          bad < 0 ? 0 : bad, bad < 0 ? 0 : t->perm.msrpm[bad], bad < 0 ? 0 : want[bad]);
 }
 
+// In every mode: DS, ES, SS, FS, GS are present, writable data segments
+// covering what the mode addresses; RSP is the one asked for; CR4 is 0
+// outside long mode.
+static void check_data_segs(struct testvm *t)
+{
+  struct vmcb_save *v = &t->vcpu.vmcb->save;
+  for (int mode = GUEST_REAL; mode <= GUEST_LONG64; mode++) {
+    testvm_init(t, mode);
+    struct vmcb_seg *segs[] = {&v->ds, &v->es, &v->ss, &v->fs, &v->gs};
+    int bad = -1;
+    uint32 limit = mode == GUEST_REAL ? 0xFFFF : 0xFFFFFFFF;
+    for (int i = 0; i < 5; i++) {
+      uint16 a = segs[i]->attrib;
+      if ((a & (SEG_ATTR_S | SEG_ATTR_P)) != (SEG_ATTR_S | SEG_ATTR_P) || (a & SEG_ATTR_TYPE(0x8)) ||
+          !(a & SEG_ATTR_TYPE(0x2)) || segs[i]->limit != limit || segs[i]->base != 0)
+        bad = i;
+    }
+    KCHECK(bad < 0 && v->rsp == 0x8000 && (mode == GUEST_LONG64 || v->cr4 == 0),
+           "%s: data segments present, writable, base 0, limit 0x%x (%s is attrib 0x%x limit 0x%x), "
+           "RSP 0x%lx (want 0x8000), CR4 0x%lx", mode_name[mode], limit,
+           bad < 0 ? "none" : (const char *[]){"ds", "es", "ss", "fs", "gs"}[bad],
+           bad < 0 ? 0 : segs[bad]->attrib, bad < 0 ? 0 : segs[bad]->limit, v->rsp, v->cr4);
+  }
+}
+
 // A fresh VMCB's required intercepts, TLB flush and reset state, one check
 // per item so a failure names what is missing.
 KTEST(vmcb_fields)
@@ -564,6 +593,7 @@ KTEST(vmcb_fields)
              (v->cs.attrib & flat) == flat && v->cs.limit == 0xFFFFFFFF && v->rip == GPA_CODE,
          "32-bit protected mode: CR0 0x%lx (PE, no PG), EFER 0x%lx, CS attrib 0x%x (S P D G) limit 0x%x",
          v->cr0, v->efer, v->cs.attrib, v->cs.limit);
+  check_data_segs(&t);
   check_maps(&t);
   testvm_free(&t);
 }
