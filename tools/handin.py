@@ -71,10 +71,13 @@ def build(make, bdir):
 
 
 def is_output(rel, bdir):
-    top = rel.split("/")[0]
-    return (top == bdir.strip("/").split("/")[0] or top.startswith("build") or
-            top.startswith("handout") or top in SKIP_DIRS or
-            SKIP_FILES.match(os.path.basename(rel)) is not None)
+    """Build outputs, handout trees, caches: directories at the top of the tree
+    (B, build*, handout*) and generated files anywhere."""
+    parts = rel.split("/")
+    if len(parts) > 1 and (parts[0] == os.path.normpath(bdir).split("/")[0] or
+                           parts[0].startswith(("build", "handout")) or parts[0] in SKIP_DIRS):
+        return True
+    return any(p in SKIP_DIRS for p in parts[:-1]) or SKIP_FILES.match(parts[-1]) is not None
 
 
 def files_to_pack(bdir):
