@@ -514,6 +514,13 @@ static void board_ports(void)
   outb(0x21, 0x00);
   pic_intack(&b.pic), outb(0x20, 0x20), board_advance(&b, now);
   CHECK(pic_output(&b.pic) == -1, "masking IRQ0 dropped the backlog: 0x%x", pic_output(&b.pic));
+  outb(0x21, 0x01);
+  now += 2 * NSEC / 1000;
+  board_advance(&b, now);
+  CHECK(pic_irr_set(&b.pic, 0) && board_deadline(&b, now) == 0,
+        "IRQ0 masked with its request latched: no deadline (%lu)", board_deadline(&b, now));
+  outb(0x21, 0x00);
+  CHECK(board_deadline(&b, now) == pit_next_edge(&b.pit, now), "unmasked: the PIT's deadline again");
 }
 
 static const struct {

@@ -134,3 +134,4 @@ void board_init(struct board *b, void (*tx)(void *, int), void *ctx, uint64 rtc_
 void board_io(struct board *b, uint16 port, int size, int in, uint32 *data, uint64 now);
 void board_advance(struct board *b, uint64 now);   // clocks: PIT edges, RTC flags, UART timeout
 uint64 board_deadline(struct board *b, uint64 now); // nearest event, 0 none
+int board_needs_clock(struct board *b);             // 0: no chip changes with time now

@@ -33,6 +33,18 @@ uint64 guest_now(void)
   return t > 0 ? (uint64)t : 0;
 }
 
+// Guest time for the exit being handled, read once (clock_ns is a system
+// call, and an I/O exit costs only a few of them): the microseconds between
+// the exit and the next entry do not matter to any chip.
+static uint64 exit_now(struct guest *g)
+{
+  if (!g->now_valid) {
+    g->now = guest_now();
+    g->now_valid = 1;
+  }
+  return g->now;
+}
+
 // The PIC's INTR output onto the vcpu's line, when it changed. 0, or -1
 // after failing the guest.
 static int sync_line(struct guest *g)
@@ -63,14 +75,17 @@ static void console_in(struct guest *g, uint64 now)
 
 int loop_before_run(struct guest *g)
 {
-  uint64 now = guest_now();
   struct uart *u = &g->board.uart;
   if (g->e.reason == VM_EXIT_CONSOLE)
-    console_in(g, now);
-  board_advance(&g->board, now);
+    console_in(g, exit_now(g));
+  g->e.deadline_ns = 0;
+  if (board_needs_clock(&g->board)) {   // no clock reads for guests without timers
+    uint64 now = exit_now(g);
+    board_advance(&g->board, now);
+    g->e.deadline_ns = board_deadline(&g->board, now);
+  }
   if (sync_line(g) < 0)
     return -1;
-  g->e.deadline_ns = board_deadline(&g->board, now);
   g->e.run_flags = u->interactive && uart_rx_room(u) > 0 ? VM_RUN_WAKE_CONSOLE : 0;
   if (u->interactive)
     uart_flush(g);   // an interactive guest's echo must not wait for a newline
@@ -80,6 +95,7 @@ int loop_before_run(struct guest *g)
 void loop_after_run(struct guest *g)
 {
   struct vm_exit *e = &g->e;
+  g->now_valid = 0;
   if (e->irq_acked < 0)
     return;
   g->irq_line = -1;   // the kernel lowered the line when it injected
@@ -95,7 +111,7 @@ void loop_after_run(struct guest *g)
 int loop_io(struct guest *g)
 {
   struct vm_exit *e = &g->e;
-  uint64 now = guest_now();
+  uint64 now = exit_now(g);
   int size = e->u.io.size, in = e->u.io.in;
   if (!e->u.io.string) {
     uint32 d = e->u.io.data;

@@ -109,17 +109,31 @@ void board_advance(struct board *b, uint64 now)
   uart_update(&b->uart, now);
 }
 
+// 1 if a chip's state moves with time in a way the guest can be interrupted
+// by: counter 0 counting (or ticks waiting), an RTC interrupt enabled, a
+// receive FIFO whose character timeout may fire. Otherwise the VMM need not
+// read the clock before entering the guest.
+int board_needs_clock(struct board *b)
+{
+  struct uart *u = &b->uart;
+  return b->pit.ch[0].armed || b->pit.pending || (b->rtc.ram[0x0B] & 0x70) ||
+         ((u->ier & 1) && u->rx_n > 0);
+}
+
 static uint64 earliest(uint64 a, uint64 b)
 {
   return !a ? b : !b ? a : a < b ? a : b;
 }
 
-// The nearest moment a chip needs the VMM. A tick already pending while
-// IRQ0's request is still in IRR needs no deadline: the INTA brings the
-// next one.
+// The nearest moment a chip needs the VMM. Edges are counted from the
+// clock whenever the VMM looks, so a deadline is only needed when one
+// changes what the guest sees: not while IRQ0 is masked with its one
+// request already latched in IRR (a guest that masks a fast PIT and halts
+// must not keep the VMM busy).
 uint64 board_deadline(struct board *b, uint64 now)
 {
-  uint64 at = pit_next_edge(&b->pit, now);
+  int idle = pic_irq_masked(&b->pic, 0) && pic_irr_set(&b->pic, 0);
+  uint64 at = idle ? 0 : pit_next_edge(&b->pit, now);
   at = earliest(at, rtc_next_event(&b->rtc, now));
   return earliest(at, uart_next_event(&b->uart, now));
 }

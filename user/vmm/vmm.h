@@ -51,6 +51,8 @@ struct guest {
   struct board board;  // PIC, PIT, UART, RTC, small ports (chips.h)
   int irq_line;        // vector on the vcpu's interrupt line, -1 lowered
   int ack_mismatch;    // INTAs whose vector was not the PIC's (reported once)
+  uint64 now;          // guest time of the exit being handled (loop.c exit_now)
+  int now_valid;
 };
 
 // image.c
