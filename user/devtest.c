@@ -523,6 +523,55 @@ static void board_ports(void)
   CHECK(board_deadline(&b, now) == pit_next_edge(&b.pit, now), "unmasked: the PIT's deadline again");
 }
 
+static uint64 rng = 88172645463325252ULL;
+
+static uint64 rnd(void)
+{
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+// A hostile guest: 200,000 random byte, word and dword accesses to every
+// chip port (and the INTAs and ELCR writes a guest can cause), with random
+// clock steps. The chips must stay within their invariants and never stop
+// the VMM: a vector on the line is a real one of the pair, deadlines are in
+// the future or none, the backlog and the FIFO stay bounded.
+static void board_fuzz(void)
+{
+  static const uint16 ports[] = {0x20, 0x21, 0xA0, 0xA1, 0x4D0, 0x4D1, 0x40, 0x41, 0x42, 0x43, 0x61,
+                                 0x70, 0x71, 0x3F8, 0x3F9, 0x3FA, 0x3FB, 0x3FC, 0x3FD, 0x3FE, 0x3FF};
+  int bad = 0, acks = 0;
+  for (int round = 0; round < 20 && !bad; round++) {
+    reset_board();
+    now = rnd() % (1ULL << 40);
+    for (int i = 0; i < 10000 && !bad; i++) {
+      uint64 r = rnd();
+      uint32 d = rnd();
+      int size = 1 << (r % 3);
+      board_io(&b, ports[(r >> 8) % (sizeof ports / sizeof ports[0])], size, (r >> 16) & 1, &d, now);
+      if ((r >> 20) % 8 == 0)
+        uart_receive(&b.uart, (const uint8 *)"x", 1, now);
+      now += (r >> 24) % 4 == 0 ? (r >> 32) % 3000000 : 0;
+      board_advance(&b, now);
+      int v = pic_output(&b.pic);
+      uint64 dl = board_deadline(&b, now);
+      if (v >= 0 && (r >> 40) % 2 && (acks++, pic_intack(&b.pic) != v))
+        bad = 1, CHECK(0, "round %d step %d: INTA gave another vector than the line's 0x%x", round, i, v);
+      if (v < -1 || v > 255 || (v >= 0 && (v & ~7) != b.pic.c[0].base && (v & ~7) != b.pic.c[1].base))
+        bad = 1, CHECK(0, "round %d step %d: line vector %d", round, i, v);
+      if (dl && dl < now)
+        bad = 1, CHECK(0, "round %d step %d: deadline %lu before now %lu", round, i, dl, now);
+      if (b.pit.pending > PIT_MAX_BACKLOG || b.uart.rx_n > UART_FIFO || b.uart.rx_n < 0)
+        bad = 1, CHECK(0, "round %d step %d: backlog %lu, FIFO %d", round, i, b.pit.pending, b.uart.rx_n);
+      if (b.end != BOARD_RUN)
+        reset_board(), now = rnd() % (1ULL << 40);
+    }
+  }
+  CHECK(!bad && acks > 1000, "200,000 random accesses: invariants held, %d INTAs", acks);
+}
+
 static const struct {
   const char *name;
   void (*fn)(void);
@@ -532,6 +581,7 @@ static const struct {
     {"pic_modes", pic_modes, "pic"},   {"pit_rate", pit_rate, "pit"},   {"pit_modes", pit_modes, "pit"},
     {"pit_port61", pit_port61, "pit"}, {"uart_intr", uart_intr, "uart"}, {"uart_regs", uart_regs, "uart"},
     {"rtc_time", rtc_time, "rtc"},     {"rtc_intr", rtc_intr, "rtc"},   {"board_ports", board_ports, "board"},
+    {"board_fuzz", board_fuzz, "board"},
 };
 
 static int wanted(const char *group, int argc, char **argv)
