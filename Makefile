@@ -159,6 +159,19 @@ INITRD_FILES := $(UPROGS:%=$(B)/initrd/%) $(GUEST_IMAGES:%=$(B)/initrd/%.guest) 
 $(B)/initrd/README: user/README.initrd
 	@mkdir -p $(@D)
 	cp $< $@
+# svmlab as a guest of itself (issue 13): `vmm -k kernel.bin -r svmlab.tar`
+# boots this kernel, with a tar of the user programs as its initrd.
+# user/cmdlines/NAME: command lines for -a, initrd files NAME.cmdline.
+CMDLINES := $(patsubst user/cmdlines/%,$(B)/initrd/%.cmdline,$(wildcard user/cmdlines/*))
+INITRD_FILES += $(B)/initrd/kernel.bin $(B)/initrd/svmlab.tar $(CMDLINES)
+$(B)/initrd/%.cmdline: user/cmdlines/%
+	@mkdir -p $(@D)
+	cp $< $@
+$(B)/initrd/kernel.bin: $(B)/kernel.bin
+	@mkdir -p $(@D)
+	cp $< $@
+$(B)/initrd/svmlab.tar: $(UPROGS:%=$(B)/initrd/%) $(B)/initrd/README
+	tar --format=ustar --owner=0 --group=0 --mtime=@0 -cf $@ -C $(B)/initrd $(UPROGS) README
 $(B)/initrd.tar: $(INITRD_FILES)
 	tar --format=ustar --owner=0 --group=0 --mtime=@0 -cf $@ -C $(B)/initrd $(notdir $(INITRD_FILES))
 

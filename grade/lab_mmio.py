@@ -82,3 +82,39 @@ def emulator_vs_cpu(r):
       cmdline="test=echo ok", cpus=1)
 def written_answers(r):
     answers.check(r, 7, QUESTIONS)
+
+
+def turtles(r, cmdline_file):
+    """The host's lines around `vmm -k kernel.bin -r svmlab.tar`: svmlab boots
+    as a multiboot guest, finds its one CPU, I/O APIC and local APIC through
+    the ACPI tables, calibrates its LAPIC timer against the PIT, says SVM is
+    unavailable (hidden by the CPUID policy) and powers off through the debug
+    exit port with its test's status."""
+    clean(r)
+    r.expect(r"^svmlab: booting \(cmdline \"kernel.bin test=%s\"\)$" % cmdline_file)
+    r.reject(r"^acpi: no MADT")
+    t = r.expect(r"^lapic: timer (\d+) ticks per 10 ms")
+    r.check(int(t.group(1)) > 0, "the guest's LAPIC timer counts (calibration got 0)")
+    r.expect(r"^svm: unavailable: ")
+    r.expect(r"^svmlab: 1 cpus online$")
+
+
+@test(points=20, title="svmlab boots svmlab (multiboot, ACPI, LAPIC timer, IOAPIC, UART) and passes "
+      "its usertests", cmdline="test=vmm -k kernel.bin -r svmlab.tar -a svmlab-usertests.cmdline -M 64",
+      timeout=180)
+def turtles_usertests(r):
+    turtles(r, "usertests")
+    r.expect(r"^usertests: ok$")
+    r.expect(r"^init: test usertests exited with status 0$")
+    r.expect(r"^vmm: guest \S+ exited with code 0 ")
+    r.expect(r"^init: test vmm exited with status 0$")
+    r.expect_exit(0)
+
+
+@test(points=5, title="svmlab in svmlab runs forktest", cmdline="test=vmm -k kernel.bin -r svmlab.tar "
+      "-a svmlab-forktest.cmdline -M 64", timeout=180)
+def turtles_forktest(r):
+    turtles(r, "forktest")
+    r.expect(r"^forktest: ok$")
+    r.expect(r"^vmm: guest \S+ exited with code 0 ")
+    r.expect_exit(0)

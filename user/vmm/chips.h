@@ -29,6 +29,7 @@ struct pic8259 {
 struct pic {
   struct pic8259 c[2];  // [0] master (0x20/0x21), [1] slave (0xA0/0xA1)
   int (*mask_hook)(void *ctx, int irq, int masked);  // optional: IMR changes (the PIT's reinject)
+  void (*line_hook)(void *ctx, int irq, int level);  // optional: every request line (the I/O APIC's pins)
   void *ctx;
 };
 
@@ -128,6 +129,7 @@ struct board {
   enum board_end end;
   int exit_code;
   const char *reset_why;
+  struct apics *apics;  // local APIC + I/O APIC + fw_cfg (apic.c), NULL for guests without
 };
 
 void board_init(struct board *b, void (*tx)(void *, int), void *ctx, uint64 rtc_base_s);

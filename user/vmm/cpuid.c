@@ -97,6 +97,7 @@ int dev_cpuid(struct guest *g)
     str3("SvmLabVMM v1", &r[1], &r[2], &r[3]);
   } else if (leaf >= 0x80000000 && leaf <= MAX_EXT)
     ext_leaf(leaf, r);
+  apic_cpuid(g, leaf, r);
   e->u.cpuid.eax = r[0], e->u.cpuid.ebx = r[1], e->u.cpuid.ecx = r[2], e->u.cpuid.edx = r[3];
   return 1;
 }

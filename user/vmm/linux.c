@@ -152,6 +152,9 @@ int linux_load(struct guest *g)
     printf("vmm: -M %ld: guest RAM must be %lu..%lu MiB\n", g->o->mem_mb, BZ_MEM_MIN >> 20, BZ_MEM_MAX >> 20);
     return -1;
   }
+  int mb = mboot_load(g);   // a multiboot kernel (mboot.c) rather than a bzImage?
+  if (mb)
+    return mb < 0 ? -1 : 0;
   memset(&b, 0, sizeof b);
   g->hdr.memsize = mem;
   if (load_kernel(g, &b, setup) < 0 || load_cmdline(g, &b) < 0 || load_initrd(g, &b, &initrd, &size) < 0)
@@ -166,4 +169,8 @@ int linux_load(struct guest *g)
 }
 
 // The entry registers, from the loader (guest_setup calls this for -k).
-void linux_regs(struct guest *g, struct vm_regs *r) { bz_entry_regs(r); }
+void linux_regs(struct guest *g, struct vm_regs *r)
+{
+  if (!mboot_regs(g, r))
+    bz_entry_regs(r);
+}

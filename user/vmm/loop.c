@@ -23,6 +23,7 @@ static void uart_tx(void *ctx, int c)
 void loop_init(struct guest *g)
 {
   board_init(&g->board, uart_tx, g, RTC_BASE);
+  apic_attach(&g->board);
   g->irq_line = -1;
 }
 
@@ -49,7 +50,7 @@ static uint64 exit_now(struct guest *g)
 // after failing the guest.
 static int sync_line(struct guest *g)
 {
-  int v = pic_output(&g->board.pic);
+  int v = apic_line(&g->board);
   if (v == g->irq_line)
     return 0;
   int r = vcpu_irq(g->vm, g->vcpu, v);
@@ -73,18 +74,37 @@ static void console_in(struct guest *g, uint64 now)
   }
 }
 
+// An NMI from the local APIC (ICR or LINT1) into the vcpu. 0, or -1 after
+// failing the guest.
+static int send_nmi(struct guest *g)
+{
+  struct vm_event ev = {VM_EVENT_NMI, 2, 0, 0};
+  if (!apic_nmi(&g->board))
+    return 0;
+  int r = vcpu_inject(g->vm, g->vcpu, &ev);
+  if (r < 0 && r != -EBUSY) {
+    guest_fail(g, "injecting an NMI: %s", errstr(r));
+    return -1;
+  }
+  return 0;
+}
+
 int loop_before_run(struct guest *g)
 {
   struct uart *u = &g->board.uart;
   if (g->e.reason == VM_EXIT_CONSOLE)
     console_in(g, exit_now(g));
   g->e.deadline_ns = 0;
-  if (board_needs_clock(&g->board)) {   // no clock reads for guests without timers
+  if (board_needs_clock(&g->board) || g->board.apics) {   // no clock reads for guests without timers
     uint64 now = exit_now(g);
     board_advance(&g->board, now);
+    apic_advance(&g->board, now);
     g->e.deadline_ns = board_deadline(&g->board, now);
+    uint64 t = apic_deadline(&g->board);
+    if (t && (!g->e.deadline_ns || t < g->e.deadline_ns))
+      g->e.deadline_ns = t;
   }
-  if (sync_line(g) < 0)
+  if (sync_line(g) < 0 || send_nmi(g) < 0)
     return -1;
   g->e.run_flags = u->interactive && uart_rx_room(u) > 0 ? VM_RUN_WAKE_CONSOLE : 0;
   if (u->interactive)
@@ -99,7 +119,7 @@ void loop_after_run(struct guest *g)
   if (e->irq_acked < 0)
     return;
   g->irq_line = -1;   // the kernel lowered the line when it injected
-  int v = pic_intack(&g->board.pic);
+  int v = apic_intack(&g->board, e->irq_acked);
   g->count[C_IRQ]++;
   if (v != e->irq_acked && !g->ack_mismatch++)
     printf("%svmm: INTA: the vcpu took vector 0x%x, the PIC answers 0x%x\n", g->prefix, e->irq_acked, v);
@@ -115,7 +135,8 @@ int loop_io(struct guest *g)
   int size = e->u.io.size, in = e->u.io.in;
   if (!e->u.io.string) {
     uint32 d = e->u.io.data;
-    board_io(&g->board, e->u.io.port, size, in, &d, now);
+    if (!apic_port_io(&g->board, e->u.io.port, size, in, &d))
+      board_io(&g->board, e->u.io.port, size, in, &d, now);
     if (in)
       e->u.io.data = d;
     return board_ended(g);

@@ -83,7 +83,9 @@ int dev_msr(struct guest *g)
   struct vm_exit *e = &g->e;
   if (!g->msr.pat)
     msr_reset(g);
-  int ok = e->u.msr.write ? msr_write(g, e->u.msr.msr, e->u.msr.value) : msr_read(g, e->u.msr.msr, &e->u.msr.value);
+  int ok = apic_msr(g, e->u.msr.msr, e->u.msr.write, &e->u.msr.value);
+  if (ok < 0)
+    ok = e->u.msr.write ? msr_write(g, e->u.msr.msr, e->u.msr.value) : msr_read(g, e->u.msr.msr, &e->u.msr.value);
   if (ok)
     return 1;
   struct vm_event ev = {VM_EVENT_EXCEPTION, 13, 0, VM_EVENT_F_ERROR | VM_EVENT_F_FAULT};

@@ -100,6 +100,8 @@ void pic_set_irq(struct pic *p, int irq, int level)
     return;
   chip_set(&p->c[irq >> 3], irq & 7, level);
   cascade_update(p);
+  if (p->line_hook)
+    p->line_hook(p->ctx, irq, level);
 }
 
 int pic_irq_masked(struct pic *p, int irq)

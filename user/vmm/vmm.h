@@ -75,6 +75,20 @@ void loop_after_run(struct guest *g);
 int loop_io(struct guest *g);
 int board_ended(struct guest *g);
 uint64 guest_now(void);
+// apic.c: the APICs, fw_cfg and ACPI tables of multiboot guests
+int apic_setup(struct guest *g);
+void apic_attach(struct board *b);
+// mboot.c: `vmm -k` of a multiboot kernel
+int mboot_load(struct guest *g);
+int mboot_regs(struct guest *g, struct vm_regs *r);
+int apic_line(struct board *b);
+int apic_intack(struct board *b, int vector);
+int apic_nmi(struct board *b);
+void apic_advance(struct board *b, uint64 now);
+uint64 apic_deadline(struct board *b);
+int apic_port_io(struct board *b, uint16 port, int size, int in, uint32 *data);
+void apic_cpuid(struct guest *g, uint32 leaf, uint32 *r);
+int apic_msr(struct guest *g, uint32 msr, int write, uint64 *v);
 // run.c
 int guest_setup(struct guest *g);
 void guest_run(struct guest *g);

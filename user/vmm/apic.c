@@ -1,0 +1,170 @@
+// The board's APICs (issue 13): for a guest that has them (multiboot kernels,
+// `vmm -k` of a multiboot image), the local APIC (lapic.c) at 0xFEE00000 and
+// the I/O APIC (ioapic.c) at 0xFEC00000 as MMIO devices, the interrupt
+// requests of the PIT, UART and RTC also on the I/O APIC's pins (IRQ0 on pin
+// 2, as the MADT's override says; others on their own numbers), the ACPI
+// tables that name them, and QEMU's fw_cfg ports. The vcpu has one INTR line
+// (kern/vmabi.h): it carries the local APIC's highest deliverable vector, or,
+// while LINT0 is the 8259's virtual wire (ExtINT), the PIC's. Whichever
+// supplied the vector gets the INTA when the kernel reports it injected.
+#include "vmm.h"
+#include "mmio.h"
+#include "ioapic.h"
+#include "acpi.h"
+#include "fwcfg.h"
+
+struct apics {
+  struct lapic lapic;
+  struct ioapic ioapic;
+  struct fwcfg fwcfg;
+  int from_apic;       // the vector on the line came from the local APIC (else the PIC)
+  int ready;           // apic_setup ran: apic_attach gives them to the board
+};
+static struct apics apics;   // one guest per VMM process
+
+static int lapic_mmio_read(void *dev, uint64 off, void *buf, int n)
+{
+  uint32 v;
+  if (n != 4 || lapic_read(dev, off, &v, guest_now()) < 0)
+    return -1;   // the SDM leaves other accesses undefined: the guest ends with a report
+  memmove(buf, &v, 4);
+  return 0;
+}
+
+static int lapic_mmio_write(void *dev, uint64 off, const void *buf, int n)
+{
+  uint32 v;
+  memmove(&v, buf, 4);
+  return n == 4 ? lapic_write(dev, off, v, guest_now()) : -1;
+}
+
+static int ioapic_mmio_read(void *dev, uint64 off, void *buf, int n)
+{
+  uint32 v;
+  if (n != 4 || ioapic_read(dev, off, &v) < 0)
+    return -1;
+  memmove(buf, &v, 4);
+  return 0;
+}
+
+static int ioapic_mmio_write(void *dev, uint64 off, const void *buf, int n)
+{
+  uint32 v;
+  memmove(&v, buf, 4);
+  return n == 4 ? ioapic_write(dev, off, v) : -1;
+}
+
+// A chip's request line changed (pic_set_irq): the I/O APIC sees it too.
+static void to_ioapic(void *ctx, int irq, int level)
+{
+  struct apics *a = ((struct board *)ctx)->apics;
+  ioapic_set_irq(&a->ioapic, irq == 0 ? 2 : irq, level);
+}
+
+// Gives g the APICs, fw_cfg and ACPI tables. 0, or -1 after saying why.
+int apic_setup(struct guest *g)
+{
+  struct apics *a = &apics;
+  lapic_reset(&a->lapic, 0, 1);
+  ioapic_reset(&a->ioapic, 1);
+  a->ioapic.apic = &a->lapic;
+  a->lapic.eoi_level = ioapic_eoi, a->lapic.eoi_ctx = &a->ioapic;
+  fwcfg_init(&a->fwcfg, g->hdr.memsize, 1);
+  struct mmio_dev l = {"lapic", LAPIC_BASE_DEFAULT, LAPIC_SIZE, lapic_mmio_read, lapic_mmio_write, &a->lapic};
+  struct mmio_dev io = {"ioapic", IOAPIC_BASE_DEFAULT, IOAPIC_SIZE, ioapic_mmio_read, ioapic_mmio_write,
+                        &a->ioapic};
+  struct acpi_config c = {1, LAPIC_BASE_DEFAULT, 1, IOAPIC_BASE_DEFAULT};
+  if (mmio_add(&l) < 0 || mmio_add(&io) < 0 || !acpi_build(g->mem, g->hdr.memsize, ACPI_BASE_DEFAULT, &c)) {
+    printf("vmm: %s: no room for the APICs or the ACPI tables\n", g->name);
+    return -1;
+  }
+  a->ready = 1;
+  return 0;
+}
+
+// Puts the APICs on a freshly initialised board (loop_init), if this guest has them.
+void apic_attach(struct board *b)
+{
+  if (!apics.ready)
+    return;
+  b->apics = &apics;
+  b->pic.line_hook = to_ioapic;
+}
+
+// The vector the vcpu's line should carry now, or -1.
+int apic_line(struct board *b)
+{
+  struct apics *a = b->apics;
+  if (!a)
+    return pic_output(&b->pic);
+  int v = lapic_pending(&a->lapic);
+  a->from_apic = v >= 0;
+  if (v < 0 && lapic_accepts_pic(&a->lapic))
+    v = pic_output(&b->pic);
+  return v;
+}
+
+// The kernel injected vector from the line: the INTA of whoever supplied
+// it. Returns the vector that source acknowledges.
+int apic_intack(struct board *b, int vector)
+{
+  struct apics *a = b->apics;
+  if (!a || !a->from_apic)
+    return pic_intack(&b->pic);
+  lapic_ack(&a->lapic, vector);
+  return vector;
+}
+
+// An NMI the local APIC raised (ICR, LINT1), once.
+int apic_nmi(struct board *b)
+{
+  struct apics *a = b->apics;
+  if (!a || !a->lapic.nmi_pending)
+    return 0;
+  a->lapic.nmi_pending = 0;
+  return 1;
+}
+
+void apic_advance(struct board *b, uint64 now)
+{
+  if (b->apics)
+    lapic_advance(&b->apics->lapic, now);
+}
+
+uint64 apic_deadline(struct board *b) { return b->apics ? lapic_deadline(&b->apics->lapic) : 0; }
+
+// fw_cfg: a 16-bit write of the selector at 0x510, byte reads of data at
+// 0x511. 1 when the port was fw_cfg's.
+int apic_port_io(struct board *b, uint16 port, int size, int in, uint32 *data)
+{
+  if (!b->apics || (port != FWCFG_PORT_SEL && port != FWCFG_PORT_DATA))
+    return 0;
+  if (port == FWCFG_PORT_SEL && !in && size >= 2)
+    fwcfg_select(&b->apics->fwcfg, *data & 0xFFFF);
+  else if (port == FWCFG_PORT_DATA && in)
+    *data = fwcfg_read(&b->apics->fwcfg);
+  else if (in)
+    *data = 0xFFFFFFFF >> (32 - 8 * size);
+  return 1;
+}
+
+// CPUID leaf 1 with an APIC: EDX bit 9, and the APIC ID in EBX[31:24] (0).
+void apic_cpuid(struct guest *g, uint32 leaf, uint32 *r)
+{
+  if (g->board.apics && leaf == 1)
+    r[3] |= 1u << 9;
+}
+
+// The APIC_BASE MSR (0x1B): BSP, global enable, the fixed base. A write may
+// set or clear the enable bit; moving the APIC is not modelled (#GP).
+#define APIC_BASE_VALUE (LAPIC_BASE_DEFAULT | (1u << 8) | (1u << 11))
+int apic_msr(struct guest *g, uint32 msr, int write, uint64 *v)
+{
+  if (!g->board.apics || msr != 0x1B)
+    return -1;
+  if (!write) {
+    *v = APIC_BASE_VALUE;
+    return 1;
+  }
+  return (*v & ~(uint64)0x900) == LAPIC_BASE_DEFAULT;   // BSP (read-only) and enable may vary
+}
