@@ -118,3 +118,18 @@ def turtles_forktest(r):
     r.expect(r"^forktest: ok$")
     r.expect(r"^vmm: guest \S+ exited with code 0 ")
     r.expect_exit(0)
+
+
+@test(points=5, title="svmlab in svmlab is interactive: keys typed at the host reach the guest's shell "
+      "(host console -> VMM -> 16550A -> IOAPIC -> LAPIC -> guest) and its answer comes back",
+      cmdline="test=vmm -k kernel.bin -r svmlab.tar -a svmlab-shell.cmdline -M 64", timeout=180)
+def turtles_shell(r):
+    clean(r)
+    r.wait_for(r"^svmlab: booting \(cmdline \"kernel.bin\"\)$")
+    r.wait_for(r"^init: starting sh$")
+    r.wait_for(r"^\$ ", partial=True)
+    r.sendline("echo turtles all the way down")
+    r.wait_for(r"^turtles all the way down$")
+    r.wait_for(r"^\$ ", partial=True)
+    r.sendline("ls README")
+    r.wait_for(r"README")
