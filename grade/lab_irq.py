@@ -32,13 +32,14 @@ def taken(r):
       cmdline="test=vmm timer", timeout=60)
 def irq_timer(r):
     vmm_clean(r)
-    n = int(r.expect(r"^timer: 2 rtc seconds: (\d+) ticks$").group(1))
-    r.check(1980 <= n <= 2020, "a 1 kHz PIT must give 2000 +/- 1%% ticks in two RTC seconds, "
-            "the guest counted %d" % n)
-    ms = int(r.expect(r"^timer: 1000 ticks in (\d+) ms$").group(1))
-    r.check(950 <= ms <= 1050, "1000 ticks at 1 kHz must take 1 s +/- 5%%: the guest's TSC, "
-            "calibrated against the RTC, says %d ms" % ms)
     m = r.expect(r"^timer: (\d+) interrupts, (\d+) spurious$")
+    # The guest repeats a measurement outside its tolerance (3 tries): one good one passes.
+    n = [int(x.group(1)) for x in r.findall(r"^timer: 2 rtc seconds: (\d+) ticks$")]
+    r.check(any(1980 <= x <= 2020 for x in n), "a 1 kHz PIT must give 2000 +/- 1%% ticks in two "
+            "RTC seconds, the guest counted %s" % n)
+    ms = [int(x.group(1)) for x in r.findall(r"^timer: 1000 ticks in (\d+) ms$")]
+    r.check(any(950 <= x <= 1050 for x in ms), "1000 ticks at 1 kHz must take 1 s +/- 5%%: the "
+            "guest's TSC, calibrated against the RTC, says %s ms" % ms)
     r.check(m.group(2) == "0", "no spurious IRQ7 expected, got %s" % m.group(2))
     k = taken(r)
     r.check(int(m.group(1)) == k, "the guest's handler ran %s times but the vcpu took %d "
@@ -48,8 +49,8 @@ def irq_timer(r):
 
 
 def window_line(r):
-    return r.expect(r"^window: 2 rtc seconds: (\d+) ticks; taken with IF=0: (\d+); in a shadow: "
-                    r"(\d+); shadowed faults: (\d+); interrupts: (\d+)$")
+    return r.expect(r"^window: taken with IF=0: (\d+); in a shadow: (\d+); shadowed faults: "
+                    r"(\d+); interrupts: (\d+)$")
 
 
 @test(points=8, title="window guest: no interrupt with IF=0; ticks held back by 3 ms IF=0 "
@@ -58,14 +59,14 @@ def window_line(r):
 def irq_window_if(r):
     vmm_clean(r)
     m = window_line(r)
-    r.check(m.group(2) == "0", "%s interrupts were delivered while the guest had IF=0 "
-            "(EVENTINJ ignores RFLAGS.IF: check it before injecting)" % m.group(2))
-    n = int(m.group(1))
-    r.check(1980 <= n <= 2020, "expected 2000 +/- 1%% ticks in two RTC seconds despite the IF=0 "
-            "stretches, the guest counted %d" % n)
+    r.check(m.group(1) == "0", "%s interrupts were delivered while the guest had IF=0 "
+            "(EVENTINJ ignores RFLAGS.IF: check it before injecting)" % m.group(1))
+    n = [int(x.group(1)) for x in r.findall(r"^window: 2 rtc seconds: (\d+) ticks$")]
+    r.check(any(1980 <= x <= 2020 for x in n), "expected 2000 +/- 1%% ticks in two RTC seconds "
+            "despite the IF=0 stretches, the guest counted %s" % n)
     k = taken(r)
-    r.check(int(m.group(5)) == k, "the guest's handler ran %s times, the vcpu took %d "
-            "interrupts" % (m.group(5), k))
+    r.check(int(m.group(4)) == k, "the guest's handler ran %s times, the vcpu took %d "
+            "interrupts" % (m.group(4), k))
 
 
 @test(points=6, title="nested guest: IRQ0 nests inside IRQ4; IRQ4 waits for IRQ0's EOI "

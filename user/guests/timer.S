@@ -6,7 +6,10 @@
 //  2. sleeps 1000 ticks (1 s) and measures that with the TSC in ms.
 // Prints "timer: 2 rtc seconds: N ticks", "timer: 1000 ticks in M ms",
 // "timer: N interrupts, S spurious" and exits 0 (the grader checks the
-// figures against the VMM's own count of interrupts taken).
+// figures against the VMM's own count of interrupts taken). A measurement
+// outside its tolerance (1 %, 5 %) is repeated, at most three in all: a
+// loaded host that stops QEMU's vCPU thread for 100 ms at the wrong moment
+// spoils one; a wrong timer spoils all three.
 #include "guest.h"
 GUEST_HEADER(GUEST_MODE_LONG64, start, 0x200000, pml4, 0x8000, 0)
 #include "long64.inc"
@@ -25,7 +28,9 @@ start:
   call pit_start
   sti
 
-  call next_second                      // 1. ticks in two RTC seconds
+  mov $3, %rbp                          // 1. ticks in two RTC seconds
+rate:
+  call next_second
   mov ticks(%rip), %r12
   rdtsc
   shl $32, %rdx
@@ -44,7 +49,17 @@ start:
   SAY msg_rtc
   SAYNUM %r12
   SAY msg_ticks
+  cmp $1980, %r12                       // within 1 %: done
+  jb 1f
+  cmp $2020, %r12
+  jbe 2f
+1:
+  dec %rbp
+  jnz rate
 
+2:
+  mov $3, %rbp
+sleep:
   rdtsc                                 // 2. a 1-second sleep
   shl $32, %rdx
   or %rax, %rdx
@@ -67,6 +82,14 @@ start:
   SAY msg_sleep
   SAYNUM %r14
   SAY msg_ms
+  cmp $950, %r14                        // within 5 %: done
+  jb 3f
+  cmp $1050, %r14
+  jbe 4f
+3:
+  dec %rbp
+  jnz sleep
+4:
   cli
   SAY msg_count
   SAYNUM ticks(%rip)

@@ -10,8 +10,9 @@
 // The tick handler checks the interrupted context: RFLAGS.IF must be 1, and
 // the instruction before the return RIP must not be STI or MOV SS (that
 // would make the return RIP the shadowed instruction). Prints the ticks
-// counted in the two seconds (2000: late, not lost) and the violations;
-// exits 0 iff there were none.
+// counted in the two seconds (2000: late, not lost; repeated up to three
+// times when outside 1 %, as timer.S does) and the violations; exits 0 iff
+// there were none.
 #include "guest.h"
 GUEST_HEADER(GUEST_MODE_LONG64, start, 0x800000, pml4, 0x8000, GUEST_F_DEMAND)
 #include "long64.inc"
@@ -32,6 +33,8 @@ start:
   mov $1193, %cx
   call pit_start
   mov $FIRST_PAGE, %rdi
+  mov $3, %rbp                          // tries (see timer.S)
+try:
   sti
   call next_second
   mov ticks(%rip), %r12
@@ -59,6 +62,15 @@ start:
   cli
   SAY msg_ticks
   SAYNUM %r13
+  SAY msg_ticks2
+  cmp $1980, %r13                       // within 1 %: done
+  jb 5f
+  cmp $2020, %r13
+  jbe 6f
+5:
+  dec %rbp
+  jnz try
+6:
   SAY msg_if
   SAYNUM if_bad(%rip)
   SAY msg_shadow
@@ -129,7 +141,8 @@ on_spurious:
   iretq
 
 msg_ticks: .asciz "window: 2 rtc seconds: "
-msg_if: .asciz " ticks; taken with IF=0: "
+msg_ticks2: .asciz " ticks\n"
+msg_if: .asciz "window: taken with IF=0: "
 msg_shadow: .asciz "; in a shadow: "
 msg_pages: .asciz "; shadowed faults: "
 msg_total: .asciz "; interrupts: "
