@@ -359,3 +359,36 @@ def guest_memory(r):
          r"table \(nPDPT entry 1 not present\)", "gphys names the missing nested entry")
     r.expect(r"^init: test vmm exited with status 0$")
     r.expect_exit(0)
+
+
+def lapic_table():
+    """guestmem.py's LAPIC_FIELDS (name, offset, size), read from its source."""
+    import ast
+    src = open(os.path.join(ROOT, "tools", "gdb", "guestmem.py")).read()
+    m = re.search(r"^LAPIC_FIELDS = (\[.*?\])", src, re.M | re.S)
+    return ast.literal_eval(m.group(1))
+
+
+@test(points=5, title="gapic shows the guest's local APIC from the VMM process (svmlab in svmlab: "
+      "enabled, its timer on vector 0x20); its field table matches struct lapic's DWARF",
+      cmdline="test=vmm -k kernel.bin -r svmlab.tar -a svmlab-forktest.cmdline -M 64", cpus=2,
+      timeout=120, extra=stub("gapic"))
+def guest_apic(r):
+    elf = os.path.join(build_dir(r), "initrd", "vmm")
+    text = run_gdb(r, [elf, "-ex", "ptype /o struct lapic"])
+    dwarf = {m.group(3): (int(m.group(1)), int(m.group(2))) for m in
+             re.finditer(r"^/\*\s+(\d+)\s+\|\s+(\d+) \*/\s+[\w ]+?(\w+)(\[\d+\])?;$", text, re.M)}
+    for name, off, size in lapic_table():
+        r.check(dwarf.get(name) == (off, size), "gapic reads struct lapic's %s at offset %d size %d, the "
+                "VMM's DWARF says %s" % (name, off, size, dwarf.get(name)))
+    out = run_gdb(r, ex("break vm_proc_exit if vms[0].used", "continue", "echo @@apic\\n", "gapic"),
+                  name="gapic")
+    no_gdb_errors(r, out)
+    apic = out.split("@@apic\n", 1)[-1]
+    need(r, apic, r"^lapic of vmm pid \d+: APIC ID 0, software-enabled \(SVR 0x1ff, spurious vector 0xff\)",
+         "gapic: the guest kernel enabled its APIC with spurious vector 0xff (kern/lapic.c)")
+    # kern/lapic.c: the timer on vector 0x20 (T_IRQ0), divide by 16, one-shot re-armed (or periodic)
+    need(r, apic, r"^  timer: (one-shot|periodic), Fixed vector 0x20, unmasked; initial count [1-9]\d*, "
+         r"divide by 16, next expiry (at \d+ ns|none), [1-9]\d* expiries$", "gapic: the guest's timer")
+    need(r, apic, r"^  IRR: ", "gapic: the requested vectors")
+    r.expect(r"^forktest: ok$")
