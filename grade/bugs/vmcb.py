@@ -179,3 +179,7 @@ bug("data_segs_read_only", "data segments of type 1 (read-only, accessed)",
 bug("rsp_not_set", "the guest's RSP is never set from s->rsp",
     edits=[(V, "  v->rsp = s->rsp;\n", "")],
     tests=["vmcb/reset_state"])
+bug("iopm_8k", "an IOPM of 8 KiB (one bit per port, forgetting the bits past port 0xFFFF)",
+    edits=[(P, "p->iopm = kalloc_pages(IOPM_SIZE / PGSIZE, 1);", "p->iopm = kalloc_pages(2, 1);"),
+           (P, "memset(p->iopm, 0xFF, IOPM_SIZE);", "memset(p->iopm, 0xFF, 2 * PGSIZE);")],
+    tests=["vmcb/perm_maps", "vmcb/nomem"])
