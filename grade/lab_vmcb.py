@@ -72,9 +72,9 @@ def ok_line(r, what, hint):
       cmdline="ktest=npt", cpus=1)
 def npt(r):
     clean_run(r)
-    r.expect(r"^ok: U and P set at every level of the nested walk$")
+    r.expect(r"^ok: U and P set at every level of the nested walk ")
     r.expect(r"^ok: npt_map over a range whose 2nd page is mapped: -17 ")
-    r.expect(r"^ok: npt_unmap removes the middle page$")
+    r.expect(r"^ok: npt_unmap removes the middle page ")
     r.expect(r"^ok: npt_free: free pages back to baseline (\d+) \(now \1\)$")
     r.expect_exit(0)
 

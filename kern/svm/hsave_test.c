@@ -125,15 +125,17 @@ KTEST(hsave_disable)
   for (int i = 0; i < ncpu; i++)
     KCHECK(!(states[i].efer & EFER_SVME) && (states[i].efer & EFER_LMA),
            "cpu%d: after disable EFER=0x%lx has SVME clear and LMA still set", i, states[i].efer);
-  KCHECK(!svm_available(), "svm_available() is 0 while disabled");
-  KCHECK(svm_guard() == -ENODEV, "VM creation refused while disabled: -ENODEV");
+  KCHECK(!svm_available(), "svm_available() is 0 while disabled (is %d)", svm_available());
+  int g = svm_guard();
+  KCHECK(g == -ENODEV, "VM creation refused while disabled: svm_guard()=%d (want -ENODEV=%d)", g, -ENODEV);
   int r = svm_hardware_enable_all();
   KCHECK(r == 0, "svm_hardware_enable_all: %d (want 0)", r);
   read_all();
   for (int i = 0; i < ncpu; i++)
     KCHECK((states[i].efer & EFER_SVME) && states[i].hsave == svm_data[i].save_area_pa,
-           "cpu%d: enabled again, VM_HSAVE_PA=0x%lx", i, states[i].hsave);
-  KCHECK(svm_available(), "svm_available() is 1 again");
+           "cpu%d: enabled again: EFER=0x%lx (want SVME), VM_HSAVE_PA=0x%lx (want 0x%lx)", i,
+           states[i].efer, states[i].hsave, svm_data[i].save_area_pa);
+  KCHECK(svm_available(), "svm_available() is 1 again (is %d)", svm_available());
 }
 
 // Booted on a CPU without SVM or without nested paging: the vmm says no,

@@ -81,7 +81,8 @@ static int testvm_start(struct testvm *t)
     KCHECK(0, "SVM usable (%s)", svm_unavailable_reason());
     return 0;
   }
-  KCHECK(testvm_alloc(t) == 0, "allocate a test VM");
+  int err = testvm_alloc(t);
+  KCHECK(err == 0, "allocate a test VM: %d (want 0; npt_init, npt_map, vmcb_perm_alloc, vmcb_create)", err);
   return t->vcpu.vmcb != NULL;
 }
 
@@ -342,18 +343,23 @@ KTEST(npt)
   npt_check_lookup(&n, gpa + PGSIZE, V2P(frames[1]));
   npt_check_lookup(&n, gpa + 2 * PGSIZE + 8, V2P(frames[1]) + PGSIZE + 8);
   KCHECK(npt_all_levels_user(&n, gpa) && npt_all_levels_user(&n, gpa + PGSIZE),
-         "U and P set at every level of the nested walk");
+         "U and P set at every level of the nested walk (PML4E 0x%lx PDPTE ... leaf; want P and U in all 4)",
+         n.pml4[PX(3, gpa)]);
   uint64 hpa, perm;
-  KCHECK(npt_lookup(&n, 0x1000, &hpa, &perm) == -ENOENT, "unmapped gpa: -ENOENT");
-  KCHECK(npt_map(&n, gpa, V2P(frames[2]), PGSIZE, 0) == -EEXIST, "mapping a mapped page: -EEXIST");
+  r = npt_lookup(&n, 0x1000, &hpa, &perm);
+  KCHECK(r == -ENOENT, "npt_lookup of an unmapped gpa: %d (want -ENOENT=%d)", r, -ENOENT);
+  r = npt_map(&n, gpa, V2P(frames[2]), PGSIZE, 0);
+  KCHECK(r == -EEXIST, "npt_map of a mapped page: %d (want -EEXIST=%d)", r, -EEXIST);
   KCHECK(npt_map(&n, 0x1234, V2P(frames[2]), PGSIZE, 0) == -EINVAL &&
              npt_map(&n, _UL(1) << 48, V2P(frames[2]), PGSIZE, 0) == -EINVAL,
          "misaligned or out-of-range gpa: -EINVAL");
   r = npt_map(&n, gpa - PGSIZE, V2P(frames[2]), 2 * PGSIZE, NPT_W);
   KCHECK(r == -EEXIST && npt_lookup(&n, gpa - PGSIZE, &hpa, &perm) == -ENOENT,
          "npt_map over a range whose 2nd page is mapped: %d (want -EEXIST), its 1st page left unmapped", r);
-  KCHECK(npt_unmap(&n, gpa + PGSIZE, PGSIZE) == 0 && npt_lookup(&n, gpa + PGSIZE, &hpa, &perm) == -ENOENT,
-         "npt_unmap removes the middle page");
+  r = npt_unmap(&n, gpa + PGSIZE, PGSIZE);
+  int after = npt_lookup(&n, gpa + PGSIZE, &hpa, &perm);
+  KCHECK(r == 0 && after == -ENOENT, "npt_unmap removes the middle page (npt_unmap %d, then npt_lookup %d; "
+         "want 0, -ENOENT)", r, after);
   npt_check_lookup(&n, gpa, V2P(frames[0]));
   npt_check_lookup(&n, gpa + 2 * PGSIZE, V2P(frames[1]) + PGSIZE);
   npt_free(&n);
