@@ -23,6 +23,10 @@ static void uart_tx(void *ctx, int c)
 void loop_init(struct guest *g)
 {
   board_init(&g->board, uart_tx, g, RTC_BASE);
+  // -t: a vcpu halted with nothing to wake it must still come back when the
+  // time budget runs out, so the budget's end is a deadline too.
+  uint64 t0 = guest_now();
+  g->budget_end_ns = g->o->budget_ms && t0 ? t0 + (uint64)g->o->budget_ms * 1000000 : 0;
   apic_attach(&g->board);
   g->irq_line = -1;
 }
@@ -104,6 +108,9 @@ int loop_before_run(struct guest *g)
     if (t && (!g->e.deadline_ns || t < g->e.deadline_ns))
       g->e.deadline_ns = t;
   }
+  uint64 b = g->budget_end_ns;
+  if (b && (!g->e.deadline_ns || b < g->e.deadline_ns))
+    g->e.deadline_ns = b;
   if (sync_line(g) < 0 || send_nmi(g) < 0)
     return -1;
   g->e.run_flags = u->interactive && uart_rx_room(u) > 0 ? VM_RUN_WAKE_CONSOLE : 0;

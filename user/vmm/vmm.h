@@ -53,6 +53,7 @@ struct guest {
   int ack_mismatch;    // INTAs whose vector was not the PIC's (reported once)
   uint64 now;          // guest time of the exit being handled (loop.c exit_now)
   int now_valid;
+  uint64 budget_end_ns;  // -t: clock_ns() when the budget runs out (a deadline), 0 none
 };
 
 // image.c
