@@ -9,10 +9,9 @@
 //   gPA bits  47..39   38..30   29..21   20..12   11..0
 //             PML4     PDPT     PD       PT       offset
 //
-// Nested walks count as user accesses (§15.25.5 "Nested Table Walk"), so
-// every level, not only the leaf, needs the U bit, or the guest takes a
-// nested page fault on its first fetch. Table pages come from kalloc and are
-// counted in npt->npages so tests can check that npt_free returns them all.
+// What the processor demands of each entry on a nested walk is in §15.25.5
+// "Nested Table Walk". Table pages come from kalloc and are counted in
+// npt->npages so tests can check that npt_free returns them all.
 #include "defs.h"
 #include "errno.h"
 #include "svm/vmm.h"

@@ -30,16 +30,6 @@
 #define CR4_SMAP     (_UL(1) << 21)
 #define CR4_PKE      (_UL(1) << 22)
 #define CR4_CET      (_UL(1) << 23)
-// Bits 10:0 are legal on every long-mode CPU; 15, 14 (SMXE), 13 (VMXE: Intel
-// only), 19 and 63:24 except CET are reserved on AMD.
-#define CR4_ALWAYS_OK _UL(0x7FF)
-
-// EFER bits defined on AMD (APM Vol. 2 §3.1.7 "Extended Feature Enable
-// Register"): SCE, LME, LMA, NXE, SVME, LMSLE, FFXSR, TCE, MCOMMIT, INTWB,
-// UAIE, AIBRSE. Everything else must be zero.
-#define EFER_DEFINED (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE | EFER_SVME | (_UL(1) << 13) | \
-                      (_UL(1) << 14) | (_UL(1) << 15) | (_UL(1) << 17) | (_UL(1) << 18) |      \
-                      (_UL(1) << 20) | (_UL(1) << 21))
 
 static const char *rule_names[VMCB_NRULES] = {
   [VMCB_OK] = "ok",
@@ -66,6 +56,17 @@ const char *vmcb_rule_name(enum vmcb_rule r)
 }
 
 // LAB 2 BEGIN
+// Bits 10:0 are legal on every long-mode CPU; 15, 14 (SMXE), 13 (VMXE: Intel
+// only), 19 and 63:24 except CET are reserved on AMD.
+#define CR4_ALWAYS_OK _UL(0x7FF)
+
+// EFER bits defined on AMD (APM Vol. 2 §3.1.7 "Extended Feature Enable
+// Register"): SCE, LME, LMA, NXE, SVME, LMSLE, FFXSR, TCE, MCOMMIT, INTWB,
+// UAIE, AIBRSE. Everything else must be zero.
+#define EFER_DEFINED (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE | EFER_SVME | (_UL(1) << 13) | \
+                      (_UL(1) << 14) | (_UL(1) << 15) | (_UL(1) << 17) | (_UL(1) << 18) |      \
+                      (_UL(1) << 20) | (_UL(1) << 21))
+
 // The physical address width, CPUID 8000_0008h EAX[7:0].
 static int maxphyaddr(void) { return cpuid(0x80000008, 0).eax & 0xFF; }
 
