@@ -39,7 +39,7 @@
 #define GUEST_LOAD 0x1000
 
 // Devices and hypercalls the svmlab VMM provides to guests.
-#define GUEST_UART 0x3F8        // 16550: THR at +0, LSR at +5 (always ready)
+#define GUEST_UART 0x3F8        // 16550A: THR at +0, LSR at +5 (always ready); docs/devices.md
 #define GUEST_EXIT_PORT 0xF4    // out 0xF4, al: the guest ends with exit code al
 #define HC_PRINT 1              // vmmcall: rax=1, rbx=gpa of bytes, rcx=length; returns bytes printed
 #define HC_EXIT 2               // vmmcall: rax=2, rbx=exit code; does not return
