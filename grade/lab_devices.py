@@ -36,7 +36,7 @@ GROUPS = [
      "update/alarm flags and IRQ8", ["rtc_time", "rtc_intr"]),
     ("board", 4, "ports: all ones when unhandled, i8042 and 0xCF9 reset, exit port; PIT ticks "
      "reinjected, not lost, dropped when masked; 200,000 random accesses keep the invariants",
-     ["board_ports", "board_fuzz"]),
+     ["board_ports", "board_ticks", "board_fuzz"]),
 ]
 
 for _group, _points, _title, _names in GROUPS:
