@@ -27,9 +27,9 @@ GROUPS = [
     ("pic", 6, "8259A pair: ICW1-4, priorities, EOI kinds, ELCR level mode, cascade, spurious "
      "IRQ7/15, auto-EOI, poll, rotation, special mask mode",
      ["pic_basic", "pic_level", "pic_cascade", "pic_modes"]),
-    ("pit", 6, "8254: 1 kHz rate generator edge count and time, latch, read-back, LSB/MSB/BCD, "
-     "modes 0 and 3, port 0x61 gate/OUT as Linux calibrates the TSC",
-     ["pit_rate", "pit_modes", "pit_port61"]),
+    ("pit", 6, "8254: rate generator edge counts (1 kHz, 250, 100, 18.2 Hz) and times, latch, "
+     "read-back, LSB/MSB/BCD, modes 0, 3 and 4, port 0x61 gate/OUT as Linux calibrates the TSC",
+     ["pit_rate", "pit_modes", "pit_rates", "pit_port61"]),
     ("uart", 5, "16550A: IIR priorities, THRE re-armed, FIFO trigger and timeout, overrun, OUT2, "
      "loopback, DLAB", ["uart_intr", "uart_regs"]),
     ("rtc", 5, "MC146818: BCD/binary, 12/24 h, UIP, SET, century rollover, leap day, periodic/"

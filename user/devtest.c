@@ -252,6 +252,31 @@ static void pit_rate(void)
   CHECK((st & 0x3F) == 0x34, "read-back with both: status first (0x%x)", st);
 }
 
+// Other rates (Linux's HZ=250 and 100, the BIOS's 18.2 Hz with count 0)
+// over 10 s, and mode 4, Linux's one-shot clock event (0x38): a single edge
+// N+1 clocks after the count is written.
+static void pit_rates(void)
+{
+  static const uint32 counts[] = {4773, 11932, 0};
+  for (int i = 0; i < 3; i++) {
+    reset_board();
+    pit_program(0, 0x34, counts[i]);
+    now += 10 * NSEC;
+    uint64 n = pit_advance(&b.pit, now), c = counts[i] ? counts[i] : 65536;
+    CHECK(n == 10 * PIT_HZ / c, "count %lu: %lu edges in 10 s, want %lu", c, n, 10 * PIT_HZ / c);
+  }
+  reset_board();
+  pit_program(0, 0x38, 1000);
+  uint64 at = pit_next_edge(&b.pit, now);
+  CHECK(at == (1001 * NSEC + PIT_HZ - 1) / PIT_HZ, "mode 4: the edge after 1001 clocks, at %lu ns", at);
+  now = at - 1;
+  CHECK(pit_advance(&b.pit, now) == 0, "mode 4: no edge 1 ns early");
+  now = at;
+  CHECK(pit_advance(&b.pit, now) == 1, "mode 4: the edge on time");
+  now += NSEC;
+  CHECK(pit_advance(&b.pit, now) == 0 && pit_next_edge(&b.pit, now) == 0, "mode 4 fires once");
+}
+
 // Access modes, BCD, mode 3's OUT, mode 0 one-shot.
 static void pit_modes(void)
 {
@@ -585,6 +610,7 @@ static const struct {
 } tests[] = {
     {"pic_basic", pic_basic, "pic"},   {"pic_level", pic_level, "pic"}, {"pic_cascade", pic_cascade, "pic"},
     {"pic_modes", pic_modes, "pic"},   {"pit_rate", pit_rate, "pit"},   {"pit_modes", pit_modes, "pit"},
+    {"pit_rates", pit_rates, "pit"},
     {"pit_port61", pit_port61, "pit"}, {"uart_intr", uart_intr, "uart"}, {"uart_regs", uart_regs, "uart"},
     {"rtc_time", rtc_time, "rtc"},     {"rtc_intr", rtc_intr, "rtc"},   {"board_ports", board_ports, "board"},
     {"board_ticks", board_ticks, "board"}, {"board_fuzz", board_fuzz, "board"},
