@@ -42,3 +42,14 @@ GROUPS = [
 for _group, _points, _title, _names in GROUPS:
     test(points=_points, title=_title, cmdline="test=devtest " + _group, timeout=30,
          name="devtest_" + _group)(devtest(_group, _names))
+
+
+@test(points=2, title="a guest's i8042 reset (0xFE to port 0x64) ends it as \"reset\", other "
+      "commands ignored, the absent controller reads all ones", cmdline="test=vmm -e reset kbdreset",
+      timeout=30)
+def vmm_kbdreset(r):
+    r.reject(r"^panic: ")
+    r.expect(r"^vmm: guest kbdreset reset: i8042 reset \(0xFE to port 0x64\) after 3 exits "
+             r"\(io=3, cpuid=0, msr=0, hlt=0, vmmcall=0, npf=0, exc=0, other=0; intr=\d+\)$")
+    r.expect(r"^init: test vmm exited with status 0$")
+    r.expect_exit(0)
