@@ -17,6 +17,7 @@ LABS = [
     (2, "vmcb", "the VMCB"),
     (3, "vcpu", "vcpus, ASIDs, loading a VMCB"),
     (4, "run", "VMRUN and #VMEXIT handling"),
+    (5, "irq", "interrupts, the interrupt window, HLT and timers"),
     (6, "linux", "the Linux boot protocol: Debian's kernel in our VMM"),
     (None, "gdb", "GDB helpers"),
     (None, "hostile", "hostile guests and user programs"),

@@ -129,6 +129,7 @@ uint64 clock_ns(void);                  // monotonic ns (TSC), the clock of vcpu
 uint64 ns_to_tsc(uint64 ns);
 int lapic_timer_intr(int *deadline);    // timer interrupt: 1 if a scheduler tick is due; *deadline 1 if the armed deadline passed
 void lapic_deadline_arm(uint64 tsc);
+uint64 lapic_deadline_armed(void);      // this CPU's armed deadline, 0 = none (tests)
 void vcpu_deadline_wakeup(void);        // svm/halt.c: an armed deadline passed (interrupt context)
 void vcpu_console_wakeup(void);         // svm/halt.c: console input arrived (interrupt context)    // IF=0: this CPU's timer fires no later than TSC value tsc
 

@@ -156,6 +156,9 @@ void lapic_deadline_arm(uint64 tsc)
     timer_program(c, rdtsc());
 }
 
+// This CPU's armed deadline (TSC), 0 if none: for tests.
+uint64 lapic_deadline_armed(void) { return ltimer[cpuid_self()].deadline; }
+
 // Enables this CPU's local APIC: spurious vector, LINT0/LINT1 and the
 // error/perf LVTs masked (the 8259 is never used), the one-shot timer.
 void lapicinit(void)

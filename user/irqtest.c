@@ -1,123 +1,391 @@
-// irqtest: the lab 5 kernel mechanism seen from user space, on small
-// real-mode guests written here byte by byte: interrupts from the line
-// (vcpu_irq) counted exactly, HLT blocking, deadlines, kicks.
-//   irqtest count N      N interrupts, one per EOI (out 0x20): exact count, rate
-//   irqtest deadline N   N runs of a halted guest with a 2 ms deadline: error
-// Prints "irqtest: ok: ..." / "irqtest: FAIL: ..." lines; exit 0 iff all ok.
-#include "user.h"
-#include "vm.h"
+// irqtest: the lab 5 kernel mechanism seen from user space (grade/lab_irq.py),
+// on the guest kirq.guest (user/guests/kirq.S; it writes results to RES).
+//   irqtest count N      N line interrupts, one per EOI: exact count, rate
+//   irqtest window       line asserted with IF=0: taken right after sti + shadow
+//   irqtest if0          HLT with IF=0 and the line asserted: VM_EXIT_HLT
+//   irqtest event        a halted vcpu wakes for EVENTINJ; EVENTINJ goes before the line
+//   irqtest deadline N   N deadlines of a halted and of a spinning guest: error
+//   irqtest kick         kicks before and during a run, the line from a child
+//   irqtest cpu          a ticker on the same CPU while the guest halts 2 s
+//   irqtest kill         a child blocked in HLT is killed: gone at once, no leak
+//   irqtest console      VM_RUN_WAKE_CONSOLE and cons_read (type "ab" when asked)
+// Prints "irqtest: ok: ..." / "irqtest: FAIL: ..." per check and figures as
+// "irqtest: figure: ..."; exit 0 iff every check passed.
+#include "hv.h"
 
-#define MEM (64 * 1024)
-#define VEC 0x20
-#define COUNTER 0x600      // word the handler increments
-#define MS 1000000UL
+#define RES 0x100000
+enum { CNT, BAD, C1, SH, AFTER, R_C1, R_SH, R_AFTER, CNT2 };
+#define STRETCH 200000
+#define VEC 0x40
+#define MS 1000000L
 
 static int failed;
+static uint64 runs, kexits;
 
-static void check(int ok, const char *fmt, long a, long b)
+static void check(int ok, const char *what, long a, long b)
 {
   printf("irqtest: %s: ", ok ? "ok" : "FAIL");
-  printf(fmt, a, b);
+  printf(what, a, b);
   printf("\n");
   failed += !ok;
 }
 
-static uint8 *pages(long n)
-{
-  long cur = sbrk(0), pad = (4096 - cur % 4096) % 4096;
-  return sbrk(pad + n * 4096) < 0 ? NULL : (uint8 *)(cur + pad);
-}
+static uint64 res(struct hv *h, int i) { return ((uint64 *)(h->mem + RES))[i]; }
 
-// 0x1000: sti; hlt; jmp 0x1000. Vector VEC -> 0x1100: inc word [COUNTER];
-// out 0x20, al (the EOI the VMM sees); iret.
-static void put_guest(uint8 *mem)
+// A kirq guest in scenario mode.
+static void guest(struct hv *h, int mode)
 {
-  static const uint8 main_loop[] = {0xFB, 0xF4, 0xEB, 0xFC};
-  static const uint8 handler[] = {0xFF, 0x06, COUNTER & 0xFF, COUNTER >> 8, 0xE6, 0x20, 0xCF};
-  memcpy(mem + 0x1000, main_loop, sizeof main_loop);
-  memcpy(mem + 0x1100, handler, sizeof handler);
-  mem[VEC * 4] = 0x00, mem[VEC * 4 + 1] = 0x11;   // IVT: offset 0x1100, segment 0
-  mem[VEC * 4 + 2] = mem[VEC * 4 + 3] = 0;
-}
-
-static int new_guest(uint8 **memp)
-{
-  uint8 *mem = pages(MEM / 4096);
-  int vm = vm_create(), vc;
   struct vm_regs r;
-  if (!mem || vm < 0 || vm_map(vm, 0, mem, MEM, VM_MAP_RWX) < 0 || (vc = vcpu_create(vm, VM_MODE_REAL)) < 0 ||
-      vcpu_getregs(vm, vc, &r) < 0)
-    return -1;
-  put_guest(mem);
-  r.rip = 0x1000, r.rsp = 0x7000;
-  if (vcpu_setregs(vm, vc, &r) < 0)
-    return -1;
-  *memp = mem;
-  return vm;
+  if (hv_load(h, "kirq") < 0 || vcpu_getregs(h->vm, h->vcpu, &r) < 0) {
+    printf("irqtest: FAIL: cannot load kirq.guest\n");
+    exit(1);
+  }
+  r.rdi = mode;
+  vcpu_setregs(h->vm, h->vcpu, &r);
+}
+
+// One vcpu_run with a deadline `ms` from now (0: none); the result.
+static int run(struct hv *h, long ms)
+{
+  h->e.deadline_ns = ms ? clock_ns() + ms * MS : 0;
+  int r = vcpu_run(h->vm, h->vcpu, &h->e);
+  runs++;
+  kexits += h->e.kexits;
+  return r;
+}
+
+static int is_io(struct hv *h, int port) { return h->e.reason == VM_EXIT_IO && h->e.u.io.port == port; }
+
+// Runs until the guest ends (exit port), answering EOIs and "ready" (calls
+// on_ready). The exit code, or -1 on a run error, a deadline or another exit.
+static int run_to_end(struct hv *h, void (*on_ready)(struct hv *))
+{
+  for (int i = 0; i < 100000; i++) {
+    if (run(h, 5000) < 0)
+      return -1;
+    if (is_io(h, GUEST_EXIT_PORT))
+      return h->e.u.io.data & 0xFF;
+    if (is_io(h, 0x21) && on_ready)
+      on_ready(h);
+    else if (!is_io(h, 0x20) && !is_io(h, 0x22) && h->e.reason != VM_EXIT_INTR) {
+      printf("irqtest: unexpected exit reason %u port 0x%x at rip 0x%lx\n", h->e.reason, h->e.u.io.port, h->e.rip);
+      return -1;
+    }
+  }
+  return -1;
 }
 
 static void test_count(long n)
 {
-  uint8 *mem;
-  int vm = new_guest(&mem);
-  struct vm_exit e;
-  memset(&e, 0, sizeof e);
-  long acks = 0, eois = 0, runs = 0, t0 = clock_ns();
-  vcpu_irq(vm, 0, VEC);
-  while (eois < n && runs < 20 * n + 100) {
-    e.deadline_ns = clock_ns() + 1000 * MS;
-    if (vcpu_run(vm, 0, &e) < 0)
+  struct hv h;
+  guest(&h, 0);
+  long acks = 0, eois = 0, t0 = clock_ns();
+  vcpu_irq(h.vm, h.vcpu, VEC);
+  while (eois < n) {
+    if (run(&h, 1000) < 0 || h.e.reason == VM_EXIT_DEADLINE)
       break;
-    runs++;
-    if (e.irq_acked >= 0)
-      acks++;
-    if (e.reason == VM_EXIT_IO && e.u.io.port == 0x20 && ++eois < n)
-      vcpu_irq(vm, 0, VEC);
-    else if (e.reason == VM_EXIT_DEADLINE)
-      break;
+    acks += h.e.irq_acked == VEC;
+    if (is_io(&h, 0x20) && ++eois < n)
+      vcpu_irq(h.vm, h.vcpu, VEC);
   }
-  long ns = clock_ns() - t0;
-  uint16 got = mem[COUNTER] | mem[COUNTER + 1] << 8;
-  check(got == n && acks == n, "guest counted %ld interrupts, %ld acked", got, acks);
-  check(eois == n, "%ld EOIs of %ld", eois, n);
-  printf("irqtest: %ld interrupts in %ld us\n", n, ns / 1000);
-  vm_destroy(vm);
+  long us = (clock_ns() - t0) / 1000;
+  check(res(&h, CNT) == (uint64)n && acks == n, "the guest took %ld line interrupts and %ld were acked (irq_acked)", res(&h, CNT), acks);
+  check(eois == n && res(&h, BAD) == 0, "%ld EOIs, %ld interrupts on other vectors", eois, res(&h, BAD));
+  printf("irqtest: figure: %ld interrupts in %ld us: %ld per second, %ld returns to user space and %ld kernel-handled exits per 1000\n",
+         n, us, us ? n * 1000000 / us : 0, (long)(runs * 1000 / n), (long)(kexits * 1000 / n));
+  hv_free(&h);
+}
+
+static void assert_line(struct hv *h) { vcpu_irq(h->vm, h->vcpu, VEC); }
+
+static void test_window(void)
+{
+  struct hv h;
+  guest(&h, 1);
+  int code = run_to_end(&h, assert_line);
+  check(code == 0 && res(&h, CNT) == 1, "guest ended with code %ld after %ld interrupts (expected 0 and 1)", code, res(&h, CNT));
+  check(res(&h, R_C1) == STRETCH, "the interrupt came after %ld of %ld iterations with IF=0", res(&h, R_C1), STRETCH);
+  check(res(&h, R_SH) == 1, "the instruction in the STI shadow ran before the interrupt: %ld (expected 1)", res(&h, R_SH), 0);
+  check(res(&h, R_AFTER) == 0, "the interrupt came %ld loop iterations after the shadow (expected 0: the window exits at once)", res(&h, R_AFTER), 0);
+  hv_free(&h);
+}
+
+static void test_if0(void)
+{
+  struct hv h;
+  guest(&h, 4);
+  vcpu_irq(h.vm, h.vcpu, VEC);
+  int r;
+  while ((r = run(&h, 2000)) == 0 && h.e.reason == VM_EXIT_INTR)
+    ;
+  check(r == 0 && h.e.reason == VM_EXIT_HLT, "HLT with IF=0 returns VM_EXIT_HLT (reason %ld, r %ld)", h.e.reason, r);
+  check(!h.e.halted && h.e.irq_acked == -1 && res(&h, CNT) == 0, "nothing delivered, not halted (halted %ld, acked %ld)", h.e.halted, h.e.irq_acked);
+  hv_free(&h);
+}
+
+static void test_event(void)
+{
+  struct hv h;
+  guest(&h, 0);
+  int r;
+  while ((r = run(&h, 50)) == 0 && h.e.reason == VM_EXIT_INTR)
+    ;
+  check(r == 0 && h.e.reason == VM_EXIT_DEADLINE && h.e.halted, "a halted guest returns at its deadline, halted (reason %ld, halted %ld)", h.e.reason, h.e.halted);
+  struct vm_event ev = {VM_EVENT_INTR, 0x41, 0, 0};
+  r = vcpu_inject(h.vm, h.vcpu, &ev);
+  vcpu_irq(h.vm, h.vcpu, VEC);
+  int seen41 = 0, seen40 = 0;
+  for (int i = 0; i < 100 && !(seen40 && seen41); i++) {
+    if (run(&h, 2000) < 0 || h.e.reason == VM_EXIT_DEADLINE)
+      break;
+    seen41 += is_io(&h, 0x22);
+    seen40 += is_io(&h, 0x20);
+  }
+  check(r == 0 && res(&h, CNT2) == 1, "the halted vcpu woke for the event in EVENTINJ: vector 0x41 taken %ld times (inject %ld)", res(&h, CNT2), r);
+  check(res(&h, CNT) == 1 && res(&h, BAD) == 0, "the line's vector came too, after it: %ld times (%ld on other vectors)", res(&h, CNT), res(&h, BAD));
+  hv_free(&h);
+}
+
+static int cmp_long(const void *a, const void *b) { return *(long *)a < *(long *)b ? -1 : *(long *)a > *(long *)b; }
+
+static long median(long *v, int n)
+{
+  for (int i = 1; i < n; i++)   // insertion sort: n is small
+    for (int j = i; j > 0 && cmp_long(&v[j - 1], &v[j]) > 0; j--) {
+      long t = v[j];
+      v[j] = v[j - 1], v[j - 1] = t;
+    }
+  return v[n / 2];
+}
+
+// n deadlines 1 ms ahead; the median lateness in ns (-1 if one came early or
+// another exit ended a run). *ticked: how many waits a host tick
+// (VM_EXIT_INTR) interrupted: all of them if only ticks end a spinning run.
+static long deadlines(struct hv *h, int n, int halted, int *ticked)
+{
+  static long late[1000];
+  long worst = 0, bad = 0;
+  n = n > 1000 ? 1000 : n;
+  *ticked = 0;
+  for (int i = 0; i < n; i++) {
+    long want = clock_ns() + MS;
+    h->e.deadline_ns = want;
+    int r, intr = 0;
+    while ((r = vcpu_run(h->vm, h->vcpu, &h->e)) == 0 && h->e.reason == VM_EXIT_INTR)
+      intr = 1;
+    *ticked += intr;
+    late[i] = clock_ns() - want;
+    bad += r < 0 || h->e.reason != VM_EXIT_DEADLINE || late[i] < 0 || (long)h->e.halted != halted;
+    worst = late[i] > worst ? late[i] : worst;
+  }
+  long med = median(late, n);
+  printf("irqtest: figure: %s guest, %d deadlines 1 ms ahead: median error %ld us, worst %ld us, %d waits saw a host tick\n",
+         halted ? "halted" : "spinning", n, med / 1000, worst / 1000, *ticked);
+  return bad ? -1 : med;
 }
 
 static void test_deadline(long n)
 {
-  uint8 *mem;
-  int vm = new_guest(&mem);
-  struct vm_exit e;
-  memset(&e, 0, sizeof e);
-  long worst = 0, total = 0, bad = 0;
-  for (long i = 0; i < n; i++) {
-    long want = clock_ns() + 2 * MS;
-    e.deadline_ns = want;
-    if (vcpu_run(vm, 0, &e) < 0 || e.reason != VM_EXIT_DEADLINE)
-      bad++;
-    long late = clock_ns() - want;
-    if (late < 0)
-      bad++;
-    total += late;
-    if (late > worst)
-      worst = late;
+  struct hv h;
+  int ticked;
+  guest(&h, 0);
+  long med = deadlines(&h, n, 1, &ticked);
+  check(med >= 0 && med < 3 * MS, "halted: every run ended at its deadline, median error %ld us (expected under 3000)", med / 1000, 0);
+  hv_free(&h);
+  guest(&h, 5);
+  med = deadlines(&h, n, 0, &ticked);
+  check(med >= 0, "spinning: every run ended at its deadline, none early (median error %ld us)", med / 1000, 0);
+  check(ticked * 10 < n * 9, "spinning: %ld of %ld deadlines waited for a host tick (the timer must fire at the deadline)", ticked, n);
+  hv_free(&h);
+}
+
+// A child on the other CPU sleeps ~50 ms, then kicks (line 0: vcpu_kick)
+// or asserts the line; exits with the time it did so, in us mod 2^30.
+static int child_poke(struct hv *h, int line)
+{
+  int pid = fork();
+  if (pid == 0) {
+    setcpu(1);
+    sleep(5);
+    long t = clock_ns() / 1000;
+    int r = line ? vcpu_irq(h->vm, h->vcpu, VEC) : vcpu_kick(h->vm, h->vcpu);
+    exit(r < 0 ? 0 : (int)(t & 0x3FFFFFFF));
   }
-  check(bad == 0 && e.halted, "%ld runs of %ld did not end at their deadline", bad, n);
-  printf("irqtest: deadline error: mean %ld us, worst %ld us\n", total / n / 1000, worst / 1000);
-  vm_destroy(vm);
+  return pid;
+}
+
+// Latency in us from the child's poke to now (the parent's return).
+static long poke_latency(int pid)
+{
+  long now = clock_ns() / 1000;
+  int status = 0;
+  wait(&status);
+  return status ? (now - status) & 0x3FFFFFFF : -1;
+}
+
+static void test_kick(void)
+{
+  struct hv h;
+  setcpu(0);
+  guest(&h, 0);
+  vcpu_kick(h.vm, h.vcpu);
+  int r = run(&h, 1000);
+  check(r == 0 && h.e.reason == VM_EXIT_KICK, "a kick before vcpu_run: VM_EXIT_KICK (reason %ld)", h.e.reason, 0);
+  while ((r = run(&h, 30)) == 0 && h.e.reason == VM_EXIT_INTR)
+    ;
+  check(r == 0 && h.e.reason == VM_EXIT_DEADLINE, "the kick is used up: the next run waits for its deadline (reason %ld)", h.e.reason, 0);
+  hv_free(&h);
+  guest(&h, 5);   // spinning, no deadline: only the kick ends the run
+  static long lat[10];
+  int ok = 0, late = 0;
+  for (int i = 0; i < 10; i++) {
+    int pid = child_poke(&h, 0);
+    long last_intr = 0;
+    while ((r = run(&h, 0)) == 0 && h.e.reason == VM_EXIT_INTR)
+      last_intr = clock_ns() / 1000;
+    ok += r == 0 && h.e.reason == VM_EXIT_KICK;
+    long now = clock_ns() / 1000;
+    lat[i] = poke_latency(pid);
+    late += lat[i] >= 0 && last_intr && now - last_intr < lat[i];   // a tick return after the kick
+  }
+  long med = median(lat, 10);
+  check(ok == 10, "a child's kick ended %ld of 10 runs of a spinning guest", ok, 0);
+  check(late <= 5, "%ld of 10 kicks were noticed only after a host tick (median latency %ld us): kick the CPU", late, med);
+  printf("irqtest: figure: kick latency median %ld us\n", med);
+  hv_free(&h);
+  guest(&h, 0);
+  while ((r = run(&h, 20)) == 0 && h.e.reason != VM_EXIT_DEADLINE)
+    ;
+  int pid = child_poke(&h, 1);
+  long t0 = clock_ns();
+  while ((r = run(&h, 3000)) == 0 && h.e.reason == VM_EXIT_INTR)
+    ;
+  long waited = (clock_ns() - t0) / MS;
+  long l = poke_latency(pid);
+  check(r == 0 && is_io(&h, 0x20) && h.e.irq_acked == VEC, "a child's vcpu_irq woke the halted vcpu: reason %ld, acked 0x%lx", h.e.reason, h.e.irq_acked);
+  check(waited < 1500, "it came after %ld ms, not at the 3 s deadline (latency %ld us)", waited, l);
+  hv_free(&h);
+}
+
+// Loop iterations per ms of a CPU-bound ticker running for ms milliseconds.
+static long tick_rate(long ms)
+{
+  long n = 0, end = clock_ns() + ms * MS;
+  while (clock_ns() < end)
+    n++;
+  return n / ms;
+}
+
+static void test_cpu(void)
+{
+  setcpu(0);
+  int pid = fork();
+  if (pid == 0) {   // the ticker: alone, beside the halted guest, alone again
+    setcpu(0);
+    long before = tick_rate(500);
+    sleep(2);   // the parent starts its guest now
+    long during = tick_rate(1500);
+    sleep(60);
+    long after = tick_rate(500);
+    long base = (before + after) / 2;
+    printf("irqtest: figure: ticker %ld/ms alone, %ld/ms beside a halted guest: %ld%%\n", base, during,
+           base ? during * 100 / base : 0);
+    exit(base && during * 100 / base >= 75 ? 0 : 1);
+  }
+  struct hv h;
+  guest(&h, 0);
+  sleep(50);   // the ticker measures its baseline
+  int r, n = 0;
+  long t0 = clock_ns();
+  kexits = 0;
+  while ((r = run(&h, 2000 - (clock_ns() - t0) / MS)) == 0 && h.e.reason != VM_EXIT_DEADLINE && n++ < 1000000)
+    ;
+  long k = kexits;
+  int status = -1;
+  wait(&status);
+  check(status == 0, "the ticker kept at least 75%% of its rate while the guest halted (status %ld)", status, 0);
+  check(r == 0 && h.e.halted && k < 20, "the halted guest used no CPU: %ld kernel-handled exits in 2 s (halted %ld)", k, h.e.halted);
+  hv_free(&h);
+}
+
+static void test_kill(void)
+{
+  long before = freepages();
+  int pid = fork();
+  if (pid == 0) {
+    struct hv h;
+    guest(&h, 0);
+    for (;;)
+      run(&h, 0);   // halted for good: only the kill ends this
+  }
+  sleep(20);
+  long t0 = clock_ns();
+  kill(pid);
+  int status = 0;
+  int w = wait(&status);
+  long ms = (clock_ns() - t0) / MS;
+  check(w == pid && ms < 500, "a process blocked in HLT died %ld ms after kill (wait %ld)", ms, w);
+  check(freepages() == before, "every page came back: %ld pages short", before - freepages(), 0);
+}
+
+static void test_console(void)
+{
+  struct hv h;
+  guest(&h, 0);
+  char buf[8];
+  while (cons_read(buf, sizeof buf) > 0)
+    ;
+  h.e.run_flags = VM_RUN_WAKE_CONSOLE;
+  int r;
+  while ((r = run(&h, 100)) == 0 && h.e.reason == VM_EXIT_INTR)
+    ;
+  check(r == 0 && h.e.reason == VM_EXIT_DEADLINE, "no input waiting: the run ends at its deadline (reason %ld)", h.e.reason, 0);
+  printf("irqtest: console: type ab\n");
+  while ((r = run(&h, 10000)) == 0 && h.e.reason == VM_EXIT_INTR)
+    ;
+  check(r == 0 && h.e.reason == VM_EXIT_CONSOLE && h.e.halted, "input woke the halted vcpu: VM_EXIT_CONSOLE (reason %ld, halted %ld)", h.e.reason, h.e.halted);
+  h.e.run_flags = 0;
+  while ((r = run(&h, 100)) == 0 && h.e.reason == VM_EXIT_INTR)
+    ;
+  check(r == 0 && h.e.reason == VM_EXIT_DEADLINE, "without VM_RUN_WAKE_CONSOLE, waiting input does not end the run (reason %ld)", h.e.reason, 0);
+  long got = 0, t0 = clock_ns();
+  while (got < 2 && clock_ns() - t0 < 2000 * MS) {
+    long n = cons_read(buf + got, 2 - got);
+    got += n > 0 ? n : 0;
+  }
+  check(got == 2 && buf[0] == 'a' && buf[1] == 'b', "cons_read returned %ld bytes, the first 0x%lx", got, buf[0]);
+  check(cons_read(buf, 1) == 0, "cons_read with nothing waiting returns 0", 0, 0);
+  h.e.run_flags = 2;
+  check(vcpu_run(h.vm, h.vcpu, &h.e) == -EINVAL, "an unknown run flag: -EINVAL", 0, 0);
+  hv_free(&h);
 }
 
 int main(int argc, char **argv)
 {
-  if (argc < 3) {
-    printf("usage: irqtest count|deadline N\n");
+  const char *t = argc > 1 ? argv[1] : "";
+  long n = argc > 2 ? atoi(argv[2]) : 0;
+  if (!strcmp(t, "count"))
+    test_count(n ? n : 1000);
+  else if (!strcmp(t, "window"))
+    test_window();
+  else if (!strcmp(t, "if0"))
+    test_if0();
+  else if (!strcmp(t, "event"))
+    test_event();
+  else if (!strcmp(t, "deadline"))
+    test_deadline(n ? n : 100);
+  else if (!strcmp(t, "kick"))
+    test_kick();
+  else if (!strcmp(t, "cpu"))
+    test_cpu();
+  else if (!strcmp(t, "kill"))
+    test_kill();
+  else if (!strcmp(t, "console"))
+    test_console();
+  else {
+    printf("usage: irqtest count|window|shadow|if0|event|deadline|kick|cpu|kill|console [N]\n");
     exit(2);
   }
-  long n = atoi(argv[2]);
-  if (!strcmp(argv[1], "count"))
-    test_count(n);
-  else if (!strcmp(argv[1], "deadline"))
-    test_deadline(n);
+  printf("irqtest: %s: %s\n", t, failed ? "FAILED" : "passed");
   exit(failed ? 1 : 0);
 }

@@ -37,7 +37,7 @@ void vcpu_console_wakeup(void) { halt_wakeup_all(); }
 
 // Makes the CPU a vcpu runs on (guest_cpu, CPU + 1) leave the guest: any
 // host interrupt forces an INTR #VMEXIT.
-static void kick_cpu(int guest_cpu)
+__attribute__((unused)) static void kick_cpu(int guest_cpu)
 {
   if (guest_cpu > 0 && guest_cpu - 1 != cpuid_self())
     lapic_ipi(cpus[guest_cpu - 1].apicid, T_IPI_KICK);
@@ -47,6 +47,7 @@ static void kick_cpu(int guest_cpu)
 // it: woken if halted, sent out of the guest if running elsewhere.
 void vcpu_set_irq_line(struct vcpu *v, int vector)
 {
+  // LAB 5 BEGIN
   acquire(&halt_lock);
   v->irq_line = vector;
   if (vector)
@@ -55,17 +56,27 @@ void vcpu_set_irq_line(struct vcpu *v, int vector)
   release(&halt_lock);
   if (vector)
     kick_cpu(cpu);
+  // LAB 5 STUB
+  // // LAB 5: set the line; a halted vcpu must notice at once, a running one must leave the guest
+  // //   (KVM kvm_vcpu_kick). Mind what a sleeper checks and under which lock.
+  // v->irq_line = vector;
+  // LAB 5 END
 }
 
 // vcpu_kick: the current or next vcpu_run returns VM_EXIT_KICK.
 void vcpu_kick(struct vcpu *v)
 {
+  // LAB 5 BEGIN
   acquire(&halt_lock);
   __atomic_store_n(&v->kick, 1, __ATOMIC_SEQ_CST);
   wakeup(&halt_chan);
   int cpu = __atomic_load_n(&v->guest_cpu, __ATOMIC_SEQ_CST);
   release(&halt_lock);
   kick_cpu(cpu);
+  // LAB 5 STUB
+  // // LAB 5: request VM_EXIT_KICK (v->kick) and make the vcpu see it at once, halted or running.
+  // lab_missing(5, "vcpu_kick");
+  // LAB 5 END
 }
 
 // At the start of vcpu_run: the run's requests from user space.
@@ -90,10 +101,16 @@ void vcpu_run_end(struct vcpu *v, struct vm_exit *e)
 // ever wake the guest; KVM kvm_emulate_halt, kvm_vcpu_halt).
 int vcpu_halt_blocks(struct vcpu *v)
 {
+  // LAB 5 BEGIN
   if (!(v->vmcb->save.rflags & FL_IF))
     return 0;
   v->halted = 1;
   return 1;
+  // LAB 5 STUB
+  // // LAB 5: decide what this HLT means (kvm_emulate_halt): wait in the kernel, or report it.
+  // (void)v;
+  // return 0;
+  // LAB 5 END
 }
 
 // 1 if the vcpu has something to deliver, so a halted one runs again (KVM
@@ -101,12 +118,18 @@ int vcpu_halt_blocks(struct vcpu *v)
 // from it), an event in EVENTINJ, or the VMM's own V_IRQ.
 int vcpu_has_events(struct vcpu *v)
 {
+  // LAB 5 BEGIN
   struct vmcb_control *c = &v->vmcb->control;
   if (v->irq_line && !v->irq_acked)
     return 1;
   if (c->eventinj & SVM_EVTINJ_VALID)
     return 1;
   return (c->int_ctl & V_IRQ) && !v->irq_window;
+  // LAB 5 STUB
+  // // LAB 5: 1 if the next entry would deliver something (KVM kvm_vcpu_has_events).
+  // (void)v;
+  // return 0;
+  // LAB 5 END
 }
 
 // Why vcpu_run must return now (halt_lock held): -EINTR when killed, a
@@ -114,6 +137,7 @@ int vcpu_has_events(struct vcpu *v)
 static int vcpu_return_reason(struct vcpu *v)
 {
   struct proc *p = myproc();
+  // LAB 5 BEGIN
   if (p && p->killed)
     return -EINTR;
   if (__atomic_exchange_n(&v->kick, 0, __ATOMIC_SEQ_CST))
@@ -125,18 +149,29 @@ static int vcpu_return_reason(struct vcpu *v)
   if (v->halted && v->irq_line && v->irq_acked)
     return VM_EXIT_INTR;   // a second vector while halted: user space first sees the first
   return 0;
+  // LAB 5 STUB
+  // // LAB 5: the requests of kern/vmabi.h that end a run (kill, kick, deadline, console), and a
+  // //   halted vcpu whose line carries a vector it cannot take in this run.
+  // return p && p->killed ? -EINTR : 0;
+  // LAB 5 END
 }
 
 // Sleeps until something for v happens (halt_lock held; KVM kvm_vcpu_block).
 // The timer of this CPU is armed for the deadline first.
-static void vcpu_block(struct vcpu *v)
+__attribute__((unused)) static void vcpu_block(struct vcpu *v)
 {
+  // LAB 5 BEGIN
   if (v->run_deadline)
     lapic_deadline_arm(ns_to_tsc(v->run_deadline));
   v->blocked = 1;
   v->nblocks++;
   sleep(&halt_chan, &halt_lock);
   v->blocked = 0;
+  // LAB 5 STUB
+  // // LAB 5: sleep until a wake source calls; count it in nblocks, show it in v->blocked. Who
+  // //   wakes a vcpu whose only hope is its deadline?
+  // (void)v;
+  // LAB 5 END
 }
 
 // Before each entry (KVM vcpu_run's loop: kvm_check_request, kvm_vcpu_block):
@@ -146,6 +181,7 @@ int vcpu_check_requests(struct vcpu *v, struct vm_exit *e)
 {
   acquire(&halt_lock);
   int reason;
+  // LAB 5 BEGIN
   while ((reason = vcpu_return_reason(v)) == 0 && v->halted) {
     if (vcpu_has_events(v)) {
       v->halted = 0;
@@ -153,6 +189,11 @@ int vcpu_check_requests(struct vcpu *v, struct vm_exit *e)
     }
     vcpu_block(v);
   }
+  // LAB 5 STUB
+  // // LAB 5: a halted vcpu waits here (vcpu_block) until it has an event (it runs again) or a
+  // //   reason to return; reason is that reason, 0 to enter the guest.
+  // reason = vcpu_return_reason(v);
+  // LAB 5 END
   release(&halt_lock);
   if (reason < 0)
     return reason;

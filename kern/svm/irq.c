@@ -26,18 +26,30 @@
 // STI or MOV SS), and EVENTINJ not already holding an event.
 int svm_interrupt_allowed(struct vcpu *v)
 {
+  // LAB 5 BEGIN
   struct vmcb *vmcb = v->vmcb;
   if (!(vmcb->save.rflags & FL_IF))
     return 0;
   if (vmcb->control.int_state & SVM_INTERRUPT_SHADOW)
     return 0;
   return !(vmcb->control.eventinj & SVM_EVTINJ_VALID);
+  // LAB 5 STUB
+  // // LAB 5: 1 if the guest can take an external interrupt now: its IF, the interrupt shadow and
+  // //   EVENTINJ decide (APM Vol. 2 §15.20, §15.21).
+  // (void)v;
+  // return 0;
+  // LAB 5 END
 }
 
 // Puts the external interrupt `vector` into EVENTINJ (KVM svm_inject_irq).
-static void svm_inject_irq(struct vcpu *v, int vector)
+__attribute__((unused)) static void svm_inject_irq(struct vcpu *v, int vector)
 {
+  // LAB 5 BEGIN
   v->vmcb->control.eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_INTR | (uint32)vector;
+  // LAB 5 STUB
+  // // LAB 5: make the next VMRUN deliver external interrupt `vector` (EVENTINJ, §15.20).
+  // (void)v, (void)vector;
+  // LAB 5 END
 }
 
 // Opens an interrupt window (KVM svm_enable_irq_window, svm_set_vintr): a
@@ -45,8 +57,9 @@ static void svm_inject_irq(struct vcpu *v, int vector)
 // that the guest exits the moment it becomes interruptible. A V_IRQ the VMM
 // queued itself (VM_EVENT_VIRQ) is left alone: its delivery ends in an exit
 // of its own soon enough.
-static void svm_enable_irq_window(struct vcpu *v)
+__attribute__((unused)) static void svm_enable_irq_window(struct vcpu *v)
 {
+  // LAB 5 BEGIN
   struct vmcb_control *c = &v->vmcb->control;
   if (v->irq_window || (c->int_ctl & V_IRQ))
     return;
@@ -57,11 +70,17 @@ static void svm_enable_irq_window(struct vcpu *v)
   vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTERCEPTS);
   v->irq_window = 1;
   v->nwindows++;
+  // LAB 5 STUB
+  // // LAB 5: open an interrupt window (v->irq_window = 1): the guest must exit as soon as it could
+  // //   take an interrupt (§15.21.4). Leave a V_IRQ of the VMM's own alone. Count it in nwindows.
+  // (void)v;
+  // LAB 5 END
 }
 
 // Closes our interrupt window (KVM svm_clear_vintr).
-static void svm_clear_irq_window(struct vcpu *v)
+__attribute__((unused)) static void svm_clear_irq_window(struct vcpu *v)
 {
+  // LAB 5 BEGIN
   struct vmcb_control *c = &v->vmcb->control;
   if (!v->irq_window)
     return;
@@ -70,6 +89,10 @@ static void svm_clear_irq_window(struct vcpu *v)
   vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTR);
   vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTERCEPTS);
   v->irq_window = 0;
+  // LAB 5 STUB
+  // // LAB 5: undo svm_enable_irq_window, if the window is ours.
+  // (void)v;
+  // LAB 5 END
 }
 
 // The line's vector into the guest now, or a window to do it at the first
@@ -78,7 +101,10 @@ static void svm_clear_irq_window(struct vcpu *v)
 static void inject_pending_event(struct vcpu *v)
 {
   int vector = v->irq_line;
-  if (!vector || v->irq_acked)
+  if (!vector)
+    return;
+  // LAB 5 BEGIN
+  if (v->irq_acked)
     return;
   if (svm_interrupt_allowed(v)) {
     svm_inject_irq(v, vector);
@@ -88,6 +114,13 @@ static void inject_pending_event(struct vcpu *v)
   } else {
     svm_enable_irq_window(v);
   }
+  // LAB 5 STUB
+  // // LAB 5: deliver the line's vector now if the guest can take it (the INTA: the line drops,
+  // //   irq_acked and nirqs record it), else open a window. One INTA per vcpu_run.
+  // static int once;
+  // if (!once++)
+  //   lab_missing(5, "inject_pending_event");
+  // LAB 5 END
 }
 
 // Right before VMRUN (IF=0, v loaded on cpu): enter guest mode, so that a
@@ -96,6 +129,7 @@ static void inject_pending_event(struct vcpu *v)
 // handles it. Then inject, and make the timer fire by the run's deadline.
 int svm_prepare_entry(struct vcpu *v, int cpu)
 {
+  // LAB 5 BEGIN
   __atomic_store_n(&v->guest_cpu, cpu + 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&v->kick, __ATOMIC_SEQ_CST) || v->halted) {
     __atomic_store_n(&v->guest_cpu, 0, __ATOMIC_SEQ_CST);
@@ -105,6 +139,13 @@ int svm_prepare_entry(struct vcpu *v, int cpu)
   if (v->run_deadline)
     lapic_deadline_arm(ns_to_tsc(v->run_deadline));
   return 1;
+  // LAB 5 STUB
+  // // LAB 5: enter guest mode (guest_cpu) so that kicks IPI this CPU, unless a kick or HLT came
+  // //   first (return 0); inject; make this CPU's timer fire by the run's deadline. Returns 1.
+  // (void)cpu;
+  // inject_pending_event(v);
+  // return 1;
+  // LAB 5 END
 }
 
 // After each #VMEXIT (IF=0), once svm_after_exit re-queued an interrupted
@@ -113,7 +154,11 @@ int svm_prepare_entry(struct vcpu *v, int cpu)
 void svm_complete_interrupts(struct vcpu *v)
 {
   __atomic_store_n(&v->guest_cpu, 0, __ATOMIC_SEQ_CST);
+  // LAB 5 BEGIN
   svm_clear_irq_window(v);
+  // LAB 5 STUB
+  // // LAB 5: after each exit the window is closed; the next entry decides again.
+  // LAB 5 END
 }
 
 // VINTR #VMEXIT: the window opened, the guest is interruptible. Re-enter:

@@ -1,0 +1,208 @@
+// Lab 5 ktests: the injection decisions (irq.c) and the halt/kick paths
+// (halt.c) checked on a vcpu that never runs, where QEMU cannot hide a
+// mistake: the interrupt shadow at entry (QEMU takes a pending V_IRQ at once
+// after VMRUN even when int_state says "shadow"), IPIs that a loaded host
+// would deliver late anyway, the timer armed for a running guest's deadline.
+//   ktest=irq_decide   svm_interrupt_allowed, inject, window, completion
+//   ktest=irq_halt     HLT, events, kicks, deadlines, the IPIs
+#include "defs.h"
+#include "x86.h"
+#include "cpu.h"
+#include "trap.h"
+#include "ktest.h"
+#include "../lib/string.h"
+#include "svm/vmm.h"
+#include "svm/vcpu.h"
+
+#define VEC 0x40
+
+static struct vcpu *fresh(void)
+{
+  struct vcpu *v = vcpu_alloc();
+  if (v)
+    v->vmcb->save.rflags = FL_RSVD1 | FL_IF;
+  return v;
+}
+
+// One entry decision with interrupts off, as vcpu_run_once makes it.
+static int enter(struct vcpu *v)
+{
+  pushcli();
+  int r = svm_prepare_entry(v, cpuid_self());
+  popcli();
+  return r;
+}
+
+static int window_open(struct vcpu *v)
+{
+  struct vmcb_control *c = &v->vmcb->control;
+  return (c->int_ctl & V_IRQ) && (c->intercepts[INTERCEPT_WORD_MISC1] & INTERCEPT_VINTR);
+}
+
+static void check_allowed(struct vcpu *v)
+{
+  struct vmcb *m = v->vmcb;
+  KCHECK(svm_interrupt_allowed(v) == 1, "allowed: IF=1, no shadow, EVENTINJ free: %d", svm_interrupt_allowed(v));
+  m->save.rflags = FL_RSVD1;
+  KCHECK(svm_interrupt_allowed(v) == 0, "not allowed with the guest's IF=0: %d", svm_interrupt_allowed(v));
+  m->save.rflags = FL_RSVD1 | FL_IF;
+  m->control.int_state = SVM_INTERRUPT_SHADOW;
+  KCHECK(svm_interrupt_allowed(v) == 0, "not allowed in an interrupt shadow: %d", svm_interrupt_allowed(v));
+  m->control.int_state = SVM_GUEST_INT_MASK;
+  KCHECK(svm_interrupt_allowed(v) == 1, "int_state bit 1 (the guest's mask) is not the shadow: %d",
+         svm_interrupt_allowed(v));
+  m->control.int_state = 0;
+  m->control.eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | 14;
+  KCHECK(svm_interrupt_allowed(v) == 0, "not allowed while EVENTINJ holds an event: %d", svm_interrupt_allowed(v));
+  m->control.eventinj = 0;
+}
+
+static void check_inject(struct vcpu *v)
+{
+  struct vmcb_control *c = &v->vmcb->control;
+  v->irq_line = VEC;
+  int r = enter(v);
+  KCHECK(r == 1 && c->eventinj == (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_INTR | VEC),
+         "IF=1: the line's vector goes into EVENTINJ as an external interrupt: 0x%lx", c->eventinj);
+  KCHECK(v->irq_line == 0 && v->irq_acked == VEC && v->nirqs == 1,
+         "the injection is the INTA: line %d, acked 0x%x, nirqs %lu", v->irq_line, v->irq_acked, v->nirqs);
+  KCHECK(!window_open(v) && !v->irq_window, "no window when the vector went in directly");
+  svm_complete_interrupts(v);
+  c->eventinj = 0;
+  v->irq_line = VEC + 1;
+  enter(v);
+  KCHECK(c->eventinj == 0 && v->irq_line == VEC + 1, "one INTA per vcpu_run: a second vector waits (eventinj 0x%lx)",
+         c->eventinj);
+  v->irq_line = 0, v->irq_acked = 0;
+}
+
+static void check_window(struct vcpu *v)
+{
+  struct vmcb_control *c = &v->vmcb->control;
+  v->vmcb->save.rflags = FL_RSVD1;
+  v->irq_line = VEC;
+  enter(v);
+  KCHECK(c->eventinj == 0 && v->irq_line == VEC, "IF=0: nothing injected, the line stays (eventinj 0x%lx)", c->eventinj);
+  KCHECK(window_open(v) && v->irq_window && v->nwindows == 1, "IF=0: a window: V_IRQ %d, VINTR intercept %d, nwindows %lu",
+         (c->int_ctl & V_IRQ) != 0, (c->intercepts[INTERCEPT_WORD_MISC1] & INTERCEPT_VINTR) != 0, v->nwindows);
+  KCHECK(vmcb_is_dirty(v->vmcb, VMCB_CLEAN_INTERCEPTS) && vmcb_is_dirty(v->vmcb, VMCB_CLEAN_INTR),
+         "opening it marks the intercepts and the interrupt control dirty");
+  svm_complete_interrupts(v);
+  KCHECK(!(c->int_ctl & V_IRQ) && !(c->intercepts[INTERCEPT_WORD_MISC1] & INTERCEPT_VINTR) && !v->irq_window,
+         "after the exit the window is closed: int_ctl 0x%lx", c->int_ctl);
+  v->vmcb->save.rflags = FL_RSVD1 | FL_IF;
+  c->eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | 3;
+  enter(v);
+  KCHECK(c->eventinj == (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | 3) && window_open(v) && v->irq_line == VEC,
+         "an event in EVENTINJ goes first: kept (0x%lx), the line waits behind a window", c->eventinj);
+  svm_complete_interrupts(v);
+  c->eventinj = 0;
+  c->int_ctl |= V_IRQ | ((uint64)0x51 << V_INTR_VECTOR_SHIFT);   // the VMM's own V_IRQ
+  v->vmcb->save.rflags = FL_RSVD1;
+  enter(v);
+  svm_complete_interrupts(v);
+  KCHECK((c->int_ctl & V_IRQ) && ((c->int_ctl & V_INTR_VECTOR_MASK) >> V_INTR_VECTOR_SHIFT) == 0x51,
+         "a V_IRQ the VMM queued survives entry and exit: int_ctl 0x%lx", c->int_ctl);
+  c->int_ctl &= ~(V_IRQ | V_INTR_VECTOR_MASK);
+  v->irq_line = 0;
+}
+
+KTEST(irq_decide)
+{
+  struct vcpu *v = fresh();
+  if (!v) {
+    KCHECK(0, "vcpu_alloc");
+    return;
+  }
+  check_allowed(v);
+  check_inject(v);
+  check_window(v);
+  vcpu_free(v);
+}
+
+static void check_halt(struct vcpu *v)
+{
+  v->vmcb->save.rflags = FL_RSVD1;
+  KCHECK(vcpu_halt_blocks(v) == 0 && !v->halted, "HLT with IF=0 goes to user space, not halted (%d)", v->halted);
+  v->vmcb->save.rflags = FL_RSVD1 | FL_IF;
+  int r = vcpu_halt_blocks(v);
+  KCHECK(r == 1 && v->halted, "HLT with IF=1 waits in the kernel: returns %d, halted %d", r, v->halted);
+  KCHECK(!vcpu_has_events(v), "a vcpu with nothing pending has no events");
+  v->irq_line = VEC;
+  KCHECK(vcpu_has_events(v), "the line is an event");
+  v->irq_acked = VEC;
+  KCHECK(!vcpu_has_events(v), "not once this run took a vector from it");
+  v->irq_line = v->irq_acked = 0;
+  v->vmcb->control.eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_NMI | 2;
+  KCHECK(vcpu_has_events(v), "an event in EVENTINJ (an NMI) is an event");
+  v->vmcb->control.eventinj = 0;
+  v->vmcb->control.int_ctl |= V_IRQ;
+  KCHECK(vcpu_has_events(v), "the VMM's own V_IRQ is an event");
+  v->vmcb->control.int_ctl &= ~V_IRQ;
+  KCHECK(enter(v) == 0, "a halted vcpu is not entered");
+  v->halted = 0;
+}
+
+static void check_requests(struct vcpu *v)
+{
+  struct vm_exit e;
+  memset(&e, 0, sizeof e);
+  vcpu_run_start(v, &e, 0, 0);
+  v->kick = 1;
+  int r = vcpu_check_requests(v, &e);
+  KCHECK(r == 0 && e.reason == VM_EXIT_KICK && v->kick == 0, "a kick ends the run once: r %d reason %u, kick left %d", r,
+         e.reason, v->kick);
+  KCHECK(vcpu_check_requests(v, &e) == 1, "without requests the vcpu enters");
+  vcpu_run_start(v, &e, clock_ns() - 1, 0);
+  r = vcpu_check_requests(v, &e);
+  KCHECK(r == 0 && e.reason == VM_EXIT_DEADLINE, "a deadline passed ends the run: r %d reason %u", r, e.reason);
+  uint64 d = clock_ns() + 500000000UL;
+  vcpu_run_start(v, &e, d, 0);
+  pushcli();
+  r = svm_prepare_entry(v, cpuid_self());
+  uint64 armed = lapic_deadline_armed();
+  svm_complete_interrupts(v);
+  popcli();
+  KCHECK(r == 1 && armed && armed <= ns_to_tsc(d), "entering with a deadline arms this CPU's timer for it: %lu (deadline %lu)",
+         armed, ns_to_tsc(d));
+  vcpu_run_start(v, &e, 0, 0);
+}
+
+// Kicks and the line to a vcpu "running" on the other CPU must IPI it.
+static void check_ipis(struct vcpu *v)
+{
+  int other = cpuid_self() == 0 ? 1 : 0;
+  if (!cpu_online(other)) {
+    KCHECK(0, "needs 2 CPUs");
+    return;
+  }
+  v->guest_cpu = other + 1;
+  uint64 n0 = trap_counts[T_IPI_KICK];
+  vcpu_kick(v);
+  for (uint64 t = clock_ns(); trap_counts[T_IPI_KICK] == n0 && clock_ns() - t < 1000000000UL;)
+    pause();
+  KCHECK(v->kick == 1 && trap_counts[T_IPI_KICK] == n0 + 1, "vcpu_kick of a vcpu in guest mode on cpu%d sends it one IPI (%lu)",
+         other, trap_counts[T_IPI_KICK] - n0);
+  v->kick = 0;
+  n0 = trap_counts[T_IPI_KICK];
+  vcpu_set_irq_line(v, VEC);
+  for (uint64 t = clock_ns(); trap_counts[T_IPI_KICK] == n0 && clock_ns() - t < 1000000000UL;)
+    pause();
+  KCHECK(v->irq_line == VEC && trap_counts[T_IPI_KICK] == n0 + 1, "asserting its line sends one IPI too (%lu)",
+         trap_counts[T_IPI_KICK] - n0);
+  v->guest_cpu = 0;
+  v->irq_line = 0;
+}
+
+KTEST(irq_halt)
+{
+  struct vcpu *v = fresh();
+  if (!v) {
+    KCHECK(0, "vcpu_alloc");
+    return;
+  }
+  check_halt(v);
+  check_requests(v);
+  check_ipis(v);
+  vcpu_free(v);
+}
