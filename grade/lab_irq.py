@@ -56,83 +56,82 @@ def user(r, name, *texts):
         rule(r, "irqtest: ", t)
 
 
-def ktest_rule(points, title, ktest, *texts):
+def ktest_rule(name, points, title, ktest, *texts):
     def run(r):
         rules(r, ktest, *texts)
-    name = re.sub(r"\W+", "_", title.split(":", 1)[1].strip().lower())[:40].strip("_")
     test(points=points, title=title, cmdline="ktest=" + ktest, cpus=2, timeout=40, name=name)(run)
 
 
-def user_rule(points, title, cmdline, name, *texts, timeout=60, cpus=2, send=None):
+def user_rule(name, points, title, cmdline, sub, *texts, timeout=60, send=None):
     def run(r):
         if send:
             r.expect(send[0])
             r.send(send[1])
-        user(r, name, *texts)
-    tname = re.sub(r"\W+", "_", title.split(":", 1)[1].strip().lower())[:40].strip("_")
-    test(points=points, title=title, cmdline=cmdline, cpus=cpus, timeout=timeout, name=tname)(run)
+        user(r, sub, *texts)
+    test(points=points, title=title, cmdline=cmdline, cpus=2, timeout=timeout, name=name)(run)
 
 
 # ---- Part A: injection (irq.c) ------------------------------------------------
 
-ktest_rule(4, "A: interrupts only with the guest's IF=1", "irq_decide",
+ktest_rule("allowed_if", 4, "A: interrupts only with the guest's IF=1", "irq_decide",
            "allowed: IF=1, no shadow, EVENTINJ free", "not allowed with the guest's IF=0")
-ktest_rule(5, "A: no interrupt in an interrupt shadow (int_state bit 0, not bit 1)", "irq_decide",
+ktest_rule("allowed_shadow", 5, "A: no interrupt in an interrupt shadow (int_state bit 0, not bit 1)", "irq_decide",
            "not allowed in an interrupt shadow", "int_state bit 1 (the guest's mask) is not the shadow")
-ktest_rule(4, "A: no interrupt while EVENTINJ holds an event", "irq_decide",
+ktest_rule("allowed_eventinj", 4, "A: no interrupt while EVENTINJ holds an event", "irq_decide",
            "not allowed while EVENTINJ holds an event")
-ktest_rule(6, "A: the line's vector goes into EVENTINJ, and that is the INTA", "irq_decide",
+ktest_rule("inject_inta", 6, "A: the line's vector goes into EVENTINJ, and that is the INTA", "irq_decide",
            "IF=1: the line's vector goes into EVENTINJ as an external interrupt",
            "the injection is the INTA", "no window when the vector went in directly")
-ktest_rule(3, "A: one INTA per vcpu_run", "irq_decide", "one INTA per vcpu_run")
-ktest_rule(6, "A: IF=0 opens an interrupt window (V_IRQ + VINTR intercept), clean bits cleared", "irq_decide",
+ktest_rule("one_inta", 3, "A: one INTA per vcpu_run", "irq_decide", "one INTA per vcpu_run")
+ktest_rule("window_open", 6, "A: IF=0 opens an interrupt window (V_IRQ + VINTR intercept), clean bits cleared", "irq_decide",
            "IF=0: nothing injected, the line stays", "IF=0: a window",
            "opening it marks the intercepts and the interrupt control dirty")
-ktest_rule(4, "A: the exit closes the window", "irq_decide", "after the exit the window is closed")
-ktest_rule(4, "A: an event already in EVENTINJ goes first; the line waits behind a window", "irq_decide",
+ktest_rule("window_close", 4, "A: the exit closes the window", "irq_decide", "after the exit the window is closed")
+ktest_rule("eventinj_first", 4, "A: an event already in EVENTINJ goes first; the line waits behind a window", "irq_decide",
            "an event in EVENTINJ goes first")
-ktest_rule(3, "A: a V_IRQ the VMM queued is left alone", "irq_decide",
+ktest_rule("vmm_virq", 3, "A: a V_IRQ the VMM queued is left alone", "irq_decide",
            "a V_IRQ the VMM queued survives entry and exit")
 
-user_rule(8, "A: 2000 line interrupts, each taken exactly once and acked", "test=irqtest count 2000", "count",
+user_rule("count", 8, "A: 2000 line interrupts, each taken exactly once and acked", "test=irqtest count 2000", "count",
           "the guest took 2000 line interrupts and 2000 were acked", "2000 EOIs, 0 interrupts on other vectors")
-user_rule(8, "A: a vector asserted during IF=0 comes right after sti and its shadow", "test=irqtest window", "window",
+user_rule("window", 8, "A: a vector asserted during IF=0 comes right after sti and its shadow", "test=irqtest window", "window",
           "guest ended with code 0 after 1 interrupts",
           "the interrupt came after 200000 of 200000 iterations with IF=0",
           "the instruction in the STI shadow ran before the interrupt",
           "the interrupt came 0 loop iterations after the shadow")
-user_rule(4, "A: HLT with IF=0 and the line asserted: VM_EXIT_HLT, nothing delivered", "test=irqtest if0", "if0",
+user_rule("if0_hlt", 4, "A: HLT with IF=0 and the line asserted: VM_EXIT_HLT, nothing delivered", "test=irqtest if0", "if0",
           "HLT with IF=0 returns VM_EXIT_HLT", "nothing delivered, not halted")
-user_rule(5, "A: a halted vcpu wakes for EVENTINJ, which goes before the line", "test=irqtest event", "event",
+user_rule("event_wake", 5, "A: a halted vcpu wakes for EVENTINJ, which goes before the line", "test=irqtest event", "event",
           "a halted guest returns at its deadline, halted",
           "the halted vcpu woke for the event in EVENTINJ", "the line's vector came too, after it")
 
 # ---- Part B: halting and waking (halt.c) ---------------------------------------
 
-ktest_rule(5, "B: HLT waits in the kernel only with IF=1", "irq_halt",
+ktest_rule("halt_if", 5, "B: HLT waits in the kernel only with IF=1", "irq_halt",
            "HLT with IF=0 goes to user space, not halted", "HLT with IF=1 waits in the kernel")
-ktest_rule(5, "B: what wakes a halted vcpu: the line (once per run), EVENTINJ, the VMM's V_IRQ", "irq_halt",
+ktest_rule("wake_events", 5, "B: what wakes a halted vcpu: the line (once per run), EVENTINJ, the VMM's V_IRQ", "irq_halt",
            "a vcpu with nothing pending has no events", "the line is an event", "not once this run took a vector",
            "an event in EVENTINJ (an NMI) is an event", "the VMM's own V_IRQ is an event")
-ktest_rule(2, "B: a halted vcpu is not entered", "irq_halt", "a halted vcpu is not entered")
-ktest_rule(4, "B: a kick ends one run; a passed deadline ends the run", "irq_halt",
+ktest_rule("halted_not_entered", 2, "B: a halted vcpu is not entered", "irq_halt", "a halted vcpu is not entered")
+ktest_rule("requests", 4, "B: a kick ends one run; a passed deadline ends the run", "irq_halt",
            "a kick ends the run once", "without requests the vcpu enters", "a deadline passed ends the run")
-ktest_rule(4, "B: entering with a deadline arms the CPU's timer", "irq_halt",
+ktest_rule("deadline_armed", 4, "B: entering with a deadline arms the CPU's timer", "irq_halt",
            "entering with a deadline arms this CPU's timer for it")
-ktest_rule(4, "B: kicking or asserting the line of a running vcpu IPIs its CPU", "irq_halt",
+ktest_rule("ipis", 4, "B: kicking or asserting the line of a running vcpu IPIs its CPU", "irq_halt",
            "vcpu_kick of a vcpu in guest mode on cpu", "asserting its line sends one IPI too")
 
-user_rule(5, "B: deadlines: a halted guest returns at each, none early", "test=irqtest deadline 100", "deadline",
+user_rule("deadlines", 5, "B: deadlines: a halted guest returns at each, none early", "test=irqtest deadline 100", "deadline",
           "halted: every run ended at its deadline", "spinning: every run ended at its deadline, none early",
           timeout=90)
-user_rule(5, "B: kicks before and during a run; a child's vcpu_irq wakes a halted vcpu", "test=irqtest kick", "kick",
+user_rule("kick", 5, "B: kicks before and during a run; a child's vcpu_irq wakes a halted vcpu", "test=irqtest kick", "kick",
           "a kick before vcpu_run: VM_EXIT_KICK", "the kick is used up", "a child's kick ended 10 of 10 runs",
-          "a child's vcpu_irq woke the halted vcpu", "it came after", timeout=90)
-user_rule(6, "B: a halted guest uses no host CPU (a ticker on its CPU keeps its rate)", "test=irqtest cpu", "cpu",
+          "a child's vcpu_irq woke the halted vcpu", "it came after", "a child's kick woke the halted vcpu",
+          timeout=90)
+user_rule("halt_cpu", 6, "B: a halted guest uses no host CPU (a ticker on its CPU keeps its rate)", "test=irqtest cpu", "cpu",
           "the ticker kept at least 75% of its rate", "the halted guest used no CPU", timeout=90)
-user_rule(5, "B: killing a VMM blocked in HLT ends it at once and frees every page", "test=irqtest kill", "kill",
+user_rule("kill", 5, "B: killing a VMM blocked in HLT ends it at once and frees every page", "test=irqtest kill", "kill",
           "a process blocked in HLT died", "every page came back")
-user_rule(5, "B: console input wakes a halted vcpu only with VM_RUN_WAKE_CONSOLE; cons_read", "test=irqtest console",
+user_rule("console", 5, "B: console input wakes a halted vcpu only with VM_RUN_WAKE_CONSOLE; cons_read", "test=irqtest console",
           "console", "no input waiting: the run ends at its deadline", "input woke the halted vcpu",
           "without VM_RUN_WAKE_CONSOLE, waiting input does not end the run", "cons_read returned 2 bytes",
           "cons_read with nothing waiting returns 0", "an unknown run flag: -EINVAL",

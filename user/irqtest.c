@@ -264,6 +264,16 @@ static void test_kick(void)
   long l = poke_latency(pid);
   check(r == 0 && is_io(&h, 0x20) && h.e.irq_acked == VEC, "a child's vcpu_irq woke the halted vcpu: reason %ld, acked 0x%lx", h.e.reason, h.e.irq_acked);
   check(waited < 1500, "it came after %ld ms, not at the 3 s deadline (latency %ld us)", waited, l);
+  while ((r = run(&h, 20)) == 0 && h.e.reason != VM_EXIT_DEADLINE)
+    ;
+  pid = child_poke(&h, 0);
+  t0 = clock_ns();
+  while ((r = run(&h, 3000)) == 0 && h.e.reason == VM_EXIT_INTR)
+    ;
+  waited = (clock_ns() - t0) / MS;
+  poke_latency(pid);
+  check(r == 0 && h.e.reason == VM_EXIT_KICK && h.e.halted && waited < 1500,
+        "a child's kick woke the halted vcpu: reason %ld after %ld ms (not the 3 s deadline)", h.e.reason, waited);
   hv_free(&h);
 }
 
