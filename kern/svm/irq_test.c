@@ -123,7 +123,8 @@ KTEST(irq_decide)
 static void check_halt(struct vcpu *v)
 {
   v->vmcb->save.rflags = FL_RSVD1;
-  KCHECK(vcpu_halt_blocks(v) == 0 && !v->halted, "HLT with IF=0 goes to user space, not halted (%d)", v->halted);
+  int r0 = vcpu_halt_blocks(v);
+  KCHECK(r0 == 0 && !v->halted, "HLT with IF=0 goes to user space, not halted: returns %d, halted %d", r0, v->halted);
   v->vmcb->save.rflags = FL_RSVD1 | FL_IF;
   int r = vcpu_halt_blocks(v);
   KCHECK(r == 1 && v->halted, "HLT with IF=1 waits in the kernel: returns %d, halted %d", r, v->halted);

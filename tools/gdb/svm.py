@@ -837,6 +837,11 @@ At the stop, `vmcb` shows the whole VMCB of that exit."""
         self.last_key = key
         self.counts[name] = self.counts.get(name, 0) + 1
         detail = decode_exit(c["exitcode"], c["exitinfo1"], c["exitinfo2"])
+        if name == "VINTR":
+            detail = (detail + "  " if detail else "") + "(interrupt window: the guest can take the line now)"
+        elif name == "HLT":
+            detail = (detail + "  " if detail else "") + (
+                "(IF=1: the vcpu halts and blocks)" if v.s["rflags"] & 0x200 else "(IF=0: VM_EXIT_HLT to user space)")
         print("vmexit cpu%d: %s (0x%x) guest rip 0x%x%s" % (
             current_cpu(), name, c["exitcode"], v.s["rip"], "  " + detail if detail else ""))
         stop = self.mode == "on" and (not self.names or name in self.names)
@@ -868,7 +873,28 @@ def _symbol(a):
 # vcpus
 
 VM_EXIT_REASONS = ["NONE", "IO", "CPUID", "MSR", "HLT", "VMMCALL", "NPF", "EXCEPTION",
-                   "SHUTDOWN", "INVALID", "INTR", "UNKNOWN"]   # kern/vmabi.h VM_EXIT_*
+                   "SHUTDOWN", "INVALID", "INTR", "UNKNOWN", "DEADLINE", "KICK", "CONSOLE"]   # kern/vmabi.h VM_EXIT_*
+
+
+def irq_parts(v):
+    """Lab 5 state of vcpu v: the line, this run's INTA, the window, halting."""
+    try:
+        line, acked = int(v["irq_line"]), int(v["irq_acked"])
+    except gdb.error:
+        return []   # a tree without lab 5
+    out = ["line %s" % ("0x%x" % line if line else "low")]
+    if acked:
+        out.append("acked 0x%x this run" % acked)
+    if int(v["irq_window"]):
+        out.append("interrupt window open (V_IRQ + VINTR)")
+    if int(v["halted"]):
+        out.append("halted, " + ("blocked in vcpu_block" if int(v["blocked"]) else "not asleep"))
+    if int(v["kick"]):
+        out.append("kick pending")
+    if int(v["guest_cpu"]):
+        out.append("in guest mode on cpu%d" % (int(v["guest_cpu"]) - 1))
+    out.append("%d irqs, %d windows, %d blocks" % (int(v["nirqs"]), int(v["nwindows"]), int(v["nblocks"])))
+    return out
 
 
 def vcpu_line(p, current_on):
@@ -892,6 +918,7 @@ def vcpu_line(p, current_on):
     except gdb.MemoryError:
         pass
     parts.append("%d exits" % int(v["nexits"]))
+    parts.extend(irq_parts(v))
     pend = int(v["pending"])
     if pend:
         parts.append("pending %s" % (VM_EXIT_REASONS[pend] if pend < len(VM_EXIT_REASONS) else pend))
