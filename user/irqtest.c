@@ -128,8 +128,8 @@ static void test_event(void)
   struct hv h;
   guest(&h, 0);
   int r;
-  while ((r = run(&h, 50)) == 0 && h.e.reason == VM_EXIT_INTR)
-    ;
+  for (int i = 0; (r = run(&h, 50)) == 0 && i < 100 && (h.e.reason == VM_EXIT_INTR || !h.e.halted); i++)
+    ;   // up to its HLT (the set-up may take longer than one deadline on a loaded host)
   check(r == 0 && h.e.reason == VM_EXIT_DEADLINE && h.e.halted, "a halted guest returns at its deadline, halted (reason %ld, halted %ld)", h.e.reason, h.e.halted);
   struct vm_event ev = {VM_EVENT_INTR, 0x41, 0, 0};
   r = vcpu_inject(h.vm, h.vcpu, &ev);
@@ -167,6 +167,8 @@ static long deadlines(struct hv *h, int n, int halted, int *ticked)
   long worst = 0, bad = 0;
   n = n > 1000 ? 1000 : n;
   *ticked = 0;
+  for (int i = 0; i < 100 && halted && !h->e.halted; i++)   // the guest's set-up first: up to its HLT
+    run(h, 50);
   for (int i = 0; i < n; i++) {
     long want = clock_ns() + MS;
     h->e.deadline_ns = want;
@@ -179,6 +181,8 @@ static long deadlines(struct hv *h, int n, int halted, int *ticked)
     worst = late[i] > worst ? late[i] : worst;
   }
   long med = median(late, n);
+  if (bad)
+    printf("irqtest: %ld of %d deadline runs ended otherwise or early\n", bad, n);
   printf("irqtest: figure: %s guest, %d deadlines 1 ms ahead: median error %ld us, worst %ld us, %d waits saw a host tick\n",
          halted ? "halted" : "spinning", n, med / 1000, worst / 1000, *ticked);
   return bad ? -1 : med;
@@ -254,7 +258,7 @@ static void test_kick(void)
   printf("irqtest: figure: kick latency median %ld us\n", med);
   hv_free(&h);
   guest(&h, 0);
-  while ((r = run(&h, 20)) == 0 && h.e.reason != VM_EXIT_DEADLINE)
+  for (int i = 0; (r = run(&h, 20)) == 0 && i < 500 && (h.e.reason != VM_EXIT_DEADLINE || !h.e.halted); i++)
     ;
   int pid = child_poke(&h, 1);
   long t0 = clock_ns();
@@ -264,7 +268,7 @@ static void test_kick(void)
   long l = poke_latency(pid);
   check(r == 0 && is_io(&h, 0x20) && h.e.irq_acked == VEC, "a child's vcpu_irq woke the halted vcpu: reason %ld, acked 0x%lx", h.e.reason, h.e.irq_acked);
   check(waited < 1500, "it came after %ld ms, not at the 3 s deadline (latency %ld us)", waited, l);
-  while ((r = run(&h, 20)) == 0 && h.e.reason != VM_EXIT_DEADLINE)
+  for (int i = 0; (r = run(&h, 20)) == 0 && i < 500 && (h.e.reason != VM_EXIT_DEADLINE || !h.e.halted); i++)
     ;
   pid = child_poke(&h, 0);
   t0 = clock_ns();
