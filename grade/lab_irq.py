@@ -130,7 +130,8 @@ user_rule("kick", 5, "B: kicks before and during a run; a child's vcpu_irq wakes
 user_rule("halt_cpu", 6, "B: a halted guest uses no host CPU (a ticker on its CPU keeps its rate)", "test=irqtest cpu", "cpu",
           "the ticker kept at least 75% of its rate", "the halted guest used no CPU", timeout=90)
 user_rule("kill", 5, "B: killing a VMM blocked in HLT ends it at once and frees every page", "test=irqtest kill", "kill",
-          "a process blocked in HLT died", "every page came back")
+          "the child's vcpu halted in the kernel", "a process blocked in HLT died",
+          "every page came back")
 user_rule("console", 5, "B: console input wakes a halted vcpu only with VM_RUN_WAKE_CONSOLE; cons_read", "test=irqtest console",
           "console", "no input waiting: the run ends at its deadline", "input woke the halted vcpu",
           "without VM_RUN_WAKE_CONSOLE, waiting input does not end the run", "cons_read returned 2 bytes",
