@@ -240,3 +240,7 @@ bug("rip_marks_seg",
     "an RIP change is taken for a CS change",
     edits=[(V, "  if (seg_changed(&old->cs, &now->cs) ||", "  if (old->rip != now->rip || seg_changed(&old->cs, &now->cs) ||")],
     tests=["vcpu/clean_only"])
+
+bug("free_keeps_current_vmcb", "vcpu_free frees the VMCB while a CPU still names it as its current one",
+    edits=[("kern/svm/vcpu.c", "  // LAB 3 BEGIN\n  svm_clear_current_vmcb(v->vmcb);\n  vmcb_destroy(v);",
+            "  // LAB 3 BEGIN\n  (void)svm_clear_current_vmcb;\n  vmcb_destroy(v);")], tests=["vcpu/free_clears"])

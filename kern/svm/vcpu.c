@@ -27,6 +27,7 @@
 struct vcpu *vcpu_alloc(void)
 {
   _Static_assert(sizeof(struct vcpu) <= PGSIZE, "a vcpu fits in a page");
+  // LAB 3 BEGIN
   struct vcpu *v = kalloc();
   if (!v)
     return NULL;
@@ -35,17 +36,20 @@ struct vcpu *vcpu_alloc(void)
     return NULL;
   }
   v->last_cpu = -1;
-  // LAB 3 BEGIN
   // Never ran anywhere (any CPU is a new one), holds no ASID of any
   // generation, is loaded nowhere.
   v->vmcb01.cpu = -1;
   v->vmcb01.asid_generation = 0;
   v->cpu = -1;
   v->moves = 0;
-  // LAB 3 STUB
-  // // LAB 3: the state of a vcpu that never ran: no CPU, no ASID, not loaded.
-  // LAB 3 END
   return v;
+  // LAB 3 STUB
+  // // LAB 3: a zeroed vcpu in a page of its own with its own VMCB (vmcb_create), in the state
+  // // of a vcpu that never ran: no CPU, no ASID, not loaded. NULL when out of memory, and
+  // // then nothing is left allocated.
+  // lab_missing(3, "vcpu_alloc");
+  // return NULL;
+  // LAB 3 END
 }
 
 // ---- Part A: ASIDs ----------------------------------------------------------
@@ -200,9 +204,15 @@ static void svm_clear_current_vmcb(struct vmcb *vmcb)
 // Frees v and its VMCB. v must not be loaded.
 void vcpu_free(struct vcpu *v)
 {
+  // LAB 3 BEGIN
   svm_clear_current_vmcb(v->vmcb);
   vmcb_destroy(v);
   kfree(v);
+  // LAB 3 STUB
+  // // LAB 3: give back v's VMCB and v's page, once no CPU names that VMCB as its current one.
+  // (void)v, (void)svm_clear_current_vmcb;
+  // lab_missing(3, "vcpu_free");
+  // LAB 3 END
 }
 
 // ---- Part C: clean bits -----------------------------------------------------
