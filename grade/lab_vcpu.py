@@ -23,6 +23,7 @@ not need parts A and B).
 import os
 import re
 
+import answers as answers_file
 from gradelib import test
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -197,13 +198,4 @@ QUESTIONS = 5
 @test(points=3, title="answers-lab3.txt answers every question",
       cmdline="ktest=vcpu_current", cpus=1, timeout=40)
 def answers(r):
-    path = os.path.join(ROOT, "answers-lab3.txt")
-    r.check(os.path.isfile(path), "expected your answers in answers-lab3.txt at the top of the tree "
-            "(questions in labs/lab3-vcpu.md, section 'Questions')")
-    text = open(path, encoding="utf-8", errors="replace").read()
-    blocks = {}
-    for m in re.finditer(r"^Q(\d+)[.:]?[ \t]*(.*?)(?=^Q\d+[.:]?|\Z)", text, re.M | re.S):
-        blocks[int(m.group(1))] = m.group(2).strip()
-    empty = [n for n in range(1, QUESTIONS + 1) if len(blocks.get(n, "")) < 20]
-    r.check(not empty, "answers-lab3.txt: no answer (20 characters or more after 'Qn:') to question(s) %s"
-            % ", ".join("Q%d" % n for n in empty))
+    answers_file.check(r, 3, QUESTIONS)
