@@ -21,6 +21,7 @@ import os
 import re
 
 from gradelib import test
+import answers as answers_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -146,16 +147,7 @@ QUESTIONS = 5
 @test(points=2, title="answers-lab5.txt answers every question of labs/lab5-irq.md",
       cmdline="ktest=irq_decide", cpus=1, timeout=40)
 def answers(r):
-    path = os.path.join(ROOT, "answers-lab5.txt")
-    r.check(os.path.isfile(path), "expected your answers in answers-lab5.txt at the top of the tree "
-            "(questions in labs/lab5-irq.md, section 'Questions'; start each with 'Q1:', 'Q2:', ...)")
-    text = open(path, encoding="utf-8", errors="replace").read()
-    blocks = {}
-    for m in re.finditer(r"^Q?(\d+)[.:)][ \t]*(.*?)(?=^Q?\d+[.:)]|\Z)", text, re.M | re.S):
-        blocks[int(m.group(1))] = m.group(2).strip()
-    empty = [n for n in range(1, QUESTIONS + 1) if len(blocks.get(n, "")) < 20]
-    r.check(not empty, "answers-lab5.txt: no answer (20 characters or more after 'Qn:') to "
-            "question(s) %s" % ", ".join("Q%d" % n for n in empty))
+    answers_file.check(r, 5, QUESTIONS)
     r.expect_exit(0)
 
 
