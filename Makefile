@@ -67,7 +67,7 @@ KCFLAGS_SAN = $(UBSAN_FLAGS) -DSVMLAB_SAN
 # User space: the VMM, the library and the fuzzers (not the test programs
 # that do undefined things on purpose, as nullderef.c).
 USAN_OBJS = $(B)/u/user/lib/%.o $(B)/u/lib/%.o $(B)/u/user/vmfuzz.o $(B)/u/user/guestfuzz.o \
-  $(B)/u/user/hostile.o
+  $(B)/u/user/hostile.o $(B)/u/user/fuzz/%.o
 $(USAN_OBJS): UCFLAGS_SAN = $(UBSAN_FLAGS) -DSVMLAB_SAN
 $(B)/u/user/vmm/%.o: UCFLAGS_SAN = $(UBSAN_FLAGS) -DSVMLAB_SAN $(KCOV_FLAGS)
 $(B)/k/kern/svm/%.o $(B)/k/kern/sysvm.o: KCFLAGS_SAN += $(KCOV_FLAGS)
@@ -126,6 +126,12 @@ $(B)/u/%.o: %.S
 $(B)/initrd/%: $(B)/u/user/%.o $(ULIBOBJS) user/user.ld
 	@mkdir -p $(@D)
 	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $< $(ULIBOBJS)
+# guestfuzz runs the VMM's own code (all of it but main.c) in modes d and l.
+FUZZVMMOBJS = $(patsubst %.c,$(B)/u/%.o,$(filter-out user/vmm/main.c,$(VMMSRCS))) $(B)/u/user/fuzz/vmmfuzz.o
+$(B)/initrd/guestfuzz: $(B)/u/user/guestfuzz.o $(FUZZVMMOBJS) $(ULIBOBJS) user/user.ld
+	@mkdir -p $(@D)
+	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(B)/u/user/guestfuzz.o $(FUZZVMMOBJS) $(ULIBOBJS)
+
 # mbcheck tests the VMM's firmware side on its own: multiboot loader, ACPI tables, fw_cfg.
 MBOBJS := $(addprefix $(B)/u/user/,mbcheck.o vmm/multiboot.o vmm/acpi.o vmm/fwcfg.o)
 $(B)/initrd/mbcheck: $(MBOBJS) $(ULIBOBJS) user/user.ld

@@ -1,4 +1,4 @@
-// guestfuzz SEED COUNT [EXITS]: COUNT random guests, cycling through the
+// guestfuzz SEED COUNT [EXITS [MODE]]: COUNT random guests, cycling through the
 // three start modes (real, prot32, long64). Each gets 64 KiB of RAM filled
 // with random bytes, salted with instructions that exit or touch system
 // state (I/O, CPUID, MSRs, VMMCALL, HLT, SVM instructions, CR/IDT loads,
@@ -13,7 +13,19 @@
 //   guestfuzz: seed S guests N (real N prot32 N long64 N) exits N outcomes [...] pages B->A leaked N
 // Exit status 0 iff no vcpu_run error (a -E* other than the expected ones)
 // and no page leaked; a host panic or hang is the grader's to see.
+//
+// MODE (coverage-guided, user/lib/guided.h: kcov of the kernel, ucov of the
+// VMM code linked in, make SAN=1; without them plain random):
+//   g  the random guests above; RAM from one input word, the rest word by word
+//   d  device guests through the VMM's device models (user/fuzz/vmmfuzz.c)
+//   l  corrupted guest images and multiboot kernels through the VMM's loaders
+// d and l close fd 1 (the guests' UART output) and end with, on fd 2,
+//   guestfuzz: seed S guests N mode dev ends [exited=N ... nostart=N] pages B->A leaked N
+//   guestfuzz: seed S images N mode loader outcomes [refused=N loaded=N ran=N violation=N] pages B->A leaked N
+// and every guided mode with the "guestfuzz: coverage: ..." line.
 #include "hv.h"
+#include "guided.h"
+#include "fuzz/vmmfuzz.h"
 
 #define RAM (64 * 1024)
 #define DEMAND 8                // pages mapped on nested page faults, per guest
@@ -26,13 +38,18 @@ static uint64 outcomes[NOUT], modes[3], nexits;
 static uint64 seed_state;
 static uint8 *ram, *pool;       // guest RAM and the demand pages, reused by every guest
 
-static uint64 rnd(void)
+static struct guided G;
+static int guided_on;
+
+static uint64 xorshift(uint64 *s)
 {
-  seed_state ^= seed_state >> 12;
-  seed_state ^= seed_state << 25;
-  seed_state ^= seed_state >> 27;
-  return seed_state * 0x2545F4914F6CDD1DUL;
+  *s ^= *s >> 12;
+  *s ^= *s << 25;
+  *s ^= *s >> 27;
+  return *s * 0x2545F4914F6CDD1DUL;
 }
+
+static uint64 rnd(void) { return guided_on ? guided_word(&G) : xorshift(&seed_state); }
 
 static uint64 pick(uint64 n) { return rnd() % n; }
 
@@ -78,11 +95,12 @@ static const struct {
 // the first 1 GiB (2 MiB pages), the pattern of user/guests/long64.inc.
 static void fill_ram(int mode)
 {
+  uint64 st = rnd() | 1;   // the RAM's own generator: one input word, not 8192
   for (uint64 i = 0; i < RAM; i += 8)
-    *(uint64 *)(ram + i) = rnd();
+    *(uint64 *)(ram + i) = xorshift(&st);
   for (int k = 0; k < 600; k++) {
-    int s = pick(ARRAY_SIZE(salt));
-    memcpy(ram + pick(RAM - 8), salt[s].b, salt[s].n);
+    int s = xorshift(&st) % ARRAY_SIZE(salt);
+    memcpy(ram + xorshift(&st) % (RAM - 8), salt[s].b, salt[s].n);
   }
   if (mode == VM_MODE_LONG64) {
     uint64 *pml4 = (uint64 *)(ram + 0x1000), *pdpt = pml4 + 512, *pd = pdpt + 512;
@@ -198,12 +216,54 @@ static int one_guest(int mode, uint64 budget)
   return o;
 }
 
+static const char *const loadnames[NLOAD] = {"refused", "loaded", "ran", "violation"};
+
+// Modes d and l: COUNT inputs through the VMM's code. Exit status as main's.
+static int vmm_modes(uint64 seed, uint64 count, int dev)
+{
+  uint64 ends[DEV_NENDS] = {0}, loads[NLOAD] = {0};
+  if (vmmfuzz_init(rnd) < 0) {
+    printf("guestfuzz: no guest images to start from, or out of memory\n");
+    return 1;
+  }
+  close(1);
+  long before = freepages();
+  for (uint64 i = 0; i < count; i++) {
+    guided_next(&G);
+    if (dev) {
+      ends[vmmfuzz_dev()]++;
+    } else {
+      loads[vmmfuzz_loader()]++;
+    }
+    guided_done(&G);
+  }
+  long after = freepages();
+  char line[256];
+  int n = snprintf(line, sizeof line, "guestfuzz: seed %lu %s %lu mode %s %s [", seed, dev ? "guests" : "images",
+                   count, dev ? "dev" : "loader", dev ? "ends" : "outcomes");
+  for (int i = 0; dev && i < DEV_NENDS; i++)
+    n += snprintf(line + n, sizeof line - n, "%s%s=%lu", i ? " " : "", dev_end_names[i], ends[i]);
+  for (int i = 0; !dev && i < NLOAD; i++)
+    n += snprintf(line + n, sizeof line - n, "%s%s=%lu", i ? " " : "", loadnames[i], loads[i]);
+  fprintf(2, "%s] pages %ld->%ld leaked %ld\n", line, before, after, before - after);
+  guided_report(&G);
+  return ends[DEV_NOSTART] || loads[LOAD_VIOLATION] || before != after ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
   uint64 seed = argc > 1 ? strtoul(argv[1], NULL, 0) : 1;
   uint64 count = argc > 2 ? strtoul(argv[2], NULL, 0) : 100;
   uint64 budget = argc > 3 ? strtoul(argv[3], NULL, 0) : 64;
+  const char *mode = argc > 4 ? argv[4] : "";
   seed_state = seed * 0x9E3779B97F4A7C15UL + 7;
+  if (*mode && guided_init(&G, "guestfuzz", seed) < 0) {
+    printf("guestfuzz: out of memory\n");
+    return 1;
+  }
+  guided_on = *mode != 0;
+  if (*mode == 'd' || *mode == 'l')
+    return vmm_modes(seed, count, *mode == 'd');
   ram = hv_pages(RAM / PGSIZE);
   pool = hv_pages(DEMAND);
   if (!ram || !pool) {
@@ -215,7 +275,11 @@ int main(int argc, char **argv)
   for (uint64 i = 0; i < count; i++) {
     int mode = i % 3;
     modes[mode]++;
+    if (guided_on)
+      guided_next(&G);
     outcomes[one_guest(mode, budget)]++;
+    if (guided_on)
+      guided_done(&G);
   }
   long after = freepages();
   char line[256];
@@ -224,5 +288,7 @@ int main(int argc, char **argv)
   for (int i = 0; i < NOUT; i++)
     n += snprintf(line + n, sizeof line - n, "%s%s=%lu", i ? " " : "", outnames[i], outcomes[i]);
   printf("%s] pages %ld->%ld leaked %ld\n", line, before, after, before - after);
+  if (guided_on)
+    guided_report(&G);
   return outcomes[O_ERROR] || before != after ? 1 : 0;
 }

@@ -67,7 +67,17 @@ int image_load(struct guest *g, const char *name)
     printf("vmm: %s: %s\n", path, errstr(n));
     return -1;
   }
-  const char *bad = header_problem((struct guest_header *)buf, n < 0 ? 0 : n);
+  int r = image_load_buf(g, path, buf, n < 0 ? 0 : n);
+  free(buf);
+  return r;
+}
+
+// Checks the image in buf (n bytes, read from path) and loads it into g:
+// fresh guest memory from the heap. 0, or -1 after printing why not. The
+// guided fuzzer (guestfuzz l) calls this with corrupted images.
+int image_load_buf(struct guest *g, const char *path, const uint8 *buf, long n)
+{
+  const char *bad = header_problem((const struct guest_header *)buf, n);
   if (bad) {
     printf("vmm: %s: %s\n", path, bad);
     return -1;
@@ -79,6 +89,5 @@ int image_load(struct guest *g, const char *name)
     return -1;
   }
   memmove(g->mem + g->hdr.load, buf, n);
-  free(buf);
   return 0;
 }

@@ -36,6 +36,11 @@ int mmio_add(const struct mmio_dev *d)
   return 0;
 }
 
+// For the device fuzzer (guestfuzz d), which runs many guests in one
+// process: forget every device; and the i'th device, or NULL.
+void mmio_reset(void) { ndevs = 0; }
+const struct mmio_dev *mmio_dev_at(int i) { return i >= 0 && i < ndevs ? &devs[i] : NULL; }
+
 const struct mmio_dev *mmio_find(uint64 gpa)
 {
   for (int i = 0; i < ndevs; i++)

@@ -16,6 +16,8 @@ struct mmio_dev {
 extern uint64 mmio_emulated;
 int mmio_add(const struct mmio_dev *d);
 const struct mmio_dev *mmio_find(uint64 gpa);
+void mmio_reset(void);
+const struct mmio_dev *mmio_dev_at(int i);
 int mmio_exit(struct guest *g);
 // testdev.c: the test device of guests with GUEST_F_TESTDEV
 int testdev_setup(struct guest *g);

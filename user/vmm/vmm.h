@@ -58,6 +58,7 @@ struct guest {
 
 // image.c
 int image_load(struct guest *g, const char *name);
+int image_load_buf(struct guest *g, const char *path, const uint8 *buf, long n);
 // linux.c
 int linux_load(struct guest *g);
 void linux_regs(struct guest *g, struct vm_regs *r);
