@@ -62,6 +62,7 @@ LDFLAGS = -nostdlib -z max-page-size=4096 -z noexecstack --no-warn-rwx-segments
 # system calls and the user VMM; SVMLAB_SAN turns page poisoning on by default.
 UBSAN_FLAGS = -fsanitize=undefined -fsanitize=bounds-strict -fno-sanitize=returns-nonnull-attribute
 KCOV_FLAGS = -fsanitize-coverage=trace-pc
+UCOV_FLAGS = -fsanitize-coverage=trace-pc,trace-cmp
 ifeq ($(SAN),1)
 KCFLAGS_SAN = $(UBSAN_FLAGS) -DSVMLAB_SAN
 # User space: the VMM, the library and the fuzzers (not the test programs
@@ -69,7 +70,7 @@ KCFLAGS_SAN = $(UBSAN_FLAGS) -DSVMLAB_SAN
 USAN_OBJS = $(B)/u/user/lib/%.o $(B)/u/lib/%.o $(B)/u/user/vmfuzz.o $(B)/u/user/guestfuzz.o \
   $(B)/u/user/hostile.o $(B)/u/user/fuzz/%.o
 $(USAN_OBJS): UCFLAGS_SAN = $(UBSAN_FLAGS) -DSVMLAB_SAN
-$(B)/u/user/vmm/%.o: UCFLAGS_SAN = $(UBSAN_FLAGS) -DSVMLAB_SAN $(KCOV_FLAGS)
+$(B)/u/user/vmm/%.o: UCFLAGS_SAN = $(UBSAN_FLAGS) -DSVMLAB_SAN $(UCOV_FLAGS)
 $(B)/k/kern/svm/%.o $(B)/k/kern/sysvm.o: KCFLAGS_SAN += $(KCOV_FLAGS)
 # ktests are not what a fuzzer can reach: not counted
 $(B)/k/kern/svm/%_test.o: KCFLAGS_SAN = $(UBSAN_FLAGS) -DSVMLAB_SAN

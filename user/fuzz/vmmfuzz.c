@@ -14,6 +14,7 @@
 #include "../vmm/mmio.h"
 #include "../vmm/multiboot.h"
 #include "../vmm/ioapic.h"
+#include "kcov.h"
 #include "vmmfuzz.h"
 
 #define DEVRAM (64 * 1024)
@@ -119,10 +120,22 @@ static void add_models(void)
   }
 }
 
-// Register values: small ones, powers of two and their neighbours (the
-// edges an index or length check gets wrong), or anything.
+// Constants the VMM's code compared with so far (trace-cmp, user/lib/kcov.c).
+static uint64 dict[256];
+static long ndict;
+
+// A learnt constant, or one next to it, or 0 when none is known yet.
+static uint64 dict_value(void)
+{
+  return ndict ? dict[pick(ndict)] + pick(3) - 1 : 0;
+}
+
+// Register values: learnt constants, small ones, powers of two and their
+// neighbours (the edges an index or length check gets wrong), or anything.
 static uint32 any_value(void)
 {
+  if (ndict && pick(4) == 0)
+    return dict_value();
   switch (pick(4)) {
   case 0: return pick(256);
   case 1: {
@@ -140,6 +153,8 @@ static const uint16 dev_ports[] = {0x20, 0x21, 0xA0, 0xA1, 0x40, 0x41, 0x42, 0x4
 
 static uint16 any_port(void)
 {
+  if (ndict && pick(6) == 0)
+    return dict_value();
   switch (pick(4)) {
   case 0: case 1: return dev_ports[pick(ARRAY_SIZE(dev_ports))];
   case 2: return pick(0x400);
@@ -150,6 +165,8 @@ static uint16 any_port(void)
 // An offset in a device's range: registers sit low and aligned.
 static uint64 any_offset(const struct mmio_dev *d)
 {
+  if (ndict && pick(6) == 0)
+    return dict_value() % d->len;
   switch (pick(4)) {
   case 0: return pick(4) * 0x10 % d->len;
   case 1: return pick(64) * 0x10 % d->len;
@@ -256,6 +273,7 @@ int vmmfuzz_dev(void)
   memcpy(devram + CODE, &g.hdr, sizeof g.hdr);
   g.imagesize = DEVRAM - CODE;
   int r = guest_setup(&g);
+  ndict = ucov_dict(dict, ARRAY_SIZE(dict));
   if (r == 0) {
     add_models();
     emit_guest(&g);

@@ -82,7 +82,7 @@ void guided_next(struct guided *g)
 {
   g->pos = 0;
   g->inputs++;
-  if (g->ncorpus == 0 || pick(g, 4) == 0) {
+  if (g->ncorpus == 0 || pick(g, 8) == 0) {
     g->cur.len = 0;                                    // fresh: every word from rng
     return;
   }

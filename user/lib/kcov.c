@@ -3,6 +3,11 @@
 // -fsanitize-coverage=trace-pc. As in the kernel (kern/kcov.c) the sites are
 // found by scanning this program's text for `call __sanitizer_cov_trace_pc`,
 // numbered by address; a process has one thread, so no locking.
+//
+// With -fsanitize-coverage=trace-cmp GCC also reports the operands of each
+// comparison; the constants (`r < 0x40`, switch cases) go into a dictionary
+// the fuzzers draw register values from (ucov_dict), as libFuzzer and
+// syzkaller learn the magic values that no random number would hit.
 #include "user.h"
 #include "kcov.h"
 
@@ -66,6 +71,49 @@ void __sanitizer_cov_trace_pc(void)
     seen[lo / 8] |= 1 << (lo % 8);
     list[nlist++] = lo;
   }
+}
+
+// ---- comparison constants ------------------------------------------------
+
+#define DICT 512                 // open addressing; 0 is never stored
+static uint64 dict[DICT];
+static uint32 ndict;
+
+static void dict_add(uint64 c)
+{
+  if (!on || c == 0 || ndict >= DICT / 2)
+    return;
+  uint32 h = (c * 0x9E3779B97F4A7C15UL) >> 55;   // 9 bits
+  while (dict[h] && dict[h] != c)
+    h = (h + 1) % DICT;
+  if (!dict[h])
+    dict[h] = c, ndict++;
+}
+
+void __sanitizer_cov_trace_const_cmp1(uint8 c, uint8 v) { (void)v, dict_add(c); }
+void __sanitizer_cov_trace_const_cmp2(uint16 c, uint16 v) { (void)v, dict_add(c); }
+void __sanitizer_cov_trace_const_cmp4(uint32 c, uint32 v) { (void)v, dict_add(c); }
+void __sanitizer_cov_trace_const_cmp8(uint64 c, uint64 v) { (void)v, dict_add(c); }
+void __sanitizer_cov_trace_cmp1(uint8 a, uint8 b) { (void)a, (void)b; }
+void __sanitizer_cov_trace_cmp2(uint16 a, uint16 b) { (void)a, (void)b; }
+void __sanitizer_cov_trace_cmp4(uint32 a, uint32 b) { (void)a, (void)b; }
+void __sanitizer_cov_trace_cmp8(uint64 a, uint64 b) { (void)a, (void)b; }
+
+// cases[0]: how many, cases[1]: operand bits, then the case values.
+void __sanitizer_cov_trace_switch(uint64 val, uint64 *cases)
+{
+  (void)val;
+  for (uint64 i = 0; i < cases[0] && i < 64; i++)
+    dict_add(cases[2 + i]);
+}
+
+long ucov_dict(uint64 *out, long n)
+{
+  long k = 0;
+  for (uint32 i = 0; i < DICT && k < n; i++)
+    if (dict[i])
+      out[k++] = dict[i];
+  return k;
 }
 
 long ucov_collect(uint32 *buf, long n)

@@ -13,3 +13,5 @@ long kcov(int op, void *buf, long n);   // the system call (kern/kcov.h)
 // ucov_collect() is KCOV_COLLECT for them.
 long ucov_enable(void);
 long ucov_collect(uint32 *buf, long n);
+// Constants the program compared values with (trace-cmp): up to n into out.
+long ucov_dict(uint64 *out, long n);
