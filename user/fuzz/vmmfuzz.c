@@ -192,10 +192,10 @@ static uint32 any_mmio(const struct mmio_dev *d)
 static uint8 *put32(uint8 *p, uint32 v) { memcpy(p, &v, 4); return p + 4; }
 
 // One MMIO access: mov $addr, %ebx; mov $v, %eax; mov %eax|%ax|%al to/from (%ebx).
-static uint8 *emit_mmio(uint8 *p, uint32 addr, int size, int write)
+static uint8 *emit_mmio(uint8 *p, uint32 addr, uint32 v, int size, int write)
 {
   *p++ = 0xBB, p = put32(p, addr);
-  *p++ = 0xB8, p = put32(p, any_value());
+  *p++ = 0xB8, p = put32(p, v);
   if (size == 2)
     *p++ = 0x66;
   *p++ = (write ? 0x88 : 0x8A) | (size > 1);
@@ -203,16 +203,42 @@ static uint8 *emit_mmio(uint8 *p, uint32 addr, int size, int write)
   return p;
 }
 
-// One operation in 32-bit code: at most 36 bytes.
+// One port access: mov $port, %edx; mov $v, %eax; out|in %al|%ax|%eax, (%dx).
+static uint8 *emit_pio(uint8 *p, uint16 port, uint32 v, int size, int write)
+{
+  *p++ = 0xBA, p = put32(p, port);
+  *p++ = 0xB8, p = put32(p, v);
+  if (size == 2)
+    *p++ = 0x66;
+  *p++ = (write ? 0xEE : 0xEC) | (size > 1);
+  return p;
+}
+
+// The commonest register layout of devices: an index register, then a data
+// register next to it (RTC 0x70/0x71, PCI 0xCF8/0xCFC, I/O APIC +0x00/+0x10,
+// VGA, PIC ICWs): write an 8-bit index, then read or write the data.
+static uint8 *emit_pair(uint8 *p)
+{
+  static const uint32 stride[] = {1, 4, 0x10};
+  uint32 index = pick(2) ? pick(256) : any_value(), step = stride[pick(3)];
+  int size = pick(2) ? 1 : 4;
+  if (pick(2)) {
+    uint16 port = any_port();
+    p = emit_pio(p, port, index, size, 1);
+    return emit_pio(p, port + step, any_value(), size, pick(2));
+  }
+  const struct mmio_dev *d = any_dev();
+  uint64 a = d && pick(2) ? d->base : any_mmio(d);
+  p = emit_mmio(p, a, index, 4, 1);
+  return emit_mmio(p, d ? d->base + (a - d->base + step) % d->len : a + step, any_value(), 4, pick(2));
+}
+
+// One operation in 32-bit code: at most 44 bytes.
 static uint8 *emit_op(uint8 *p)
 {
   int size = 1 << pick(3), op = pick(10);
-  if (op < 5) {                                        // in/out: mov $port, %edx; mov $v, %eax
-    *p++ = 0xBA, p = put32(p, any_port());
-    *p++ = 0xB8, p = put32(p, any_value());
-    if (size == 2)
-      *p++ = 0x66;
-    *p++ = (op < 3 ? 0xEE : 0xEC) | (size > 1);        // out/in %al|%ax|%eax, (%dx)
+  if (op < 5) {
+    p = emit_pio(p, any_port(), any_value(), size, op < 3);
   } else if (op == 5) {                                // rep outs/ins
     *p++ = 0xBA, p = put32(p, any_port());
     *p++ = 0xBE, p = put32(p, pick(8) ? pick(DEVRAM) : word());   // %esi
@@ -220,11 +246,9 @@ static uint8 *emit_op(uint8 *p)
     *p++ = 0xB9, p = put32(p, pick(4) ? pick(16) : pick(0x10000)); // %ecx
     *p++ = 0xF3, *p++ = pick(2) ? 0x6E | (size > 1) : 0x6C | (size > 1);
   } else if (op < 8) {                                 // one MMIO access
-    p = emit_mmio(p, any_mmio(any_dev()), pick(4) ? 4 : size, op == 6);
-  } else {                                             // index register, then data register
-    const struct mmio_dev *d = any_dev();
-    p = emit_mmio(p, any_mmio(d), 4, 1);
-    p = emit_mmio(p, any_mmio(d), 4, pick(2));
+    p = emit_mmio(p, any_mmio(any_dev()), any_value(), pick(4) ? 4 : size, op == 6);
+  } else {
+    p = emit_pair(p);
   }
   return p;
 }
