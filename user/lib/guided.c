@@ -81,6 +81,9 @@ static void mutate(struct guided *g)
 void guided_next(struct guided *g)
 {
   g->pos = 0;
+  if (g->inputs && g->inputs % 1000 == 0)
+    fprintf(2, "%s: %lu inputs, %u kernel + %u own sites reached, corpus %u\n", g->name, g->inputs,
+            g->reached_k, g->reached_u, g->ncorpus);
   g->inputs++;
   if (g->ncorpus == 0 || pick(g, 8) == 0) {
     g->cur.len = 0;                                    // fresh: every word from rng
