@@ -66,3 +66,81 @@ def kalloc_poison(r):
     m = r.wait_for(r"^ok: kalloc gives a page at (0x[0-9a-f]+)$")
     r.wait_for(r"^panic: cpu0: kern/kalloc\.c:\d+: kalloc: page %s \(pa [0-9a-f]+\) written after free: "
                r"byte 1234 is 0x42, not the poison 0x6b$" % m.group(1))
+
+
+# ---- coverage-guided fuzzing ----------------------------------------------
+# In a SAN=1 build (make test's san step) the coverage line counts real
+# sites and the thresholds below apply; in a normal build there are none
+# ("0/0 sites") and the runs are plain random fuzzing, checked the same way
+# for violations, leaks, panics and kills.
+
+COVERAGE = (r"^%s: coverage: kernel (\d+)/(\d+) sites \([\d.]+%%\) vmm (\d+)/(\d+) sites \([\d.]+%%\) "
+            r"inputs (\d+) corpus (\d+)$")
+
+
+def fuzz_clean(r, prog):
+    r.reject(r"^panic: ")
+    r.reject(r"^ubsan: ")
+    r.reject(r"VIOLATION")
+    r.reject(r"^pid \d+ \(%s\): killed" % prog)
+
+
+def check_coverage(r, prog, inputs, kernel_share=0.0, own_share=0.0):
+    """The coverage line: every input counted, a corpus kept, and (with
+    coverage compiled in) at least these shares of the sites reached."""
+    m = r.expect(COVERAGE % prog)
+    rk, nk, ru, nu, n, corpus = (int(x) for x in m.groups())
+    r.check(inputs is None or n == inputs, "expected %s inputs, the fuzzer ran %d" % (inputs, n))
+    if nk:
+        r.check(rk >= kernel_share * nk, "kernel coverage %d of %d sites, expected at least %d%%"
+                % (rk, nk, kernel_share * 100))
+        r.check(corpus >= 5, "only %d inputs reached new sites: is the coverage read back?" % corpus)
+    if nu:
+        r.check(ru >= own_share * nu, "VMM coverage %d of %d sites, expected at least %d%%"
+                % (ru, nu, own_share * 100))
+
+
+@test(points=4, title="guided vmfuzz: 3000 VM system calls in 16-call programs, kernel coverage fed back",
+      cmdline="test=vmfuzz 1 3000 g", cpus=2, timeout=240)
+def vmfuzz_guided(r):
+    fuzz_clean(r, "vmfuzz")
+    r.expect(r"^vmfuzz: seed 1 calls 30\d\d ok \d+ err \d+ .* violations 0 pages (\d+)->\1 leaked 0$")
+    check_coverage(r, "vmfuzz", None, kernel_share=0.30)
+    r.expect(r"^init: test vmfuzz exited with status 0$")
+    r.expect_exit(0)
+
+
+@test(points=4, title="guided guestfuzz: 600 random guests, kernel coverage fed back",
+      cmdline="test=guestfuzz 1 600 64 g", cpus=2, timeout=240)
+def guestfuzz_guided(r):
+    fuzz_clean(r, "guestfuzz")
+    r.expect(r"^guestfuzz: seed 1 guests 600 .* error=0\] pages (\d+)->\1 leaked 0$")
+    check_coverage(r, "guestfuzz", 600, kernel_share=0.40)
+    r.expect(r"^init: test guestfuzz exited with status 0$")
+    r.expect_exit(0)
+
+
+@test(points=5, title="device fuzzing: 1500 guests of port I/O and MMIO through the VMM's device models",
+      cmdline="test=guestfuzz 1 1500 64 d", cpus=2, timeout=300)
+def guestfuzz_dev(r):
+    fuzz_clean(r, "guestfuzz")
+    m = r.expect(r"^guestfuzz: seed 1 guests 1500 mode dev ends \[running=0 exited=(\d+) shutdown=\d+ "
+                 r"halted=(\d+) budget=\d+ failed=\d+ nostart=0\] pages (\d+)->\3 leaked 0$")
+    r.check(int(m.group(2)) >= 300, "only %s guests ran to their final HLT" % m.group(2))
+    check_coverage(r, "guestfuzz", 1500, own_share=0.25)
+    r.expect(r"^init: test guestfuzz exited with status 0$")
+    r.expect_exit(0)
+
+
+@test(points=5, title="loader fuzzing: 1500 corrupted guest images and multiboot kernels, no write outside RAM",
+      cmdline="test=guestfuzz 1 1500 64 l", cpus=2, timeout=300)
+def guestfuzz_loader(r):
+    fuzz_clean(r, "guestfuzz")
+    m = r.expect(r"^guestfuzz: seed 1 images 1500 mode loader outcomes \[refused=(\d+) loaded=(\d+) ran=(\d+) "
+                 r"violation=0\] pages (\d+)->\4 leaked 0$")
+    refused, loaded, ran = (int(x) for x in m.groups()[:3])
+    r.check(refused >= 300 and ran >= 150, "expected many refused and many running images, got refused=%d "
+            "loaded=%d ran=%d" % (refused, loaded, ran))
+    check_coverage(r, "guestfuzz", 1500, own_share=0.25)
+    r.expect(r"^init: test guestfuzz exited with status 0$")
+    r.expect_exit(0)

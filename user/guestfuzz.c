@@ -15,7 +15,9 @@
 // and no page leaked; a host panic or hang is the grader's to see.
 //
 // MODE (coverage-guided, user/lib/guided.h: kcov of the kernel, ucov of the
-// VMM code linked in, make SAN=1; without them plain random):
+// VMM code linked in, make SAN=1; without them plain random; the initrd file
+// guestfuzz-MODE.corpus, if any, runs first; a "c" after the mode prints the
+// corpus at the end, "guestfuzz: corpus ..." lines):
 //   g  the random guests above; RAM from one input word, the rest word by word
 //   d  device guests through the VMM's device models (user/fuzz/vmmfuzz.c)
 //   l  corrupted guest images and multiboot kernels through the VMM's loaders
@@ -218,23 +220,29 @@ static int one_guest(int mode, uint64 budget)
 
 static const char *const loadnames[NLOAD] = {"refused", "loaded", "ran", "violation"};
 
+static uint64 ends[DEV_NENDS], loads[NLOAD], raw_budget, nraw;
+static void raw_input(void)
+{
+  int mode = nraw++ % 3;
+  modes[mode]++;
+  outcomes[one_guest(mode, raw_budget)]++;
+}
+static void dev_input(void) { ends[vmmfuzz_dev()]++; }
+static void loader_input(void) { loads[vmmfuzz_loader()]++; }
+
 // Modes d and l: COUNT inputs through the VMM's code. Exit status as main's.
 static int vmm_modes(uint64 seed, uint64 count, int dev)
 {
-  uint64 ends[DEV_NENDS] = {0}, loads[NLOAD] = {0};
   if (vmmfuzz_init(rnd) < 0) {
     printf("guestfuzz: no guest images to start from, or out of memory\n");
     return 1;
   }
   close(1);
   long before = freepages();
+  guided_load(&G, dev ? "guestfuzz-d.corpus" : "guestfuzz-l.corpus", dev ? dev_input : loader_input);
   for (uint64 i = 0; i < count; i++) {
     guided_next(&G);
-    if (dev) {
-      ends[vmmfuzz_dev()]++;
-    } else {
-      loads[vmmfuzz_loader()]++;
-    }
+    (dev ? dev_input : loader_input)();
     guided_done(&G);
   }
   long after = freepages();
@@ -262,8 +270,12 @@ int main(int argc, char **argv)
     return 1;
   }
   guided_on = *mode != 0;
-  if (*mode == 'd' || *mode == 'l')
-    return vmm_modes(seed, count, *mode == 'd');
+  if (*mode == 'd' || *mode == 'l') {
+    int r = vmm_modes(seed, count, *mode == 'd');
+    if (strchr(mode, 'c'))
+      guided_save(&G);
+    return r;
+  }
   ram = hv_pages(RAM / PGSIZE);
   pool = hv_pages(DEMAND);
   if (!ram || !pool) {
@@ -272,12 +284,13 @@ int main(int argc, char **argv)
   }
   one_guest(VM_MODE_REAL, 4);   // warm-up: kernel state built on first use
   long before = freepages();
+  raw_budget = budget;
+  if (guided_on)
+    guided_load(&G, "guestfuzz-g.corpus", raw_input);
   for (uint64 i = 0; i < count; i++) {
-    int mode = i % 3;
-    modes[mode]++;
     if (guided_on)
       guided_next(&G);
-    outcomes[one_guest(mode, budget)]++;
+    raw_input();
     if (guided_on)
       guided_done(&G);
   }
@@ -290,5 +303,7 @@ int main(int argc, char **argv)
   printf("%s] pages %ld->%ld leaked %ld\n", line, before, after, before - after);
   if (guided_on)
     guided_report(&G);
+  if (strchr(mode, 'c'))
+    guided_save(&G);
   return outcomes[O_ERROR] || before != after ? 1 : 0;
 }

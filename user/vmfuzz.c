@@ -1,4 +1,4 @@
-// vmfuzz SEED COUNT [v][g]: random vmm system calls (32..44 and the unused 45..47)
+// vmfuzz SEED COUNT [v][g][c]: random vmm system calls (32..44 and the unused 45..47)
 // with random numbers, handles, pointers (user, kernel, non-canonical,
 // unmapped, read-only), lengths and orders; random guest registers and runs;
 // forked children that try the parent's handles; processes killed in
@@ -15,8 +15,10 @@
 // g: coverage-guided (user/lib/guided.h): the calls come in programs of
 // PROGCALLS, each from a fresh state (teardown), whose random words are a
 // corpus input, fresh or mutated; inputs that reach new kernel code (kcov,
-// make SAN=1) are kept. Then also
+// make SAN=1) are kept; the corpus file vmfuzz.corpus in the initrd (if any)
+// runs first. Then also
 //   vmfuzz: coverage: kernel N/M sites (P%) vmm 0/0 sites (0.0%) inputs N corpus N
+// c: and the corpus, one "vmfuzz: corpus ..." line per entry (tools/fuzz.sh).
 #include "user.h"
 #include "vm.h"
 #include "guided.h"
@@ -458,10 +460,20 @@ static void report(uint64 seed, long before, long after)
   printf("%s", line);
 }
 
+static uint64 count;
+
+// One guided input: a program of PROGCALLS calls from a fresh state.
+static void program(void)
+{
+  for (int i = 0; i < PROGCALLS && ncalls < count; i++)
+    one_call();
+  teardown();
+}
+
 int main(int argc, char **argv)
 {
   uint64 seed = argc > 1 ? strtoul(argv[1], NULL, 0) : 1;
-  uint64 count = argc > 2 ? strtoul(argv[2], NULL, 0) : 1000;
+  count = argc > 2 ? strtoul(argv[2], NULL, 0) : 1000;
   verbose = argc > 3 && strchr(argv[3], 'v');
   guided_on = argc > 3 && strchr(argv[3], 'g');
   seed_state = seed * 0x9E3779B97F4A7C15UL + 1;
@@ -475,20 +487,23 @@ int main(int argc, char **argv)
     return 1;
   }
   long before = freepages();
+  if (guided_on)
+    guided_load(&G, "vmfuzz.corpus", program);
   while (ncalls < count) {
-    if (guided_on)
-      guided_next(&G);
-    for (int i = 0; i < PROGCALLS && ncalls < count; i++)
+    if (!guided_on) {
       one_call();
-    if (guided_on) {
-      teardown();
-      guided_done(&G);
+      continue;
     }
+    guided_next(&G);
+    program();
+    guided_done(&G);
   }
   teardown();
   long after = freepages();
   report(seed, before, after);
   if (guided_on)
     guided_report(&G);
+  if (guided_on && strchr(argv[3], 'c'))
+    guided_save(&G);
   return nviol || before != after ? 1 : 0;
 }

@@ -143,3 +143,48 @@ void guided_report(struct guided *g)
           g->name, g->reached_k, g->nk, pk / 10, pk % 10, g->reached_u, g->nu, pu / 10, pu % 10,
           g->inputs, g->ncorpus);
 }
+
+long guided_load(struct guided *g, const char *path, void (*run)(void))
+{
+  int fd = open(path);
+  if (fd < 0)
+    return 0;
+  long n = 0;
+  uint32 len;
+  while (read(fd, &len, 4) == 4 && len <= GUIDED_MAXW) {
+    if (read(fd, g->cur.w, len * 8) != (long)len * 8)
+      break;
+    g->cur.len = len;
+    g->pos = 0;
+    g->inputs++;
+    run();
+    guided_done(g);
+    n++;
+  }
+  close(fd);
+  return n;
+}
+
+// The kernel sites reached, as hex bytes of the bitmap (site i: bit i % 8
+// of byte i / 8): "NAME: kcov-map N HEX" for tools/kcov_files.py.
+static void save_map(struct guided *g, char *line, int size)
+{
+  int k = snprintf(line, size, "%s: kcov-map %u ", g->name, g->nk);
+  for (uint32 i = 0; i < (g->nk + 7) / 8 && k < size - 3; i++)
+    k += snprintf(line + k, size - k, "%02x", g->cov[i]);
+  fprintf(2, "%s\n", line);
+}
+
+void guided_save(struct guided *g)
+{
+  char line[64 + GUIDED_MAXW * 17];
+  if (g->nk)
+    save_map(g, line, sizeof line);
+  for (uint32 i = 0; i < g->ncorpus; i++) {
+    struct ginput *in = &g->corpus[i];
+    int k = snprintf(line, sizeof line, "%s: corpus %u", g->name, in->len);
+    for (uint32 j = 0; j < in->len; j++)
+      k += snprintf(line + k, sizeof line - k, " %lx", in->w[j]);
+    fprintf(2, "%s\n", line);
+  }
+}

@@ -9,6 +9,11 @@
 // corpus entry (word replaced, bit flipped, small value, truncated, spliced,
 // word inserted). Without coverage (a kernel not built with SAN=1) nothing
 // is ever new and every input is fresh: plain random fuzzing.
+//
+// The corpus outlives a boot through the host (tools/fuzz.sh): guided_save
+// prints each entry as "NAME: corpus LEN W0 W1 ..." (hex words), and
+// guided_load runs the entries of an initrd file (uint32 length, then the
+// words, repeated) before anything else.
 #pragma once
 #include "../../kern/types.h"
 
@@ -39,3 +44,7 @@ uint64 guided_word(struct guided *g);        // the next word of the current inp
 void guided_next(struct guided *g);          // starts the next input
 uint32 guided_done(struct guided *g);        // the input ran: sites it reached first
 void guided_report(struct guided *g);        // "NAME: coverage: ..." line
+// Runs every entry of initrd file path through run(), keeping those that
+// reach new sites; how many there were (0: no such file).
+long guided_load(struct guided *g, const char *path, void (*run)(void));
+void guided_save(struct guided *g);          // the corpus (and the kcov map) on fd 2
