@@ -59,19 +59,20 @@ def parse_args(argv):
     p.add_argument("-k", dest="pattern", help="only bugs whose name matches")
     p.add_argument("--clean", action="store_true", help="run the fuzz runs on the clean tree instead")
     p.add_argument("--keep", action="store_true", help="keep the worker trees")
+    p.add_argument("--build-dir", default="build-san", help="the SAN=1 build to start from")
     p.add_argument("--qemu", default=os.environ.get("QEMU", "qemu-system-x86_64"))
     p.add_argument("--timeout", type=int, default=600)
     return p.parse_args(argv)
 
 
-def copy_tree(dest):
-    """The tracked files (with their mtimes) and build-san/, so make rebuilds only the edit."""
+def copy_tree(dest, build):
+    """The tracked files (with their mtimes) and the SAN build, so make rebuilds only the edit."""
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "--null", "-T", "-", "-cf", dest + ".tar"], cwd=ROOT, input=files, check=True)
     subprocess.run(["tar", "-xf", dest + ".tar", "-C", dest], check=True)
     os.unlink(dest + ".tar")
-    if os.path.isdir(os.path.join(ROOT, "build-san")):
-        shutil.copytree(os.path.join(ROOT, "build-san"), os.path.join(dest, "build-san"), symlinks=True)
+    if os.path.isdir(os.path.join(ROOT, build)):
+        shutil.copytree(os.path.join(ROOT, build), os.path.join(dest, "build-san"), symlinks=True)
 
 
 def plant(tree, path, old, new):
@@ -107,7 +108,7 @@ def one(bug, args, results, lock):
     tree = tempfile.mkdtemp(prefix="fuzzbug-%s-" % name)
     t0 = time.time()
     try:
-        copy_tree(tree)
+        copy_tree(tree, args.build_dir)
         err = None if args.clean else plant(tree, path, old, new)
         if not err:
             mk = subprocess.run(["make", "-s", "-j2", "SAN=1", "B=build-san"], cwd=tree, capture_output=True)
@@ -130,7 +131,7 @@ def main(argv):
     if args.clean:   # each distinct run once, on the clean tree
         seen, bugs = set(), [b for b in bugs if not (b[5] in seen or seen.add(b[5]))]
         bugs = [("clean:" + b[5].split()[-1], "", "", "", "", b[5]) for b in bugs]
-    subprocess.run(["make", "-s", "-j2", "SAN=1", "B=build-san"], cwd=ROOT, check=True)
+    subprocess.run(["make", "-s", "-j2", "SAN=1", "B=" + args.build_dir], cwd=ROOT, check=True)
     results, lock, pending = [], threading.Lock(), list(bugs)
     workers = []
     while pending or workers:

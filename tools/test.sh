@@ -5,12 +5,13 @@
 #   3. lab 0's mutants (tools/mutants.sh): each small kernel breakage fails its tests
 #   4. the handout check (tools/discriminate.sh): each handout fails its own lab only
 #   5. the bug catalogues (tools/bugs.py): every plausible student bug loses points
+#   6. SAN=1: the SVM labs and lab san sanitized, planted bugs the guided fuzzers find
 # Each step's output is shown and kept in $B/test-logs/.  The last line is the
 # sum over all steps: "N passed, N failed".  Exit status 0 iff nothing failed.
 #
 # Environment: PYTHON (python3), B (build), JOBS (QEMUs at a time, default: cores),
 # SVMLAB_TIMEOUT_SCALE (multiply every grader timeout), SKIP_MUTANTS=1,
-# SKIP_DISCRIMINATE=1, SKIP_BUGS=1.
+# SKIP_DISCRIMINATE=1, SKIP_BUGS=1, SKIP_SAN=1.
 cd "$(dirname "$0")/.." || exit 2
 PY=${PYTHON:-python3}
 B=${B:-build}
@@ -79,6 +80,14 @@ if [ -z "$SKIP_DISCRIMINATE" ] && [ -f tools/discriminate.sh ]; then
 fi
 if [ -z "$SKIP_BUGS" ] && [ -f tools/bugs.py ]; then
   step bugs "$PY" tools/bugs.py -j "$JOBS" --build-dir "$B"
+fi
+# SAN=1 (issue 15, HACKING "Sanitizers and coverage"): the SVM labs and lab san on a
+# UBSan/kcov build in $B-san, then bugs planted in device models and loaders that the
+# guided fuzzers must find (tools/fuzzbugs.py). SKIP_SAN=1 skips both.
+if [ -z "$SKIP_SAN" ]; then
+  step san sh -c "make -s -j2 SAN=1 B=\"$B-san\" && \"$PY\" grade/grade.py -j \"$JOBS\" \
+    --build-dir \"$B-san\" --lab hsave,vmcb,vcpu,run,san"
+  [ -z "$SKIP_BUGS" ] && step fuzzbugs "$PY" tools/fuzzbugs.py -j "$JOBS" --build-dir "$B-san"
 fi
 
 echo "==== summary"
