@@ -261,7 +261,7 @@ static uint8 *emit_op(uint8 *p)
     *p++ = 0xBA, p = put32(p, any_port());
     *p++ = 0xBE, p = put32(p, pick(8) ? pick(DEVRAM) : word());   // %esi
     *p++ = 0xBF, p = put32(p, pick(8) ? pick(DEVRAM) : word());   // %edi
-    *p++ = 0xB9, p = put32(p, pick(4) ? pick(16) : pick(0x10000)); // %ecx
+    *p++ = 0xB9, p = put32(p, pick(3) ? pick(16) : pick(3) ? pick(512) : pick(0x10000));   // %ecx
     *p++ = 0xF3, *p++ = pick(2) ? 0x6E | (size > 1) : 0x6C | (size > 1);
   } else if (op < 8) {                                 // one MMIO access
     p = emit_mmio(p, any_mmio(any_dev()), any_value(), pick(4) ? 4 : size, op == 6);
