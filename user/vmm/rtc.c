@@ -40,16 +40,21 @@ static void date_from_days(int64 z, int64 *y, int *m, int *d)
   *y = yoe + era * 400 + (*m <= 2);
 }
 
+// Floor division: a time before 1970 (a guest may set one) has a negative
+// s, and C's truncating / and % gave negative seconds, minutes and hours
+// (UBSan: a shift of a negative value in encode, found by devtest board).
 static void clock_from_secs(struct clock *c, int64 s)
 {
   int64 days = s / 86400, y;
   int64 rem = s % 86400;
   int m, d;
+  if (rem < 0)
+    rem += 86400, days--;
   date_from_days(days, &y, &m, &d);
   c->f[0] = rem % 60;
   c->f[2] = rem / 60 % 60;
   c->f[4] = rem / 3600;
-  c->f[6] = (days + 4) % 7 + 1;   // 1970-01-01 was a Thursday
+  c->f[6] = ((days + 4) % 7 + 7) % 7 + 1;   // 1970-01-01 was a Thursday
   c->f[7] = d;
   c->f[8] = m;
   c->f[9] = y % 100;
