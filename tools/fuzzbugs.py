@@ -25,7 +25,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The fixed-seed guided runs (make test runs these on the clean tree too).
-DEV_RUN = "test=guestfuzz 1 4000 64 d"
+DEV_RUN = "test=guestfuzz 1 8000 64 d"
 LOADER_RUN = "test=guestfuzz 1 3000 64 l"
 
 # (name, mistake, file, old text (exactly once), new text, run)
