@@ -24,7 +24,9 @@
 #define CANARY 0xC5
 
 static uint64 (*word)(void);
-static uint64 pick(uint64 n) { return word() % n; }
+// 0..n-1; 0 for n = 0 (an image corrupted down to 0 bytes: UBSan found the
+// division by zero in make fuzz's loader run).
+static uint64 pick(uint64 n) { return n ? word() % n : 0; }
 
 static uint8 *devram;             // the device guest's RAM, reused
 static struct opts run_opts = {100, 256, -1, 0, END_HALT, 0, 0};   // 100 ms or 256 exits
@@ -355,7 +357,8 @@ static void corrupt(long *n, long cap)
         memcpy(image + at, &v, 4);
       break;
     case 3:
-      image[at % *n] ^= 1 << pick(8);
+      if (*n)
+        image[at % *n] ^= 1 << pick(8);
       break;
     default:
       *n = pick(3) ? pick(*n + 1) : *n + pick(cap - *n + 1);   // truncated or grown (zeros)
