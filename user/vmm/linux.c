@@ -7,6 +7,7 @@
 #include "bzimage.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0"
+#define HZ_USER 100   // uptime() ticks per second
 
 // Reads exactly n bytes of fd into dst; 0 or -1 (short file, read error).
 static int read_all(int fd, uint8 *dst, uint64 n)
@@ -59,6 +60,38 @@ static void boot_tables(uint8 *mem)
     pd[j] = ((uint64)j << 21) | 0x83;   // P, W, PS
 }
 
+static uint64 rdtsc(void)
+{
+  uint32 lo, hi;
+  asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return (uint64)hi << 32 | lo;
+}
+
+// The TSC's frequency in kHz, timed against 5 of the host's timer ticks.
+static uint64 tsc_khz(void)
+{
+  long t = uptime();
+  while (uptime() == t)
+    ;
+  uint64 c0 = rdtsc();
+  t = uptime();
+  while (uptime() < t + 5)
+    ;
+  return (rdtsc() - c0) * HZ_USER / 5 / 1000;
+}
+
+// Linux calibrates the TSC by polling the PIT through port 0x61 and 0x42:
+// pit_calibrate_tsc wants 1000 polls in 10 ms, and each poll here is an exit
+// of some 15-20 us, so it fails and the TSC is marked unstable. The VMM
+// says the frequency instead, as firmware or a hypervisor leaf would: it
+// appends tsc_early_khz= to the command line unless one is there already.
+static void add_tsc_khz(char *line, long *n)
+{
+  if (strstr(line, "tsc_early_khz="))
+    return;
+  *n += snprintf(line + *n, BZ_CMDLINE_MAX - *n, "%stsc_early_khz=%lu", *n ? " " : "", tsc_khz());
+}
+
 // The command line from the -a file (newlines become spaces), else the default.
 static int load_cmdline(struct guest *g, const struct bzinfo *b)
 {
@@ -80,6 +113,7 @@ static int load_cmdline(struct guest *g, const struct bzinfo *b)
     memmove(dst, DEFAULT_CMDLINE, n);
   }
   dst[n] = 0;
+  add_tsc_khz(dst, &n);
   if ((uint64)n > b->cmdline_size) {
     printf("vmm: %s: cmdline_size: the kernel takes %u bytes of command line, not %ld\n", g->o->kernel,
            b->cmdline_size, n);
