@@ -85,11 +85,15 @@ static uint64 tsc_khz(void)
 // of some 15-20 us, so it fails and the TSC is marked unstable. The VMM
 // says the frequency instead, as firmware or a hypervisor leaf would: it
 // appends tsc_early_khz= to the command line unless one is there already.
+// And tsc=reliable: the TSC here runs at a constant rate on every CPU (it
+// follows the host's clock), while the clocksource watchdog would judge it
+// against jiffies, which fall behind whenever timer ticks arrive late.
 static void add_tsc_khz(char *line, long *n)
 {
-  if (strstr(line, "tsc_early_khz="))
-    return;
-  *n += snprintf(line + *n, BZ_CMDLINE_MAX - *n, "%stsc_early_khz=%lu", *n ? " " : "", tsc_khz());
+  if (!strstr(line, "tsc_early_khz="))
+    *n += snprintf(line + *n, BZ_CMDLINE_MAX - *n, "%stsc_early_khz=%lu", *n ? " " : "", tsc_khz());
+  if (!strstr(line, "tsc="))
+    *n += snprintf(line + *n, BZ_CMDLINE_MAX - *n, " tsc=reliable");
 }
 
 // The command line from the -a file (newlines become spaces), else the default.
@@ -136,8 +140,14 @@ static int load_initrd(struct guest *g, const struct bzinfo *b, uint64 *addr, ui
   }
   const char *why = NULL;
   *addr = bz_place_initrd(b, g->hdr.memsize, n, &why);
-  if (!*addr || *addr < b->kernel_end || *addr + n > g->hdr.memsize) {
-    printf("vmm: %s: %s\n", g->o->initrd, why ? why : "initrd: placed outside guest RAM");
+  if (!*addr) {
+    printf("vmm: %s: %s\n", g->o->initrd, why ? why : "initrd: does not fit");
+    close(fd);
+    return -1;
+  }
+  if (*addr < b->kernel_end || *addr % 4096 || *addr + n > g->hdr.memsize) {   // the loader's own bug
+    printf("vmm: %s: placement: bz_place_initrd gave 0x%lx, outside [0x%lx, RAM) or unaligned\n",
+           g->o->initrd, *addr, b->kernel_end);
     close(fd);
     return -1;
   }
