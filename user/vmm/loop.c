@@ -114,8 +114,9 @@ int loop_before_run(struct guest *g)
   if (sync_line(g) < 0 || send_nmi(g) < 0)
     return -1;
   g->e.run_flags = u->interactive && uart_rx_room(u) > 0 ? VM_RUN_WAKE_CONSOLE : 0;
-  if (u->interactive)
-    uart_flush(g);   // an interactive guest's echo must not wait for a newline
+  if (u->interactive && !*g->prefix)
+    uart_flush(g);   // an interactive guest's echo must not wait for a newline (several guests
+                     // sharing the console keep whole lines, each with its prefix)
   return 0;
 }
 

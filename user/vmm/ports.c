@@ -74,6 +74,16 @@ void board_io(struct board *b, uint16 port, int size, int in, uint32 *data, uint
   uint32 v = in ? 0 : *data;
   if (size == 4 && !in && port == GUEST_EXIT_PORT)
     size = 1;   // out %eax, $0xF4: the exit code is the low byte
+  // A word or dword at 0xCF8-0xCFF is PCI configuration mechanism #1 (PCI
+  // Local Bus spec 3.2.2.3.2), not bytes for 0xCF9's reset control, which
+  // decodes byte accesses only: Linux's pci_check_type1 writes back the
+  // all-ones it read from 0xCF8, and split into bytes that reset the board.
+  // There is no PCI bus: reads are all ones, writes go nowhere.
+  if (size > 1 && port >= 0xCF8 && port <= 0xCFF) {
+    if (in)
+      *data = size == 4 ? 0xFFFFFFFF : 0xFFFF;
+    return;
+  }
   for (int i = 0; i < size && b->end == BOARD_RUN; i++) {
     uint8 x = byte_io(b, port + i, in, v >> (8 * i), now);
     if (in)

@@ -41,7 +41,7 @@ struct guest {
   enum end end;
   int code;            // END_EXIT: the guest's code
   char why[96];        // END_FAIL: what went wrong; END_RESET: how
-  char line[128];      // UART output waiting for its newline
+  char line[1024];     // UART output waiting for its newline
   int linelen;
   uint64 cpus_seen;    // bit per CPU from vm_exit.ran_on_cpu
   int moves;
