@@ -3,7 +3,8 @@
 #   - time from QEMU's start to "svmlab: N cpus online", "init: starting sh" and the
 #     shell's first "$ " prompt (after init's `vmm hello` demo, when there is a vmm),
 #     over RUNS boots (default 5) with CPUS (default 2) CPUs;
-#   - wall time of `make grade LAB=boot` over GRADE_RUNS runs (default 3).
+#   - wall time of `make grade LAB=boot` over GRADE_RUNS runs (default 3);
+#   - Linux to /init under the VMM and under plain QEMU (tools/linux/bench.py, LINUX_RUNS).
 # Prints min / median / max in seconds.
 cd "$(dirname "$0")/.." || exit 2
 PY=${PYTHON:-python3}
@@ -52,3 +53,6 @@ done
 sort -n "$B/bench-grade.times" | awk '{v[NR] = $1} END {
   printf "  wall time    min %.2fs  median %.2fs  max %.2fs\n", v[1], v[int((NR + 1) / 2)], v[NR] }'
 echo "  last run: $(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$B/bench-grade.log" | tail -n 1)"
+
+echo "== Linux (lab 6): Debian's kernel to its /init, svmlab's VMM vs plain QEMU TCG"
+$PY tools/linux/bench.py "$B" "${LINUX_RUNS:-3}"

@@ -85,6 +85,8 @@ static int report(struct guest *g)
   if (g->o->stats && n)
     printf("%svmm: %lu exits in %ld ms, %lu us per exit\n", g->prefix, n + c[C_INTR], g->ticks * 10,
            g->ticks * 10000 / (n + c[C_INTR]));
+  if (g->o->stats)
+    stats_print(g);
   return g->end == g->o->expect && (g->end != END_EXIT || g->code == g->o->expect_code);
 }
 

@@ -110,10 +110,13 @@ void guest_run(struct guest *g)
   long t0 = uptime(), ticks = g->o->budget_ms ? (g->o->budget_ms * 100 + 999) / 1000 : 0;
   memset(&g->e, 0, sizeof g->e);
   loop_init(g);
+  stats_start(g);
   while (g->end == END_NONE) {
     if (loop_before_run(g) < 0)
       break;
+    stats_entry(g);
     int r = vcpu_run(g->vm, g->vcpu, &g->e);
+    stats_exit(g);
     if (r < 0) {
       guest_fail(g, "vcpu_run: %s", errstr(r));
       break;

@@ -38,6 +38,12 @@ struct guest {
   int vm, vcpu;
   struct vm_exit e;
   uint64 count[NCOUNT];
+  struct {             // stats.c (-s): per VM_EXIT_* reason
+    uint64 count[VM_EXIT_NREASONS], cycles[VM_EXIT_NREASONS];
+    uint64 ns0, tsc0, last, in_run;
+    uint32 reason;
+    int started;
+  } st;
   enum end end;
   int code;            // END_EXIT: the guest's code
   char why[96];        // END_FAIL: what went wrong; END_RESET: how
@@ -59,6 +65,11 @@ struct guest {
 // image.c
 int image_load(struct guest *g, const char *name);
 int image_load_buf(struct guest *g, const char *path, const uint8 *buf, long n);
+// stats.c
+void stats_start(struct guest *g);
+void stats_entry(struct guest *g);
+void stats_exit(struct guest *g);
+void stats_print(struct guest *g);
 // linux.c
 int linux_load(struct guest *g);
 void linux_regs(struct guest *g, struct vm_regs *r);

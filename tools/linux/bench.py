@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""make bench, Linux part: boots Debian's kernel and the graders' initramfs
+to the same marker ("linuxtest: init running") under svmlab's VMM and under
+plain QEMU TCG (-M pc), RUNS times each, alternating, and prints the wall
+times from QEMU's start, their ratio and the VMM's exits per boot by reason
+(vmm -s).  Usage: bench.py BUILD_DIR [RUNS]"""
+import os
+import re
+import subprocess
+import sys
+import time
+
+MARK = b"linuxtest: init running"
+
+
+def run(argv, cwd, stdin_data=None, until_end=False, timeout=300):
+    """Seconds from start to MARK (None if never), and the whole output."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    out, seen = b"", None
+    os.set_blocking(p.stdout.fileno(), False)
+    while time.monotonic() - t0 < timeout:
+        chunk = p.stdout.read()
+        if chunk:
+            out += chunk
+            if seen is None and MARK in out:
+                seen = time.monotonic() - t0
+                if not until_end:
+                    break
+        elif p.poll() is not None:
+            break
+        else:
+            time.sleep(0.01)
+    p.kill()
+    p.wait()
+    return seen, out.decode(errors="replace")
+
+
+def main():
+    b = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    sys.argv = ["grade.py", "--build-dir", b]
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "grade"))
+    import lab_linux
+    if lab_linux.SKIP:
+        print("  linux: skipped: %s" % lab_linux.SKIP)
+        return
+    lx = os.path.join(b, "linux")
+    plain = ["qemu-system-x86_64", "-accel", "tcg", "-M", "pc", "-cpu", "max", "-m", "256M", "-smp", "1",
+             "-display", "none", "-nodefaults", "-serial", "stdio", "-monitor", "none", "-no-reboot",
+             "-kernel", os.path.join(lx, "vmlinuz"), "-initrd", os.path.join(lx, "grade.cpio"),
+             "-append", lab_linux.CMDLINES["poweroff"]]
+    svm = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "1G", "-no-reboot",
+           "-display", "none", "-nodefaults", "-serial", "stdio", "-monitor", "none",
+           "-kernel", "kernel.bin", "-initrd", lab_linux.TAR,
+           "-append", "test=vmm -s -e halt -M 256 -k bzImage -r initramfs -a cmd_poweroff",
+           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    tp, ts, table = [], [], ""
+    for _ in range(runs):
+        t, _ = run(plain, b)
+        tp.append(t)
+        t, out = run(svm, b, until_end=True)
+        ts.append(t)
+        table = "\n".join(l for l in out.splitlines() if re.match(r"vmm: (exits:|reason|\S+ +\d+ )", l))
+    ok = [(p, s) for p, s in zip(tp, ts) if p and s]
+    if not ok:
+        print("  linux: the marker was never reached (plain %s, svmlab %s)" % (tp, ts))
+        return
+    med = lambda v: sorted(v)[len(v) // 2]
+    p, s = med([x for x, _ in ok]), med([y for _, y in ok])
+    print("  linux to /init: plain QEMU TCG median %.2fs, svmlab's VMM median %.2fs, ratio %.2f (%d runs)"
+          % (p, s, s / p, len(ok)))
+    print("  (wall time from QEMU's start: the VMM's includes svmlab's own boot; plain QEMU's, SeaBIOS)")
+    print("  exits per boot, last run:")
+    for l in table.splitlines():
+        print("    " + l)
+
+
+if __name__ == "__main__":
+    main()

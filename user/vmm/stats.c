@@ -1,0 +1,68 @@
+// vmm -s: exit statistics in the manner of `perf kvm stat`: for each exit
+// reason, how many, their share of all exits, their share of the time spent
+// handling exits in the VMM (from vcpu_run's return to the next vcpu_run),
+// and the mean of that time. Timed with the TSC (cheap in user space),
+// converted with the TSC's rate measured against clock_ns over the run.
+#include "vmm.h"
+
+static const char *names[VM_EXIT_NREASONS] = {
+  "none", "io", "cpuid", "msr", "hlt", "vmmcall", "npf", "exception", "shutdown", "invalid",
+  "intr", "unknown", "deadline", "kick", "console"};
+
+static uint64 rdtsc(void)
+{
+  uint32 lo, hi;
+  asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return (uint64)hi << 32 | lo;
+}
+
+void stats_start(struct guest *g)
+{
+  g->st.ns0 = clock_ns();
+  g->st.tsc0 = g->st.last = rdtsc();
+  g->st.in_run = 0;
+}
+
+// Right before vcpu_run: the VMM's handling of the last exit ends here.
+void stats_entry(struct guest *g)
+{
+  uint64 now = rdtsc();
+  uint32 r = g->st.reason;
+  if (g->st.started && r < VM_EXIT_NREASONS)
+    g->st.cycles[r] += now - g->st.last;
+  g->st.last = now;
+}
+
+// Right after vcpu_run returned with the exit in g->e.
+void stats_exit(struct guest *g)
+{
+  uint64 now = rdtsc();
+  g->st.in_run += now - g->st.last;
+  g->st.last = now;
+  g->st.reason = g->e.reason;
+  g->st.started = 1;
+  if (g->e.reason < VM_EXIT_NREASONS)
+    g->st.count[g->e.reason]++;
+}
+
+void stats_print(struct guest *g)
+{
+  uint64 ns = clock_ns() - g->st.ns0, cyc = rdtsc() - g->st.tsc0, n = 0, handled = 0;
+  if (!cyc || !ns)
+    return;
+  for (int i = 0; i < VM_EXIT_NREASONS; i++)
+    n += g->st.count[i], handled += g->st.cycles[i];
+  // cycles -> ns as the run measured them: ns/cyc
+  printf("%svmm: exits: %lu in %lu ms; %lu ms in vcpu_run (guest and kernel), %lu ms in the VMM\n",
+         g->prefix, n, ns / 1000000, g->st.in_run * (ns / 1000) / cyc / 1000, handled * (ns / 1000) / cyc / 1000);
+  printf("%svmm: %-10s %10s %8s %8s %10s\n", g->prefix, "reason", "count", "count%", "time%", "mean us");
+  for (int i = 0; i < VM_EXIT_NREASONS; i++) {
+    uint64 c = g->st.count[i];
+    if (!c)
+      continue;
+    uint64 cn = g->st.cycles[i] * (ns / 1000) / cyc;   // us
+    printf("%svmm: %-10s %10lu %7lu.%lu %7lu.%lu %10lu.%lu\n", g->prefix, names[i], c, c * 100 / n,
+           c * 1000 / n % 10, handled ? g->st.cycles[i] * 100 / handled : 0,
+           handled ? g->st.cycles[i] * 1000 / handled % 10 : 0, cn / c, cn * 10 / c % 10);
+  }
+}
