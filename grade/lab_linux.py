@@ -242,21 +242,6 @@ def bad_images(r):
     r.sendline("exit")
 
 
-# ---- the guest's x87/SSE state is its own (kern/svm/fpu.c) -------------------
-
-@test(points=5, title="x87/SSE state: two guests and a host process on one CPU see only their own",
-      cmdline="test=fputest", cpus=2, timeout=90)
-def fpu_isolation(r):
-    clean_run(r)
-    for i in (0, 1):
-        r.expect(r"^fpu\.%d\| fpu: 7 x87/SSE state intact$" % i)
-        r.expect(r"^fpu\.%d\| vmm: guest fpu exited with code 0 after" % i)
-    m = r.expect(r"^fputest: (\d+) checks, (\d+) saw guest state; vmm exited with status 0$")
-    r.check(int(m.group(1)) >= 50, "the host process looked only %s times" % m.group(1))
-    r.check(m.group(2) == "0", "a host process saw a guest's x87 state %s times" % m.group(2))
-    r.expect_exit(0)
-
-
 # ---- Debian's kernel boots (needs lab 5's interrupts and devices) ----------
 
 BOOT_TIMEOUT = 300   # a loaded 2-core machine; an idle one boots to /init in about 15 s
