@@ -70,3 +70,25 @@ KTEST(kalloc_basic)
     kfree_pages(c, 3);
   KCHECK(kfreecount() == before, "free count back to baseline %lu", kfreecount());
 }
+
+void *ktest_hog(uint64 leave)
+{
+  void *list = NULL;
+  while (kfreecount() > leave) {
+    void **p = kalloc();
+    if (!p)
+      break;
+    *p = list;
+    list = p;
+  }
+  return list;
+}
+
+void ktest_unhog(void *list)
+{
+  while (list) {
+    void *next = *(void **)list;
+    kfree(list);
+    list = next;
+  }
+}

@@ -23,3 +23,8 @@ struct ktest {
 #define KCHECK(cond, ...) kcheck((cond) ? 1 : 0, __FILE__, __LINE__, __VA_ARGS__)
 void kcheck(int ok, const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int ktest_failures(void);
+// Out-of-memory tests: ktest_hog takes free pages until only `leave` are left
+// and returns them as a list (threaded through each page's first word);
+// ktest_unhog gives such a list back.
+void *ktest_hog(uint64 leave);
+void ktest_unhog(void *list);

@@ -154,30 +154,6 @@ KTEST(hsave_nosvm)
     kfree(p);
 }
 
-// Takes pages until only `leave` are free; returns them as a list threaded
-// through each page's first word.
-static void *hog(uint64 leave)
-{
-  void *list = NULL;
-  while (kfreecount() > leave) {
-    void **p = kalloc();
-    if (!p)
-      break;
-    *p = list;
-    list = p;
-  }
-  return list;
-}
-
-static void unhog(void *list)
-{
-  while (list) {
-    void *next = *(void **)list;
-    kfree(list);
-    list = next;
-  }
-}
-
 // svm_alloc_save_areas with too few free pages for NCPU save areas: -ENOMEM,
 // every page it took given back, no entry left pointing at a freed page.
 // The live save areas are set aside and restored around the call.
@@ -187,7 +163,7 @@ KTEST(hsave_nomem)
   memmove(saved, svm_data, sizeof saved);
   memset(svm_data, 0, sizeof saved);
   uint64 base = kfreecount();
-  void *list = hog(NCPU / 2);
+  void *list = ktest_hog(NCPU / 2);
   uint64 before = kfreecount();
   int r = svm_alloc_save_areas();
   uint64 after = kfreecount();
@@ -196,7 +172,7 @@ KTEST(hsave_nomem)
     if (svm_data[i].save_area || svm_data[i].save_area_pa)
       stale = i;
   memmove(svm_data, saved, sizeof saved);
-  unhog(list);
+  ktest_unhog(list);
   KCHECK(r == -ENOMEM, "svm_alloc_save_areas with %lu free pages for %d CPUs: %d (want -ENOMEM=%d)",
          before, NCPU, r, -ENOMEM);
   KCHECK(after == before, "free pages before %lu, after the failed call %lu (want equal)", before,

@@ -370,30 +370,6 @@ KTEST(npt)
 }
 
 // ---- allocation failure -----------------------------------------------------
-// Takes pages until only `leave` are free; returns them as a list threaded
-// through each page's first word.
-static void *hog(uint64 leave)
-{
-  void *list = NULL;
-  while (kfreecount() > leave) {
-    void **p = kalloc();
-    if (!p)
-      break;
-    *p = list;
-    list = p;
-  }
-  return list;
-}
-
-static void unhog(void *list)
-{
-  while (list) {
-    void *next = *(void **)list;
-    kfree(list);
-    list = next;
-  }
-}
-
 // With memory nearly exhausted, every allocation path reports -ENOMEM and
 // leaves nothing behind.
 KTEST(vmcb_nomem)
@@ -404,23 +380,23 @@ KTEST(vmcb_nomem)
     KCHECK(0, "npt_init");
     return;
   }
-  void *list = hog(2);
+  void *list = ktest_hog(2);
   KCHECK(npt_map(&n, 0x40000000, 0x200000, PGSIZE, 0) == -ENOMEM, "npt_map with 2 free pages: -ENOMEM");
   uint64 hpa, perm;
   KCHECK(npt_lookup(&n, 0x40000000, &hpa, &perm) == -ENOENT, "nothing mapped after the failure");
   npt_free(&n);
   struct vmcb_perm p;
-  void *more = hog(3);   // 3 free: the 12 KiB IOPM may fit, the 8 KiB MSRPM cannot
+  void *more = ktest_hog(3);   // 3 free: the 12 KiB IOPM may fit, the 8 KiB MSRPM cannot
   uint64 before = kfreecount();
   KCHECK(vmcb_perm_alloc(&p) == -ENOMEM && kfreecount() == before && !p.iopm && !p.msrpm,
          "vmcb_perm_alloc with %lu free pages: -ENOMEM, nothing kept", before);
-  void *rest = hog(0);
+  void *rest = ktest_hog(0);
   struct vcpu v;
   memset(&v, 0, sizeof v);
   KCHECK(vmcb_create(&v) == -ENOMEM && !v.vmcb, "vmcb_create with no free page: -ENOMEM");
-  unhog(rest);
-  unhog(more);
-  unhog(list);
+  ktest_unhog(rest);
+  ktest_unhog(more);
+  ktest_unhog(list);
   KCHECK(kfreecount() == base, "free pages back to baseline %lu (now %lu)", base, kfreecount());
 }
 
