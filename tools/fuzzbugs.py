@@ -8,6 +8,7 @@ fault, a VIOLATION line, a host panic, or a failing exit status.
 
     python3 tools/fuzzbugs.py [-j N] [-k REGEX] [--keep]
     python3 tools/fuzzbugs.py --clean     the same runs on the unmodified tree: nothing found
+    python3 tools/fuzzbugs.py --seed S    another seed than make test's (how robust a finding is)
 
 Prints one line per bug (found by what, after how long) and
 "N passed, N failed". Exit status 0 iff every bug was found (--clean: none).
@@ -62,6 +63,7 @@ def parse_args(argv):
     p.add_argument("--build-dir", default="build-san", help="the SAN=1 build to start from")
     p.add_argument("--qemu", default=os.environ.get("QEMU", "qemu-system-x86_64"))
     p.add_argument("--timeout", type=int, default=600)
+    p.add_argument("--seed", type=int, help="fuzz with this seed instead of make test's (1)")
     return p.parse_args(argv)
 
 
@@ -105,6 +107,8 @@ def fuzz(tree, cmdline, args):
 
 def one(bug, args, results, lock):
     name, _, path, old, new, run = bug
+    if args.seed is not None:
+        run = run.replace("guestfuzz 1 ", "guestfuzz %d " % args.seed)
     tree = tempfile.mkdtemp(prefix="fuzzbug-%s-" % name)
     t0 = time.time()
     try:
@@ -129,7 +133,8 @@ def main(argv):
     args = parse_args(argv)
     bugs = [b for b in BUGS if not args.pattern or re.search(args.pattern, b[0])]
     if args.clean:   # each distinct run once, on the clean tree
-        seen, bugs = set(), [b for b in bugs if not (b[5] in seen or seen.add(b[5]))]
+        seen = set()
+        bugs = [b for b in bugs if not (b[5] in seen or seen.add(b[5]))]
         bugs = [("clean:" + b[5].split()[-1], "", "", "", "", b[5]) for b in bugs]
     subprocess.run(["make", "-s", "-j2", "SAN=1", "B=" + args.build_dir], cwd=ROOT, check=True)
     results, lock, pending = [], threading.Lock(), list(bugs)

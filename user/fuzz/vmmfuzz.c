@@ -253,17 +253,43 @@ static uint8 *emit_pair(uint8 *p)
   return p;
 }
 
+// A count for string I/O and hypercall lengths: small, a learnt constant
+// (a buffer's size the VMM compared a length with), or any 16-bit value.
+static uint32 any_count(void)
+{
+  switch (pick(8)) {
+  case 0: case 1: case 2: return pick(16);
+  case 3: case 4: return pick(512);
+  case 5: case 6: return ndict ? dict_value() & 0xFFFF : pick(2048);
+  default: return pick(0x10000);
+  }
+}
+
+// One hypercall (VMMCALL, user/guests/guest.h): mov $nr, %eax; mov $a,
+// %ebx; mov $b, %ecx; vmmcall. HC_PRINT's bytes come from guest RAM.
+static uint8 *emit_hypercall(uint8 *p)
+{
+  uint32 nr = pick(8) ? 1 + pick(HC_YIELD) : any_value();
+  *p++ = 0xB8, p = put32(p, nr);
+  *p++ = 0xBB, p = put32(p, pick(8) ? pick(DEVRAM) : any_value());
+  *p++ = 0xB9, p = put32(p, nr == HC_PRINT && pick(4) ? any_count() : any_value());
+  *p++ = 0x0F, *p++ = 0x01, *p++ = 0xD9;
+  return p;
+}
+
 // One operation in 32-bit code: at most 8 * 28 bytes.
 static uint8 *emit_op(uint8 *p)
 {
-  int size = 1 << pick(3), op = pick(10);
+  int size = 1 << pick(3), op = pick(11);
+  if (op == 10)
+    return emit_hypercall(p);
   if (op < 5) {
     p = emit_pio(p, any_port(), any_value(), size, op < 3);
   } else if (op == 5) {                                // rep outs/ins
     *p++ = 0xBA, p = put32(p, any_port());
     *p++ = 0xBE, p = put32(p, pick(8) ? pick(DEVRAM) : word());   // %esi
     *p++ = 0xBF, p = put32(p, pick(8) ? pick(DEVRAM) : word());   // %edi
-    *p++ = 0xB9, p = put32(p, pick(3) ? pick(16) : pick(3) ? pick(512) : pick(0x10000));   // %ecx
+    *p++ = 0xB9, p = put32(p, any_count());   // %ecx
     *p++ = 0xF3, *p++ = pick(2) ? 0x6E | (size > 1) : 0x6C | (size > 1);
   } else if (op < 8) {                                 // one MMIO access
     p = emit_mmio(p, any_mmio(any_dev()), any_value(), pick(4) ? 4 : size, op == 6);
