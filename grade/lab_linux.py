@@ -333,20 +333,13 @@ def panic(r):
     r.expect_exit(0)
 
 
-# KNOWN BUG (issue 12 stays open): with two Linux guests on two CPUs the host
-# triple-faults right after a #VMEXIT (an instruction-fetch #PF at the
-# instruction after VMRUN in vmenter.S, with a host CR3 that does not map the
-# kernel text; QEMU -d int shows it). Reproduce:
-#   make qemu CPUS=2 MEM=1G APPEND='test=vmm -e halt -M 192 -k bzImage -r initramfs
-#     -a cmd_poweroff -c 0 a b' QEMUEXTRA='-initrd linux/grade.tar'
-# Until it is fixed this test is graded only with SVMLAB_KNOWN_BUGS=1, so that
-# `make test` stays a gate for everything else.
-KNOWN_BUGS = os.environ.get("SVMLAB_KNOWN_BUGS") == "1"
-
-
-@(linux_test(10, "two Linux guests at once, one on each CPU, both boot clean and power off",
-             linux("poweroff", "halt", mem=192, names=" -c 0 a b"), "two_guests")
-  if KNOWN_BUGS else (lambda fn: fn))
+# Two guests, one per CPU. This found two bugs that only show with two
+# vCPUs in guest mode at once under QEMU 7.2 (docs/svm-primer.md §11): the host
+# died at the instruction after VMRUN while the kernel switched FPU state
+# around every VMRUN (now lazy, kern/svm/fpu.c), and a guest took its own
+# EVENTINJ interrupt twice, the second time with IF=0 (kern/svm/irq.c).
+@linux_test(10, "two Linux guests at once, one on each CPU, both boot clean and power off",
+            linux("poweroff", "halt", mem=192, names=" -c 0 a b"), "two_guests")
 def two_guests(r):
     clean_run(r)
     for i, n in enumerate("ab"):
@@ -358,13 +351,9 @@ def two_guests(r):
     r.expect_exit(0)
 
 
-# KNOWN BUG (issue 12 stays open): the third boot of this run sometimes hangs
-# (seen at the end of the session on an idle machine; the linux helper saw it
-# too). Graded only with SVMLAB_KNOWN_BUGS=1 until found, like two_guests.
-@(linux_test(5, "three boots in a row and a VMM killed mid-boot give back every page",
+@linux_test(5, "three boots in a row and a VMM killed mid-boot give back every page",
             "test=linuxclean 3 -e halt -M 128 -k bzImage -r initramfs -a cmd_poweroff", "cleanup",
             timeout=2 * BOOT_TIMEOUT)
-  if KNOWN_BUGS else (lambda fn: fn))
 def cleanup(r):
     clean_run(r)
     for i in (1, 2, 3):

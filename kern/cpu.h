@@ -20,6 +20,8 @@ struct taskstate {
 struct proc;
 struct context;
 
+struct vcpu;
+
 struct cpu {
   struct cpu *self;          // 0x00: %gs:0, read by mycpu()
   uint64 kstack_top;         // 0x08: kernel stack for SYSCALL entry
@@ -34,6 +36,7 @@ struct cpu {
   struct taskstate ts;
   uint64 gdt[NSEGS];
   uint64 ticks;              // timer ticks seen on this CPU
+  struct vcpu *fpu_owner;    // whose x87/SSE state the registers hold (kern/svm/fpu.c)
 };
 #define CPU_OFF_KSTACK 0x08
 #define CPU_OFF_USER_RSP 0x10

@@ -87,6 +87,7 @@ void svm_hardware_setup(void);
 void svm_hardware_enable(void);
 void svm_hardware_disable(void);
 void svm_hardware_disable_all(void);
+int svm_guest_fpu_release(void);   // svm/fpu.c: #NM or leaving the CPU; 1 if a guest's state was loaded
 
 // ---- kernel base: segments, traps, interrupts, SMP -------------------------
 // main.c

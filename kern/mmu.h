@@ -26,6 +26,7 @@
 // Control registers.
 #define CR0_PE _UL(0x00000001)
 #define CR0_MP _UL(0x00000002)
+#define CR0_TS _UL(0x00000008)
 #define CR0_ET _UL(0x00000010)
 #define CR0_NE _UL(0x00000020)
 #define CR0_WP _UL(0x00010000)

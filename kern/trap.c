@@ -65,6 +65,8 @@ const char *trap_name(uint64 trapno)
     return "spurious interrupt";
   if (trapno == T_IPI_KICK)
     return "vcpu kick IPI";
+  if (trapno == T_IPI_REEXIT)
+    return "exit-after-injection IPI";
   return trapno == T_IPI_CALL ? "smp_call IPI" : "interrupt";
 }
 
@@ -268,11 +270,16 @@ void trap(struct trapframe *tf)
     uartintr();
     lapiceoi();
     return;
+  case T_NM:   // a guest's FPU state is loaded (CR0.TS): give it back, retry
+    if (svm_guest_fpu_release())
+      return;
+    break;
   case T_IPI_CALL:
     lapiceoi();
     smp_call_intr();
     return;
   case T_IPI_KICK:   // vcpu_kick: the #VMEXIT it caused was all it was for
+  case T_IPI_REEXIT: // the same, for an injected interrupt (kern/svm/irq.c)
     lapiceoi();
     return;
   case T_SPURIOUS:   // the local APIC wants no EOI for its spurious vector

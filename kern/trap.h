@@ -10,6 +10,7 @@
 #define T_NMI 2
 #define T_BP 3
 #define T_UD 6
+#define T_NM 7            // device not available: CR0.TS (kern/svm/fpu.c)
 #define T_DF 8
 #define T_GP 13
 #define T_PF 14
@@ -20,6 +21,7 @@
 #define T_SYSCALL 64       // recorded in trapno by the SYSCALL entry
 #define T_IPI_CALL 0xF0    // smp_call's IPI
 #define T_IPI_KICK 0xF1    // vcpu_kick: makes a running guest exit (kern/svm/halt.c)
+#define T_IPI_REEXIT 0xF2  // self-IPI: an exit right after an injected interrupt (kern/svm/irq.c)
 #define T_SPURIOUS 255     // local APIC spurious vector
 
 // IST slots in the TSS (1-based as in the IDT gate; APM Vol. 2 §8.9).

@@ -281,11 +281,13 @@ static void test_kick(void)
     ;
   int pid = child_poke(&h, 1);
   long t0 = clock_ns();
+  long acked = -1;   // the run that injects may end in VM_EXIT_INTR (kern/svm/irq.c, QEMU 7.2)
   while ((r = run(&h, 3000)) == 0 && h.e.reason == VM_EXIT_INTR)
-    ;
+    acked = h.e.irq_acked >= 0 ? h.e.irq_acked : acked;
+  acked = h.e.irq_acked >= 0 ? h.e.irq_acked : acked;
   long waited = (clock_ns() - t0) / MS;
   long l = poke_latency(pid);
-  check(r == 0 && is_io(&h, 0x20) && h.e.irq_acked == VEC, "a child's vcpu_irq woke the halted vcpu: reason %ld, acked 0x%lx", h.e.reason, h.e.irq_acked);
+  check(r == 0 && is_io(&h, 0x20) && acked == VEC, "a child's vcpu_irq woke the halted vcpu: reason %ld, acked 0x%lx", h.e.reason, acked);
   check(waited < 1500, "it came after %ld ms, not at the 3 s deadline (latency %ld us)", waited, l);
   for (int i = 0; (r = run(&h, 20)) == 0 && i < 500 && (h.e.reason != VM_EXIT_DEADLINE || !h.e.halted); i++)
     ;

@@ -24,7 +24,6 @@
 #include "svm/vcpu.h"
 #include "../lib/string.h"
 
-#define CR0_TS _UL(0x008)
 #define CR0_RESERVED 0xFFFFFFFF00000000UL
 #define GPTE_ADDR 0x000FFFFFFFFFF000UL
 

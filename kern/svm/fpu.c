@@ -1,10 +1,24 @@
 // A guest's x87/SSE state is its own (as KVM's kvm_load_guest_fpu and
-// kvm_put_guest_fpu make it): the vcpu keeps an FXSAVE image that is loaded
-// right before each VMRUN and saved right after the #VMEXIT, and the CPU
-// gets a clean state back before anything else runs. VMRUN switches none of
-// it (the state it saves and loads is listed in APM Vol. 2 §15.5.1 "Basic
-// Operation": no x87, SSE or XCR0), so without this two guests on one CPU,
-// and host processes running x87 code, would read each other's registers.
+// kvm_put_guest_fpu make it): the vcpu keeps an FXSAVE image; VMRUN switches
+// none of this state (APM Vol. 2 §15.5.1 "Basic Operation" lists what it
+// saves and loads: no x87, SSE or XCR0), so without this two guests on one
+// CPU, and host processes running x87 code, would read each other's
+// registers.
+//
+// The switch is lazy, as Linux's was for years: a vcpu's state is loaded
+// before its first VMRUN on a CPU and then stays in the registers across
+// exits and entries (cpu.fpu_owner). It is saved, and the CPU given a clean
+// state, only when something else needs the FPU:
+//   - another vcpu is about to run on this CPU (svm_guest_fpu_load);
+//   - the host touches the FPU: CR0.TS is set while a guest's state is
+//     loaded, so the first x87/SSE instruction of a host process raises #NM
+//     (APM Vol. 2 §8.2 "#NM"), and trap.c calls svm_guest_fpu_release;
+//   - the process that ran the vcpu leaves the CPU (sched, proc.c) or frees
+//     the vcpu: the state must be in memory before the vcpu can run anywhere
+//     else, and no other process may find it in the registers.
+// The eager switch around every VMRUN that this replaces also made QEMU 7.2
+// (MTTCG, two CPUs each running a Linux guest) fault on the host's first
+// instruction after #VMEXIT, page tables intact (docs/svm-primer.md §11).
 //
 // The host kernel runs with CR4.OSFXSR=0 (it is built -mgeneral-regs-only
 // and never saves vector state), so SSE instructions #UD in host processes.
@@ -16,15 +30,14 @@
 #include "defs.h"
 #include "../lib/string.h"
 #include "mmu.h"
+#include "cpu.h"
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
 
-#define MXCSR_RESET 0x1F80   // all SIMD exceptions masked, round to nearest
-#define FCW_RESET 0x037F     // FNINIT's control word
-
 // The state a CPU has after FNINIT and reset of MXCSR: what every guest
-// starts with and what the host gets back after each exit.
-static uint8 clean_fpu[512] __attribute__((aligned(16)));
+// starts with and what the host gets back: FCW 0x037F at byte 0, MXCSR
+// 0x1F80 (all SIMD exceptions masked, round to nearest) at byte 24.
+static const uint8 clean_fpu[512] __attribute__((aligned(16))) = {[0] = 0x7F, [1] = 0x03, [24] = 0x80, [25] = 0x1F};
 
 static inline uint64 rcr4(void)
 {
@@ -33,37 +46,72 @@ static inline uint64 rcr4(void)
   return v;
 }
 static inline void lcr4(uint64 v) { asm volatile("mov %0, %%cr4" ::"r"(v) : "memory"); }
+static inline uint64 rcr0(void)
+{
+  uint64 v;
+  asm volatile("mov %%cr0, %0" : "=r"(v));
+  return v;
+}
+static inline void lcr0(uint64 v) { asm volatile("mov %0, %%cr0" ::"r"(v) : "memory"); }
+static inline void clts(void) { asm volatile("clts" ::: "memory"); }
 static inline void fxsave(void *p) { asm volatile("fxsave64 (%0)" ::"r"(p) : "memory"); }
 static inline void fxrstor(const void *p) { asm volatile("fxrstor64 (%0)" ::"r"(p) : "memory"); }
 
-static void fpu_image_reset(uint8 *img)
+// IF=0. Saves the loaded guest state, if any, into its vcpu, and leaves
+// this CPU with a clean FPU and CR0.TS clear.
+static void fpu_release(struct cpu *c)
 {
-  memset(img, 0, 512);
-  *(uint16 *)img = FCW_RESET;
-  *(uint32 *)(img + 24) = MXCSR_RESET;
+  struct vcpu *v = c->fpu_owner;
+  clts();
+  if (!v)
+    return;
+  uint64 cr4 = rcr4();
+  lcr4(cr4 | CR4_OSFXSR);
+  fxsave(v->fpu);
+  fxrstor(clean_fpu);
+  lcr4(cr4);
+  c->fpu_owner = NULL;
 }
 
 // Before VMRUN (IF=0): the guest's FPU state on the CPU, and the XSETBV
 // intercept that keeps XCR0 out of the guest's hands.
 void svm_guest_fpu_load(struct vcpu *v)
 {
+  struct cpu *c = mycpu();
+  v->vmcb->control.intercepts[INTERCEPT_WORD_MISC2] |= INTERCEPT_XSETBV;
+  if (c->fpu_owner == v)
+    return;
+  fpu_release(c);
   if (!v->fpu_ready) {
-    fpu_image_reset(v->fpu);
+    memmove(v->fpu, clean_fpu, sizeof v->fpu);
     v->fpu_ready = 1;
   }
-  if (!clean_fpu[0])
-    fpu_image_reset(clean_fpu);
-  v->vmcb->control.intercepts[INTERCEPT_WORD_MISC2] |= INTERCEPT_XSETBV;
-  lcr4(rcr4() | CR4_OSFXSR);
+  uint64 cr4 = rcr4();
+  lcr4(cr4 | CR4_OSFXSR);
   fxrstor(v->fpu);
+  lcr4(cr4);
+  c->fpu_owner = v;
+  lcr0(rcr0() | CR0_TS);   // VMRUN keeps it in the host save area for after the exit
 }
 
-// After #VMEXIT (IF=0): keep the guest's state, leave a clean one behind.
-void svm_guest_fpu_put(struct vcpu *v)
+// #NM in the host, or its process leaving the CPU (IF=0): the guest's state
+// goes back to its vcpu. 1 if there was one (the #NM was ours).
+int svm_guest_fpu_release(void)
 {
-  fxsave(v->fpu);
-  fxrstor(clean_fpu);
-  lcr4(rcr4() & ~CR4_OSFXSR);
+  struct cpu *c = mycpu();
+  int had = c->fpu_owner != NULL || (rcr0() & CR0_TS);
+  fpu_release(c);
+  return had;
+}
+
+// v is being freed by its process: its state must not stay on this CPU.
+void svm_guest_fpu_forget(struct vcpu *v)
+{
+  pushcli();
+  struct cpu *c = mycpu();
+  if (c->fpu_owner == v)
+    fpu_release(c);
+  popcli();
 }
 
 // XSETBV: there is no XSAVE for guests, so it is #UD as on such a CPU.

@@ -18,6 +18,8 @@
 // The guest's GIF is always 1: it cannot run CLGI (intercepted, #UD).
 #include "defs.h"
 #include "x86.h"
+#include "cpu.h"
+#include "trap.h"
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
 
@@ -121,6 +123,26 @@ static void inject_pending_event(struct vcpu *v)
   // if (!once++)
   //   lab_missing(5, "inject_pending_event");
   // LAB 5 END
+}
+
+// QEMU 7.2's VMRUN delivers an EVENTINJ external interrupt at once but
+// leaves the vector in its "pending exception" slot (cs->exception_index,
+// target/i386/tcg/sysemu/svm_helper.c helper_vmrun); when its CPU loop is
+// asked to stop before anything else overwrites that slot (another vCPU's
+// IPI or TLB flush, the round-robin scheduler of -accel tcg,thread=single),
+// it delivers the vector a second time, ignoring IF: the guest takes its
+// own interrupt again on the first instruction of the handler (Linux then
+// deadlocks on the irq descriptor's lock or faults, and the host has died
+// of it too; measured with two Linux guests, one per CPU, docs/svm-primer.md §11).
+// A host interrupt pending at VMRUN is taken (as an INTR #VMEXIT, §15.21.1)
+// before that can happen, and the exit overwrites the slot: so after an
+// INTR injection this CPU sends itself an IPI, which GIF=0 holds until the
+// VMRUN. On hardware it costs one exit per injected interrupt.
+void svm_exit_after_intr(struct vcpu *v, int cpu)
+{
+  uint64 inj = v->vmcb->control.eventinj;
+  if ((inj & SVM_EVTINJ_VALID) && (inj & SVM_EVTINJ_TYPE_MASK) == SVM_EVTINJ_TYPE_INTR)
+    lapic_ipi(cpus[cpu].apicid, T_IPI_REEXIT);
 }
 
 // Right before VMRUN (IF=0, v loaded on cpu): enter guest mode, so that a

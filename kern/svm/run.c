@@ -486,9 +486,9 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
       popcli();
       return 1;
     }
+    svm_exit_after_intr(v, cpu);         // QEMU 7.2 (kern/svm/irq.c)
     svm_guest_fpu_load(v);
     svm_enter_guest(v, cpu);
-    svm_guest_fpu_put(v);
     svm_complete_interrupts(v);          // lab 5: out of guest mode, window closed
     if (lab4_enter_missing) {
       r = lab_missing(4, lab4_enter_missing == 1 ? "svm_enter_guest" : "svm_vmrun_regs (vmenter.S)");

@@ -204,6 +204,7 @@ static void svm_clear_current_vmcb(struct vmcb *vmcb)
 // Frees v and its VMCB. v must not be loaded.
 void vcpu_free(struct vcpu *v)
 {
+  svm_guest_fpu_forget(v);   // fpu.c: its x87/SSE state may still be on this CPU
   // LAB 3 BEGIN
   svm_clear_current_vmcb(v->vmcb);
   vmcb_destroy(v);

@@ -68,6 +68,7 @@ struct vcpu {
 int svm_interrupt_allowed(struct vcpu *v);
 int svm_prepare_entry(struct vcpu *v, int cpu);    // IF=0, before VMRUN: 0 = do not enter now
 void svm_complete_interrupts(struct vcpu *v);      // IF=0, after #VMEXIT
+void svm_exit_after_intr(struct vcpu *v, int cpu);   // IF=0, before VMRUN: QEMU 7.2 double delivery
 int svm_vintr_interception(struct vcpu *v, struct vm_exit *e);
 
 // halt.c (lab 5): HLT, blocking, kicks and the run requests
@@ -97,7 +98,7 @@ void svm_vmrun_regs(uint64 vmcb_pa, struct svm_gprs *gprs);
 
 // fpu.c: the guest's own x87/SSE state around each VMRUN (IF=0)
 void svm_guest_fpu_load(struct vcpu *v);
-void svm_guest_fpu_put(struct vcpu *v);
+void svm_guest_fpu_forget(struct vcpu *v);
 int xsetbv_interception(struct vcpu *v, struct vm_exit *e);   // #UD: guests have no XSAVE
 
 // cr0.c: CR0 writes of long-mode guests (EFER.LME=1 => CR0.PG=1)
