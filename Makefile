@@ -133,6 +133,11 @@ $(B)/initrd/guestfuzz: $(B)/u/user/guestfuzz.o $(FUZZVMMOBJS) $(ULIBOBJS) user/u
 	@mkdir -p $(@D)
 	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(B)/u/user/guestfuzz.o $(FUZZVMMOBJS) $(ULIBOBJS)
 
+# mmiodiff runs instructions on RAM and through the VMM's MMIO path (user/mmiodiff.c).
+$(B)/initrd/mmiodiff: $(B)/u/user/mmiodiff.o $(B)/u/user/fuzz/x86gen.o $(FUZZVMMOBJS) $(ULIBOBJS) user/user.ld
+	@mkdir -p $(@D)
+	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(B)/u/user/mmiodiff.o $(B)/u/user/fuzz/x86gen.o $(FUZZVMMOBJS) $(ULIBOBJS)
+
 # mbcheck tests the VMM's firmware side on its own: multiboot loader, ACPI tables, fw_cfg.
 MBOBJS := $(addprefix $(B)/u/user/,mbcheck.o vmm/multiboot.o vmm/acpi.o vmm/fwcfg.o)
 $(B)/initrd/mbcheck: $(MBOBJS) $(ULIBOBJS) user/user.ld
@@ -254,9 +259,9 @@ fuzz: all tools-check $(B)/emutest
 HOSTCC ?= gcc
 EMUSRCS := user/vmm/decode.c user/vmm/emulate.c user/vmm/alu.c
 EMUCOUNT ?= 100000
-$(B)/emutest: tools/emutest/emutest.c tools/emutest/native.S $(EMUSRCS) user/vmm/x86emu.h
+$(B)/emutest: tools/emutest/emutest.c tools/emutest/native.S user/fuzz/x86gen.c user/fuzz/x86gen.h $(EMUSRCS) user/vmm/x86emu.h
 	@mkdir -p $(@D)
-	$(HOSTCC) -O2 -g -mno-red-zone $(WARN) -Iuser/vmm -o $@ tools/emutest/emutest.c tools/emutest/native.S $(EMUSRCS)
+	$(HOSTCC) -O2 -g -mno-red-zone $(WARN) -Iuser/vmm -o $@ tools/emutest/emutest.c tools/emutest/native.S user/fuzz/x86gen.c $(EMUSRCS)
 emutest: $(B)/emutest
 	$(B)/emutest $(EMUCOUNT) $(or $(SEED),1)
 

@@ -8,7 +8,9 @@ and memory; it also checks RIP- and GS-relative accesses and a #PF that
 emulation must raise. The VMM's testdev line must show accesses of every
 width, each reaching the device as one access. The emulator itself is checked
 against the CPU: tools/emutest runs random instances natively and through
-x86_decode/x86_emulate and compares (emulator_vs_cpu).
+x86_decode/x86_emulate and compares (emulator_vs_cpu); user/mmiodiff runs
+random instances in a guest, on RAM and through the real MMIO exit path
+(mmio_random).
 """
 import os
 import re
@@ -49,6 +51,19 @@ def mmio_prot32(r):
     clean(r)
     r.expect(r"^mmio32: 9 checks passed$")
     r.expect(r"^vmm: guest mmio32 exited with code 0 ")
+    r.expect_exit(0)
+
+
+@test(points=15, title="5,000 random instances agree on guest RAM and through the real MMIO path "
+      "(NPF exit, fetch through the guest's page tables, decode, emulate): user/mmiodiff.c",
+      cmdline="test=mmiodiff 5000 1", timeout=120)
+def mmio_random(r):
+    clean(r)
+    m = r.expect(r"^mmiodiff: (\d+) instances of \d+ forms, (\d+) agree \(A on RAM, B through MMIO\); "
+                 r"(\d+) emulated; QEMU: \d+ with a stray REX not run, \d+ NPF exits with lost flags; (\d+) failures$")
+    n, agree, emulated = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    r.check(n == 5000 and agree == n, "%d of %d instances agree (mmiodiff's MISMATCH lines say how)" % (agree, n))
+    r.check(emulated >= n * 9 // 10, "only %d of %d instances went through the MMIO path" % (emulated, n))
     r.expect_exit(0)
 
 

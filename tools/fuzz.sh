@@ -7,6 +7,7 @@
 #   guestfuzz SEED GUESTS 64 d     device guests through the VMM's device models
 #   guestfuzz SEED GUESTS 64 l     corrupted images through the VMM's loaders
 #   hostile full probe             every guest-physical page up to 4 GiB (user/hostile.c)
+#   mmiodiff COUNT SEED            random instructions on RAM and through the MMIO path (user/mmiodiff.c)
 # The guided runs need make SAN=1 for their coverage (make fuzz SAN=1: the
 # issue's figures are CALLS=1000000 GUESTS=100000). Their corpus is kept in
 # $B/corpus/NAME.corpus and handed to the next run in an initrd with the
@@ -14,7 +15,7 @@
 # lines are printed; tools/kcov_files.py breaks the kernel coverage down by
 # file. A run fails on a panic, a UBSan report, a kill, a hang (its
 # timeout), a violation, an error outcome or a leaked page. Logs: $B/fuzz-*.log.
-# Environment: B (build), SEED (1), CALLS (100000), GUESTS (10000), CPUS (2),
+# Environment: B (build), SEED (1), CALLS (100000), GUESTS (10000), MMIODIFF (100000), CPUS (2),
 # QEMU, QEMUCPU (max), PROBE (1: run the full probe; 0: skip it), GUIDED
 # (1: also the guided runs; 0: only the blind ones).
 cd "$(dirname "$0")/.." || exit 2
@@ -22,6 +23,7 @@ B=${B:-build}
 SEED=${SEED:-1}
 CALLS=${CALLS:-100000}
 GUESTS=${GUESTS:-10000}
+MMIODIFF=${MMIODIFF:-100000}
 CPUS=${CPUS:-2}
 QEMU=${QEMU:-qemu-system-x86_64}
 QEMUCPU=${QEMUCPU:-max}
@@ -96,6 +98,8 @@ if [ "$GUIDED" = 1 ]; then
     keep_corpus "$B/fuzz-guestfuzz-$m.log" guestfuzz-$m
   done
 fi
+# The decoder and emulator through the real MMIO exit path (user/mmiodiff.c).
+run mmiodiff $((MMIODIFF / 200 + 300)) '^mmiodiff: [0-9]+ instances' "test=mmiodiff $MMIODIFF $SEED"
 if [ "$PROBE" = 1 ]; then
   run probe 900 '^hostile: probe: canary' "test=hostile full probe"
 fi

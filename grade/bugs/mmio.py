@@ -5,6 +5,7 @@ from bugs import bug
 EMU = "mmio/emulator_vs_cpu"
 AGREE = "mmio/mmio_agree"
 P32 = "mmio/mmio_prot32"
+RANDOM = "mmio/mmio_random"   # user/mmiodiff: random instances through the real MMIO exit path
 
 # ---- part A: sizes and the memory operand (decode.c) -----------------------------------------
 bug("disp8_unsigned", "an 8-bit displacement is not sign-extended",
@@ -114,3 +115,8 @@ bug("walk_index_bits", "a level's index takes 10 bits instead of 9",
 bug("notpresent_read_error_code", "a not-present fault on a write reports a read (W bit dropped)",
     edits=[("user/vmm/gva.c", "      return (acc & (GVA_WRITE | GVA_FETCH)) | (cpl3 ? GVA_PF_U : 0) | GVA_PF_NOTPRESENT;",
             "      return (acc & GVA_FETCH) | (cpl3 ? GVA_PF_U : 0) | GVA_PF_NOTPRESENT;")], tests=[AGREE])
+
+# ---- caught by the random instances through the real MMIO path (mmio_random) ---------------------
+bug("byte_reg_ah_with_rex", "byte registers 4-7 read as AH..BH even with a REX prefix (SPL..DIL)",
+    edits=[("user/vmm/emulate.c", "  if (size == 1 && !in->rex && r >= 4 && r < 8)\n    return (cpu->gpr[r - 4] >> 8) & 0xFF;",
+            "  if (size == 1 && r >= 4 && r < 8)\n    return (cpu->gpr[r - 4] >> 8) & 0xFF;")], tests=[EMU, RANDOM])

@@ -21,4 +21,5 @@ const struct mmio_dev *mmio_dev_at(int i);
 int mmio_exit(struct guest *g);
 // testdev.c: the test device of guests with GUEST_F_TESTDEV
 int testdev_setup(struct guest *g);
+uint8 *testdev_page(void);   // the test device's page (user/mmiodiff.c)
 void testdev_report(struct guest *g);

@@ -24,6 +24,9 @@ static int td_write(void *dev, uint64 off, const void *buf, int n)
   return 0;
 }
 
+// The device's page, for user/mmiodiff.c to fill and compare.
+uint8 *testdev_page(void) { return page; }
+
 int testdev_setup(struct guest *g)
 {
   if (!(g->hdr.flags & GUEST_F_TESTDEV))
