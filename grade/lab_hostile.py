@@ -100,6 +100,11 @@ progress_test(3, "EFER.LME with paging off, then CR0.PG without PAE: #GP (no IDT
               "the host CPU survives", "-e shutdown hostile_lme", "hostile_lme", [],
               r"shut down \(triple fault\)")
 
+progress_test(3, "CR8 writes with a virtual interrupt pending (unintercepted, they abort QEMU 7.2): "
+              "emulated, read back, nothing delivered with IF=0", "hostile_cr8", "hostile_cr8",
+              [r"hostile_cr8: CR8 written and read back with a V_IRQ pending; nothing arrived with IF=0"],
+              "exited with code 0")
+
 progress_test(4, "a guest enters long mode itself (PAE, CR3, EFER.LME, CR0.PG, far jump to 64-bit code)",
               "lmenter", "lmenter", [r"lmenter: long mode entered from 32-bit protected mode"],
               "exited with code 0")

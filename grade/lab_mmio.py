@@ -135,6 +135,21 @@ def turtles_forktest(r):
     r.expect_exit(0)
 
 
+@test(points=5, title="CR8 is the local APIC's TPR both ways, and an interrupt waits while CR8 holds its "
+      "class (svmlab's ktest=cr8, in svmlab's VMM: the exit record's cr8, VM_RUN_SET_CR8, VM_EXIT_TPR)",
+      cmdline="test=vmm -k kernel.bin -r svmlab.tar -a svmlab-cr8.cmdline -M 64", timeout=120)
+def turtles_cr8(r):
+    clean(r)
+    r.expect(r"^svmlab: booting \(cmdline \"kernel.bin ktest=cr8\"\)$")
+    r.expect(r"^ok: MOV 5 to CR8: the TPR reads 0x50 ")
+    r.expect(r"^ok: TPR 0x3A written through the APIC page: CR8 reads 3 ")
+    r.expect(r"^ok: a self-IPI of class 15 with CR8 = 15: taken 0 times ")
+    r.expect(r"^ok: CR8 = 0 lets it in: taken 1 times")
+    r.expect(r"^ktest cr8: 6 checks, 0 failed$")
+    r.expect(r"^vmm: guest \S+ exited with code 0 ")
+    r.expect_exit(0)
+
+
 @test(points=5, title="svmlab in svmlab is interactive: keys typed at the host reach the guest's shell "
       "(host console -> VMM -> 16550A -> IOAPIC -> LAPIC -> guest) and its answer comes back",
       cmdline="test=vmm -k kernel.bin -r svmlab.tar -a svmlab-shell.cmdline -M 64", timeout=180)

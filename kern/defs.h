@@ -120,6 +120,8 @@ void scheduler(void) __attribute__((noreturn));
 // lapic.c
 void lapicinit(void);
 int lapicid(void);
+uint32 lapic_tpr(void);
+void lapic_set_tpr(uint32 v);
 void lapiceoi(void);
 void lapic_ipi(int apicid, int vector);
 void lapic_init_ipi(int apicid);

@@ -187,6 +187,14 @@ void lapicinit(void)
   lapicw(LAPIC_TPR, 0);   // accept every priority
 }
 
+// The task priority register (ktest=cr8).
+uint32 lapic_tpr(void) { return lapic ? lapicr(LAPIC_TPR) : 0; }
+void lapic_set_tpr(uint32 v)
+{
+  if (lapic)
+    lapicw(LAPIC_TPR, v);
+}
+
 // This CPU's APIC id; before lapicinit, the initial id from CPUID 1.
 int lapicid(void)
 {

@@ -314,7 +314,7 @@ uint64 sys_vcpu_run(void)
   struct vm_exit e;
   if (copyin(myproc()->pml4, &e, ue, sizeof e) < 0 || uvm_check(myproc()->pml4, ue, sizeof e, PTE_W) < 0)
     return -EFAULT;
-  if (e.run_flags & ~VM_RUN_FLAGS)
+  if ((e.run_flags & ~VM_RUN_FLAGS) || ((e.run_flags & VM_RUN_SET_CR8) && e.cr8 > 15))
     return -EINVAL;
   int r = vcpu_run(v, &e);
   if (r < 0)

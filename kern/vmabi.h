@@ -117,11 +117,13 @@ struct vm_regs {
 #define VM_EXIT_DEADLINE 12 // clock_ns() reached deadline_ns
 #define VM_EXIT_KICK 13     // vcpu_kick
 #define VM_EXIT_CONSOLE 14  // console input is waiting (run_flags has VM_RUN_WAKE_CONSOLE)
-#define VM_EXIT_NREASONS 15
+#define VM_EXIT_TPR 15      // the guest lowered its CR8 (vm_exit.cr8): interrupts its LAPIC held back may go in
+#define VM_EXIT_NREASONS 16
 
 // vm_exit.run_flags
 #define VM_RUN_WAKE_CONSOLE 0x1
-#define VM_RUN_FLAGS 0x1    // every flag the kernel knows; others: -EINVAL
+#define VM_RUN_SET_CR8 0x2  // load vm_exit.cr8 (0-15, else -EINVAL) into the guest's CR8 first
+#define VM_RUN_FLAGS 0x3    // every flag the kernel knows; others: -EINVAL
 
 // Vectors vcpu_irq accepts on the line (below 32 are exceptions).
 #define VM_IRQ_VECTOR_MIN 32
@@ -140,7 +142,8 @@ struct vm_exit {
   // filled by the kernel on every return:
   int32 irq_acked;     // vector injected from the line during this run, -1 if none
   uint32 halted;       // 1: the vcpu is blocked in HLT (IF=1), waiting for an interrupt
-  uint32 pad0;
+  uint32 cr8;          // the guest's CR8 (V_TPR, the APIC TPR's bits 7:4) at the exit; with
+                       // VM_RUN_SET_CR8 user space sets it for the next run (its LAPIC's TPR)
   uint32 reason;       // VM_EXIT_*
   uint32 ran_on_cpu;   // CPU that ran the guest just before this exit
   uint64 code;         // raw SVM exit code (low 32 bits meaningful: QEMU writes VMEXIT_INVALID as 0xFFFFFFFF)

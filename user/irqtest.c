@@ -396,8 +396,12 @@ static void test_console(void)
   }
   check(got == 2 && buf[0] == 'a' && buf[1] == 'b', "cons_read returned %ld bytes, the first 0x%lx", got, buf[0]);
   check(cons_read(buf, 1) == 0, "cons_read with nothing waiting returns 0", 0, 0);
-  h.e.run_flags = 2;
+  h.e.run_flags = 0x80;
   check(vcpu_run(h.vm, h.vcpu, &h.e) == -EINVAL, "an unknown run flag: -EINVAL", 0, 0);
+  h.e.run_flags = VM_RUN_SET_CR8;
+  h.e.cr8 = 16;
+  check(vcpu_run(h.vm, h.vcpu, &h.e) == -EINVAL, "VM_RUN_SET_CR8 with CR8 16: -EINVAL", 0, 0);
+  h.e.run_flags = 0;
   hv_free(&h);
 }
 

@@ -445,7 +445,7 @@ static void report(uint64 seed, long before, long after)
 {
   static const char *names[] = {"none", "io", "cpuid", "msr", "hlt", "vmmcall", "npf", "exception",
                                 "shutdown", "invalid", "intr", "unknown", "deadline", "kick",
-                                "console", "bad"};
+                                "console", "tpr", "bad"};
   char line[512];
   int n = snprintf(line, sizeof line, "vmfuzz: seed %lu calls %lu ok %lu err %lu (", seed, ncalls, nok, nerr);
   for (int i = 1; i < MAXERR; i++)

@@ -122,6 +122,41 @@ static int inject_gp(struct vcpu *v, struct vm_exit *e)
   return 1;
 }
 
+// MOV to CR8 (64-bit mode: REX.R with CR0's encoding, 0F 22 /0): the new
+// TPR class in V_TPR. The write is intercepted although V_INTR_MASKING makes
+// CR8 writes go to V_TPR by themselves: QEMU 7.2 aborts (an assertion about
+// its I/O thread lock in tcg_handle_interrupt) when a guest writes CR8 while
+// a V_IRQ is pending, as it is while our interrupt window is open; and a
+// lowered TPR may unblock an interrupt the VMM's LAPIC holds back, so the
+// VMM must look again (VM_EXIT_TPR; KVM intercepts CR8 writes for that reason
+// too, update_cr8_intercept). Reads stay unintercepted: they return V_TPR.
+int cr8_write_interception(struct vcpu *v, struct vm_exit *e)
+{
+  uint8 b[15];
+  int i = 0, rex = 0, n = fetch(v, b, sizeof b);
+  while (i < n && i < 12 && is_prefix(b[i]))
+    i++;
+  if (i < n && (b[i] & 0xF0) == 0x40)
+    rex = b[i++];
+  if (i + 3 > n || b[i] != 0x0F || b[i + 1] != 0x22 || ((b[i + 2] >> 3) & 7) != 0 || !(rex & 4))
+    return inject_gp(v, e);   // only MOV CR8, reg writes CR8 (AMD's LOCK MOV CR0 alias is not offered)
+  uint64 val = gpr(v, (b[i + 2] & 7) | ((rex & 1) << 3));
+  if (val > 15)
+    return inject_gp(v, e);   // CR8 bits 63:4 are reserved
+  struct vmcb_control *c = &v->vmcb->control;
+  uint64 old = c->int_ctl & 0xF;
+  c->int_ctl = (c->int_ctl & ~0xFUL) | val;
+  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTR);
+  v->vmcb->save.rip += i + 3;
+  c->int_state &= ~SVM_INTERRUPT_SHADOW;
+  if (val >= old) {
+    e->kexits++;
+    return 1;
+  }
+  svm_exit_record(v, e, VM_EXIT_TPR);
+  return 0;
+}
+
 // SVM_EXIT_WRITE_CR0 handler (run.c's table): 1, the guest runs on.
 int cr0_write_interception(struct vcpu *v, struct vm_exit *e)
 {

@@ -16,6 +16,7 @@ void svm_force_intercepts(struct vmcb *vmcb)
   struct vmcb_control *c = &vmcb->control;
   vmcb_required_intercepts(c);   // lab 2's list (vmcb.c): one place says what is required
   c->int_ctl |= V_INTR_MASKING;
+  c->intercepts[INTERCEPT_WORD_CR] |= INTERCEPT_CR_WRITE(8);   // cr0.c: cr8_write_interception
   vmcb_mark_all_dirty(vmcb);
 }
 

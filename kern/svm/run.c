@@ -167,6 +167,9 @@ static void exit_record(struct vcpu *v, struct vm_exit *e, uint32 reason)
   e->rip = v->vmcb->save.rip;
 }
 
+// The same for exit handlers in other files (cr0.c).
+void svm_exit_record(struct vcpu *v, struct vm_exit *e, uint32 reason) { exit_record(v, e, reason); }
+
 // An instruction user space emulates: report it, complete it at the next run.
 static int user_exit(struct vcpu *v, struct vm_exit *e, uint32 reason, uint32 len)
 {
@@ -389,6 +392,7 @@ static int (*const svm_exit_handlers[])(struct vcpu *v, struct vm_exit *e) = {
   [SVM_EXIT_XSETBV] = xsetbv_interception,
   [SVM_EXIT_NPF] = npf_interception,
   [SVM_EXIT_WRITE_CR0] = cr0_write_interception,
+  [SVM_EXIT_WRITE_CR8] = cr8_write_interception,
 };
 #undef EXCP
 // LAB 4 STUB
@@ -508,6 +512,18 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
   return r;
 }
 
+// The guest's CR8. With V_INTR_MASKING, its MOV to and from CR8 use V_TPR
+// without an exit (APM Vol. 2 §15.21.3 "Virtual TPR"; the intercept stays
+// off), so the VMM's LAPIC learns the TPR from every exit record and gives
+// it back with VM_RUN_SET_CR8 (KVM sync_cr8_to_lapic / sync_lapic_to_cr8).
+#define CR8_V_TPR 0xFUL
+static void vcpu_set_cr8(struct vcpu *v, uint32 cr8)
+{
+  struct vmcb_control *c = &v->vmcb->control;
+  c->int_ctl = (c->int_ctl & ~CR8_V_TPR) | (cr8 & CR8_V_TPR);
+  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTR);
+}
+
 // Runs v until an exit user space must see (*e, returns 0). Returns
 // VM_EXIT_INTR after host interrupts when a timer tick went by, so that the
 // caller can check for kill and budgets; -EINVAL for a dead vcpu or a caller
@@ -521,6 +537,8 @@ int vcpu_run(struct vcpu *v, struct vm_exit *e)
   vcpu_complete(v, e);
   uint64 deadline = e->deadline_ns;
   uint32 flags = e->run_flags;
+  if (flags & VM_RUN_SET_CR8)
+    vcpu_set_cr8(v, e->cr8);
   memset(e, 0, sizeof *e);
   vcpu_run_start(v, e, deadline, flags);   // lab 5
   uint64 t0 = mycpu()->ticks;
@@ -530,12 +548,14 @@ int vcpu_run(struct vcpu *v, struct vm_exit *e)
       r = vcpu_run_once(v, e);
     if (r <= 0) {
       vcpu_run_end(v, e);
+      e->cr8 = v->vmcb->control.int_ctl & CR8_V_TPR;
       v->last = *e;
       return r;
     }
     if (mycpu()->ticks != t0) {
       exit_record(v, e, VM_EXIT_INTR);
       vcpu_run_end(v, e);
+      e->cr8 = v->vmcb->control.int_ctl & CR8_V_TPR;
       v->last = *e;
       return 0;
     }

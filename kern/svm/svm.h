@@ -349,6 +349,7 @@ _Static_assert(sizeof(struct vmcb) == 4096, "a VMCB is one 4 KiB page");
 // ---- Exit codes (Appendix C "SVM Intercept Exit Codes") ------------------
 #define SVM_EXIT_READ_CR0     0x000   // 0x000-0x00F: CRn read
 #define SVM_EXIT_WRITE_CR0    0x010   // 0x010-0x01F: CRn write
+#define SVM_EXIT_WRITE_CR8    0x018
 #define SVM_EXIT_READ_DR0     0x020   // 0x020-0x02F: DRn read
 #define SVM_EXIT_WRITE_DR0    0x030   // 0x030-0x03F: DRn write
 #define SVM_EXIT_EXCP_BASE    0x040   // 0x040-0x05F: exception vector n

@@ -103,6 +103,8 @@ int xsetbv_interception(struct vcpu *v, struct vm_exit *e);   // #UD: guests hav
 
 // cr0.c: CR0 writes of long-mode guests (EFER.LME=1 => CR0.PG=1)
 int cr0_write_interception(struct vcpu *v, struct vm_exit *e);  // SVM_EXIT_WRITE_CR0 handler
+int cr8_write_interception(struct vcpu *v, struct vm_exit *e);  // SVM_EXIT_WRITE_CR8 handler
+void svm_exit_record(struct vcpu *v, struct vm_exit *e, uint32 reason);
 void svm_cr0_guard(struct vcpu *v);                              // before VMRUN: intercept iff LME
 struct npt *vm_npt(struct vm *vm);                               // sysvm.c: the VM's nested table
 

@@ -125,6 +125,25 @@ int apic_nmi(struct board *b)
   return 1;
 }
 
+// CR8 is the TPR's bits 7:4 (SDM Vol. 3 §10.8.6.1; a MOV to CR8 clears bits
+// 3:0). The guest's MOV to/from CR8 does not exit (kern/svm/run.c): its
+// value comes with every exit record and goes back with every run.
+void apic_cr8_from_exit(struct board *b, uint32 cr8)
+{
+  struct lapic *l = b->apics ? &b->apics->lapic : NULL;
+  if (l && (l->tpr >> 4) != (cr8 & 0xF))
+    l->tpr = (cr8 & 0xF) << 4;
+}
+
+// 1 with *cr8 set when the guest has a local APIC (VM_RUN_SET_CR8).
+int apic_cr8_to_run(struct board *b, uint32 *cr8)
+{
+  if (!b->apics)
+    return 0;
+  *cr8 = (b->apics->lapic.tpr >> 4) & 0xF;
+  return 1;
+}
+
 void apic_advance(struct board *b, uint64 now)
 {
   if (b->apics)

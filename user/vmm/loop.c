@@ -114,6 +114,8 @@ int loop_before_run(struct guest *g)
   if (sync_line(g) < 0 || send_nmi(g) < 0)
     return -1;
   g->e.run_flags = u->interactive && uart_rx_room(u) > 0 ? VM_RUN_WAKE_CONSOLE : 0;
+  if (apic_cr8_to_run(&g->board, &g->e.cr8))
+    g->e.run_flags |= VM_RUN_SET_CR8;
   if (u->interactive && !*g->prefix)
     uart_flush(g);   // an interactive guest's echo must not wait for a newline (several guests
                      // sharing the console keep whole lines, each with its prefix)
@@ -124,6 +126,7 @@ void loop_after_run(struct guest *g)
 {
   struct vm_exit *e = &g->e;
   g->now_valid = 0;
+  apic_cr8_from_exit(&g->board, e->cr8);
   if (e->irq_acked < 0)
     return;
   g->irq_line = -1;   // the kernel lowered the line when it injected

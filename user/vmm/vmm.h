@@ -98,6 +98,8 @@ int apic_line(struct board *b);
 int apic_intack(struct board *b, int vector);
 int apic_nmi(struct board *b);
 void apic_advance(struct board *b, uint64 now);
+void apic_cr8_from_exit(struct board *b, uint32 cr8);   // the guest's CR8 into its LAPIC's TPR
+int apic_cr8_to_run(struct board *b, uint32 *cr8);     // and back (VM_RUN_SET_CR8)
 uint64 apic_deadline(struct board *b);
 int apic_port_io(struct board *b, uint16 port, int size, int in, uint32 *data);
 void apic_cpuid(struct guest *g, uint32 leaf, uint32 *r);
