@@ -290,6 +290,16 @@ def boot(r):
     r.expect_exit(0)
 
 
+@linux_test(5, "the 32-bit entry (vmm -3): protected mode, paging off, the kernel turns on PAE, EFER.LME "
+            "and paging itself; boots clean and powers off", linux("poweroff", "halt", names=" -3"), "boot32")
+def boot32(r):
+    clean_run(r)
+    boots_clean(r)
+    r.wait_for(r"^linuxtest: powering off$")
+    r.wait_for(r"^vmm: guest linux halted after \d+ exits")
+    r.expect_exit(0)
+
+
 @linux_test(10, "the busybox shell runs typed commands on the UART; reboot -f resets the guest",
             linux("shell", "reset"), "shell_reboot")
 def shell_reboot(r):

@@ -47,10 +47,11 @@ static uint8 *ram(uint64 size)
 // The GDT the protocol names (0x10 code, 0x18 data) and page tables mapping
 // guest-physical 0..4 GiB to itself with 2 MiB pages (APM Vol. 2 §5.3
 // "Long-Mode Page Translation").
-static void boot_tables(uint8 *mem)
+static void boot_tables(uint8 *mem, int entry32)
 {
   uint64 *gdt = (uint64 *)(mem + BZ_GDT);
-  gdt[2] = 0x00AF9A000000FFFFUL;   // 64-bit code: P, S, execute/read, L, G
+  gdt[2] = entry32 ? 0x00CF9A000000FFFFUL    // 32-bit code: P, S, execute/read, D, G
+                   : 0x00AF9A000000FFFFUL;   // 64-bit code: P, S, execute/read, L, G
   gdt[3] = 0x00CF92000000FFFFUL;   // data: P, S, read/write, D/B, G
   uint64 *pml4 = (uint64 *)(mem + BZ_PT), *pdpt = pml4 + 512, *pd = pdpt + 512;
   pml4[0] = (BZ_PT + 0x1000) | 0x3;
@@ -209,17 +210,43 @@ int linux_load(struct guest *g)
   if (load_kernel(g, &b, setup) < 0 || load_cmdline(g, &b) < 0 || load_initrd(g, &b, &initrd, &size) < 0)
     return -1;
   bz_zero_page(g->mem + BZ_ZEROPAGE, setup, mem, initrd, size);
-  boot_tables(g->mem);
-  g->hdr.mode = GUEST_MODE_LONG64;
-  g->hdr.entry = BZ_KERNEL + 0x200;
+  boot_tables(g->mem, g->o->entry32);
+  g->hdr.mode = g->o->entry32 ? GUEST_MODE_PROT32 : GUEST_MODE_LONG64;
+  g->hdr.entry = g->o->entry32 ? BZ_KERNEL : BZ_KERNEL + 0x200;
   g->hdr.cr3 = BZ_PT;
   g->imagesize = b.kernel_size;
   return 0;
 }
 
+// The 32-bit entry's state (boot.rst "32-bit Boot Protocol"): protected
+// mode with paging off, the GDT with flat 4 GiB segments at __BOOT_CS (0x10,
+// execute/read) and __BOOT_DS (0x18, read/write) loaded, CS = 0x10 and
+// DS/ES/SS = 0x18, interrupts off, ESI = the zero page, EBP = EDI = EBX = 0,
+// EIP = code32_start (the load address). The kernel turns on PAE, EFER.LME
+// and paging itself (kern/svm/cr0.c follows it into long mode).
+static void bz_entry32_regs(struct vm_regs *r)
+{
+  struct vm_seg code = {0x10, 0xC9B, 0xFFFFFFFF, 0};   // P, S, type 0xB, D/B, G
+  struct vm_seg data = {0x18, 0xC93, 0xFFFFFFFF, 0};   // P, S, type 0x3, D/B, G
+  r->cs = code;
+  r->ds = r->es = r->ss = r->fs = r->gs = data;
+  r->gdtr.base = BZ_GDT;
+  r->gdtr.limit = 4 * 8 - 1;
+  r->rip = BZ_KERNEL;
+  r->rsi = BZ_ZEROPAGE;
+  r->rbp = r->rdi = r->rbx = 0;
+  r->rflags = 0x2;
+  r->cr0 = 0x11;   // PE, ET
+  r->cr3 = r->cr4 = r->efer = 0;
+}
+
 // The entry registers, from the loader (guest_setup calls this for -k).
 void linux_regs(struct guest *g, struct vm_regs *r)
 {
-  if (!mboot_regs(g, r))
+  if (mboot_regs(g, r))
+    return;
+  if (g->o->entry32)
+    bz_entry32_regs(r);
+  else
     bz_entry_regs(r);
 }

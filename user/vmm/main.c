@@ -25,9 +25,9 @@ static const char *end_names[] = {"running", "exited", "shut down (triple fault)
 static void usage(void)
 {
   printf("usage: vmm [-s] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-e 0|N|shutdown|halt|budget|reset] GUEST...\n"
-         "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [NAME...]\n"
+         "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [-3] [NAME...]\n"
          "  -c cpu: guest i on CPU cpu+i;  -C cpu: every guest on that CPU\n"
-         "  -k: boot a Linux bzImage (64-bit boot protocol), -M MiB of RAM (256)\n");
+         "  -k: boot a Linux bzImage (64-bit boot protocol; -3: its 32-bit entry), -M MiB of RAM (256)\n");
   exit(2);
 }
 
@@ -109,12 +109,12 @@ static int one_guest(const char *name, const char *prefix, const struct opts *o,
 
 int main(int argc, char **argv)
 {
-  struct opts o = {0, 0, -1, 0, END_EXIT, 0, 0, NULL, NULL, NULL, 256};
+  struct opts o = {0, 0, -1, 0, END_EXIT, 0, 0, NULL, NULL, NULL, 256, 0};
   int i = 1, same = 0;
   for (; i < argc && argv[i][0] == '-'; i++) {
     char f = argv[i][1];
-    if (f == 'm' || f == 's') {
-      *(f == 'm' ? &o.migrate : &o.stats) = 1;
+    if ((f == 'm' || f == 's' || f == '3') && !argv[i][2]) {
+      *(f == 'm' ? &o.migrate : f == 's' ? &o.stats : &o.entry32) = 1;
       continue;
     }
     if (i + 1 >= argc || argv[i][2])

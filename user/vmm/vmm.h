@@ -27,6 +27,7 @@ struct opts {
   const char *initrd;  // -r: its initramfs
   const char *cmdline; // -a: a file holding its command line
   long mem_mb;         // -M: its RAM in MiB
+  int entry32;         // -3: enter it through its 32-bit entry (linux.c)
 };
 
 struct guest {
