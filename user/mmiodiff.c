@@ -114,21 +114,13 @@ static int reset(void)
   return setup();
 }
 
-// vm_regs in the emulator's register order (x86emu.h: RAX, RCX, RDX, RBX, ...).
-static uint64 *gpr(struct vm_regs *r, int i)
-{
-  uint64 *const p[16] = {&r->rax, &r->rcx, &r->rdx, &r->rbx, &r->rsp, &r->rbp, &r->rsi, &r->rdi,
-                         &r->r8,  &r->r9,  &r->r10, &r->r11, &r->r12, &r->r13, &r->r14, &r->r15};
-  return p[i];
-}
-
 // One run from the instance's registers with page tables at root; the
 // registers at the end marker into *out. NULL, or what went wrong.
 static const char *run(const struct x86gen *x, uint64 root, struct vm_regs *out)
 {
   struct vm_regs r = base;
   for (int i = 0; i < 16; i++)
-    *gpr(&r, i) = x->r.gpr[i];
+    *mmio_gpr(&r, i) = x->r.gpr[i];
   r.rsp = STACK;
   r.rflags = x->r.rflags;
   r.rip = CODE;
@@ -161,7 +153,7 @@ static const char *run(const struct x86gen *x, uint64 root, struct vm_regs *out)
   return "no end marker after 16 exits";
 }
 
-static void report(const struct x86gen *x, const char *what, const struct vm_regs *a, const struct vm_regs *b)
+static void report(const struct x86gen *x, const char *what, struct vm_regs *a, struct vm_regs *b)
 {
   if (failures++ >= MAXFAIL)
     return;
@@ -170,9 +162,9 @@ static void report(const struct x86gen *x, const char *what, const struct vm_reg
     printf(" %02x", x->b[i]);
   printf("\n");
   for (int i = 0; a && b && i < 16; i++)
-    if (*gpr((struct vm_regs *)a, i) != *gpr((struct vm_regs *)b, i))
-      printf("   r%d: in 0x%lx RAM 0x%lx MMIO 0x%lx\n", i, x->r.gpr[i], *gpr((struct vm_regs *)a, i),
-             *gpr((struct vm_regs *)b, i));
+    if (*mmio_gpr(a, i) != *mmio_gpr(b, i))
+      printf("   r%d: in 0x%lx RAM 0x%lx MMIO 0x%lx\n", i, x->r.gpr[i], *mmio_gpr(a, i),
+             *mmio_gpr(b, i));
   if (a && b)
     printf("   rflags in 0x%lx RAM 0x%lx MMIO 0x%lx, rip RAM 0x%lx MMIO 0x%lx\n", x->r.rflags, a->rflags, b->rflags,
            a->rip, b->rip);
@@ -214,7 +206,7 @@ static int compare(const struct x86gen *x)
   else if (memcmp(ram + DATA, dev, 4096))
     what = "memory";
   for (int i = 0; !what && i < 16; i++)
-    if (*gpr(&a, i) != *gpr(&b, i))
+    if (*mmio_gpr(&a, i) != *mmio_gpr(&b, i))
       what = "register";
   if (what)
     report(x, what, &a, &b);

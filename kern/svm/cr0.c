@@ -1,4 +1,5 @@
-// CR0 writes of long-mode guests, checked and emulated by the kernel.
+// Guest control-register writes the kernel checks and emulates: CR0 writes
+// of long-mode guests (below) and every MOV to CR8 (cr8_write_interception).
 //
 // Why: QEMU 7.2 lets a guest clear CR0.PG in 64-bit mode, where the CPU
 // raises #GP (APM Vol. 2 §14.7 "Leaving Long Mode"; MOV CRn in Vol. 3). The

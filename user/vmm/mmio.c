@@ -138,6 +138,10 @@ static int fetch_insn(struct emu *x, int mode, uint8 *buf)
 
 static const int8 gpr_of[16] = {0, 2, 3, 1, 7, 6, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15};
 // vm_regs order: rax rbx rcx rdx rsi rdi rbp rsp r8.. -> x86 encoding order.
+
+// General register i (x86 encoding order, X86_RAX ..) of r.
+uint64 *mmio_gpr(struct vm_regs *r, int i) { return &r->rax + gpr_of[i & 15]; }
+
 static void regs_to_cpu(const struct vm_regs *r, struct x86_cpu *c, int mode)
 {
   const uint64 *v = &r->rax;

@@ -21,5 +21,6 @@ const struct mmio_dev *mmio_dev_at(int i);
 int mmio_exit(struct guest *g);
 // testdev.c: the test device of guests with GUEST_F_TESTDEV
 int testdev_setup(struct guest *g);
-uint8 *testdev_page(void);   // the test device's page (user/mmiodiff.c)
+uint8 *testdev_page(void);
+uint64 *mmio_gpr(struct vm_regs *r, int i);   // register i in x86 encoding order (X86_RAX ..)   // the test device's page (user/mmiodiff.c)
 void testdev_report(struct guest *g);
