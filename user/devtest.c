@@ -554,6 +554,38 @@ static void board_ticks(void)
   CHECK(board_deadline(&b, now) == pit_next_edge(&b.pit, now), "unmasked: the PIT's deadline again");
 }
 
+// A stand-in for the I/O APIC on the PIC's request lines (apic.c): counts
+// IRQ0's rising edges; pin 2 is open or masked as the test says.
+static int edges0, pin2_open;
+static void count_edges(void *ctx, int irq, int level) { edges0 += irq == 0 && level; (void)ctx; }
+static int line_open(void *ctx, int irq) { return irq == 0 && pin2_open; (void)ctx; }
+
+// A kernel in APIC mode masks IRQ0 at the 8259 and takes the PIT on I/O APIC
+// pin 2: every tick must still make an edge there, and the PIT keep its
+// deadlines; with pin 2 masked too, the ticks stop as before.
+static void board_ticks_ioapic(void)
+{
+  reset_board();
+  b.pic.line_hook = count_edges, b.pic.line_open = line_open;
+  edges0 = 0, pin2_open = 1;
+  pic_setup(0x01, 0x01, 0x00);   // IRQ0 masked at the 8259
+  pit_program(0, 0x34, 1193);    // 1 kHz
+  for (int i = 0; i < 5; i++) {
+    now += NSEC / 1000 + 1000;
+    board_advance(&b, now);
+  }
+  CHECK(edges0 == 5, "IRQ0 masked at the 8259, pin 2 open: 5 ticks made %d edges", edges0);
+  CHECK(board_deadline(&b, now) == pit_next_edge(&b.pit, now), "and the PIT keeps its deadline: %lu",
+        board_deadline(&b, now));
+  pin2_open = 0;
+  now += NSEC / 1000 + 1000;
+  board_advance(&b, now);
+  now += NSEC / 1000 + 1000;
+  board_advance(&b, now);
+  CHECK(edges0 == 5 && board_deadline(&b, now) == 0, "pin 2 masked too: ticks stop (%d edges), no deadline",
+        edges0);
+}
+
 static uint64 rng = 88172645463325252ULL;
 
 static uint64 rnd(void)
@@ -613,7 +645,8 @@ static const struct {
     {"pit_rates", pit_rates, "pit"},
     {"pit_port61", pit_port61, "pit"}, {"uart_intr", uart_intr, "uart"}, {"uart_regs", uart_regs, "uart"},
     {"rtc_time", rtc_time, "rtc"},     {"rtc_intr", rtc_intr, "rtc"},   {"board_ports", board_ports, "board"},
-    {"board_ticks", board_ticks, "board"}, {"board_fuzz", board_fuzz, "board"},
+    {"board_ticks", board_ticks, "board"}, {"board_ticks_ioapic", board_ticks_ioapic, "board"},
+    {"board_fuzz", board_fuzz, "board"},
 };
 
 static int wanted(const char *group, int argc, char **argv)

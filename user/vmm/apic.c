@@ -54,11 +54,22 @@ static int ioapic_mmio_write(void *dev, uint64 off, const void *buf, int n)
   return n == 4 ? ioapic_write(dev, off, v) : -1;
 }
 
+// The I/O APIC pin of ISA irq: its own number, but the PIT's IRQ0 is wired
+// to pin 2 (the MADT's interrupt source override says so).
+static int pin_of(int irq) { return irq == 0 ? 2 : irq; }
+
 // A chip's request line changed (pic_set_irq): the I/O APIC sees it too.
 static void to_ioapic(void *ctx, int irq, int level)
 {
   struct apics *a = ((struct board *)ctx)->apics;
-  ioapic_set_irq(&a->ioapic, irq == 0 ? 2 : irq, level);
+  ioapic_set_irq(&a->ioapic, pin_of(irq), level);
+}
+
+// Whether the I/O APIC pin of the PIC's irq would take its edges now.
+static int ioapic_open(void *ctx, int irq)
+{
+  struct apics *a = ((struct board *)ctx)->apics;
+  return !ioapic_pin_masked(&a->ioapic, pin_of(irq));
 }
 
 // Gives g the APICs, fw_cfg and ACPI tables. 0, or -1 after saying why.
@@ -89,6 +100,7 @@ void apic_attach(struct board *b)
     return;
   b->apics = &apics;
   b->pic.line_hook = to_ioapic;
+  b->pic.line_open = ioapic_open;
 }
 
 // The vector the vcpu's line should carry now, or -1.

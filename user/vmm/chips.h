@@ -30,6 +30,7 @@ struct pic {
   struct pic8259 c[2];  // [0] master (0x20/0x21), [1] slave (0xA0/0xA1)
   int (*mask_hook)(void *ctx, int irq, int masked);  // optional: IMR changes (the PIT's reinject)
   void (*line_hook)(void *ctx, int irq, int level);  // optional: every request line (the I/O APIC's pins)
+  int (*line_open)(void *ctx, int irq);   // optional: 1 if line_hook's receiver takes irq now (unmasked pin)
   void *ctx;
 };
 

@@ -117,6 +117,11 @@ static void write_indirect(struct ioapic *io, uint32 v)
     deliver(io, pin);
 }
 
+int ioapic_pin_masked(const struct ioapic *io, int pin)
+{
+  return pin < 0 || pin >= IOAPIC_PINS || (io->rte[pin] & RTE_MASKED);
+}
+
 // MMIO: IOREGSEL at +0x00, IOWIN at +0x10, 32-bit accesses (§3.1).
 int ioapic_read(struct ioapic *io, uint64 off, uint32 *val)
 {

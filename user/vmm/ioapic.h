@@ -18,4 +18,5 @@ void ioapic_reset(struct ioapic *io, uint32 id);
 void ioapic_set_irq(struct ioapic *io, int pin, int level);
 void ioapic_eoi(void *ctx, int vector);   // lapic.eoi_level callback
 int ioapic_read(struct ioapic *io, uint64 off, uint32 *val);
+int ioapic_pin_masked(const struct ioapic *io, int pin);
 int ioapic_write(struct ioapic *io, uint64 off, uint32 val);

@@ -215,7 +215,7 @@ int linux_load(struct guest *g)
   g->hdr.entry = g->o->entry32 ? BZ_KERNEL : BZ_KERNEL + 0x200;
   g->hdr.cr3 = BZ_PT;
   g->imagesize = b.kernel_size;
-  return 0;
+  return g->o->apic ? apic_setup(g) : 0;
 }
 
 // The 32-bit entry's state (boot.rst "32-bit Boot Protocol"): protected

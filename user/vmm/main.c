@@ -25,9 +25,10 @@ static const char *end_names[] = {"running", "exited", "shut down (triple fault)
 static void usage(void)
 {
   printf("usage: vmm [-s] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-e 0|N|shutdown|halt|budget|reset] GUEST...\n"
-         "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [-3] [NAME...]\n"
+         "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [-3] [-A] [NAME...]\n"
          "  -c cpu: guest i on CPU cpu+i;  -C cpu: every guest on that CPU\n"
-         "  -k: boot a Linux bzImage (64-bit boot protocol; -3: its 32-bit entry), -M MiB of RAM (256)\n");
+         "  -k: boot a Linux bzImage (64-bit boot protocol; -3: its 32-bit entry), -M MiB of RAM (256)\n"
+         "      -A: with a local APIC, an I/O APIC and ACPI tables (else the 8259s only)\n");
   exit(2);
 }
 
@@ -113,8 +114,8 @@ int main(int argc, char **argv)
   int i = 1, same = 0;
   for (; i < argc && argv[i][0] == '-'; i++) {
     char f = argv[i][1];
-    if ((f == 'm' || f == 's' || f == '3') && !argv[i][2]) {
-      *(f == 'm' ? &o.migrate : f == 's' ? &o.stats : &o.entry32) = 1;
+    if ((f == 'm' || f == 's' || f == '3' || f == 'A') && !argv[i][2]) {
+      *(f == 'm' ? &o.migrate : f == 's' ? &o.stats : f == '3' ? &o.entry32 : &o.apic) = 1;
       continue;
     }
     if (i + 1 >= argc || argv[i][2])

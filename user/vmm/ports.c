@@ -93,21 +93,32 @@ void board_io(struct board *b, uint16 port, int size, int in, uint32 *data, uint
     *data = v;
 }
 
+// IRQ0's edges also reach an unmasked I/O APIC pin (apic.c's line_open).
+static int irq0_elsewhere(struct board *b)
+{
+  return b->pic.line_open && b->pic.line_open(b->pic.ctx, 0);
+}
+
 // Counter 0's ticks reach IRQ0 one edge at a time: the next only once the
 // PIC has taken the last one out of IRR (its INTA), so ticks that came while
 // the guest had IF=0 are delivered late but not lost. A masked IRQ0 keeps
-// one request in IRR, as the chip would, and drops the rest.
+// one request in IRR, as the chip would, and drops the rest; but while the
+// I/O APIC's pin 2, on the same line (apic.c), is unmasked, the edges go on:
+// a kernel in APIC mode masks IRQ0 at the 8259 and takes the PIT there
+// (Linux's check_timer counts those ticks), so one edge per advance that had
+// ticks (a tick the local APIC still holds in IRR merges with it, as on a PC).
 static void deliver_ticks(struct board *b)
 {
   struct pit *t = &b->pit;
+  int masked = pic_irq_masked(&b->pic, 0), elsewhere = masked && irq0_elsewhere(b);
   if (t->pending > PIT_MAX_BACKLOG)
     t->pending = PIT_MAX_BACKLOG;
-  if (t->pending && !pic_irr_set(&b->pic, 0)) {
+  if (t->pending && (elsewhere || !pic_irr_set(&b->pic, 0))) {
     pic_set_irq(&b->pic, 0, 1);
     pic_set_irq(&b->pic, 0, 0);
     t->pending--;
   }
-  if (pic_irq_masked(&b->pic, 0))
+  if (masked)
     t->pending = 0;
 }
 
@@ -139,10 +150,10 @@ static uint64 earliest(uint64 a, uint64 b)
 // clock whenever the VMM looks, so a deadline is only needed when one
 // changes what the guest sees: not while IRQ0 is masked with its one
 // request already latched in IRR (a guest that masks a fast PIT and halts
-// must not keep the VMM busy).
+// must not keep the VMM busy), unless the I/O APIC takes IRQ0's edges.
 uint64 board_deadline(struct board *b, uint64 now)
 {
-  int idle = pic_irq_masked(&b->pic, 0) && pic_irr_set(&b->pic, 0);
+  int idle = pic_irq_masked(&b->pic, 0) && pic_irr_set(&b->pic, 0) && !irq0_elsewhere(b);
   uint64 at = idle ? 0 : pit_next_edge(&b->pit, now);
   at = earliest(at, rtc_next_event(&b->rtc, now));
   return earliest(at, uart_next_event(&b->uart, now));

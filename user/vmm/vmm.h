@@ -28,6 +28,7 @@ struct opts {
   const char *cmdline; // -a: a file holding its command line
   long mem_mb;         // -M: its RAM in MiB
   int entry32;         // -3: enter it through its 32-bit entry (linux.c)
+  int apic;            // -A: give the bzImage the APIC board (apic.c), not only the PICs
 };
 
 struct guest {
