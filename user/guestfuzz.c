@@ -7,7 +7,9 @@
 // RFLAGS, CR0, CR4, EFER, CS). The harness answers every exit with random
 // data, maps up to 8 fresh pages on nested page faults below 4 GiB, injects
 // a random event now and then, and stops the guest after EXITS exits
-// (default 64) or 20 timer ticks. Each guest ends in one class:
+// (default 64) or 20 timer ticks. Every third guest is instead a program of
+// mode-changing instructions (fuzz/sysprog.c) that starts at its first
+// byte. Each guest ends in one class:
 //   hlt shutdown invalid npf exception unknown budget error
 // One summary line at the end:
 //   guestfuzz: seed S guests N (real N prot32 N long64 N) exits N outcomes [...] pages B->A leaked N
@@ -28,6 +30,7 @@
 #include "hv.h"
 #include "guided.h"
 #include "fuzz/vmmfuzz.h"
+#include "fuzz/sysprog.h"
 
 #define RAM (64 * 1024)
 #define DEMAND 8                // pages mapped on nested page faults, per guest
@@ -93,9 +96,13 @@ static const struct {
   {2, {0x8E, 0xD0}},              // mov %eax, %ss
 };
 
-// Random bytes with salt; long64 guests get page tables at 0x1000 mapping
-// the first 1 GiB (2 MiB pages), the pattern of user/guests/long64.inc.
-static void fill_ram(int mode)
+#define SYSCODE 0x8000          // a system-state program's code, its data below
+#define SYSDATA 0x7000
+
+// Random bytes with salt; long64 guests (and every system-state program,
+// which may turn long mode on) get page tables at 0x1000 mapping the first
+// 1 GiB (2 MiB pages), the pattern of user/guests/long64.inc.
+static void fill_ram(int mode, int sys)
 {
   uint64 st = rnd() | 1;   // the RAM's own generator: one input word, not 8192
   for (uint64 i = 0; i < RAM; i += 8)
@@ -104,7 +111,7 @@ static void fill_ram(int mode)
     int s = xorshift(&st) % ARRAY_SIZE(salt);
     memcpy(ram + xorshift(&st) % (RAM - 8), salt[s].b, salt[s].n);
   }
-  if (mode == VM_MODE_LONG64) {
+  if (mode == VM_MODE_LONG64 || sys) {
     uint64 *pml4 = (uint64 *)(ram + 0x1000), *pdpt = pml4 + 512, *pd = pdpt + 512;
     memset(pml4, 0, 3 * PGSIZE);
     pml4[0] = 0x2000 | 7;
@@ -199,17 +206,34 @@ static int run_guest(struct hv *h, uint64 budget)
   return O_BUDGET;
 }
 
-// One random guest; its outcome class.
+// A system-state program (fuzz/sysprog.c) at SYSCODE, in the start mode's
+// code size, with plain registers.
+static void sys_guest(struct vm_regs *r, int mode)
+{
+  int bits = mode == VM_MODE_REAL ? 16 : mode == VM_MODE_PROT32 ? 32 : 64;
+  sysprog_emit(ram + SYSCODE, ram + RAM - 0x1000, bits, SYSDATA, rnd);
+  r->rip = SYSCODE;
+  r->rsp = RAM - 0x100;
+  r->rflags = 0x2;
+  if (mode == VM_MODE_LONG64)
+    r->cr3 = 0x1000;
+}
+
+// One random guest, every third one a system-state program; its outcome class.
 static int one_guest(int mode, uint64 budget)
 {
   struct hv h;
   struct vm_regs r;
-  fill_ram(mode);
+  int sys = pick(3) == 0;
+  fill_ram(mode, sys);
   if (hv_new_mem(&h, ram, RAM, mode) < 0)
     return O_ERROR;
   int o = O_ERROR;
   if (vcpu_getregs(h.vm, h.vcpu, &r) == 0) {
-    random_regs(&r, mode);
+    if (sys)
+      sys_guest(&r, mode);
+    else
+      random_regs(&r, mode);
     int e = vcpu_setregs(h.vm, h.vcpu, &r);
     o = e == 0 ? run_guest(&h, budget) : e == -EINVAL ? O_REFUSED : O_ERROR;
   }
