@@ -36,6 +36,8 @@ def files_of(elf, addrs):
 def main(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--build-dir", default="build-san")
+    p.add_argument("--missing", metavar="PREFIX", help="also list the unreached sites (function, file:line) "
+                   "of the files whose path starts with PREFIX, e.g. kern/svm/halt.c")
     p.add_argument("logs", nargs="+")
     a = p.parse_args(argv)
     elf = a.build_dir + "/kernel.elf"
@@ -63,6 +65,13 @@ def main(argv):
     r, t = sum(v[0] for v in svm), sum(v[1] for v in svm)
     print("%-28s %5d/%-5d %5.1f%%" % ("kern/svm/ (all)", r, t, 100.0 * r / max(t, 1)))
     print("%-28s %5d/%-5d %5.1f%%" % ("all sites", sum(reached), len(addrs), 100.0 * sum(reached) / max(len(addrs), 1)))
+    if a.missing:
+        files = files_of(elf, addrs)
+        miss = [x for x, f, r in zip(addrs, files, reached) if not r and f.startswith(a.missing)]
+        out = subprocess.run(["addr2line", "-f", "-e", elf] + ["%x" % (x - 1) for x in miss], capture_output=True,
+                             text=True, check=True).stdout.split("\n")
+        for i in range(len(miss)):
+            print("  not reached: %s %s" % (out[2 * i], re.sub(r".*?/(kern/)", r"\1", out[2 * i + 1])))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
 // are random (RIP and RSP mostly inside RAM; now and then flipped bits in
 // RFLAGS, CR0, CR4, EFER, CS). The harness answers every exit with random
 // data, maps up to 8 fresh pages on nested page faults below 4 GiB, injects
-// a random event now and then, and stops the guest after EXITS exits
+// a random event now and then, raises and lowers the interrupt line, kicks
+// the vcpu and sets the run flags (a CR8 load), and stops the guest after EXITS exits
 // (default 64) or 20 timer ticks. Every third guest is instead a program of
 // mode-changing instructions (fuzz/sysprog.c) that starts at its first
 // byte. Each guest ends in one class:
@@ -174,6 +175,15 @@ static void answer(struct hv *h)
     struct vm_event gp = {VM_EVENT_EXCEPTION, 13, 0, VM_EVENT_F_ERROR | VM_EVENT_F_FAULT};
     vcpu_inject(h->vm, h->vcpu, &gp);
   }
+  // The interrupt line, kicks and the run flags, as a VMM with a PIC uses
+  // them (stage 5): the window, HLT wake-ups, CR8 loads.
+  switch (pick(16)) {
+  case 0: case 1: vcpu_irq(h->vm, h->vcpu, pick(8) ? 32 + (int)pick(224) : (int)rnd()); break;   // bad ones refused
+  case 2: vcpu_irq(h->vm, h->vcpu, -1); break;
+  case 3: vcpu_kick(h->vm, h->vcpu); break;
+  }
+  e->run_flags = pick(4) ? 0 : rnd() & VM_RUN_FLAGS;
+  e->cr8 = pick(16);
 }
 
 // Runs one guest to its end; its outcome class.
@@ -181,6 +191,7 @@ static int run_guest(struct hv *h, uint64 budget)
 {
   long t0 = uptime();
   int used = 0;
+  h->e.run_flags = 0;
   for (uint64 n = 0; n < budget && uptime() - t0 < TICKS; n++) {
     h->e.deadline_ns = clock_ns() + 20 * 1000000UL;   // HLT with IF=1 waits in the kernel
     int r = vcpu_run(h->vm, h->vcpu, &h->e);
