@@ -42,18 +42,18 @@ def main():
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     sys.argv = ["grade.py", "--build-dir", b]
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "grade"))
-    import lab_linux
-    if lab_linux.SKIP:
-        print("  linux: skipped: %s" % lab_linux.SKIP)
+    import linux_guest as lx_guest
+    if lx_guest.SKIP:
+        print("  linux: skipped: %s" % lx_guest.SKIP)
         return
     lx = os.path.join(b, "linux")
     plain = ["qemu-system-x86_64", "-accel", "tcg", "-M", "pc", "-cpu", "max", "-m", "256M", "-smp", "1",
              "-display", "none", "-nodefaults", "-serial", "stdio", "-monitor", "none", "-no-reboot",
              "-kernel", os.path.join(lx, "vmlinuz"), "-initrd", os.path.join(lx, "grade.cpio"),
-             "-append", lab_linux.CMDLINES["poweroff"]]
+             "-append", lx_guest.CMDLINES["poweroff"]]
     svm = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "1G", "-no-reboot",
            "-display", "none", "-nodefaults", "-serial", "stdio", "-monitor", "none",
-           "-kernel", "kernel.bin", "-initrd", lab_linux.TAR,
+           "-kernel", "kernel.bin", "-initrd", lx_guest.TAR,
            "-append", "test=vmm -s -e halt -M 256 -k bzImage -r initramfs -a cmd_poweroff",
            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
     tp, ts, table = [], [], ""
