@@ -35,7 +35,8 @@ GROUPS = [
     ("rtc", 5, "MC146818: BCD/binary, 12/24 h, UIP, SET, century rollover, leap day, periodic/"
      "update/alarm flags and IRQ8", ["rtc_time", "rtc_intr"]),
     ("board", 4, "ports: all ones when unhandled, i8042 and 0xCF9 reset, exit port; PIT ticks "
-     "reinjected, not lost, dropped when masked (but still edges for an open I/O APIC pin 2); 200,000 random accesses keep the invariants",
+     "reinjected, not lost, dropped when masked (but still edges for an open I/O APIC pin 2); 200,000 "
+     "random accesses keep the invariants",
      ["board_ports", "board_ticks", "board_ticks_ioapic", "board_fuzz"]),
 ]
 
@@ -52,4 +53,16 @@ def vmm_kbdreset(r):
     r.expect(r"^vmm: guest kbdreset reset: i8042 reset \(0xFE to port 0x64\) after 3 exits "
              r"\(io=3, cpuid=0, msr=0, hlt=0, vmmcall=0, npf=0, exc=0, other=0; intr=\d+\)$")
     r.expect(r"^init: test vmm exited with status 0$")
+    r.expect_exit(0)
+
+
+@test(points=4, title="port I/O the kernel finishes itself (kern/svm/pio.c): 300 queued OUTs arrive in order, "
+      "a full queue exits, an IN answered without an exit, wide OUTs and unflagged runs still exit, a halt "
+      "returns the queue first (user/piotest.c)", cmdline="test=piotest", timeout=60)
+def pio_fast(r):
+    r.reject(r"^panic: ")
+    r.reject(r"^piotest: FAIL")
+    m = r.expect(r"^piotest: (\d+) checks, (\d+) failed$")
+    r.check(int(m.group(1)) >= 10 and m.group(2) == "0", "expected 10 checks, none failed: %s" % m.group(0))
+    r.expect(r"^init: test piotest exited with status 0$")
     r.expect_exit(0)

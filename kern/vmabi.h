@@ -118,12 +118,15 @@ struct vm_regs {
 #define VM_EXIT_KICK 13     // vcpu_kick
 #define VM_EXIT_CONSOLE 14  // console input is waiting (run_flags has VM_RUN_WAKE_CONSOLE)
 #define VM_EXIT_TPR 15      // the guest lowered its CR8 (vm_exit.cr8): interrupts its LAPIC held back may go in
-#define VM_EXIT_NREASONS 16
+#define VM_EXIT_PIO 16      // the vcpu halted with OUTs queued in pio_out[]: take them, then re-run
+#define VM_EXIT_NREASONS 17
 
 // vm_exit.run_flags
 #define VM_RUN_WAKE_CONSOLE 0x1
 #define VM_RUN_SET_CR8 0x2  // load vm_exit.cr8 (0-15, else -EINVAL) into the guest's CR8 first
-#define VM_RUN_FLAGS 0x3    // every flag the kernel knows; others: -EINVAL
+#define VM_RUN_PIO_OUT 0x4  // queue 1-byte OUTs to pio.out_port in pio_out[] without an exit (below)
+#define VM_RUN_PIO_IN 0x8   // answer 1-byte INs from pio.in_port with pio.in_value without an exit
+#define VM_RUN_FLAGS 0xF    // every flag the kernel knows; others: -EINVAL
 
 // Vectors vcpu_irq accepts on the line (below 32 are exceptions).
 #define VM_IRQ_VECTOR_MIN 32
@@ -135,11 +138,40 @@ struct vm_regs {
 #define VM_NPF_USER 0x4
 #define VM_NPF_FETCH 0x10
 
+// Port I/O the kernel finishes itself (kern/svm/pio.c; KVM's coalesced
+// PIO, KVM_REGISTER_COALESCED_MMIO with KVM_COALESCED_MMIO_PIO). A device
+// whose register writes need no answer at once (a UART's transmit holding
+// register while no interrupt depends on it) can have them queued: the
+// kernel completes the OUT, appends {port, value} to vm_exit.pio_out[] and
+// runs the guest on. The VMM applies them, in order, before it handles the
+// exit in `reason`; every one happened before it. When pio_out[] is full the
+// next OUT exits as usual, and a vcpu about to sleep in HLT returns
+// VM_EXIT_PIO first, so queued writes wait at most until the next exit. A
+// register whose reads have no side effect and whose value the VMM knows
+// (that UART's line status while nothing is received) can be answered the
+// same way: VM_RUN_PIO_IN. The VMM sets both before each run from its
+// device's state; any other access to the device still exits, so it can
+// change them in time. Only 1-byte IN/OUT (not INS/OUTS) qualify.
+#define VM_PIO_MAX 128
+struct vm_pio_cfg {
+  uint16 out_port;     // VM_RUN_PIO_OUT: the port whose writes are queued
+  uint16 in_port;      // VM_RUN_PIO_IN: the port whose reads return in_value
+  uint8 in_value;
+  uint8 pad[3];
+};
+struct vm_pio_out {
+  uint16 port;
+  uint8 value;
+  uint8 pad;
+};
+
 struct vm_exit {
   // set by user space before vcpu_run (the kernel keeps them):
   uint64 deadline_ns;  // return VM_EXIT_DEADLINE once clock_ns() >= this; 0 = no deadline
   uint32 run_flags;    // VM_RUN_*
+  struct vm_pio_cfg pio; // VM_RUN_PIO_OUT/_IN: which ports
   // filled by the kernel on every return:
+  int32 npio_out;      // VM_RUN_PIO_OUT: OUTs queued in pio_out[] during this run, oldest first
   int32 irq_acked;     // vector injected from the line during this run, -1 if none
   uint32 halted;       // 1: the vcpu is blocked in HLT (IF=1), waiting for an interrupt
   uint32 cr8;          // the guest's CR8 (V_TPR, the APIC TPR's bits 7:4) at the exit; with
@@ -186,6 +218,7 @@ struct vm_exit {
       uint64 error;
     } exception;
   } u;
+  struct vm_pio_out pio_out[VM_PIO_MAX];   // VM_RUN_PIO_OUT: npio_out entries
 };
 
 // Events for vcpu_inject, delivered at the next VMRUN (APM Vol. 2 §15.20

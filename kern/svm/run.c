@@ -503,6 +503,8 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
       svm_after_exit(v, cpu);
       if (v->vmcb->control.exitcode == SVM_EXIT_VINTR)   // lab 5: the interrupt window opened
         r = svm_vintr_interception(v, e);
+      else if (v->vmcb->control.exitcode == SVM_EXIT_IOIO && svm_pio_fast(v, e))   // pio.c
+        r = 1;
       else
         r = svm_handle_exit(v, e);
     }
@@ -539,11 +541,13 @@ int vcpu_run(struct vcpu *v, struct vm_exit *e)
   uint32 flags = e->run_flags;
   if (flags & VM_RUN_SET_CR8)
     vcpu_set_cr8(v, e->cr8);
+  v->pio = e->pio;
   memset(e, 0, sizeof *e);
+  e->pio = v->pio;                         // kept, as deadline_ns and run_flags are
   vcpu_run_start(v, e, deadline, flags);   // lab 5
   uint64 t0 = mycpu()->ticks;
   for (;;) {
-    int r = vcpu_check_requests(v, e);     // lab 5: kicks, deadline, HLT blocking
+    int r = svm_pio_before_halt(v, e) ? 0 : vcpu_check_requests(v, e);   // lab 5: kicks, deadline, HLT
     if (r > 0)
       r = vcpu_run_once(v, e);
     if (r <= 0) {

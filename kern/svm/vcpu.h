@@ -59,6 +59,7 @@ struct vcpu {
   int guest_cpu;             // CPU + 1 while in guest mode (kick IPIs go there), 0 outside
   uint64 run_deadline;       // this vcpu_run's deadline_ns (0 = none)
   uint32 run_flags;          // this vcpu_run's VM_RUN_* flags
+  struct vm_pio_cfg pio;     // this vcpu_run's ports for VM_RUN_PIO_OUT/_IN (pio.c)
   uint64 nirqs;              // interrupts injected from the line since creation
   uint64 nwindows;           // interrupt windows opened
   uint64 nblocks;            // times the vcpu went to sleep in HLT
@@ -90,6 +91,10 @@ void vcpu_new_asid(struct vcpu *v, struct svm_cpu_data *sd);
 void vcpu_flush_tlb(struct vcpu *v);               // v's TLB entries gone before its next run
 // the registers changed from old to now: clear the clean bits of those groups
 void vcpu_regs_dirty(struct vcpu *v, const struct vm_regs *old, const struct vm_regs *now);
+
+// pio.c: port I/O finished in the kernel (VM_RUN_PIO_OUT/_IN)
+int svm_pio_fast(struct vcpu *v, struct vm_exit *e);    // IOIO exit: 1 if done here
+int svm_pio_before_halt(struct vcpu *v, struct vm_exit *e);   // 1 with *e filled: VM_EXIT_PIO
 
 // run.c, vmenter.S (lab 4)
 int vcpu_run(struct vcpu *v, struct vm_exit *e);   // 0 with *e filled, or -E*

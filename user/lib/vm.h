@@ -19,10 +19,12 @@ long cons_read(char *buf, long n);            // raw console input, non-blocking
 
 // vcpu_run until an exit other than VM_EXIT_INTR (a host timer tick, which
 // can end any run early): for callers that want the guest's own next exit.
+// An INTR return that carries queued port writes (VM_RUN_PIO_OUT) is returned
+// too, or they would be lost.
 static inline int vcpu_run_guest(int vm, int vcpu, struct vm_exit *e)
 {
   int r;
-  while ((r = vcpu_run(vm, vcpu, e)) == 0 && e->reason == VM_EXIT_INTR)
+  while ((r = vcpu_run(vm, vcpu, e)) == 0 && e->reason == VM_EXIT_INTR && e->npio_out == 0)
     ;
   return r;
 }

@@ -98,6 +98,7 @@ struct uart {
 void uart_init(struct uart *u, struct pic *p, int irq, void (*tx)(void *, int), void *ctx);
 void uart_io(struct uart *u, uint16 off, int in, uint8 *val, uint64 now);  // off 0..7
 int uart_rx_room(struct uart *u);
+int uart_quiet(struct uart *u, uint8 *lsr);   // 1 if THR writes need no answer; *lsr: LSR, read without effect
 void uart_receive(struct uart *u, const uint8 *buf, int n, uint64 now);
 uint64 uart_next_event(struct uart *u, uint64 now);   // the FIFO timeout's deadline, 0 if none
 void uart_update(struct uart *u, uint64 now);         // recomputes IRQ4

@@ -25,10 +25,11 @@ static const char *end_names[] = {"running", "exited", "shut down (triple fault)
 static void usage(void)
 {
   printf("usage: vmm [-s] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-e 0|N|shutdown|halt|budget|reset] GUEST...\n"
-         "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [-3] [-A] [NAME...]\n"
+         "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [-3] [-A] [-P] [NAME...]\n"
          "  -c cpu: guest i on CPU cpu+i;  -C cpu: every guest on that CPU\n"
          "  -k: boot a Linux bzImage (64-bit boot protocol; -3: its 32-bit entry), -M MiB of RAM (256)\n"
-         "      -A: with a local APIC, an I/O APIC and ACPI tables (else the 8259s only)\n");
+         "      -A: with a local APIC, an I/O APIC and ACPI tables (else the 8259s only)\n"
+         "      -P: every port access exits (else the kernel queues the UART's THR writes, loop.c)\n");
   exit(2);
 }
 
@@ -83,6 +84,9 @@ static int report(struct guest *g)
     printf("%svmm: interrupts taken %lu; clock and input exits: deadline=%lu, kick=%lu, console=%lu "
            "(%lu bytes)\n",
            g->prefix, c[C_IRQ], c[C_DEADLINE], c[C_KICK], c[C_CONSOLE], c[C_RXBYTES]);
+  if (c[C_PIOQ])
+    printf("%svmm: %lu UART writes queued by the kernel without an exit (vmm -P turns that off)\n", g->prefix,
+           c[C_PIOQ]);
   if (g->o->stats && n)
     printf("%svmm: %lu exits in %ld ms, %lu us per exit\n", g->prefix, n + c[C_INTR], g->ticks * 10,
            g->ticks * 10000 / (n + c[C_INTR]));
@@ -114,8 +118,8 @@ int main(int argc, char **argv)
   int i = 1, same = 0;
   for (; i < argc && argv[i][0] == '-'; i++) {
     char f = argv[i][1];
-    if ((f == 'm' || f == 's' || f == '3' || f == 'A') && !argv[i][2]) {
-      *(f == 'm' ? &o.migrate : f == 's' ? &o.stats : f == '3' ? &o.entry32 : &o.apic) = 1;
+    if ((f == 'm' || f == 's' || f == '3' || f == 'A' || f == 'P') && !argv[i][2]) {
+      *(f == 'm' ? &o.migrate : f == 's' ? &o.stats : f == '3' ? &o.entry32 : f == 'A' ? &o.apic : &o.pio_exits) = 1;
       continue;
     }
     if (i + 1 >= argc || argv[i][2])

@@ -82,6 +82,7 @@ static int handle(struct guest *g)
   case VM_EXIT_KICK: g->count[C_KICK]++; return 1;
   case VM_EXIT_CONSOLE: g->count[C_CONSOLE]++; return 1;     // loop_before_run reads the input
   case VM_EXIT_TPR: g->count[C_INTR]++; return 1;            // loop_after_run took the new CR8
+  case VM_EXIT_PIO: g->count[C_INTR]++; return 1;            // loop_after_run applied the writes
   case VM_EXIT_SHUTDOWN: g->count[C_OTHER]++; g->end = END_SHUTDOWN; return 0;
   case VM_EXIT_EXCEPTION:
     g->count[C_EXC]++;

@@ -7,7 +7,7 @@
 
 static const char *names[VM_EXIT_NREASONS] = {
   "none", "io", "cpuid", "msr", "hlt", "vmmcall", "npf", "exception", "shutdown", "invalid",
-  "intr", "unknown", "deadline", "kick", "console", "tpr"};
+  "intr", "unknown", "deadline", "kick", "console", "tpr", "pio"};
 
 static uint64 rdtsc(void)
 {

@@ -189,6 +189,19 @@ static void uart_write(struct uart *u, uint16 off, uint8 v, uint64 now)
   }   // 5 (LSR) and 6 (MSR) are read-only here ("factory test" writes ignored)
 }
 
+// Whether writes to THR may wait in the kernel (VM_RUN_PIO_OUT, loop.c) and
+// LSR reads be answered there (VM_RUN_PIO_IN): DLAB clear (offset 0 is THR),
+// no loopback (a byte would reach the receiver), the THRE interrupt off (a
+// write would re-arm it), nothing received and no error (then reading LSR
+// changes nothing and it reads THRE|TEMT: transmission is instant here).
+int uart_quiet(struct uart *u, uint8 *lsr)
+{
+  if ((u->lcr & 0x80) || (u->mcr & MCR_LOOP) || (u->ier & IER_THRI) || u->rx_n || u->lsr_err)
+    return 0;
+  *lsr = LSR_THRE | LSR_TEMT;
+  return 1;
+}
+
 static uint8 uart_read(struct uart *u, uint16 off, uint64 now)
 {
   int dlab = u->lcr & 0x80;

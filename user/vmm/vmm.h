@@ -10,7 +10,7 @@
 // C_INTR on they depend on timing and are not part of "after N exits":
 // deadline/kick/console exits, interrupts the vcpu took, console bytes read.
 enum { C_IO, C_CPUID, C_MSR, C_HLT, C_VMMCALL, C_NPF, C_EXC, C_OTHER, C_INTR,
-       C_DEADLINE, C_KICK, C_CONSOLE, C_IRQ, C_RXBYTES, NCOUNT };
+       C_DEADLINE, C_KICK, C_CONSOLE, C_IRQ, C_RXBYTES, C_PIOQ, NCOUNT };
 
 // How a guest ended.
 enum end { END_NONE, END_EXIT, END_SHUTDOWN, END_HALT, END_BUDGET, END_FAIL, END_RESET };
@@ -29,6 +29,7 @@ struct opts {
   long mem_mb;         // -M: its RAM in MiB
   int entry32;         // -3: enter it through its 32-bit entry (linux.c)
   int apic;            // -A: give the bzImage the APIC board (apic.c), not only the PICs
+  int pio_exits;       // -P: every port access of a -k guest exits (no VM_RUN_PIO_*, loop.c)
 };
 
 struct guest {

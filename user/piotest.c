@@ -1,0 +1,162 @@
+// piotest: port I/O the kernel finishes itself (kern/svm/pio.c,
+// VM_RUN_PIO_OUT/_IN in kern/vmabi.h). A 32-bit guest writes 300 bytes to
+// one port, reads another, does a 16-bit OUT and halts; the checks:
+//   - with VM_RUN_PIO_OUT every byte arrives, in order, most in pio_out[]
+//     and the rest (when pio_out[] is full) as ordinary I/O exits;
+//   - with VM_RUN_PIO_IN the read returns the value given, without an exit;
+//   - a 16-bit OUT to the same port still exits;
+//   - without the flags every OUT exits (nothing queued);
+//   - a vcpu that halts (IF=1) with writes queued returns VM_EXIT_PIO first,
+//     still halted, and then sleeps until its deadline;
+//   - unknown run flags are refused.
+// Ends with "piotest: N checks, N failed"; exit status 0 iff none failed.
+#include "hv.h"
+
+#define RAM (64 * 1024)
+#define CODE 0x1000
+#define DATA 0x2000
+#define PORT 0x3F8
+#define INPORT 0x3FD
+#define NOUT 300
+
+static int checks, failed;
+
+static void check(int ok, const char *what, long a, long b)
+{
+  checks++;
+  failed += !ok;
+  printf("piotest: %s: ", ok ? "ok" : "FAIL");
+  printf(what, a, b);
+  printf("\n");
+}
+
+// The guest: out %al,(%dx) for al = 0..NOUT-1 (low byte), in from INPORT
+// into DATA, a 16-bit OUT, then with sti one more byte ('A') and `sti`, and hlt.
+static void code(uint8 *m, int sti)
+{
+  static const uint8 body[] = {
+    0xBA, PORT & 0xFF, PORT >> 8, 0, 0,       // mov $PORT, %edx
+    0x31, 0xC9,                               // xor %ecx, %ecx
+    0x88, 0xC8,                               // 1: mov %cl, %al
+    0xEE,                                     // out %al, (%dx)
+    0x41,                                     // inc %ecx
+    0x81, 0xF9, NOUT & 0xFF, NOUT >> 8, 0, 0, // cmp $NOUT, %ecx
+    0x75, 0xF4,                               // jne 1b
+    0xBA, INPORT & 0xFF, INPORT >> 8, 0, 0,   // mov $INPORT, %edx
+    0xEC,                                     // in (%dx), %al
+    0xA2, DATA & 0xFF, DATA >> 8, 0, 0,       // mov %al, DATA
+    0xBA, PORT & 0xFF, PORT >> 8, 0, 0,       // mov $PORT, %edx
+    0x66, 0xEF,                               // out %ax, (%dx)
+  };
+  memcpy(m + CODE, body, sizeof body);
+  uint8 *p = m + CODE + sizeof body;
+  if (sti)
+    *p++ = 0xB0, *p++ = 'A', *p++ = 0xEE, *p++ = 0xFB;   // mov $'A', %al; out %al, (%dx); sti
+  *p++ = 0xF4;
+}
+
+struct tally {
+  int got[NOUT + 1], n;   // the bytes written to PORT, in arrival order
+  int io_exits, in_exits, wide, pio_exits, hlt;
+};
+
+static void take(struct tally *t, int v)
+{
+  if (t->n <= NOUT)
+    t->got[t->n++] = v;
+}
+
+// Runs the guest with flags to its HLT; what arrived, and how.
+static int run(struct hv *h, uint32 flags, struct tally *t)
+{
+  memset(t, 0, sizeof *t);
+  for (int i = 0; i < 10 * NOUT; i++) {
+    h->e.run_flags = flags;
+    h->e.pio.out_port = PORT, h->e.pio.in_port = INPORT, h->e.pio.in_value = 0x5A;
+    h->e.deadline_ns = clock_ns() + 200 * 1000000L;
+    int r = hv_run(h);
+    if (r < 0)
+      return r;
+    for (int k = 0; k < h->e.npio_out && k < VM_PIO_MAX; k++)
+      take(t, h->e.pio_out[k].value | (h->e.pio_out[k].port == PORT ? 0 : 0x1000));
+    struct vm_exit *e = &h->e;
+    if (e->reason == VM_EXIT_IO && e->u.io.port == PORT && e->u.io.size == 1)
+      t->io_exits++, take(t, e->u.io.data & 0xFF);
+    else if (e->reason == VM_EXIT_IO && e->u.io.port == PORT)
+      t->wide++;
+    else if (e->reason == VM_EXIT_IO && e->u.io.port == INPORT)
+      t->in_exits++, e->u.io.data = 0x5A;
+    else if (e->reason == VM_EXIT_PIO)
+      t->pio_exits++;
+    else if (e->reason == VM_EXIT_INTR)   // a host tick ended the run (with queued writes)
+      continue;
+    else if (e->reason == VM_EXIT_HLT || e->reason == VM_EXIT_DEADLINE)
+      return t->hlt = e->reason == VM_EXIT_HLT ? 1 : 2;
+    else
+      return -1000 - (int)e->reason;
+  }
+  return -1;
+}
+
+// The NOUT bytes arrived in order (then `extra` more bytes).
+static int in_order(struct tally *t, int extra)
+{
+  for (int i = 0; i < NOUT; i++)
+    if (i >= t->n || t->got[i] != (i & 0xFF))
+      return 0;
+  return t->n == NOUT + extra;
+}
+
+static void test_queued(void)
+{
+  struct hv h;
+  struct tally t;
+  if (hv_new(&h, RAM, VM_MODE_PROT32) < 0 || hv_setrip(&h, CODE, RAM - 16) < 0) {
+    check(0, "a prot32 VM (%ld)", 0, 0);
+    return;
+  }
+  code(h.mem, 0);
+  int r = run(&h, VM_RUN_PIO_OUT | VM_RUN_PIO_IN, &t);
+  check(r == 1, "queued: the guest reaches its HLT (%ld)", r, 0);
+  check(in_order(&t, 0), "queued: all %ld bytes arrive in order (%ld)", NOUT, t.n);
+  check(t.io_exits <= NOUT / VM_PIO_MAX, "queued: %ld of the byte OUTs exited (pio_out[] holds %ld)", t.io_exits,
+        VM_PIO_MAX);
+  check(t.in_exits == 0 && h.mem[DATA] == 0x5A, "queued: the IN read 0x%lx without an exit (%ld exits)",
+        h.mem[DATA], t.in_exits);
+  check(t.wide == 1, "queued: the 16-bit OUT exited (%ld)", t.wide, 0);
+  hv_free(&h);
+  if (hv_new(&h, RAM, VM_MODE_PROT32) < 0 || hv_setrip(&h, CODE, RAM - 16) < 0)
+    return;
+  code(h.mem, 0);
+  r = run(&h, 0, &t);
+  check(r == 1 && in_order(&t, 0) && t.io_exits == NOUT && t.in_exits == 1,
+        "no flags: every OUT exits (%ld of 300), and the IN (%ld)", t.io_exits, t.in_exits);
+  hv_free(&h);
+}
+
+// IF=1 and HLT with bytes queued: VM_EXIT_PIO with them, then the sleep.
+static void test_halt(void)
+{
+  struct hv h;
+  struct tally t;
+  if (hv_new(&h, RAM, VM_MODE_PROT32) < 0 || hv_setrip(&h, CODE, RAM - 16) < 0)
+    return;
+  code(h.mem, 1);
+  int r = run(&h, VM_RUN_PIO_OUT | VM_RUN_PIO_IN, &t);
+  check(r == 2 && t.pio_exits == 1, "halt: VM_EXIT_PIO once before the sleep (%ld), then the deadline (%ld)",
+        t.pio_exits, r);
+  check(in_order(&t, 1) && t.got[NOUT] == 'A', "halt: all %ld bytes and the last one arrive in order (%ld)",
+        NOUT + 1, t.n);
+  check(h.e.halted == 1, "halt: still halted at the deadline (%ld)", h.e.halted, 0);
+  h.e.run_flags = 0x100;
+  check(vcpu_run(h.vm, h.vcpu, &h.e) == -EINVAL, "an unknown run flag is refused", 0, 0);
+  hv_free(&h);
+}
+
+int main(void)
+{
+  test_queued();
+  test_halt();
+  printf("piotest: %d checks, %d failed\n", checks, failed);
+  return failed ? 1 : 0;
+}
