@@ -7,7 +7,8 @@
 // RFLAGS, CR0, CR4, EFER, CS). The harness answers every exit with random
 // data, maps up to 8 fresh pages on nested page faults below 4 GiB, injects
 // a random event now and then, raises and lowers the interrupt line, kicks
-// the vcpu and sets the run flags (a CR8 load), and stops the guest after EXITS exits
+// the vcpu and sets the run flags (a CR8 load, ports the kernel finishes
+// itself), and stops the guest after EXITS exits
 // (default 64) or 20 timer ticks. Every third guest is instead a program of
 // mode-changing instructions (fuzz/sysprog.c) that starts at its first
 // byte. Each guest ends in one class:
@@ -184,6 +185,9 @@ static void answer(struct hv *h)
   }
   e->run_flags = pick(4) ? 0 : rnd() & VM_RUN_FLAGS;
   e->cr8 = pick(16);
+  e->pio.out_port = pick(2) ? 0x80 : rnd();   // 0x80: the salt's `out %al, $0x80`
+  e->pio.in_port = pick(2) ? 0x80 : rnd();
+  e->pio.in_value = rnd();
 }
 
 // Runs one guest to its end; its outcome class.
@@ -191,11 +195,13 @@ static int run_guest(struct hv *h, uint64 budget)
 {
   long t0 = uptime();
   int used = 0;
-  h->e.run_flags = 0;
+  h->e.run_flags = pick(2) ? VM_RUN_PIO_OUT | VM_RUN_PIO_IN : 0;   // port 0x80 finished in the kernel
+  h->e.pio.out_port = h->e.pio.in_port = 0x80;
+  h->e.pio.in_value = rnd();
   for (uint64 n = 0; n < budget && uptime() - t0 < TICKS; n++) {
     h->e.deadline_ns = clock_ns() + 20 * 1000000UL;   // HLT with IF=1 waits in the kernel
     int r = vcpu_run(h->vm, h->vcpu, &h->e);
-    if (r < 0)
+    if (r < 0 || h->e.npio_out < 0 || h->e.npio_out > VM_PIO_MAX)
       return O_ERROR;
     nexits++;
     if (h->e.reason == VM_EXIT_DEADLINE && h->e.halted)

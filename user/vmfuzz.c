@@ -286,6 +286,11 @@ static void op_run(uint64 h, uint64 v)
   // A guest halted with IF=1 waits in the kernel until something wakes it:
   // a deadline for our record; a kick first for a random one.
   ebuf.deadline_ns = clock_ns() + 20 * 1000000UL;
+  if (pick(4) == 0) {   // run flags, now and then one the kernel does not know (-EINVAL)
+    ebuf.run_flags = pick(8) ? pick(VM_RUN_FLAGS + 1) : (uint32)rnd();
+    ebuf.cr8 = pick(8) ? pick(16) : (uint32)rnd();
+    ebuf.pio.out_port = rnd(), ebuf.pio.in_port = rnd(), ebuf.pio.in_value = rnd();
+  }
   if (p != (uint64)&ebuf)
     vcpu_kick(h, v);
   if (verbose) {

@@ -62,7 +62,8 @@ def main():
         tp.append(t)
         t, out = run(svm, b, until_end=True)
         ts.append(t)
-        table = "\n".join(l for l in out.splitlines() if re.match(r"vmm: (exits:|reason|\S+ +\d+ )", l))
+        keep = r"vmm: (exits:|reason|I/O exits by port|\d+ UART writes|\S+ +\d+ )"
+        table = "\n".join(l for l in out.splitlines() if re.match(keep, l))
     ok = [(p, s) for p, s in zip(tp, ts) if p and s]
     if not ok:
         print("  linux: the marker was never reached (plain %s, svmlab %s)" % (tp, ts))

@@ -6,7 +6,8 @@
 // (and now and then a reserved or contradictory bit, which must be #GP):
 // MOV to and from CR0/CR3/CR4/CR8 through any register, CLTS, LMSW and SMSW,
 // WRMSR/RDMSR of EFER, the four steps into long mode in order, STI/CLI,
-// CPUID, and stray legacy prefixes in front. Encodings: AMD APM Vol. 3
+// CPUID, port 0x80 (which the harness may have the kernel finish itself,
+// kern/svm/pio.c), STI;HLT, and stray legacy prefixes in front. Encodings: AMD APM Vol. 3
 // (MOV CRn 0F 20/22, CR8 as REX.R + CR0 in 64-bit mode or LOCK + CR0
 // elsewhere, "LOCK MOV CR0"; LMSW 0F 01 /6; CLTS 0F 06).
 #include "sysprog.h"
@@ -114,7 +115,7 @@ static uint8 *efer(uint8 *p, int write, uint32 v)
 static uint8 *step(uint8 *p)
 {
   int reg = any_reg();
-  switch (pick(14)) {
+  switch (pick(16)) {
   case 0: case 1: return write_cr(p, 0, cr0_value());
   case 2: return write_cr(p, 4, cr4_value());
   case 3: return write_cr(p, 3, pick(4) ? 0x1000 : (uint32)R() & ~0xFFFu);
@@ -145,9 +146,19 @@ static uint8 *step(uint8 *p)
     return p;
   case 11: *p++ = pick(2) ? 0xFB : 0xFA; return p;     // sti, cli
   case 12: *p++ = 0x0F, *p++ = 0xA2; return p;         // cpuid
-  default:                                             // smsw %reg
-    *p++ = 0x0F, *p++ = 0x01, *p++ = 0xE0 | (reg & 7);
+  case 13: case 14:                                    // port 0x80: out, in, a 16-bit out
+    if (BITS == 16 || pick(4) == 0)
+      *p++ = 0x66;
+    *p++ = (uint8[]){0xE6, 0xE6, 0xE4, 0xE7}[pick(4)], *p++ = 0x80;
     return p;
+  case 15:                                             // sti; hlt (waits for an interrupt)
+    if (pick(4) == 0) {
+      *p++ = 0xFB, *p++ = 0xF4;
+      return p;
+    }
+    *p++ = 0x0F, *p++ = 0x01, *p++ = 0xE0 | (reg & 7);   // smsw %reg
+    return p;
+  default: return p;
   }
 }
 

@@ -33,6 +33,39 @@ void stats_entry(struct guest *g)
   g->st.last = now;
 }
 
+// An I/O exit into the port table (open addressing; a full table drops it).
+static void count_port(struct guest *g)
+{
+  uint32 key = ((uint32)g->e.u.io.port << 1 | g->e.u.io.in) + 1, n = ARRAY_SIZE(g->st.ports);
+  for (uint32 i = 0, h = key * 2654435761u % n; i < n; i++, h = (h + 1) % n) {
+    if (g->st.ports[h].key == 0)
+      g->st.ports[h].key = key;
+    if (g->st.ports[h].key == key) {
+      g->st.ports[h].n++;
+      return;
+    }
+  }
+}
+
+// The ports with the most exits, most first.
+static void print_ports(struct guest *g, uint64 total)
+{
+  int n = ARRAY_SIZE(g->st.ports), shown[ARRAY_SIZE(g->st.ports)] = {0};
+  printf("%svmm: I/O exits by port: ", g->prefix);
+  for (int k = 0; k < 8; k++) {
+    int best = -1;
+    for (int i = 0; i < n; i++)
+      if (g->st.ports[i].key && !shown[i] && (best < 0 || g->st.ports[i].n > g->st.ports[best].n))
+        best = i;
+    if (best < 0)
+      break;
+    shown[best] = 1;
+    uint32 key = g->st.ports[best].key - 1, c = g->st.ports[best].n;
+    printf("%s0x%x %s %u (%lu%%)", k ? ", " : "", key >> 1, key & 1 ? "in" : "out", c, total ? c * 100 / total : 0);
+  }
+  printf("\n");
+}
+
 // Right after vcpu_run returned with the exit in g->e.
 void stats_exit(struct guest *g)
 {
@@ -43,6 +76,8 @@ void stats_exit(struct guest *g)
   g->st.started = 1;
   if (g->e.reason < VM_EXIT_NREASONS)
     g->st.count[g->e.reason]++;
+  if (g->e.reason == VM_EXIT_IO)
+    count_port(g);
 }
 
 void stats_print(struct guest *g)
@@ -65,4 +100,6 @@ void stats_print(struct guest *g)
            c * 1000 / n % 10, handled ? g->st.cycles[i] * 100 / handled : 0,
            handled ? g->st.cycles[i] * 1000 / handled % 10 : 0, cn / c, cn * 10 / c % 10);
   }
+  if (g->st.count[VM_EXIT_IO])
+    print_ports(g, g->st.count[VM_EXIT_IO]);
 }

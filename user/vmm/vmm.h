@@ -46,6 +46,7 @@ struct guest {
     uint64 ns0, tsc0, last, in_run;
     uint32 reason;
     int started;
+    struct { uint32 key, n; } ports[64];   // I/O exits by port and direction (key: port << 1 | in, + 1)
   } st;
   enum end end;
   int code;            // END_EXIT: the guest's code
