@@ -105,6 +105,12 @@ progress_test(3, "CR8 writes with a virtual interrupt pending (unintercepted, th
               [r"hostile_cr8: CR8 written and read back with a V_IRQ pending; nothing arrived with IF=0"],
               "exited with code 0")
 
+progress_test(3, "ring 3 to ring 0 through the TSS in 32-bit protected mode (with TR in its reset form, "
+              "a busy TSS, QEMU 7.2 aborts the machine: kern/svm/tr_guard.c)", "hostile_tss", "hostile_tss",
+              [r"hostile_tss: in ring 3, int \$0x80 to ring 0 through the TSS",
+               r"hostile_tss: back in ring 0 on the TSS's stack"],
+              "exited with code 0")
+
 progress_test(4, "a guest enters long mode itself (PAE, CR3, EFER.LME, CR0.PG, far jump to 64-bit code)",
               "lmenter", "lmenter", [r"lmenter: long mode entered from 32-bit protected mode"],
               "exited with code 0")

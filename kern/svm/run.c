@@ -485,6 +485,7 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
     // is what the VMM may read (vcpu_getregs) and what vmcb_check examines.
     struct vmcb_save entry = v->vmcb->save;
     svm_cr0_guard(v);
+    svm_tr_guard(v);                     // QEMU 7.2 (kern/svm/tr_guard.c)
     if (!svm_prepare_entry(v, cpu)) {   // lab 5: a kick or HLT came first
       vcpu_put(v);
       popcli();

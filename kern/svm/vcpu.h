@@ -92,6 +92,9 @@ void vcpu_flush_tlb(struct vcpu *v);               // v's TLB entries gone befor
 // the registers changed from old to now: clear the clean bits of those groups
 void vcpu_regs_dirty(struct vcpu *v, const struct vm_regs *old, const struct vm_regs *now);
 
+// tr_guard.c: TR in the form QEMU 7.2 accepts, before each VMRUN
+void svm_tr_guard(struct vcpu *v);
+
 // pio.c: port I/O finished in the kernel (VM_RUN_PIO_OUT/_IN)
 int svm_pio_fast(struct vcpu *v, struct vm_exit *e);    // IOIO exit: 1 if done here
 int svm_pio_before_halt(struct vcpu *v, struct vm_exit *e);   // 1 with *e filled: VM_EXIT_PIO
