@@ -94,13 +94,23 @@ void _panic(const char *file, int line, const char *fmt, ...)
 static char inbuf[INBUF];
 static uint32 in_r, in_w;   // read and write counts; in_w - in_r bytes waiting
 
-// Appends one received byte; drops it when the buffer is full.
-void console_input(int c)
+// Moves every byte the UART holds into the buffer (dropping what does not
+// fit); the count. The UART is read under inlock, as console_getc_nonblock
+// reads it: otherwise a reader on another CPU that finds the buffer empty
+// could take the UART's next byte while the interrupt handler still holds
+// the one before it, and the two would arrive swapped (seen: "echo" typed
+// into a Linux guest's shell arrived as "ecoh").
+int console_input_uart(void)
 {
+  int c, n = 0;
   acquire(&inlock);
-  if (in_w - in_r < INBUF)
-    inbuf[in_w++ % INBUF] = c;
+  while ((c = uartgetc()) >= 0) {
+    if (in_w - in_r < INBUF)
+      inbuf[in_w++ % INBUF] = c;
+    n++;
+  }
   release(&inlock);
+  return n;
 }
 
 // Returns the next input byte, or -1 if there is none. Also polls the UART,

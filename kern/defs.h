@@ -22,12 +22,13 @@ void _panic(const char *file, int line, const char *fmt, ...) __attribute__((nor
 #define panic(...) _panic(__FILE__, __LINE__, __VA_ARGS__)
 extern volatile int panicked;
 
-// console.c: console input. uartintr() queues received bytes and then calls
-// console_input_wakeup() (interrupt context, IF=0; the weak default does
-// nothing, proc.c may override it to wake sleeping readers).
+// console.c: console input. uartintr() queues received bytes
+// (console_input_uart, which reads the UART under the buffer's lock) and
+// then calls console_input_wakeup() (interrupt context, IF=0; the weak
+// default does nothing, proc.c may override it to wake sleeping readers).
 // console_getc_nonblock() returns the next byte or -1 (and also polls the
-// UART, so it works with interrupts off).
-void console_input(int c);
+// UART under the same lock, so it works with interrupts off).
+int console_input_uart(void);
 int console_getc_nonblock(void);
 int console_input_waiting(void);        // 1 if input bytes are queued (console.c)
 void console_input_wakeup(void);

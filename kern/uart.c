@@ -45,12 +45,7 @@ int uartgetc(void)
 // into the console input buffer and wakes readers.
 void uartintr(void)
 {
-  int c, n = 0;
-  while ((c = uartgetc()) >= 0) {
-    console_input(c);
-    n++;
-  }
-  if (n)
+  if (console_input_uart())
     console_input_wakeup();
 }
 
