@@ -15,11 +15,10 @@ random instances in a guest, on RAM and through the real MMIO exit path
 import os
 import re
 import subprocess
-import time
 
 import answers
 from gradelib import test
-from linux_guest import boots_clean, clean_run, linux, linux_test
+from linux_guest import boots_clean, clean_run, linux, linux_test, sleeps_two_seconds
 
 QUESTIONS = 5   # labs/lab7-mmio.md §6
 TREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -170,8 +169,8 @@ def turtles_shell(r):
 # Debian's kernel with the APIC board (vmm -A): CPUID shows the APIC, the
 # ACPI tables name it and the I/O APIC, and Linux runs in symmetric I/O mode.
 # Its own check_timer must find the PIT on I/O APIC pin 2 (the MADT's
-# override), the UART arrives on pin 4, and the local APIC timer, one-shot
-# at first and then periodic (nohz=off), is its clock event device.
+# override), the UART arrives on pin 4, and the local APIC timer is its
+# clock event device (the graders' init reads both back).
 @linux_test(15, "Debian's kernel with its local APIC and I/O APIC (vmm -A, ACPI MADT): PIT on IOAPIC pin 2, "
             "UART on pin 4, the LAPIC timer is its clock event device; sleep 2 takes 2 s",
             linux("sleep", "halt", names=" -A"), "linux_apic")
@@ -188,10 +187,5 @@ def linux_apic(r):
         r.check(n > 0 and d == desc, "/proc/interrupts IRQ %s: %d, %r; expected %r with a count" % (irq, n, d, desc))
     r.check(irqs.get("LOC", (0,))[0] >= 50, "only %s local timer interrupts" % (irqs.get("LOC", (0,))[0],))
     r.check(irqs.get("SPU", (0,))[0] == 0, "spurious interrupts: %s" % (irqs.get("SPU"),))
-    r.wait_for(r"^linuxtest: sleep start$")
-    t0 = time.monotonic()
-    r.wait_for(r"^linuxtest: sleep end$")
-    dt = time.monotonic() - t0
-    r.check(1.9 <= dt <= 2.1, "sleep 2 took %.3f s of wall time" % dt)
-    r.wait_for(r"^vmm: guest linux halted after")
+    sleeps_two_seconds(r)
     r.expect_exit(0)

@@ -146,20 +146,20 @@ static uint8 *step(uint8 *p)
     return p;
   case 11: *p++ = pick(2) ? 0xFB : 0xFA; return p;     // sti, cli
   case 12: *p++ = 0x0F, *p++ = 0xA2; return p;         // cpuid
-  case 13: case 14:                                    // port 0x80: out, in, a 16-bit out
+  case 13: case 14:                                    // port 0x80: out and in, sometimes wider
     if (BITS == 16 || pick(4) == 0)
       *p++ = 0x66;
     *p++ = (uint8[]){0xE6, 0xE6, 0xE4, 0xE7}[pick(4)], *p++ = 0x80;
     return p;
-  case 15:                                             // sti; hlt (waits for an interrupt)
+  case 15:                                             // smsw %reg; now and then sti; hlt instead
     if (pick(4) == 0) {
       *p++ = 0xFB, *p++ = 0xF4;
       return p;
     }
-    *p++ = 0x0F, *p++ = 0x01, *p++ = 0xE0 | (reg & 7);   // smsw %reg
+    *p++ = 0x0F, *p++ = 0x01, *p++ = 0xE0 | (reg & 7);
     return p;
-  default: return p;
   }
+  return p;
 }
 
 uint8 *sysprog_emit(uint8 *p, uint8 *end, int bits, uint64 scratch, uint64 (*rnd)(void))
