@@ -90,7 +90,7 @@ def write_json(path, results, summary, elapsed):
         tests.append({"name": "%s: %s" % (t.lab, t.title), "score": r.score,
                       "max_score": t.points, "output": out,
                       "status": "passed" if r.passed else "failed",
-                      "tags": [t.lab], "extra_data": {"id": t.id, "cmdline": t.cmdline,
+                      "tags": [t.lab], "extra_data": {"id": t.id, "cmdline": r.cmdline(),
                                                       "elapsed": round(r.elapsed, 2)}})
     doc = {"score": sum(r.score for r in results),
            "max_score": sum(r.test.points for r in results),
@@ -246,7 +246,8 @@ def main(argv=None):
     if args.list:
         for t in tests:
             print("%-28s %4s pts  %-44s %s" % (t.id, fmt_pts(t.points), t.title,
-                                              t.cmdline or "(no cmdline)"))
+                                              (t.cmdline if isinstance(t.cmdline, str)
+                                               else "(computed from the build)") or "(no cmdline)"))
         print("%d tests" % len(tests))
         return 0
     if not tests:

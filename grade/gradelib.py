@@ -91,7 +91,9 @@ def test(points, title=None, cmdline="", cpus=2, timeout=30, qemu_cpu=None,
 
     points   what a pass is worth
     title    one line shown in reports (default: the function's name)
-    cmdline  the kernel command line, e.g. "test=forktest" or "ktest=panic_pf"
+    cmdline  the kernel command line, e.g. "test=forktest" or "ktest=panic_pf";
+             or a function of the build directory returning one (for values
+             read from the build, such as kernel symbol addresses)
     cpus     -smp; timeout: seconds before QEMU is killed and the test fails
     qemu_cpu -cpu model instead of the default ("max"), e.g. "qemu64"
     extra    more QEMU arguments: a list, or a function returning one, called
@@ -450,7 +452,7 @@ class Config:
                  "-display", "none", "-nodefaults", "-serial", "stdio",
                  "-monitor", "none",
                  "-kernel", "kernel.bin", "-initrd", "initrd.tar",
-                 "-append", t.cmdline,
+                 "-append", t.cmdline(self.build_dir) if callable(t.cmdline) else t.cmdline,
                  "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"] +
                 list(t.extra() if callable(t.extra) else t.extra))
 
@@ -472,10 +474,15 @@ class Result:
         lines = self.output.rstrip("\n").split("\n") if self.output else []
         return lines[-n:]
 
+    def cmdline(self):
+        """The kernel command line this run used."""
+        a = self.argv or []
+        return a[a.index("-append") + 1] if "-append" in a else self.test.cmdline
+
     def reproduce(self):
         """A make line that boots the same way, for a student to try."""
         t = self.test
-        s = "make qemu CPUS=%d APPEND=%s" % (t.cpus, shlex.quote(t.cmdline))
+        s = "make qemu CPUS=%d APPEND=%s" % (t.cpus, shlex.quote(self.cmdline()))
         if t.qemu_cpu:
             s += " QEMUCPU=%s" % shlex.quote(t.qemu_cpu)
         if t.extra and not callable(t.extra):

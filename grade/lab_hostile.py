@@ -116,6 +116,38 @@ progress_test(4, "a guest enters long mode itself (PAE, CR3, EFER.LME, CR0.PG, f
               "exited with code 0")
 
 
+def kernel_symbols(build_dir, names):
+    """Addresses of kernel symbols, from build/kernel.elf's symbol table."""
+    import os
+    import subprocess
+    out = subprocess.run(["nm", os.path.join(build_dir, "kernel.elf")], capture_output=True,
+                         text=True, check=True).stdout
+    found = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 3 and f[1] in "Tt" and f[2] in names:
+            found[f[2]] = f[0]
+    return ["0x" + found[n] for n in names]
+
+
+def dr_cmdline(build_dir):
+    return "test=hostile " + " ".join("ksym:" + a for a in kernel_symbols(build_dir, ("trap", "vcpu_run"))) + " dr"
+
+
+@test(points=6, title="guest breakpoints aimed at the host (its code, the kernel's trap and vcpu_run, its data) "
+      "never fire there; MOV DRn and MOV CR4 follow the architecture", cmdline=dr_cmdline, cpus=2, timeout=90)
+def hostile_dr(r):
+    clean_run(r)
+    for line in (r"breakpoints on host code and data: the host ran on through every exit",
+                 r"DR0-3 and DR7 read back as written",
+                 r"DR6 fixed bits, #GP for bits 63:32, DR4/DR5 alias and #UD",
+                 r"DR7.GD: #DB with DR6.BD, GD clear in the handler",
+                 r"CR4: OSXSAVE, reserved bit and PAE clear are #GP; PGE reads back"):
+        r.expect(r"^hostile_dr: %s$" % line)
+    r.expect(r"^hostile: dr: ok$")
+    r.expect_exit(0)
+
+
 @test(points=4, title="vcpu_setregs refuses impossible paging states; VMEXIT_INVALID leaks no host state",
       cmdline="test=hostile sregs invalid", cpus=2, timeout=60)
 def sregs_invalid(r):

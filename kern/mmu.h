@@ -33,6 +33,7 @@
 #define CR0_NW _UL(0x20000000)
 #define CR0_CD _UL(0x40000000)
 #define CR0_PG _UL(0x80000000)
+#define CR4_DE _UL(0x008)
 #define CR4_PSE _UL(0x010)
 #define CR4_PAE _UL(0x020)
 #define CR4_PGE _UL(0x080)

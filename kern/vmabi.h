@@ -101,6 +101,13 @@ struct vm_regs {
   struct vm_seg cs, ds, es, fs, gs, ss, tr, ldtr, gdtr, idtr;
 };
 
+// CR4 bits a guest may set (kern/svm/cr4.c), where the host CPU has them:
+// VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT, FSGSBASE, SMEP,
+// SMAP. A MOV to CR4 with any other bit is #GP(0), as on a CPU whose CPUID
+// does not report the feature; the VMM's CPUID must report none outside
+// these (no XSAVE, PCID, UMIP, PKU, LA57, CET).
+#define VM_CR4_GUEST_BITS 0x3107FFUL
+
 // Exit reasons as the ABI states them (raw SVM exit code in vm_exit.code).
 #define VM_EXIT_NONE 0
 #define VM_EXIT_IO 1        // u.io

@@ -13,6 +13,7 @@
 //   hostile kill          killing processes in vcpu_run frees their VMs
 //   hostile smp           ncpu*4 VMs at once, moving between CPUs
 //   hostile oom           VM calls with no free memory: -ENOMEM, nothing leaked
+//   hostile dr            guest breakpoints on host code/data (ksym:ADDR args before it)
 //   hostile progress CMD  CMD on CPU 0 next to a ticker that must keep running
 //
 // The guests with a policy to check (MSRs, EFER, CR0, SVM instructions) run
@@ -544,6 +545,89 @@ static const char *oom(void)
   return before == after ? NULL : "pages leaked";
 }
 
+// ---- dr: the guest's hardware breakpoints aimed at the host -------------
+
+// Kernel text addresses for the guest's breakpoints: "ksym:0x..." arguments
+// (grade/lab_hostile.py reads them from build/kernel.elf's symbols).
+static uint64 ksyms[2];
+static int nksyms;
+
+static uint64 parse_hex(const char *s)
+{
+  uint64 v = 0;
+  if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+    s += 2;
+  for (; *s; s++) {
+    int d = *s >= '0' && *s <= '9' ? *s - '0' : (*s | 0x20) >= 'a' && (*s | 0x20) <= 'f' ? (*s | 0x20) - 'a' + 10 : -1;
+    if (d < 0)
+      break;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+// The harness's own code and data the guest aims DR0 and DR3 at: both are
+// run and written after every exit.
+static volatile uint64 dr_watched;
+static __attribute__((noinline)) void dr_target(void)
+{
+  dr_watched++;
+  asm volatile("" ::: "memory");
+}
+
+// One exit of hostile_dr: 1 to run on, 0 when it ended (*code = exit code).
+static int dr_exit(struct hv *h, char *line, int *len, int *code)
+{
+  struct vm_exit *e = &h->e;
+  dr_target();
+  if (e->reason == VM_EXIT_VMMCALL) {
+    e->u.hypercall.ret = 0;
+  } else if (e->reason == VM_EXIT_CPUID) {
+    e->u.cpuid.eax = e->u.cpuid.ebx = e->u.cpuid.ecx = e->u.cpuid.edx = 0;
+  } else if (e->reason == VM_EXIT_IO && !e->u.io.string && e->u.io.port == GUEST_EXIT_PORT) {
+    *code = e->u.io.data & 0xFF;
+    return 0;
+  } else if (e->reason == VM_EXIT_IO && !e->u.io.string && e->u.io.port == GUEST_UART && !e->u.io.in) {
+    char c = e->u.io.data;
+    if (c == '\n' || *len == 159) {
+      line[*len] = 0;
+      printf("%s\n", line);
+      *len = 0;
+    } else {
+      line[(*len)++] = c;
+    }
+  } else if (e->reason != VM_EXIT_IO) {
+    *code = -(int)e->reason;
+    return 0;
+  }
+  return 1;
+}
+
+static const char *dr(void)
+{
+  static char why[96];
+  struct hv h;
+  struct vm_regs r;
+  char line[160];
+  int len = 0, code = -1;
+  if (nksyms < 2)
+    return "needs two ksym:ADDR arguments (kernel text addresses)";
+  if (hv_load(&h, "hostile_dr") < 0 || vcpu_getregs(h.vm, h.vcpu, &r) < 0)
+    return "cannot load hostile_dr.guest";
+  r.rbx = (uint64)dr_target, r.rcx = ksyms[0], r.rdx = ksyms[1], r.rsi = (uint64)&dr_watched;
+  if (vcpu_setregs(h.vm, h.vcpu, &r) < 0)
+    return "vcpu_setregs failed";
+  int rc;
+  while ((rc = hv_run(&h)) == 0 && dr_exit(&h, line, &len, &code))
+    ;
+  hv_free(&h);
+  if (rc < 0 || code != 0) {
+    snprintf(why, sizeof why, "the guest ended with vcpu_run %d, exit code %d", rc, code);
+    return why;
+  }
+  return NULL;
+}
+
 // ---- dispatch -------------------------------------------------------------
 
 static const struct {
@@ -560,6 +644,7 @@ static const struct {
   {"sregs", sregs},
   {"invalid", invalid},
   {"oom", oom},
+  {"dr", dr},
 };
 
 int main(int argc, char **argv)
@@ -575,6 +660,11 @@ int main(int argc, char **argv)
   for (int a = 1; a < argc; a++) {
     if (strcmp(argv[a], "full") == 0) {   // options for the checks after them
       probe_full = 1;
+      continue;
+    }
+    if (strncmp(argv[a], "ksym:", 5) == 0) {
+      if (nksyms < (int)ARRAY_SIZE(ksyms))
+        ksyms[nksyms++] = parse_hex(argv[a] + 5);
       continue;
     }
     if (argv[a][0] >= '1' && argv[a][0] <= '9') {

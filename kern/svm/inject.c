@@ -17,6 +17,8 @@ void svm_force_intercepts(struct vmcb *vmcb)
   vmcb_required_intercepts(c);   // lab 2's list (vmcb.c): one place says what is required
   c->int_ctl |= V_INTR_MASKING;
   c->intercepts[INTERCEPT_WORD_CR] |= INTERCEPT_CR_WRITE(8);   // cr0.c: cr8_write_interception
+  c->intercepts[INTERCEPT_WORD_CR] |= INTERCEPT_CR_WRITE(4);   // cr4.c
+  c->intercepts[INTERCEPT_WORD_DR] |= 0x00FF00FF;              // dr.c: DR0-7 reads and writes
   vmcb_mark_all_dirty(vmcb);
 }
 

@@ -393,6 +393,9 @@ static int (*const svm_exit_handlers[])(struct vcpu *v, struct vm_exit *e) = {
   [SVM_EXIT_NPF] = npf_interception,
   [SVM_EXIT_WRITE_CR0] = cr0_write_interception,
   [SVM_EXIT_WRITE_CR8] = cr8_write_interception,
+  [SVM_EXIT_WRITE_CR0 + 4] = cr4_write_interception,
+  [SVM_EXIT_READ_DR0 ... SVM_EXIT_READ_DR0 + 7] = dr_interception,
+  [SVM_EXIT_WRITE_DR0 ... SVM_EXIT_WRITE_DR0 + 7] = dr_interception,
 };
 #undef EXCP
 // LAB 4 STUB
@@ -493,6 +496,7 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
     }
     svm_exit_after_intr(v, cpu);         // QEMU 7.2 (kern/svm/irq.c)
     svm_guest_fpu_load(v);
+    svm_dr_load(v);                      // dr.c: the guest's breakpoint addresses
     svm_enter_guest(v, cpu);
     svm_complete_interrupts(v);          // lab 5: out of guest mode, window closed
     if (lab4_enter_missing) {

@@ -45,6 +45,7 @@ struct vcpu {
   int lme_pending;           // the guest set EFER.LME with paging off: the VMCB gets LME (with
                              // LMA) only when the guest turns paging on (cr0.c, run.c efer_msr)
   struct vm_exit last;       // the latest exit as reported (decode kept for the completion)
+  uint64 dr[4];              // dr.c: the guest's DR0-3 (DR6/DR7 live in the VMCB)
   // fpu.c: the guest's x87/SSE state (FXSAVE image) while it is not on the CPU
   uint8 fpu[512] __attribute__((aligned(16)));
   int fpu_ready;             // fpu[] holds a state (else it starts from reset)
@@ -115,6 +116,30 @@ int cr8_write_interception(struct vcpu *v, struct vm_exit *e);  // SVM_EXIT_WRIT
 void svm_exit_record(struct vcpu *v, struct vm_exit *e, uint32 reason);
 void svm_cr0_guard(struct vcpu *v);                              // before VMRUN: intercept iff LME
 struct npt *vm_npt(struct vm *vm);                               // sysvm.c: the VM's nested table
+
+// guestmem.c: the guest's memory, instructions and registers for the
+// kernel's own emulation (QEMU has no decode assists)
+struct svm_insn {            // 0F op ModRM, as svm_decode_0f found it
+  uint8 op;                  // the byte after 0F
+  uint8 rex;                 // REX prefix (64-bit mode), 0 if none
+  uint8 mod, reg, rm;        // ModRM fields; reg and rm extended by REX.R / REX.B
+  uint32 len;                // instruction length
+};
+int svm_gpa_read(struct vcpu *v, uint64 gpa, void *dst, uint64 n);
+int svm_gva_to_gpa(struct vcpu *v, uint64 gva, uint64 *gpa);   // any paging mode; 0 or -1
+int svm_guest_64bit(struct vcpu *v);
+int svm_fetch_insn(struct vcpu *v, uint8 *b, int n);
+int svm_decode_0f(struct vcpu *v, struct svm_insn *d);
+uint64 svm_gpr(struct vcpu *v, int n);
+void svm_set_gpr(struct vcpu *v, int n, uint64 val);
+int svm_inject_fault(struct vcpu *v, struct vm_exit *e, int vec, int has_err);   // returns 1
+void svm_skip_insn(struct vcpu *v, uint32 len);
+int svm_emulated(struct vcpu *v, struct vm_exit *e, uint32 len);   // skip; returns 1
+
+// cr4.c, dr.c: CR4 writes and debug registers, intercepted and emulated
+int cr4_write_interception(struct vcpu *v, struct vm_exit *e);
+int dr_interception(struct vcpu *v, struct vm_exit *e);
+void svm_dr_load(struct vcpu *v);                  // IF=0, before VMRUN
 
 // inject.c
 void svm_force_intercepts(struct vmcb *vmcb);      // what the kernel always intercepts
