@@ -79,6 +79,28 @@ static void hex(const uint8 *b, int n)
     printf("%02x ", b[i]);
 }
 
+// A REP string instruction with a 32-bit address size and ECX = 0 runs no
+// iteration; whether it still writes ECX/ESI/EDI (zero-extending them) is
+// up to the vendor: Intel CPUs measured here did, an AMD EPYC does not (and
+// neither does QEMU). Either is accepted from the emulator, on either CPU.
+static int rep_count0(const struct x86gen *g)
+{
+  int rep = 0;
+  for (int i = 0; i < g->len - 1; i++)
+    rep |= g->b[i] == 0xF2 || g->b[i] == 0xF3;
+  return g->string && rep && g->adsize == 4 && (uint32)g->r.gpr[X86_RCX] == 0;
+}
+
+static int reg_agrees(const struct x86gen *g, const struct x86_cpu *cpu, const struct x86gen_regs *n, int i)
+{
+  if (cpu->gpr[i] == n->gpr[i])
+    return 1;
+  uint64 in = g->r.gpr[i];
+  int vendor_reg = i == X86_RCX || i == X86_RSI || i == X86_RDI;
+  return vendor_reg && rep_count0(g) && (cpu->gpr[i] == in || cpu->gpr[i] == (uint32)in) &&
+         (n->gpr[i] == in || n->gpr[i] == (uint32)in);
+}
+
 // Runs one instance both ways and compares. 1 on agreement.
 static int compare(struct x86gen *g)
 {
@@ -110,7 +132,7 @@ static int compare(struct x86gen *g)
   else if (memcmp(data, shadow, PAGE))
     what = "memory";
   for (int i = 0; !what && i < 16; i++)
-    if (i != X86_RSP && cpu.gpr[i] != n.gpr[i])
+    if (i != X86_RSP && !reg_agrees(g, &cpu, &n, i))
       what = "register";
   for (int i = 0; !what && i < nlog; i++)
     if (log_[i].n != g->width)

@@ -4,11 +4,11 @@
 // writes; run.c: EFER writes) stays untested by it. These programs are made
 // of the instructions that reach it, with values near the ones an OS uses
 // (and now and then a reserved or contradictory bit, which must be #GP):
-// MOV to and from CR0/CR3/CR4/CR8 through any register, CLTS, LMSW and SMSW,
+// MOV to and from CR0/CR3/CR4/CR8 and DR0-7 through any register, CLTS, LMSW and SMSW,
 // WRMSR/RDMSR of EFER, the four steps into long mode in order, STI/CLI,
 // CPUID, port 0x80 (which the harness may have the kernel finish itself,
 // kern/svm/pio.c), STI;HLT, and stray legacy prefixes in front. Encodings: AMD APM Vol. 3
-// (MOV CRn 0F 20/22, CR8 as REX.R + CR0 in 64-bit mode or LOCK + CR0
+// (MOV CRn 0F 20/22, MOV DRn 0F 21/23, CR8 as REX.R + CR0 in 64-bit mode or LOCK + CR0
 // elsewhere, "LOCK MOV CR0"; LMSW 0F 01 /6; CLTS 0F 06).
 #include "sysprog.h"
 
@@ -62,8 +62,8 @@ static uint32 cr0_value(void)
 
 static uint32 cr4_value(void)
 {
-  static const uint32 v[] = {0x20, 0x0, 0x620, 0x6A0, 0x6B0, 0x10};
-  return near(v, 6, 24);
+  static const uint32 v[] = {0x20, 0x0, 0x620, 0x6A0, 0x6B0, 0x10, 0x10620, 0x406A0, 0x300628};
+  return near(v, 9, 24);
 }
 
 static uint32 efer_value(void)
@@ -101,6 +101,23 @@ static uint8 *write_cr(uint8 *p, int cr, uint32 v)
   return mov_cr(mov_imm(p, reg, v), cr, reg, 1);
 }
 
+// mov %reg, %drN / mov %drN, %reg (0F 23 / 0F 21): every debug register,
+// DR4/DR5 too (aliases or #UD by CR4.DE), values an OS or a debugger writes
+// (breakpoints armed in DR7, GD, fixed bits of DR6), sometimes a bit flipped.
+static uint8 *mov_dr(uint8 *p, int write)
+{
+  static const uint32 v[] = {0, 0x400, 0xFF, 0x2000, 0xB00000FF, 0xFFFF0FF0, 0x1000, 0xFFFFFFFF};
+  int reg = any_reg(), dr = pick(8);
+  if (write)
+    p = mov_imm(p, reg, dr < 4 ? (uint32)R() : near(v, 8, 32));
+  p = noise(p);
+  if (reg >= 8)
+    *p++ = 0x41;
+  *p++ = 0x0F, *p++ = write ? 0x23 : 0x21;
+  *p++ = 0xC0 | (dr << 3) | (reg & 7);
+  return p;
+}
+
 // wrmsr EFER with v (EDX 0), or rdmsr.
 static uint8 *efer(uint8 *p, int write, uint32 v)
 {
@@ -115,7 +132,7 @@ static uint8 *efer(uint8 *p, int write, uint32 v)
 static uint8 *step(uint8 *p)
 {
   int reg = any_reg();
-  switch (pick(16)) {
+  switch (pick(18)) {
   case 0: case 1: return write_cr(p, 0, cr0_value());
   case 2: return write_cr(p, 4, cr4_value());
   case 3: return write_cr(p, 3, pick(4) ? 0x1000 : (uint32)R() & ~0xFFFu);
@@ -158,6 +175,7 @@ static uint8 *step(uint8 *p)
     }
     *p++ = 0x0F, *p++ = 0x01, *p++ = 0xE0 | (reg & 7);
     return p;
+  case 16: case 17: return mov_dr(p, pick(2));   // kern/svm/dr.c
   }
   return p;
 }

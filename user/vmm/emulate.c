@@ -214,7 +214,8 @@ static int string_op(struct x86_cpu *cpu, const struct x86_insn *in, const struc
   uint64 amask = mask_of(in->adsize);
   uint64 left = in->rep ? cpu->gpr[X86_RCX] & amask : 1;
   // With a 32-bit address size the CPU writes ECX/ESI/EDI, zero-extending
-  // them, even when the count is 0 (measured by tools/emutest).
+  // them; Intel CPUs do so even when the count is 0, AMD's do not (measured
+  // by tools/emutest, which accepts either).
   if (in->adsize == 4) {
     step_reg(cpu, X86_RDI, 4, 0);
     if (in->kind == K_MOVS)
