@@ -148,8 +148,7 @@ int cr8_write_interception(struct vcpu *v, struct vm_exit *e)
   uint64 old = c->int_ctl & 0xF;
   c->int_ctl = (c->int_ctl & ~0xFUL) | val;
   vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTR);
-  v->vmcb->save.rip += i + 3;
-  c->int_state &= ~SVM_INTERRUPT_SHADOW;
+  svm_insn_done(v, v->vmcb->save.rip + i + 3, v->exit_rflags);   // step.c
   if (val >= old) {
     e->kexits++;
     return 1;
@@ -177,8 +176,7 @@ int cr0_write_interception(struct vcpu *v, struct vm_exit *e)
     v->vmcb->control.tlb_control = TLB_CONTROL_FLUSH_ALL;   // paging changed under the guest
   }
   s->cr0 = val;
-  s->rip += len;
-  v->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW;
+  svm_insn_done(v, s->rip + len, v->exit_rflags);   // step.c
   vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_CR);
   e->kexits++;
   return 1;
