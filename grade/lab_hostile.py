@@ -115,6 +115,14 @@ progress_test(4, "a guest enters long mode itself (PAE, CR3, EFER.LME, CR0.PG, f
               "lmenter", "lmenter", [r"lmenter: long mode entered from 32-bit protected mode"],
               "exited with code 0")
 
+progress_test(3, "NMIs: one requested inside the NMI handler waits for its IRET and comes right after it, "
+              "exactly once; an NMI cut short by a nested page fault arrives once; unblocked after",
+              "nmi", "nmi", [r"nmi: 4 nmis, nested 0, failed checks 0"], "exited with code 0")
+
+progress_test(3, "single-step (TF) over instructions the kernel or the VMM finishes (CPUID, IN, OUT, "
+              "RDMSR, WRMSR, VMMCALL, MMIO, MOV CR0, HLT), at CPL 0 and 3: one #DB after each, DR6.BS",
+              "step", "step", [r"step: 20 steps, 0 failed"], "exited with code 0")
+
 
 @test(points=4, title="vcpu_setregs refuses impossible paging states; VMEXIT_INVALID leaks no host state",
       cmdline="test=hostile sregs invalid", cpus=2, timeout=60)
