@@ -124,6 +124,17 @@ progress_test(3, "single-step (TF) over instructions the kernel or the VMM finis
               "step", "step", [r"step: 20 steps, 0 failed"], "exited with code 0")
 
 
+
+@test(points=2, title="NMI blocking and finished-instruction decisions on a vcpu that never runs: IRET "
+      "intercept, the single-step NMI window undone, EXITINTINFO, #DB trap with DR6.BS, held events "
+      "(ktest=nmi_step)", cmdline="ktest=nmi_step", cpus=2, timeout=40)
+def nmi_step_decisions(r):
+    clean_run(r)
+    m = r.expect(r"^ktest nmi_step: (\d+) checks, (\d+) failed$")
+    r.check(int(m.group(1)) >= 20 and m.group(2) == "0", "expected 20 checks, none failed: %s" % m.group(0))
+    r.expect_exit(0)
+
+
 @test(points=4, title="vcpu_setregs refuses impossible paging states; VMEXIT_INVALID leaks no host state",
       cmdline="test=hostile sregs invalid", cpus=2, timeout=60)
 def sregs_invalid(r):
