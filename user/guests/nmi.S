@@ -10,7 +10,8 @@
 //      IRET's target), before that instruction runs;
 //   B. an NMI whose delivery a nested page fault cuts short (its stack is on
 //      a page the VMM maps only on first touch, GUEST_F_DEMAND) arrives once;
-//   C. after B's IRET, NMIs are taken again.
+//   C. after B's IRET, NMIs are taken again;
+// and the hypervisor's means of catching the IRET leave no trace (DR6.BS, TF).
 // Prints "nmi: N nmis, nested M, failed checks F[, first check C]"; exits F.
 #include "guest.h"
 GUEST_HEADER(GUEST_MODE_LONG64, start, 0x200000, pml4, 0x8000, GUEST_F_DEMAND)
@@ -57,6 +58,15 @@ a_ret:
   CHECK 3, e, rips(%rip), %rdx          // the first interrupted the instruction after VMMCALL
   CHECK 4, e, rips + 8(%rip), %rdx      // the second came right after the first's IRET
   CHECK 5, e, count(%rip), $2           // and the third request was lost
+  mov %dr6, %rax                        // the hypervisor's single-step past the IRET (if it
+  and $0x4000, %eax                     // used one) leaves no DR6.BS and no TF behind
+  mov %rax, dr6_bs(%rip)
+  pushfq
+  pop %rax
+  and $0x100, %eax
+  mov %rax, tf(%rip)
+  CHECK 11, e, dr6_bs(%rip), $0
+  CHECK 12, e, tf(%rip), $0
 
   // B
   mov $FRESH_STACK, %rsp
@@ -172,6 +182,8 @@ nl: .asciz "\n"
 
   .data
 count: .quad 0
+dr6_bs: .quad 0
+tf: .quad 0
 count_a: .quad 0
 inside: .quad 0
 depth: .quad 0
