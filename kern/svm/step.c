@@ -14,10 +14,10 @@
 //     (POPF, IRET) is not followed by a trap; the CPU runs those natively,
 //     and for an intercepted instruction the exit's RFLAGS is the TF it began
 //     with. The trap goes through EVENTINJ like any event (§15.20).
-// The single-step trap outranks NMIs and interrupts (APM Vol. 2 §8.5
-// "Priorities"), so an event the VMM queued to follow the instruction
-// is held back (held_event) until the #DB is delivered; nmi.c then makes the
-// guest exit right after that delivery so that it goes in next.
+// The single-step trap outranks NMIs and interrupts (APM Vol. 2 §8.5), so
+// an event the VMM queued to follow the instruction is held back
+// (held_event) until the #DB is delivered; nmi.c then makes the guest exit
+// right after that delivery so that it goes in next.
 #include "defs.h"
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
