@@ -9,7 +9,9 @@
 // RDMSR/WRMSR of its scratch MSR, VMMCALL, MMIO reads and writes (the test
 // device, emulated); by the kernel: RDMSR of EFER, MOV to CR0 (long mode),
 // CPUID in a MOV SS shadow, HLT with IF=1 (last: without its #DB it would
-// sleep until the time budget ends). Prints one line per failure and
+// sleep until the time budget ends). A VMMCALL that makes the VMM inject an
+// interrupt gets its #DB first, the interrupt on the #DB handler's first
+// instruction (APM Vol. 2 §8.5: the trap outranks it). Prints one line per failure and
 // "step: N steps, F failed"; exits with F.
 #include "guest.h"
 GUEST_HEADER(GUEST_MODE_LONG64, start, 0x200000, pml4, 0x100000, GUEST_F_TESTDEV)
@@ -61,6 +63,7 @@ start:
   call setup_ring3
   SETGATE(1, on_db)
   SETGATE(0x80, back_to_ring0)
+  SETGATE(0x30, on_irq)
   movb $0xEE, idt + 0x80 * 16 + 5(%rip)   // int $0x80 from ring 3: DPL 3
   movq $0, expect_cpl(%rip)
 
@@ -81,6 +84,20 @@ start:
   STEP "rdmsr efer (kernel)", rdmsr
   mov $HC_YIELD, %eax
   STEP "vmmcall (vmm)", vmmcall
+  mov $HC_RAISE, %eax                   // the VMM injects vector 0x30 after the VMMCALL:
+  mov $0x30, %ebx                       // the #DB trap outranks it, so the interrupt comes
+  mov $RAISE_INTR, %ecx                 // on the #DB handler's first instruction
+  STEP "vmmcall raising an interrupt (vmm)", vmmcall
+  lea on_db(%rip), %rax
+  cmp irq_rip(%rip), %rax
+  jne 1f
+  cmpq $1, nirq(%rip)
+  je 2f
+1:
+  incq nfail(%rip)
+  lea irqmsg(%rip), %rsi
+  call puts
+2:
   mov $GUEST_TESTDEV_GPA, %rbx
   STEP "mmio read (vmm emulation)", movl 8(%rbx), %eax
   STEP "mmio write (vmm emulation)", movl %eax, 12(%rbx)
@@ -165,6 +182,15 @@ on_db:
   mov %rax, %dr6
   andq $~TF, 24(%rsp)
   incq ndb(%rip)
+  pop %rax
+  iretq
+
+// Vector 0x30 (HC_RAISE): notes where it came.
+on_irq:
+  push %rax
+  mov 8(%rsp), %rax
+  mov %rax, irq_rip(%rip)
+  incq nirq(%rip)
   pop %rax
   iretq
 
@@ -258,6 +284,7 @@ msg1: .asciz "step: "
 msg2: .asciz " steps, "
 msg3: .asciz " failed\n"
 nl: .asciz "\n"
+irqmsg: .asciz "step: FAIL: the interrupt raised by the stepped VMMCALL did not come once, on the #DB handler\n"
 
   .data
   .balign 16
@@ -283,4 +310,6 @@ bad: .quad 0
 bad_rip: .quad 0
 nsteps: .quad 0
 nfail: .quad 0
+irq_rip: .quad 0
+nirq: .quad 0
 decbuf: .fill 24, 1, 0
