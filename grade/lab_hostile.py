@@ -115,6 +115,25 @@ progress_test(4, "a guest enters long mode itself (PAE, CR3, EFER.LME, CR0.PG, f
               "lmenter", "lmenter", [r"lmenter: long mode entered from 32-bit protected mode"],
               "exited with code 0")
 
+progress_test(3, "NMIs: one requested inside the NMI handler waits for its IRET and comes right after it, "
+              "exactly once; an NMI cut short by a nested page fault arrives once; unblocked after",
+              "nmi", "nmi", [r"nmi: 4 nmis, nested 0, failed checks 0"], "exited with code 0")
+
+progress_test(3, "single-step (TF) over instructions the kernel or the VMM finishes (CPUID, IN, OUT, "
+              "RDMSR, WRMSR, VMMCALL, MMIO, MOV CR0, HLT), at CPL 0 and 3: one #DB after each, DR6.BS",
+              "step", "step", [r"step: 21 steps, 0 failed"], "exited with code 0")
+
+
+
+@test(points=2, title="NMI blocking and finished-instruction decisions on a vcpu that never runs: IRET "
+      "intercept, the single-step NMI window undone, EXITINTINFO, #DB trap with DR6.BS, held events "
+      "(ktest=nmi_step)", cmdline="ktest=nmi_step", cpus=2, timeout=40)
+def nmi_step_decisions(r):
+    clean_run(r)
+    m = r.expect(r"^ktest nmi_step: (\d+) checks, (\d+) failed$")
+    r.check(int(m.group(1)) >= 20 and m.group(2) == "0", "expected 20 checks, none failed: %s" % m.group(0))
+    r.expect_exit(0)
+
 
 def kernel_symbols(build_dir, names):
     """Addresses of kernel symbols, from build/kernel.elf's symbol table."""

@@ -133,7 +133,16 @@ struct vm_regs {
 #define VM_RUN_SET_CR8 0x2  // load vm_exit.cr8 (0-15, else -EINVAL) into the guest's CR8 first
 #define VM_RUN_PIO_OUT 0x4  // queue 1-byte OUTs to pio.out_port in pio_out[] without an exit (below)
 #define VM_RUN_PIO_IN 0x8   // answer 1-byte INs from pio.in_port with pio.in_value without an exit
-#define VM_RUN_FLAGS 0xF    // every flag the kernel knows; others: -EINVAL
+#define VM_RUN_INSN_DONE 0x10 // user space emulated the last exit's instruction (below)
+#define VM_RUN_FLAGS 0x1F   // every flag the kernel knows; others: -EINVAL
+
+// VM_RUN_INSN_DONE: user space emulated the instruction of the exit vcpu_run
+// just returned (an MMIO access after VM_EXIT_NPF) and moved RIP past it with
+// vcpu_setregs. The kernel finishes it as the CPU would (kern/svm/step.c):
+// the STI/MOV SS interrupt shadow ends, and if RFLAGS.TF was set at the
+// exit the guest takes its single-step #DB (DR6.BS) after it. Exits the
+// kernel completes itself (I/O, CPUID, MSR, VMMCALL, HLT) need no flag and
+// ignore it. One-shot: the returned record has it cleared.
 
 // Vectors vcpu_irq accepts on the line (below 32 are exceptions).
 #define VM_IRQ_VECTOR_MIN 32
@@ -233,7 +242,8 @@ struct vm_exit {
 #define VM_EVENT_INTR 0       // external interrupt through EVENTINJ (taken regardless of IF)
 #define VM_EVENT_EXCEPTION 1  // exception through EVENTINJ; error code if has_error
 #define VM_EVENT_VIRQ 2       // V_IRQ: taken when the guest's IF=1
-#define VM_EVENT_NMI 3
+#define VM_EVENT_NMI 3        // held back while the guest is in its NMI handler (until its
+                              // IRET completed), one kept pending, more lost, as on a CPU
 
 struct vm_event {
   uint32 type;       // VM_EVENT_*

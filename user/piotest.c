@@ -8,7 +8,9 @@
 //   - without the flags every OUT exits (nothing queued);
 //   - a vcpu that halts (IF=1) with writes queued returns VM_EXIT_PIO first,
 //     still halted, and then sleeps until its deadline;
-//   - unknown run flags are refused.
+//   - unknown run flags are refused;
+//   - a single-stepped OUT (TF) is followed by its #DB trap, finished in the
+//     kernel or by user space.
 // Ends with "piotest: N checks, N failed"; exit status 0 iff none failed.
 #include "hv.h"
 
@@ -153,10 +155,55 @@ static void test_halt(void)
   hv_free(&h);
 }
 
+// Single-step over an OUT (APM Vol. 2 §8.2.2): a real-mode guest sets TF
+// with POPF and writes one byte; the #DB trap must follow the OUT whether the
+// kernel finishes it (VM_RUN_PIO_OUT) or user space does. Vector 1's handler
+// reads DR6 into EAX and halts (IF=0: VM_EXIT_HLT); its frame's IP must be
+// the instruction after the OUT, and DR6.BS set (kern/svm/step.c).
+#define STEP_CODE 0x3000
+#define STEP_AFTER (STEP_CODE + 13)
+#define STEP_DB 0x3100
+static void test_step(uint32 flags, const char *how)
+{
+  static const uint8 body[] = {
+    0x9C, 0x58, 0x0D, 0x00, 0x01, 0x50,   // pushf; pop ax; or ax, TF; push ax
+    0xB0, 0x41, 0xBA, PORT & 0xFF, PORT >> 8,   // mov al, 'A'; mov dx, PORT
+    0x9D, 0xEE,                           // popf; out dx, al
+    0xF4,                                 // STEP_AFTER: hlt (where a missing #DB ends)
+  };
+  static const uint8 db[] = {0x0F, 0x21, 0xF0, 0xF4};   // mov eax, dr6; hlt
+  struct hv h;
+  if (hv_new(&h, RAM, VM_MODE_REAL) < 0 || hv_setrip(&h, STEP_CODE, RAM - 16) < 0)
+    return;
+  memcpy(h.mem + STEP_CODE, body, sizeof body);
+  memcpy(h.mem + STEP_DB, db, sizeof db);
+  h.mem[4] = STEP_DB & 0xFF, h.mem[5] = STEP_DB >> 8, h.mem[6] = h.mem[7] = 0;   // IVT[1] = 0:STEP_DB
+  int outs = 0, r = 0;
+  for (int i = 0; i < 100 && r >= 0; i++) {
+    h.e.run_flags = flags;
+    h.e.pio.out_port = PORT;
+    h.e.deadline_ns = clock_ns() + 200 * 1000000L;
+    r = hv_run(&h);
+    outs += h.e.npio_out + (h.e.reason == VM_EXIT_IO);
+    if (r < 0 || h.e.reason != VM_EXIT_IO)
+      break;
+  }
+  struct vm_regs regs;
+  vcpu_getregs(h.vm, h.vcpu, &regs);
+  uint16 ip = h.mem[regs.rsp & 0xFFFF] | h.mem[(regs.rsp + 1) & 0xFFFF] << 8;
+  check(r >= 0 && h.e.reason == VM_EXIT_HLT && h.e.rip == STEP_DB + 3 && outs == 1,
+        how, h.e.rip, outs);
+  check(ip == STEP_AFTER && (regs.rax & (1 << 14)), "step: the #DB's IP is 0x%lx (the OUT's end), DR6 0x%lx has BS",
+        ip, regs.rax);
+  hv_free(&h);
+}
+
 int main(void)
 {
   test_queued();
   test_halt();
+  test_step(VM_RUN_PIO_OUT, "step: TF over an OUT the kernel queued: #DB, the handler's HLT at 0x%lx (1 OUT: %ld)");
+  test_step(0, "step: TF over an OUT user space finished: #DB, the handler's HLT at 0x%lx (1 OUT: %ld)");
   printf("piotest: %d checks, %d failed\n", checks, failed);
   return failed ? 1 : 0;
 }

@@ -180,12 +180,12 @@ int svm_inject_fault(struct vcpu *v, struct vm_exit *e, int vec, int has_err)
   return 1;
 }
 
-// Moves RIP past an instruction the kernel emulated and drops the interrupt
-// shadow it may have been in (KVM skip_emulated_instruction).
+// Moves RIP past an instruction the kernel emulated, as the CPU would have
+// finished it: interrupt shadow over, single-step trap if TF was set
+// (step.c; KVM skip_emulated_instruction).
 void svm_skip_insn(struct vcpu *v, uint32 len)
 {
-  v->vmcb->save.rip += len;
-  v->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW;
+  svm_insn_done(v, v->vmcb->save.rip + len, v->exit_rflags);
 }
 
 // The same, for a handler whose guest runs on: counted as a kernel exit.

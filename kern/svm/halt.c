@@ -181,6 +181,8 @@ int vcpu_check_requests(struct vcpu *v, struct vm_exit *e)
 {
   acquire(&halt_lock);
   int reason;
+  if (v->halted && svm_events_waiting(v))
+    v->halted = 0;   // nmi.c: an NMI (or a held event) wakes it too
   // LAB 5 BEGIN
   while ((reason = vcpu_return_reason(v)) == 0 && v->halted) {
     if (vcpu_has_events(v)) {

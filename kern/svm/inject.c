@@ -34,7 +34,8 @@ static uint64 exception_event(const struct vm_event *ev)
 }
 
 // Queues ev for the next VMRUN of v. 0, -EINVAL for a bad event, -EBUSY when
-// an event of the same kind is already waiting.
+// an event of the same kind is already waiting. NMIs are never busy: nmi.c
+// holds them back while the guest is in its NMI handler.
 int vcpu_inject_event(struct vcpu *v, const struct vm_event *ev)
 {
   struct vmcb_control *c = &v->vmcb->control;
@@ -50,18 +51,22 @@ int vcpu_inject_event(struct vcpu *v, const struct vm_event *ev)
     vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTR);
     return 0;
   }
+  if (ev->type == VM_EVENT_NMI) {
+    if (ev->flags)
+      return -EINVAL;
+    vcpu_queue_nmi(v);   // nmi.c: held back while the guest handles one
+    return 0;
+  }
   uint64 inj;
   if (ev->type == VM_EVENT_INTR)
     inj = ev->vector >= 16 && !ev->flags ? SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_INTR | ev->vector : 0;
   else if (ev->type == VM_EVENT_EXCEPTION)
     inj = exception_event(ev);
-  else if (ev->type == VM_EVENT_NMI)
-    inj = ev->flags ? 0 : SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_NMI | 2;
   else
     inj = 0;
   if (!inj)
     return -EINVAL;
-  if (c->eventinj & SVM_EVTINJ_VALID)
+  if ((c->eventinj & SVM_EVTINJ_VALID) || v->held_event)
     return -EBUSY;
   if (ev->flags & VM_EVENT_F_FAULT)
     vcpu_cancel_completion(v);

@@ -39,8 +39,7 @@ int svm_pio_fast(struct vcpu *v, struct vm_exit *e)
     e->pio_out[e->npio_out].value = s->rax & 0xFF;
     e->npio_out++;
   }
-  s->rip = v->vmcb->control.exitinfo2;   // completed: past it, out of any STI/MOV SS shadow
-  v->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW;   // as svm_skip_now (run.c) does
+  svm_insn_done(v, v->vmcb->control.exitinfo2, v->exit_rflags);   // as svm_skip_now (run.c)
   e->kexits++;
   return 1;
 }

@@ -68,12 +68,12 @@ static void svm_skip_later(struct vcpu *v, uint32 len)
   // LAB 4 END
 }
 
-// Moves RIP past the instruction and drops the interrupt shadow it may have
-// been in (KVM skip_emulated_instruction).
+// Moves RIP past the instruction, ends the interrupt shadow it may have been
+// in and raises the single-step #DB its TF asks for (KVM
+// kvm_skip_emulated_instruction; step.c).
 static void svm_skip_now(struct vcpu *v)
 {
-  v->vmcb->save.rip = v->next_rip;
-  v->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW;
+  svm_insn_done(v, v->next_rip, v->exit_rflags);
 }
 
 static uint64 size_mask(uint32 size) { return size >= 8 ? ~0UL : (1UL << (8 * size)) - 1; }
@@ -489,12 +489,14 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
     struct vmcb_save entry = v->vmcb->save;
     svm_cr0_guard(v);
     svm_tr_guard(v);                     // QEMU 7.2 (kern/svm/tr_guard.c)
+    svm_inject_nmi(v);                   // nmi.c: NMIs (and held events) before the line
     if (!svm_prepare_entry(v, cpu)) {   // lab 5: a kick or HLT came first
       vcpu_put(v);
       popcli();
       return 1;
     }
     svm_exit_after_intr(v, cpu);         // QEMU 7.2 (kern/svm/irq.c)
+    svm_nmi_window(v, cpu);              // nmi.c: an exit as soon as a waiting NMI can go in
     svm_guest_fpu_load(v);
     svm_dr_load(v);                      // dr.c: the guest's breakpoint addresses
     svm_enter_guest(v, cpu);
@@ -506,7 +508,9 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
       if (SVM_EXIT_IS_INVALID(v->vmcb->control.exitcode))
         v->vmcb->save = entry;
       svm_after_exit(v, cpu);
-      if (v->vmcb->control.exitcode == SVM_EXIT_VINTR)   // lab 5: the interrupt window opened
+      if (svm_nmi_after_exit(v, e))      // nmi.c: IRET, or its own single-step #DB
+        r = 1;
+      else if (v->vmcb->control.exitcode == SVM_EXIT_VINTR)   // lab 5: the interrupt window opened
         r = svm_vintr_interception(v, e);
       else if (v->vmcb->control.exitcode == SVM_EXIT_IOIO && svm_pio_fast(v, e))   // pio.c
         r = 1;
@@ -541,9 +545,11 @@ int vcpu_run(struct vcpu *v, struct vm_exit *e)
 {
   if (v->dead || !(rflags() & FL_IF))
     return -EINVAL;
+  if ((e->run_flags & VM_RUN_INSN_DONE) && !v->pending)   // user space emulated it (MMIO)
+    svm_insn_done(v, v->vmcb->save.rip, v->exit_rflags);
   vcpu_complete(v, e);
   uint64 deadline = e->deadline_ns;
-  uint32 flags = e->run_flags;
+  uint32 flags = e->run_flags & ~VM_RUN_INSN_DONE;   // one-shot: not kept
   if (flags & VM_RUN_SET_CR8)
     vcpu_set_cr8(v, e->cr8);
   v->pio = e->pio;

@@ -64,6 +64,18 @@ struct vcpu {
   uint64 nirqs;              // interrupts injected from the line since creation
   uint64 nwindows;           // interrupt windows opened
   uint64 nblocks;            // times the vcpu went to sleep in HLT
+  // nmi.c, step.c: NMI blocking, and instructions finished for the guest
+  int nmi_pending;           // NMIs waiting to be injected (one may wait behind one in progress)
+  int nmi_masked;            // an NMI was injected and its handler's IRET has not completed
+  int nmi_awaiting_iret;     // that IRET exited (IRET intercept); done once RIP left nmi_iret_rip
+  uint64 nmi_iret_rip;
+  int nmi_step;              // we set TF for one instruction (an NMI window); undone at the exit
+  int nmi_step_db_ours;      // we turned on the #DB intercept for it
+  uint64 nmi_step_rflags, nmi_step_rip, nmi_step_dr6;   // the guest's, before the step
+  uint64 held_event;         // an EVENTINJ value waiting behind a single-step #DB trap
+  uint64 exit_rflags;        // the guest's RFLAGS at the latest exit (TF when the instruction began)
+  uint64 nnmis;              // NMIs injected since creation
+  uint64 nsteps;             // single-step #DB traps after finished instructions
 };
 
 // irq.c (lab 5): interrupt injection (KVM inject_pending_event & co.)
@@ -92,6 +104,17 @@ void vcpu_new_asid(struct vcpu *v, struct svm_cpu_data *sd);
 void vcpu_flush_tlb(struct vcpu *v);               // v's TLB entries gone before its next run
 // the registers changed from old to now: clear the clean bits of those groups
 void vcpu_regs_dirty(struct vcpu *v, const struct vm_regs *old, const struct vm_regs *now);
+
+// nmi.c: NMIs, blocked from injection until the handler's IRET completed
+void vcpu_queue_nmi(struct vcpu *v);                    // vcpu_inject(VM_EVENT_NMI)
+void svm_inject_nmi(struct vcpu *v);                    // IF=0, before VMRUN, before the line
+void svm_nmi_window(struct vcpu *v, int cpu);           // IF=0, right before VMRUN
+int svm_nmi_after_exit(struct vcpu *v, struct vm_exit *e);   // after each exit: 1 = ours, run on
+int svm_events_waiting(struct vcpu *v);                 // a held event or a deliverable NMI
+
+// step.c: an instruction finished for the guest (RIP moved, shadow over, TF's #DB)
+void svm_insn_done(struct vcpu *v, uint64 next_rip, uint64 rflags);
+void svm_release_held_event(struct vcpu *v);            // IF=0, before VMRUN
 
 // tr_guard.c: TR in the form QEMU 7.2 accepts, before each VMRUN
 void svm_tr_guard(struct vcpu *v);

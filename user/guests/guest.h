@@ -48,6 +48,7 @@
 #define RAISE_INTR 0            //   external interrupt through EVENTINJ
 #define RAISE_EXCEPTION 1       //   exception through EVENTINJ
 #define RAISE_VIRQ 2            //   virtual interrupt through V_IRQ
+#define RAISE_NMI 3             //   NMI (vector ignored), as the VMM's local APIC raises one
 #define HC_YIELD 5              // vmmcall: rax=5, rbx=step; the VMM may move the vcpu to another CPU
 
 #ifdef __ASSEMBLER__

@@ -40,13 +40,16 @@ uint8 *gpa_ptr(struct guest *g, uint64 gpa, uint64 n)
   return g->mem + gpa;
 }
 
-// HC_RAISE: the guest asks for an event (inject and virq guests).
+// HC_RAISE: the guest asks for an event (inject, virq and nmi guests).
 static long hc_raise(struct guest *g, uint64 vector, uint64 kind)
 {
-  struct vm_event ev = {0, vector, 0, 0};
-  ev.type = kind == RAISE_INTR ? VM_EVENT_INTR : kind == RAISE_EXCEPTION ? VM_EVENT_EXCEPTION : VM_EVENT_VIRQ;
-  if (kind > RAISE_VIRQ)
+  static const uint32 types[] = {
+    [RAISE_INTR] = VM_EVENT_INTR, [RAISE_EXCEPTION] = VM_EVENT_EXCEPTION,
+    [RAISE_VIRQ] = VM_EVENT_VIRQ, [RAISE_NMI] = VM_EVENT_NMI,
+  };
+  if (kind >= sizeof types / sizeof types[0])
     return -EINVAL;
+  struct vm_event ev = {types[kind], kind == RAISE_NMI ? 2 : vector, 0, 0};
   return vcpu_inject(g->vm, g->vcpu, &ev);
 }
 

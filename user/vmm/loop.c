@@ -86,7 +86,7 @@ static int send_nmi(struct guest *g)
   if (!apic_nmi(&g->board))
     return 0;
   int r = vcpu_inject(g->vm, g->vcpu, &ev);
-  if (r < 0 && r != -EBUSY) {
+  if (r < 0) {   // the kernel holds NMIs back itself while the guest handles one
     guest_fail(g, "injecting an NMI: %s", errstr(r));
     return -1;
   }
@@ -142,6 +142,9 @@ int loop_before_run(struct guest *g)
   if (sync_line(g) < 0 || send_nmi(g) < 0)
     return -1;
   g->e.run_flags = u->interactive && uart_rx_room(u) > 0 ? VM_RUN_WAKE_CONSOLE : 0;
+  if (g->insn_done)   // mmio.c emulated the last exit's instruction
+    g->e.run_flags |= VM_RUN_INSN_DONE;
+  g->insn_done = 0;
   if (apic_cr8_to_run(&g->board, &g->e.cr8))
     g->e.run_flags |= VM_RUN_SET_CR8;
   pio_before_run(g);

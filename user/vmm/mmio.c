@@ -216,6 +216,7 @@ int mmio_exit(struct guest *g)
     return refuse(g, &r, bytes, in.len, 1, x.why ? x.why : "the device refused the access");
   if ((e = vcpu_setregs(g->vm, g->vcpu, &r)) < 0)
     return guest_fail(g, "vcpu_setregs: %s", errstr(e)), 0;
+  g->insn_done = 1;   // the kernel ends a shadow and raises TF's #DB (VM_RUN_INSN_DONE)
   mmio_emulated++;
   return 1;
 }

@@ -60,6 +60,7 @@ struct guest {
   long ticks;          // timer ticks the run took (HZ=100)
   struct board board;  // PIC, PIT, UART, RTC, small ports (chips.h)
   int irq_line;        // vector on the vcpu's interrupt line, -1 lowered
+  int insn_done;       // the VMM emulated the exit's instruction: VM_RUN_INSN_DONE next run
   int ack_mismatch;    // INTAs whose vector was not the PIC's (reported once)
   uint64 now;          // guest time of the exit being handled (loop.c exit_now)
   int now_valid;
