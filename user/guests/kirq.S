@@ -11,6 +11,11 @@
 //   3 mov ss shadow at an exit: the same after mov ss with IF=1
 //   4 cli; hlt: the guest stops for good
 //   5 spin with IF=1
+//   6 quiet halt loop: as 0, but vector 0x40 sends no EOI (the guest halts
+//     again inside the same vcpu_run)
+//   7 re-injection: "ready" with RSP at the top of the unmapped page NPF_STK,
+//     then spin with IF=0; the VMM injects #GP with an error code, whose
+//     delivery takes an NPF; the #GP handler records what it was given
 #include "guest.h"
 GUEST_HEADER(GUEST_MODE_LONG64, start, 0x200000, pml4, 0x8000, 0)
 #include "long64.inc"
@@ -28,6 +33,11 @@ GUEST_HEADER(GUEST_MODE_LONG64, start, 0x200000, pml4, 0x8000, 0)
 #define CNT2 (RES + 0x40)       // vector 0x41 taken
 #define EXC (RES + 0x48)        // exception vector + 1
 #define SEEN (RES + 0x50)       // R_* recorded (first 0x40 only)
+#define GP_N (RES + 0x58)       // mode 7: #GP handler runs
+#define GP_ERR (RES + 0x60)     // mode 7: the word on top of its stack (the error code)
+#define GP_RIP (RES + 0x68)     // mode 7: the word above it (the return RIP)
+#define GP_WANT (RES + 0x70)    // mode 7: the RIP the #GP must return to
+#define NPF_STK 0x302000        // mode 7: not mapped until the VMM maps it
 #define STRETCH 200000          // IF=0 iterations
 #define NPF_STI 0x300000        // unmapped until the VMM maps it
 #define NPF_SS 0x301000
@@ -69,8 +79,12 @@ start:
   je movss_npf
   cmp $4, %r15
   je stop
+  cmp $6, %r15
+  je halt_loop
   cmp $5, %r15
   je spin
+  cmp $7, %r15
+  je reinject
 halt_loop:
   sti
   hlt
@@ -123,6 +137,25 @@ spin:
   sti
   jmp spin
 
+reinject:
+  cli
+  SETGATE(13, on_gp)
+  lea 1f(%rip), %rax
+  mov %rax, GP_WANT
+  mov $NPF_STK + 0x1000, %rsp
+  out %al, $0x21                        // ready: the VMM injects #GP(error)
+1:
+  jmp 1b
+
+on_gp:
+  incq GP_N
+  mov (%rsp), %rax
+  mov %rax, GP_ERR
+  mov 8(%rsp), %rax
+  mov %rax, GP_RIP
+  xor %eax, %eax
+  jmp guest_exit
+
 done:
   xor %eax, %eax
   jmp guest_exit
@@ -148,7 +181,10 @@ on_line:
   mov %rax, R_SH
 7:
   incq CNT
+  cmp $6, %r15
+  je 10f                                // quiet: no EOI exit
   out %al, $0x20                        // EOI: the VMM sees the interrupt handled
+10:
   pop %rax
   iretq
 
