@@ -231,22 +231,20 @@ static void test_deadline(long n)
   hv_free(&h);
 }
 
-// A child on the other CPU sleeps `ticks` (~10 ms each), then kicks (line 0:
-// vcpu_kick) or asserts the line; exits with the time it did so, in us mod 2^30.
-static int child_poke_after(struct hv *h, int line, int ticks)
+// A child on the other CPU sleeps ~50 ms, then kicks (line 0: vcpu_kick)
+// or asserts the line; exits with the time it did so, in us mod 2^30.
+static int child_poke(struct hv *h, int line)
 {
   int pid = fork();
   if (pid == 0) {
     setcpu(1);
-    sleep(ticks);
+    sleep(5);
     long t = clock_ns() / 1000;
     int r = line ? vcpu_irq(h->vm, h->vcpu, VEC) : vcpu_kick(h->vm, h->vcpu);
     exit(r < 0 ? 0 : (int)(t & 0x3FFFFFFF));
   }
   return pid;
 }
-
-static int child_poke(struct hv *h, int line) { return child_poke_after(h, line, 5); }
 
 // Latency in us from the child's poke to now (the parent's return).
 static long poke_latency(int pid)
@@ -467,12 +465,24 @@ static void test_wakeup(long n)
   for (int i = 0; i < n; i++) {
     for (int j = 0; (r = run(&h, 20)) == 0 && j < 500 && (h.e.reason != VM_EXIT_DEADLINE || !h.e.halted); j++)
       ;
-    int pid = child_poke_after(&h, 1, 1);
+    long at = clock_ns() + 80 * MS;
+    int pid = fork();
+    if (pid == 0) {   // asserts the line at `at`, 5 ms into the parent's widened window
+      setcpu(1);
+      while (clock_ns() < at)
+        ;
+      exit(vcpu_irq(h.vm, h.vcpu, VEC) < 0);
+    }
+    // Sleeping lets the child move to CPU 1, and a deadline timer still armed from the runs above
+    // fire now rather than as a wakeup that would hide a lost one.
+    sleep(4);
+    while (clock_ns() < at - 5 * MS)
+      ;
     long t0 = clock_ns();
     while ((r = run(&h, 2000)) == 0 && h.e.reason == VM_EXIT_INTR)
       ;
     long ms = (clock_ns() - t0) / MS;
-    poke_latency(pid);
+    wait(0);
     lost += !(r == 0 && is_io(&h, 0x20) && ms < 1000);
     worst = ms > worst ? ms : worst;
   }
