@@ -122,9 +122,9 @@ void vcpu_run_end(struct vcpu *v, struct vm_exit *e)
   e->halted = v->halted;
 }
 
-// HLT exit: 1 if the kernel waits for an interrupt (IF=1; HLT is then done
-// and the vcpu halted), 0 if user space gets VM_EXIT_HLT (IF=0: nothing can
-// ever wake the guest; KVM kvm_emulate_halt, kvm_vcpu_halt).
+// HLT exit: 1 if the kernel waits for an interrupt (the vcpu is then
+// halted), 0 if user space gets VM_EXIT_HLT (kern/vmabi.h: when a HLT is the
+// guest's end; KVM kvm_emulate_halt, kvm_vcpu_halt).
 int vcpu_halt_blocks(struct vcpu *v)
 {
   // LAB 5 BEGIN
@@ -139,9 +139,8 @@ int vcpu_halt_blocks(struct vcpu *v)
   // LAB 5 END
 }
 
-// 1 if the vcpu has something to deliver, so a halted one runs again (KVM
-// kvm_vcpu_has_events): the line (unless this run already took a vector
-// from it), an event in EVENTINJ, or the VMM's own V_IRQ.
+// 1 if the vcpu has something the next entry would deliver, so a halted one
+// runs again (KVM kvm_vcpu_has_events).
 int vcpu_has_events(struct vcpu *v)
 {
   // LAB 5 BEGIN
@@ -159,7 +158,8 @@ int vcpu_has_events(struct vcpu *v)
 }
 
 // Why vcpu_run must return now (halt_lock held): -EINTR when killed, a
-// VM_EXIT_* reason, or 0 to go on.
+// VM_EXIT_* reason (kern/vmabi.h lists them, including the one for a second
+// vector while halted), or 0 to go on.
 static int vcpu_return_reason(struct vcpu *v)
 {
   struct proc *p = myproc();
