@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Runs the bug catalogues (grade/bugs/<stem>.py): every plausible student mistake
-listed there must lose points.
+listed there must lose points, and every correct variant listed there must keep them all.
 
     python3 tools/bugs.py                    every catalogue (make test runs this)
     python3 tools/bugs.py --lab vcpu -k asid  one lab, bugs whose name matches
@@ -141,7 +141,7 @@ class Worker:
         res = os.path.join(self.dir, "bug.json")
         cmd = [PY, "grade/grade.py", "--lab", b.lab, "-j", "1", "--json", res,
                "--timeout-scale", str(args.timeout_scale), "--build-dir", "build"]
-        if not args.full:
+        if not args.full and b.tests:
             cmd += ["-k", "^(%s)$" % "|".join(re.escape(t) for t in b.tests)]
         if os.path.exists(res):
             os.remove(res)
@@ -156,6 +156,9 @@ class Worker:
         missed = [t for t in b.tests if status.get(t) == "passed"]
         if missed and failed:
             text += " (named but passed: %s)" % ", ".join(missed)
+        if b.variant:   # a correct variant: nothing may fail
+            return not failed and bool(status), "variant: " + (text if failed else "kept every point"), \
+                time.monotonic() - t0
         ok = bool(named_failed) or (args.full and bool(failed))
         return ok, text, time.monotonic() - t0
 
@@ -217,8 +220,10 @@ def main(argv=None):
         bugs = [b for b in bugs if rx.search(b.id)]
     if args.list:
         for b in bugs:
-            print("%-40s %-30s %s" % (b.id, ",".join(b.tests) or "build: " + b.build_error, b.why))
-        print("%d bugs" % len(bugs))
+            print("%-40s %-30s %s" % (b.id, ",".join(b.tests) or ("(whole lab)" if b.variant else
+                                                                  "build: " + b.build_error),
+                                      ("variant: " if b.variant else "") + b.why))
+        print("%d bugs, %d correct variants" % (sum(not b.variant for b in bugs), sum(b.variant for b in bugs)))
         return 0
     if not bugs:
         print("bugs.py: no bug selected")

@@ -250,7 +250,7 @@ bug("deadline_ns_as_tsc",
 # Re-injection lives in lab 4's svm_after_exit; lab 5 depends on it for every event it injects.
 bug("no_reinjection",
     "an event whose delivery an exit cut short (EXITINTINFO) is dropped",
-    edits=[(R, "  if (c->exitintinfo & SVM_EVTINJ_VALID)\n    c->eventinj = c->exitintinfo;\n", "")],
+    edits=[(R, "    c->eventinj = c->exitintinfo;\n", "    c->eventinj = 0;\n")],
     tests=["irq/reinject"])
 bug("reinject_as_intr",
     "the cut-short event is re-injected as an external interrupt, whatever its type",
@@ -262,3 +262,36 @@ bug("reinject_no_error_code",
     edits=[(R, "    c->eventinj = c->exitintinfo;\n",
             "    c->eventinj = c->exitintinfo & 0xFFFFFFFFu & ~(uint64)SVM_EVTINJ_VALID_ERR;\n")],
     tests=["irq/reinject"])
+
+# ---- correct variants: each must keep every point of the lab (tools/bugs.py runs the whole lab) ----
+variant("window_ign_tpr_prio0",
+        "the window's V_IRQ has V_IGN_TPR and priority 0: with V_IGN_TPR the priority is never compared",
+        edits=[(I, "| V_IRQ | V_IGN_TPR |\n               ((uint64)0xF << V_INTR_PRIO_SHIFT);\n  c->intercepts",
+                "| V_IRQ | V_IGN_TPR;\n  c->intercepts")])
+variant("window_all_dirty",
+        "opening and closing the window mark every clean bit dirty (more reloading than needed, still right)",
+        edits=[(I, "  c->intercepts[INTERCEPT_WORD_MISC1] |= INTERCEPT_VINTR;\n  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTR);\n"
+                   "  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTERCEPTS);\n",
+                "  c->intercepts[INTERCEPT_WORD_MISC1] |= INTERCEPT_VINTR;\n  vmcb_mark_all_dirty(v->vmcb);\n"),
+               (I, "  c->intercepts[INTERCEPT_WORD_MISC1] &= ~INTERCEPT_VINTR;\n  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTR);\n"
+                   "  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTERCEPTS);\n",
+                "  c->intercepts[INTERCEPT_WORD_MISC1] &= ~INTERCEPT_VINTR;\n  vmcb_mark_all_dirty(v->vmcb);\n")])
+variant("entry_checks_kick_twice",
+        "KVM's vcpu_enter_guest: a cheap look at the requests first, then guest mode, then the look that counts",
+        edits=[(I, ENTRY_KICK, "  if (__atomic_load_n(&v->kick, __ATOMIC_SEQ_CST) || v->halted)\n    return 0;\n" + ENTRY_KICK)])
+variant("entry_deadline_first",
+        "the deadline timer is armed before guest mode is entered (an early timer only costs an exit)",
+        edits=[(I, ENTRY_KICK + "  inject_pending_event(v);\n  if (v->run_deadline)\n"
+                   "    lapic_deadline_arm(ns_to_tsc(v->run_deadline));\n  return 1;",
+                "  if (v->run_deadline)\n    lapic_deadline_arm(ns_to_tsc(v->run_deadline));\n" + ENTRY_KICK +
+                "  inject_pending_event(v);\n  return 1;")])
+variant("kick_ipi_after_release",
+        "vcpu_kick reads guest_cpu after releasing halt_lock: still after the request is stored",
+        edits=[(H, "  wakeup(&halt_chan);\n  int cpu = __atomic_load_n(&v->guest_cpu, __ATOMIC_SEQ_CST);\n  release(&halt_lock);\n  kick_cpu(cpu);",
+                "  wakeup(&halt_chan);\n  release(&halt_lock);\n  kick_cpu(__atomic_load_n(&v->guest_cpu, __ATOMIC_SEQ_CST));")])
+variant("line_wakeup_after_release",
+        "vcpu_set_irq_line stores the line under halt_lock and wakes after releasing it: a sleeper that "
+        "checked under the lock is asleep by then",
+        edits=[(H, LINE, "  acquire(&halt_lock);\n  v->irq_line = vector;\n"
+                         "  int cpu = __atomic_load_n(&v->guest_cpu, __ATOMIC_SEQ_CST);\n  release(&halt_lock);\n"
+                         "  if (vector) {\n    wakeup(&halt_chan);\n    kick_cpu(cpu);\n  }\n")])
