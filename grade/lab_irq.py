@@ -9,7 +9,8 @@ guest kirq.guest (user/guests/kirq.S): exact interrupt counts, the window
 after a long IF=0 stretch and after STI's shadow, a halted vcpu that uses no
 CPU, deadlines, kicks, kill and console wakeups.
   ktest=irq_decide     svm_interrupt_allowed, inject, window, completion
-  ktest=irq_halt       HLT, events, requests, the deadline timer, IPIs
+  ktest=irq_halt       HLT, events, requests, the deadline timer, IPIs, orders
+  ktest=irq_random     seeded random schedules against the rules (irqseed=N replays)
   test=irqtest NAME    count, window, if0, event, deadline, kick, cpu, kill, console,
                        second, reinject, wakeup (booted with halt_widen=US)
 Each test names the checks it is for ("ok: ..." / "irqtest: ok: ...") and
@@ -106,6 +107,9 @@ ktest_rule("window_close", 4, "A: the exit closes the window, clean bits cleared
            "after the exit the window is closed", "closing it marks the intercepts and the interrupt control dirty")
 ktest_rule("eventinj_first", 4, "A: an event already in EVENTINJ goes first; the line waits behind a window", "irq_decide",
            "an event in EVENTINJ goes first")
+ktest_rule("random", 8, "A+B: 3000 seeded random entry decisions (line, kicks, deadlines, IF, shadows, CR8, "
+           "EVENTINJ, the VMM's V_IRQ) follow the rules; the seed is printed", "irq_random",
+           "random entry decisions followed the rules")
 ktest_rule("vmm_virq", 3, "A: a V_IRQ the VMM queued is left alone", "irq_decide",
            "a V_IRQ the VMM queued survives entry and exit")
 
