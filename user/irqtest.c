@@ -335,8 +335,8 @@ static void test_kick(void)
 // vcpu_run, odd phases its VMM sleeps. The ticker compares its rate in the
 // two kinds of phase. Load on the host slows both kinds alike (phases are
 // short and interleaved), so the ratio measures the guest, not the host.
-#define PHASE 300
-#define NPHASE 6
+#define PHASE 200
+#define NPHASE 10
 
 // Loop iterations of the ticker between clock_ns() values from and to.
 static long tick_count(long from, long to)
@@ -354,7 +354,7 @@ static void ticker(long t0)
   long sum[2] = {0, 0};
   for (int k = 0; k < NPHASE; k++) {
     long s = t0 + k * PHASE * MS;
-    sum[k % 2] += tick_count(s + 50 * MS, s + (PHASE - 50) * MS);   // clear of the phase changes
+    sum[k % 2] += tick_count(s + 30 * MS, s + (PHASE - 30) * MS);   // clear of the phase changes
   }
   printf("irqtest: figure: ticker %ld loops alone, %ld beside a halted guest: %ld%%\n", sum[1], sum[0],
          sum[1] ? sum[0] * 100 / sum[1] : 0);
