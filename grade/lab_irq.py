@@ -122,8 +122,8 @@ user_rule("window", 8, "A: a vector asserted during IF=0 comes right after sti a
           "the interrupt came 0 loop iterations after the shadow")
 user_rule("if0_hlt", 4, "A: HLT with IF=0 and the line asserted: VM_EXIT_HLT, nothing delivered", "test=irqtest if0", "if0",
           "HLT with IF=0 returns VM_EXIT_HLT", "nothing delivered, not halted")
-user_rule("reinject", 4, "A: an exception with an error code cut short by an NPF is re-injected intact", "test=irqtest reinject",
-          "reinject", "the #GP's delivery onto the unmapped stack takes an NPF",
+user_rule("reinject", 4, "A: an exception with an error code, injected into a halted vcpu and cut short by an NPF, "
+          "arrives intact", "test=irqtest reinject", "reinject", "the guest halts in the kernel", "the #GP's delivery onto the unmapped stack takes an NPF",
           "the interrupted #GP was delivered again, once", "as an exception with its error code")
 user_rule("event_wake", 5, "A: a halted vcpu wakes for EVENTINJ, which goes before the line", "test=irqtest event", "event",
           "a halted guest returns at its deadline, halted",

@@ -434,8 +434,8 @@ static void test_second(void)
   }
 }
 
-// kirq mode 7: a #GP with error code 0x5a5a is injected while the guest's
-// stack page is not mapped; its delivery takes a nested page fault
+// kirq mode 7: a #GP with error code 0x5a5a is injected into the halted
+// vcpu while its stack page is not mapped; its delivery takes a nested page fault
 // (EXITINTINFO holds it, §15.20); once the page is mapped it must arrive as
 // the same event: an exception, with its error code, once.
 #define NPF_STK 0x302000
@@ -446,8 +446,9 @@ static void test_reinject(void)
   struct hv h;
   guest(&h, 7);
   int r;
-  for (int i = 0; (r = run(&h, 1000)) == 0 && i < 100 && !is_io(&h, 0x21); i++)
+  for (int i = 0; (r = run(&h, 20)) == 0 && i < 500 && (h.e.reason != VM_EXIT_DEADLINE || !h.e.halted); i++)
     ;
+  check(r == 0 && h.e.halted, "the guest halts in the kernel (sti; hlt): reason %ld, halted %ld", h.e.reason, h.e.halted);
   struct vm_event ev = {VM_EVENT_EXCEPTION, 13, GP_ERROR, VM_EVENT_F_ERROR};
   int ir = vcpu_inject(h.vm, h.vcpu, &ev);
   while ((r = run(&h, 1000)) == 0 && h.e.reason == VM_EXIT_INTR)

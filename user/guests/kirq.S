@@ -13,8 +13,8 @@
 //   5 spin with IF=1
 //   6 quiet halt loop: as 0, but vector 0x40 sends no EOI (the guest halts
 //     again inside the same vcpu_run)
-//   7 re-injection: "ready" with RSP at the top of the unmapped page NPF_STK,
-//     then spin with IF=0; the VMM injects #GP with an error code, whose
+//   7 re-injection: RSP at the top of the unmapped page NPF_STK, then sti;
+//     hlt; the VMM injects #GP with an error code into the halted vcpu, whose
 //     delivery takes an NPF; the #GP handler records what it was given
 #include "guest.h"
 GUEST_HEADER(GUEST_MODE_LONG64, start, 0x200000, pml4, 0x8000, 0)
@@ -118,7 +118,8 @@ reinject:
   lea 1f(%rip), %rax
   mov %rax, GP_WANT
   mov $NPF_STK + 0x1000, %rsp
-  out %al, $0x21                        // ready: the VMM injects #GP(error)
+  sti
+  hlt                                   // halted: the VMM injects #GP(error)
 1:
   jmp 1b
 
