@@ -5,7 +5,7 @@
 #   make qemu-gdb   boot stopped, with a gdb stub on port $(GDBPORT)
 #   make gdb        start gdb with the tree's .gdbinit (a plain `gdb` works too)
 #   make grade      grade every lab (LAB=name for one)
-#   make test       everything CI runs
+#   make test       everything CI runs (LOAD=2: beside two busy loops)
 #   make handout    write a student tree (LAB=N, DEST=dir)
 #   make handin     pack the tree for handing in (LAB=N): handin-labN-<stem>.zip
 #   make compile_commands.json   for clangd / VS Code / CLion (editor support)
@@ -228,7 +228,7 @@ grade: all tools-check-gdb
 	$(PYTHON) grade/grade.py --build-dir $(B) --qemu $(QEMU) --cpu $(QEMUCPU) $(if $(LAB),--lab $(LAB)) $(GRADEFLAGS)
 
 test: all tools-check-gdb
-	B=$(B) sh tools/test.sh
+	B=$(B) LOAD=$(LOAD) sh tools/test.sh
 
 # The file to hand in for lab LAB (default: the handout's lab): the tree
 # without build outputs, as handin-labN-<stem>.zip; refused if it does not build.

@@ -113,6 +113,7 @@ void trap_expect(int trapno, int skip);
 void trap_expect_user(int trapno, uint64 resume);
 int trap_expect_done(uint64 *rip, uint64 *err, uint64 *cr2, uint64 *rax);
 extern volatile uint64 trap_counts[256];   // by vector, all CPUs
+extern int (*ktest_db_hook)(struct trapframe *tf);   // kernel #DB: 1 = handled (tests)
 // Implemented by proc.c (weak defaults in trap.c): see HACKING.md.
 void proc_tick(void);
 void proc_fault(struct trapframe *tf, const char *what) __attribute__((noreturn));
@@ -161,6 +162,9 @@ void exit(int status) __attribute__((noreturn));
 int wait(uint64 ustatus);
 int kill(int pid);
 void sleep(void *chan, struct spinlock *lk);
+// Tests: sleep(sleep_widen_chan, lk) waits sleep_widen_us first, still holding lk.
+extern void *sleep_widen_chan;
+extern uint64 sleep_widen_us;
 void wakeup(void *chan);
 void yield(void);
 int setcpu(int cpu);

@@ -30,6 +30,8 @@ static struct {
 } ptable = {.lock = {0, "ptable", NULL}};
 static int nextpid = 1;
 static struct proc *initproc;
+void *sleep_widen_chan;   // tests only: see sleep()
+uint64 sleep_widen_us;
 static uint64 ticks;    // BSP timer ticks since the scheduler started
 
 extern void swtch(struct context **old, struct context *new);
@@ -280,6 +282,8 @@ void sleep(void *chan, struct spinlock *lk)
   struct proc *p = myproc();
   if (!p)
     panic("sleep: no process");
+  if (chan && chan == sleep_widen_chan)
+    microdelay(sleep_widen_us);   // a test makes lost-wakeup races visible
   if (lk != &ptable.lock) {
     acquire(&ptable.lock);
     release(lk);

@@ -259,6 +259,9 @@ static void timer_intr(void)
     proc_tick();
 }
 
+// A ktest's #DB handler for kernel-mode debug traps; returns 1 if it was its own.
+int (*ktest_db_hook)(struct trapframe *tf);
+
 void trap(struct trapframe *tf)
 {
   __atomic_fetch_add(&trap_counts[tf->trapno & 0xFF], 1, __ATOMIC_RELAXED);
@@ -284,6 +287,10 @@ void trap(struct trapframe *tf)
     return;
   case T_SPURIOUS:   // the local APIC wants no EOI for its spurious vector
     return;
+  case T_DB:         // a ktest's data watchpoint (kern/svm/irq_test.c)
+    if (!(tf->cs & 3) && ktest_db_hook && ktest_db_hook(tf))
+      return;
+    break;
   }
   if (tf->trapno < 32) {
     exception(tf);

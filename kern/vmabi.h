@@ -55,7 +55,8 @@
 // - cons_read(buf, n): up to n raw console input bytes (no echo, no line
 //   editing), 0 when none are waiting; never blocks.
 // - Before vcpu_run, user space sets vm_exit.deadline_ns (return
-//   VM_EXIT_DEADLINE once clock_ns() >= deadline_ns; 0 = none; error <= 1 ms)
+//   VM_EXIT_DEADLINE once clock_ns() >= deadline_ns; 0 = none; late by <= 1 ms
+//   on an idle host, never early)
 //   and run_flags (VM_RUN_WAKE_CONSOLE: return VM_EXIT_CONSOLE while console
 //   input is waiting). The kernel keeps both in the record it returns.
 // - HLT with IF=1 blocks the vcpu in the kernel (no host CPU used) until the
@@ -63,6 +64,9 @@
 //   (with the flag) console input arrives, or the process is killed (-EINTR).
 //   vm_exit.halted says it is still halted; the next vcpu_run goes on
 //   waiting. HLT with IF=0 returns VM_EXIT_HLT: the guest stopped for good.
+//   A halted vcpu whose line is asserted again after this run's INTA returns
+//   VM_EXIT_INTR (halted still 1, irq_acked the first vector): the VMM moves
+//   the first to ISR, and the next run takes the second.
 #pragma once
 #include "types.h"
 

@@ -11,8 +11,27 @@
 #
 # Environment: PYTHON (python3), B (build), JOBS (QEMUs at a time, default: cores),
 # SVMLAB_TIMEOUT_SCALE (multiply every grader timeout), SKIP_MUTANTS=1,
-# SKIP_DISCRIMINATE=1, SKIP_BUGS=1, SKIP_SAN=1.
+# SKIP_DISCRIMINATE=1, SKIP_BUGS=1, SKIP_SAN=1, LOAD=N (N CPU-bound busy loops run
+# beside the whole suite, as on a shared machine: `make test LOAD=2`; a timing check
+# that fails only under load is a bug of that check).
 cd "$(dirname "$0")/.." || exit 2
+LOAD_PIDS=""
+# stop_load: ends the busy loops this script started (by their ids).
+stop_load() {
+  [ -n "$LOAD_PIDS" ] && kill $LOAD_PIDS 2>/dev/null
+  LOAD_PIDS=""
+}
+if [ "${LOAD:-0}" -gt 0 ] 2>/dev/null; then
+  i=0
+  while [ "$i" -lt "$LOAD" ]; do
+    sh -c 'while :; do :; done' &
+    LOAD_PIDS="$LOAD_PIDS $!"
+    i=$((i + 1))
+  done
+  trap stop_load EXIT
+  trap 'stop_load; exit 130' INT TERM
+  echo "==== load: $LOAD busy loops beside the suite (pids$LOAD_PIDS)"
+fi
 PY=${PYTHON:-python3}
 B=${B:-build}
 LOGS=$B/test-logs

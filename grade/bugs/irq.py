@@ -151,3 +151,147 @@ bug("enter_while_halted",
     "svm_prepare_entry enters a halted vcpu",
     edits=[(I, "if (__atomic_load_n(&v->kick, __ATOMIC_SEQ_CST) || v->halted) {", "if (__atomic_load_n(&v->kick, __ATOMIC_SEQ_CST)) {")],
     tests=["irq/halted_not_entered"])
+
+# ---- wrong variants that once kept full marks ---------------------------------------------
+# Each was graded 148/148 before the tests named here existed; the test says why it is wrong.
+R = "kern/svm/run.c"
+ENTRY_KICK = """  __atomic_store_n(&v->guest_cpu, cpu + 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&v->kick, __ATOMIC_SEQ_CST) || v->halted) {
+    __atomic_store_n(&v->guest_cpu, 0, __ATOMIC_SEQ_CST);
+    return 0;
+  }
+"""
+LINE = """  acquire(&halt_lock);
+  v->irq_line = vector;
+  if (vector)
+    wakeup(&halt_chan);
+  int cpu = __atomic_load_n(&v->guest_cpu, __ATOMIC_SEQ_CST);
+  release(&halt_lock);
+  if (vector)
+    kick_cpu(cpu);
+"""
+
+bug("window_not_dirty",
+    "opening the window marks no clean bit dirty (QEMU ignores clean bits; hardware keeps its cached intercepts)",
+    edits=[(I, "  c->intercepts[INTERCEPT_WORD_MISC1] |= INTERCEPT_VINTR;\n  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTR);\n"
+               "  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTERCEPTS);\n  v->irq_window = 1;",
+            "  c->intercepts[INTERCEPT_WORD_MISC1] |= INTERCEPT_VINTR;\n  v->irq_window = 1;")],
+    tests=["irq/window_open"])
+bug("window_dirty_intr_only",
+    "opening the window marks only the interrupt-control group dirty, not the intercepts",
+    edits=[(I, "  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTERCEPTS);\n  v->irq_window = 1;", "  v->irq_window = 1;")],
+    tests=["irq/window_open"])
+bug("window_prio0_no_ign_tpr",
+    "the window's V_IRQ has priority 0 and no V_IGN_TPR: a guest with CR8 > 0 never opens it",
+    edits=[(I, "| V_IRQ | V_IGN_TPR |\n               ((uint64)0xF << V_INTR_PRIO_SHIFT);\n  c->intercepts",
+            "| V_IRQ;\n  c->intercepts")],
+    tests=["irq/window_tpr"])
+bug("inject_in_shadow",
+    "inject_pending_event tests IF and EVENTINJ itself and so injects inside an STI/MOV SS shadow",
+    edits=[(I, "  if (svm_interrupt_allowed(v)) {\n    svm_inject_irq(v, vector);",
+            "  if ((v->vmcb->save.rflags & FL_IF) && !(v->vmcb->control.eventinj & SVM_EVTINJ_VALID)) {\n"
+            "    svm_inject_irq(v, vector);")],
+    tests=["irq/inject_shadow"])
+bug("kick_check_before_guest_mode",
+    "svm_prepare_entry reads the kick request before entering guest mode: a kick in between is lost until a tick",
+    edits=[(I, ENTRY_KICK, "  if (__atomic_load_n(&v->kick, __ATOMIC_SEQ_CST) || v->halted)\n    return 0;\n"
+                           "  __atomic_store_n(&v->guest_cpu, cpu + 1, __ATOMIC_SEQ_CST);\n")],
+    tests=["irq/orders"])
+bug("no_kick_check_at_entry",
+    "svm_prepare_entry does not look at the kick request at all (only vcpu_check_requests did, earlier)",
+    edits=[(I, "if (__atomic_load_n(&v->kick, __ATOMIC_SEQ_CST) || v->halted) {", "if (v->halted) {")],
+    tests=["irq/guest_mode", "irq/orders"])
+bug("kick_reads_guest_cpu_first",
+    "vcpu_kick reads guest_cpu before storing the request: an entry in between is neither stopped nor IPIed",
+    edits=[(H, "  acquire(&halt_lock);\n  __atomic_store_n(&v->kick, 1, __ATOMIC_SEQ_CST);\n  wakeup(&halt_chan);\n"
+               "  int cpu = __atomic_load_n(&v->guest_cpu, __ATOMIC_SEQ_CST);\n",
+            "  int cpu = __atomic_load_n(&v->guest_cpu, __ATOMIC_SEQ_CST);\n  acquire(&halt_lock);\n"
+            "  __atomic_store_n(&v->kick, 1, __ATOMIC_SEQ_CST);\n  wakeup(&halt_chan);\n")],
+    tests=["irq/orders"])
+bug("line_without_lock",
+    "vcpu_set_irq_line raises the line and wakes the sleeper without halt_lock: a vcpu between its check and "
+    "sleep() misses the wakeup",
+    edits=[(H, LINE, "  v->irq_line = vector;\n  if (vector)\n    wakeup(&halt_chan);\n"
+                     "  int cpu = __atomic_load_n(&v->guest_cpu, __ATOMIC_SEQ_CST);\n  if (vector)\n    kick_cpu(cpu);\n")],
+    tests=["irq/wakeup"])
+bug("ipi_before_line",
+    "vcpu_set_irq_line sends the IPI before it stores the line: the exit comes, the entry finds no line",
+    edits=[(H, LINE, "  int cpu = __atomic_load_n(&v->guest_cpu, __ATOMIC_SEQ_CST);\n  if (vector)\n    kick_cpu(cpu);\n"
+                     "  acquire(&halt_lock);\n  v->irq_line = vector;\n  if (vector)\n    wakeup(&halt_chan);\n"
+                     "  release(&halt_lock);\n")],
+    tests=["irq/ipis", "irq/orders"])
+bug("second_vector_no_exit",
+    "a halted vcpu whose line carries a second vector in the same run sleeps on (no VM_EXIT_INTR)",
+    edits=[(H, "  if (v->halted && v->irq_line && v->irq_acked)\n    return VM_EXIT_INTR;", "")],
+    tests=["irq/second"])
+bug("second_vector_exit_hlt",
+    "a second vector while halted ends the run with VM_EXIT_HLT (the guest stopped for good) instead of VM_EXIT_INTR",
+    edits=[(H, "    return VM_EXIT_INTR;   // a second vector", "    return VM_EXIT_HLT;   // a second vector")],
+    tests=["irq/second"])
+bug("block_deadline_late",
+    "vcpu_block arms the timer 2 ms after the deadline",
+    edits=[(H, "    lapic_deadline_arm(ns_to_tsc(v->run_deadline));\n  v->blocked = 1;",
+            "    lapic_deadline_arm(ns_to_tsc(v->run_deadline + 2000000));\n  v->blocked = 1;")],
+    tests=["irq/deadlines"])
+bug("no_guest_mode",
+    "svm_prepare_entry never marks guest mode: kicks and the line never IPI a running vcpu",
+    edits=[(I, "  __atomic_store_n(&v->guest_cpu, cpu + 1, __ATOMIC_SEQ_CST);\n  if (__atomic_load_n",
+            "  (void)cpu;\n  if (__atomic_load_n")],
+    tests=["irq/guest_mode", "irq/orders", "irq/kick"])
+bug("guest_cpu_off_by_one",
+    "guest_cpu is stored as the CPU number, not CPU + 1: CPU 0 reads as 'not in guest mode', others get the wrong IPI",
+    edits=[(I, "__atomic_store_n(&v->guest_cpu, cpu + 1, __ATOMIC_SEQ_CST);\n  if (__atomic_load_n",
+            "__atomic_store_n(&v->guest_cpu, cpu, __ATOMIC_SEQ_CST);\n  if (__atomic_load_n")],
+    tests=["irq/guest_mode", "irq/orders"])
+bug("deadline_ns_as_tsc",
+    "svm_prepare_entry passes the deadline in nanoseconds where lapic_deadline_arm wants a TSC value",
+    edits=[(I, "    lapic_deadline_arm(ns_to_tsc(v->run_deadline));\n  return 1;", "    lapic_deadline_arm(v->run_deadline);\n  return 1;")],
+    tests=["irq/deadline_armed"])
+# Re-injection lives in lab 4's svm_after_exit; lab 5 depends on it for every event it injects.
+bug("no_reinjection",
+    "an event whose delivery an exit cut short (EXITINTINFO) is dropped",
+    edits=[(R, "    c->eventinj = c->exitintinfo;\n", "    c->eventinj = 0;\n")],
+    tests=["irq/reinject"])
+bug("reinject_as_intr",
+    "the cut-short event is re-injected as an external interrupt, whatever its type",
+    edits=[(R, "    c->eventinj = c->exitintinfo;\n",
+            "    c->eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_INTR | (c->exitintinfo & 0xFF);\n")],
+    tests=["irq/reinject"])
+bug("reinject_no_error_code",
+    "the cut-short event is re-injected without its error code",
+    edits=[(R, "    c->eventinj = c->exitintinfo;\n",
+            "    c->eventinj = c->exitintinfo & 0xFFFFFFFFu & ~(uint64)SVM_EVTINJ_VALID_ERR;\n")],
+    tests=["irq/reinject"])
+
+# ---- correct variants: each must keep every point of the lab (tools/bugs.py runs the whole lab) ----
+variant("window_ign_tpr_prio0",
+        "the window's V_IRQ has V_IGN_TPR and priority 0: with V_IGN_TPR the priority is never compared",
+        edits=[(I, "| V_IRQ | V_IGN_TPR |\n               ((uint64)0xF << V_INTR_PRIO_SHIFT);\n  c->intercepts",
+                "| V_IRQ | V_IGN_TPR;\n  c->intercepts")])
+variant("window_all_dirty",
+        "opening and closing the window mark every clean bit dirty (more reloading than needed, still right)",
+        edits=[(I, "  c->intercepts[INTERCEPT_WORD_MISC1] |= INTERCEPT_VINTR;\n  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTR);\n"
+                   "  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTERCEPTS);\n",
+                "  c->intercepts[INTERCEPT_WORD_MISC1] |= INTERCEPT_VINTR;\n  vmcb_mark_all_dirty(v->vmcb);\n"),
+               (I, "  c->intercepts[INTERCEPT_WORD_MISC1] &= ~INTERCEPT_VINTR;\n  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTR);\n"
+                   "  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTERCEPTS);\n",
+                "  c->intercepts[INTERCEPT_WORD_MISC1] &= ~INTERCEPT_VINTR;\n  vmcb_mark_all_dirty(v->vmcb);\n")])
+variant("entry_checks_kick_twice",
+        "KVM's vcpu_enter_guest: a cheap look at the requests first, then guest mode, then the look that counts",
+        edits=[(I, ENTRY_KICK, "  if (__atomic_load_n(&v->kick, __ATOMIC_SEQ_CST) || v->halted)\n    return 0;\n" + ENTRY_KICK)])
+variant("entry_deadline_first",
+        "the deadline timer is armed before guest mode is entered (an early timer only costs an exit)",
+        edits=[(I, ENTRY_KICK + "  inject_pending_event(v);\n  if (v->run_deadline)\n"
+                   "    lapic_deadline_arm(ns_to_tsc(v->run_deadline));\n  return 1;",
+                "  if (v->run_deadline)\n    lapic_deadline_arm(ns_to_tsc(v->run_deadline));\n" + ENTRY_KICK +
+                "  inject_pending_event(v);\n  return 1;")])
+variant("kick_ipi_after_release",
+        "vcpu_kick reads guest_cpu after releasing halt_lock: still after the request is stored",
+        edits=[(H, "  wakeup(&halt_chan);\n  int cpu = __atomic_load_n(&v->guest_cpu, __ATOMIC_SEQ_CST);\n  release(&halt_lock);\n  kick_cpu(cpu);",
+                "  wakeup(&halt_chan);\n  release(&halt_lock);\n  kick_cpu(__atomic_load_n(&v->guest_cpu, __ATOMIC_SEQ_CST));")])
+variant("line_wakeup_after_release",
+        "vcpu_set_irq_line stores the line under halt_lock and wakes after releasing it: a sleeper that "
+        "checked under the lock is asleep by then",
+        edits=[(H, LINE, "  acquire(&halt_lock);\n  v->irq_line = vector;\n"
+                         "  int cpu = __atomic_load_n(&v->guest_cpu, __ATOMIC_SEQ_CST);\n  release(&halt_lock);\n"
+                         "  if (vector) {\n    wakeup(&halt_chan);\n    kick_cpu(cpu);\n  }\n")])

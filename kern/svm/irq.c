@@ -23,9 +23,9 @@
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
 
-// 1 if the guest can take an external interrupt right now (KVM
-// svm_interrupt_allowed): RFLAGS.IF set, not in an interrupt shadow (after
-// STI or MOV SS), and EVENTINJ not already holding an event.
+// 1 if the guest can take an external interrupt right now, as the CPU would
+// decide for a maskable interrupt at this instruction boundary, and EVENTINJ
+// has room for it (KVM svm_interrupt_allowed; §15.20, §15.21).
 int svm_interrupt_allowed(struct vcpu *v)
 {
   // LAB 5 BEGIN
@@ -98,8 +98,8 @@ __attribute__((unused)) static void svm_clear_irq_window(struct vcpu *v)
 }
 
 // The line's vector into the guest now, or a window to do it at the first
-// chance (KVM inject_pending_event). One INTA per vcpu_run: a second vector
-// waits until user space saw the first (vm_exit.irq_acked).
+// chance (KVM inject_pending_event). kern/vmabi.h says how many INTAs one
+// vcpu_run may report.
 static void inject_pending_event(struct vcpu *v)
 {
   int vector = v->irq_line;
@@ -170,9 +170,10 @@ int svm_prepare_entry(struct vcpu *v, int cpu)
   // LAB 5 END
 }
 
-// After each #VMEXIT (IF=0), once svm_after_exit re-queued an interrupted
-// event (EXITINTINFO, §15.20): leave guest mode and close the interrupt
-// window; the next entry decides again (KVM svm_complete_interrupts).
+// After each #VMEXIT (IF=0), before svm_after_exit re-queues an interrupted
+// event (EXITINTINFO, §15.20; kern/svm/run.c calls both in that order):
+// leave guest mode and close the interrupt window; the next entry decides
+// again (KVM svm_complete_interrupts).
 void svm_complete_interrupts(struct vcpu *v)
 {
   __atomic_store_n(&v->guest_cpu, 0, __ATOMIC_SEQ_CST);

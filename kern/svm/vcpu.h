@@ -93,6 +93,7 @@ int vcpu_halt_blocks(struct vcpu *v);              // HLT exit: 1 = the kernel w
 int vcpu_has_events(struct vcpu *v);               // something to deliver: a halted vcpu wakes
 void vcpu_set_irq_line(struct vcpu *v, int vector);   // vcpu_irq; 0 lowers
 void vcpu_kick(struct vcpu *v);
+extern void (*kick_cpu_hook)(int guest_cpu);      // tests: sees each kick IPI's target first
 
 // vcpu.c (lab 3)
 struct vcpu *vcpu_alloc(void);                     // zeroed vcpu with a VMCB; NULL if out of memory
