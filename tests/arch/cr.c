@@ -66,7 +66,8 @@ static void cr4_bits(void)
 static void cr0(void)
 {
   u64 c = READ_CR(0);
-  out("cr0", "pe %lu pg %lu wp %lu et %lu ne %lu", c & 1, c >> 31 & 1, c >> 16 & 1, c >> 4 & 1, c >> 5 & 1);
+  // (NE and the cache bits are not printed: multiboot leaves them undefined.)
+  out("cr0", "pe %lu pg %lu wp %lu et %lu", c & 1, c >> 31 & 1, c >> 16 & 1, c >> 4 & 1);
   // (Clearing PG in long mode is not tried: QEMU 7.2 accepts it and the
   // machine is lost; svmlab's kernel intercepts it, kern/svm/cr0.c.)
   out("cr0_nw_without_cd", "%s", vecname(TRY("mov %0, %%cr0", :: "r"(c | 1UL << 29))));

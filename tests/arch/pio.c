@@ -61,12 +61,6 @@ static void strings(void)
   const char *p = msg;
   u64 n = sizeof msg - 1;
   asm volatile("rep outsb" : "+S"(p), "+c"(n) : "d"(0x3F8) : "memory");
-  static const char fwd[] = "pio.outsb_df1: printed\n";
-  n = sizeof fwd - 1;
-  for (u64 i = 0; i < n; i++)
-    buf[i] = fwd[n - 1 - i];
-  p = (const char *)buf + n - 1;
-  asm volatile("std; rep outsb; cld" : "+S"(p), "+c"(n) : "d"(0x3F8) : "memory");
   static const u8 three[] = {0x11, 0x22, 0x33};
   p = (const char *)three, n = 3;
   asm volatile("rep outsb" : "+S"(p), "+c"(n) : "d"(0x3FF) : "memory");
@@ -86,6 +80,19 @@ static volatile int uv;
 static void u_in(void) { uv = TRY("inb $0x80, %%al", ::: "rax"); }
 static void u_ins(void) { u64 c = 1; void *d = buf; uv = TRY("rep insb", : "+D"(d), "+c"(c) : "d"(0x3FF) : "memory"); }
 
+// Last: OUTS with DF=1 to the UART (a VMM that walks the wrong way prints garbage).
+static void outs_df1(void)
+{
+  const char *p;
+  u64 n;
+  static const char fwd[] = "pio.outsb_df1: printed\n";
+  n = sizeof fwd - 1;
+  for (u64 i = 0; i < n; i++)
+    buf[i] = fwd[n - 1 - i];
+  p = (const char *)buf + n - 1;
+  asm volatile("std; rep outsb; cld" : "+S"(p), "+c"(n) : "d"(0x3F8) : "memory");
+}
+
 void kmain(void)
 {
   widths();
@@ -94,4 +101,5 @@ void kmain(void)
   out("cpl3_in_iopl3", "%s", vecname(uv));
   run_user(u_ins, 2 | 3 << 12);
   out("cpl3_insb_iopl3", "%s", vecname(uv));
+  outs_df1();
 }
