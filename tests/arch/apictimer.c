@@ -70,6 +70,9 @@ static void periodic(void)
   u32 cur = LAPIC_REG(CUR);
   LAPIC_REG(INIT) = 0;   // stops the timer
   out("periodic", "at least 4 ticks %s, reloaded %s", ticks >= 4 ? "yes" : "no", cur > 0 ? "yes" : "no");
+  asm volatile("sti");   // an interrupt raised before the stop may still be pending: take it
+  delay_pit_ms(2);
+  asm volatile("cli");
   int t = ticks;
   asm volatile("sti");
   delay_pit_ms(20);

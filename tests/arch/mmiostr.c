@@ -38,13 +38,13 @@ static void strings(void)
   d = tpr;
   asm volatile("scasl; setb %0" : "=q"(zf), "+D"(d) : "a"(0x10) : "memory", "cc");
   out("scasl_below", "cf %u", zf);
-  u64 n = 2;
+  // One element with DF=1: the APIC's registers are 16 bytes apart, and the
+  // reserved offsets between them are another question.
+  u64 n = 1;
   s = tpr, d = ram + 2;
   asm volatile("std; rep movsl; cld" : "+S"(s), "+D"(d), "+c"(n) :: "memory");
-  out("rep_movsl_df1_from_mmio", "%x %x", ram[2], ram[1]);
-  u64 q;
-  asm volatile("movq (%1), %0" : "=r"(q) : "r"(&LAPIC_REG(0x20)) : "memory");
-  out("movq_lapic_id_low", "%s", (u32)q == LAPIC_REG(0x20) ? "id" : "other");
+  out("rep_movsl_df1_from_mmio", "%x rsi %ld rdi %ld", ram[2], (long)((u64)s - (u64)tpr),
+      (long)((u64)d - (u64)(ram + 2)));
 }
 
 void kmain(void)

@@ -238,6 +238,10 @@ void delay_pit_ms(int ms)
 
 void rt_start(void)
 {
+  // The firmware may leave the 8259s unmasked with the PIT running and IRQ 0
+  // on vector 8: masked here, so no kernel mistakes it for a #DF.
+  outb(0x21, 0xFF);
+  outb(0xA1, 0xFF);
   tables_init();
   out("start", "multiboot info %s", mb_info ? "present" : "missing");
   kmain();
