@@ -12,6 +12,7 @@
 #define MB_FLAGS ((1 << 1) | (1 << 16))   /* memory map, a.out kludge addresses */
 #define PTE_PWU 7
 
+.weak pm32_hook
 .section .multiboot, "ax"
 .code32
 .align 4
@@ -25,7 +26,19 @@ mb_header:
 _start:
   cli
   mov %ebx, mb_info
+  lgdt gdt_desc                      # our flat segments, still in 32-bit code
+  ljmp $CODE32, $1f
+1:  mov $KDATA, %ax
+  mov %ax, %ds
+  mov %ax, %es
+  mov %ax, %ss
   mov $boot_stack_top, %esp
+  # A kernel may run checks in 32-bit protected mode first (idt32.c).
+  mov $pm32_hook, %eax
+  test %eax, %eax
+  jz 1f
+  call *%eax
+1:
   # PML4[0] -> PDPT; PDPT[0..3] -> pd[0..3]; pd[0][0] -> pt0; the rest 2 MiB pages.
   movl $(pdpt + PTE_PWU), pml4
   xor %ecx, %ecx
@@ -67,7 +80,6 @@ _start:
   mov %cr0, %eax
   or $0x80010001, %eax               # PG, WP, PE
   mov %eax, %cr0
-  lgdt gdt_desc
   ljmp $KCODE, $start64
 
 .code64
