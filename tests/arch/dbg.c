@@ -40,6 +40,32 @@ static void show(const char *check, u64 want_rip)
   hits = 0, hit_dr6 = 0, hit_rip = 0;
 }
 
+// The guest's debug registers are its own across instructions a hypervisor
+// intercepts (CPUID, OUT): values kept, and a breakpoint armed before the
+// exit still fires after it.
+static void across_exits(void)
+{
+  u64 v[4] = {0x1000, 0x2008, 0x3010, 0x4018}, dr7 = 0x400 | 0xAA | 0x5UL << 16 | 0xDUL << 20;
+  SETDR(0, v[0]);
+  SETDR(1, v[1]);
+  SETDR(2, v[2]);
+  SETDR(3, v[3]);
+  SETDR(7, dr7);   // G0-G3 (no local enables), DR0 write 2 bytes, DR1 write 4 bytes
+  u32 r[4];
+  cpuid(0, 0, r);
+  outb(0x80, 0);
+  int same = DR(0) == v[0] && DR(1) == v[1] && DR(2) == v[2] && DR(3) == v[3] && DR(7) == dr7;
+  out("drs_across_exits", "%s", same ? "kept" : "changed");
+  SETDR(7, 0x400);
+  SETDR(0, target);
+  SETDR(7, 0x400 | 2);
+  cpuid(0, 0, r);
+  outb(0x80, 0);
+  target();
+  show("exec_bp_across_exits", (u64)target);
+  SETDR(7, 0x400);
+}
+
 static void breakpoints(void)
 {
   out("dr6_dr7_reset", "%lx %lx", DR(6), DR(7));
@@ -79,6 +105,7 @@ static void breakpoints(void)
   int gd = TRY("mov %%dr0, %%rax", : "=a"(x));
   out("general_detect", "%s dr6 %lx rip %s", vecname(gd), exc_dr6 & 0xE00F, hits ? "hook" : "fixup");
   SETDR(7, 0x400);
+  across_exits();
   trap_hook = 0;
 }
 
