@@ -66,6 +66,38 @@ static void across_exits(void)
   SETDR(7, 0x400);
 }
 
+// Write watchpoints on addresses this kernel never touches, 32 bytes at a
+// time, each set live across exits (CPUID, OUT): nothing may happen here,
+// nor in the host. The ranges are where a user-space VMM on svmlab keeps its
+// data (linked at 0x400000, user/user.ld) and its stack (below
+// 0x7FFFFFFF0000): DR0-3/DR7 are the guest's only while it runs (APM Vol. 2
+// §15.11 "Debug Registers", §13.1.1).
+static void watch_range(u64 from, u64 to)
+{
+  u64 dr7 = 0x400 | 0xAA;
+  for (int i = 0; i < 4; i++)
+    dr7 |= (0x1UL | 0x2UL << 2) << (16 + 4 * i);   // write, 8 bytes
+  u32 r[4];
+  for (u64 a = from; a < to; a += 32) {
+    SETDR(0, a);
+    SETDR(1, a + 8);
+    SETDR(2, a + 16);
+    SETDR(3, a + 24);
+    SETDR(7, dr7);
+    cpuid(0, 0, r);
+    outb(0x80, 0);
+    SETDR(7, 0x400);
+  }
+}
+
+static void watch_untouched(void)
+{
+  watch_range(0x00007FFFFFFF0000UL - 4096, 0x00007FFFFFFF0000UL);
+  watch_range(0x408000, 0x420000);
+  out("watch_untouched_addresses", "hits %d, survived", hits);
+  hits = 0;
+}
+
 static void breakpoints(void)
 {
   out("dr6_dr7_reset", "%lx %lx", DR(6), DR(7));
@@ -106,6 +138,7 @@ static void breakpoints(void)
   out("general_detect", "%s dr6 %lx rip %s", vecname(gd), exc_dr6 & 0xE00F, hits ? "hook" : "fixup");
   SETDR(7, 0x400);
   across_exits();
+  watch_untouched();
   trap_hook = 0;
 }
 
