@@ -162,6 +162,8 @@ gdt:
   .quad 0, 0                         # 0x28 TSS (rt.c fills it)
   .quad 0x00cf12000000ffff           # 0x38 data, not present
   .quad 0x00cf9a000000ffff           # 0x40 32-bit code (not for data loads)
+  .quad 0x00009a100000ffff           # 0x48 16-bit code, base 1 MiB (realmode.c)
+  .quad 0x000092000000ffff           # 0x50 16-bit data, base 0, 64 KiB
 gdt_end:
 gdt_desc:
   .word gdt_end - gdt - 1
