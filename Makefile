@@ -168,7 +168,22 @@ $(B)/initrd/%.guest: $(B)/g/%.o user/guests/guest.ld
 	$(LD) --no-warn-rwx-segments -T user/guests/guest.ld -o $(B)/g/$*.elf $<
 	$(OBJCOPY) -O binary $(B)/g/$*.elf $@
 
+# ---- architectural test kernels: tests/arch/NAME.c -> initrd file arch-NAME.bin
+# Multiboot flat images run both on plain QEMU and in svmlab's VMM (tools/archtest.py, docs/archtest.md).
+ARCH_KERNELS := $(patsubst tests/arch/%.c,%,$(filter-out tests/arch/rt.c,$(wildcard tests/arch/*.c)))
+ARCH_CFLAGS = $(COMMON_CFLAGS) -Itests/arch
+$(B)/arch/%.o: tests/arch/%.c tests/arch/rt.h
+	@mkdir -p $(@D)
+	$(CC) $(ARCH_CFLAGS) -c $< -o $@
+$(B)/arch/entry.o: tests/arch/entry.S tests/arch/rt.h
+	@mkdir -p $(@D)
+	$(CC) $(ARCH_CFLAGS) -D__ASSEMBLER__ -c $< -o $@
+$(B)/initrd/arch-%.bin: $(B)/arch/%.o $(B)/arch/rt.o $(B)/arch/entry.o tests/arch/arch.ld
+	@mkdir -p $(@D)
+	$(LD) $(LDFLAGS) -T tests/arch/arch.ld -o $(B)/arch/$*.elf $(B)/arch/entry.o $(B)/arch/rt.o $<
+	$(OBJCOPY) -O binary $(B)/arch/$*.elf $@
 INITRD_FILES := $(UPROGS:%=$(B)/initrd/%) $(GUEST_IMAGES:%=$(B)/initrd/%.guest) $(B)/initrd/README
+INITRD_FILES += $(ARCH_KERNELS:%=$(B)/initrd/arch-%.bin)
 $(B)/initrd/README: user/README.initrd
 	@mkdir -p $(@D)
 	cp $< $@
@@ -244,6 +259,11 @@ compile_commands.json: FORCE
 handout:
 	$(PYTHON) tools/handout.py --lab $(or $(LAB),1) --dest $(or $(DEST),handout)
 
+# Each tests/arch kernel on plain QEMU and in svmlab's VMM, outputs compared line by line
+# (tools/archtest.py; ARCHFLAGS="-k NAME --open-fails ...").
+archtest: all tools-check
+	$(PYTHON) tools/archtest.py --build-dir $(B) --qemu $(QEMU) $(ARCHFLAGS)
+
 bench: all tools-check
 	B=$(B) sh tools/bench.sh
 
@@ -297,5 +317,5 @@ linux: all tools-check $(LX)/initrd.tar
 clean:
 	rm -rf $(B)
 
-.PHONY: linux linux-files all qemu qemu-gdb gdb grade test handout bench fuzz emutest clean tools-check tools-check-gdb FORCE handin
-.PRECIOUS: $(B)/%.o $(B)/k/%.o $(B)/u/%.o $(B)/g/%.o
+.PHONY: archtest linux linux-files all qemu qemu-gdb gdb grade test handout bench fuzz emutest clean tools-check tools-check-gdb FORCE handin
+.PRECIOUS: $(B)/%.o $(B)/k/%.o $(B)/u/%.o $(B)/g/%.o $(B)/arch/%.o

@@ -2,6 +2,7 @@
 # make test: everything CI runs.
 #   1. the grading harness's self-tests (grade/test_*.py, against a fake QEMU)
 #   2. every lab's grader on this (solution) tree   -> $B/grade.json, $B/junit.xml
+#   2b. the architectural test kernels, plain QEMU vs svmlab's VMM (tools/archtest.py)
 #   3. lab 0's mutants (tools/mutants.sh): each small kernel breakage fails its tests
 #   4. the handout check (tools/discriminate.sh): each handout fails its own lab only
 #   5. the bug catalogues (tools/bugs.py): every plausible student bug loses points
@@ -11,9 +12,9 @@
 #
 # Environment: PYTHON (python3), B (build), JOBS (QEMUs at a time, default: cores),
 # SVMLAB_TIMEOUT_SCALE (multiply every grader timeout), SKIP_MUTANTS=1,
-# SKIP_DISCRIMINATE=1, SKIP_BUGS=1, SKIP_SAN=1, LOAD=N (N CPU-bound busy loops run
-# beside the whole suite, as on a shared machine: `make test LOAD=2`; a timing check
-# that fails only under load is a bug of that check).
+# SKIP_DISCRIMINATE=1, SKIP_BUGS=1, SKIP_SAN=1, SKIP_ARCHTEST=1, LOAD=N (N CPU-bound
+# busy loops run beside the whole suite, as on a shared machine: `make test LOAD=2`;
+# a timing check that fails only under load is a bug of that check).
 cd "$(dirname "$0")/.." || exit 2
 LOAD_PIDS=""
 # stop_load: ends the busy loops this script started (by their ids).
@@ -91,7 +92,13 @@ step grade "$PY" grade/grade.py -j "$JOBS" --build-dir "$B" --retries 1 \
 # The solution-tree checks need the solution and git: not in a student tree.
 if [ -f .svmlab-handout ] || ! git rev-parse --git-dir >/dev/null 2>&1; then
   echo "==== mutants, discriminate: skipped (a handout tree or not a git checkout)"
-  SKIP_MUTANTS=1 SKIP_DISCRIMINATE=1 SKIP_BUGS=1
+  SKIP_MUTANTS=1 SKIP_DISCRIMINATE=1 SKIP_BUGS=1 SKIP_ARCHTEST=1
+fi
+# Our architectural test kernels on plain QEMU and in svmlab's VMM, outputs compared
+# (tools/archtest.py, docs/archtest.md); "open" known differences are reported, not
+# failed. It needs the whole VMM: not in a handout, whose later labs are stubs.
+if [ -z "$SKIP_ARCHTEST" ]; then
+  step archtest "$PY" tools/archtest.py -j "$JOBS" --build-dir "$B"
 fi
 if [ -z "$SKIP_MUTANTS" ] && [ -f tools/mutants.sh ]; then
   step mutants sh tools/mutants.sh -j "$JOBS"
