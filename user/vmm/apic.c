@@ -22,20 +22,17 @@ struct apics {
 };
 static struct apics apics;   // one guest per VMM process
 
-static int lapic_mmio_read(void *dev, uint64 off, void *buf, int n)
+// The local APIC's page takes accesses of every width (lapic.c says how).
+static int lapic_dev_read(void *dev, uint64 off, void *buf, int n)
 {
-  uint32 v;
-  if (n != 4 || lapic_read(dev, off, &v, guest_now()) < 0)
-    return -1;   // the SDM leaves other accesses undefined: the guest ends with a report
-  memmove(buf, &v, 4);
+  lapic_mmio_read(dev, off, buf, n, guest_now());
   return 0;
 }
 
-static int lapic_mmio_write(void *dev, uint64 off, const void *buf, int n)
+static int lapic_dev_write(void *dev, uint64 off, const void *buf, int n)
 {
-  uint32 v;
-  memmove(&v, buf, 4);
-  return n == 4 ? lapic_write(dev, off, v, guest_now()) : -1;
+  lapic_mmio_write(dev, off, buf, n, guest_now());
+  return 0;
 }
 
 static int ioapic_mmio_read(void *dev, uint64 off, void *buf, int n)
@@ -81,7 +78,7 @@ int apic_setup(struct guest *g)
   a->ioapic.apic = &a->lapic;
   a->lapic.eoi_level = ioapic_eoi, a->lapic.eoi_ctx = &a->ioapic;
   fwcfg_init(&a->fwcfg, g->hdr.memsize, 1);
-  struct mmio_dev l = {"lapic", LAPIC_BASE_DEFAULT, LAPIC_SIZE, lapic_mmio_read, lapic_mmio_write, &a->lapic};
+  struct mmio_dev l = {"lapic", LAPIC_BASE_DEFAULT, LAPIC_SIZE, lapic_dev_read, lapic_dev_write, &a->lapic};
   struct mmio_dev io = {"ioapic", IOAPIC_BASE_DEFAULT, IOAPIC_SIZE, ioapic_mmio_read, ioapic_mmio_write,
                         &a->ioapic};
   struct acpi_config c = {1, LAPIC_BASE_DEFAULT, 1, IOAPIC_BASE_DEFAULT};
@@ -179,23 +176,33 @@ int apic_port_io(struct board *b, uint16 port, int size, int in, uint32 *data)
   return 1;
 }
 
-// CPUID leaf 1 with an APIC: EDX bit 9, and the APIC ID in EBX[31:24] (0).
+// CPUID leaf 1 with an APIC: EDX bit 9 follows APIC_BASE.EN, as on a CPU
+// (SDM Vol. 3A §10.4.3: a globally disabled APIC reads as absent in CPUID;
+// KVM's kvm_update_cpuid_runtime). The APIC ID in EBX[31:24] is 0.
 void apic_cpuid(struct guest *g, uint32 leaf, uint32 *r)
 {
-  if (g->board.apics && leaf == 1)
+  if (g->board.apics && leaf == 1 && lapic_enabled(&g->board.apics->lapic))
     r[3] |= 1u << 9;
 }
 
-// The APIC_BASE MSR (0x1B): BSP, global enable, the fixed base. A write may
-// set or clear the enable bit; moving the APIC is not modelled (#GP).
-#define APIC_BASE_VALUE (LAPIC_BASE_DEFAULT | (1u << 8) | (1u << 11))
+// The guest-physical address width CPUID 8000_0008h EAX[7:0] reports.
+static int maxphyaddr(void)
+{
+  uint32 a, b, c, d;
+  asm volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000008), "c"(0));
+  return a & 0xFF;
+}
+
+// The APIC_BASE MSR (0x1B) of a guest with a local APIC (lapic_set_base
+// has the rules). -1: not this guest's or not this MSR (msr.c answers).
 int apic_msr(struct guest *g, uint32 msr, int write, uint64 *v)
 {
-  if (!g->board.apics || msr != 0x1B)
+  if (!g->board.apics || msr != APIC_BASE_MSR)
     return -1;
+  struct lapic *l = &g->board.apics->lapic;
   if (!write) {
-    *v = APIC_BASE_VALUE;
+    *v = l->base_msr;
     return 1;
   }
-  return (*v & ~(uint64)0x900) == LAPIC_BASE_DEFAULT;   // BSP (read-only) and enable may vary
+  return lapic_set_base(l, *v, maxphyaddr()) == 0;
 }
