@@ -7,6 +7,7 @@
 // (kern/vmabi.h): it carries the local APIC's highest deliverable vector, or,
 // while LINT0 is the 8259's virtual wire (ExtINT), the PIC's. Whichever
 // supplied the vector gets the INTA when the kernel reports it injected.
+// The APIC_BASE MSR and CPUID.1 EDX.APIC live here too (docs/cpu-model.md).
 #include "vmm.h"
 #include "mmio.h"
 #include "ioapic.h"

@@ -7,7 +7,8 @@
 // speculation-control MSRs. The hypervisor bit is set, leaf 0 and leaf
 // 0x40000000 carry vendor strings of our own. Leaves are described in AMD's
 // CPUID Specification (#25481) and APM Vol. 3 Appendix E "Obtaining
-// Processor Information Via the CPUID Instruction".
+// Processor Information Via the CPUID Instruction". Why the vendor is ours
+// and not the host's: docs/cpu-model.md.
 #include "vmm.h"
 
 #define MAX_BASIC 0x7
