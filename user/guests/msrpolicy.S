@@ -174,7 +174,7 @@ checks:
   CHECK 0x8B, WR_OK, 0
   CHECK 0x8B, RD_IS, 0x100000000
   // Not implemented anywhere here: #GP both ways.
-  CHECK 0xC0000103, RD_GP, 0          // TSC_AUX: no RDTSCP in CPUID
+  CHECK 0xC0010140, RD_GP, 0          // OSVW_ID_LENGTH: OSVW hidden
   CHECK 0xC0010200, WR_GP, 0          // PerfCtrExtCore counters: hidden
   CHECK 0x12345678, RD_GP, 0
   CHECK 0x12345678, WR_GP, 0
