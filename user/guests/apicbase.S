@@ -8,6 +8,8 @@
 //   power-up state (§10.4.7.1: SVR 0xFF, LVTs masked, TPR 0). Reserved bits
 //   (9, 10: no x2APIC) are #GP; so is moving the page, which the VMM does
 //   not model. BSP is kept as written (KVM).
+// - the I/O APIC's IOREGSEL and IOWIN take 1-, 2- and 8-byte accesses as
+//   KVM's ioapic_mmio_read/write do.
 // - accesses that are not 32 bits at a 16-byte boundary (§10.4.1 leaves
 //   them undefined) never end the guest: reads of 1 or 2 bytes inside a
 //   register's low dword return its bytes, writes are dropped (KVM's
@@ -110,6 +112,25 @@ start:
   EXPECT 0x1FF, "SVR after REP STOSB over the page"
   mov 0x80(%rbx), %eax
   EXPECT 0x20, "TPR after REP STOSB over the page"
+
+  // The I/O APIC's window at every width (KVM's ioapic_mmio_*): a byte
+  // write to IOREGSEL selects the version register (1).
+  mov $0xFEC00000, %rdi
+  movb $1, (%rdi)
+  mov 0x10(%rdi), %eax
+  EXPECT 0x00170011, "IOAPIC version after a byte write to IOREGSEL (24 pins, version 0x11)"
+  movzbl 0x10(%rdi), %eax
+  EXPECT 0x11, "IOAPIC byte read of IOWIN"
+  movzwl 0x12(%rdi), %eax
+  EXPECT 0, "IOAPIC 16-bit read inside IOWIN's dword but off its start (KVM: 0)"
+  mov $0xFEC00020, %rdi                 // memset of the unused rest of the page
+  xor %eax, %eax
+  mov $0x100, %ecx
+  rep stosb
+  mov $0xFEC00000, %rdi
+  movl $1, (%rdi)
+  mov 0x10(%rdi), %eax
+  EXPECT 0x00170011, "IOAPIC version after a memset past IOWIN"
 
   // Global disable.
   WRMSR_ APIC_BASE_MSR, 0xFEE00100

@@ -36,20 +36,34 @@ static int lapic_dev_write(void *dev, uint64 off, const void *buf, int n)
   return 0;
 }
 
+// The I/O APIC's window takes accesses of every width too, as KVM's
+// ioapic_mmio_read/ioapic_mmio_write answer them (the 82093AA datasheet
+// defines only 32-bit ones): an access at IOREGSEL or IOWIN reads the
+// register's low bytes, zero-extended to 8, or writes the access's value
+// (narrow ones zero-extended, 8 bytes cut to 32 bits); any other offset
+// reads 0 and takes nothing.
 static int ioapic_mmio_read(void *dev, uint64 off, void *buf, int n)
 {
-  uint32 v;
-  if (n != 4 || ioapic_read(dev, off, &v) < 0)
+  uint32 v = 0;
+  uint64 q;
+  if (n > 8)
     return -1;
-  memmove(buf, &v, 4);
+  if (off == 0x00 || off == 0x10)
+    ioapic_read(dev, off, &v);
+  q = v;
+  memmove(buf, &q, n);
   return 0;
 }
 
 static int ioapic_mmio_write(void *dev, uint64 off, const void *buf, int n)
 {
-  uint32 v;
-  memmove(&v, buf, 4);
-  return n == 4 ? ioapic_write(dev, off, v) : -1;
+  uint64 q = 0;
+  if (n > 8)
+    return -1;
+  memmove(&q, buf, n);
+  if (off == 0x00 || off == 0x10)
+    ioapic_write(dev, off, (uint32)q);
+  return 0;
 }
 
 // The I/O APIC pin of ISA irq: its own number, but the PIT's IRQ0 is wired
