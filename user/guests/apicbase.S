@@ -6,8 +6,9 @@
 //   while EN is clear the page is not decoded (reads all ones, writes go
 //   nowhere: KVM's MMIO hole); after EN is set again the APIC is in its
 //   power-up state (§10.4.7.1: SVR 0xFF, LVTs masked, TPR 0). Reserved bits
-//   (9, 10: no x2APIC) are #GP; so is moving the page, which the VMM does
-//   not model. BSP is kept as written (KVM).
+//   (9, 10: no x2APIC) are #GP. A new base moves the page with the
+//   registers (§10.4.5, as KVM does); onto the I/O APIC's page it is #GP.
+//   BSP is kept as written (KVM).
 // - the I/O APIC's IOREGSEL and IOWIN take 1-, 2- and 8-byte accesses as
 //   KVM's ioapic_mmio_read/write do.
 // - accesses that are not 32 bits at a 16-byte boundary (§10.4.1 leaves
@@ -160,8 +161,25 @@ start:
   GPS 1, "reserved bit 9: #GP"
   WRMSR_ APIC_BASE_MSR, 0xFEE00D00
   GPS 1, "bit 10 (x2APIC, not offered): #GP"
+  WRMSR_ APIC_BASE_MSR, 0xFEC00900
+  GPS 1, "moving the page onto the I/O APIC's: #GP"
+
+  // Relocation (§10.4.5): the registers follow the page.
+  movl $0x50, 0x80(%rbx)
   WRMSR_ APIC_BASE_MSR, 0xFED00900
-  GPS 1, "moving the page: #GP"
+  GPS 0, "moving the page to 0xFED00000: no #GP"
+  RDMSR_ APIC_BASE_MSR
+  EXPECT 0xFED00900, "APIC_BASE after the move"
+  mov $0xFED00000, %rdi
+  mov 0x80(%rdi), %eax
+  EXPECT 0x50, "TPR read at the new base"
+  mov 0x30(%rdi), %eax
+  EXPECT 0x00050014, "version read at the new base"
+  movl $0x60, 0x80(%rdi)
+  WRMSR_ APIC_BASE_MSR, 0xFEE00900
+  GPS 0, "moving the page back: no #GP"
+  mov 0x80(%rbx), %eax
+  EXPECT 0x60, "TPR written at the new base, read at the old one after moving back"
   WRMSR_ APIC_BASE_MSR, 0xFEE00800
   GPS 0, "clearing BSP: no #GP"
   RDMSR_ APIC_BASE_MSR

@@ -209,7 +209,9 @@ static int maxphyaddr(void)
 }
 
 // The APIC_BASE MSR (0x1B) of a guest with a local APIC (lapic_set_base
-// has the rules). -1: not this guest's or not this MSR (msr.c answers).
+// has the rules). A new base moves the page, as on KVM (SDM §10.4.5); onto
+// another device's page it is #GP here. -1: not this guest's or not this
+// MSR (msr.c answers).
 int apic_msr(struct guest *g, uint32 msr, int write, uint64 *v)
 {
   if (!g->board.apics || msr != APIC_BASE_MSR)
@@ -219,5 +221,8 @@ int apic_msr(struct guest *g, uint32 msr, int write, uint64 *v)
     *v = l->base_msr;
     return 1;
   }
-  return lapic_set_base(l, *v, maxphyaddr()) == 0;
+  if (!lapic_base_valid(*v, maxphyaddr()) || mmio_move(l, *v & ~0xFFFUL) < 0)
+    return 0;   // #GP: reserved bits, or a page another device has
+  lapic_set_base(l, *v, maxphyaddr());
+  return 1;
 }

@@ -304,17 +304,22 @@ void lapic_mmio_write(struct lapic *a, uint64 off, const void *buf, int n, uint6
   write_reg(a, off, v, now);
 }
 
-// WRMSR APIC_BASE (§10.4.3, §10.4.4). Reserved bits, an address beyond
-// MAXPHYADDR and a move of the page (not modelled; KVM would move it) are
-// #GP. Clearing EN disables the APIC globally: its registers return to the
+// Reserved bits and an address beyond MAXPHYADDR are #GP (§10.4.4).
+int lapic_base_valid(uint64 v, int maxphyaddr)
+{
+  uint64 high = maxphyaddr >= 64 ? 0 : ~0UL << maxphyaddr;
+  return !(v & (APIC_BASE_RESERVED | high));
+}
+
+// WRMSR APIC_BASE (§10.4.3, §10.4.4); the caller moves the page (apic.c).
+// Clearing EN disables the APIC globally: its registers return to the
 // power-up state of §10.4.7.1 (the SDM allows it; KVM keeps them), so
 // nothing pending survives, and the page stops being decoded. Setting EN
 // again brings it back in that state, software-disabled. BSP is kept as
 // written, as KVM does.
 int lapic_set_base(struct lapic *a, uint64 v, int maxphyaddr)
 {
-  uint64 high = maxphyaddr >= 64 ? 0 : ~0UL << maxphyaddr;
-  if ((v & (APIC_BASE_RESERVED | high)) || (v & ~0xFFFUL) != LAPIC_BASE_DEFAULT)
+  if (!lapic_base_valid(v, maxphyaddr))
     return -1;
   if ((v ^ a->base_msr) & APIC_BASE_EN) {
     void (*eoi_level)(void *, int) = a->eoi_level;

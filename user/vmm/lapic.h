@@ -92,6 +92,7 @@ int lapic_write(struct lapic *a, uint64 off, uint32 val, uint64 now);
 // apic_mmio_read/apic_mmio_write answer it; never refused.
 void lapic_mmio_read(struct lapic *a, uint64 off, void *buf, int n, uint64 now);
 void lapic_mmio_write(struct lapic *a, uint64 off, const void *buf, int n, uint64 now);
+int lapic_base_valid(uint64 v, int maxphyaddr);                 // an APIC_BASE value a WRMSR may write
 int lapic_set_base(struct lapic *a, uint64 v, int maxphyaddr);   // WRMSR APIC_BASE: 0, or -1 for #GP
 int lapic_enabled(const struct lapic *a);                        // APIC_BASE.EN
 void lapic_accept(struct lapic *a, int vector, int level);   // an interrupt arrives (IRR)
