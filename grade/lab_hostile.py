@@ -154,6 +154,21 @@ def tsc_aux_own(r):
             "the two guests did not overlap in time")
 
 
+@test(points=2, title="a guest's TSC_AUX stays in the guest: the host's RDTSCP reads the same on both CPUs "
+      "before and after guests that set their own", cmdline="test=sh", cpus=2, timeout=120)
+def tsc_aux_host(r):
+    clean_run(r)
+    r.expect(r"\$ ", partial=True)
+    r.sendline("tscaux")
+    before = r.wait_for(r"^tscaux: cpu0 (0x[0-9a-f]+) cpu1 (0x[0-9a-f]+)$").groups()
+    r.sendline("vmm -c 0 rdtscp rdtscp")
+    r.wait_for(r"^vmm: 2 guests, 2 ended as expected$")
+    r.sendline("tscaux")
+    after = r.wait_for(r"^tscaux: cpu0 (0x[0-9a-f]+) cpu1 (0x[0-9a-f]+)$").groups()
+    r.check(before == after, "the host's TSC_AUX changed from %s to %s after the guests" % (before, after))
+    r.sendline("exit")
+
+
 @test(points=6, title="guest-physical probe to 4 GiB: one exit per page outside RAM, no host canary",
       cmdline="test=hostile probe", cpus=2, timeout=120)
 def probe(r):
