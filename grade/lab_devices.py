@@ -45,6 +45,24 @@ for _group, _points, _title, _names in GROUPS:
          name="devtest_" + _group)(devtest(_group, _names))
 
 
+@test(points=3, title="MSR policy as KVM answers an AMD guest: legacy AMD and P6 performance counters read 0 "
+      "and take any write, read-only and reserved bits #GP, HWCR/MISC_ENABLE/PAT/MTRR rules; vmm -s lists "
+      "the MSRs not implemented", cmdline="test=vmm -s msrpolicy", timeout=60)
+def vmm_msrpolicy(r):
+    r.reject(r"^panic: ")
+    r.reject(r"^msrpolicy: MISMATCH")
+    m = r.expect(r"^msrpolicy: (\d+) checks, (\d+) failed$")
+    r.check(int(m.group(1)) >= 40 and m.group(2) == "0", "expected 40+ checks, none failed: " + m.group(0))
+    r.expect(r"^vmm: guest msrpolicy exited with code 0 ")
+    u = r.expect(r"^vmm: MSRs not implemented \(#GP\): (.*)$").group(1)
+    for want in ("0xc0010140 (1 rdmsr, 0 wrmsr)", "0xc0010200 (0 rdmsr, 1 wrmsr)",
+                 "0x12345678 (1 rdmsr, 1 wrmsr)"):
+        r.check(want in u, "vmm -s must list %s among the MSRs not implemented: %s" % (want, u))
+    r.check("0xc001000" not in u, "the legacy performance counters are implemented: " + u)
+    r.expect(r"^init: test vmm exited with status 0$")
+    r.expect_exit(0)
+
+
 @test(points=2, title="a guest's i8042 reset (0xFE to port 0x64) ends it as \"reset\", other "
       "commands ignored, the absent controller reads all ones", cmdline="test=vmm -e reset kbdreset",
       timeout=30)

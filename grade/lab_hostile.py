@@ -190,6 +190,36 @@ def msr_then_host(r):
     r.sendline("exit")
 
 
+@test(points=3, title="TSC_AUX is each guest's own: two guests on one CPU, each RDTSCP (and RDPID) returns "
+      "the value that guest wrote, across exits and switches (kern/svm/tsc_aux.c)",
+      cmdline="test=vmm -C 0 rdtscp rdtscp", cpus=2, timeout=120)
+def tsc_aux_own(r):
+    clean_run(r)
+    for i in (0, 1):
+        m = r.expect(r"^rdtscp\.%d\| rdtscp: (\d+) reads of TSC_AUX, (\d+) wrong$" % i)
+        r.check(int(m.group(1)) >= 200000 and m.group(2) == "0", "guest %d: %s" % (i, m.group(0)))
+    r.expect(r"^vmm: 2 guests, 2 ended as expected$")
+    out = r.output
+    r.check(out.find("rdtscp.1| rdtscp: start") < out.find("rdtscp.0| rdtscp: 2") and
+            out.find("rdtscp.0| rdtscp: start") < out.find("rdtscp.1| rdtscp: 2"),
+            "the two guests did not overlap in time")
+
+
+@test(points=2, title="a guest's TSC_AUX stays in the guest: the host's RDTSCP reads the same on both CPUs "
+      "before and after guests that set their own", cmdline="test=sh", cpus=2, timeout=120)
+def tsc_aux_host(r):
+    clean_run(r)
+    r.expect(r"\$ ", partial=True)
+    r.sendline("tscaux")
+    before = r.wait_for(r"^tscaux: cpu0 (0x[0-9a-f]+) cpu1 (0x[0-9a-f]+)$").groups()
+    r.sendline("vmm -c 0 rdtscp rdtscp")
+    r.wait_for(r"^vmm: 2 guests, 2 ended as expected$")
+    r.sendline("tscaux")
+    after = r.wait_for(r"^tscaux: cpu0 (0x[0-9a-f]+) cpu1 (0x[0-9a-f]+)$").groups()
+    r.check(before == after, "the host's TSC_AUX changed from %s to %s after the guests" % (before, after))
+    r.sendline("exit")
+
+
 @test(points=6, title="guest-physical probe to 4 GiB: one exit per page outside RAM, no host canary",
       cmdline="test=hostile probe", cpus=2, timeout=120)
 def probe(r):

@@ -78,6 +78,20 @@ def mmio_refuse(r):
     r.reject(r"the DIV on the device went through")
 
 
+@test(points=4, title="local APIC as the SDM and KVM have it: APIC_BASE.EN clears and sets (CPUID.1 EDX.APIC "
+      "follows, the page reads all ones while disabled, power-up state after), reserved bits #GP, a new base "
+      "moves the page; byte/16-bit/unaligned accesses and REP STOSB memsets of the APIC and I/O APIC pages "
+      "do not end the guest",
+      cmdline="test=vmm apicbase", timeout=60)
+def apic_base_widths(r):
+    clean(r)
+    r.reject(r"^apicbase: MISMATCH")
+    m = r.expect(r"^apicbase: (\d+) checks, (\d+) failed$")
+    r.check(int(m.group(1)) >= 34 and m.group(2) == "0", "expected 34+ checks, none failed: " + m.group(0))
+    r.expect(r"^vmm: guest apicbase exited with code 0 ")
+    r.expect_exit(0)
+
+
 @test(points=25, title="decoder and emulator agree with the CPU on 30,000 random instances "
       "(tools/emutest), truncations refused, random bytes survive", cmdline="test=echo ok", timeout=120)
 def emulator_vs_cpu(r):

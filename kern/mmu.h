@@ -78,5 +78,6 @@
 #define MSR_FS_BASE       0xC0000100
 #define MSR_GS_BASE       0xC0000101
 #define MSR_KERNEL_GS_BASE 0xC0000102
+#define MSR_TSC_AUX       0xC0000103
 #define MSR_APIC_BASE     0x0000001B
 #define MSR_PAT           0x00000277

@@ -209,9 +209,54 @@ static void ioapic(void)
   EQ("logical destination matching the LDR", lapic_pending(&a), 0x35);
 }
 
+// Guest accesses of every width (SDM §10.4.1 defines only aligned 32-bit
+// ones; KVM's apic_mmio_read/write answer the rest) and APIC_BASE.EN
+// (§10.4.3: a globally disabled APIC takes nothing, its page is not
+// decoded, and it comes back in its power-up state).
+static void widths_and_enable(void)
+{
+  struct lapic a;
+  uint8 b[8];
+  uint32 v = 0;
+  lapic_reset(&a, 0, 1);
+  wr(&a, LAPIC_SVR, 0x1FF, 0);
+  wr(&a, LAPIC_TPR, 0x20, 0);
+  lapic_mmio_read(&a, LAPIC_SVR + 1, b, 1, 0);
+  EQ("byte 1 of SVR", b[0], 0x01);
+  lapic_mmio_read(&a, LAPIC_VER + 2, b, 2, 0);
+  EQ("bytes 2-3 of the version register", b[0] | b[1] << 8, 0x0005);
+  lapic_mmio_read(&a, LAPIC_SVR + 2, b, 4, 0);
+  EQ("a read crossing the register's low dword reads 0", b[0] | b[3], 0);
+  lapic_mmio_write(&a, LAPIC_SVR, "\0", 1, 0);
+  lapic_mmio_write(&a, LAPIC_TPR + 4, "\x70\0\0\0", 4, 0);
+  lapic_mmio_write(&a, LAPIC_TPR, "\x50\0\0\0\0\0\0\0", 8, 0);
+  EQ("byte write to SVR dropped", rd(&a, LAPIC_SVR, 0), 0x1FF);
+  EQ("unaligned and 64-bit writes to TPR dropped", rd(&a, LAPIC_TPR, 0), 0x20);
+  lapic_mmio_write(&a, LAPIC_TPR, "\x30\0\0\0", 4, 0);
+  EQ("aligned 32-bit write taken", rd(&a, LAPIC_TPR, 0), 0x30);
+  lapic_accept(&a, 0x80, 0);
+  EQ("a new page is a valid base (apic.c moves the window)", lapic_base_valid(0xFED00900, 48), 1);
+  EQ("bit 10 (x2APIC enable) refused", lapic_base_valid(0xFEE00D00, 48), 0);
+  EQ("reserved bit 9 refused", lapic_set_base(&a, 0xFEE00B00, 48), -1);
+  EQ("address beyond MAXPHYADDR refused", lapic_set_base(&a, 0x1000FEE00900UL, 40), -1);
+  EQ("global disable taken", lapic_set_base(&a, 0xFEE00100, 48), 0);
+  EQ("disabled: nothing pending", lapic_pending(&a), -1);
+  EQ("disabled: the 8259 reaches the CPU", lapic_accepts_pic(&a), 1);
+  lapic_mmio_read(&a, LAPIC_TPR, &v, 4, 0);
+  EQ("disabled: the page reads all ones", v, 0xFFFFFFFF);
+  lapic_mmio_write(&a, LAPIC_TPR, "\x40\0\0\0", 4, 0);
+  lapic_accept(&a, 0x90, 0);
+  EQ("re-enable taken", lapic_set_base(&a, 0xFEE00900, 48), 0);
+  EQ("re-enabled: power-up SVR", rd(&a, LAPIC_SVR, 0), 0xFF);
+  EQ("re-enabled: TPR 0, the write while disabled lost", rd(&a, LAPIC_TPR, 0), 0);
+  EQ("re-enabled: IRR empty", rd(&a, LAPIC_IRR + 0x40, 0), 0);
+  EQ("re-enabled: LINT0 masked (power-up, not the BIOS's virtual wire)", lapic_accepts_pic(&a), 0);
+}
+
 int main(void)
 {
   reset_state();
+  widths_and_enable();
   priorities();
   timer();
   ipis();

@@ -261,6 +261,11 @@ __attribute__((unused)) static int msr_interception(struct vcpu *v, struct vm_ex
   int write = v->vmcb->control.exitinfo1 & 1;
   if (msr == MSR_EFER)
     return efer_msr(v, write, e);
+  if (msr == MSR_TSC_AUX && svm_tsc_aux_msr(v, write)) {   // tsc_aux.c
+    svm_skip_later(v, LEN_RDWRMSR);
+    svm_skip_now(v);
+    return 1;
+  }
   e->u.msr.msr = msr;
   e->u.msr.write = write;
   if (write)
@@ -499,7 +504,9 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
     svm_nmi_window(v, cpu);              // nmi.c: an exit as soon as a waiting NMI can go in
     svm_guest_fpu_load(v);
     svm_dr_load(v);                      // dr.c: the guest's breakpoint addresses
+    uint64 host_tsc_aux = svm_tsc_aux_enter(v);
     svm_enter_guest(v, cpu);
+    svm_tsc_aux_exit(v, host_tsc_aux);
     svm_complete_interrupts(v);          // lab 5: out of guest mode, window closed
     if (lab4_enter_missing) {
       r = lab_missing(4, lab4_enter_missing == 1 ? "svm_enter_guest" : "svm_vmrun_regs (vmenter.S)");

@@ -49,6 +49,7 @@ struct vcpu {
   // fpu.c: the guest's x87/SSE state (FXSAVE image) while it is not on the CPU
   uint8 fpu[512] __attribute__((aligned(16)));
   int fpu_ready;             // fpu[] holds a state (else it starts from reset)
+  uint32 tsc_aux;            // tsc_aux.c: the guest's TSC_AUX (RDTSCP's ECX)
   // lab 5 (irq.c, halt.c): interrupts and halting. Zero is "none" for the
   // vectors: the line never carries a vector below 32.
   int irq_line;              // vector on the external interrupt line (vcpu_irq), 0 = lowered
@@ -133,6 +134,11 @@ void svm_vmrun_regs(uint64 vmcb_pa, struct svm_gprs *gprs);
 void svm_guest_fpu_load(struct vcpu *v);
 void svm_guest_fpu_forget(struct vcpu *v);
 int xsetbv_interception(struct vcpu *v, struct vm_exit *e);   // #UD: guests have no XSAVE
+
+// tsc_aux.c: the guest's TSC_AUX in the MSR while it runs
+int svm_tsc_aux_msr(struct vcpu *v, int write);     // RDMSR/WRMSR C000_0103h: 1 if answered
+uint64 svm_tsc_aux_enter(struct vcpu *v);           // before VMRUN: the host's value
+void svm_tsc_aux_exit(struct vcpu *v, uint64 host); // after #VMEXIT
 
 // cr0.c: CR0 writes of long-mode guests (EFER.LME=1 => CR0.PG=1)
 int cr0_write_interception(struct vcpu *v, struct vm_exit *e);  // SVM_EXIT_WRITE_CR0 handler

@@ -81,19 +81,13 @@ static uint64 now_ns(void) { return uptime() * 10000000UL; }
 
 static int lapic_rd(void *d, uint64 off, void *buf, int n)
 {
-  uint32 v = ~0U;
-  if (n != 4 || lapic_read(d, off, &v, now_ns()) < 0)
-    v = ~0U;
-  memcpy(buf, &v, n);
+  lapic_mmio_read(d, off, buf, n, now_ns());   // every width, as the VMM's apic.c
   return 0;
 }
 
 static int lapic_wr(void *d, uint64 off, const void *buf, int n)
 {
-  uint32 v;
-  memcpy(&v, buf, 4);
-  if (n == 4)
-    lapic_write(d, off, v, now_ns());
+  lapic_mmio_write(d, off, buf, n, now_ns());
   return 0;
 }
 

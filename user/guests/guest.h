@@ -33,6 +33,7 @@
 // flags
 #define GUEST_F_DEMAND 0x1   // map only the image; the VMM maps other pages on their first NPF
 #define GUEST_F_TESTDEV 0x2  // the VMM's MMIO test device (RAM-like page) at GUEST_TESTDEV_GPA
+#define GUEST_F_APIC 0x4     // the board's APICs (LAPIC 0xFEE00000, IOAPIC, ACPI tables), as `vmm -k` kernels get
 #define GUEST_TESTDEV_GPA 0x20000000
 
 // Every guest links at this address (guest.ld); its header sits there.

@@ -7,6 +7,7 @@
 // (kern/vmabi.h): it carries the local APIC's highest deliverable vector, or,
 // while LINT0 is the 8259's virtual wire (ExtINT), the PIC's. Whichever
 // supplied the vector gets the INTA when the kernel reports it injected.
+// The APIC_BASE MSR and CPUID.1 EDX.APIC live here too (docs/cpu-model.md).
 #include "vmm.h"
 #include "mmio.h"
 #include "ioapic.h"
@@ -22,36 +23,47 @@ struct apics {
 };
 static struct apics apics;   // one guest per VMM process
 
-static int lapic_mmio_read(void *dev, uint64 off, void *buf, int n)
+// The local APIC's page takes accesses of every width (lapic.c says how).
+static int lapic_dev_read(void *dev, uint64 off, void *buf, int n)
 {
-  uint32 v;
-  if (n != 4 || lapic_read(dev, off, &v, guest_now()) < 0)
-    return -1;   // the SDM leaves other accesses undefined: the guest ends with a report
-  memmove(buf, &v, 4);
+  lapic_mmio_read(dev, off, buf, n, guest_now());
   return 0;
 }
 
-static int lapic_mmio_write(void *dev, uint64 off, const void *buf, int n)
+static int lapic_dev_write(void *dev, uint64 off, const void *buf, int n)
 {
-  uint32 v;
-  memmove(&v, buf, 4);
-  return n == 4 ? lapic_write(dev, off, v, guest_now()) : -1;
+  lapic_mmio_write(dev, off, buf, n, guest_now());
+  return 0;
 }
 
+// The I/O APIC's window takes accesses of every width too, as KVM's
+// ioapic_mmio_read/ioapic_mmio_write answer them (the 82093AA datasheet
+// defines only 32-bit ones): an access at IOREGSEL or IOWIN reads the
+// register's low bytes, zero-extended to 8, or writes the access's value
+// (narrow ones zero-extended, 8 bytes cut to 32 bits); any other offset
+// reads 0 and takes nothing.
 static int ioapic_mmio_read(void *dev, uint64 off, void *buf, int n)
 {
-  uint32 v;
-  if (n != 4 || ioapic_read(dev, off, &v) < 0)
+  uint32 v = 0;
+  uint64 q;
+  if (n > 8)
     return -1;
-  memmove(buf, &v, 4);
+  if (off == 0x00 || off == 0x10)
+    ioapic_read(dev, off, &v);
+  q = v;
+  memmove(buf, &q, n);
   return 0;
 }
 
 static int ioapic_mmio_write(void *dev, uint64 off, const void *buf, int n)
 {
-  uint32 v;
-  memmove(&v, buf, 4);
-  return n == 4 ? ioapic_write(dev, off, v) : -1;
+  uint64 q = 0;
+  if (n > 8)
+    return -1;
+  memmove(&q, buf, n);
+  if (off == 0x00 || off == 0x10)
+    ioapic_write(dev, off, (uint32)q);
+  return 0;
 }
 
 // The I/O APIC pin of ISA irq: its own number, but the PIT's IRQ0 is wired
@@ -81,7 +93,7 @@ int apic_setup(struct guest *g)
   a->ioapic.apic = &a->lapic;
   a->lapic.eoi_level = ioapic_eoi, a->lapic.eoi_ctx = &a->ioapic;
   fwcfg_init(&a->fwcfg, g->hdr.memsize, 1);
-  struct mmio_dev l = {"lapic", LAPIC_BASE_DEFAULT, LAPIC_SIZE, lapic_mmio_read, lapic_mmio_write, &a->lapic};
+  struct mmio_dev l = {"lapic", LAPIC_BASE_DEFAULT, LAPIC_SIZE, lapic_dev_read, lapic_dev_write, &a->lapic};
   struct mmio_dev io = {"ioapic", IOAPIC_BASE_DEFAULT, IOAPIC_SIZE, ioapic_mmio_read, ioapic_mmio_write,
                         &a->ioapic};
   struct acpi_config c = {1, LAPIC_BASE_DEFAULT, 1, IOAPIC_BASE_DEFAULT};
@@ -179,23 +191,38 @@ int apic_port_io(struct board *b, uint16 port, int size, int in, uint32 *data)
   return 1;
 }
 
-// CPUID leaf 1 with an APIC: EDX bit 9, and the APIC ID in EBX[31:24] (0).
+// CPUID leaf 1 with an APIC: EDX bit 9 follows APIC_BASE.EN, as on a CPU
+// (SDM Vol. 3A §10.4.3: a globally disabled APIC reads as absent in CPUID;
+// KVM's kvm_update_cpuid_runtime). The APIC ID in EBX[31:24] is 0.
 void apic_cpuid(struct guest *g, uint32 leaf, uint32 *r)
 {
-  if (g->board.apics && leaf == 1)
+  if (g->board.apics && leaf == 1 && lapic_enabled(&g->board.apics->lapic))
     r[3] |= 1u << 9;
 }
 
-// The APIC_BASE MSR (0x1B): BSP, global enable, the fixed base. A write may
-// set or clear the enable bit; moving the APIC is not modelled (#GP).
-#define APIC_BASE_VALUE (LAPIC_BASE_DEFAULT | (1u << 8) | (1u << 11))
+// The guest-physical address width CPUID 8000_0008h EAX[7:0] reports.
+static int maxphyaddr(void)
+{
+  uint32 a, b, c, d;
+  asm volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000008), "c"(0));
+  return a & 0xFF;
+}
+
+// The APIC_BASE MSR (0x1B) of a guest with a local APIC (lapic_set_base
+// has the rules). A new base moves the page, as on KVM (SDM §10.4.5); onto
+// another device's page it is #GP here. -1: not this guest's or not this
+// MSR (msr.c answers).
 int apic_msr(struct guest *g, uint32 msr, int write, uint64 *v)
 {
-  if (!g->board.apics || msr != 0x1B)
+  if (!g->board.apics || msr != APIC_BASE_MSR)
     return -1;
+  struct lapic *l = &g->board.apics->lapic;
   if (!write) {
-    *v = APIC_BASE_VALUE;
+    *v = l->base_msr;
     return 1;
   }
-  return (*v & ~(uint64)0x900) == LAPIC_BASE_DEFAULT;   // BSP (read-only) and enable may vary
+  if (!lapic_base_valid(*v, maxphyaddr()) || mmio_move(l, *v & ~0xFFFUL) < 0)
+    return 0;   // #GP: reserved bits, or a page another device has
+  lapic_set_base(l, *v, maxphyaddr());
+  return 1;
 }

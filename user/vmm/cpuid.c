@@ -3,11 +3,13 @@
 // Hidden until they exist: the local APIC, x2APIC, TSC-deadline, MONITOR/
 // MWAIT, SVM/VMX, performance counters, machine check, XSAVE and everything
 // that needs it (AVX...; guests get x87/SSE state through FXSAVE, saved per
-// vcpu by kern/svm/fpu.c), RDTSCP/RDPID (TSC_AUX is not switched), the
-// speculation-control MSRs. The hypervisor bit is set, leaf 0 and leaf
+// vcpu by kern/svm/fpu.c), the speculation-control MSRs. RDTSCP and RDPID
+// are shown when the host has them: the kernel switches TSC_AUX around
+// VMRUN (kern/svm/tsc_aux.c). The hypervisor bit is set, leaf 0 and leaf
 // 0x40000000 carry vendor strings of our own. Leaves are described in AMD's
 // CPUID Specification (#25481) and APM Vol. 3 Appendix E "Obtaining
-// Processor Information Via the CPUID Instruction".
+// Processor Information Via the CPUID Instruction". Why the vendor is ours
+// and not the host's: docs/cpu-model.md.
 #include "vmm.h"
 
 #define MAX_BASIC 0x7
@@ -22,13 +24,15 @@
 #define L1_ECX 0x42D82203
 // Leaf 7.0 EBX: FSGSBASE BMI1 SMEP BMI2 ERMS ADX SMAP CLFLUSHOPT SHA.
 #define L7_EBX 0x20980389
+// Leaf 7.0 ECX: RDPID.
+#define L7_ECX 0x00400000
 // 8000_0001 ECX: LAHF ABM SSE4A MisAlignSSE 3DNowPrefetch TBM
 // (no SVM 2, ExtApicSpace 3, OSVW 9, IBS 10, XOP 11, SKINIT 12, WDT 13,
 // FMA4 16, TopoExt 22, PerfCtrExtCore 23...).
 #define E1_ECX 0x002001E1
 // 8000_0001 EDX: the leaf 1 EDX bits it mirrors, SYSCALL, NX, MMXExt,
-// Page1GB, LM, 3DNowExt, 3DNow (no RDTSCP 27, FFXSR 25).
-#define E1_EDX (0xE4500800 | (L1_EDX & 0x0003FFFF))
+// Page1GB, RDTSCP, LM, 3DNowExt, 3DNow (no FFXSR 25).
+#define E1_EDX (0xEC500800 | (L1_EDX & 0x0003FFFF))
 
 static void str3(const char *s, uint32 *a, uint32 *b, uint32 *c)
 {
@@ -57,7 +61,8 @@ static void basic_leaf(uint32 leaf, uint32 sub, uint32 *r)
     host_cpuid(7, 0, r);
     r[0] = 0;                                     // no subleaves
     r[1] &= L7_EBX;
-    r[2] = r[3] = 0;
+    r[2] &= L7_ECX;
+    r[3] = 0;
   }
 }
 

@@ -24,7 +24,8 @@ static int highest(const uint32 *r)
 void lapic_reset(struct lapic *a, uint32 id, int bsp)
 {
   memset(a, 0, sizeof *a);
-  a->id = id;
+  a->base_msr = LAPIC_BASE_DEFAULT | APIC_BASE_EN | (bsp ? APIC_BASE_BSP : 0);
+  a->id = a->id0 = id;
   a->dfr = 0xFFFFFFFF;
   a->svr = 0xFF;
   for (int i = 0; i < 6; i++)
@@ -76,6 +77,8 @@ static uint32 timer_ccr(const struct lapic *a, uint64 now)
 // (§10.5.3: "received illegal vector", ESR bit 6) and are dropped.
 void lapic_accept(struct lapic *a, int vector, int level)
 {
+  if (!lapic_enabled(a))
+    return;   // a globally disabled APIC takes no messages (§10.4.3)
   if (vector < 16) {
     a->esr_pending |= 1u << 6;
     return;
@@ -118,7 +121,7 @@ uint64 lapic_deadline(const struct lapic *a) { return a->timer_due; }
 
 int lapic_pending(struct lapic *a)
 {
-  if (!(a->svr & SVR_ENABLE))
+  if (!lapic_enabled(a) || !(a->svr & SVR_ENABLE))
     return -1;
   int v = highest(a->irr);
   return v >= 0 && ((uint32)v & 0xF0) > (ppr(a) & 0xF0) ? v : -1;
@@ -132,9 +135,14 @@ void lapic_ack(struct lapic *a, int vector)
   set_bit(a->isr, vector);
 }
 
+// Also while the APIC is globally disabled: the 8259's INTR then reaches
+// the CPU directly, as on a CPU without an APIC (§10.4.3; KVM's
+// kvm_apic_accept_pic_intr).
 int lapic_accepts_pic(const struct lapic *a)
 {
   uint32 l = a->lvt[3];
+  if (!lapic_enabled(a))
+    return 1;
   return !(l & LVT_MASKED) && ((l >> LVT_DM_SHIFT) & 7) == DM_EXTINT;
 }
 
@@ -249,8 +257,9 @@ static int write_reg(struct lapic *a, uint32 off, uint32 v, uint64 now)
   }
 }
 
-// MMIO accesses: 32-bit, 16-byte aligned (§10.4.1: other accesses are
-// undefined; this model refuses them, which ends the guest with a report).
+// Register accesses: 32-bit, 16-byte aligned (§10.4.1), -1 for any other
+// offset. The guest's accesses of every width go through lapic_mmio_read/
+// lapic_mmio_write below.
 int lapic_read(struct lapic *a, uint64 off, uint32 *val, uint64 now)
 {
   if (off >= LAPIC_SIZE || off % 16)
@@ -263,4 +272,62 @@ int lapic_write(struct lapic *a, uint64 off, uint32 val, uint64 now)
   if (off >= LAPIC_SIZE || off % 16)
     return -1;
   return write_reg(a, off, val, now);
+}
+
+int lapic_enabled(const struct lapic *a) { return (a->base_msr & APIC_BASE_EN) != 0; }
+
+// Guest accesses of any width to the APIC page. §10.4.1 defines only
+// 32-bit accesses at 16-byte boundaries and leaves the rest undefined; a
+// compiler's memset or a byte read must not end the guest, so this does
+// what KVM's apic_mmio_read/apic_mmio_write do: a read of n bytes at byte
+// b of a register (b + n <= 4) returns those bytes of its value, other
+// reads return 0 (KVM leaves them undefined); a write that is not 32 bits
+// at a 16-byte boundary is dropped. While APIC_BASE.EN is clear the page
+// is not decoded: reads see all ones, writes go nowhere (KVM's MMIO-hole
+// behaviour).
+void lapic_mmio_read(struct lapic *a, uint64 off, void *buf, int n, uint64 now)
+{
+  uint32 v = 0, b = off & 0xF;
+  memset(buf, lapic_enabled(a) ? 0 : 0xFF, n);
+  if (!lapic_enabled(a) || off >= LAPIC_SIZE || b + n > 4)
+    return;
+  read_reg(a, off - b, &v, now);
+  memmove(buf, (uint8 *)&v + b, n);
+}
+
+void lapic_mmio_write(struct lapic *a, uint64 off, const void *buf, int n, uint64 now)
+{
+  uint32 v;
+  if (!lapic_enabled(a) || n != 4 || (off & 0xF) || off >= LAPIC_SIZE)
+    return;
+  memmove(&v, buf, 4);
+  write_reg(a, off, v, now);
+}
+
+// Reserved bits and an address beyond MAXPHYADDR are #GP (§10.4.4).
+int lapic_base_valid(uint64 v, int maxphyaddr)
+{
+  uint64 high = maxphyaddr >= 64 ? 0 : ~0UL << maxphyaddr;
+  return !(v & (APIC_BASE_RESERVED | high));
+}
+
+// WRMSR APIC_BASE (§10.4.3, §10.4.4); the caller moves the page (apic.c).
+// Clearing EN disables the APIC globally: its registers return to the
+// power-up state of §10.4.7.1 (the SDM allows it; KVM keeps them), so
+// nothing pending survives, and the page stops being decoded. Setting EN
+// again brings it back in that state, software-disabled. BSP is kept as
+// written, as KVM does.
+int lapic_set_base(struct lapic *a, uint64 v, int maxphyaddr)
+{
+  if (!lapic_base_valid(v, maxphyaddr))
+    return -1;
+  if ((v ^ a->base_msr) & APIC_BASE_EN) {
+    void (*eoi_level)(void *, int) = a->eoi_level;
+    void *eoi_ctx = a->eoi_ctx;
+    uint64 fired = a->fired;
+    lapic_reset(a, a->id0, 0);
+    a->eoi_level = eoi_level, a->eoi_ctx = eoi_ctx, a->fired = fired;
+  }
+  a->base_msr = v;
+  return 0;
 }

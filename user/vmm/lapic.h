@@ -57,12 +57,21 @@
 #define DM_EXTINT 7
 #define SVR_ENABLE (1u << 8)
 
+// The APIC_BASE MSR 0x1B (SDM Vol. 3A §10.4.4 Figure 10-5; APM Vol. 2
+// §16.3.1): bits 51:12 the page, 11 the global enable, 8 BSP. Bits 7:0, 9
+// and 10 (x2APIC enable, which this xAPIC does not offer) are reserved.
+#define APIC_BASE_MSR 0x1B
+#define APIC_BASE_BSP (1u << 8)
+#define APIC_BASE_EN (1u << 11)
+#define APIC_BASE_RESERVED 0x6FFUL
+
 // The APIC bus clock the timer counts: 1 GHz, one count per ns before the
 // divider (as KVM's APIC_BUS_CYCLE_NS = 1).
 #define LAPIC_NS_PER_COUNT 1
 
 struct lapic {
-  uint32 id;
+  uint64 base_msr;          // APIC_BASE: EN clear = globally disabled, the page not decoded
+  uint32 id, id0;           // APIC ID now, and at reset (power-up, or after a global disable)
   uint32 tpr, ldr, dfr, svr, esr, esr_pending, icr_lo, icr_hi;
   uint32 lvt[6];            // timer, thermal, perf, LINT0, LINT1, error (offsets 0x320..0x370)
   uint32 irr[8], isr[8], tmr[8];   // 256 bits each, bit v of vector v
@@ -79,6 +88,13 @@ struct lapic {
 void lapic_reset(struct lapic *a, uint32 id, int bsp);
 int lapic_read(struct lapic *a, uint64 off, uint32 *val, uint64 now);
 int lapic_write(struct lapic *a, uint64 off, uint32 val, uint64 now);
+// A guest access of n bytes (1, 2, 4, 8) at off in the APIC page, as KVM's
+// apic_mmio_read/apic_mmio_write answer it; never refused.
+void lapic_mmio_read(struct lapic *a, uint64 off, void *buf, int n, uint64 now);
+void lapic_mmio_write(struct lapic *a, uint64 off, const void *buf, int n, uint64 now);
+int lapic_base_valid(uint64 v, int maxphyaddr);                 // an APIC_BASE value a WRMSR may write
+int lapic_set_base(struct lapic *a, uint64 v, int maxphyaddr);   // WRMSR APIC_BASE: 0, or -1 for #GP
+int lapic_enabled(const struct lapic *a);                        // APIC_BASE.EN
 void lapic_accept(struct lapic *a, int vector, int level);   // an interrupt arrives (IRR)
 int lapic_pending(struct lapic *a);                          // vector to deliver now, or -1
 void lapic_ack(struct lapic *a, int vector);                 // the CPU took it: IRR -> ISR

@@ -36,6 +36,24 @@ int mmio_add(const struct mmio_dev *d)
   return 0;
 }
 
+// Moves the window of the device whose context is dev to base (the local
+// APIC when the guest writes APIC_BASE). -1 if no such device or the new
+// window would overlap another device's.
+int mmio_move(void *dev, uint64 base)
+{
+  int k = -1;
+  for (int i = 0; i < ndevs; i++)
+    if (devs[i].dev == dev)
+      k = i;
+  if (k < 0 || base + devs[k].len < base)
+    return -1;
+  for (int i = 0; i < ndevs; i++)
+    if (i != k && base < devs[i].base + devs[i].len && devs[i].base < base + devs[k].len)
+      return -1;
+  devs[k].base = base;
+  return 0;
+}
+
 // For the device fuzzer (guestfuzz d), which runs many guests in one
 // process: forget every device; and the i'th device, or NULL.
 void mmio_reset(void) { ndevs = 0; }

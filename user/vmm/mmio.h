@@ -15,6 +15,7 @@ struct mmio_dev {
 
 extern uint64 mmio_emulated;
 int mmio_add(const struct mmio_dev *d);
+int mmio_move(void *dev, uint64 base);   // the window of the device with this dev to base; -1 overlap
 const struct mmio_dev *mmio_find(uint64 gpa);
 void mmio_reset(void);
 const struct mmio_dev *mmio_dev_at(int i);

@@ -37,6 +37,8 @@ int guest_setup(struct guest *g)
     linux_regs(g, &regs);
   if ((r = vcpu_setregs(g->vm, g->vcpu, &regs)) < 0)
     return printf("vmm: vcpu_setregs: %s\n", errstr(r)), -1;
+  if ((h->flags & GUEST_F_APIC) && !g->o->kernel && apic_setup(g) < 0)
+    return -1;
   return testdev_setup(g);
 }
 

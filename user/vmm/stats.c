@@ -102,4 +102,5 @@ void stats_print(struct guest *g)
   }
   if (g->st.count[VM_EXIT_IO])
     print_ports(g, g->st.count[VM_EXIT_IO]);
+  msr_print_unknown(g);
 }

@@ -55,7 +55,12 @@ struct guest {
   int linelen;
   uint64 cpus_seen;    // bit per CPU from vm_exit.ran_on_cpu
   int moves;
-  struct { uint64 pat, mtrr_def, misc_enable, hwcr, scratch; } msr;   // msr.c
+  struct {             // msr.c
+    uint64 val[8];     // the read/write MSRs' values, by the table's slot
+    int ready;         // msr_reset ran
+    struct { uint32 msr, n, writes; } unknown[16];   // MSRs answered #GP as absent (vmm -s)
+    uint32 unknown_dropped;                          // accesses to MSRs beyond those 16
+  } msr;
   const struct opts *o;
   long ticks;          // timer ticks the run took (HZ=100)
   struct board board;  // PIC, PIT, UART, RTC, small ports (chips.h)
@@ -81,6 +86,7 @@ void linux_regs(struct guest *g, struct vm_regs *r);
 // devices.c
 int dev_cpuid(struct guest *g);
 int dev_msr(struct guest *g);
+void msr_print_unknown(struct guest *g);
 int dev_hypercall(struct guest *g);
 void uart_flush(struct guest *g);
 void uart_putc(struct guest *g, int c);
