@@ -20,11 +20,11 @@
 #define MAXGUESTS 4
 
 static const char *end_names[] = {"running", "exited", "shut down (triple fault)", "halted",
-                                  "stopped: budget used up", "failed", "reset"};
+                                  "stopped: budget used up", "failed", "reset", "powered off (ACPI S5)"};
 
 static void usage(void)
 {
-  printf("usage: vmm [-s] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-e 0|N|shutdown|halt|budget|reset] GUEST...\n"
+  printf("usage: vmm [-s] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-e 0|N|shutdown|halt|budget|reset|poweroff] GUEST...\n"
          "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [-3] [-A] [-P] [NAME...]\n"
          "  -c cpu: guest i on CPU cpu+i;  -C cpu: every guest on that CPU\n"
          "  -k: boot a Linux bzImage (64-bit boot protocol; -3: its 32-bit entry), -M MiB of RAM (256)\n"
@@ -44,6 +44,8 @@ static void parse_expect(struct opts *o, const char *s)
     o->expect = END_BUDGET;
   else if (strcmp(s, "reset") == 0)
     o->expect = END_RESET;
+  else if (strcmp(s, "poweroff") == 0)
+    o->expect = END_POWEROFF;
   else if (*s >= '0' && *s <= '9')
     o->expect = END_EXIT, o->expect_code = atoi(s);
   else
