@@ -4,7 +4,8 @@
 #include "../../kern/types.h"
 
 #define ACPI_BASE_DEFAULT 0xE0000UL   // where the RSDP and tables go (one page)
-#define ACPI_PM_BASE 0x600            // PM1a_EVT (4 bytes), PM1a_CNT (+4, 2), PM_TMR (+8, 4): PIIX4's layout
+// PM1a_EVT (4 bytes), PM1a_CNT (+4, 2), PM_TMR (+8, 4): PIIX4's offsets, from the base QEMU's PC uses.
+#define ACPI_PM_BASE 0x600
 #define ACPI_SCI_IRQ 9                // the SCI's ISA IRQ (FADT SCI_INT), level-triggered
 #define ACPI_SLP_TYP_S5 5             // the DSDT's \_S5 SLP_TYPa: PM1_CNT.SLP_TYP for soft-off
 
