@@ -11,8 +11,9 @@
 // -c pin to CPU first (with several guests, guest i goes to CPU (cpu+i) mod
 // ncpu, or "-c same" puts them all on the -c CPU... see usage); -m move the
 // vcpu to the next CPU at each HC_YIELD hypercall; -e the expected end:
-// "0" (default; exit code 0), a number, "shutdown", "halt", "budget" or
-// "reset" (i8042 or port 0xCF9 reset, ports.c).
+// "0" (default; exit code 0), a number, "shutdown", "halt", "budget",
+// "reset" (i8042, port 0x92 or port 0xCF9 reset, ports.c) or "poweroff"
+// (ACPI S5 through PM1a_CNT, acpipm.c).
 // Exit status: 0 iff every guest ended as expected. Several guests run at
 // once, one process each (fork), their output lines prefixed "NAME.i| ".
 #include "vmm.h"
