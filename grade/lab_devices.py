@@ -34,7 +34,8 @@ GROUPS = [
      "loopback, DLAB", ["uart_intr", "uart_regs"]),
     ("rtc", 5, "MC146818: BCD/binary, 12/24 h, UIP, SET, century rollover, leap day, periodic/"
      "update/alarm flags and IRQ8", ["rtc_time", "rtc_intr"]),
-    ("board", 4, "ports: all ones when unhandled, i8042 and 0xCF9 reset, exit port; PIT ticks "
+    ("board", 4, "ports: all ones when unhandled, i8042, 0xCF9 and port 0x92 resets, 0x92 A20 readback, "
+     "exit port; PIT ticks "
      "reinjected, not lost, dropped when masked (but still edges for an open I/O APIC pin 2); 200,000 "
      "random accesses keep the invariants",
      ["board_ports", "board_ticks", "board_ticks_ioapic", "board_fuzz"]),

@@ -187,7 +187,7 @@ def turtles_shell(r):
 # clock event device (the graders' init reads both back).
 @linux_test(15, "Debian's kernel with its local APIC and I/O APIC (vmm -A, ACPI MADT): PIT on IOAPIC pin 2, "
             "UART on pin 4, the LAPIC timer is its clock event device; sleep 2 takes 2 s",
-            linux("sleep", "halt", names=" -A"), "linux_apic")
+            linux("sleep", "poweroff", names=" -A"), "linux_apic")
 def linux_apic(r):
     clean_run(r)
     r.reject(r"MP-BIOS bug|trying to set up timer|APIC: Keep in PIC mode|timer doesn't work")
@@ -202,4 +202,22 @@ def linux_apic(r):
     r.check(irqs.get("LOC", (0,))[0] >= 50, "only %s local timer interrupts" % (irqs.get("LOC", (0,))[0],))
     r.check(irqs.get("SPU", (0,))[0] == 0, "spurious interrupts: %s" % (irqs.get("SPU"),))
     sleeps_two_seconds(r)
+    r.expect_exit(0)
+
+
+# The FADT (user/vmm/acpi.c) names the ACPI PM registers (acpipm.c): Linux
+# finds the PM timer, registers it as the acpi_pm clocksource once its rate
+# matched the PIT's, loads the DSDT and its \_S5 package, and `poweroff -f`
+# writes SLP_TYP|SLP_EN to PM1a_CNT, which turns the board off.
+@linux_test(5, "Debian's kernel with the ACPI FADT (vmm -A): the PM timer is its acpi_pm clocksource and "
+            "poweroff -f enters S5 through PM1a_CNT", linux("poweroff", "poweroff", names=" -A"), "linux_acpi")
+def linux_acpi(r):
+    clean_run(r)
+    r.reject(r"PM-Timer (had|running at invalid|is not)|ACPI Error|ACPI BIOS Error|FADT.*mismatch")
+    r.wait_for(r"ACPI: PM-Timer IO Port: 0x608$")
+    r.wait_for(r"ACPI: PM: \(supports S0 S5\)$")
+    r.wait_for(r"clocksource: acpi_pm: mask: 0xffffff ")
+    boots_clean(r, apic=True)
+    r.wait_for(r"^linuxtest: powering off$")
+    r.wait_for(r"^vmm: guest linux powered off \(ACPI S5\) after \d+ exits")
     r.expect_exit(0)

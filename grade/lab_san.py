@@ -125,7 +125,7 @@ def guestfuzz_guided(r):
 def guestfuzz_dev(r):
     fuzz_clean(r, "guestfuzz")
     m = r.expect(r"^guestfuzz: seed 1 guests 500 mode dev ends \[running=0 exited=(\d+) shutdown=\d+ "
-                 r"halted=(\d+) budget=\d+ failed=\d+ reset=\d+ nostart=0\] pages (\d+)->\3 leaked 0$")
+                 r"halted=(\d+) budget=\d+ failed=\d+ reset=\d+ poweroff=\d+ nostart=0\] pages (\d+)->\3 leaked 0$")
     # Coverage feedback makes the run vary with timing: 92-116 of 500 reach
     # their final HLT here (the rest end on a hypercall, a device error or the
     # budget). A fuzzer that stopped emitting runnable guests gets ~0.

@@ -516,6 +516,14 @@ static void board_ports(void)
   outb(0xCF9, 0x06);
   CHECK(b.end == BOARD_RESET, "0x06 to port 0xCF9 resets");
   reset_board();
+  CHECK(inb(0x92) == 2, "port 0x92: A20 on (bit 1) from reset: 0x%x", inb(0x92));
+  outb(0x92, 0);
+  CHECK(inb(0x92) == 0 && b.end == BOARD_RUN, "port 0x92: bit 1 reads back 0, no reset");
+  outb(0x92, 2);
+  CHECK(inb(0x92) == 2 && b.end == BOARD_RUN, "port 0x92: bit 1 reads back 1");
+  outb(0x92, 3);
+  CHECK(b.end == BOARD_RESET, "port 0x92: bit 0 set is a fast reset");
+  reset_board();
   d = 0x1234507;
   board_io(&b, 0xF4, 4, 0, &d, now);
   CHECK(b.end == BOARD_EXIT && b.exit_code == 7, "exit port: code %d", b.exit_code);

@@ -225,6 +225,79 @@ static int sum(const uint8 *p, uint32 n)
   return s;
 }
 
+// A Generic Address Structure naming I/O port `port`, `bits` wide.
+static int gas_io(const uint8 *g, uint32 port, int bits)
+{
+  return g[0] == 1 && g[1] == bits && g32(g + 4) == port && g32(g + 8) == 0;
+}
+
+// The FADT (ACPI 6.4 §5.2.9, Table 5.9 offsets), its FACS and DSDT: what
+// Linux needs for the PM timer and for acpi_power_off.
+static void fadt_checks(const uint8 *rsdt, const uint8 *xsdt)
+{
+  check(g32(rsdt + 4) == 44 && g32(xsdt + 4) == 52 && g32(rsdt + 40) == g32(xsdt + 44) && g32(xsdt + 48) == 0,
+        "RSDT and XSDT list a second table, the same one", 0);
+  const uint8 *f = ram + g32(rsdt + 40);
+  check(memcmp(f, "FACP", 4) == 0 && sum(f, g32(f + 4)) == 0 && g32(f + 4) >= 244 && f[8] >= 3,
+        "FADT: signature, checksum, revision 3 or later with the X_ fields", 0);
+  if (memcmp(f, "FACP", 4) != 0)
+    return;
+  const uint8 *d = ram + g32(f + 140);
+  check(g32(f + 144) == 0 && g32(f + 40) == g32(f + 140) && memcmp(d, "DSDT", 4) == 0 && sum(d, g32(d + 4)) == 0,
+        "FADT: X_DSDT (= DSDT) names a DSDT with a good checksum", 0);
+  static const uint8 s5[] = {0x08, '_', 'S', '5', '_', 0x12};   // Name (_S5, Package ...
+  int found = 0;
+  for (uint32 i = 36; i + sizeof s5 + 4 <= g32(d + 4) && !found; i++)
+    if (memcmp(d + i, s5, sizeof s5) == 0)
+      found = d[i + 8] == 0x0A && d[i + 9] == ACPI_SLP_TYP_S5;
+  check(found, "DSDT: \\_S5 package with SLP_TYPa 5", 0);
+  const uint8 *facs = ram + g32(f + 132);
+  check(g32(f + 132) % 64 == 0 && g32(f + 36) == 0 && memcmp(facs, "FACS", 4) == 0 && g32(facs + 4) >= 64,
+        "FADT: X_FIRMWARE_CTRL (FIRMWARE_CTRL 0) names a 64-byte aligned FACS", 0);
+  check(f[46] == 9 && g32(f + 48) == 0, "FADT: SCI on IRQ 9, no SMI_CMD (always in ACPI mode)", 0);
+  check(g32(f + 56) == 0x600 && g32(f + 64) == 0x604 && g32(f + 76) == 0x608 && f[88] == 4 && f[89] == 2 &&
+        f[91] == 4 && gas_io(f + 148, 0x600, 32) && gas_io(f + 172, 0x604, 16) && gas_io(f + 208, 0x608, 32),
+        "FADT: PM1a event, PM1a control, PM timer blocks (legacy and X_ fields agree)", 0);
+  check((g32(f + 112) & 0x100) && (g32(f + 112) & 0x400) && gas_io(f + 116, 0xCF9, 8) && f[128] == 6,
+        "FADT: 32-bit PM timer (TMR_VAL_EXT), reset register 0xCF9 <- 6", 0);
+}
+
+// The PM registers: timer at 3.579545 MHz, SCI_EN set, S5 only with SLP_EN.
+static uint8 pm_in(struct acpi_pm *p, uint16 port, uint64 now)
+{
+  uint8 v = 0;
+  return acpi_pm_io(p, port, 1, &v, now) ? v : 0xEE;
+}
+
+static uint32 pm_timer(struct acpi_pm *p, uint64 now)
+{
+  uint32 v = 0;
+  for (int i = 0; i < 4; i++)
+    v |= (uint32)pm_in(p, 0x608 + i, now) << (8 * i);
+  return v;
+}
+
+static void pm_out(struct acpi_pm *p, uint16 port, uint8 v) { acpi_pm_io(p, port, 0, &v, 0); }
+
+static void acpi_pm_checks(void)
+{
+  struct acpi_pm p;
+  acpi_pm_reset(&p);
+  // 3579545 clocks a second; 2000 s is 7159090000 clocks, which wraps 32 bits once.
+  check(pm_timer(&p, 1000000000UL) == 3579545 && pm_timer(&p, 2000000000000UL) == 2864122704U &&
+        pm_timer(&p, 1000) == 3, "PM timer: 3.579545 MHz, 32 bits, from guest time", 0);
+  check(pm_in(&p, 0x604, 0) == 1 && pm_in(&p, 0x605, 0) == 0, "PM1_CNT: SCI_EN reads 1", 0);
+  pm_out(&p, 0x602, 0x21), pm_out(&p, 0x603, 0x01);
+  check(pm_in(&p, 0x602, 0) == 0x21 && pm_in(&p, 0x603, 0) == 1, "PM1_EN holds what was written", 0);
+  pm_out(&p, 0x605, ACPI_SLP_TYP_S5 << 2);
+  check(!p.off && pm_in(&p, 0x605, 0) == ACPI_SLP_TYP_S5 << 2, "SLP_TYP without SLP_EN: still on", 0);
+  pm_out(&p, 0x605, 1 << 2 | 0x20);
+  check(!p.off && !(pm_in(&p, 0x605, 0) & 0x20), "SLP_EN with SLP_TYP 1 (no \\_S1): still on; SLP_EN reads 0", 0);
+  pm_out(&p, 0x605, ACPI_SLP_TYP_S5 << 2 | 0x20);
+  check(p.off, "SLP_EN with the \\_S5 SLP_TYP: off", 0);
+  check(pm_in(&p, 0x5FF, 0) == 0xEE && pm_in(&p, 0x60C, 0) == 0xEE, "ports around the block are not the PM's", 0);
+}
+
 static void acpi_checks(void)
 {
   struct acpi_config c = {1, 0xFEE00000, 1, 0xFEC00000};
@@ -258,6 +331,7 @@ static void acpi_checks(void)
       break;
   }
   check(cpus == 1 && ioapics == 1 && iso == 1, "MADT: one enabled CPU, the I/O APIC at GSI 0, IRQ0 -> GSI 2", 0);
+  fadt_checks(rsdt, xsdt);
   check(acpi_build(ram, MEMSIZE, 0xFF800, &c) == 0, "tables that would run past 1 MiB are refused", 0);
 }
 
@@ -294,6 +368,7 @@ int main(int argc, char **argv)
   bad_images();
   random_images(argc > 1 ? atoi(argv[1]) : 2000);
   acpi_checks();
+  acpi_pm_checks();
   fwcfg_checks();
   printf("mbcheck: %d checks, %d failed\n", checks, failed);
   return failed ? 1 : 0;

@@ -175,8 +175,9 @@ static int compare(const struct x86gen *x)
 {
   static uint8 orig[4096];
   uint8 *dev = testdev_page();
-  for (int i = 0; i < 4096; i++)
-    orig[i] = ram[DATA + i] = dev[i] = rnd();
+  x86gen_fill(x, orig, rnd);
+  memcpy(ram + DATA, orig, 4096);
+  memcpy(dev, orig, 4096);
   memcpy(ram + CODE, x->b, x->len);
   uint8 *end = ram + CODE + x->len;   // movabs %al, END_GPA
   end[0] = 0xA2;

@@ -83,16 +83,34 @@ bug("string_df_ignored", "string instructions always move forward",
     edits=[("user/vmm/emulate.c", "  int64 step = (cpu->rflags & X86_FL_DF) ? -sz : sz;", "  int64 step = sz;")],
     tests=[EMU, AGREE])
 bug("string_count_full_rcx", "REP counts the whole RCX whatever the address size",
-    edits=[("user/vmm/emulate.c", "  uint64 left = in->rep ? cpu->gpr[X86_RCX] & amask : 1;", "  uint64 left = in->rep ? cpu->gpr[X86_RCX] : 1;")],
+    edits=[("user/vmm/emulate.c", "  uint64 left = in->rep ? cpu->gpr[X86_RCX] & mask_of(in->adsize) : 1;",
+            "  uint64 left = in->rep ? cpu->gpr[X86_RCX] : 1;")],
     tests=[EMU])
 bug("string_rcx_not_counted", "REP does not count RCX down",
-    edits=[("user/vmm/emulate.c", "    if (in->rep)\n      step_reg(cpu, X86_RCX, in->adsize, -1);", "")],
+    edits=[("user/vmm/emulate.c", "      step_reg(cpu, X86_RCX, in->adsize, -1);\n", "")],
     tests=[EMU, AGREE])
 bug("string_16bit_clobbers", "16-bit string steps clear the upper bits of rSI/rDI/rCX",
     edits=[("user/vmm/emulate.c", "  cpu->gpr[r] = adsize == 2 ? (cpu->gpr[r] & ~0xFFFFUL) | v : v;", "  cpu->gpr[r] = v;")],
     tests=[EMU])
-bug("string_no_zext_on_zero_count", "a 32-bit-address REP with count 0 leaves RCX/RSI/RDI untouched",
-    edits=[("user/vmm/emulate.c", "  if (in->adsize == 4) {\n    step_reg(cpu, X86_RDI, 4, 0);", "  if (0) {\n    step_reg(cpu, X86_RDI, 4, 0);")],
+bug("string_zext_on_zero_count", "a 32-bit-address REP with count 0 zero-extends RCX/RSI/RDI on an AMD CPU "
+    "(Intel's quirk everywhere; EMU catches it on an AMD build machine; a count of 0 touches no "
+    "device, so the MMIO path never sees it)",
+    edits=[("user/vmm/emulate.c", "  if (in->adsize == 4 && cpu->intel && left == 0", "  if (in->adsize == 4 && left == 0")],
+    tests=[EMU])
+bug("string_repe_repne_swapped", "REPE and REPNE swapped: F3 CMPS/SCAS stops on ZF = 1",
+    edits=[("user/vmm/emulate.c", "  return in->rep == 0xF3 ? !zf : zf;", "  return in->rep == 0xF2 ? !zf : zf;")],
+    tests=[EMU, RANDOM])
+bug("string_cmps_reversed", "CMPS computes [rDI] - [rSI] (the operands of CMP swapped)",
+    edits=[("user/vmm/emulate.c", "      x86_alu(7, sz, src, dst, &cpu->rflags);", "      x86_alu(7, sz, dst, src, &cpu->rflags);")],
+    tests=[EMU, RANDOM])
+bug("string_rep_stops_all", "REPE/REPNE's ZF test also ends REP MOVS/STOS/LODS",
+    edits=[("user/vmm/emulate.c", "  if (in->kind != K_CMPS && in->kind != K_SCAS)\n    return 0;\n", "")],
+    tests=[EMU, RANDOM])
+bug("string_override_on_dest", "a segment override moves the destination ES:rDI too",
+    edits=[("user/vmm/emulate.c", "  uint64 dla = linear(cpu, X86_ES,", "  uint64 dla = linear(cpu, in->seg >= 0 ? in->seg : X86_ES,")],
+    tests=[EMU])
+bug("string_chunk_finishes", "a REP longer than REP_CHUNK elements is reported finished after the first chunk",
+    edits=[("user/vmm/emulate.c", "    if (i == REP_CHUNK)\n      return 0;", "    if (i == REP_CHUNK)\n      return 1;")],
     tests=[EMU])
 
 # ---- part C: the guest's page tables, the fetch (gva.c, mmio.c) -------------------------------

@@ -33,6 +33,7 @@ static uint8 *data;             // the native memory operand's page
 static uint8 shadow[PAGE];      // the emulator's copy of it
 static uint64 gsbase;           // GS base set for the process (0: none)
 static long failures;
+static int host_intel;          // the CPU is Intel's: its REP quirk (x86emu.h)
 
 void x86_missing(const char *what)
 {
@@ -79,38 +80,16 @@ static void hex(const uint8 *b, int n)
     printf("%02x ", b[i]);
 }
 
-// A REP string instruction with a 32-bit address size and ECX = 0 runs no
-// iteration; whether it still writes ECX/ESI/EDI (zero-extending them) is
-// up to the vendor: Intel CPUs measured here did, an AMD EPYC does not (and
-// neither does QEMU). Either is accepted from the emulator, on either CPU.
-static int rep_count0(const struct x86gen *g)
-{
-  int rep = 0;
-  for (int i = 0; i < g->len - 1; i++)
-    rep |= g->b[i] == 0xF2 || g->b[i] == 0xF3;
-  return g->string && rep && g->adsize == 4 && (uint32)g->r.gpr[X86_RCX] == 0;
-}
-
-static int reg_agrees(const struct x86gen *g, const struct x86_cpu *cpu, const struct x86gen_regs *n, int i)
-{
-  if (cpu->gpr[i] == n->gpr[i])
-    return 1;
-  uint64 in = g->r.gpr[i];
-  int vendor_reg = i == X86_RCX || i == X86_RSI || i == X86_RDI;
-  return vendor_reg && rep_count0(g) && (cpu->gpr[i] == in || cpu->gpr[i] == (uint32)in) &&
-         (n->gpr[i] == in || n->gpr[i] == (uint32)in);
-}
-
 // Runs one instance both ways and compares. 1 on agreement.
 static int compare(struct x86gen *g)
 {
-  for (int i = 0; i < PAGE; i++)
-    data[i] = shadow[i] = rnd();
+  x86gen_fill(g, data, rnd);
+  memcpy(shadow, data, PAGE);
   memcpy(code, g->b, g->len);
   code[g->len] = 0xC3;   // RET
   struct x86gen_regs n = g->r;
   run_native(&n, code);
-  struct x86_cpu cpu = {.rip = (uint64)code, .rflags = g->r.rflags, .mode = 64};
+  struct x86_cpu cpu = {.rip = (uint64)code, .rflags = g->r.rflags, .mode = 64, .intel = host_intel};
   memcpy(cpu.gpr, g->r.gpr, sizeof cpu.gpr);
   cpu.seg_base[X86_GS] = gsbase;
   cpu.gpr[X86_RSP] = 0x5a5a5a5a00;   // never an operand of the instances: must not be added in
@@ -132,7 +111,7 @@ static int compare(struct x86gen *g)
   else if (memcmp(data, shadow, PAGE))
     what = "memory";
   for (int i = 0; !what && i < 16; i++)
-    if (i != X86_RSP && !reg_agrees(g, &cpu, &n, i))
+    if (i != X86_RSP && cpu.gpr[i] != n.gpr[i])
       what = "register";
   for (int i = 0; !what && i < nlog; i++)
     if (log_[i].n != g->width)
@@ -246,7 +225,7 @@ static void vectors(void)
   for (unsigned i = 0; i < sizeof v / sizeof v[0]; i++) {
     uint8 b[16];
     int n = 0;
-    for (const char *s = v[i].bytes; *s; s += 3)
+    for (const char *s = v[i].bytes; *s; s += s[2] ? 3 : 2)   // "48": no space after the last byte
       b[n++] = strtoul(s, NULL, 16);
     struct x86_insn in;
     int r = x86_decode(b, n, v[i].mode, &in);
@@ -295,6 +274,85 @@ static void string16(void)
            (unsigned long)seen_la[0], (unsigned long)cpu.gpr[X86_RCX], (unsigned long)cpu.gpr[X86_RDI]);
 }
 
+// Compare-and-scan forms the host cannot run natively or the random
+// instances do not reach: 16-bit addressing that wraps at 64 KiB, REPNE/REPE
+// stopping on the first element, and a count longer than one REP_CHUNK
+// (the instruction is re-entered with RIP still on it). Memory reads all
+// 0x5A; the expected values follow the SDM's REP pseudocode by hand.
+static uint64 seen_r[8];
+static int nread;
+static int log_r(void *ctx, uint64 la, void *buf, int n)
+{
+  if (nread < 8)
+    seen_r[nread] = la;
+  nread++;
+  memset(buf, 0x5A, n);
+  return 0;
+}
+
+struct svec {
+  int mode;
+  const char *bytes;
+  uint64 rax, rcx, rsi, rdi, df;
+  int calls;                 // x86_emulate calls until RIP moves on
+  uint64 rcx_end, rsi_end, rdi_end, zf;
+  int reads;
+  uint64 first, second, third;   // the first three read addresses
+};
+
+static void string_vectors(void)
+{
+  static const struct svec v[] = {
+    // repne scasw, 16-bit: DI wraps from 0xFFFE to 0, CX counts 5 down, upper halves stay
+    {16, "f2 af", 0x1111, 0xABCD0005, 0, 0x12340FFFE, 0, 1, 0xABCD0000, 0, 0x123400008, 0, 5,
+     0x2FFFE, 0x20000, 0x20002},
+    // the same with AX equal to memory: REPNE stops after one element
+    {16, "f2 af", 0x5A5A, 0xABCD0005, 0, 0x12340FFFE, 0, 1, 0xABCD0004, 0, 0x123400000, 1, 1,
+     0x2FFFE, 0, 0},
+    // repe cmpsb, 32-bit code with 67: SI wraps, DS:SI then ES:DI, equal throughout
+    {32, "67 f3 a6", 0, 3, 0x1234FFFF, 0x10, 0, 1, 0, 0x12340002, 0x13, 1, 6, 0x1FFFF, 0x20010, 0x10000},
+    // rep lodsd with an ES override on the source, DF=1: ESI steps down by 4
+    {32, "f3 26 ad", 0, 2, 0x100, 0, 1, 1, 0, 0xF8, 0, 0, 2, 0x20100, 0x200FC, 0},
+    // repe cmpsb, 64-bit, 5000 equal bytes: 4096 now, RIP stays; the rest on the next call
+    {64, "f3 a6", 0, 5000, 0x100000, 0x200000, 0, 2, 0, 0x100000 + 5000, 0x200000 + 5000, 1, 10000,
+     0x100000, 0x200000, 0x100001},
+    // repe scasb ending exactly at the chunk's end: done in one call
+    {64, "f3 ae", 0x5A, 4096, 0, 0x200000, 0, 1, 0, 0, 0x200000 + 4096, 1, 4096, 0x200000, 0x200001, 0x200002},
+    // repne scasb backwards, equal at once: one element, RDI - 1
+    {64, "f2 ae", 0x5A, 10, 0, 0x200000, 1, 1, 9, 0, 0x1FFFFF, 1, 1, 0x200000, 0, 0},
+  };
+  for (unsigned i = 0; i < sizeof v / sizeof v[0]; i++) {
+    uint8 b[16];
+    int n = 0, calls = 0, r = 0;
+    for (const char *s = v[i].bytes; *s; s += s[2] ? 3 : 2)
+      b[n++] = strtoul(s, NULL, 16);
+    struct x86_insn in;
+    struct x86_cpu cpu = {.rip = 0x100, .mode = v[i].mode,
+                          .gpr = {[X86_RAX] = v[i].rax, [X86_RCX] = v[i].rcx, [X86_RSI] = v[i].rsi,
+                                  [X86_RDI] = v[i].rdi}};
+    cpu.rflags = 2 | (v[i].df ? X86_FL_DF : 0);
+    if (v[i].mode != 64) {
+      cpu.seg_base[X86_DS] = 0x10000;
+      cpu.seg_base[X86_ES] = 0x20000;
+    }
+    struct x86_mem mem = {log_r, any_w, 0};
+    nread = 0;
+    int ok = x86_decode(b, n, v[i].mode, &in) == 0;
+    while (ok && cpu.rip == 0x100 && calls++ < 4)
+      ok = (r = x86_emulate(&cpu, &in, &mem)) == 0;
+    ok = ok && calls == v[i].calls && cpu.rip == 0x100UL + n && cpu.gpr[X86_RCX] == v[i].rcx_end &&
+         cpu.gpr[X86_RDI] == v[i].rdi_end && (v[i].rsi_end == 0 || cpu.gpr[X86_RSI] == v[i].rsi_end) &&
+         !!(cpu.rflags & X86_FL_ZF) == v[i].zf && nread == v[i].reads && seen_r[0] == v[i].first &&
+         (nread < 2 || seen_r[1] == v[i].second) && (nread < 3 || seen_r[2] == v[i].third);
+    if (!ok && failures++ < 40)
+      printf("emutest: string vector %u (%s, mode %d): err %d, %d calls, rip %#lx, RCX %#lx RSI %#lx RDI %#lx, "
+             "ZF %d, %d reads (%#lx %#lx %#lx)\n", i, v[i].bytes, v[i].mode, r, calls, (unsigned long)cpu.rip,
+             (unsigned long)cpu.gpr[X86_RCX], (unsigned long)cpu.gpr[X86_RSI], (unsigned long)cpu.gpr[X86_RDI],
+             !!(cpu.rflags & X86_FL_ZF), nread, (unsigned long)seen_r[0], (unsigned long)seen_r[1],
+             (unsigned long)seen_r[2]);
+  }
+}
+
 int main(int argc, char **argv)
 {
   long count = argc > 1 ? atol(argv[1]) : 100000;
@@ -306,6 +364,9 @@ int main(int argc, char **argv)
   uint64 g = (uint64)data - 0x10000 - rndn(0x10000);
   if (syscall(SYS_arch_prctl, ARCH_SET_GS, g) == 0)
     gsbase = g;
+  uint32 a, b, c, d;
+  asm volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0));
+  host_intel = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e;   // "GenuineIntel"
   int nf = x86gen_nforms();
   struct x86gen_env env = {(uint64)code, (uint64)data, gsbase, rnd};
   long agree = 0, tried = 0;
@@ -320,8 +381,9 @@ int main(int argc, char **argv)
   long decoded = random_bytes(count);
   vectors();
   string16();
+  string_vectors();
   printf("emutest: %ld instances of %d forms, %ld agree with the CPU; %ld random byte strings (%ld decoded); "
-         "GS segment %s; %ld failures\n", tried, nf, agree, count, decoded, gsbase ? "tested" : "not tested",
-         failures);
+         "GS segment %s; %s REP quirks; %ld failures\n", tried, nf, agree, count, decoded,
+         gsbase ? "tested" : "not tested", host_intel ? "Intel" : "AMD", failures);
   return failures ? 1 : 0;
 }

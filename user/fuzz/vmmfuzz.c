@@ -321,9 +321,9 @@ static void dev_header(struct guest_header *h)
   h->flags = pick(2) ? GUEST_F_TESTDEV : 0;
 }
 
-_Static_assert(END_RESET + 1 == DEV_NOSTART, "vmmfuzz.h and dev_end_names follow enum end");
+_Static_assert(END_POWEROFF + 1 == DEV_NOSTART, "vmmfuzz.h and dev_end_names follow enum end");
 const char *const dev_end_names[DEV_NENDS] = {"running", "exited", "shutdown", "halted", "budget", "failed",
-                                              "reset", "nostart"};
+                                              "reset", "poweroff", "nostart"};
 
 // One device guest; how it ended (enum end), or DEV_NOSTART.
 int vmmfuzz_dev(void)

@@ -20,7 +20,7 @@ struct form {
   uint8 op, twobyte, modrm, bytewise, lockable;
   int8 reg;          // fixed ModRM.reg (group opcodes), or -1
   enum imm imm;
-  uint8 string, regdata, width_src;  // STOS/MOVS; reg field is a data register; memory width (MOVX)
+  uint8 string, regdata, width_src;  // string instruction; reg field is a data register; memory width (MOVX)
 };
 
 static int form_at(struct form *f, int i)
@@ -46,7 +46,10 @@ static int form_at(struct form *f, int i)
     {0xA0, 0, 0, 1, 0, -1, I_MOFFS}, {0xA1, 0, 0, 0, 0, -1, I_MOFFS},
     {0xA2, 0, 0, 1, 0, -1, I_MOFFS}, {0xA3, 0, 0, 0, 0, -1, I_MOFFS},
     {0xA4, 0, 0, 1, 0, -1, I_NONE, 1}, {0xA5, 0, 0, 0, 0, -1, I_NONE, 1},
+    {0xA6, 0, 0, 1, 0, -1, I_NONE, 1}, {0xA7, 0, 0, 0, 0, -1, I_NONE, 1},
     {0xAA, 0, 0, 1, 0, -1, I_NONE, 1}, {0xAB, 0, 0, 0, 0, -1, I_NONE, 1},
+    {0xAC, 0, 0, 1, 0, -1, I_NONE, 1}, {0xAD, 0, 0, 0, 0, -1, I_NONE, 1},
+    {0xAE, 0, 0, 1, 0, -1, I_NONE, 1}, {0xAF, 0, 0, 0, 0, -1, I_NONE, 1},
     {0xC6, 0, 1, 1, 0, 0, I_8}, {0xC7, 0, 1, 0, 0, 0, I_FULL},
     {0xF6, 0, 1, 1, 0, 0, I_8}, {0xF7, 0, 1, 0, 0, 0, I_FULL},
     {0xF6, 0, 1, 1, 1, 2}, {0xF7, 0, 1, 0, 1, 2}, {0xF6, 0, 1, 1, 1, 3}, {0xF7, 0, 1, 0, 1, 3},
@@ -124,13 +127,29 @@ static int address(struct x86gen *g, int rex, uint8 reg, uint64 target, int *rip
   return 1;
 }
 
+// String instructions: the source rSI (MOVS, CMPS, LODS) through the
+// segment override if any (a GS override moves it by the GS base), the
+// destination ES:rDI whatever the override (STOS and SCAS take one that must
+// be ignored). CMPS compares a region with itself, its neighbour (equal
+// where the page is uniform, g->fill) or another place; SCAS's rAX is the
+// fill pattern or random: REPE and REPNE then both run on and both stop.
+static void string_operands(struct x86gen *g, const struct form *f, uint64 target)
+{
+  uint64 src = data + 256 + rndn(PAGE - 512), hi = g->adsize == 4 ? rnd() << 32 : 0;
+  if (f->op == 0xA6 || f->op == 0xA7) {
+    int how = rndn(3);
+    src = how == 0 ? target : how == 1 ? target + (rndn(2) ? 64 : -64) : src;
+  }
+  g->r.gpr[X86_RDI] = target | hi;
+  g->r.gpr[X86_RSI] = (src - (g->gs ? gsbase : 0)) | (g->adsize == 4 ? rnd() << 32 : 0);
+  if ((f->op == 0xAE || f->op == 0xAF) && g->fill && rndn(4))
+    g->r.gpr[X86_RAX] = g->fill * 0x0101010101010101UL;
+}
+
 static int gen_operands(struct x86gen *g, const struct form *f, int rex, int lock, uint64 target, int *ripdisp)
 {
   if (f->string) {
-    g->r.gpr[X86_RDI] = target;
-    g->r.gpr[X86_RSI] = data + rndn(PAGE / 2);
-    if (g->adsize == 4)
-      g->r.gpr[X86_RDI] |= rnd() << 32, g->r.gpr[X86_RSI] |= rnd() << 32;
+    string_operands(g, f, target);
     return 1;
   }
   if (f->imm == I_MOFFS) {
@@ -155,7 +174,7 @@ static int generate(struct x86gen *g, const struct form *f)
   __builtin_memset(g, 0, sizeof *g);
   int p66 = rndn(4) == 0, p67 = rndn(5) == 0, lock = f->lockable && f->modrm && rndn(4) == 0;
   int rex = rndn(5) < 3 ? 0x40 | rndn(16) : 0;
-  g->gs = gsbase && !f->string && rndn(6) == 0;
+  g->gs = gsbase && rndn(6) == 0;
   if (f->op == 0x63 && !(rex & 8) && p66)
     p66 = 0;   // MOVSXD with a 16-bit operand: a legal but odd form; keep to 32/64
   g->opsize = f->bytewise ? 1 : (rex & 8) ? 8 : p66 ? 2 : 4;
@@ -168,7 +187,7 @@ static int generate(struct x86gen *g, const struct form *f)
   if (lock) pre[np++] = 0xF0;
   if (g->gs) pre[np++] = 0x65;
   else if (rndn(5) == 0) pre[np++] = (uint8[]){0x26, 0x2E, 0x36, 0x3E}[rndn(4)];
-  if (f->string && rndn(2)) pre[np++] = rndn(2) ? 0xF3 : 0xF2;
+  if (f->string && rndn(3)) pre[np++] = rndn(2) ? 0xF3 : 0xF2;
   for (int i = np - 1; i > 0; i--) {   // prefixes in any order
     int j = rndn(i + 1);
     uint8 t = pre[i]; pre[i] = pre[j]; pre[j] = t;
@@ -188,8 +207,13 @@ static int generate(struct x86gen *g, const struct form *f)
   for (int i = 0; i < 16; i++)
     g->r.gpr[i] = rnd() >> rndn(64);
   uint64 target = data + 64 + rndn(PAGE - 192);
-  if (f->string)   // a few iterations; with a 32-bit address size ECX counts, not RCX
-    g->r.gpr[X86_RCX] = rndn(6) | (g->adsize == 4 ? rnd() << 40 : 0);
+  if (f->string) {
+    // Up to 12 elements, 0 among them; with a 32-bit address size ECX counts,
+    // not RCX. The element run stays 256 bytes from the page's ends.
+    g->r.gpr[X86_RCX] = rndn(13) | (g->adsize == 4 ? rnd() << 40 : 0);
+    target = data + 256 + rndn(PAGE - 512);
+    g->fill = rndn(2) ? 0 : rnd() | 1;
+  }
   int dpos = 0;
   if (!gen_operands(g, f, rex, lock, target, &dpos))
     return 0;
@@ -206,10 +230,8 @@ static int generate(struct x86gen *g, const struct form *f)
   if (g->len > 15)
     return 0;   // a CPU raises #GP past 15 bytes (vectors test the decoder's refusal)
   uint64 fl = rnd() & X86_FL_ARITH;
-  if (f->string && rndn(3) == 0) {
+  if (f->string && rndn(3) == 0)
     fl |= X86_FL_DF;
-    g->r.gpr[X86_RDI] += 64, g->r.gpr[X86_RSI] += 64;   // room below for a backwards copy
-  }
   g->r.rflags = fl | 2;
   return 1;
 }
@@ -228,4 +250,15 @@ int x86gen_generate(const struct x86gen_env *env, int form, struct x86gen *g)
     return 0;
   g->string = f.string;
   return 1;
+}
+
+// The operand page's bytes before a run of g: random, or (g->fill) that byte
+// with one random byte in 64 on average, so that elements compare equal for a
+// while and then do not.
+void x86gen_fill(const struct x86gen *g, uint8 *page, uint64 (*random)(void))
+{
+  for (int i = 0; i < PAGE; i++) {
+    uint64 x = random();
+    page[i] = !g->fill || (x >> 58) == 0 ? (uint8)x : g->fill;
+  }
 }

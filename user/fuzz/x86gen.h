@@ -21,9 +21,11 @@ struct x86gen {
   int opsize, adsize, width;   // width: the memory access size expected
   struct x86gen_regs r;        // registers and flags to start with
   int gs;                      // a GS override is used
-  int string;                  // STOS/MOVS (RSI/RDI/RCX move)
+  int string;                  // MOVS/STOS/LODS/CMPS/SCAS (RSI/RDI/RCX move)
+  uint8 fill;                  // string forms: fill the page with this byte (x86gen_fill), or 0
   int stray_rex;               // a REX before a legacy prefix (the CPU ignores it)
 };
 
 int x86gen_nforms(void);
 int x86gen_generate(const struct x86gen_env *env, int form, struct x86gen *g);
+void x86gen_fill(const struct x86gen *g, uint8 *page, uint64 (*random)(void));   // the page before a run

@@ -1,10 +1,16 @@
 // ACPI tables for the guest, as firmware leaves them on a PC (ACPI 6.4
 // §5.2 "ACPI System Description Tables"): an RSDP in the BIOS area
-// (0xE0000-0xFFFFF, 16-byte aligned, §5.2.5.1), an RSDT and an XSDT, and a
+// (0xE0000-0xFFFFF, 16-byte aligned, §5.2.5.1), an RSDT and an XSDT, a
 // MADT (§5.2.12) that names the local APIC, the I/O APIC and the ISA
 // interrupt source overrides (IRQ0 of the PIT arrives on GSI 2, as on every
-// PC chipset). Kernels find the interrupt controllers there, as svmlab's
-// own kern/acpi.c and Linux do.
+// PC chipset; the SCI is level-triggered), and a FADT (§5.2.9) with its FACS
+// and DSDT: the PM1 registers and PM timer of acpipm.c, a reset register,
+// and the \_S5 sleep type a kernel needs to turn the machine off. Kernels
+// find the interrupt controllers there, as svmlab's own kern/acpi.c and
+// Linux do; Linux also takes its acpi_pm clocksource and its power-off.
+//
+// One page, from base: RSDP 0x000, RSDT 0x040, XSDT 0x080, FACS 0x0C0 (64-byte
+// aligned, §5.2.10), MADT 0x100, FADT 0x400, DSDT 0x500.
 #include "acpi.h"
 #include "../../lib/string.h"
 
@@ -72,8 +78,80 @@ static uint32 madt(uint8 *p, const struct acpi_config *c)
   uint8 iso[10] = {2, 10, 0, 0, 2, 0, 0, 0, 0, 0};   // ISA IRQ0 -> GSI 2, bus defaults
   memmove(e, iso, 10);
   e += 10;
+  // The SCI: GSI 9, level-triggered, active high (flags 0xD, Table 5.50), as a
+  // PIIX4 drives it; without this entry ISA conformance (edge) would apply.
+  uint8 sci[10] = {2, 10, 0, ACPI_SCI_IRQ, ACPI_SCI_IRQ, 0, 0, 0, 0xD, 0};
+  memmove(e, sci, 10);
+  e += 10;
   header((struct sdt *)p, "APIC", e - p, 4);
   return e - p;
+}
+
+// A Generic Address Structure (§5.2.3.2) for an I/O port block of bits bits.
+static void gas_io(uint8 *p, uint16 port, uint8 bits)
+{
+  uint64 a = port;
+  p[0] = 1;        // system I/O space
+  p[1] = bits;
+  p[2] = 0;        // bit offset
+  p[3] = 0;        // access size: undefined (legacy reasons), the block's own width
+  memmove(p + 4, &a, 8);
+}
+
+static void put32(uint8 *p, uint32 v) { memmove(p, &v, 4); }
+static void put64(uint8 *p, uint64 v) { memmove(p, &v, 8); }
+
+// The FADT, revision 3 (ACPI 2.0's 244 bytes, the 64-bit X_ fields; Table
+// 5.9 gives the offsets). SMI_CMD = 0: always in ACPI mode. DSDT and X_DSDT
+// agree, as Linux checks. Returns its length.
+static uint32 fadt(uint8 *p, uint32 facs, uint32 dsdt)
+{
+  memset(p, 0, 244);
+  // FIRMWARE_CTRL stays 0: X_FIRMWARE_CTRL names the FACS (Table 5.9 wants
+  // one of the two; Linux would map a FACS named by both twice).
+  put32(p + 40, dsdt);                 // DSDT
+  p[46] = ACPI_SCI_IRQ;                // SCI_INT
+  put32(p + 56, ACPI_PM_BASE);         // PM1a_EVT_BLK
+  put32(p + 64, ACPI_PM_BASE + 4);     // PM1a_CNT_BLK
+  put32(p + 76, ACPI_PM_BASE + 8);     // PM_TMR_BLK
+  p[88] = 4, p[89] = 2, p[91] = 4;     // PM1_EVT_LEN, PM1_CNT_LEN, PM_TMR_LEN
+  uint16 c2 = 101, c3 = 1001;          // P_LVL2_LAT > 100, P_LVL3_LAT > 1000: no C2, no C3
+  memmove(p + 96, &c2, 2);
+  memmove(p + 98, &c3, 2);
+  p[109] = 1 | 4;                      // IAPC_BOOT_ARCH: LEGACY_DEVICES, VGA not present; no 8042
+  // Flags (Table 5.10): WBINVD, PROC_C1, PWR_BUTTON and SLP_BUTTON (none
+  // fixed), TMR_VAL_EXT (a 32-bit timer), RESET_REG_SUP.
+  put32(p + 112, 1 | 4 | 16 | 32 | 256 | 1024);
+  gas_io(p + 116, 0xCF9, 8);           // RESET_REG: PIIX's reset control (ports.c)
+  p[128] = 6;                          // RESET_VALUE: hard reset
+  put64(p + 132, facs);                // X_FIRMWARE_CTRL
+  put64(p + 140, dsdt);                // X_DSDT
+  gas_io(p + 148, ACPI_PM_BASE, 32);        // X_PM1a_EVT_BLK
+  gas_io(p + 172, ACPI_PM_BASE + 4, 16);    // X_PM1a_CNT_BLK
+  gas_io(p + 208, ACPI_PM_BASE + 8, 32);    // X_PM_TMR_BLK
+  header((struct sdt *)p, "FACP", 244, 3);
+  return 244;
+}
+
+// The FACS (§5.2.10): no waking vector, no global lock owner. No checksum.
+static void facs_table(uint8 *p)
+{
+  memset(p, 0, 64);
+  memmove(p, "FACS", 4);
+  put32(p + 4, 64);
+  p[32] = 2;                           // version
+}
+
+// The DSDT: a header and one AML object (§19.6: NameOp, PackageOp),
+//   Name (\_S5, Package (4) { 5, 5, 0, 0 })
+// SLP_TYPa and SLP_TYPb for soft-off (§7.4.2 "\_Sx (System States)").
+static uint32 dsdt(uint8 *p)
+{
+  static const uint8 aml[] = {0x08, '_', 'S', '5', '_', 0x12, 8, 4, 0x0A, ACPI_SLP_TYP_S5,
+                              0x0A, ACPI_SLP_TYP_S5, 0x00, 0x00};
+  memmove(p + 36, aml, sizeof aml);
+  header((struct sdt *)p, "DSDT", 36 + sizeof aml, 2);   // revision 2: 64-bit integers
+  return 36 + sizeof aml;
 }
 
 // Writes the tables into guest RAM at mem + base (base in 0xE0000..0xFF000,
@@ -81,20 +159,25 @@ static uint32 madt(uint8 *p, const struct acpi_config *c)
 // the configuration does not fit.
 uint64 acpi_build(uint8 *mem, uint64 memsize, uint64 base, const struct acpi_config *c)
 {
-  if (base < 0xE0000 || base + 4096 > 0x100000 || base + 4096 > memsize || base % 16 ||
+  if (base < 0xE0000 || base + 4096 > 0x100000 || base + 4096 > memsize || base % 64 ||
       c->ncpus < 1 || c->ncpus > 64)
     return 0;
   uint8 *p = mem + base;
   memset(p, 0, 4096);
-  uint64 rsdt_pa = base + 0x40, xsdt_pa = base + 0x80, madt_pa = base + 0x100;
+  uint64 rsdt_pa = base + 0x40, xsdt_pa = base + 0x80, facs_pa = base + 0xC0, madt_pa = base + 0x100;
+  uint64 fadt_pa = base + 0x400, dsdt_pa = base + 0x500;
   uint32 mlen = madt(mem + madt_pa, c);
-  if (madt_pa + mlen > base + 4096)
+  if (madt_pa + mlen > fadt_pa)
     return 0;
-  uint32 m32 = madt_pa;
-  memmove(mem + rsdt_pa + 36, &m32, 4);
-  header((struct sdt *)(mem + rsdt_pa), "RSDT", 40, 1);
-  memmove(mem + xsdt_pa + 36, &madt_pa, 8);
-  header((struct sdt *)(mem + xsdt_pa), "XSDT", 44, 1);
+  facs_table(mem + facs_pa);
+  dsdt(mem + dsdt_pa);
+  fadt(mem + fadt_pa, facs_pa, dsdt_pa);
+  put32(mem + rsdt_pa + 36, madt_pa);
+  put32(mem + rsdt_pa + 40, fadt_pa);
+  header((struct sdt *)(mem + rsdt_pa), "RSDT", 44, 1);
+  put64(mem + xsdt_pa + 36, madt_pa);
+  put64(mem + xsdt_pa + 44, fadt_pa);
+  header((struct sdt *)(mem + xsdt_pa), "XSDT", 52, 1);
   struct rsdp *r = (struct rsdp *)p;
   memmove(r->sig, "RSD PTR ", 8);
   memmove(r->oem, "SVMLAB", 6);

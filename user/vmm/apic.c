@@ -3,7 +3,9 @@
 // the I/O APIC (ioapic.c) at 0xFEC00000 as MMIO devices, the interrupt
 // requests of the PIT, UART and RTC also on the I/O APIC's pins (IRQ0 on pin
 // 2, as the MADT's override says; others on their own numbers), the ACPI
-// tables that name them, and QEMU's fw_cfg ports. The vcpu has one INTR line
+// tables that name them with the ACPI PM registers (acpipm.c) their FADT
+// points to, and QEMU's fw_cfg ports. The MADT's processors and fw_cfg's CPU
+// count both come from GUEST_NVCPUS, the vcpus guest_setup creates. The vcpu has one INTR line
 // (kern/vmabi.h): it carries the local APIC's highest deliverable vector, or,
 // while LINT0 is the 8259's virtual wire (ExtINT), the PIC's. Whichever
 // supplied the vector gets the INTA when the kernel reports it injected.
@@ -18,6 +20,7 @@ struct apics {
   struct lapic lapic;
   struct ioapic ioapic;
   struct fwcfg fwcfg;
+  struct acpi_pm pm;
   int from_apic;       // the vector on the line came from the local APIC (else the PIC)
   int ready;           // apic_setup ran: apic_attach gives them to the board
 };
@@ -92,11 +95,12 @@ int apic_setup(struct guest *g)
   ioapic_reset(&a->ioapic, 1);
   a->ioapic.apic = &a->lapic;
   a->lapic.eoi_level = ioapic_eoi, a->lapic.eoi_ctx = &a->ioapic;
-  fwcfg_init(&a->fwcfg, g->hdr.memsize, 1);
+  fwcfg_init(&a->fwcfg, g->hdr.memsize, GUEST_NVCPUS);
+  acpi_pm_reset(&a->pm);
   struct mmio_dev l = {"lapic", LAPIC_BASE_DEFAULT, LAPIC_SIZE, lapic_dev_read, lapic_dev_write, &a->lapic};
   struct mmio_dev io = {"ioapic", IOAPIC_BASE_DEFAULT, IOAPIC_SIZE, ioapic_mmio_read, ioapic_mmio_write,
                         &a->ioapic};
-  struct acpi_config c = {1, LAPIC_BASE_DEFAULT, 1, IOAPIC_BASE_DEFAULT};
+  struct acpi_config c = {GUEST_NVCPUS, LAPIC_BASE_DEFAULT, 1, IOAPIC_BASE_DEFAULT};
   if (mmio_add(&l) < 0 || mmio_add(&io) < 0 || !acpi_build(g->mem, g->hdr.memsize, ACPI_BASE_DEFAULT, &c)) {
     printf("vmm: %s: no room for the APICs or the ACPI tables\n", g->name);
     return -1;
@@ -176,11 +180,36 @@ void apic_advance(struct board *b, uint64 now)
 
 uint64 apic_deadline(struct board *b) { return b->apics ? lapic_deadline(&b->apics->lapic) : 0; }
 
-// fw_cfg: a 16-bit write of the selector at 0x510, byte reads of data at
-// 0x511. 1 when the port was fw_cfg's.
-int apic_port_io(struct board *b, uint16 port, int size, int in, uint32 *data)
+// The ACPI PM registers, byte by byte as the board's ports (ports.c). Entering
+// S5 turns the board off. 1 when the port was theirs.
+static int pm_io(struct board *b, uint16 port, int size, int in, uint32 *data, uint64 now)
 {
-  if (!b->apics || (port != FWCFG_PORT_SEL && port != FWCFG_PORT_DATA))
+  struct acpi_pm *pm = &b->apics->pm;
+  uint32 v = 0;
+  if (port < ACPI_PM_BASE || port >= ACPI_PM_BASE + 12)
+    return 0;
+  for (int i = 0; i < size; i++) {
+    uint8 x = *data >> (8 * i);
+    if (!acpi_pm_io(pm, port + i, in, &x, now))
+      x = 0xFF;   // past the block: the empty bus
+    v |= (uint32)x << (8 * i);
+  }
+  if (in)
+    *data = v;
+  if (pm->off && b->end == BOARD_RUN)
+    b->end = BOARD_POWEROFF;
+  return 1;
+}
+
+// fw_cfg: a 16-bit write of the selector at 0x510, byte reads of data at
+// 0x511; the ACPI PM registers. 1 when the port was one of theirs.
+int apic_port_io(struct board *b, uint16 port, int size, int in, uint32 *data, uint64 now)
+{
+  if (!b->apics)
+    return 0;
+  if (pm_io(b, port, size, in, data, now))
+    return 1;
+  if (port != FWCFG_PORT_SEL && port != FWCFG_PORT_DATA)
     return 0;
   if (port == FWCFG_PORT_SEL && !in && size >= 2)
     fwcfg_select(&b->apics->fwcfg, *data & 0xFFFF);

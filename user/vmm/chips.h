@@ -120,7 +120,7 @@ void rtc_advance(struct rtc *r, uint64 now);      // sets PF/UF/AF, IRQ8
 uint64 rtc_next_event(struct rtc *r, uint64 now);  // next flag to set with its interrupt on, 0 none
 
 // ---- the board: every chip, and port dispatch (ports.c)
-enum board_end { BOARD_RUN, BOARD_RESET, BOARD_EXIT };
+enum board_end { BOARD_RUN, BOARD_RESET, BOARD_EXIT, BOARD_POWEROFF };   // POWEROFF: ACPI S5 (apic.c)
 
 struct board {
   struct pic pic;
@@ -128,6 +128,7 @@ struct board {
   struct uart uart;
   struct rtc rtc;
   uint8 port61;         // port 0x61 bit 0 (ch2 gate) and 1 (speaker)
+  uint8 port92;         // port 0x92 bits 0 (fast reset) and 1 (A20), as written
   enum board_end end;
   int exit_code;
   const char *reset_why;

@@ -277,7 +277,10 @@ static int decode_op(struct cursor *c, int mode, struct x86_insn *in, int op)
     in->nobase = 1;
     return fetch(c, in->adsize, 0, &in->moffs);
   case 0xA4: case 0xA5: in->kind = K_MOVS; return 0;
+  case 0xA6: case 0xA7: in->kind = K_CMPS; return 0;
   case 0xAA: case 0xAB: in->kind = K_STOS; return 0;
+  case 0xAC: case 0xAD: in->kind = K_LODS; return 0;
+  case 0xAE: case 0xAF: in->kind = K_SCAS; return 0;
   case 0xC6: case 0xC7: {
     int r = modrm(c, mode, in);
     if (r < 0)
@@ -323,8 +326,8 @@ int x86_decode(const uint8 *bytes, int n, int mode, struct x86_insn *in)
   } else {
     // Even opcodes of these pairs take byte operands.
     int bytewise = (op < 0x40 && !(op & 1)) || op == 0x80 || op == 0x82 || op == 0x84 || op == 0x86 ||
-                   op == 0x88 || op == 0x8A || op == 0xA0 || op == 0xA2 || op == 0xA4 || op == 0xAA ||
-                   op == 0xC6 || op == 0xF6 || op == 0xFE;
+                   op == 0x88 || op == 0x8A || op == 0xA0 || op == 0xA2 || op == 0xA4 || op == 0xA6 ||
+                   op == 0xAA || op == 0xAC || op == 0xAE || op == 0xC6 || op == 0xF6 || op == 0xFE;
     if (bytewise)
       in->opsize = 1;
     r = decode_op(&c, mode, in, op);

@@ -204,51 +204,96 @@ static void step_reg(struct x86_cpu *cpu, int r, int adsize, int64 delta)
   cpu->gpr[r] = adsize == 2 ? (cpu->gpr[r] & ~0xFFFFUL) | v : v;
 }
 
-// STOS and MOVS, with REP (F2 and F3 both repeat these): up to REP_CHUNK
-// iterations now; returns 1 when the instruction is finished, 0 when the
-// guest must execute it again, or an error.
+// Whether a REPE (F3) or REPNE (F2) CMPS/SCAS stops after this element: F3
+// while equal (stops on ZF = 0), F2 while unequal (stops on ZF = 1). The
+// other string instructions repeat on either prefix until rCX is 0 (SDM
+// Vol. 2 "REP/REPE/REPZ/REPNE/REPNZ", Table 4-13).
+static int rep_stops(const struct x86_insn *in, uint64 rflags)
+{
+  if (in->kind != K_CMPS && in->kind != K_SCAS)
+    return 0;
+  int zf = (rflags & X86_FL_ZF) != 0;
+  return in->rep == 0xF3 ? !zf : zf;
+}
+
+static int uses_rsi(const struct x86_insn *in) { return in->kind == K_MOVS || in->kind == K_CMPS || in->kind == K_LODS; }
+static int uses_rdi(const struct x86_insn *in) { return in->kind != K_LODS; }
+
+// One element: the source [seg:rSI] (DS unless overridden), the destination
+// ES:rDI (no override applies, SDM "STOS", "CMPS"), flags as CMP computes
+// them, source minus destination for CMPS and rAX minus [ES:rDI] for SCAS;
+// then rSI/rDI step by the direction flag.
+static int string_once(struct x86_cpu *cpu, const struct x86_insn *in, const struct x86_mem *m, int64 step)
+{
+  int sz = in->opsize, r = 0;
+  uint64 amask = mask_of(in->adsize), src = 0, dst;
+  uint64 sla = linear(cpu, in->seg >= 0 ? in->seg : X86_DS, cpu->gpr[X86_RSI] & amask);
+  uint64 dla = linear(cpu, X86_ES, cpu->gpr[X86_RDI] & amask);
+  if (uses_rsi(in) && (r = rd(m, sla, sz, &src)) < 0)
+    return r;
+  switch (in->kind) {
+  case K_STOS: r = wr(m, dla, sz, get_reg(cpu, in, X86_RAX, sz)); break;
+  case K_MOVS: r = wr(m, dla, sz, src); break;
+  case K_LODS: set_reg(cpu, in, X86_RAX, sz, src); break;
+  case K_CMPS:
+    if ((r = rd(m, dla, sz, &dst)) == 0)
+      x86_alu(7, sz, src, dst, &cpu->rflags);
+    break;
+  default:   // K_SCAS
+    if ((r = rd(m, dla, sz, &dst)) == 0)
+      x86_alu(7, sz, get_reg(cpu, in, X86_RAX, sz), dst, &cpu->rflags);
+    break;
+  }
+  if (r < 0)
+    return r;
+  if (uses_rsi(in))
+    step_reg(cpu, X86_RSI, in->adsize, step);
+  if (uses_rdi(in))
+    step_reg(cpu, X86_RDI, in->adsize, step);
+  return 0;
+}
+
+// A string instruction, with or without a repeat prefix: up to REP_CHUNK
+// elements now; returns 1 when the instruction is finished, 0 when the
+// guest must execute it again, or an error. A count of 0 does nothing (not
+// even flags).
 static int string_op(struct x86_cpu *cpu, const struct x86_insn *in, const struct x86_mem *m)
 {
   int sz = in->opsize, r;
   int64 step = (cpu->rflags & X86_FL_DF) ? -sz : sz;
-  uint64 amask = mask_of(in->adsize);
-  uint64 left = in->rep ? cpu->gpr[X86_RCX] & amask : 1;
-  // With a 32-bit address size the CPU writes ECX/ESI/EDI, zero-extending
-  // them; Intel CPUs do so even when the count is 0, AMD's do not (measured
-  // by tools/emutest, which accepts either).
-  if (in->adsize == 4) {
+  uint64 left = in->rep ? cpu->gpr[X86_RCX] & mask_of(in->adsize) : 1;
+  // A 32-bit address size writes ECX/ESI/EDI, zero-extending them, once an
+  // element is done. With a count of 0 an AMD CPU writes nothing (measured
+  // on an EPYC by tools/emutest), an Intel one still zero-extends for MOVS
+  // and STOS (x86emu.h).
+  if (in->adsize == 4 && cpu->intel && left == 0 && (in->kind == K_MOVS || in->kind == K_STOS)) {
     step_reg(cpu, X86_RDI, 4, 0);
     if (in->kind == K_MOVS)
       step_reg(cpu, X86_RSI, 4, 0);
-    if (in->rep)
-      step_reg(cpu, X86_RCX, 4, 0);
+    step_reg(cpu, X86_RCX, 4, 0);
   }
   for (int i = 0; left > 0; i++, left--) {
     if (i == REP_CHUNK)
       return 0;
-    uint64 v = cpu->gpr[X86_RAX] & mask_of(sz);
-    if (in->kind == K_MOVS) {
-      uint64 src = linear(cpu, in->seg >= 0 ? in->seg : X86_DS, cpu->gpr[X86_RSI] & amask);
-      if ((r = rd(m, src, sz, &v)) < 0)
-        return r;
-    }
-    // The destination is always ES:rDI; no override applies (SDM "STOS").
-    if ((r = wr(m, linear(cpu, X86_ES, cpu->gpr[X86_RDI] & amask), sz, v)) < 0)
+    if ((r = string_once(cpu, in, m, step)) < 0)
       return r;
-    if (in->kind == K_MOVS)
-      step_reg(cpu, X86_RSI, in->adsize, step);
-    step_reg(cpu, X86_RDI, in->adsize, step);
-    if (in->rep)
+    if (in->rep) {
       step_reg(cpu, X86_RCX, in->adsize, -1);
+      if (rep_stops(in, cpu->rflags))
+        return 1;
+    }
   }
   return 1;
 }
 // LAB 7 STUB
-// // LAB 7: string_op() carries out STOS or MOVS, with or without a REP prefix: one access of
-// // the operand size per element through m, rSI/rDI stepped by the direction flag, rCX counted
-// // down, each register changed only in its address-size bits (SDM Vol. 2 "MOVS", "STOS",
-// // "REP"); at most REP_CHUNK elements per call. Returns 1 when the instruction is done, 0 when
-// // the guest must run it again, or an X86_E_* code.
+// // LAB 7: string_op() carries out MOVS, STOS, LODS, CMPS or SCAS, with or without a repeat
+// // prefix: one access of the operand size per operand and element through m, rSI/rDI stepped
+// // by the direction flag, rCX counted down, each register changed only in its address-size
+// // bits, flags of CMPS/SCAS as CMP sets them, and REPE/REPNE ending CMPS/SCAS on ZF (SDM
+// // Vol. 2 "MOVS", "STOS", "LODS", "CMPS", "SCAS", "REP/REPE/REPZ/REPNE/REPNZ"); at most
+// // REP_CHUNK elements per call; a count of 0 with a 32-bit address size as cpu->intel says
+// // (x86emu.h). Returns 1 when the instruction is done, 0 when the guest must run it again, or
+// // an X86_E_* code.
 // static int string_op(struct x86_cpu *cpu, const struct x86_insn *in, const struct x86_mem *m)
 // {
 //   x86_missing("string_op (user/vmm/emulate.c)");
@@ -261,7 +306,8 @@ static int string_op(struct x86_cpu *cpu, const struct x86_insn *in, const struc
 int x86_emulate(struct x86_cpu *cpu, const struct x86_insn *in, const struct x86_mem *m)
 {
   int r, done = 1;
-  if (in->kind == K_STOS || in->kind == K_MOVS) {
+  if (in->kind == K_STOS || in->kind == K_MOVS || in->kind == K_LODS || in->kind == K_CMPS ||
+      in->kind == K_SCAS) {
     if ((r = string_op(cpu, in, m)) < 0)
       return r;
     done = r;

@@ -179,7 +179,7 @@ int loop_io(struct guest *g)
   int size = e->u.io.size, in = e->u.io.in;
   if (!e->u.io.string) {
     uint32 d = e->u.io.data;
-    if (!apic_port_io(&g->board, e->u.io.port, size, in, &d))
+    if (!apic_port_io(&g->board, e->u.io.port, size, in, &d, now))
       board_io(&g->board, e->u.io.port, size, in, &d, now);
     if (in)
       e->u.io.data = d;
@@ -207,6 +207,8 @@ int board_ended(struct guest *g)
   if (g->board.end == BOARD_EXIT) {
     g->end = END_EXIT;
     g->code = g->board.exit_code;
+  } else if (g->board.end == BOARD_POWEROFF) {
+    g->end = END_POWEROFF;
   } else if (g->board.end == BOARD_RESET) {
     g->end = END_RESET;
     snprintf(g->why, sizeof g->why, "%s", g->board.reset_why);

@@ -11,8 +11,9 @@
 // -c pin to CPU first (with several guests, guest i goes to CPU (cpu+i) mod
 // ncpu, or "-c same" puts them all on the -c CPU... see usage); -m move the
 // vcpu to the next CPU at each HC_YIELD hypercall; -e the expected end:
-// "0" (default; exit code 0), a number, "shutdown", "halt", "budget" or
-// "reset" (i8042 or port 0xCF9 reset, ports.c).
+// "0" (default; exit code 0), a number, "shutdown", "halt", "budget",
+// "reset" (i8042, port 0x92 or port 0xCF9 reset, ports.c) or "poweroff"
+// (ACPI S5 through PM1a_CNT, acpipm.c).
 // Exit status: 0 iff every guest ended as expected. Several guests run at
 // once, one process each (fork), their output lines prefixed "NAME.i| ".
 #include "vmm.h"
@@ -20,11 +21,11 @@
 #define MAXGUESTS 4
 
 static const char *end_names[] = {"running", "exited", "shut down (triple fault)", "halted",
-                                  "stopped: budget used up", "failed", "reset"};
+                                  "stopped: budget used up", "failed", "reset", "powered off (ACPI S5)"};
 
 static void usage(void)
 {
-  printf("usage: vmm [-s] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-e 0|N|shutdown|halt|budget|reset] GUEST...\n"
+  printf("usage: vmm [-s] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-e 0|N|shutdown|halt|budget|reset|poweroff] GUEST...\n"
          "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [-3] [-A] [-P] [NAME...]\n"
          "  -c cpu: guest i on CPU cpu+i;  -C cpu: every guest on that CPU\n"
          "  -k: boot a Linux bzImage (64-bit boot protocol; -3: its 32-bit entry), -M MiB of RAM (256)\n"
@@ -44,6 +45,8 @@ static void parse_expect(struct opts *o, const char *s)
     o->expect = END_BUDGET;
   else if (strcmp(s, "reset") == 0)
     o->expect = END_RESET;
+  else if (strcmp(s, "poweroff") == 0)
+    o->expect = END_POWEROFF;
   else if (*s >= '0' && *s <= '9')
     o->expect = END_EXIT, o->expect_code = atoi(s);
   else

@@ -166,6 +166,7 @@ static void regs_to_cpu(const struct vm_regs *r, struct x86_cpu *c, int mode)
   for (int i = 0; i < 16; i++)
     c->gpr[i] = v[gpr_of[i]];
   c->rip = r->rip, c->rflags = r->rflags, c->mode = mode;
+  c->intel = 0;   // AMD's REP-string behaviour (x86emu.h)
   const struct vm_seg *s[X86_NSEG] = {&r->es, &r->cs, &r->ss, &r->ds, &r->fs, &r->gs};
   for (int i = 0; i < X86_NSEG; i++)
     c->seg_base[i] = s[i]->base;

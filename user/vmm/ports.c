@@ -7,6 +7,7 @@
 //   0x4D0-0x4D1           ELCR                      (pic.c)
 //   0x80, 0xED            POST/delay ports: writes ignored, reads all ones
 //   0x64                  i8042 command: only 0xFE (pulse reset) is modelled
+//   0x92                  system control port A: bit 0 fast reset, bit 1 A20
 //   0xCF9                 PIIX reset control: bit 2 resets
 //   0xF4                  svmlab's debug exit (guest.h GUEST_EXIT_PORT)
 // Anything else reads as all ones (an empty ISA bus) and ignores writes.
@@ -35,6 +36,7 @@ void board_init(struct board *b, void (*tx)(void *, int), void *ctx, uint64 rtc_
   pit_init(&b->pit);
   uart_init(&b->uart, &b->pic, 4, tx, ctx);
   rtc_init(&b->rtc, &b->pic, rtc_base_s);
+  b->port92 = 2;
 }
 
 static void reset(struct board *b, const char *why)
@@ -43,6 +45,21 @@ static void reset(struct board *b, const char *why)
     b->end = BOARD_RESET;
     b->reset_why = why;
   }
+}
+
+// System control port A (the PIIX4 datasheet's "Port 92h" register; the PS/2's fast
+// A20 and reset): a 0-to-1 write of bit 0 resets the machine, as 0xFE to the
+// 8042 does; bit 1 is the A20 gate. Guest memory never wraps at 1 MiB, so A20
+// is always on; bit 1 reads back what was last written (1 from reset), which
+// is what kernels poll after setting it.
+static uint8 port92(struct board *b, int in, uint8 v)
+{
+  if (in)
+    return b->port92 & 3;
+  if ((v & 1) && !(b->port92 & 1))
+    reset(b, "fast reset (bit 0 of port 0x92)");
+  b->port92 = v & 3;
+  return v;
 }
 
 // One byte at one port.
@@ -56,6 +73,8 @@ static uint8 byte_io(struct board *b, uint16 port, int in, uint8 v, uint64 now)
     rtc_io(&b->rtc, port, in, &v, now);
   else if (port >= GUEST_UART && port < GUEST_UART + 8)
     uart_io(&b->uart, port - GUEST_UART, in, &v, now);
+  else if (port == 0x92)
+    v = port92(b, in, v);
   else if (in)
     v = 0xFF;
   else if (port == 0x64 && v == 0xFE)

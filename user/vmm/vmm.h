@@ -13,7 +13,10 @@ enum { C_IO, C_CPUID, C_MSR, C_HLT, C_VMMCALL, C_NPF, C_EXC, C_OTHER, C_INTR,
        C_DEADLINE, C_KICK, C_CONSOLE, C_IRQ, C_RXBYTES, C_PIOQ, NCOUNT };
 
 // How a guest ended.
-enum end { END_NONE, END_EXIT, END_SHUTDOWN, END_HALT, END_BUDGET, END_FAIL, END_RESET };
+enum end { END_NONE, END_EXIT, END_SHUTDOWN, END_HALT, END_BUDGET, END_FAIL, END_RESET, END_POWEROFF };
+
+// The vcpus of a VM: guest_setup creates one. The MADT and fw_cfg (apic.c) say so.
+#define GUEST_NVCPUS 1
 
 struct opts {
   long budget_ms;      // -t: stop the guest after this much time (0: none)
@@ -112,7 +115,7 @@ void apic_advance(struct board *b, uint64 now);
 void apic_cr8_from_exit(struct board *b, uint32 cr8);   // the guest's CR8 into its LAPIC's TPR
 int apic_cr8_to_run(struct board *b, uint32 *cr8);     // and back (VM_RUN_SET_CR8)
 uint64 apic_deadline(struct board *b);
-int apic_port_io(struct board *b, uint16 port, int size, int in, uint32 *data);
+int apic_port_io(struct board *b, uint16 port, int size, int in, uint32 *data, uint64 now);
 void apic_cpuid(struct guest *g, uint32 leaf, uint32 *r);
 int apic_msr(struct guest *g, uint32 msr, int write, uint64 *v);
 // run.c

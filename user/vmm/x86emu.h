@@ -9,7 +9,8 @@
 //
 // Covered (the accesses compilers emit for device registers): MOV in 8/16/32/
 // 64 bits (88-8B, C6/C7, A0-A3), MOVZX/MOVSX (0F B6/B7/BE/BF), MOVSXD (63),
-// STOS and MOVS with REP, ADD/OR/ADC/SBB/AND/SUB/XOR/CMP with a memory operand
+// the string instructions MOVS, STOS, LODS, CMPS and SCAS with REP, REPE and
+// REPNE, ADD/OR/ADC/SBB/AND/SUB/XOR/CMP with a memory operand
 // (00-3B, 80/81/83), TEST (84/85, F6/F7 /0), NOT/NEG (F6/F7 /2 /3),
 // INC/DEC (FE/FF /0 /1), XCHG (86/87); prefixes 66, 67, F2, F3, F0 (LOCK),
 // the six segment overrides and REX. Anything else is refused by name
@@ -45,6 +46,9 @@ struct x86_cpu {
   uint64 rip, rflags;
   uint64 seg_base[X86_NSEG];
   int mode;             // 16, 32 or 64: the code segment's default size (CS.D, CS.L)
+  int intel;            // Intel's REP quirk: with a 32-bit address size and ECX = 0, REP MOVS/STOS
+                        // still zero-extend RCX, RSI, RDI (KVM's string_registers_quirk); AMD
+                        // CPUs, and QEMU, leave them. 0 in the VMM: its guests run on AMD SVM.
 };
 
 // Memory as the emulator sees it: linear addresses (segment base already
@@ -61,7 +65,7 @@ struct x86_mem {
 // Operand kinds the decoder records.
 enum x86_kind { K_NONE, K_MOV_RM_R, K_MOV_R_RM, K_MOV_RM_IMM, K_MOV_MOFFS_LOAD, K_MOV_MOFFS_STORE,
                 K_MOVX, K_STOS, K_MOVS, K_ALU_RM_R, K_ALU_R_RM, K_ALU_RM_IMM, K_TEST_RM_R,
-                K_TEST_RM_IMM, K_UNARY, K_XCHG };
+                K_TEST_RM_IMM, K_UNARY, K_XCHG, K_LODS, K_CMPS, K_SCAS };
 
 // One decoded instruction.
 struct x86_insn {
