@@ -14,14 +14,26 @@
 // Why every access exits, not only until first use as KVM does: on QEMU
 // 7.2 a guest's own MOV to DR7 arms TCG breakpoints that VMRUN and #VMEXIT,
 // which assign DR7 without re-arming, never take away again; they then fired
-// in the host (the VMM process was killed by a #DB at an address a guest
-// had chosen). Intercepted, the guest's DR7 reaches the CPU only through the
-// VMCB. Deviation, QEMU only: for the same reason its breakpoints do not
-// fire inside the guest there (on a CPU they do); single-step (RFLAGS.TF)
-// and the DR6 bits below work.
+// in the host (a guest breakpoint on a kernel address reset the machine).
+// Intercepted, the guest's DR7 reaches the CPU only through the VMCB and
+// through svm_dr_arm below.
+//
+// For the same reason a DR7 that only VMRUN loads arms nothing on QEMU, and
+// the guest's breakpoints would never fire. So while the guest's DR7 enables
+// any, the kernel itself writes it to DR7 (MOV DR7 arms them) as the last
+// step before the world switch and writes the host's 0x400 back as the
+// first step after it (svm_dr_arm, svm_dr_disarm). Between the two the host
+// runs only the world switch, which touches the kernel image, this
+// process's kernel stack, the vcpu and its VMCB: a guest breakpoint on any
+// of those is left unarmed (on a CPU it would match guest addresses, not
+// these; a guest loses it only if its own address equals one of them). On a
+// CPU this costs nothing wrong: #VMEXIT restores the DR7 VMRUN saved, which
+// is then the armed one, and svm_dr_disarm clears it at once.
 #include "defs.h"
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
+#include "proc.h"
+#include "mmu.h"
 
 #define DR6_FIXED1 0xFFFF0FF0UL   // bits 31:16 and 11:4 read as 1
 #define DR6_VOLATILE 0xE00FUL     // B0-B3, BD, BS, BT
@@ -41,14 +53,83 @@ static inline void load_dr(int n, uint64 val)
   }
 }
 
-// With interrupts off, right before VMRUN: the guest's breakpoint addresses
-// into DR0-3 if its DR7 (which VMRUN loads) enables any.
-void svm_dr_load(struct vcpu *v)
+// The length in bytes a DR7 breakpoint covers (LEN field; instruction
+// breakpoints have LEN 0, one byte).
+static uint64 bp_len(uint64 dr7, int i)
+{
+  static const uint64 len[4] = {1, 2, 8, 4};
+  return len[(dr7 >> (18 + 4 * i)) & 3];
+}
+
+extern char __kernel_start[], __bss_end[];   // kernel.ld: the kernel image
+
+static int overlaps(uint64 a, uint64 n, const void *lo, uint64 size)
+{
+  uint64 b = (uint64)lo;
+  return a < b + size && a + n > b;
+}
+
+// 1 if [a, a+n) lies on host memory the world switch touches.
+static int on_switch_memory(struct vcpu *v, uint64 a, uint64 n)
+{
+  struct proc *p = myproc();
+  return overlaps(a, n, __kernel_start, (uint64)(__bss_end - __kernel_start)) ||
+         (p && overlaps(a, n, p->kstack, KSTACKSIZE)) || overlaps(a, n, v, sizeof *v) ||
+         overlaps(a, n, v->vmcb, PGSIZE);
+}
+
+// The guest's DR7 as the host loads it for the world switch: GD is the
+// kernel's to emulate, breakpoints on the switch's own memory stay off.
+static uint64 dr7_for_switch(struct vcpu *v)
+{
+  uint64 dr7 = v->vmcb->save.dr7 & ~DR7_GD;
+  for (int i = 0; i < 4; i++)
+    if ((dr7 & (3UL << (2 * i))) && on_switch_memory(v, v->dr[i], bp_len(dr7, i)))
+      dr7 &= ~(3UL << (2 * i));
+  return dr7;
+}
+
+// With interrupts off, the last step before svm_enter_guest: the guest's
+// breakpoint addresses into DR0-3 and its DR7 armed. 1 if armed.
+int svm_dr_arm(struct vcpu *v)
 {
   if (!(v->vmcb->save.dr7 & DR7_ENABLES))
-    return;
+    return 0;
   for (int i = 0; i < 4; i++)
     load_dr(i, v->dr[i]);
+  uint64 dr7 = dr7_for_switch(v);
+  if (!(dr7 & DR7_ENABLES))
+    return 0;
+  asm volatile("mov %0, %%dr7" ::"r"(dr7));
+  return 1;
+}
+
+// The first step after svm_enter_guest: the host's DR7, nothing armed.
+void svm_dr_disarm(int armed)
+{
+  if (armed)
+    asm volatile("mov %0, %%dr7" ::"r"(DR7_FIXED1));
+}
+
+// I/O breakpoints (§13.1.1.4, CR4.DE=1, R/W 10b): the CPU checks them as
+// the IN or OUT completes, but an intercepted one completes in the kernel
+// or the VMM, so svm_insn_done asks here after each instruction it
+// finishes. The DR6 bits of those the IOIO exit in the VMCB (port and size
+// in EXITINFO1, §15.10.2) matched; 0 for any other instruction.
+uint64 svm_dr_io_hits(struct vcpu *v)
+{
+  struct vmcb_save *s = &v->vmcb->save;
+  if (v->vmcb->control.exitcode != SVM_EXIT_IOIO || !(s->cr4 & CR4_DE) || !(s->dr7 & DR7_ENABLES))
+    return 0;
+  uint64 info = v->vmcb->control.exitinfo1, port = info >> 16;
+  uint64 size = (info & 0x10) ? 1 : (info & 0x20) ? 2 : 4, hits = 0;
+  for (int i = 0; i < 4; i++) {
+    int enabled = (s->dr7 >> (2 * i)) & 3, rw = (s->dr7 >> (16 + 4 * i)) & 3;
+    uint64 n = bp_len(s->dr7, i), a = v->dr[i] & 0xFFFF & ~(n - 1);
+    if (enabled && rw == 2 && a < port + size && a + n > port)
+      hits |= 1UL << i;
+  }
+  return hits;
 }
 
 // DR7.GD (general detect, §13.1.1.5): the MOV faults with #DB before it

@@ -503,9 +503,10 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
     svm_exit_after_intr(v, cpu);         // QEMU 7.2 (kern/svm/irq.c)
     svm_nmi_window(v, cpu);              // nmi.c: an exit as soon as a waiting NMI can go in
     svm_guest_fpu_load(v);
-    svm_dr_load(v);                      // dr.c: the guest's breakpoint addresses
     uint64 host_tsc_aux = svm_tsc_aux_enter(v);
+    int dr_armed = svm_dr_arm(v);        // dr.c: the guest's breakpoints, armed for the switch only
     svm_enter_guest(v, cpu);
+    svm_dr_disarm(dr_armed);
     svm_tsc_aux_exit(v, host_tsc_aux);
     svm_complete_interrupts(v);          // lab 5: out of guest mode, window closed
     if (lab4_enter_missing) {

@@ -25,9 +25,10 @@
 #define DR6_BS (1UL << 14)   // single step
 #define EVTINJ_DB (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | 1)
 
-// Queues the single-step #DB trap: DR6.BS in the guest's DR6, #DB first in
-// EVENTINJ; an event already there waits in held_event.
-static void svm_queue_step_trap(struct vcpu *v)
+// Queues a #DB trap with the DR6 bits that say why (BS for single-step,
+// Bn for an I/O breakpoint), #DB first in EVENTINJ; an event already there
+// waits in held_event.
+static void svm_queue_db_trap(struct vcpu *v, uint64 dr6_bits)
 {
   struct vmcb_control *c = &v->vmcb->control;
   if (c->eventinj & SVM_EVTINJ_VALID) {
@@ -35,20 +36,22 @@ static void svm_queue_step_trap(struct vcpu *v)
       return;   // only a VMM breaking the ABI gets here: its events stay, the trap is dropped
     v->held_event = c->eventinj;
   }
-  v->vmcb->save.dr6 |= DR6_BS;
+  v->vmcb->save.dr6 |= dr6_bits;
   vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_DR);
   c->eventinj = EVTINJ_DB;
-  v->nsteps++;
+  v->nsteps += (dr6_bits & DR6_BS) != 0;
 }
 
 // The guest's instruction at RIP is done; it continues at next_rip.
 // rflags is the guest's RFLAGS when the instruction began (its TF decides).
+// An IN/OUT the guest armed an I/O breakpoint for traps too (dr.c).
 void svm_insn_done(struct vcpu *v, uint64 next_rip, uint64 rflags)
 {
   v->vmcb->save.rip = next_rip;
   v->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW;
-  if (rflags & FL_TF)
-    svm_queue_step_trap(v);
+  uint64 bits = svm_dr_io_hits(v) | ((rflags & FL_TF) ? DR6_BS : 0);
+  if (bits)
+    svm_queue_db_trap(v, bits);
 }
 
 // Before each entry: a held event goes into EVENTINJ once it is free.

@@ -169,7 +169,9 @@ int svm_emulated(struct vcpu *v, struct vm_exit *e, uint32 len);   // skip; retu
 // cr4.c, dr.c: CR4 writes and debug registers, intercepted and emulated
 int cr4_write_interception(struct vcpu *v, struct vm_exit *e);
 int dr_interception(struct vcpu *v, struct vm_exit *e);
-void svm_dr_load(struct vcpu *v);                  // IF=0, before VMRUN
+int svm_dr_arm(struct vcpu *v);                    // IF=0, right before the world switch
+void svm_dr_disarm(int armed);                     // right after it
+uint64 svm_dr_io_hits(struct vcpu *v);             // DR6 Bn bits of the IN/OUT just finished
 
 // inject.c
 void svm_force_intercepts(struct vmcb *vmcb);      // what the kernel always intercepts

@@ -136,6 +136,7 @@ static void breakpoints(void)
   u64 x = 0;
   int gd = TRY("mov %%dr0, %%rax", : "=a"(x));
   out("general_detect", "%s dr6 %lx rip %s", vecname(gd), exc_dr6 & 0xE00F, hits ? "hook" : "fixup");
+  hits = 0, hit_dr6 = 0, hit_rip = 0;
   SETDR(7, 0x400);
   across_exits();
   watch_untouched();
