@@ -95,6 +95,9 @@ void vcpu_regs_dirty(struct vcpu *v, const struct vm_regs *old, const struct vm_
 // tr_guard.c: TR in the form QEMU 7.2 accepts, before each VMRUN
 void svm_tr_guard(struct vcpu *v);
 
+// ioio_assist.c: IOIO EXITINFO1 with the address size and segment QEMU 7.2 leaves out
+uint64 svm_ioio_exitinfo1(struct vcpu *v);
+
 // pio.c: port I/O finished in the kernel (VM_RUN_PIO_OUT/_IN)
 int svm_pio_fast(struct vcpu *v, struct vm_exit *e);    // IOIO exit: 1 if done here
 int svm_pio_before_halt(struct vcpu *v, struct vm_exit *e);   // 1 with *e filled: VM_EXIT_PIO

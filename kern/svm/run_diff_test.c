@@ -1,0 +1,522 @@
+// Randomized differential ktests for lab 4 (run): the exit record and the
+// completion of every instruction the VMM emulates, against the rule of the
+// architecture computed here (not by run.c), in real mode, 16- and 32-bit
+// protected mode with non-zero segment bases, and 64-bit mode.
+//
+//   ktest=run_diff seed=N [cases=N]   IN/OUT/INS/OUTS, CPUID, RDMSR/WRMSR,
+//                                     VMMCALL, HLT
+//   ktest=run_events seed=N           every event type re-injected after an
+//                                     NPF cut its delivery short
+//
+// Each case writes one instruction (random prefixes, operand and address
+// sizes, segment overrides, DF) followed by HLT at the guest's RIP, loads
+// random registers (upper halves set in 64-bit mode, bit 31 often set),
+// runs to the exit, checks the record, fills in random results (and
+// scribbles on the parts of the record user space must not change), runs
+// to the HLT and compares every register with the rule. A mismatch prints
+// the seed, the case, the bytes and both values; grade/lab_run.py says how
+// to replay it.
+#include "defs.h"
+#include "x86.h"
+#include "cpu.h"
+#include "mmu.h"
+#include "errno.h"
+#include "ktest.h"
+#include "vmabi.h"
+#include "svm/vmm.h"
+#include "svm/vcpu.h"
+#include "../lib/string.h"
+#include "../lib/fmt.h"
+
+#define NPAGES 8          // guest-physical 0x0000-0x7FFF
+#define CODE 0x1000       // linear address of the instruction under test
+#define PML4 0x2000       // 64-bit mode: PML4, PDPT, PD (one 2 MiB identity page)
+#define STACK_PAGE 0x6000 // run_events: the page the delivery faults on
+#define MAX_REPORTS 3     // mismatches printed in full per test
+
+enum { M_REAL, M_P16, M_P32, M_L64, NMODES };
+static const char *const mode_name[NMODES] = {"real", "prot16", "prot32", "long64"};
+
+struct dguest {
+  struct npt npt;
+  struct vmcb_perm perm;
+  struct vcpu *v;
+  uint8 *mem[NPAGES];
+  int mode;
+};
+
+// ---- randomness -------------------------------------------------------------
+
+static uint64 rng;
+
+static uint64 rnd(void)
+{
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+static uint64 below(uint64 n) { return rnd() % n; }
+
+// A value that makes wrong code visible: all bits random, bit 31 set, or
+// small; 32 bits wide outside 64-bit mode (the upper half of a register is
+// not defined there, APM Vol. 1 §3.1.2.3).
+static uint64 value(int mode)
+{
+  uint64 x = rnd();
+  switch (below(4)) {
+  case 0: x |= 0x80000000UL; break;
+  case 1: x &= 0xFFFF; break;
+  }
+  return mode == M_L64 ? x : (uint32)x;
+}
+
+static uint64 cmdline_num(const char *key, uint64 dflt)
+{
+  char buf[24];
+  if (!cmdline_get(key, buf, sizeof buf))
+    return dflt;
+  uint64 n = 0;
+  for (char *p = buf; *p >= '0' && *p <= '9'; p++)
+    n = n * 10 + (*p - '0');
+  return n;
+}
+
+// ---- the guest --------------------------------------------------------------
+
+static void dguest_free(struct dguest *g)
+{
+  if (g->v)
+    vcpu_free(g->v);
+  for (int i = 0; i < NPAGES; i++)
+    if (g->mem[i])
+      kfree(g->mem[i]);
+  npt_free(&g->npt);
+  vmcb_perm_free(&g->perm);
+}
+
+// A guest in mode with NPAGES pages of memory (all but `hole`, if non-zero,
+// mapped). 0 or -ENOMEM.
+static int dguest_new(struct dguest *g, int mode, uint64 hole)
+{
+  memset(g, 0, sizeof *g);
+  g->mode = mode;
+  if (npt_init(&g->npt) < 0 || vmcb_perm_alloc(&g->perm) < 0 || !(g->v = vcpu_alloc()))
+    return -ENOMEM;
+  for (int i = 0; i < NPAGES; i++) {
+    if (!(g->mem[i] = kalloc()))
+      return -ENOMEM;
+    memset(g->mem[i], 0xF4, PGSIZE);   // HLT everywhere
+    if ((uint64)i * PGSIZE != hole && npt_map(&g->npt, i * PGSIZE, V2P(g->mem[i]), PGSIZE, NPT_W) < 0)
+      return -ENOMEM;
+  }
+  enum guest_mode gm = mode == M_REAL ? GUEST_REAL : mode == M_L64 ? GUEST_LONG64 : GUEST_PROT32;
+  struct vmcb_setup s = {.mode = gm, .rip = CODE, .rsp = 0x7F00, .cr3 = PML4, .asid = 1, .ncr3 = g->npt.pml4_pa};
+  uint64 *pt = (uint64 *)g->mem[PML4 / PGSIZE];
+  pt[0] = (PML4 + 0x1000) | PTE_P | PTE_W | PTE_U;
+  pt = (uint64 *)g->mem[PML4 / PGSIZE + 1];
+  pt[0] = (PML4 + 0x2000) | PTE_P | PTE_W | PTE_U;
+  pt = (uint64 *)g->mem[PML4 / PGSIZE + 2];
+  pt[0] = PTE_P | PTE_W | PTE_U | PTE_PS;
+  vmcb_init_control(g->v->vmcb, &s, &g->perm);
+  vmcb_init_save(g->v->vmcb, &s);
+  svm_force_intercepts(g->v->vmcb);
+  return 0;
+}
+
+// vcpu_run with interrupts on, past exits for host timer ticks.
+static int drun(struct dguest *g, struct vm_exit *e)
+{
+  uint64 f = rflags();
+  int r;
+  sti();
+  do
+    r = vcpu_run(g->v, e);
+  while (r == 0 && e->reason == VM_EXIT_INTR);
+  if (!(f & FL_IF))
+    cli();
+  return r;
+}
+
+// ---- one case: the instruction and the rule --------------------------------
+
+enum kind { K_IO, K_STR, K_CPUID, K_RDMSR, K_WRMSR, K_VMMCALL, K_HLT, NKINDS };
+
+struct insn {
+  enum kind kind;
+  uint8 b[16];
+  int len;
+  int in, size, rep, asize, seg;   // I/O: direction, operand and address size, segment (EXITINFO1 numbering)
+  uint16 port;
+};
+
+struct regs {
+  uint64 rax, g[14];   // g: struct svm_gprs order (rbx, rcx, rdx, rsi, rdi, rbp, r8..r15)
+};
+#define RBX 0
+#define RCX 1
+#define RDX 2
+#define RSI 3
+#define RDI 4
+
+static const int seg_prefix[6] = {0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65};
+
+static int default_size(int mode) { return mode == M_REAL || mode == M_P16 ? 2 : 4; }
+static int default_asize(int mode) { return mode == M_L64 ? 8 : default_size(mode); }
+
+// A random instruction of kind k for mode; its bytes go to CODE.
+static void gen(struct insn *x, int k, int mode, struct regs *r)
+{
+  memset(x, 0, sizeof *x);
+  x->kind = k;
+  int n = 0, opsize = 1 + (int)below(2), wide = default_size(mode);
+  x->asize = default_asize(mode);
+  x->seg = 3;   // DS
+  if (k == K_STR) {
+    if (below(2)) {   // a segment override: OUTS uses it, INS ignores it
+      x->seg = below(6);
+      x->b[n++] = seg_prefix[x->seg];
+    }
+    if (below(2)) {
+      x->b[n++] = 0x67;
+      x->asize = x->asize == 4 ? 2 : 4;
+    }
+  } else if (k == K_IO && below(4) == 0)
+    x->b[n++] = 0x67;   // no effect on IN/OUT
+  if (k == K_IO || k == K_STR) {
+    x->size = opsize == 1 ? 1 : wide;
+    if (opsize == 2 && below(2)) {
+      x->b[n++] = 0x66;
+      x->size = wide == 2 ? 4 : 2;
+    }
+    if (k == K_STR && below(3)) {
+      x->b[n++] = 0xF3;
+      x->rep = 1;
+    }
+    x->in = below(2);
+  }
+  switch (k) {
+  case K_IO:
+    if (below(2)) {
+      x->port = below(256);
+      x->b[n++] = (x->in ? 0xE4 : 0xE6) | (opsize - 1);
+      x->b[n++] = x->port;
+    } else {
+      x->port = r->g[RDX];
+      x->b[n++] = (x->in ? 0xEC : 0xEE) | (opsize - 1);
+    }
+    break;
+  case K_STR:
+    x->port = r->g[RDX];
+    x->b[n++] = (x->in ? 0x6C : 0x6E) | (opsize - 1);
+    if (x->in)
+      x->seg = 0;   // ES, whatever the prefix
+    if (x->asize == 8 && x->rep)
+      r->g[RCX] = (uint32)r->g[RCX];   // the exit record counts in 32 bits
+    if (below(4) == 0)   // a count that runs rSI/rDI past the end of the address size
+      r->g[x->in ? RDI : RSI] = (r->g[x->in ? RDI : RSI] & ~0xFFFFUL) | (0x10000 - below(8) * x->size);
+    break;
+  case K_CPUID: x->b[n++] = 0x0F; x->b[n++] = 0xA2; break;
+  case K_RDMSR: x->b[n++] = 0x0F; x->b[n++] = 0x32; break;
+  case K_WRMSR: x->b[n++] = 0x0F; x->b[n++] = 0x30; break;
+  case K_VMMCALL: x->b[n++] = 0x0F; x->b[n++] = 0x01; x->b[n++] = 0xD9; break;
+  case K_HLT: x->b[n++] = 0xF4; break;
+  }
+  if ((k == K_RDMSR || k == K_WRMSR) && (uint32)r->g[RCX] == MSR_EFER)
+    r->g[RCX] ^= 1;   // the kernel keeps EFER to itself
+  x->len = n;
+}
+
+static uint64 mask_of(int bytes) { return bytes >= 8 ? ~0UL : (1UL << (8 * bytes)) - 1; }
+
+// The linear address of seg:off in mode (APM Vol. 1 §4.5.3: in 64-bit mode
+// only FS and GS have a base; elsewhere addresses wrap at 4 GiB).
+static uint64 linear(struct vmcb_save *s, int mode, int seg, uint64 off)
+{
+  const struct vmcb_seg *segs[6] = {&s->es, &s->cs, &s->ss, &s->ds, &s->fs, &s->gs};
+  if (mode == M_L64)
+    return (seg >= 4 ? segs[seg]->base : 0) + off;
+  return (uint32)(segs[seg]->base + off);
+}
+
+// A register written through the low `bytes` of an address: 16 bits merge,
+// 32 zero-extend (APM Vol. 1 §3.1.2.3), 64 replace.
+static uint64 reg_write(uint64 old, uint64 val, int bytes)
+{
+  return bytes == 2 ? (old & ~0xFFFFUL) | (val & 0xFFFF) : val & mask_of(bytes);
+}
+
+// The registers after the instruction completed with the VMM's answer *u.
+static void rule(const struct insn *x, const struct regs *before, const struct vm_exit *u, uint64 rflags,
+                 struct regs *after)
+{
+  *after = *before;
+  uint64 *g = after->g;
+  switch (x->kind) {
+  case K_IO:
+    if (x->in)   // 8 and 16 bits merge into RAX, 32 zero-extend (APM Vol. 1 §3.1.2.3)
+      after->rax = x->size == 4 ? (uint32)u->u.io.data
+                                : (before->rax & ~mask_of(x->size)) | (u->u.io.data & mask_of(x->size));
+    break;
+  case K_STR: {
+    uint64 am = mask_of(x->asize), count = x->rep ? g[RCX] & am : 1;
+    uint64 step = count * x->size, *p = &g[x->in ? RDI : RSI];
+    *p = reg_write(*p, (rflags & FL_DF) ? *p - step : *p + step, x->asize);
+    if (x->rep)
+      g[RCX] = reg_write(g[RCX], 0, x->asize);
+    break;
+  }
+  case K_CPUID:
+    after->rax = u->u.cpuid.eax;
+    g[RBX] = u->u.cpuid.ebx;
+    g[RCX] = u->u.cpuid.ecx;
+    g[RDX] = u->u.cpuid.edx;
+    break;
+  case K_RDMSR:
+    after->rax = (uint32)u->u.msr.value;
+    g[RDX] = u->u.msr.value >> 32;
+    break;
+  case K_VMMCALL:
+    after->rax = u->u.hypercall.ret;
+    break;
+  default:
+    break;
+  }
+}
+
+// The exit record the instruction must produce; "" if *e matches, else
+// what differs, in buf.
+static const char *record_problem(const struct insn *x, const struct regs *r, struct vmcb_save *s, int mode,
+                                  uint64 rip, const struct vm_exit *e, char *buf, int n)
+{
+  static const uint32 reason[NKINDS] = {VM_EXIT_IO, VM_EXIT_IO, VM_EXIT_CPUID, VM_EXIT_MSR, VM_EXIT_MSR,
+                                        VM_EXIT_VMMCALL, VM_EXIT_HLT};
+  if (e->reason != reason[x->kind] || e->rip != rip) {
+    snprintf(buf, n, "exit reason %u at rip 0x%lx (expected %u at 0x%lx; code 0x%lx)", e->reason, e->rip,
+             reason[x->kind], rip, e->code);
+    return buf;
+  }
+  const uint64 *g = r->g;
+  if (x->kind == K_IO || x->kind == K_STR) {
+    uint64 am = mask_of(x->asize), off = g[x->in ? RDI : RSI] & am;
+    uint32 count = x->kind == K_STR && x->rep ? g[RCX] & am : 1;
+    uint64 gva = x->kind == K_STR ? linear(s, mode, x->seg, off) : 0;
+    uint64 data = x->kind == K_IO && !x->in ? r->rax & mask_of(x->size) : 0;
+    if (e->u.io.port != x->port || e->u.io.in != x->in || e->u.io.size != x->size ||
+        e->u.io.string != (x->kind == K_STR) || e->u.io.rep != x->rep || e->u.io.count != count ||
+        (x->kind == K_STR && e->u.io.gva != gva) || (x->kind == K_IO && !x->in && e->u.io.data != data)) {
+      snprintf(buf, n,
+               "I/O record port 0x%x in %u size %u string %u rep %u count %u gva 0x%lx data 0x%lx (expected port "
+               "0x%x in %u size %u string %u rep %u count %u gva 0x%lx data 0x%lx; address size %d, segment %d)",
+               e->u.io.port, e->u.io.in, e->u.io.size, e->u.io.string, e->u.io.rep, e->u.io.count,
+               x->kind == K_STR ? e->u.io.gva : 0, x->kind == K_IO && !x->in ? e->u.io.data : 0, x->port, x->in,
+               x->size, x->kind == K_STR, x->rep, count, gva, data, x->asize * 8, x->seg);
+      return buf;
+    }
+  } else if (x->kind == K_CPUID) {
+    if (e->u.cpuid.leaf != (uint32)r->rax || e->u.cpuid.subleaf != (uint32)g[RCX]) {
+      snprintf(buf, n, "CPUID leaf 0x%x subleaf 0x%x (expected 0x%x, 0x%x)", e->u.cpuid.leaf, e->u.cpuid.subleaf,
+               (uint32)r->rax, (uint32)g[RCX]);
+      return buf;
+    }
+  } else if (x->kind == K_RDMSR || x->kind == K_WRMSR) {
+    uint64 val = ((uint64)(uint32)g[RDX] << 32) | (uint32)r->rax;
+    uint32 w = x->kind == K_WRMSR;
+    if (e->u.msr.msr != (uint32)g[RCX] || e->u.msr.write != w || (w && e->u.msr.value != val)) {
+      snprintf(buf, n, "MSR 0x%x write %u value 0x%lx (expected 0x%x write %d value 0x%lx)", e->u.msr.msr,
+               e->u.msr.write, w ? e->u.msr.value : 0, (uint32)g[RCX], w, w ? val : 0);
+      return buf;
+    }
+  } else if (x->kind == K_VMMCALL) {
+    if (e->u.hypercall.rax != r->rax || e->u.hypercall.rbx != g[RBX] || e->u.hypercall.rcx != g[RCX] ||
+        e->u.hypercall.rdx != g[RDX]) {
+      snprintf(buf, n, "VMMCALL rax..rdx 0x%lx 0x%lx 0x%lx 0x%lx (expected 0x%lx 0x%lx 0x%lx 0x%lx)",
+               e->u.hypercall.rax, e->u.hypercall.rbx, e->u.hypercall.rcx, e->u.hypercall.rdx, r->rax, g[RBX],
+               g[RCX], g[RDX]);
+      return buf;
+    }
+  }
+  return 0;
+}
+
+// Random answers from "user space", and junk in every field it must leave alone.
+static void answer(const struct insn *x, struct vm_exit *e, int mode)
+{
+  switch (x->kind) {
+  case K_IO:
+  case K_STR:
+    e->u.io.data = rnd();
+    e->u.io.port = rnd();   // the kernel completes from its own copy of the exit
+    e->u.io.size = 1 << below(3);
+    e->u.io.in ^= below(2);
+    e->u.io.string ^= below(2);
+    e->u.io.rep ^= below(2);
+    e->u.io.asize = 1 << below(4);
+    e->u.io.count = rnd();
+    e->u.io.gva = rnd();
+    break;
+  case K_CPUID:
+    e->u.cpuid.eax = value(mode) | (below(2) << 31);
+    e->u.cpuid.ebx = value(mode);
+    e->u.cpuid.ecx = value(mode);
+    e->u.cpuid.edx = value(mode) | (below(2) << 31);
+    break;
+  case K_RDMSR:
+  case K_WRMSR:
+    e->u.msr.value = rnd();   // after a WRMSR: nothing to complete
+    break;
+  case K_VMMCALL:
+    e->u.hypercall.ret = rnd();
+    break;
+  default:
+    break;
+  }
+}
+
+static void get_regs(struct vcpu *v, struct regs *r)
+{
+  r->rax = v->vmcb->save.rax;
+  memmove(r->g, &v->gprs, sizeof r->g);
+}
+
+static void set_regs(struct vcpu *v, const struct regs *r)
+{
+  v->vmcb->save.rax = r->rax;
+  memmove(&v->gprs, r->g, sizeof r->g);
+}
+
+// Random segment bases (non-zero, code still at linear CODE) and RIP.
+static uint64 place(struct vmcb_save *s, int mode)
+{
+  struct vmcb_seg *data[5] = {&s->es, &s->ss, &s->ds, &s->fs, &s->gs};
+  if (mode == M_REAL) {
+    uint64 cs = 1 + below(0xFF);
+    s->cs.selector = cs;
+    s->cs.base = cs << 4;
+    for (int i = 0; i < 5; i++) {
+      data[i]->selector = rnd();
+      data[i]->base = (uint64)data[i]->selector << 4;
+    }
+  } else {
+    s->cs.base = 1 + below(CODE - 1);
+    if (mode == M_P16)
+      s->cs.attrib &= ~SEG_ATTR_DB;
+    if (mode == M_L64)
+      s->cs.base = 0;
+    for (int i = 0; i < 5; i++)
+      data[i]->base = mode == M_L64 ? (rnd() & 0x7FFFFFFFFFFFUL) | 1 : (uint32)rnd() | 1;
+  }
+  return CODE - s->cs.base;
+}
+
+struct tally {
+  uint64 cases, bad, reported;
+  uint64 seed;
+};
+
+static void report(struct tally *t, uint64 n, int mode, const struct insn *x, const char *what)
+{
+  t->bad++;
+  if (t->reported++ >= MAX_REPORTS)
+    return;
+  char bytes[64];
+  int k = 0;
+  for (int i = 0; i < x->len && k < 60; i++)
+    k += snprintf(bytes + k, sizeof bytes - k, "%02x ", x->b[i]);
+  KCHECK(0, "seed %lu case %lu (%s, bytes %s): %s", t->seed, n, mode_name[mode], bytes, what);
+}
+
+// Compares the registers after completion with the rule; the message in buf.
+static const char *regs_problem(const struct regs *got, const struct regs *want, const struct regs *before,
+                                char *buf, int n)
+{
+  static const char *const names[15] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8",
+                                        "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+  const uint64 *a = &got->rax, *b = &want->rax, *c = &before->rax;
+  for (int i = 0; i < 15; i++)
+    if (a[i] != b[i]) {
+      snprintf(buf, n, "after completion %s = 0x%lx (expected 0x%lx; it was 0x%lx before)", names[i], a[i], b[i],
+               c[i]);
+      return buf;
+    }
+  return 0;
+}
+
+// One case in g (already in its mode). Returns 0, or -1 if the guest is
+// unusable (the test then stops).
+static int one_case(struct dguest *g, struct tally *t, uint64 n)
+{
+  struct vcpu *v = g->v;
+  struct vmcb_save *s = &v->vmcb->save;
+  struct vm_exit e;
+  struct insn x;
+  struct regs before, want, got;
+  char buf[320];
+  const char *p;
+  int mode = g->mode;
+  vcpu_cancel_completion(v);
+  uint64 rip = place(s, mode);
+  before.rax = value(mode);
+  for (int i = 0; i < 14; i++)
+    before.g[i] = value(mode);
+  gen(&x, below(NKINDS), mode, &before);
+  memmove(g->mem[CODE / PGSIZE], x.b, x.len);
+  g->mem[CODE / PGSIZE][x.len] = 0xF4;
+  set_regs(v, &before);
+  s->rip = rip;
+  s->rflags = FL_RSVD1 | (below(2) ? FL_DF : 0);
+  int shadow = below(4) == 0;   // the instruction in an STI/MOV SS shadow
+  v->vmcb->control.int_state = shadow ? SVM_INTERRUPT_SHADOW : 0;
+  vmcb_mark_all_dirty(v->vmcb);
+  memset(&e, 0, sizeof e);
+  t->cases++;
+  if (drun(g, &e) < 0) {
+    report(t, n, mode, &x, "vcpu_run failed");
+    return -1;
+  }
+  if ((p = record_problem(&x, &before, s, mode, rip, &e, buf, sizeof buf))) {
+    report(t, n, mode, &x, p);
+    return e.reason == VM_EXIT_SHUTDOWN || e.reason == VM_EXIT_INVALID ? -1 : 0;
+  }
+  uint64 rflags0 = s->rflags;
+  answer(&x, &e, mode);
+  struct vm_exit u = e;
+  rule(&x, &before, &u, rflags0, &want);
+  if (drun(g, &e) < 0 || e.reason != VM_EXIT_HLT || e.rip != rip + (x.kind == K_HLT ? 1 : x.len)) {
+    snprintf(buf, sizeof buf, "the next exit is %u at rip 0x%lx (expected HLT, %u, at 0x%lx: the instruction is "
+             "%d bytes)", e.reason, e.rip, VM_EXIT_HLT, rip + x.len, x.len);
+    report(t, n, mode, &x, buf);
+    return e.reason == VM_EXIT_SHUTDOWN || e.reason == VM_EXIT_INVALID ? -1 : 0;
+  }
+  get_regs(v, &got);
+  if ((p = regs_problem(&got, &want, &before, buf, sizeof buf)))
+    report(t, n, mode, &x, p);
+  else if (v->vmcb->control.int_state & SVM_INTERRUPT_SHADOW)
+    report(t, n, mode, &x, shadow ? "the interrupt shadow of the completed instruction is still on at the next one"
+                                  : "an interrupt shadow appeared");
+  return 0;
+}
+
+KTEST(run_diff)
+{
+  struct tally t = {.seed = cmdline_num("seed", 1)};
+  uint64 per_mode = cmdline_num("cases", 1000);
+  rng = t.seed * 0x9E3779B97F4A7C15UL | 1;
+  printf("run_diff: seed %lu, %lu cases per mode\n", t.seed, per_mode);
+  for (int mode = 0; mode < NMODES; mode++) {
+    struct dguest g;
+    uint64 bad0 = t.bad, c0 = t.cases;
+    if (dguest_new(&g, mode, 0) < 0) {
+      KCHECK(0, "%s guest set up (out of memory)", mode_name[mode]);
+      dguest_free(&g);
+      continue;
+    }
+    for (uint64 n = 0; n < per_mode; n++)
+      if (one_case(&g, &t, c0 + n) < 0)
+        break;
+    KCHECK(t.bad == bad0 && t.cases - c0 == per_mode, "%s mode: %lu cases, %lu mismatches (seed %lu)",
+           mode_name[mode], t.cases - c0, t.bad - bad0, t.seed);
+    dguest_free(&g);
+  }
+}
