@@ -487,7 +487,10 @@ static void svm_after_exit(struct vcpu *v, int cpu)
   c->tlb_control = TLB_CONTROL_DO_NOTHING;
   // LAB 4 BEGIN
   c->eventinj = 0;
-  if (c->exitintinfo & SVM_EVTINJ_VALID)
+  // A software interrupt (INT n; QEMU also reports INT3 and INTO as type 4)
+  // is raised again by its instruction, which RIP still points at; injected
+  // again, it would push that RIP as the return address and run twice.
+  if ((c->exitintinfo & SVM_EVTINJ_VALID) && (c->exitintinfo & SVM_EVTINJ_TYPE_MASK) != SVM_EVTINJ_TYPE_SOFT)
     c->eventinj = c->exitintinfo;
   // LAB 4 STUB
   // // LAB 4: (C) EVENTINJ is one-shot; an event whose delivery this exit interrupted (EXITINTINFO,

@@ -420,11 +420,12 @@ static void report(struct tally *t, uint64 n, int mode, const struct insn *x, co
   t->bad++;
   if (t->reported++ >= MAX_REPORTS)
     return;
-  char bytes[64];
+  char bytes[64] = "";
   int k = 0;
-  for (int i = 0; i < x->len && k < 60; i++)
-    k += snprintf(bytes + k, sizeof bytes - k, "%02x ", x->b[i]);
-  KCHECK(0, "seed %lu case %lu (%s, bytes %s): %s", t->seed, n, mode_name[mode], bytes, what);
+  for (int i = 0; i < x->len && k < 40; i++)
+    k += snprintf(bytes + k, sizeof bytes - k, "%s%02x", i ? " " : ", bytes ", x->b[i]);
+  printf("mismatch: seed %lu case %lu (%s%s): %s\n", t->seed, n, mode_name[mode], bytes, what);
+  KCHECK(0, "seed %lu case %lu agrees with the architecture (the mismatch line above says how not)", t->seed, n);
 }
 
 // Compares the registers after completion with the rule; the message in buf.
@@ -518,5 +519,160 @@ KTEST(run_diff)
     KCHECK(t.bad == bad0 && t.cases - c0 == per_mode, "%s mode: %lu cases, %lu mismatches (seed %lu)",
            mode_name[mode], t.cases - c0, t.bad - bad0, t.seed);
     dguest_free(&g);
+  }
+}
+
+// ---- run_events: EXITINTINFO re-injection of every event type --------------
+
+#define EV_IDT 0x100       // IDT (256 interrupt gates) in page 0, GDT at 0
+#define EV_MAIN 0x1800     // where the guest sits when the event comes
+#define EV_HANDLER(v) ((uint64)CODE + 2 * (v))   // each handler: hlt; hlt (memory is all HLT)
+
+enum evkind { EV_INTR, EV_NMI, EV_EXC_ERR, EV_EXC, EV_INTN, EV_INT3, EV_INTO, NEVKINDS };
+static const char *const evname[NEVKINDS] = {"external interrupt", "NMI", "exception with error code",
+                                             "exception", "INT n", "INT3", "INTO"};
+
+// A flat 32-bit guest with a GDT and an IDT whose gate v leads to EV_HANDLER(v),
+// its stack on STACK_PAGE (not mapped yet).
+static void events_guest(struct dguest *g)
+{
+  struct vmcb_save *s = &g->v->vmcb->save;
+  uint64 *gdt = (uint64 *)g->mem[0];
+  gdt[0] = 0;
+  gdt[1] = 0x00CF9A000000FFFFUL;   // 0x08: flat 32-bit code
+  gdt[2] = 0x00CF92000000FFFFUL;   // 0x10: flat data
+  uint32 *idt = (uint32 *)(g->mem[0] + EV_IDT);
+  for (int v = 0; v < 256; v++) {   // 32-bit interrupt gates (APM Vol. 2 §4.8.4)
+    idt[2 * v] = (EV_HANDLER(v) & 0xFFFF) | (0x08 << 16);
+    idt[2 * v + 1] = (EV_HANDLER(v) & 0xFFFF0000) | 0x8E00;
+  }
+  s->gdtr.base = 0;
+  s->gdtr.limit = 0x17;
+  s->idtr.base = EV_IDT;
+  s->idtr.limit = 256 * 8 - 1;
+  s->rsp = STACK_PAGE + 0x800;
+  s->rip = EV_MAIN;
+}
+
+static const uint8 exc_err[] = {8, 10, 11, 12, 13, 14, 17};
+static const uint8 exc_noerr[] = {0, 1, 3, 4, 5, 6, 7, 16, 18, 19};
+
+// Sets up event k: injected (EVENTINJ) or raised by the instruction at
+// EV_MAIN. *vec, *err (has_err) and *ret (the return EIP it must push).
+static void events_arm(struct dguest *g, int k, int *vec, int *has_err, uint32 *err, uint64 *ret)
+{
+  struct vmcb_control *c = &g->v->vmcb->control;
+  uint8 *code = g->mem[EV_MAIN / PGSIZE] + EV_MAIN % PGSIZE;
+  *has_err = 0;
+  *err = 0;
+  *ret = EV_MAIN;
+  switch (k) {
+  case EV_INTR:
+    *vec = 32 + below(224);
+    c->eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_INTR | *vec;
+    break;
+  case EV_NMI:
+    *vec = 2;
+    c->eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_NMI | 2;
+    break;
+  case EV_EXC_ERR:
+    *vec = exc_err[below(sizeof exc_err)];
+    *has_err = 1;
+    *err = rnd() | 0x80000000u;
+    c->eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_VALID_ERR | SVM_EVTINJ_TYPE_EXEPT | *vec |
+                  ((uint64)*err << SVM_EVTINJ_ERR_SHIFT);
+    break;
+  case EV_EXC:
+    *vec = exc_noerr[below(sizeof exc_noerr)];
+    c->eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | *vec;
+    break;
+  case EV_INTN:   // the guest's own INT n, INT3, INTO: the return address is past the instruction
+    *vec = 32 + below(224);
+    code[0] = 0xCD;
+    code[1] = *vec;
+    *ret = EV_MAIN + 2;
+    break;
+  case EV_INT3:
+    *vec = 3;
+    code[0] = 0xCC;
+    *ret = EV_MAIN + 1;
+    break;
+  case EV_INTO:
+    *vec = 4;
+    code[0] = 0xCE;
+    g->v->vmcb->save.rflags |= 0x800;   // OF
+    *ret = EV_MAIN + 1;
+    break;
+  }
+}
+
+// One event: its delivery takes an NPF on the stack page; after the page is
+// mapped it must arrive exactly once, with its error code and return address.
+static void one_event(struct tally *t, uint64 n, int k)
+{
+  struct dguest g;
+  struct vm_exit e;
+  struct insn x = {.len = 0};
+  char buf[240];
+  int vec = 0, has_err = 0;
+  uint32 err = 0;
+  uint64 ret = 0;
+  memset(&e, 0, sizeof e);
+  t->cases++;
+  if (dguest_new(&g, M_P32, STACK_PAGE) < 0) {
+    report(t, n, M_P32, &x, "guest set up (out of memory)");
+    goto out;
+  }
+  events_guest(&g);
+  events_arm(&g, k, &vec, &has_err, &err, &ret);
+  int r = drun(&g, &e);
+  if (r < 0 || e.reason != VM_EXIT_NPF || (e.u.npf.gpa & ~0xFFFUL) != STACK_PAGE ||
+      (e.exitintinfo & 0xFF) != (uint64)vec || !(e.exitintinfo & SVM_EVTINJ_VALID)) {
+    snprintf(buf, sizeof buf, "%s %d: first exit %u gpa 0x%lx EXITINTINFO 0x%lx (expected an NPF on the stack page "
+             "0x%x during the delivery of vector %d)", evname[k], vec, e.reason, e.u.npf.gpa, e.exitintinfo,
+             STACK_PAGE, vec);
+    report(t, n, M_P32, &x, buf);
+    goto out;
+  }
+  if (npt_map(&g.npt, STACK_PAGE, V2P(g.mem[STACK_PAGE / PGSIZE]), PGSIZE, NPT_W) < 0) {
+    report(t, n, M_P32, &x, "stack page mapped (out of memory)");
+    goto out;
+  }
+  uint32 *top = (uint32 *)(g.mem[STACK_PAGE / PGSIZE] + 0x800);
+  uint64 esp = STACK_PAGE + 0x800 - 12 - (has_err ? 4 : 0);
+  r = drun(&g, &e);
+  uint32 *sp = top - 3 - has_err;
+  if (r < 0 || e.reason != VM_EXIT_HLT || e.rip != EV_HANDLER(vec) || g.v->vmcb->save.rsp != esp ||
+      (has_err && sp[0] != err) || sp[has_err] != ret) {
+    snprintf(buf, sizeof buf, "%s %d: after the stack page was mapped: exit %u at rip 0x%lx, ESP 0x%lx, stack 0x%x "
+             "0x%x (expected HLT in the handler at 0x%lx, ESP 0x%lx, %s%x and return EIP 0x%lx)", evname[k], vec,
+             e.reason, e.rip, g.v->vmcb->save.rsp, sp[0], sp[1], EV_HANDLER(vec), esp,
+             has_err ? "error code 0x" : "no error code", has_err ? err : 0, ret);
+    report(t, n, M_P32, &x, buf);
+    goto out;
+  }
+  r = drun(&g, &e);
+  if (r < 0 || e.reason != VM_EXIT_HLT || e.rip != EV_HANDLER(vec) + 1 || g.v->vmcb->save.rsp != esp) {
+    snprintf(buf, sizeof buf, "%s %d: delivered more than once: after the handler's HLT, exit %u at rip 0x%lx ESP "
+             "0x%lx (expected HLT at 0x%lx, ESP 0x%lx)", evname[k], vec, e.reason, e.rip, g.v->vmcb->save.rsp,
+             EV_HANDLER(vec) + 1, esp);
+    report(t, n, M_P32, &x, buf);
+  }
+out:
+  dguest_free(&g);
+}
+
+KTEST(run_events)
+{
+  struct tally t = {.seed = cmdline_num("seed", 1)};
+  uint64 per_kind = cmdline_num("cases", 8);
+  rng = t.seed * 0x9E3779B97F4A7C15UL | 1;
+  printf("run_events: seed %lu, %lu cases per event type\n", t.seed, per_kind);
+  for (int k = 0; k < NEVKINDS; k++) {
+    uint64 bad0 = t.bad;
+    for (uint64 i = 0; i < per_kind; i++)
+      one_event(&t, k * per_kind + i, k);
+    KCHECK(t.bad == bad0, "%s: %lu cases re-injected once, %lu wrong (seed %lu)", evname[k], per_kind, t.bad - bad0,
+           t.seed);
   }
 }
