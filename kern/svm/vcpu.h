@@ -105,6 +105,7 @@ int svm_pio_before_halt(struct vcpu *v, struct vm_exit *e);   // 1 with *e fille
 // run.c, vmenter.S (lab 4)
 int vcpu_run(struct vcpu *v, struct vm_exit *e);   // 0 with *e filled, or -E*
 void vcpu_cancel_completion(struct vcpu *v);       // the last exit's instruction faults instead
+extern uint64 ktest_fake_exitcode;                 // ktests: the next exit reports this code instead
 void svm_vmrun_regs(uint64 vmcb_pa, struct svm_gprs *gprs);
 
 // fpu.c: the guest's own x87/SSE state around each VMRUN (IF=0)
