@@ -786,3 +786,49 @@ KTEST(run_hsave)
   KCHECK(any == 0, "the VM_HSAVE_PA page's VMSAVE fields after a run: GS base 0x%lx, TR 0x%x, LSTAR 0x%lx (expected "
          "all zero: the host's VMSAVE state belongs in a page of its own)", h->gs.base, h->tr.selector, h->lstar);
 }
+
+// ---- run_inside: what the host's state is while the guest runs ---------------
+
+#define WIN_VCPU 0x10000    // guest-physical windows onto host pages (ktest only)
+#define WIN_HSAVE 0x11000
+#define WIN_STACK 0x12000   // four pages: the stack below and around this frame
+
+// A 64-bit guest looks at host memory through extra nested mappings while it
+// runs: v->guest_state_loaded (set while the guest's VMLOAD state is in the
+// CPU), and the word at the host RSP that VMRUN saved in the host save area
+// (vmenter.S's header: the gprs pointer at (%rsp) at the VMRUN; GDB's helpers
+// rely on it).
+//   mov eax,[rbx]; mov rsi,[rcx]; mov rsi,[rsi+rdx]; vmmcall; hlt
+static const uint8 g_inside[] = {0x8B, 0x03, 0x48, 0x8B, 0x31, 0x48, 0x8B, 0x34, 0x16, 0x0F, 0x01, 0xD9, 0xF4};
+
+KTEST(run_inside)
+{
+  struct dguest g;
+  struct vm_exit e;
+  uint64 sp, ok = 1;
+  asm volatile("mov %%rsp, %0" : "=r"(sp));
+  uint64 stack_lo = PGROUNDDOWN(sp) - 3 * PGSIZE;
+  if (dguest_new(&g, M_L64, NO_HOLE) < 0) {
+    KCHECK(0, "guest set up (out of memory)");
+    goto out;
+  }
+  struct vcpu *v = g.v;
+  void *hsave = svm_data[cpuid_self()].save_area;
+  ok = npt_map(&g.npt, WIN_VCPU, V2P(v), PGSIZE, 0) == 0 && npt_map(&g.npt, WIN_HSAVE, V2P(hsave), PGSIZE, 0) == 0;
+  for (int i = 0; i < 4 && ok; i++)
+    ok = npt_map(&g.npt, WIN_STACK + i * PGSIZE, V2P((void *)(stack_lo + i * PGSIZE)), PGSIZE, 0) == 0;
+  KCHECK(ok, "windows onto the vcpu, the host save area and this stack mapped into the guest");
+  memmove(g.mem[CODE / PGSIZE], g_inside, sizeof g_inside);
+  v->gprs.rbx = WIN_VCPU + offsetof(struct vcpu, guest_state_loaded);
+  v->gprs.rcx = WIN_HSAVE + offsetof(struct vmcb, save.rsp);
+  v->gprs.rdx = WIN_STACK - stack_lo;
+  int r = drun(&g, &e);
+  KCHECK(r == 0 && e.reason == VM_EXIT_VMMCALL && e.u.hypercall.rax == 1,
+         "while the guest ran, v->guest_state_loaded was %lu (expected 1: the guest's VMLOAD state was in the CPU; "
+         "exit %u)", e.u.hypercall.rax, e.reason);
+  KCHECK(r == 0 && v->gprs.rsi == (uint64)&v->gprs,
+         "while the guest ran, the word at the host's RSP of its VMRUN was 0x%lx (expected &v->gprs = %p, as "
+         "vmenter.S's stack drawing says)", v->gprs.rsi, &v->gprs);
+out:
+  dguest_free(&g);
+}
