@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Runs the bug catalogues (grade/bugs/<stem>.py): every plausible student mistake
-listed there must lose points.
+listed there must lose points, and every correct variant listed there must keep full
+marks (its whole lab is graded, with the usual timeouts).
 
     python3 tools/bugs.py                    every catalogue (make test runs this)
     python3 tools/bugs.py --lab vcpu -k asid  one lab, bugs whose name matches
     python3 tools/bugs.py --full             run each bug's whole lab, not just the
                                              named tests, for the complete table
     python3 tools/bugs.py --list             the catalogue, nothing run
+    python3 tools/bugs.py --variants         only the correct variants (--bugs: only bugs)
 
 For each bug: a worker copy of the tree (sources with their mtimes plus the solution's
 build, so make rebuilds only what the edit touches) gets the edit, is rebuilt, and the
@@ -44,6 +46,8 @@ def parse_args(argv):
     p.add_argument("-j", dest="jobs", type=int, default=os.cpu_count() or 2, help="bugs at a time")
     p.add_argument("--full", action="store_true", help="grade the bug's whole lab")
     p.add_argument("--list", action="store_true", help="list the catalogue and stop")
+    p.add_argument("--variants", action="store_true", help="only the correct variants")
+    p.add_argument("--bugs", action="store_true", help="only the bugs, no variants")
     p.add_argument("--timeout-scale", type=float,
                    default=float(os.environ.get("BUGS_TIMEOUT_SCALE", "0.3")),
                    help="grader timeout scale for bug runs (default 0.3)")
@@ -138,6 +142,8 @@ class Worker:
             tail = " | ".join(out.strip().splitlines()[-3:])
             return False, "does not build (give build_error= if that is the point): " + tail, \
                 time.monotonic() - t0
+        if b.variant:
+            return self.judge_variant(b, args, t0)
         res = os.path.join(self.dir, "bug.json")
         cmd = [PY, "grade/grade.py", "--lab", b.lab, "-j", "1", "--json", res,
                "--timeout-scale", str(args.timeout_scale), "--build-dir", "build"]
@@ -158,6 +164,23 @@ class Worker:
             text += " (named but passed: %s)" % ", ".join(missed)
         ok = bool(named_failed) or (args.full and bool(failed))
         return ok, text, time.monotonic() - t0
+
+
+    def judge_variant(self, b, args, t0):
+        """A correct variant: its whole lab passes with the usual timeouts."""
+        res = os.path.join(self.dir, "variant.json")
+        if os.path.exists(res):
+            os.remove(res)
+        subprocess.run([PY, "grade/grade.py", "--lab", b.lab, "-j", "1", "--json", res,
+                        "--build-dir", "build"], cwd=self.dir, capture_output=True, text=True,
+                       timeout=3600)
+        if not os.path.exists(res):
+            return False, "the grader wrote no results", time.monotonic() - t0
+        doc = json.load(open(res))
+        lost = sorted(t["extra_data"]["id"] for t in doc["tests"] if t["status"] != "passed")
+        if lost:
+            return False, "a correct variant lost points: " + ", ".join(lost), time.monotonic() - t0
+        return True, "full marks (%d tests)" % len(doc["tests"]), time.monotonic() - t0
 
 
 def run_all(selected, args):
@@ -212,12 +235,15 @@ def main(argv=None):
     args = parse_args(argv)
     stems = [s for a in args.lab for s in a.split(",") if s]
     bugs = load_catalogues(stems)
+    if args.variants or args.bugs:
+        bugs = [b for b in bugs if b.variant == args.variants]
     if args.pattern:
         rx = re.compile(args.pattern)
         bugs = [b for b in bugs if rx.search(b.id)]
     if args.list:
         for b in bugs:
-            print("%-40s %-30s %s" % (b.id, ",".join(b.tests) or "build: " + b.build_error, b.why))
+            print("%-40s %-30s %s" % (b.id, "VARIANT (full marks)" if b.variant else
+                                      ",".join(b.tests) or "build: " + b.build_error, b.why))
         print("%d bugs" % len(bugs))
         return 0
     if not bugs:

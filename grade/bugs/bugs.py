@@ -14,6 +14,13 @@ that passes a wrong solution is caught by `make test`, not by a student.
 
 Each edit's old text must occur exactly once in its file: an entry whose text no longer
 matches the solution is reported as stale (update the entry with the code).
+
+A catalogue also lists correct variants: other ways to write the solution (KVM's own
+choices among them) that must keep full marks. tools/bugs.py grades the variant's whole
+lab with the usual timeouts and requires every test to pass:
+
+    variant("cli_before_host_vmload", "KVM's order: CLI while GIF=0, before the host's VMLOAD",
+            edits=[("kern/svm/run.c", "exact old text", "new text")])
 """
 import os
 
@@ -22,9 +29,10 @@ _lab = None         # the stem whose catalogue is being loaded (set by load())
 
 
 class Bug:
-    def __init__(self, lab, name, why, edits, tests, build_error, where):
+    def __init__(self, lab, name, why, edits, tests, build_error, where, variant=False):
         self.lab, self.name, self.why = lab, name, why
         self.edits, self.tests, self.build_error, self.where = edits, tests, build_error, where
+        self.variant = variant   # a correct variant: must keep full marks
 
     @property
     def id(self):
@@ -47,6 +55,20 @@ def bug(name, why, edits, tests=None, build_error=None):
     CATALOGUE.append(Bug(_lab, name, why, list(edits), list(tests or []), build_error, where))
 
 
+def variant(name, why, edits):
+    """Declares one correct way to write lab <stem>'s solution: it must keep full marks."""
+    import inspect
+    caller = inspect.stack()[1]
+    where = "%s:%d" % (os.path.relpath(caller.filename), caller.lineno)
+    if _lab is None:
+        raise RuntimeError("variant() outside a catalogue being loaded by bugs.load()")
+    if not edits or any(len(e) != 3 for e in edits):
+        raise ValueError("%s: %s: edits must be a non-empty list of (file, old, new)" % (where, name))
+    if any(b.lab == _lab and b.name == name for b in CATALOGUE):
+        raise ValueError("%s: %s declared twice in lab %s" % (where, name, _lab))
+    CATALOGUE.append(Bug(_lab, name, why, list(edits), [], None, where, variant=True))
+
+
 def load(path):
     """Reads one catalogue file; returns its bugs."""
     global _lab
@@ -55,7 +77,7 @@ def load(path):
     _lab = stem
     try:
         code = compile(open(path).read(), path, "exec")
-        exec(code, {"__name__": "bugs_" + stem, "bug": bug})
+        exec(code, {"__name__": "bugs_" + stem, "bug": bug, "variant": variant})
     finally:
         _lab = None
     return CATALOGUE[before:]
