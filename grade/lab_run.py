@@ -188,8 +188,8 @@ ktest(2, "run_restart", 3, "C: an NPF after a completed CPUID completes nothing 
 ktest(4, "run_exits", 20, "B: exception, SVM-instruction, XSETBV and NMI exits reach their handlers; "
       "codes past the table are VM_EXIT_UNKNOWN")
 ktest(2, "run_hsave", 2, "A: the host's VMSAVE state is kept out of the VM_HSAVE_PA page")
-ktest(2, "run_inside", 3, "A: seen from inside the guest: guest_state_loaded set, the gprs pointer at "
-      "the VMRUN's (%rsp)")
+ktest(3, "run_inside", 4, "A+C: seen from inside the guest: guest_state_loaded set, the gprs pointer at "
+      "the VMRUN's (%rsp), no interrupt shadow left after a completion")
 
 
 # ---- randomized differential tests (kern/svm/run_diff_test.c) --------------

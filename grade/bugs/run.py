@@ -325,7 +325,7 @@ bug("rip_set_shadow_kept",
     "moves RIP past the completed instruction directly and leaves the interrupt shadow it was in",
     edits=[(R, "  v->pending = 0;\n  svm_skip_now(v);\n  // LAB 4 STUB",
             "  v->pending = 0;\n  v->vmcb->save.rip = v->next_rip;\n  // LAB 4 STUB")],
-    tests=["run/run_diff"])
+    tests=["run/run_inside"])
 
 bug("complete_io_from_user_record",
     "completes I/O from the record user space passed back instead of the kernel's copy of the exit",
@@ -347,10 +347,9 @@ bug("reinject_as_external_interrupt",
             "  // LAB 4 STUB")],
     tests=["run/run_events"])
 
-bug("eventinj_never_cleared",
-    "never clears EVENTINJ after an exit: an event injected once is injected again at every VMRUN",
-    edits=[(R, "  c->eventinj = 0;\n  // A software interrupt", "  // A software interrupt")],
-    tests=["run/run_events", "run/run_reinject"])
+# Not listed: "never clears EVENTINJ after an exit". QEMU 7.2's #VMEXIT clears
+# EVENTINJ itself (an event it delivered, or one it moved to EXITINTINFO), so
+# the kernel's own clearing cannot be told apart from none on this CPU model.
 
 bug("soft_interrupt_reinjected",
     "re-injects an interrupted INT n/INT3/INTO too: the return address is the INT instruction, which runs twice",

@@ -105,6 +105,8 @@ int svm_pio_before_halt(struct vcpu *v, struct vm_exit *e);   // 1 with *e fille
 // run.c, vmenter.S (lab 4)
 int vcpu_run(struct vcpu *v, struct vm_exit *e);   // 0 with *e filled, or -E*
 void vcpu_cancel_completion(struct vcpu *v);       // the last exit's instruction faults instead
+int svm_ioio_decode(struct vcpu *v, struct vm_exit *e);   // IOIO exit -> e->u.io, v->next_rip
+void svm_pio_complete(struct vcpu *v, const struct vm_exit *d, uint64 value);   // pio.c: finish it here
 extern uint64 ktest_fake_exitcode;                 // ktests: the next exit reports this code instead
 void svm_vmrun_regs(uint64 vmcb_pa, struct svm_gprs *gprs);
 
