@@ -233,9 +233,10 @@ int svm_ioio_decode(struct vcpu *v, struct vm_exit *e)
     e->u.io.data = v->vmcb->save.rax & size_mask(e->u.io.size);
   v->next_rip = v->vmcb->control.exitinfo2;
   // LAB 4 STUB
-  // // LAB 4: (B) decode EXITINFO1 (info) into e->u.io: port, in, string, rep, size, count (rCX
-  // // under the address size), gva for string I/O, data for OUT; and v->next_rip for completion.
-  // (void)info;
+  // // LAB 4: (B) decode EXITINFO1 (info; svm_ioio_exitinfo1 fills in what QEMU leaves out) into
+  // // e->u.io: port, in, string, rep, size, asize, count (rCX under the address size), gva for
+  // // string I/O (string_gva), data for OUT; and v->next_rip for completion.
+  // (void)info, (void)string_gva;
   // return lab_missing(4, "io_interception");
   // LAB 4 END
   return 0;
