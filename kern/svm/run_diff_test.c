@@ -468,8 +468,7 @@ static int one_case(struct dguest *g, struct tally *t, uint64 n)
   set_regs(v, &before);
   s->rip = rip;
   s->rflags = FL_RSVD1 | (below(2) ? FL_DF : 0);
-  int shadow = below(4) == 0;   // the instruction in an STI/MOV SS shadow
-  v->vmcb->control.int_state = shadow ? SVM_INTERRUPT_SHADOW : 0;
+  v->vmcb->control.int_state = 0;
   vmcb_mark_all_dirty(v->vmcb);
   memset(&e, 0, sizeof e);
   t->cases++;
@@ -492,11 +491,10 @@ static int one_case(struct dguest *g, struct tally *t, uint64 n)
     return e.reason == VM_EXIT_SHUTDOWN || e.reason == VM_EXIT_INVALID ? -1 : 0;
   }
   get_regs(v, &got);
+  // (The interrupt shadow is checked by run_inside: QEMU 7.2 neither takes
+  // it from int_state at VMRUN nor reports it at exits.)
   if ((p = regs_problem(&got, &want, &before, buf, sizeof buf)))
     report(t, n, mode, &x, p);
-  else if (v->vmcb->control.int_state & SVM_INTERRUPT_SHADOW)
-    report(t, n, mode, &x, shadow ? "the interrupt shadow of the completed instruction is still on at the next one"
-                                  : "an interrupt shadow appeared");
   return 0;
 }
 
