@@ -223,7 +223,8 @@ def table(results):
     """The per-lab table: lab, bug, tests that caught it."""
     print("\n%-8s %-34s %s" % ("lab", "bug", "caught by"))
     for b, ok, text, _ in sorted(results, key=lambda r: (labs.order_key(r[0].lab), r[0].name)):
-        print("%-8s %-34s %s%s" % (b.lab, b.name, "" if ok else "NOT CAUGHT: ", text))
+        print("%-8s %-34s %s%s" % (b.lab, b.name + (" (variant)" if b.variant else ""),
+                                   "" if ok else "WRONG: " if b.variant else "NOT CAUGHT: ", text))
     bylab = {}
     for b, ok, _, _ in results:
         n, c = bylab.get(b.lab, (0, 0))
