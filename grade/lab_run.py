@@ -200,12 +200,12 @@ DIFF_CASES = 2500   # per mode: real, prot16, prot32, long64
 
 
 def seeded_ktest(points, name, checks, title, args=""):
-    replay = ("replay with: SVMLAB_SEED=%d python3 grade/grade.py --lab run -k %s -v" % (SEED, name))
+    replay = ('replay with: SVMLAB_SEED=%d make grade LAB=run GRADEFLAGS="-k %s -v"' % (SEED, name))
 
     def run(r):
         clean_run_except_fail(r)
         m = r.expect(r"^ktest %s: (\d+) checks, (\d+) failed$" % name)
-        bad = r.findall(r"^mismatch: .*$") or r.findall(r"^FAIL: .*$")
+        bad = [m.group(0) for m in r.findall(r"^mismatch: .*$") or r.findall(r"^FAIL: .*$")]
         r.check(m.group(2) == "0" and int(m.group(1)) == checks,
                 "%s failed %s of %s checks; first: %s; %s" % (
                     name, m.group(2), m.group(1), bad[0] if bad else "(none printed)", replay))

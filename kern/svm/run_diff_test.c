@@ -163,6 +163,8 @@ struct regs {
 
 static const int seg_prefix[6] = {0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65};
 
+static uint64 mask_of(int bytes) { return bytes >= 8 ? ~0UL : (1UL << (8 * bytes)) - 1; }
+
 static int default_size(int mode) { return mode == M_REAL || mode == M_P16 ? 2 : 4; }
 static int default_asize(int mode) { return mode == M_L64 ? 8 : default_size(mode); }
 
@@ -215,8 +217,10 @@ static void gen(struct insn *x, int k, int mode, struct regs *r)
       x->seg = 0;   // ES, whatever the prefix
     if (x->asize == 8 && x->rep)
       r->g[RCX] = (uint32)r->g[RCX];   // the exit record counts in 32 bits
-    if (below(4) == 0)   // a count that runs rSI/rDI past the end of the address size
-      r->g[x->in ? RDI : RSI] = (r->g[x->in ? RDI : RSI] & ~0xFFFFUL) | (0x10000 - below(8) * x->size);
+    if (below(3) == 0) {   // rSI/rDI just below the end of the address size: the count runs past it
+      uint64 am = mask_of(x->asize), *p = &r->g[x->in ? RDI : RSI];
+      *p = (*p & ~am) | ((0 - (1 + below(8)) * x->size) & am);
+    }
     break;
   case K_CPUID: x->b[n++] = 0x0F; x->b[n++] = 0xA2; break;
   case K_RDMSR: x->b[n++] = 0x0F; x->b[n++] = 0x32; break;
@@ -228,8 +232,6 @@ static void gen(struct insn *x, int k, int mode, struct regs *r)
     r->g[RCX] ^= 1;   // the kernel keeps EFER to itself
   x->len = n;
 }
-
-static uint64 mask_of(int bytes) { return bytes >= 8 ? ~0UL : (1UL << (8 * bytes)) - 1; }
 
 // The linear address of seg:off in mode (APM Vol. 1 §4.5.3: in 64-bit mode
 // only FS and GS have a base; elsewhere addresses wrap at 4 GiB).
