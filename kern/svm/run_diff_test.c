@@ -525,7 +525,7 @@ KTEST(run_diff)
 
 // ---- run_events: EXITINTINFO re-injection of every event type --------------
 
-#define EV_IDT 0x100       // IDT (256 interrupt gates) in page 0, GDT at 0
+#define EV_IDT 0x5000      // IDT (256 interrupt gates) on a page of its own; GDT at 0
 #define EV_MAIN 0x1800     // where the guest sits when the event comes
 #define EV_HANDLER(v) ((uint64)CODE + 2 * (v))   // each handler: hlt; hlt (memory is all HLT)
 
@@ -542,7 +542,7 @@ static void events_guest(struct dguest *g)
   gdt[0] = 0;
   gdt[1] = 0x00CF9A000000FFFFUL;   // 0x08: flat 32-bit code
   gdt[2] = 0x00CF92000000FFFFUL;   // 0x10: flat data
-  uint32 *idt = (uint32 *)(g->mem[0] + EV_IDT);
+  uint32 *idt = (uint32 *)g->mem[EV_IDT / PGSIZE];
   for (int v = 0; v < 256; v++) {   // 32-bit interrupt gates (APM Vol. 2 §4.8.4)
     idt[2 * v] = (EV_HANDLER(v) & 0xFFFF) | (0x08 << 16);
     idt[2 * v + 1] = (EV_HANDLER(v) & 0xFFFF0000) | 0x8E00;
@@ -607,8 +607,9 @@ static void events_arm(struct dguest *g, int k, int *vec, int *has_err, uint32 *
   }
 }
 
-// One event: its delivery takes an NPF on the stack page; after the page is
-// mapped it must arrive exactly once, with its error code and return address.
+// One event: its delivery takes an NPF on the stack page or the IDT's page;
+// after the page is mapped it must arrive exactly once, with its error code
+// and return address.
 static void one_event(struct tally *t, uint64 n, int k)
 {
   struct dguest g;
@@ -620,23 +621,24 @@ static void one_event(struct tally *t, uint64 n, int k)
   uint64 ret = 0;
   memset(&e, 0, sizeof e);
   t->cases++;
-  if (dguest_new(&g, M_P32, STACK_PAGE) < 0) {
+  uint64 hole = below(2) ? STACK_PAGE : EV_IDT;
+  if (dguest_new(&g, M_P32, hole) < 0) {
     report(t, n, M_P32, &x, "guest set up (out of memory)");
     goto out;
   }
   events_guest(&g);
   events_arm(&g, k, &vec, &has_err, &err, &ret);
   int r = drun(&g, &e);
-  if (r < 0 || e.reason != VM_EXIT_NPF || (e.u.npf.gpa & ~0xFFFUL) != STACK_PAGE ||
+  if (r < 0 || e.reason != VM_EXIT_NPF || (e.u.npf.gpa & ~0xFFFUL) != hole ||
       (e.exitintinfo & 0xFF) != (uint64)vec || !(e.exitintinfo & SVM_EVTINJ_VALID)) {
-    snprintf(buf, sizeof buf, "%s %d: first exit %u gpa 0x%lx EXITINTINFO 0x%lx (expected an NPF on the stack page "
-             "0x%x during the delivery of vector %d)", evname[k], vec, e.reason, e.u.npf.gpa, e.exitintinfo,
-             STACK_PAGE, vec);
+    snprintf(buf, sizeof buf, "%s %d: first exit %u gpa 0x%lx EXITINTINFO 0x%lx (expected an NPF on the %s page "
+             "0x%lx during the delivery of vector %d)", evname[k], vec, e.reason, e.u.npf.gpa, e.exitintinfo,
+             hole == STACK_PAGE ? "stack" : "IDT", hole, vec);
     report(t, n, M_P32, &x, buf);
     goto out;
   }
-  if (npt_map(&g.npt, STACK_PAGE, V2P(g.mem[STACK_PAGE / PGSIZE]), PGSIZE, NPT_W) < 0) {
-    report(t, n, M_P32, &x, "stack page mapped (out of memory)");
+  if (npt_map(&g.npt, hole, V2P(g.mem[hole / PGSIZE]), PGSIZE, NPT_W) < 0) {
+    report(t, n, M_P32, &x, "page mapped (out of memory)");
     goto out;
   }
   uint32 *top = (uint32 *)(g.mem[STACK_PAGE / PGSIZE] + 0x800);
@@ -645,7 +647,7 @@ static void one_event(struct tally *t, uint64 n, int k)
   uint32 *sp = top - 3 - has_err;
   if (r < 0 || e.reason != VM_EXIT_HLT || e.rip != EV_HANDLER(vec) || g.v->vmcb->save.rsp != esp ||
       (has_err && sp[0] != err) || sp[has_err] != ret) {
-    snprintf(buf, sizeof buf, "%s %d: after the stack page was mapped: exit %u at rip 0x%lx, ESP 0x%lx, stack 0x%x "
+    snprintf(buf, sizeof buf, "%s %d: after the page was mapped: exit %u at rip 0x%lx, ESP 0x%lx, stack 0x%x "
              "0x%x (expected HLT in the handler at 0x%lx, ESP 0x%lx, %s%x and return EIP 0x%lx)", evname[k], vec,
              e.reason, e.rip, g.v->vmcb->save.rsp, sp[0], sp[1], EV_HANDLER(vec), esp,
              has_err ? "error code 0x" : "no error code", has_err ? err : 0, ret);
