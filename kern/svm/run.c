@@ -517,6 +517,8 @@ static void svm_after_exit(struct vcpu *v, int cpu)
   // A software interrupt (INT n; QEMU also reports INT3 and INTO as type 4)
   // is raised again by its instruction, which RIP still points at; injected
   // again, it would push that RIP as the return address and run twice.
+  // (AMD hardware reports INT3/INTO as exceptions, type 3; KVM re-executes
+  // those too, kvm_exception_is_soft. svmlab follows the type QEMU gives.)
   if ((c->exitintinfo & SVM_EVTINJ_VALID) && (c->exitintinfo & SVM_EVTINJ_TYPE_MASK) != SVM_EVTINJ_TYPE_SOFT)
     c->eventinj = c->exitintinfo;
   // LAB 4 STUB
