@@ -7,6 +7,7 @@ listed there must lose points, and every correct variant listed there must keep 
     python3 tools/bugs.py --full             run each bug's whole lab, not just the
                                              named tests, for the complete table
     python3 tools/bugs.py --list             the catalogue, nothing run
+    python3 tools/bugs.py --variants         only the correct variants (--bugs: only bugs)
 
 For each bug: a worker copy of the tree (sources with their mtimes plus the solution's
 build, so make rebuilds only what the edit touches) gets the edit, is rebuilt, and the
@@ -44,6 +45,8 @@ def parse_args(argv):
     p.add_argument("-j", dest="jobs", type=int, default=os.cpu_count() or 2, help="bugs at a time")
     p.add_argument("--full", action="store_true", help="grade the bug's whole lab")
     p.add_argument("--list", action="store_true", help="list the catalogue and stop")
+    p.add_argument("--variants", action="store_true", help="only the correct variants")
+    p.add_argument("--bugs", action="store_true", help="only the bugs, no variants")
     p.add_argument("--timeout-scale", type=float,
                    default=float(os.environ.get("BUGS_TIMEOUT_SCALE", "0.3")),
                    help="grader timeout scale for bug runs (default 0.3)")
@@ -206,7 +209,8 @@ def table(results):
     """The per-lab table: lab, bug, tests that caught it."""
     print("\n%-8s %-34s %s" % ("lab", "bug", "caught by"))
     for b, ok, text, _ in sorted(results, key=lambda r: (labs.order_key(r[0].lab), r[0].name)):
-        print("%-8s %-34s %s%s" % (b.lab, b.name, "" if ok else "NOT CAUGHT: ", text))
+        print("%-8s %-34s %s%s" % (b.lab, b.name + (" (variant)" if b.variant else ""),
+                                   "" if ok else "WRONG: " if b.variant else "NOT CAUGHT: ", text))
     bylab = {}
     for b, ok, _, _ in results:
         n, c = bylab.get(b.lab, (0, 0))
@@ -218,6 +222,8 @@ def main(argv=None):
     args = parse_args(argv)
     stems = [s for a in args.lab for s in a.split(",") if s]
     bugs = load_catalogues(stems)
+    if args.variants or args.bugs:
+        bugs = [b for b in bugs if b.variant == args.variants]
     if args.pattern:
         rx = re.compile(args.pattern)
         bugs = [b for b in bugs if rx.search(b.id)]

@@ -5,7 +5,8 @@
 #   2b. the architectural test kernels, plain QEMU vs svmlab's VMM (tools/archtest.py)
 #   3. lab 0's mutants (tools/mutants.sh): each small kernel breakage fails its tests
 #   4. the handout check (tools/discriminate.sh): each handout fails its own lab only
-#   5. the bug catalogues (tools/bugs.py): every plausible student bug loses points
+#   5. the bug catalogues (tools/bugs.py): every plausible student bug loses points,
+#      every correct variant keeps full marks
 #   6. SAN=1: the SVM labs and lab san sanitized, planted bugs the guided fuzzers find
 # Each step's output is shown and kept in $B/test-logs/.  The last line is the
 # sum over all steps: "N passed, N failed".  Exit status 0 iff nothing failed.

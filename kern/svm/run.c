@@ -48,6 +48,10 @@ static uint8 host_save[NCPU][PGSIZE] __attribute__((aligned(PGSIZE)));
 // while the guest's GS may be loaded) instead of handling a made-up exit.
 int lab4_enter_missing;
 
+// ktests only (run_exits): an exit code to report instead of the one the CPU
+// wrote, once: QEMU never produces codes beyond the exit table's end.
+uint64 ktest_fake_exitcode;
+
 // ---- RIP advance and completion of emulated instructions ----------------
 
 // Records where the intercepted instruction of length len ends: next_rip from
@@ -78,30 +82,37 @@ static void svm_skip_now(struct vcpu *v)
 
 static uint64 size_mask(uint32 size) { return size >= 8 ? ~0UL : (1UL << (8 * size)) - 1; }
 
+// The value of a register after an instruction wrote val to it through the
+// low bits am (0xFFFF, 0xFFFFFFFF or all): a 16-bit write keeps bits 63:16, a
+// 32-bit one zero-extends (APM Vol. 1 §3.1.2.3 "64-Bit Mode").
+static uint64 addr_write(uint64 old, uint64 val, uint64 am)
+{
+  return am == 0xFFFF ? (old & ~am) | (val & am) : val & am;
+}
+
 // Completes an I/O exit: IN data into RAX, string pointers advanced.
 static void complete_io(struct vcpu *v, const struct vm_exit *u)
 {
   // LAB 4 BEGIN
-  const struct vm_exit *k = &v->last;
+  const struct vm_exit *k = &v->last;   // the kernel's copy: user space may scribble on *u
   if (!k->u.io.string) {
     uint64 rax = v->vmcb->save.rax, m = size_mask(k->u.io.size);
     if (k->u.io.in)   // a 32-bit IN zero-extends into RAX; 8/16-bit ones merge
       v->vmcb->save.rax = k->u.io.size == 4 ? (uint32)u->u.io.data : (rax & ~m) | (u->u.io.data & m);
     return;
   }
+  uint64 am = size_mask(k->u.io.asize);
   int64 step = (int64)k->u.io.size * k->u.io.count;
   if (v->vmcb->save.rflags & FL_DF)
     step = -step;
-  if (k->u.io.in)
-    v->gprs.rdi += step;
-  else
-    v->gprs.rsi += step;
+  uint64 *ptr = k->u.io.in ? &v->gprs.rdi : &v->gprs.rsi;
+  *ptr = addr_write(*ptr, *ptr + step, am);
   if (k->u.io.rep)
-    v->gprs.rcx = 0;
+    v->gprs.rcx = addr_write(v->gprs.rcx, 0, am);
   // LAB 4 STUB
   // // LAB 4: (C) finish the I/O exit recorded in v->last: an IN puts u->u.io.data into the guest's
   // // rAX as a CPU would for its size; string I/O moves rSI or rDI past the data, rep leaves rCX 0.
-  // (void)u, (void)size_mask;
+  // (void)u, (void)size_mask, (void)addr_write;
   // static int told;
   // if (!told++)
   //   lab_missing(4, "complete_io");
@@ -179,35 +190,79 @@ static int user_exit(struct vcpu *v, struct vm_exit *e, uint32 reason, uint32 le
   return 0;
 }
 
+// The linear address of seg:off, seg numbered as in EXITINFO1 (0 ES, 1 CS,
+// 2 SS, 3 DS, 4 FS, 5 GS).
+static uint64 string_gva(struct vcpu *v, uint32 seg, uint64 off)
+{
+  // LAB 4 BEGIN
+  // In 64-bit mode only FS and GS have a base (APM Vol. 1 §4.5.3); elsewhere
+  // the linear address wraps at 4 GiB.
+  struct vmcb_save *s = &v->vmcb->save;
+  const struct vmcb_seg *segs[6] = {&s->es, &s->cs, &s->ss, &s->ds, &s->fs, &s->gs};
+  int lm64 = (s->efer & EFER_LMA) && (s->cs.attrib & SEG_ATTR_L);
+  uint64 base = seg > 5 || (lm64 && seg < 4) ? 0 : segs[seg]->base;
+  return lm64 ? base + off : (uint32)(base + off);
+  // LAB 4 STUB
+  // // LAB 4: (B) the linear address of seg:off as the CPU forms it in the guest's mode.
+  // (void)v, (void)seg;
+  // return off;
+  // LAB 4 END
+}
+
 // IOIO (§15.10.2 "IOIO Intercepts"): EXITINFO1 describes the instruction,
 // EXITINFO2 is the RIP after it. The guest's registers give the count and
-// the string address; the VMM does the rest.
-__attribute__((unused)) static int io_interception(struct vcpu *v, struct vm_exit *e)
+// the string address. Fills e->u.io and v->next_rip; 0, or <0 from the stub.
+// Also pio.c's fast path decodes with it.
+int svm_ioio_decode(struct vcpu *v, struct vm_exit *e)
 {
   uint64 info = v->vmcb->control.exitinfo1;
-  exit_record(v, e, VM_EXIT_IO);
   // LAB 4 BEGIN
+  info = svm_ioio_exitinfo1(v);   // with the address size and segment (ioio_assist.c)
   e->u.io.port = info >> 16;
   e->u.io.in = info & 1;
   e->u.io.string = (info >> 2) & 1;
   e->u.io.rep = (info >> 3) & 1;
   e->u.io.size = (info & 0x10) ? 1 : (info & 0x20) ? 2 : 4;
-  uint64 amask = (info & 0x80) ? 0xFFFF : (info & 0x100) ? 0xFFFFFFFF : ~0UL;
+  e->u.io.asize = (info & 0x80) ? 2 : (info & 0x100) ? 4 : 8;
+  uint64 amask = size_mask(e->u.io.asize);
   e->u.io.count = e->u.io.rep ? (uint32)(v->gprs.rcx & amask) : 1;
-  if (e->u.io.string)   // OUTS reads DS:rSI, INS writes ES:rDI
-    e->u.io.gva = e->u.io.in ? v->vmcb->save.es.base + (v->gprs.rdi & amask)
-                             : v->vmcb->save.ds.base + (v->gprs.rsi & amask);
+  if (e->u.io.string)   // OUTS reads seg:rSI (DS unless overridden), INS writes ES:rDI
+    e->u.io.gva = e->u.io.in ? string_gva(v, 0, v->gprs.rdi & amask)
+                             : string_gva(v, (info >> 10) & 7, v->gprs.rsi & amask);
   else if (!e->u.io.in)
     e->u.io.data = v->vmcb->save.rax & size_mask(e->u.io.size);
   v->next_rip = v->vmcb->control.exitinfo2;
   // LAB 4 STUB
-  // // LAB 4: (B) decode EXITINFO1 (info) into e->u.io: port, in, string, rep, size, count (rCX
-  // // under the address size), gva for string I/O, data for OUT; and v->next_rip for completion.
-  // (void)info;
+  // // LAB 4: (B) decode EXITINFO1 (info; svm_ioio_exitinfo1 fills in what QEMU leaves out) into
+  // // e->u.io: port, in, string, rep, size, asize, count (rCX under the address size), gva for
+  // // string I/O (string_gva), data for OUT; and v->next_rip for completion.
+  // (void)info, (void)string_gva;
   // return lab_missing(4, "io_interception");
   // LAB 4 END
+  return 0;
+}
+
+__attribute__((unused)) static int io_interception(struct vcpu *v, struct vm_exit *e)
+{
+  exit_record(v, e, VM_EXIT_IO);
+  int r = svm_ioio_decode(v, e);
+  if (r < 0)
+    return r;
   v->pending = VM_EXIT_IO;
   return 0;
+}
+
+// pio.c's fast path: completes the IN decoded into *d with value, as
+// vcpu_complete would, and moves RIP past it.
+void svm_pio_complete(struct vcpu *v, const struct vm_exit *d, uint64 value)
+{
+  __typeof__(v->last.u.io) saved = v->last.u.io;   // the record user space will complete
+  v->last.u.io = d->u.io;
+  v->last.u.io.data = value;
+  if (d->u.io.in)
+    complete_io(v, &v->last);
+  v->last.u.io = saved;
+  svm_skip_now(v);
 }
 
 __attribute__((unused)) static int cpuid_interception(struct vcpu *v, struct vm_exit *e)
@@ -467,14 +522,19 @@ static void svm_after_exit(struct vcpu *v, int cpu)
   c->tlb_control = TLB_CONTROL_DO_NOTHING;
   // LAB 4 BEGIN
   c->eventinj = 0;
-  if (c->exitintinfo & SVM_EVTINJ_VALID)
+  // A software interrupt (INT n; QEMU also reports INT3 and INTO as type 4)
+  // is raised again by its instruction, which RIP still points at; injected
+  // again, it would push that RIP as the return address and run twice.
+  // (AMD hardware reports INT3/INTO as exceptions, type 3; KVM re-executes
+  // those too, kvm_exception_is_soft. svmlab follows the type QEMU gives.)
+  if ((c->exitintinfo & SVM_EVTINJ_VALID) && (c->exitintinfo & SVM_EVTINJ_TYPE_MASK) != SVM_EVTINJ_TYPE_SOFT)
     c->eventinj = c->exitintinfo;
   // LAB 4 STUB
-  // // LAB 4: (C) EVENTINJ is one-shot; an event whose delivery this exit interrupted (EXITINTINFO,
-  // // §15.20) must be delivered again at the next VMRUN.
-  // c->eventinj = 0;
-  // if (c->exitintinfo & SVM_EVTINJ_VALID)
-  //   lab_missing(4, "EXITINTINFO re-injection");
+  // // LAB 4: (C) EVENTINJ is a one-shot request; an event whose delivery this exit interrupted
+  // // (EXITINTINFO, §15.20) must reach the guest exactly once, as the CPU would have delivered it.
+  // static int told;
+  // if (!told++)
+  //   lab_missing(4, "svm_after_exit (EVENTINJ, EXITINTINFO)");
   // LAB 4 END
   c->clean = VMCB_CLEAN_ALL;
   v->last_cpu = cpu;
@@ -509,6 +569,10 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
     svm_dr_disarm(dr_armed);
     svm_tsc_aux_exit(v, host_tsc_aux);
     svm_complete_interrupts(v);          // lab 5: out of guest mode, window closed
+    if (ktest_fake_exitcode) {
+      v->vmcb->control.exitcode = ktest_fake_exitcode;
+      ktest_fake_exitcode = 0;
+    }
     if (lab4_enter_missing) {
       r = lab_missing(4, lab4_enter_missing == 1 ? "svm_enter_guest" : "svm_vmrun_regs (vmenter.S)");
       lab4_enter_missing = 0;

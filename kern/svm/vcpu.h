@@ -121,6 +121,9 @@ void svm_release_held_event(struct vcpu *v);            // IF=0, before VMRUN
 // tr_guard.c: TR in the form QEMU 7.2 accepts, before each VMRUN
 void svm_tr_guard(struct vcpu *v);
 
+// ioio_assist.c: IOIO EXITINFO1 with the address size and segment QEMU 7.2 leaves out
+uint64 svm_ioio_exitinfo1(struct vcpu *v);
+
 // pio.c: port I/O finished in the kernel (VM_RUN_PIO_OUT/_IN)
 int svm_pio_fast(struct vcpu *v, struct vm_exit *e);    // IOIO exit: 1 if done here
 int svm_pio_before_halt(struct vcpu *v, struct vm_exit *e);   // 1 with *e filled: VM_EXIT_PIO
@@ -128,6 +131,9 @@ int svm_pio_before_halt(struct vcpu *v, struct vm_exit *e);   // 1 with *e fille
 // run.c, vmenter.S (lab 4)
 int vcpu_run(struct vcpu *v, struct vm_exit *e);   // 0 with *e filled, or -E*
 void vcpu_cancel_completion(struct vcpu *v);       // the last exit's instruction faults instead
+int svm_ioio_decode(struct vcpu *v, struct vm_exit *e);   // IOIO exit -> e->u.io, v->next_rip
+void svm_pio_complete(struct vcpu *v, const struct vm_exit *d, uint64 value);   // pio.c: finish it here
+extern uint64 ktest_fake_exitcode;                 // ktests: the next exit reports this code instead
 void svm_vmrun_regs(uint64 vmcb_pa, struct svm_gprs *gprs);
 
 // fpu.c: the guest's own x87/SSE state around each VMRUN (IF=0)

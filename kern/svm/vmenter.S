@@ -15,7 +15,7 @@
 #        | return address    |  rsp+56
 #        | rbp               |  rsp+48   callee-saved registers of the
 #        | rbx               |  rsp+40   C caller (SysV ABI)
-#        | r12 .. r15        |  rsp+8 .. rsp+32
+#        | r12 .. r15        |  rsp+32 .. rsp+8
 #        | gprs pointer      |  rsp+0    where the guest's registers go
 #        +-------------------+
 #include "svm/vmenter.h"
