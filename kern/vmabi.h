@@ -210,7 +210,7 @@ struct vm_exit {
       uint8 string;    // INS/OUTS
       uint8 rep;       // REP prefix
       uint8 asize;     // string I/O: address size in bytes (2, 4, 8): which part of rCX/rSI/rDI counts
-      uint8 pad;
+      uint8 down;      // string I/O with RFLAGS.DF=1: element i is at gva - i * size
       uint32 count;    // elements: RCX for rep string I/O, else 1
       uint32 pad2;
       uint64 gva;      // string I/O: linear address of the first element (segment base + RSI/RDI)

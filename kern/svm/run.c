@@ -248,6 +248,7 @@ __attribute__((unused)) static int io_interception(struct vcpu *v, struct vm_exi
   int r = svm_ioio_decode(v, e);
   if (r < 0)
     return r;
+  e->u.io.down = e->u.io.string && (v->vmcb->save.rflags & FL_DF);   // which way the VMM walks
   v->pending = VM_EXIT_IO;
   return 0;
 }

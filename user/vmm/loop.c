@@ -169,9 +169,18 @@ void loop_after_run(struct guest *g)
     printf("%svmm: INTA: the vcpu took vector 0x%x, the PIC answers 0x%x\n", g->prefix, e->irq_acked, v);
 }
 
-// I/O exits for the board (ports.c); string I/O element by element through
-// guest memory (linear = guest-physical: real mode and the identity-mapped
-// guests). 1 to run on, 0 when the guest ended (exit port, reset).
+// One port access, to whichever chip decodes the port: the APIC board's
+// (fw_cfg, ACPI PM, port 0x92) first, then the PC's (ports.c).
+static void port_io(struct guest *g, uint16 port, int size, int in, uint32 *d, uint64 now)
+{
+  if (!apic_port_io(&g->board, port, size, in, d, now))
+    board_io(&g->board, port, size, in, d, now);
+}
+
+// I/O exits for the board; string I/O element by element through guest
+// memory (linear = guest-physical: real mode and the identity-mapped
+// guests), downward from gva when the guest's DF is set. 1 to run on, 0
+// when the guest ended (exit port, reset).
 int loop_io(struct guest *g)
 {
   struct vm_exit *e = &g->e;
@@ -179,24 +188,25 @@ int loop_io(struct guest *g)
   int size = e->u.io.size, in = e->u.io.in;
   if (!e->u.io.string) {
     uint32 d = e->u.io.data;
-    if (!apic_port_io(&g->board, e->u.io.port, size, in, &d, now))
-      board_io(&g->board, e->u.io.port, size, in, &d, now);
+    port_io(g, e->u.io.port, size, in, &d, now);
     if (in)
       e->u.io.data = d;
     return board_ended(g);
   }
   uint64 n = (uint64)e->u.io.count * size;
-  uint8 *p = gpa_ptr(g, e->u.io.gva, n);
+  uint64 lo = e->u.io.down && n ? e->u.io.gva - (n - size) : e->u.io.gva;
+  uint8 *p = gpa_ptr(g, lo, n);
   if (!p) {
-    guest_fail(g, "%s at 0x%lx (%lu bytes) outside guest memory", in ? "INS" : "OUTS", e->u.io.gva, n);
+    guest_fail(g, "%s at 0x%lx (%lu bytes) outside guest memory", in ? "INS" : "OUTS", lo, n);
     return 0;
   }
   for (uint64 i = 0; i < n && g->board.end == BOARD_RUN; i += size) {
+    uint64 at = e->u.io.down ? n - size - i : i;
     uint32 d = 0;
-    memmove(&d, p + i, in ? 0 : size);
-    board_io(&g->board, e->u.io.port, size, in, &d, now);
+    memmove(&d, p + at, in ? 0 : size);
+    port_io(g, e->u.io.port, size, in, &d, now);
     if (in)
-      memmove(p + i, &d, size);
+      memmove(p + at, &d, size);
   }
   return board_ended(g);
 }
