@@ -52,8 +52,23 @@ static void narrow(void)
   out("lapic_byte_write", "survived, tpr %x", LAPIC_REG(TPR));
 }
 
+// Guest-physical addresses with neither RAM nor a device behind them (above
+// the 128 MiB of RAM, in the PC's hole below 4 GiB): a PC answers reads
+// with all ones and drops writes; the guest goes on.
+static void open_bus(void)
+{
+  static const u64 at[] = {0x10000000UL, 0xD0000000UL};
+  for (int i = 0; i < 2; i++) {
+    volatile u32 *p = (volatile u32 *)at[i];
+    u32 before = *p;
+    *p = 0x12345678;
+    out(i ? "open_bus_hole" : "open_bus_above_ram", "read %x, after a write %x", before, *p);
+  }
+}
+
 void kmain(void)
 {
   registers();
+  open_bus();
   narrow();   // last: today's VMM ends the guest here
 }

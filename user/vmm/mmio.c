@@ -92,6 +92,12 @@ static int access_la(struct emu *x, uint64 la, void *buf, int n, int write)
   const struct mmio_dev *d = mmio_find(gpa);
   if (d)
     return write ? d->write(d->dev, gpa - d->base, buf, n) : d->read(d->dev, gpa - d->base, buf, n);
+  if (gpa + n > x->g->hdr.memsize && x->g->open_bus && gpa >= x->g->hdr.memsize) {
+    x->g->open_bus_accesses++;   // nothing answers: all ones, writes lost (a PC's open bus)
+    if (!write)
+      memset(buf, 0xFF, n);
+    return 0;
+  }
   if (gpa + n > x->g->hdr.memsize)
     return x->why = "an operand lies in unbacked guest-physical memory", -1;
   if (write)

@@ -35,6 +35,7 @@ int guest_setup(struct guest *g)
     regs.cr3 = h->cr3;
   if (g->o->kernel)
     linux_regs(g, &regs);
+  g->open_bus = g->o->kernel != NULL;   // Linux and multiboot kernels get a PC
   if ((r = vcpu_setregs(g->vm, g->vcpu, &regs)) < 0)
     return printf("vmm: vcpu_setregs: %s\n", errstr(r)), -1;
   if ((h->flags & GUEST_F_APIC) && !g->o->kernel && apic_setup(g) < 0)
@@ -42,12 +43,13 @@ int guest_setup(struct guest *g)
   return testdev_setup(g);
 }
 
-// A nested page fault: with GUEST_F_DEMAND, back the page with the VMM's
-// memory and let the guest retry; anything else ends the guest.
+// A nested page fault: a device's or (PC board) open bus: the instruction is
+// emulated; with GUEST_F_DEMAND, back the page with the VMM's memory and let
+// the guest retry; anything else ends the guest.
 static int npf(struct guest *g)
 {
   uint64 gpa = g->e.u.npf.gpa & ~4095UL;
-  if (mmio_find(g->e.u.npf.gpa))
+  if (mmio_find(g->e.u.npf.gpa) || (g->open_bus && g->e.u.npf.gpa >= g->hdr.memsize))
     return mmio_exit(g);
   if ((g->hdr.flags & GUEST_F_DEMAND) && gpa < g->hdr.memsize && !(g->e.u.npf.access & VM_NPF_PRESENT)) {
     int r = map(g, gpa, 4096);

@@ -103,4 +103,6 @@ void stats_print(struct guest *g)
   if (g->st.count[VM_EXIT_IO])
     print_ports(g, g->st.count[VM_EXIT_IO]);
   msr_print_unknown(g);
+  if (g->open_bus_accesses)
+    printf("%svmm: open bus (no RAM, no device): %lu accesses\n", g->prefix, g->open_bus_accesses);
 }

@@ -69,6 +69,9 @@ struct guest {
   struct board board;  // PIC, PIT, UART, RTC, small ports (chips.h)
   int irq_line;        // vector on the vcpu's interrupt line, -1 lowered
   int insn_done;       // the VMM emulated the exit's instruction: VM_RUN_INSN_DONE next run
+  int open_bus;        // a PC board (-k): guest-physical addresses above RAM with no device read
+                       // all ones and drop writes, as on a PC, instead of ending the guest
+  uint64 open_bus_accesses;   // how many (vmm -s)
   int ack_mismatch;    // INTAs whose vector was not the PIC's (reported once)
   uint64 now;          // guest time of the exit being handled (loop.c exit_now)
   int now_valid;
