@@ -217,11 +217,11 @@ print("svmlab: guest memory commands loaded: gphys, gvirt, gwalk")
 # the VMM's ELF (B/initrd/vmm, by nm) and read through that process's page
 # table (ptable.proc[i].pml4), whatever the CPU is running.
 
-LAPIC_FIELDS = [("id", 0, 4), ("tpr", 4, 4), ("ldr", 8, 4), ("svr", 16, 4), ("esr", 20, 4),
-                ("icr_lo", 28, 4), ("icr_hi", 32, 4), ("lvt", 36, 24), ("irr", 60, 32), ("isr", 92, 32),
-                ("tmr", 124, 32), ("timer_icr", 156, 4), ("timer_dcr", 160, 4), ("timer_due", 176, 8),
-                ("fired", 192, 8)]   # struct lapic; grade/lab_gdb.py checks it against the DWARF
-LAPIC_SIZE = 200
+LAPIC_FIELDS = [("base_msr", 0, 8), ("id", 8, 4), ("tpr", 16, 4), ("ldr", 20, 4), ("svr", 28, 4),
+                ("esr", 32, 4), ("icr_lo", 40, 4), ("icr_hi", 44, 4), ("lvt", 48, 24), ("irr", 72, 32),
+                ("isr", 104, 32), ("tmr", 136, 32), ("timer_icr", 168, 4), ("timer_dcr", 172, 4),
+                ("timer_due", 184, 8), ("fired", 200, 8)]   # struct lapic; grade/lab_gdb.py checks it against the DWARF
+LAPIC_SIZE = 224
 
 
 def _vmm_symbol(name):
