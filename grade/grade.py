@@ -224,8 +224,49 @@ def check_speed(args, tests, cfg):
     if note:
         print("grade.py: warning: " + note + "\n", flush=True)
     elif args.verbose:
-        print("grade.py: calibration boot %.2fs (reference %.2fs)"
-              % (seconds, gradelib.reference_boot()), flush=True)
+        print("grade.py: calibration boot %.2fs (reference %.2fs: this machine is %s)"
+              % (seconds, gradelib.reference_boot(), gradelib.speed_words(ratio)), flush=True)
+
+
+# What the build is made of: a file here newer than the kernel or the initrd
+# means the grade would test old code.
+SOURCES = ("kern", "user", "lib", "Makefile")
+BUILT = ("kernel.bin", "initrd.tar")
+
+
+def newer_source(build_dir, root=os.path.dirname(HERE)):
+    """The newest source file changed after the build (a path), or None."""
+    try:
+        built = min(os.path.getmtime(os.path.join(build_dir, f)) for f in BUILT)
+    except OSError:
+        return None
+    newest, path = built, None
+    for top in SOURCES:
+        top = os.path.join(root, top)
+        walk = [(os.path.dirname(top), [], [os.path.basename(top)])] if os.path.isfile(top) \
+            else os.walk(top)
+        for d, dirs, files in walk:
+            dirs[:] = [x for x in dirs if not x.startswith(".") and x != "__pycache__"]
+            for f in files:
+                if f.endswith((".c", ".h", ".S", ".s", ".ld", ".inc")) \
+                        or f == "Makefile":
+                    try:
+                        m = os.path.getmtime(os.path.join(d, f))
+                    except OSError:
+                        continue
+                    if m > newest:
+                        newest, path = m, os.path.join(d, f)
+    return path
+
+
+def warn_stale(build_dir):
+    """grade.py run directly (not by make grade) may test an old build: say so."""
+    path = newer_source(build_dir)
+    if path:
+        print("grade.py: warning: %s changed after %s was built: this grades the old "
+              "build; run make first (make grade builds, then grades)"
+              % (os.path.relpath(path, os.path.dirname(HERE)), os.path.join(build_dir, "kernel.bin")),
+              file=sys.stderr, flush=True)
 
 
 def select(args):
@@ -259,6 +300,7 @@ def main(argv=None):
             print("grade.py: %s/%s is missing: run make first" % (args.build_dir, f),
                   file=sys.stderr)
             return 2
+    warn_stale(args.build_dir)
     cfg = gradelib.Config(args.build_dir, args.qemu, args.cpu, args.timeout_scale * env_scale(),
                           args.tail)
     gradelib.install_signal_handlers()

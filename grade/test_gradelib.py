@@ -134,6 +134,57 @@ class Matching(Base):
         self.assertIn("ZeroDivisionError", res.message)
 
 
+class FailLines(Base):
+    """Any FAIL line a test program prints fails the test, named or not."""
+
+    def test_every_convention_fails(self):
+        for line in ("FAIL: npt walk (npt_test.c:12)", "irqtest: FAIL: count: 3",
+                     "hostile: bigio: FAIL: the VMM died", "devtest: pit: FAIL",
+                     "usertests: fork: FAILED", "faulttest: ud2: status 0 FAIL",
+                     "step: FAIL: the #DB came twice"):
+            res = self.run1(lambda r: r.expect_exit(0), "p:ok: a|p:%s|p:ok: b|o:0" % line)
+            self.assertFalse(res.passed, line)
+            self.assertIn("a test program reported a failed check", res.message)
+            self.assertIn("found: " + line, res.message)
+
+    def test_a_line_no_check_names_fails_early(self):
+        # The test waits for a line after the FAIL: the FAIL ends it at once.
+        res = self.run1(lambda r: r.expect("^later$"), "p:FAIL: x (a.c:1)|s:3|p:later|o:0",
+                        timeout=10)
+        self.assertFalse(res.passed)
+        self.assertIn("found: FAIL: x (a.c:1)", res.message)
+        self.assertLess(res.elapsed, 2.5)
+
+    def test_passing_lines_do_not_fail(self):
+        res = self.run1(lambda r: r.expect_exit(0),
+                        "p:ok: a|p:ktest x: 5 checks, 0 failed|p:apictest: 3 checks, 0 failed|"
+                        "p:irqtest: count: passed|p:poweroff: code 0|o:0")
+        self.assertTrue(res.passed, res.message)
+
+    def test_opt_out_names_the_line(self):
+        def t(r):
+            r.allow_fail(r"^hostile: selftest: FAIL: provoked$")
+            r.expect_exit(0)
+        res = self.run1(t, "p:hostile: selftest: FAIL: provoked|o:0")
+        self.assertTrue(res.passed, res.message)
+        # Only that line: another FAIL still fails.
+        res = self.run1(t, "p:hostile: selftest: FAIL: provoked|p:FAIL: real|o:0")
+        self.assertFalse(res.passed)
+        self.assertIn("found: FAIL: real", res.message)
+        # Declared on the test.
+        tst = mk(lambda r: r.expect_exit(0), "p:FAIL: on purpose (k.c:1)|o:0")
+        tst.fails = (r"^FAIL: on purpose ",)
+        self.assertTrue(gradelib.run_test(tst, self.cfg).passed)
+
+    def test_decorator_takes_fails(self):
+        n = len(gradelib.REGISTRY)
+        try:
+            gradelib.test(points=1, fails=[r"^FAIL: x"], name="fails_kw")(lambda r: None)
+            self.assertEqual(gradelib.REGISTRY[-1].fails, (r"^FAIL: x",))
+        finally:
+            del gradelib.REGISTRY[n:]
+
+
 class Exits(Base):
     def test_exit_code(self):
         self.assertTrue(self.run1(lambda r: r.expect_exit(3), "o:3").passed)
@@ -264,6 +315,12 @@ class Diagnosis(Base):
         self.cfg.slowness = 3.04
         res = self.run1(lambda r: r.expect_exit(0), "p:x|h", timeout=0.5)
         self.assertIn("The calibration boot ran 3.0x slower than on the reference machine.",
+                      " ".join(res.message.split()))
+
+    def test_timeout_on_a_fast_machine(self):
+        self.cfg.slowness = 0.5
+        res = self.run1(lambda r: r.expect_exit(0), "p:x|h", timeout=0.5)
+        self.assertIn("The calibration boot ran 2.0x faster than on the reference machine.",
                       " ".join(res.message.split()))
 
     def test_timeout_without_output(self):
@@ -442,6 +499,27 @@ class CommandLine(Base):
                     {"SVMLAB_REFERENCE_BOOT": "0.0001"}):     # 1 test: no calibration boot
             rc, out, _ = self.grade("--lab", "hsave", env=env)
             self.assertNotIn("warning", out)
+
+    def test_calibration_line_says_faster(self):
+        env = {"SVMLAB_CALIBRATE": "1", "SVMLAB_REFERENCE_BOOT": "100"}
+        rc, out, _ = self.grade("--lab", "hsave", "-v", env=env)
+        self.assertRegex(out, r"calibration boot .*this machine is [\d.]+x faster\)")
+
+    def test_stale_build_is_named(self):
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("grade_main", GRADE)
+        grade = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(grade)
+        root = os.path.join(self.dir, "src")
+        os.makedirs(os.path.join(root, "kern"))
+        src = os.path.join(root, "kern", "main.c")
+        open(src, "w").close()
+        os.utime(src, (1000, 1000))
+        for f in ("kernel.bin", "initrd.tar"):
+            os.utime(os.path.join(self.dir, f), (2000, 2000))
+        self.assertIsNone(grade.newer_source(self.dir, root))
+        os.utime(src, (3000, 3000))
+        self.assertEqual(grade.newer_source(self.dir, root), src)
 
     def test_calibration_boot_failure_is_reported(self):
         rc, out, _ = self.grade("--lab", "hsave", "--qemu", os.path.join(self.dir, "nosuch"),
