@@ -185,6 +185,32 @@ class FailLines(Base):
             del gradelib.REGISTRY[n:]
 
 
+class NoBoot(Base):
+    """A test of files (the written answers) boots nothing: the kernel's
+    state, a FAIL line or a hang, cannot cost it its points."""
+
+    def test_boots_nothing(self):
+        log = os.path.join(self.dir, "starts.log")
+        os.environ["FAKE_QEMU_LOG"] = log
+        try:
+            tst = mk(lambda r: time.sleep(0.5), "p:FAIL: broken kernel (k.c:1)|h")
+            tst.boot = False
+            res = gradelib.run_test(tst, self.cfg)
+        finally:
+            del os.environ["FAKE_QEMU_LOG"]
+        self.assertTrue(res.passed, res.message)
+        self.assertEqual(res.output, "")
+        self.assertFalse(os.path.exists(log), "QEMU was started")
+
+    def test_its_own_check_still_fails(self):
+        tst = mk(lambda r: r.check(False, "answers-lab9.txt is missing"), "o:0")
+        tst.boot = False
+        res = gradelib.run_test(tst, self.cfg)
+        self.assertFalse(res.passed)
+        self.assertIn("answers-lab9.txt is missing", res.message)
+        self.assertIn("grade.py --lab fake", res.reproduce())
+
+
 class Exits(Base):
     def test_exit_code(self):
         self.assertTrue(self.run1(lambda r: r.expect_exit(3), "o:3").passed)
