@@ -640,10 +640,14 @@ FATAL_HINTS = {
                    "\"VMSAVE and VMLOAD Instructions\").",
 }
 RESET_HINT = ("A triple fault is an exception raised while the CPU could not deliver an "
-              "exception (no usable IDT, stack, TSS or per-CPU data). Likely cause, if a guest "
-              "had just run: the host's GS base or TR were not restored after #VMEXIT (the "
-              "host VMLOAD after VMRUN, or the VMSAVE before it), so the next mycpu() or "
-              "interrupt faulted.")
+              "exception (no usable IDT, stack, TSS or per-CPU data). Likely causes, if a guest "
+              "had just run: (1) vmenter.S did not hand its C caller back the callee-saved "
+              "registers RBX, RBP, R12-R15 (pushed before VMRUN, popped in the reverse order "
+              "after it), or left the stack unbalanced (after #VMEXIT the gprs pointer must be "
+              "at (%rsp) and, after the pops, the return address where ret finds it): a wrong "
+              "RBP or return address sends the kernel to a bad stack; (2) the host's GS base or "
+              "TR were not restored after #VMEXIT (the host VMLOAD after VMRUN, or the VMSAVE "
+              "before it), so the next mycpu() or interrupt faulted.")
 TIMEOUT_HINT = ("The kernel is stuck: a loop that never ends, a lock never released, "
                 "interrupts or GIF left off, or a guest that never exits. Boot it with the "
                 "reproduce line below and watch where it stops (make qemu-gdb, then gdb, "

@@ -319,6 +319,9 @@ class Diagnosis(Base):
         self.assertIn("The last ktest line was: ok: first exit. "
                       "The last console line was: svm: entering.", m)
         self.assertIn("GS base or TR were not restored after #VMEXIT", m)
+        # A world switch that breaks the C calling convention crashes the same way.
+        self.assertIn("callee-saved registers RBX, RBP, R12-R15", m)
+        self.assertIn("the gprs pointer must be at (%rsp)", m)
 
     def test_reboot_loop_is_a_reset(self):
         # Without -no-reboot the output starts over and the test times out.
