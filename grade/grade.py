@@ -228,44 +228,41 @@ def check_speed(args, tests, cfg):
               % (seconds, gradelib.reference_boot(), gradelib.speed_words(ratio)), flush=True)
 
 
-# What the build is made of: a file here newer than the kernel or the initrd
-# means the grade would test old code.
-SOURCES = ("kern", "user", "lib", "Makefile")
-BUILT = ("kernel.bin", "initrd.tar")
+# What each build output is made of: a source newer than its output means
+# the grade would test old code. (kernel.bin holds kern/ and lib/; the
+# initrd holds user/ and lib/.)
+SOURCES = (("kern", ("kernel.bin",)), ("user", ("initrd.tar",)),
+           ("lib", ("kernel.bin", "initrd.tar")))
+SOURCE_EXT = (".c", ".h", ".S", ".s", ".ld", ".inc")
 
 
 def newer_source(build_dir, root=os.path.dirname(HERE)):
-    """The newest source file changed after the build (a path), or None."""
-    try:
-        built = min(os.path.getmtime(os.path.join(build_dir, f)) for f in BUILT)
-    except OSError:
-        return None
-    newest, path = built, None
-    for top in SOURCES:
-        top = os.path.join(root, top)
-        walk = [(os.path.dirname(top), [], [os.path.basename(top)])] if os.path.isfile(top) \
-            else os.walk(top)
-        for d, dirs, files in walk:
+    """A source file changed after the build output made of it (a path), or None."""
+    for top, outs in SOURCES:
+        try:
+            built = min(os.path.getmtime(os.path.join(build_dir, f)) for f in outs)
+        except OSError:
+            continue
+        for d, dirs, files in os.walk(os.path.join(root, top)):
             dirs[:] = [x for x in dirs if not x.startswith(".") and x != "__pycache__"]
             for f in files:
-                if f.endswith((".c", ".h", ".S", ".s", ".ld", ".inc")) \
-                        or f == "Makefile":
-                    try:
-                        m = os.path.getmtime(os.path.join(d, f))
-                    except OSError:
-                        continue
-                    if m > newest:
-                        newest, path = m, os.path.join(d, f)
-    return path
+                if not f.endswith(SOURCE_EXT):
+                    continue
+                try:
+                    if os.path.getmtime(os.path.join(d, f)) > built:
+                        return os.path.join(d, f)
+                except OSError:
+                    continue
+    return None
 
 
 def warn_stale(build_dir):
     """grade.py run directly (not by make grade) may test an old build: say so."""
     path = newer_source(build_dir)
     if path:
-        print("grade.py: warning: %s changed after %s was built: this grades the old "
+        print("grade.py: warning: %s changed after the build in %s: this grades the old "
               "build; run make first (make grade builds, then grades)"
-              % (os.path.relpath(path, os.path.dirname(HERE)), os.path.join(build_dir, "kernel.bin")),
+              % (os.path.relpath(path, os.path.dirname(HERE)), build_dir),
               file=sys.stderr, flush=True)
 
 

@@ -549,6 +549,17 @@ class CommandLine(Base):
         self.assertIsNone(grade.newer_source(self.dir, root))
         os.utime(src, (3000, 3000))
         self.assertEqual(grade.newer_source(self.dir, root), src)
+        # A user program is in the initrd only: a kernel built before it is not stale.
+        os.makedirs(os.path.join(root, "user"))
+        prog = os.path.join(root, "user", "vmm.c")
+        open(prog, "w").close()
+        os.utime(src, (1000, 1000))
+        os.utime(prog, (2500, 2500))
+        os.utime(os.path.join(self.dir, "kernel.bin"), (1500, 1500))
+        os.utime(os.path.join(self.dir, "initrd.tar"), (3000, 3000))
+        self.assertIsNone(grade.newer_source(self.dir, root))
+        os.utime(os.path.join(self.dir, "initrd.tar"), (2000, 2000))
+        self.assertEqual(grade.newer_source(self.dir, root), prog)
 
     def test_calibration_boot_failure_is_reported(self):
         rc, out, _ = self.grade("--lab", "hsave", "--qemu", os.path.join(self.dir, "nosuch"),
