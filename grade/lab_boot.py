@@ -182,3 +182,17 @@ def panic_pf(r):
         r"^  #\d+ 0x[0-9a-f]+ ktest_panic_pf\+0x[0-9a-f]+$",
         r"^poweroff: code 3$"])
     r.expect_exit(3)
+
+
+# The guest watchdog (kern/watchdog.c): the ktest's CPU poses as one stuck in
+# a guest with IF=0; the other CPU must report it and power off in about 5 s,
+# where a real stuck guest would otherwise cost a test its whole timeout.
+WATCHDOG_LINE = r"^watchdog: FAIL: cpu0 has run a guest for 5 s without a host timer interrupt"
+
+
+@test(points=2, title="the guest watchdog ends a run whose CPU no host interrupt reaches",
+      cmdline="ktest=watchdog", cpus=2, timeout=30, fails=[WATCHDOG_LINE])
+def watchdog(r):
+    r.reject(PANIC)
+    r.expect(WATCHDOG_LINE)
+    r.expect_exit(1)

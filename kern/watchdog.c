@@ -37,6 +37,7 @@ void watchdog_tick(void)
       continue;
     printf("watchdog: FAIL: cpu%d has run a guest for %d s without a host timer interrupt: host "
            "interrupts do not exit the guest (was the host's IF=1 at VMRUN?)\n", i, WATCHDOG_S);
+    panicked = 1;   // poweroff asks only this CPU to leave SVM: the stuck one would never answer
     poweroff(POWEROFF_FAIL);
   }
 }
