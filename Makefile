@@ -104,6 +104,7 @@ $(B)/ksyms.S: $(B)/kernel.tmp tools/mksyms.sh
 	NM=$(NM) sh tools/mksyms.sh $< > $@
 $(B)/kernel.elf: $(KOBJS) $(B)/ksyms.o kern/kernel.ld
 	$(LD) $(LDFLAGS) -T kern/kernel.ld -o $@ $(KOBJS) $(B)/ksyms.o
+	NM=$(NM) sh tools/mksyms.sh --same $(B)/kernel.tmp $@ || { rm -f $@; exit 1; }
 $(B)/kernel.bin: $(B)/kernel.elf
 	$(OBJCOPY) -O binary $< $@
 $(B)/ksyms0.o $(B)/ksyms.o: %.o: %.S

@@ -224,8 +224,46 @@ def check_speed(args, tests, cfg):
     if note:
         print("grade.py: warning: " + note + "\n", flush=True)
     elif args.verbose:
-        print("grade.py: calibration boot %.2fs (reference %.2fs)"
-              % (seconds, gradelib.reference_boot()), flush=True)
+        print("grade.py: calibration boot %.2fs (reference %.2fs: this machine is %s)"
+              % (seconds, gradelib.reference_boot(), gradelib.speed_words(ratio)), flush=True)
+
+
+# What each build output is made of: a source newer than its output means
+# the grade would test old code. (kernel.bin holds kern/ and lib/; the
+# initrd holds user/ and lib/.)
+SOURCES = (("kern", ("kernel.bin",)), ("user", ("initrd.tar",)),
+           ("lib", ("kernel.bin", "initrd.tar")))
+SOURCE_EXT = (".c", ".h", ".S", ".s", ".ld", ".inc")
+
+
+def newer_source(build_dir, root=os.path.dirname(HERE)):
+    """A source file changed after the build output made of it (a path), or None."""
+    for top, outs in SOURCES:
+        try:
+            built = min(os.path.getmtime(os.path.join(build_dir, f)) for f in outs)
+        except OSError:
+            continue
+        for d, dirs, files in os.walk(os.path.join(root, top)):
+            dirs[:] = [x for x in dirs if not x.startswith(".") and x != "__pycache__"]
+            for f in files:
+                if not f.endswith(SOURCE_EXT):
+                    continue
+                try:
+                    if os.path.getmtime(os.path.join(d, f)) > built:
+                        return os.path.join(d, f)
+                except OSError:
+                    continue
+    return None
+
+
+def warn_stale(build_dir):
+    """grade.py run directly (not by make grade) may test an old build: say so."""
+    path = newer_source(build_dir)
+    if path:
+        print("grade.py: warning: %s changed after the build in %s: this grades the old "
+              "build; run make first (make grade builds, then grades)"
+              % (os.path.relpath(path, os.path.dirname(HERE)), build_dir),
+              file=sys.stderr, flush=True)
 
 
 def select(args):
@@ -259,6 +297,7 @@ def main(argv=None):
             print("grade.py: %s/%s is missing: run make first" % (args.build_dir, f),
                   file=sys.stderr)
             return 2
+    warn_stale(args.build_dir)
     cfg = gradelib.Config(args.build_dir, args.qemu, args.cpu, args.timeout_scale * env_scale(),
                           args.tail)
     gradelib.install_signal_handlers()

@@ -27,11 +27,19 @@ The runner `r` offers:
   r.wait_exit()           wait for the end; returns the power-off code or None
   r.find(rx) / r.findall(rx)   search the output so far, without waiting
   r.check(cond, msg)      fail with msg unless cond
+  r.allow_fail(rx)        a FAIL line matching rx does not fail this test
+                          (see FAIL_LINE; @test(fails=[rx..]) says it up front)
   r.output                the serial output so far (\\r removed)
   r.build_dir, r.argv, r.test   where kernel.elf is, QEMU's argv, the Test
   r.time_left(margin)     seconds to the deadline: the timeout of a helper
                           process (never a fixed number: it would escape
                           SVMLAB_TIMEOUT_SCALE)
+Every test also fails on any line in the FAIL conventions of svmlab's test
+programs (FAIL_LINE: "FAIL: ..." from a ktest, "prog: FAIL: ...",
+"prog: name: FAILED", "... FAIL" at the end of a line): a failed check is
+never dropped because no rule of the grader names it.  A test that provokes
+such a line on purpose names it: @test(fails=[rx]) or r.allow_fail(rx).
+
 Regexes are Python `re` patterns compiled with re.MULTILINE.  While QEMU
 runs they see complete lines, plus the unfinished last line once the output
 has been quiet for 0.3 s (a shell prompt "$ " waiting for input);
@@ -62,7 +70,7 @@ class Test:
     """One declared test: how to boot QEMU and the function that checks it."""
 
     def __init__(self, fn, lab, points, title, cmdline, cpus, timeout,
-                 qemu_cpu, extra, mem, name):
+                 qemu_cpu, extra, mem, name, fails=(), boot=True):
         self.fn = fn
         self.lab = lab
         self.name = name or fn.__name__
@@ -74,6 +82,8 @@ class Test:
         self.qemu_cpu = qemu_cpu
         self.extra = extra if callable(extra) else list(extra)
         self.mem = mem
+        self.fails = tuple(fails)
+        self.boot = boot
 
     @property
     def id(self):
@@ -86,7 +96,7 @@ def _lab_of(module_name):
 
 
 def test(points, title=None, cmdline="", cpus=2, timeout=30, qemu_cpu=None,
-         extra=(), mem="512M", name=None):
+         extra=(), mem="512M", name=None, fails=(), boot=True):
     """Declares a test (decorator).  See the module docstring.
 
     points   what a pass is worth
@@ -99,10 +109,14 @@ def test(points, title=None, cmdline="", cpus=2, timeout=30, qemu_cpu=None,
     extra    more QEMU arguments: a list, or a function returning one, called
              for each run (e.g. lambda: ["-S", "-gdb", "tcp::%d" % free_port()];
              the test finds the values again in r.argv); mem: -m
+    fails    regexes of FAIL lines (FAIL_LINE) this test provokes on purpose;
+             any other FAIL line fails it
+    boot     False: boot nothing; the function checks files (the written
+             answers), so the kernel's state cannot fail it
     """
     def deco(fn):
         t = Test(fn, _lab_of(fn.__module__), points, title, cmdline, cpus,
-                 timeout, qemu_cpu, extra, mem, name)
+                 timeout, qemu_cpu, extra, mem, name, fails, boot)
         if any(o.id == t.id for o in REGISTRY):
             raise ValueError("test %s declared twice" % t.id)
         REGISTRY.append(t)
@@ -117,6 +131,15 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# The ways svmlab's test programs report a failed check (kern/ktest.c,
+# user/*.c, user/guests/*.S, the VMM's guests):
+#   FAIL: what (file:line)                      a ktest's KCHECK
+#   prog: FAIL: what ...                        usertests, forktest, irqtest, step...
+#   prog: name: FAIL: why / prog: name: FAIL(ED) hostile, devtest, irqtest, usertests
+#   prog: what: status N FAIL                   faulttest
+FAIL_LINE = re.compile(r"^(?:FAIL: |[\w.-]+: (?:[^\n]*?: )?FAIL(?:ED)?(?::|$)|[^\n]* FAIL$)", re.M)
 
 
 class TestFailure(Exception):
@@ -281,6 +304,34 @@ class Qemu:
                 "(reset, triple fault, ACPI shutdown or a QEMU error)" % s)
 
 
+class NoQemu:
+    """Stands for QEMU in a test declared with boot=False: no output, ended."""
+
+    def __init__(self, argv):
+        self.argv, self.cond = argv, threading.Condition()
+        self.text, self.stderr, self.status = "", b"", None
+        self.ended, self.timed_out, self.flooded = True, False, False
+        self.started = self.last_output = self.deadline = time.monotonic()
+        self.timeout = 0
+
+    def wait_until(self, pred):
+        return pred(self.text)
+
+    def wait_end(self, grace=0):
+        pass
+
+    stop = kill = wait_end
+
+    def send(self, data):
+        pass
+
+    def poweroff_code(self):
+        return None
+
+    def describe_end(self):
+        return "this test boots nothing (boot=False)"
+
+
 # ---------------------------------------------------------------------------
 # The object a test function receives
 
@@ -306,6 +357,8 @@ class Runner:
         self.q = qemu
         self.cursor = 0
         self.rejects = []
+        self.allowed = []       # FAIL lines this test provokes on purpose
+        self.scanned = 0        # output up to here holds no unallowed FAIL line
 
     @property
     def output(self):
@@ -323,12 +376,28 @@ class Runner:
         found = []
 
         def pred(text):
-            m = rx.search(self._view(text, partial), pos)
+            view = self._view(text, partial)
+            m = rx.search(view, pos)
             if m:
                 found.append(m)
-            return m is not None
+            # A failed check ends the wait: the caller's _check_rejects fails
+            # the test now, not at the timeout.
+            return m is not None or self._new_failure(view)
         self.q.wait_until(pred)
+        if not found:
+            self._check_rejects()     # a FAIL line is the better message
         return found[0] if found else None
+
+    def _new_failure(self, view):
+        """Whether complete lines not yet scanned hold an unallowed FAIL line."""
+        end = view.rfind("\n") + 1
+        if end <= self.scanned:
+            return False
+        bad = self._failed_check(view[self.scanned:end])
+        self.scanned = end
+        if bad is not None:
+            self.scanned = 0      # rescanned in full by _check_rejects
+        return bad is not None
 
     def fail(self, msg):
         raise TestFailure(msg)
@@ -380,9 +449,26 @@ class Runner:
         self.rejects.append((_rx(pattern), msg))
         self._check_rejects()
 
+    def allow_fail(self, pattern):
+        """A FAIL line matching pattern is expected: it does not fail the test."""
+        self.allowed.append(_rx(pattern))
+        self.scanned = 0
+
+    def _failed_check(self, text):
+        """The first FAIL line no allow_fail() pattern covers, or None."""
+        for m in FAIL_LINE.finditer(text):
+            line = text[m.start():].split("\n", 1)[0]
+            if not any(rx.search(line) for rx in self.allowed):
+                return line
+        return None
+
     def _check_rejects(self):
         with self.q.cond:
             text = self._view(self.q.text, False)
+        bad = self._failed_check(text)
+        if bad is not None:
+            self.fail("a test program reported a failed check: every FAIL line fails the "
+                      "test\n  found: %s" % bad)
         for rx, msg in self.rejects:
             m = rx.search(text)
             if m:
@@ -482,6 +568,8 @@ class Result:
     def reproduce(self):
         """A make line that boots the same way, for a student to try."""
         t = self.test
+        if not getattr(t, "boot", True):
+            return "python3 grade/grade.py --lab %s -k '^%s$'" % (t.lab, re.escape(t.id))
         s = "make qemu CPUS=%d APPEND=%s" % (t.cpus, shlex.quote(self.cmdline()))
         if t.qemu_cpu:
             s += " QEMUCPU=%s" % shlex.quote(t.qemu_cpu)
@@ -506,14 +594,17 @@ class Result:
 
 def run_test(t, cfg):
     """Boots QEMU for test t, runs its function, returns a Result."""
-    argv = cfg.argv(t)
+    argv = cfg.argv(t) if getattr(t, "boot", True) else []
     start = time.monotonic()
     try:
-        q = Qemu(argv, cfg.build_dir, t.timeout * cfg.timeout_scale)
+        q = (Qemu(argv, cfg.build_dir, t.timeout * cfg.timeout_scale) if argv
+             else NoQemu(argv))
     except OSError as e:
         return Result(t, False, 0.0, "could not start QEMU (%s): %s" % (argv[0], e), "", argv)
     r = Runner(q)
     r.test, r.build_dir, r.argv = t, cfg.build_dir, argv
+    for rx in getattr(t, "fails", ()):
+        r.allow_fail(rx)
     passed, msg = True, ""
     try:
         t.fn(r)
@@ -549,10 +640,14 @@ FATAL_HINTS = {
                    "\"VMSAVE and VMLOAD Instructions\").",
 }
 RESET_HINT = ("A triple fault is an exception raised while the CPU could not deliver an "
-              "exception (no usable IDT, stack, TSS or per-CPU data). Likely cause, if a guest "
-              "had just run: the host's GS base or TR were not restored after #VMEXIT (the "
-              "host VMLOAD after VMRUN, or the VMSAVE before it), so the next mycpu() or "
-              "interrupt faulted.")
+              "exception (no usable IDT, stack, TSS or per-CPU data). Likely causes, if a guest "
+              "had just run: (1) vmenter.S did not hand its C caller back the callee-saved "
+              "registers RBX, RBP, R12-R15 (pushed before VMRUN, popped in the reverse order "
+              "after it), or left the stack unbalanced (after #VMEXIT the gprs pointer must be "
+              "at (%rsp) and, after the pops, the return address where ret finds it): a wrong "
+              "RBP or return address sends the kernel to a bad stack; (2) the host's GS base or "
+              "TR were not restored after #VMEXIT (the host VMLOAD after VMRUN, or the VMSAVE "
+              "before it), so the next mycpu() or interrupt faulted.")
 TIMEOUT_HINT = ("The kernel is stuck: a loop that never ends, a lock never released, "
                 "interrupts or GIF left off, or a guest that never exits. Boot it with the "
                 "reproduce line below and watch where it stops (make qemu-gdb, then gdb, "
@@ -605,7 +700,7 @@ def diagnose(q, text, err, scale=1.0, slow=None):
         what = "Timed out after %gs. %s" % (q.timeout, _where(text))
         hint = TIMEOUT_HINT % max(3, 2 * scale)
         if slow:
-            hint += " The calibration boot ran %.1fx slower than on the reference machine." % slow
+            hint += " The calibration boot ran %s than on the reference machine." % speed_words(slow)
     else:
         return []
     return _wrap("", what.rstrip(".") + ".") + _wrap("Hint: ", hint)
@@ -632,6 +727,14 @@ def clip_lines(err, head=24, tail=4, width=160):
 CALIBRATION_CMDLINE = "test=leaktest"
 REFERENCE_BOOT = 0.35
 SLOW = 2.5            # warn when a machine is this much slower than the timeouts allow
+
+
+def speed_words(ratio):
+    """"2.0x slower" or "1.5x faster": a ratio of this machine's boot time to
+    the reference machine's, in words that point the right way."""
+    if ratio >= 1:
+        return "%.1fx slower" % ratio
+    return "%.1fx faster" % (1 / ratio)
 
 
 def reference_boot():

@@ -29,6 +29,26 @@ def cpus_come_up(r, n):
             "every 'cpuN: online' line must come before 'svmlab: %d cpus online'" % n)
 
 
+# QEMU's local APIC timer counts at 1 GHz divided by the divide register
+# (hw/intc/apic_common.c counts nanoseconds), so at divide 16 one 10 ms tick
+# is 625000 counts: an oracle the kernel's PIT calibration must meet on a
+# busy host as on an idle one (a calibration that counts time the vCPU was
+# descheduled makes every tick, timeout and TSC frequency wrong).
+QEMU_LAPIC_PER_TICK = 625000
+
+
+@test(points=2, title="the clock calibration matches QEMU's 1 GHz APIC timer within 2 %",
+      cmdline="test=leaktest", cpus=1, timeout=30)
+def calibration(r):
+    r.reject(PANIC)
+    m = r.expect(r"^lapic: timer (\d+) ticks per 10 ms at divide 16, TSC (\d+) MHz$")
+    got = int(m.group(1))
+    r.check(abs(got - QEMU_LAPIC_PER_TICK) <= QEMU_LAPIC_PER_TICK // 50,
+            "the kernel measured %d LAPIC counts per 10 ms tick, QEMU's timer gives %d: "
+            "the PIT calibration in kern/lapic.c is off by %.0f %%"
+            % (got, QEMU_LAPIC_PER_TICK, 100.0 * (got - QEMU_LAPIC_PER_TICK) / QEMU_LAPIC_PER_TICK))
+
+
 @test(points=4, title="boots on 1 CPU", cpus=1, timeout=30)
 def cpus1(r):
     cpus_come_up(r, 1)
@@ -162,3 +182,17 @@ def panic_pf(r):
         r"^  #\d+ 0x[0-9a-f]+ ktest_panic_pf\+0x[0-9a-f]+$",
         r"^poweroff: code 3$"])
     r.expect_exit(3)
+
+
+# The guest watchdog (kern/watchdog.c): the ktest's CPU poses as one stuck in
+# a guest with IF=0; the other CPU must report it and power off in about 5 s,
+# where a real stuck guest would otherwise cost a test its whole timeout.
+WATCHDOG_LINE = r"^watchdog: FAIL: cpu0 has run a guest for 5 s without a host timer interrupt"
+
+
+@test(points=2, title="the guest watchdog ends a run whose CPU no host interrupt reaches",
+      cmdline="ktest=watchdog", cpus=2, timeout=30, fails=[WATCHDOG_LINE])
+def watchdog(r):
+    r.reject(PANIC)
+    r.expect(WATCHDOG_LINE)
+    r.expect_exit(1)

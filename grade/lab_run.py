@@ -161,14 +161,15 @@ def order_problems(seq):
     return []
 
 
+# The order is read from the object code alone: a kernel that crashes loses
+# the points of the tests that run it, not these.
 @test(points=6, title="A: the entry sequence keeps GIF, IF and the VMSAVE/VMLOAD state consistent "
-      "around VMRUN (read from the object code)", cmdline="ktest=run_unknown", cpus=1, timeout=40)
+      "around VMRUN (read from the object code)", cpus=1, boot=False)
 def entry_order(r):
     seq = entry_sequence(os.path.join(r.build_dir, "kernel.elf"))
     probs = order_problems(seq)
     r.check(not probs, "the entry sequence, as objdump -d build/kernel.elf shows it (%s): %s" % (
         " ".join(seq or []) or "missing", "; ".join(probs)))
-    r.expect_exit(0)
 
 
 ktest(7, "run_gprs", 30, "A: vmenter.S: every guest GPR (RBX..R15) reaches the guest and comes back")
@@ -244,7 +245,7 @@ QUESTIONS = 6
 
 
 @test(points=2, title="answers-lab4.txt answers every question of labs/lab4-run.md",
-      cmdline="ktest=run_unknown", cpus=1, timeout=40)
+      cpus=1, boot=False)
 def answers(r):
     answers_file.check(r, 4, QUESTIONS)
 

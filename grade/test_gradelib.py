@@ -134,6 +134,83 @@ class Matching(Base):
         self.assertIn("ZeroDivisionError", res.message)
 
 
+class FailLines(Base):
+    """Any FAIL line a test program prints fails the test, named or not."""
+
+    def test_every_convention_fails(self):
+        for line in ("FAIL: npt walk (npt_test.c:12)", "irqtest: FAIL: count: 3",
+                     "hostile: bigio: FAIL: the VMM died", "devtest: pit: FAIL",
+                     "usertests: fork: FAILED", "faulttest: ud2: status 0 FAIL",
+                     "step: FAIL: the #DB came twice"):
+            res = self.run1(lambda r: r.expect_exit(0), "p:ok: a|p:%s|p:ok: b|o:0" % line)
+            self.assertFalse(res.passed, line)
+            self.assertIn("a test program reported a failed check", res.message)
+            self.assertIn("found: " + line, res.message)
+
+    def test_a_line_no_check_names_fails_early(self):
+        # The test waits for a line after the FAIL: the FAIL ends it at once.
+        res = self.run1(lambda r: r.expect("^later$"), "p:FAIL: x (a.c:1)|s:3|p:later|o:0",
+                        timeout=10)
+        self.assertFalse(res.passed)
+        self.assertIn("found: FAIL: x (a.c:1)", res.message)
+        self.assertLess(res.elapsed, 2.5)
+
+    def test_passing_lines_do_not_fail(self):
+        res = self.run1(lambda r: r.expect_exit(0),
+                        "p:ok: a|p:ktest x: 5 checks, 0 failed|p:apictest: 3 checks, 0 failed|"
+                        "p:irqtest: count: passed|p:poweroff: code 0|o:0")
+        self.assertTrue(res.passed, res.message)
+
+    def test_opt_out_names_the_line(self):
+        def t(r):
+            r.allow_fail(r"^hostile: selftest: FAIL: provoked$")
+            r.expect_exit(0)
+        res = self.run1(t, "p:hostile: selftest: FAIL: provoked|o:0")
+        self.assertTrue(res.passed, res.message)
+        # Only that line: another FAIL still fails.
+        res = self.run1(t, "p:hostile: selftest: FAIL: provoked|p:FAIL: real|o:0")
+        self.assertFalse(res.passed)
+        self.assertIn("found: FAIL: real", res.message)
+        # Declared on the test.
+        tst = mk(lambda r: r.expect_exit(0), "p:FAIL: on purpose (k.c:1)|o:0")
+        tst.fails = (r"^FAIL: on purpose ",)
+        self.assertTrue(gradelib.run_test(tst, self.cfg).passed)
+
+    def test_decorator_takes_fails(self):
+        n = len(gradelib.REGISTRY)
+        try:
+            gradelib.test(points=1, fails=[r"^FAIL: x"], name="fails_kw")(lambda r: None)
+            self.assertEqual(gradelib.REGISTRY[-1].fails, (r"^FAIL: x",))
+        finally:
+            del gradelib.REGISTRY[n:]
+
+
+class NoBoot(Base):
+    """A test of files (the written answers) boots nothing: the kernel's
+    state, a FAIL line or a hang, cannot cost it its points."""
+
+    def test_boots_nothing(self):
+        log = os.path.join(self.dir, "starts.log")
+        os.environ["FAKE_QEMU_LOG"] = log
+        try:
+            tst = mk(lambda r: time.sleep(0.5), "p:FAIL: broken kernel (k.c:1)|h")
+            tst.boot = False
+            res = gradelib.run_test(tst, self.cfg)
+        finally:
+            del os.environ["FAKE_QEMU_LOG"]
+        self.assertTrue(res.passed, res.message)
+        self.assertEqual(res.output, "")
+        self.assertFalse(os.path.exists(log), "QEMU was started")
+
+    def test_its_own_check_still_fails(self):
+        tst = mk(lambda r: r.check(False, "answers-lab9.txt is missing"), "o:0")
+        tst.boot = False
+        res = gradelib.run_test(tst, self.cfg)
+        self.assertFalse(res.passed)
+        self.assertIn("answers-lab9.txt is missing", res.message)
+        self.assertIn("grade.py --lab fake", res.reproduce())
+
+
 class Exits(Base):
     def test_exit_code(self):
         self.assertTrue(self.run1(lambda r: r.expect_exit(3), "o:3").passed)
@@ -242,6 +319,9 @@ class Diagnosis(Base):
         self.assertIn("The last ktest line was: ok: first exit. "
                       "The last console line was: svm: entering.", m)
         self.assertIn("GS base or TR were not restored after #VMEXIT", m)
+        # A world switch that breaks the C calling convention crashes the same way.
+        self.assertIn("callee-saved registers RBX, RBP, R12-R15", m)
+        self.assertIn("the gprs pointer must be at (%rsp)", m)
 
     def test_reboot_loop_is_a_reset(self):
         # Without -no-reboot the output starts over and the test times out.
@@ -264,6 +344,12 @@ class Diagnosis(Base):
         self.cfg.slowness = 3.04
         res = self.run1(lambda r: r.expect_exit(0), "p:x|h", timeout=0.5)
         self.assertIn("The calibration boot ran 3.0x slower than on the reference machine.",
+                      " ".join(res.message.split()))
+
+    def test_timeout_on_a_fast_machine(self):
+        self.cfg.slowness = 0.5
+        res = self.run1(lambda r: r.expect_exit(0), "p:x|h", timeout=0.5)
+        self.assertIn("The calibration boot ran 2.0x faster than on the reference machine.",
                       " ".join(res.message.split()))
 
     def test_timeout_without_output(self):
@@ -442,6 +528,38 @@ class CommandLine(Base):
                     {"SVMLAB_REFERENCE_BOOT": "0.0001"}):     # 1 test: no calibration boot
             rc, out, _ = self.grade("--lab", "hsave", env=env)
             self.assertNotIn("warning", out)
+
+    def test_calibration_line_says_faster(self):
+        env = {"SVMLAB_CALIBRATE": "1", "SVMLAB_REFERENCE_BOOT": "100"}
+        rc, out, _ = self.grade("--lab", "hsave", "-v", env=env)
+        self.assertRegex(out, r"calibration boot .*this machine is [\d.]+x faster\)")
+
+    def test_stale_build_is_named(self):
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("grade_main", GRADE)
+        grade = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(grade)
+        root = os.path.join(self.dir, "src")
+        os.makedirs(os.path.join(root, "kern"))
+        src = os.path.join(root, "kern", "main.c")
+        open(src, "w").close()
+        os.utime(src, (1000, 1000))
+        for f in ("kernel.bin", "initrd.tar"):
+            os.utime(os.path.join(self.dir, f), (2000, 2000))
+        self.assertIsNone(grade.newer_source(self.dir, root))
+        os.utime(src, (3000, 3000))
+        self.assertEqual(grade.newer_source(self.dir, root), src)
+        # A user program is in the initrd only: a kernel built before it is not stale.
+        os.makedirs(os.path.join(root, "user"))
+        prog = os.path.join(root, "user", "vmm.c")
+        open(prog, "w").close()
+        os.utime(src, (1000, 1000))
+        os.utime(prog, (2500, 2500))
+        os.utime(os.path.join(self.dir, "kernel.bin"), (1500, 1500))
+        os.utime(os.path.join(self.dir, "initrd.tar"), (3000, 3000))
+        self.assertIsNone(grade.newer_source(self.dir, root))
+        os.utime(os.path.join(self.dir, "initrd.tar"), (2000, 2000))
+        self.assertEqual(grade.newer_source(self.dir, root), prog)
 
     def test_calibration_boot_failure_is_reported(self):
         rc, out, _ = self.grade("--lab", "hsave", "--qemu", os.path.join(self.dir, "nosuch"),

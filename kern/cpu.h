@@ -37,6 +37,7 @@ struct cpu {
   uint64 gdt[NSEGS];
   uint64 ticks;              // timer ticks seen on this CPU
   struct vcpu *fpu_owner;    // whose x87/SSE state the registers hold (kern/svm/fpu.c)
+  volatile int in_guest;     // between VMRUN's setup and its #VMEXIT (kern/watchdog.c)
 };
 #define CPU_OFF_KSTACK 0x08
 #define CPU_OFF_USER_RSP 0x10

@@ -48,6 +48,7 @@ const char *ksym_lookup(uint64 addr, uint64 *off);
 #define POWEROFF_FAIL 1
 #define POWEROFF_PANIC 3
 void poweroff(int code) __attribute__((noreturn));
+void watchdog_tick(void);               // watchdog.c: from each timer tick
 
 // cmdline.c
 void cmdline_init(const char *s);

@@ -68,32 +68,67 @@ static void lapicw(int reg, uint32 v)
   (void)lapic[LAPIC_ID / 4];   // wait for the write to land
 }
 
-// Runs PIT channel 2 once for ms milliseconds (mode 0, gate on, speaker
-// off) and returns when its output goes high. ms <= 50.
-static void pit_wait(int ms)
+// PIT channel 2's count, latched (8254 counter latch command).
+static uint32 pit2_count(void)
 {
-  uint32 count = PIT_HZ / 1000 * ms;
-  outb(0x61, (inb(0x61) & ~0x02) | 0x01);
-  outb(0x43, 0xB0);   // channel 2, lobyte/hibyte, mode 0, binary
-  outb(0x42, count & 0xFF);
-  outb(0x42, count >> 8);
-  while (!(inb(0x61) & 0x20))
-    pause();
+  outb(0x43, 0x80);   // channel 2, latch
+  uint32 lo = inb(0x42);
+  return lo | (uint32)inb(0x42) << 8;
+}
+
+// One reading of the PIT, the LAPIC timer and the TSC at one instant: the
+// TSC is read before and after, and `width` says how far apart (a vCPU
+// descheduled by a busy host between the reads makes it wide).
+struct calib_sample { uint32 pit, lapic; uint64 tsc, width; };
+
+static struct calib_sample calib_sample(void)
+{
+  struct calib_sample best = { 0, 0, 0, ~0UL };
+  for (int i = 0; i < 8; i++) {   // the narrowest of a few
+    uint64 a = rdtsc();
+    uint32 pit = pit2_count(), l = lapicr(LAPIC_TCCR);
+    uint64 b = rdtsc();
+    if (b - a < best.width)
+      best = (struct calib_sample){ pit, l, a + (b - a) / 2, b - a };
+  }
+  return best;
 }
 
 // Measures the LAPIC timer (divide by 16) and the TSC against the PIT.
+// Waiting for the PIT's output to rise and then reading the TSC counts any
+// time the (virtual) CPU was not running after the rise: on a busy host the
+// TSC came out 1.5x-5x too fast, and so did every timeout and Linux's
+// tsc_early_khz. Instead each end reads the PIT's count between two TSC
+// reads, and of CALIB_TRIES measurements the one with the narrowest
+// brackets counts.
+#define CALIB_TRIES 5
 static void calibrate(void)
 {
+  uint32 want = PIT_HZ / 1000 * CALIB_MS;
+  uint64 best_width = ~0UL;
   lapicw(LAPIC_TIMER, LVT_MASKED | (T_IRQ0 + IRQ_TIMER));
-  lapicw(LAPIC_TICR, 0xFFFFFFFF);
-  uint64 t0 = rdtsc();
-  pit_wait(CALIB_MS);
-  uint32 left = lapicr(LAPIC_TCCR);
-  uint64 t1 = rdtsc();
-  uint64 per_ms = (0xFFFFFFFFu - left) / CALIB_MS;
-  timer_count = per_ms * 1000 / HZ;
-  tsc_per_us = (t1 - t0) / (CALIB_MS * 1000);
-  tsc_khz = (t1 - t0) / CALIB_MS;
+  for (int i = 0; i < CALIB_TRIES; i++) {
+    outb(0x61, (inb(0x61) & ~0x02) | 0x01);   // gate on, speaker off
+    outb(0x43, 0xB0);   // channel 2, lobyte/hibyte, mode 0, binary
+    outb(0x42, 0xFF);
+    outb(0x42, 0xFF);
+    lapicw(LAPIC_TICR, 0xFFFFFFFF);
+    while (pit2_count() > 0xFFF0)   // counting has begun
+      pause();
+    struct calib_sample s0 = calib_sample(), s1;
+    do
+      s1 = calib_sample();
+    while (s0.pit - s1.pit < want && s1.pit <= s0.pit);
+    uint32 pit = s0.pit - s1.pit;
+    if (s1.pit > s0.pit || pit == 0 || s0.width + s1.width >= best_width)
+      continue;
+    best_width = s0.width + s1.width;
+    uint64 ns = (uint64)pit * 1000000000UL / PIT_HZ;
+    uint64 lticks = s0.lapic - s1.lapic, cycles = s1.tsc - s0.tsc;
+    timer_count = lticks * (1000000000UL / HZ) / ns;
+    tsc_khz = cycles * 1000000UL / ns;
+    tsc_per_us = tsc_khz / 1000;
+  }
   if (timer_count == 0 || tsc_per_us == 0)
     panic("lapic: calibration failed (timer %u, tsc/us %lu)", timer_count, tsc_per_us);
   printf("lapic: timer %u ticks per %d ms at divide 16, TSC %lu MHz\n", timer_count, 1000 / HZ,

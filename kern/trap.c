@@ -250,8 +250,10 @@ static void timer_intr(void)
 {
   int deadline;
   int tick = lapic_timer_intr(&deadline);
-  if (tick)
+  if (tick) {
     mycpu()->ticks++;
+    watchdog_tick();
+  }
   lapiceoi();     // before proc_tick: it may switch away from this stack
   if (deadline)
     vcpu_deadline_wakeup();

@@ -58,7 +58,10 @@ def table(tests):
         if t.cmdline:
             # A randomized test draws a new seed each grading run: show where it goes.
             boot.append("`%s`" % re.sub(r"\bseed=\d+", "seed=N", t.cmdline))
-        boot.append("%d CPU%s" % (t.cpus, "" if t.cpus == 1 else "s"))
+        if not getattr(t, "boot", True):
+            boot.append("boots nothing (reads files)")
+        else:
+            boot.append("%d CPU%s" % (t.cpus, "" if t.cpus == 1 else "s"))
         if t.qemu_cpu:
             boot.append("`-cpu %s`" % t.qemu_cpu)
         rows.append("| `%s` | %s | %s | %s |" % (t.name, pts(t.points),

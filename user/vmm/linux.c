@@ -68,17 +68,18 @@ static uint64 rdtsc(void)
   return (uint64)hi << 32 | lo;
 }
 
-// The TSC's frequency in kHz, timed against 5 of the host's timer ticks.
+// The TSC's frequency in kHz, as the kernel calibrated it against the PIT:
+// clock_ns() is the kernel's TSC scaled by that frequency, so the ratio over
+// a few ms gives it back, however late this process runs. (Timing the TSC
+// against timer ticks counted every tick a busy host delivered late.)
 static uint64 tsc_khz(void)
 {
-  long t = uptime();
-  while (uptime() == t)
-    ;
   uint64 c0 = rdtsc();
-  t = uptime();
-  while (uptime() < t + 5)
-    ;
-  return (rdtsc() - c0) * HZ_USER / 5 / 1000;
+  long n0 = clock_ns(), n1;
+  do
+    n1 = clock_ns();
+  while (n1 - n0 < 5000000);
+  return (rdtsc() - c0) * 1000000 / (uint64)(n1 - n0);
 }
 
 // Linux calibrates the TSC by polling the PIT through port 0x61 and 0x42:
