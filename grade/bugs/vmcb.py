@@ -152,7 +152,7 @@ bug("check_cd_nw_inverted", "rejects CD=1 with NW=1 instead of CD=0 with NW=1",
     edits=[(C, "if (!(s->cr0 & CR0_CD) && (s->cr0 & CR0_NW))", "if ((s->cr0 & CR0_CD) && (s->cr0 & CR0_NW))")],
     tests=["vmcb/rule_cr0_cd_0_with_nw_1", "vmcb/legal"])
 bug("check_no_efer_mbz", "no EFER reserved-bit rule",
-    edits=[(C, "  if (s->efer & ~EFER_DEFINED)\n    return VMCB_BAD_EFER_MBZ;\n", "")],
+    edits=[(C, "  if (s->efer & efer_mbz())\n    return VMCB_BAD_EFER_MBZ;\n", "  (void)efer_mbz;\n")],
     tests=["vmcb/rule_efer_bit_2_set"])
 bug("check_no_dr6", "no DR6[63:32] rule",
     edits=[(C, "  if (s->dr6 >> 32)\n    return VMCB_BAD_DR6_HIGH;\n", "")],
@@ -183,3 +183,37 @@ bug("iopm_8k", "an IOPM of 8 KiB (one bit per port, forgetting the bits past por
     edits=[(P, "p->iopm = kalloc_pages(IOPM_SIZE / PGSIZE, 1);", "p->iopm = kalloc_pages(2, 1);"),
            (P, "memset(p->iopm, 0xFF, IOPM_SIZE);", "memset(p->iopm, 0xFF, 2 * PGSIZE);")],
     tests=["vmcb/perm_maps", "vmcb/nomem"])
+
+# ---- Part C, caught by the randomized test (vmcb_random) and by no fixed case ----------
+bug("check_eventinj_any_exception_vector", "an injected exception may have any vector but 2 (32..255 too)",
+    edits=[(C, "return type != SVM_EVTINJ_TYPE_EXEPT || (vec != 2 && vec < 32);",
+            "return type != SVM_EVTINJ_TYPE_EXEPT || vec != 2;")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_eventinj_ignores_valid", "judges EVENTINJ's type even when its V bit is clear (nothing is injected)",
+    edits=[(C, "  if (!(ev & SVM_EVTINJ_VALID))\n    return 1;\n  uint64 type", "  uint64 type")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_eventinj_type1_only", "rejects only the reserved type 1; types 5, 6, 7 pass",
+    edits=[(C, "  if (type != SVM_EVTINJ_TYPE_INTR && type != SVM_EVTINJ_TYPE_NMI &&\n"
+               "      type != SVM_EVTINJ_TYPE_EXEPT && type != SVM_EVTINJ_TYPE_SOFT)\n    return 0;\n",
+            "  if (type == (_UL(1) << SVM_EVTINJ_TYPE_SHIFT))\n    return 0;\n")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_msrpm_not_checked", "checks the IOPM's end against the address width, never the MSRPM's",
+    edits=[(C, "if (!map_fits(c->iopm_base_pa, IOPM_SIZE) || !map_fits(c->msrpm_base_pa, MSRPM_SIZE))",
+            "if (!map_fits(c->iopm_base_pa, IOPM_SIZE))")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_cr3_bits_52", "CR3's reserved bits are 63:52 whatever the CPU's physical address width",
+    edits=[(C, "if (s->cr3 & ~((_UL(1) << maxphyaddr()) - 1))", "if (s->cr3 >> 52)")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_cs_ld_any_mode", "rejects CS.L with CS.D outside long mode too (the CPU ignores CS.L there)",
+    edits=[(C, "if (lm_paging && (s->cs.attrib & SEG_ATTR_L) && (s->cs.attrib & SEG_ATTR_DB))",
+            "if ((s->cs.attrib & SEG_ATTR_L) && (s->cs.attrib & SEG_ATTR_DB))")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_dr7_from_bit_31", "DR7's reserved half starts at bit 31",
+    edits=[(C, "if (s->dr7 >> 32)", "if (s->dr7 >> 31)")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_efer_ignores_cpuid", "every EFER bit the APM names is legal, whether or not this CPU has the feature",
+    edits=[(C, "  }\n  return ~ok;\n}", "  }\n  return ~(ok | _UL(0x36E000));   // bits 13-15, 17, 18, 20, 21\n}")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_cr4_every_optional_bit", "every optional CR4 bit (UMIP .. CET) is legal, whatever CPUID says",
+    edits=[(C, "  return ~ok;\n}\n\n// EFER bits that must be zero", "  return ~(ok | _UL(0xF71800));   // bits 11, 12, 16-18, 20-23\n}\n\n// EFER bits that must be zero")],
+    tests=["vmcb/random_vmcbs"])

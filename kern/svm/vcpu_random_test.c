@@ -14,8 +14,9 @@
 //
 // The model is the TLB and VMCB cache of each CPU (APM Vol. 2 §15.15, §15.16):
 //   - a pretend VMRUN applies the VMCB's TLB_CONTROL (1 flushes the CPU's
-//     whole TLB, 3 the VMCB's ASID; 7 keeps global entries, so it cleans
-//     nothing for sure), then the guest's entries fill its ASID's slot;
+//     whole TLB, 3 the VMCB's ASID if CPUID has FlushByAsid; 7 keeps global
+//     entries, so it cleans nothing for sure), then the guest's entries fill
+//     its ASID's slot;
 //   - at that VMRUN the ASID's slot on that CPU must hold nothing, or entries
 //     of this very vcpu made since its last vcpu_flush_tlb: otherwise a guest
 //     would see another guest's (or its own stale) translations;
@@ -146,9 +147,11 @@ static void pretend_vmrun(struct stepreq *q)
   else if (m->ran_cpu == cpu && asid != m->ran_asid && (c->clean & (1u << VMCB_CLEAN_ASID)))
     mismatch(q->step, "vcpu #%lu on cpu%d: ASID %u -> %u with the ASID clean bit set (clean 0x%x)", m->serial, cpu,
              m->ran_asid, asid, c->clean);
+  // 3 and 7 exist only with FlushByAsid (CPUID 8000_000Ah EDX bit 6); QEMU
+  // 7.2, without it, flushes nothing for them.
   if (c->tlb_control == TLB_CONTROL_FLUSH_ALL)
     memset(tlb[cpu], 0, sizeof tlb[cpu]);
-  else if (c->tlb_control == TLB_CONTROL_FLUSH_ASID)
+  else if (c->tlb_control == TLB_CONTROL_FLUSH_ASID && svm_has(SVM_FEAT_FLUSHASID))
     tlb[cpu][asid].owner = 0;
   struct tlbslot *s = &tlb[cpu][asid];
   if (s->owner && (s->owner != m->serial || s->epoch != m->flushes))
