@@ -217,3 +217,37 @@ bug("check_efer_ignores_cpuid", "every EFER bit the APM names is legal, whether 
 bug("check_cr4_every_optional_bit", "every optional CR4 bit (UMIP .. CET) is legal, whatever CPUID says",
     edits=[(C, "  return ~ok;\n}\n\n// EFER bits that must be zero", "  return ~(ok | _UL(0xF71800));   // bits 11, 12, 16-18, 20-23\n}\n\n// EFER bits that must be zero")],
     tests=["vmcb/random_vmcbs"])
+
+# ---- correct variants: other orders and KVM's choices; each keeps every point ------
+variant("check_registers_first",
+        "vmcb_check tests the registers, then the long-mode rules, then the control area",
+        edits=[(C, "  enum vmcb_rule r = check_control(&vmcb->control);\n  if (r == VMCB_OK)\n    r = check_regs(&vmcb->save);\n"
+                   "  if (r == VMCB_OK)\n    r = check_long_mode(&vmcb->save);\n",
+                "  enum vmcb_rule r = check_regs(&vmcb->save);\n  if (r == VMCB_OK)\n    r = check_long_mode(&vmcb->save);\n"
+                "  if (r == VMCB_OK)\n    r = check_control(&vmcb->control);\n")])
+variant("check_map_kvm_reading",
+        "KVM's reading of the map rule: the map's last byte must be a legal address (< 2^MAXPHYADDR)",
+        edits=[(C, "return (base & ~_UL(0xFFF)) < limit - size;", "return (base & ~_UL(0xFFF)) + size - 1 < limit;")])
+variant("check_eventinj_switch",
+        "EVENTINJ judged with a switch over the type",
+        edits=[(C, "  if (type != SVM_EVTINJ_TYPE_INTR && type != SVM_EVTINJ_TYPE_NMI &&\n"
+                   "      type != SVM_EVTINJ_TYPE_EXEPT && type != SVM_EVTINJ_TYPE_SOFT)\n    return 0;\n"
+                   "  return type != SVM_EVTINJ_TYPE_EXEPT || (vec != 2 && vec < 32);",
+                "  switch (type) {\n  case SVM_EVTINJ_TYPE_INTR:\n  case SVM_EVTINJ_TYPE_NMI:\n  case SVM_EVTINJ_TYPE_SOFT:\n"
+                "    return 1;\n  case SVM_EVTINJ_TYPE_EXEPT:\n    return vec < 32 && vec != 2;\n  default:\n    return 0;\n  }")])
+variant("check_cached_maxphyaddr",
+        "reads MAXPHYADDR from CPUID once and keeps it (KVM caches CPUID too)",
+        edits=[(C, "static int maxphyaddr(void) { return cpuid(0x80000008, 0).eax & 0xFF; }",
+                "static int maxphyaddr(void)\n{\n  static int bits;\n  if (!bits)\n    bits = cpuid(0x80000008, 0).eax & 0xFF;\n  return bits;\n}")])
+variant("intercepts_kvm_superset",
+        "KVM's larger intercept set: also INIT, RSM, TASK_SWITCH, FERR_FREEZE, WBINVD, XSETBV, RDPRU",
+        edits=[(V, "      INTERCEPT_SHUTDOWN;\n", "      INTERCEPT_SHUTDOWN | INTERCEPT_INIT | INTERCEPT_RSM | INTERCEPT_TASK_SWITCH |\n"
+                   "      INTERCEPT_FERR_FREEZE;\n"),
+               (V, "      INTERCEPT_MWAIT | INTERCEPT_MWAIT_COND;\n",
+                "      INTERCEPT_MWAIT | INTERCEPT_MWAIT_COND | INTERCEPT_WBINVD | INTERCEPT_XSETBV | INTERCEPT_RDPRU;\n")])
+variant("init_save_mode_switch",
+        "vmcb_init_save picks the mode's helper with a switch",
+        edits=[(V, "  if (s->mode == GUEST_REAL)\n    save_real(v, s);\n  else if (s->mode == GUEST_PROT32)\n    save_prot32(v, s);\n"
+                   "  else\n    save_long(v, s);\n",
+                "  switch (s->mode) {\n  case GUEST_REAL: save_real(v, s); break;\n  case GUEST_PROT32: save_prot32(v, s); break;\n"
+                "  default: save_long(v, s); break;\n  }\n")])

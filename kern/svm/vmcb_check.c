@@ -195,8 +195,8 @@ enum vmcb_rule vmcb_check(const struct vmcb *vmcb)
     r = check_long_mode(&vmcb->save);
   return r;
   // LAB 2 STUB
-  // // LAB 2: VMCB_OK if VMRUN would accept the VMCB, else the first rule broken, in the order
-  // // of the list at the top of this file.
+  // // LAB 2: VMCB_OK if VMRUN would accept the VMCB, else a rule it breaks (with several,
+  // // the first of the list at the top of this file).
   // lab_missing(2, "vmcb_check");
   // return VMCB_OK;
   // LAB 2 END
