@@ -134,3 +134,14 @@ variant("enabled_from_locals",
         edits=[(H, "  uint64 hsave = rdmsr(MSR_VM_HSAVE_PA);\n  sd->enabled = (rdmsr(MSR_EFER) & EFER_SVME) && hsave == sd->save_area_pa && hsave != 0;",
                 "  uint64 efer = rdmsr(MSR_EFER), hsave = rdmsr(MSR_VM_HSAVE_PA);\n"
                 "  sd->enabled = hsave != 0 && hsave == sd->save_area_pa && (efer & EFER_SVME) != 0;")])
+
+# ---- caught by the randomized orders (hsave_random) and by no fixed case ----------
+bug("efer_written_as_boot_value", "enable writes EFER from the bits the kernel boots with (SCE, LME, LMA, NXE) "
+    "plus SVME instead of reading it: a bit someone changed since is lost",
+    edits=[(H, "  wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);",
+            "  wrmsr(MSR_EFER, EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE | EFER_SVME);")],
+    tests=["hsave/random_orders"])
+bug("disable_efer_as_boot_value", "disable writes EFER = SCE | LME | LMA | NXE instead of clearing SVME alone",
+    edits=[(H, "  wrmsr(MSR_EFER, rdmsr(MSR_EFER) & ~EFER_SVME);",
+            "  wrmsr(MSR_EFER, EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE);")],
+    tests=["hsave/random_orders"])
