@@ -174,8 +174,9 @@ static uint64 efer_legal(void)
 // A permission map of size bytes at base (low 12 bits ignored) must not
 // reach "the maximum supported physical address" (§15.5.1). Whether that is
 // 2^MAXPHYADDR - 1 (the last byte) or 2^MAXPHYADDR is not spelled out, and
-// KVM takes the lenient reading: a map whose last byte is exactly the last
-// physical byte may go either way (edge 1 counts it, edge 0 does not).
+// KVM takes the lenient reading. The rules computed here let such a map go
+// either way (edge 1 counts it, edge 0 does not); the CPU's verdict then
+// decides: QEMU 7.2 refuses an MSRPM whose last byte is the last physical one.
 static int map_too_high(uint64 base, uint64 size, int edge)
 {
   uint64 last = (base & ~_UL(0xFFF)) + size - 1;
