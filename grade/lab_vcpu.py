@@ -15,12 +15,17 @@ so ktests (kern/svm/vcpu_test.c) check the bookkeeping directly:
   vcpu_loadput      first load, -EBUSY, -EINVAL, vcpu_put
   vcpu_migrate      a moved vcpu: all dirty, a fresh ASID; staying keeps both
   vcpu_clean        vcpu_regs_dirty: each register group its own clean bit
+  vcpu_random       (kern/svm/vcpu_random_test.c) seeded random schedules of
+                    vcpus moving between 3 CPUs, loads without a run, flushes,
+                    frees: a model of each CPU's TLB and VMCB cache says
+                    whether a guest could see stale state
 Several tests share a ktest: each grades only its own lines ("ok: ..."), so
 one broken rule costs that rule's points, and the failure quotes the rule's
 FAIL line. A test fails on the stubs it depends on only (part C's tests do
 not need parts A and B).
 """
 import os
+import random
 import re
 
 import answers as answers_file
@@ -188,6 +193,25 @@ def clean_only(r):
     rules(r, "vcpu_clean", *(["%s changed: no other clean bit cleared" % g for g in CLEAN_GROUPS + NO_GROUP]
                              + ["cr2, ss and idtr changed together",
                                 "nothing changed: bits already dirty stay dirty"]), needs=("vcpu_regs_dirty",))
+
+
+# ---- Parts A+B, randomized: a new seed each grading run (SVMLAB_SEED=N replays) ----
+SEED = int(os.environ.get("SVMLAB_SEED") or random.SystemRandom().randrange(1, 1 << 31))
+RANDOM_STEPS = 4000
+
+
+@test(points=10, title="A+B: %d random load/run/put/move/flush/free steps on 3 CPUs: no guest sees another's "
+      "TLB entries or stale VMCB state" % RANDOM_STEPS,
+      cmdline="ktest=vcpu_random seed=%d steps=%d" % (SEED, RANDOM_STEPS), cpus=3, timeout=60)
+def random_schedules(r):
+    finished(r, "vcpu_random", LOADING + ("vcpu_flush_tlb", "svm_clear_current_vmcb", "vcpu_free"))
+    bad = [x.group(0) for x in r.findall(r"^mismatch: .*$")] or \
+          [x.group(0) for x in r.findall(r"^FAIL: .*$")]
+    r.check(not bad, "%s\n    (the seed, the step, the vcpu, the CPU and the values seen; the property: a "
+            "guest's ASID on a CPU holds no one else's and no stale translations when it runs, and VMCB "
+            "state cached on another CPU is not trusted)\n    replay with: SVMLAB_SEED=%d make grade LAB=vcpu "
+            "GRADEFLAGS=\"-k random_schedules -v\"" % ("\n".join(bad[:4]), SEED))
+    r.expect_exit(0)
 
 
 # ---- Questions ---------------------------------------------------------------

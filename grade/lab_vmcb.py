@@ -7,6 +7,9 @@ The ktests live in kern/svm/vmcb_test.c:
                reset state, both permission maps' contents
   vmcb_exits   guest instructions that must exit (ports, MSRs, CPUID, INVLPGA,
                VMMCALL, MONITOR, MWAIT) and pass-through MSRs that must not
+  vmcb_random  (kern/svm/vmcb_random_test.c) seeded random VMCBs, valid ones
+               with one or two random mutations: the checker against the
+               §15.5.1 rules computed by the test and against VMRUN itself
   vmcb_broken  each deliberately broken VMCB is rejected by the checker with
                the right rule AND by the CPU's VMRUN with VMEXIT_INVALID; legal
                but unusual VMCBs are accepted by both
@@ -17,6 +20,8 @@ The ktests live in kern/svm/vmcb_test.c:
   vmcb_misc    exit names, clean bits, vmcb_dump prints every field
   vmcb_smp     the guest runs on every CPU in turn (smp_call)
 """
+import os
+import random
 import re
 
 from gradelib import test
@@ -196,6 +201,28 @@ def legal(r):
             % (bad[0].group(0) if bad else ""))
     n = len(r.findall(r"^ok: legal VMCB"))
     r.check(n == 8, "expected 8 'ok: legal VMCB' lines, got %d" % n)
+
+
+# ---- Part C, randomized: a new seed each grading run (SVMLAB_SEED=N replays) ----
+SEED = int(os.environ.get("SVMLAB_SEED") or random.SystemRandom().randrange(1, 1 << 31))
+RANDOM_CASES = 3000
+
+
+@test(points=8, title="C: %d random VMCBs: the checker agrees with the §15.5.1 rules and with VMRUN"
+      % RANDOM_CASES, cmdline="ktest=vmcb_random seed=%d cases=%d" % (SEED, RANDOM_CASES), cpus=1,
+      timeout=60)
+def random_vmcbs(r):
+    r.reject(PANIC)
+    r.reject(r"^lab \d: .* not implemented")
+    m = r.expect(r"^ktest vmcb_random: (\d+) checks, (\d+) failed$")
+    bad = [x.group(0) for x in r.findall(r"^mismatch: .*$")] or \
+          [x.group(0) for x in r.findall(r"^FAIL: .*$")]
+    r.check(m.group(2) == "0",
+            "%s\n    (a mismatch line gives the seed, the case, the guest mode and the mutated fields; "
+            "the property is §15.5.1: accept what no rule forbids, reject the rest, name a broken "
+            "rule)\n    replay with: SVMLAB_SEED=%d make grade LAB=vmcb GRADEFLAGS=\"-k random_vmcbs -v\""
+            % ("\n".join(bad[:4]) or "(no line printed)", SEED))
+    r.expect_exit(0)
 
 
 @test(points=4, title="exit names, clean bits and vmcb_dump", cmdline="ktest=vmcb_misc", cpus=1)

@@ -1,6 +1,6 @@
 # Bug catalogue of lab 3 (vcpu): plausible student mistakes in kern/svm/vcpu.c's
 # solution regions, each of which must lose points (tools/bugs.py).
-from bugs import bug
+from bugs import bug, variant
 
 V = "kern/svm/vcpu.c"
 
@@ -244,3 +244,38 @@ bug("rip_marks_seg",
 bug("free_keeps_current_vmcb", "vcpu_free frees the VMCB while a CPU still names it as its current one",
     edits=[("kern/svm/vcpu.c", "  // LAB 3 BEGIN\n  svm_clear_current_vmcb(v->vmcb);\n  vmcb_destroy(v);",
             "  // LAB 3 BEGIN\n  (void)svm_clear_current_vmcb;\n  vmcb_destroy(v);")], tests=["vcpu/free_clears"])
+
+# ---- caught by the randomized schedules (vcpu_random) and by no fixed case ---------
+bug("same_asid_no_flush",
+    "a reused ASID is flushed only when its number differs from the vcpu's previous one (as if the "
+    "entries under that number were surely the vcpu's own)",
+    edits=[(V, "  v->current_vmcb->asid_generation = sd->asid_generation;\n  v->asid = sd->next_asid++;\n",
+            "  uint32 old_asid = v->vmcb->control.asid;\n"
+            "  v->current_vmcb->asid_generation = sd->asid_generation;\n  v->asid = sd->next_asid++;\n"),
+           (V, "  if (sd->asid_generation > 1)\n    v->vmcb->control.tlb_control =",
+            "  if (sd->asid_generation > 1 && old_asid != v->asid)\n    v->vmcb->control.tlb_control =")],
+    tests=["vcpu/random_schedules"])
+
+# ---- correct variants: other orders and KVM's choices; each keeps every point ------
+variant("clean_zero_directly",
+        "a move clears the clean field directly (clean = 0) instead of vmcb_mark_all_dirty",
+        edits=[(V, "    vmcb_mark_all_dirty(v->vmcb);\n    info->cpu = cpu;", "    v->vmcb->control.clean = 0;\n    info->cpu = cpu;")])
+variant("kvm_asid_always_dirty",
+        "KVM's new_asid: the ASID clean bit is cleared whenever an ASID is handed out, even the same number",
+        edits=[(V, "  if (v->vmcb->control.asid != v->asid) {\n    v->vmcb->control.asid = v->asid;\n"
+                   "    vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_ASID);\n  }\n",
+                "  v->vmcb->control.asid = v->asid;\n  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_ASID);\n")])
+variant("kvm_flush_generation_decrement",
+        "KVM's svm_flush_tlb_asid without FlushByAsid: asid_generation-- (any value but the CPU's forces a new ASID)",
+        edits=[(V, "  v->current_vmcb->asid_generation = 0;\n  // LAB 3 STUB", "  v->current_vmcb->asid_generation--;\n  // LAB 3 STUB")])
+variant("current_vmcb_first",
+        "vcpu_load names the VMCB current on this CPU before the move and ASID bookkeeping",
+        edits=[(V, "  svm_asid_init(sd);\n  struct vmcb_info *info = v->current_vmcb;\n",
+                "  svm_asid_init(sd);\n  sd->current_vmcb = v->vmcb;\n  struct vmcb_info *info = v->current_vmcb;\n"),
+               (V, "    vcpu_new_asid(v, sd);\n  sd->current_vmcb = v->vmcb;\n", "    vcpu_new_asid(v, sd);\n")])
+variant("asid_init_keyed_on_max",
+        "svm_asid_init recognises a set-up CPU by its max_asid instead of its generation",
+        edits=[(V, "  if (sd->asid_generation)\n    return;\n  // ASID 0", "  if (sd->max_asid)\n    return;\n  // ASID 0")])
+variant("put_order_swapped",
+        "vcpu_put drops guest_state_loaded before it forgets the CPU",
+        edits=[(V, "  v->cpu = -1;\n  v->guest_state_loaded = 0;\n  return 0;", "  v->guest_state_loaded = 0;\n  v->cpu = -1;\n  return 0;")])

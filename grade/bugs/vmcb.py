@@ -152,7 +152,7 @@ bug("check_cd_nw_inverted", "rejects CD=1 with NW=1 instead of CD=0 with NW=1",
     edits=[(C, "if (!(s->cr0 & CR0_CD) && (s->cr0 & CR0_NW))", "if ((s->cr0 & CR0_CD) && (s->cr0 & CR0_NW))")],
     tests=["vmcb/rule_cr0_cd_0_with_nw_1", "vmcb/legal"])
 bug("check_no_efer_mbz", "no EFER reserved-bit rule",
-    edits=[(C, "  if (s->efer & ~EFER_DEFINED)\n    return VMCB_BAD_EFER_MBZ;\n", "")],
+    edits=[(C, "  if (s->efer & efer_mbz())\n    return VMCB_BAD_EFER_MBZ;\n", "  (void)efer_mbz;\n")],
     tests=["vmcb/rule_efer_bit_2_set"])
 bug("check_no_dr6", "no DR6[63:32] rule",
     edits=[(C, "  if (s->dr6 >> 32)\n    return VMCB_BAD_DR6_HIGH;\n", "")],
@@ -183,3 +183,80 @@ bug("iopm_8k", "an IOPM of 8 KiB (one bit per port, forgetting the bits past por
     edits=[(P, "p->iopm = kalloc_pages(IOPM_SIZE / PGSIZE, 1);", "p->iopm = kalloc_pages(2, 1);"),
            (P, "memset(p->iopm, 0xFF, IOPM_SIZE);", "memset(p->iopm, 0xFF, 2 * PGSIZE);")],
     tests=["vmcb/perm_maps", "vmcb/nomem"])
+
+# ---- Part C, caught by the randomized test (vmcb_random) and by no fixed case ----------
+bug("check_eventinj_any_exception_vector", "an injected exception may have any vector but 2 (32..255 too)",
+    edits=[(C, "return type != SVM_EVTINJ_TYPE_EXEPT || (vec != 2 && vec < 32);",
+            "return type != SVM_EVTINJ_TYPE_EXEPT || vec != 2;")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_eventinj_ignores_valid", "judges EVENTINJ's type even when its V bit is clear (nothing is injected)",
+    edits=[(C, "  if (!(ev & SVM_EVTINJ_VALID))\n    return 1;\n  uint64 type", "  uint64 type")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_eventinj_type1_only", "rejects only the reserved type 1; types 5, 6, 7 pass",
+    edits=[(C, "  if (type != SVM_EVTINJ_TYPE_INTR && type != SVM_EVTINJ_TYPE_NMI &&\n"
+               "      type != SVM_EVTINJ_TYPE_EXEPT && type != SVM_EVTINJ_TYPE_SOFT)\n    return 0;\n",
+            "  if (type == (_UL(1) << SVM_EVTINJ_TYPE_SHIFT))\n    return 0;\n")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_msrpm_not_checked", "checks the IOPM's end against the address width, never the MSRPM's",
+    edits=[(C, "if (!map_fits(c->iopm_base_pa, IOPM_SIZE) || !map_fits(c->msrpm_base_pa, MSRPM_SIZE))",
+            "if (!map_fits(c->iopm_base_pa, IOPM_SIZE))")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_cr3_bits_52", "CR3's reserved bits are 63:52 whatever the CPU's physical address width",
+    edits=[(C, "if (s->cr3 & ~((_UL(1) << maxphyaddr()) - 1))", "if (s->cr3 >> 52)")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_cs_ld_any_mode", "rejects CS.L with CS.D outside long mode too (the CPU ignores CS.L there)",
+    edits=[(C, "if (lm_paging && (s->cs.attrib & SEG_ATTR_L) && (s->cs.attrib & SEG_ATTR_DB))",
+            "if ((s->cs.attrib & SEG_ATTR_L) && (s->cs.attrib & SEG_ATTR_DB))")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_dr7_from_bit_31", "DR7's reserved half starts at bit 31",
+    edits=[(C, "if (s->dr7 >> 32)", "if (s->dr7 >> 31)")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_efer_ignores_cpuid", "every EFER bit the APM names is legal, whether or not this CPU has the feature",
+    edits=[(C, "  }\n  return ~ok;\n}", "  }\n  return ~(ok | _UL(0x36E000));   // bits 13-15, 17, 18, 20, 21\n}")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_map_last_byte_legal", "a map may end exactly at the last physical byte (KVM's reading; this CPU refuses it)",
+    edits=[(C, "return (base & ~_UL(0xFFF)) < limit - size;", "return (base & ~_UL(0xFFF)) + size - 1 < limit;")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_cr4_every_optional_bit", "every optional CR4 bit (UMIP .. CET) is legal, whatever CPUID says",
+    edits=[(C, "  return ~ok;\n}\n\n// EFER bits that must be zero", "  return ~(ok | _UL(0xF71800));   // bits 11, 12, 16-18, 20-23\n}\n\n// EFER bits that must be zero")],
+    tests=["vmcb/random_vmcbs"])
+
+# ---- correct variants: other orders and KVM's choices; each keeps every point ------
+variant("check_registers_first",
+        "vmcb_check tests the registers, then the long-mode rules, then the control area",
+        edits=[(C, "  enum vmcb_rule r = check_control(&vmcb->control);\n  if (r == VMCB_OK)\n    r = check_regs(&vmcb->save);\n"
+                   "  if (r == VMCB_OK)\n    r = check_long_mode(&vmcb->save);\n",
+                "  enum vmcb_rule r = check_regs(&vmcb->save);\n  if (r == VMCB_OK)\n    r = check_long_mode(&vmcb->save);\n"
+                "  if (r == VMCB_OK)\n    r = check_control(&vmcb->control);\n")])
+# Not a variant: KVM's reading of the map rule (the last byte < 2^MAXPHYADDR) accepts an MSRPM that
+# ends exactly at the last physical byte, which this CPU's VMRUN refuses (vmcb_random shows it).
+variant("check_asid_first",
+        "the control-area rules in another order: ASID 0 first, then the VMRUN intercept, EVENTINJ, the maps",
+        edits=[(C, "  if (!(c->intercepts[INTERCEPT_WORD_MISC2] & INTERCEPT_VMRUN))\n    return VMCB_BAD_VMRUN_INTERCEPT;\n",
+                "  if (c->asid == 0)\n    return VMCB_BAD_ASID;\n"
+                "  if (!(c->intercepts[INTERCEPT_WORD_MISC2] & INTERCEPT_VMRUN))\n    return VMCB_BAD_VMRUN_INTERCEPT;\n"
+                "  if (!eventinj_ok(c->eventinj))\n    return VMCB_BAD_EVENTINJ;\n"),
+               (C, "  if (!eventinj_ok(c->eventinj))\n    return VMCB_BAD_EVENTINJ;\n  if (c->asid == 0)\n    return VMCB_BAD_ASID;\n", "")])
+variant("check_eventinj_switch",
+        "EVENTINJ judged with a switch over the type",
+        edits=[(C, "  if (type != SVM_EVTINJ_TYPE_INTR && type != SVM_EVTINJ_TYPE_NMI &&\n"
+                   "      type != SVM_EVTINJ_TYPE_EXEPT && type != SVM_EVTINJ_TYPE_SOFT)\n    return 0;\n"
+                   "  return type != SVM_EVTINJ_TYPE_EXEPT || (vec != 2 && vec < 32);",
+                "  switch (type) {\n  case SVM_EVTINJ_TYPE_INTR:\n  case SVM_EVTINJ_TYPE_NMI:\n  case SVM_EVTINJ_TYPE_SOFT:\n"
+                "    return 1;\n  case SVM_EVTINJ_TYPE_EXEPT:\n    return vec < 32 && vec != 2;\n  default:\n    return 0;\n  }")])
+variant("check_cached_maxphyaddr",
+        "reads MAXPHYADDR from CPUID once and keeps it (KVM caches CPUID too)",
+        edits=[(C, "static int maxphyaddr(void) { return cpuid(0x80000008, 0).eax & 0xFF; }",
+                "static int maxphyaddr(void)\n{\n  static int bits;\n  if (!bits)\n    bits = cpuid(0x80000008, 0).eax & 0xFF;\n  return bits;\n}")])
+variant("intercepts_kvm_superset",
+        "KVM's larger intercept set: also INIT, RSM, TASK_SWITCH, FERR_FREEZE, WBINVD, XSETBV, RDPRU",
+        edits=[(V, "      INTERCEPT_SHUTDOWN;\n", "      INTERCEPT_SHUTDOWN | INTERCEPT_INIT | INTERCEPT_RSM | INTERCEPT_TASK_SWITCH |\n"
+                   "      INTERCEPT_FERR_FREEZE;\n"),
+               (V, "      INTERCEPT_MWAIT | INTERCEPT_MWAIT_COND;\n",
+                "      INTERCEPT_MWAIT | INTERCEPT_MWAIT_COND | INTERCEPT_WBINVD | INTERCEPT_XSETBV | INTERCEPT_RDPRU;\n")])
+variant("init_save_mode_switch",
+        "vmcb_init_save picks the mode's helper with a switch",
+        edits=[(V, "  if (s->mode == GUEST_REAL)\n    save_real(v, s);\n  else if (s->mode == GUEST_PROT32)\n    save_prot32(v, s);\n"
+                   "  else\n    save_long(v, s);\n",
+                "  switch (s->mode) {\n  case GUEST_REAL: save_real(v, s); break;\n  case GUEST_PROT32: save_prot32(v, s); break;\n"
+                "  default: save_long(v, s); break;\n  }\n")])

@@ -180,8 +180,8 @@ void svm_hardware_enable(void)
   uint64 hsave = rdmsr(MSR_VM_HSAVE_PA);
   sd->enabled = (rdmsr(MSR_EFER) & EFER_SVME) && hsave == sd->save_area_pa && hsave != 0;
   // LAB 1 STUB
-  // // LAB 1: on this CPU, if its SVM features match the BSP's, set EFER.SVME and VM_HSAVE_PA
-  // // = this CPU's save area; svm_data.enabled = 1 iff both MSRs read back as written.
+  // // LAB 1: if this CPU's SVM features match the BSP's, make VMRUN usable here with this
+  // // CPU's own save area (§15.4, §15.30.4); svm_data.enabled says whether the CPU really took it.
   // lab_missing(1, "svm_hardware_enable");
   // LAB 1 END
   svm_print_enable();
@@ -222,8 +222,8 @@ void svm_hardware_disable(void)
   wrmsr(MSR_EFER, rdmsr(MSR_EFER) & ~EFER_SVME);
   sd->enabled = 0;
   // LAB 1 STUB
-  // // LAB 1: on this CPU zero VM_HSAVE_PA, clear EFER.SVME (keep the other EFER bits)
-  // // and mark the CPU not enabled.
+  // // LAB 1: undo on this CPU what svm_hardware_enable set up, leaving whatever else the
+  // // registers hold as it was; the CPU is no longer enabled.
   // lab_missing(1, "svm_hardware_disable");
   // LAB 1 END
 }
@@ -242,8 +242,8 @@ void svm_hardware_disable_all(void)
         smp_call(i, disable_here, NULL);
   svm_hardware_disable();
   // LAB 1 STUB
-  // // LAB 1: run svm_hardware_disable on every online CPU, this one last; after a panic
-  // // only on this one (the others may never answer).
+  // // LAB 1: every online CPU ends with SVM off; after a panic only this one (the others
+  // // may never answer).
   // if (rdmsr(MSR_EFER) & EFER_SVME)
   //   lab_missing(1, "svm_hardware_disable_all");
   // LAB 1 END

@@ -116,8 +116,8 @@ void vcpu_flush_tlb(struct vcpu *v)
   // flushed when a later generation hands it out).
   v->current_vmcb->asid_generation = 0;
   // LAB 3 STUB
-  // // LAB 3: v's TLB entries must not survive to its next run; flush only
-  // // v's ASID if the CPU can, else make v's next load take a fresh ASID.
+  // // LAB 3: v's TLB entries must not survive to its next run, and the other guests on the
+  // // CPU should keep theirs where the CPU allows it (§15.16).
   // v->vmcb->control.tlb_control = TLB_CONTROL_FLUSH_ALL;
   // lab_missing(3, "vcpu_flush_tlb");
   // LAB 3 END

@@ -509,8 +509,8 @@ static void check_maps(struct testvm *t)
   for (int i = 0; i < MSRPM_SIZE && bad < 0; i++)
     if (t->perm.msrpm[i] != want[i])
       bad = i;
-  KCHECK(bad < 0, "MSRPM: every MSR exits except the 10 VMLOAD/VMSAVE ones (byte 0x%x is 0x%x, want 0x%x)",
-         bad < 0 ? 0 : bad, bad < 0 ? 0 : t->perm.msrpm[bad], bad < 0 ? 0 : want[bad]);
+  KCHECK(bad < 0, "MSRPM: every MSR exits except the 10 VMLOAD/VMSAVE ones (byte 0x%x is 0x%x: the bits of its "
+         "MSRs are wrong)", bad < 0 ? 0 : bad, bad < 0 ? 0 : t->perm.msrpm[bad]);
 }
 
 // In every mode: DS, ES, SS, FS, GS are present, writable data segments
@@ -557,7 +557,7 @@ KTEST(vmcb_fields)
   KCHECK(v->rflags == FL_RSVD1, "RFLAGS is the reset value: bit 1 only (is 0x%lx)", v->rflags);
   KCHECK(v->dr6 == 0xFFFF0FF0 && v->dr7 == 0x400, "DR6/DR7 reset values (DR6=0x%lx DR7=0x%lx)", v->dr6,
          v->dr7);
-  KCHECK(v->efer == (EFER_SVME | EFER_LME | EFER_LMA), "long mode EFER is SVME|LME|LMA (is 0x%lx)",
+  KCHECK(v->efer == (EFER_SVME | EFER_LME | EFER_LMA), "long mode EFER: what long mode and VMRUN need, nothing else (is 0x%lx)",
          v->efer);
   KCHECK(v->tr.attrib == (SEG_ATTR_TYPE(0xB) | SEG_ATTR_P) && v->ldtr.attrib == (SEG_ATTR_TYPE(0x2) | SEG_ATTR_P),
          "TR is a present busy TSS, LDTR a present LDT (attrib 0x%x, 0x%x)", v->tr.attrib, v->ldtr.attrib);
@@ -565,7 +565,8 @@ KTEST(vmcb_fields)
          v->gdtr.limit, v->idtr.limit);
   testvm_init(&t, GUEST_REAL);
   KCHECK(v->cs.selector == 0x1000 && v->cs.base == 0x10000 && v->rip == 0 && v->cs.limit == 0xFFFF,
-         "real mode entry 0x10000: CS sel 0x%x (want 0x1000) base 0x%lx IP 0x%lx limit 0x%x",
+         "real mode entry 0x10000: CS sel 0x%x base 0x%lx IP 0x%lx limit 0x%x (CS:IP must reach the entry as "
+         "real mode computes it, with the reset limit)",
          v->cs.selector, v->cs.base, v->rip, v->cs.limit);
   KCHECK(v->cr0 == (CR0_CD | CR0_NW | CR0_ET) && v->efer == EFER_SVME,
          "real mode: CR0 0x%lx is the RESET value, EFER 0x%lx only SVME", v->cr0, v->efer);
@@ -573,7 +574,8 @@ KTEST(vmcb_fields)
   uint16 flat = SEG_ATTR_S | SEG_ATTR_P | SEG_ATTR_DB | SEG_ATTR_G;
   KCHECK((v->cr0 & CR0_PE) && !(v->cr0 & CR0_PG) && v->efer == EFER_SVME &&
              (v->cs.attrib & flat) == flat && v->cs.limit == 0xFFFFFFFF && v->rip == GPA_CODE,
-         "32-bit protected mode: CR0 0x%lx (PE, no PG), EFER 0x%lx, CS attrib 0x%x (S P D G) limit 0x%x",
+         "32-bit protected mode: CR0 0x%lx, EFER 0x%lx, CS attrib 0x%x limit 0x%x (protection without paging, a "
+         "flat 32-bit code segment)",
          v->cr0, v->efer, v->cs.attrib, v->cs.limit);
   check_data_segs(&t);
   check_maps(&t);
