@@ -173,6 +173,7 @@ def entry_order(r):
 
 
 ktest(7, "run_gprs", 30, "A: vmenter.S: every guest GPR (RBX..R15) reaches the guest and comes back")
+ktest(3, "run_callee_saved", 7, "A: vmenter.S gives its caller RBX, RBP, R12-R15 back as they were (SysV ABI)")
 ktest(6, "run_hostregs", 6, "A: VMSAVE/VMLOAD pairing: host LSTAR, STAR, TR, GS back; guest FS, LSTAR, TR kept")
 ktest(4, "run_intr", 2, "A: a guest spinning with IF=0 still gives INTR exits; host timer ticks")
 ktest(4, "run_io", 3, "B: I/O exits decoded; next RIP from EXITINFO2; IN data lands in AL")

@@ -85,7 +85,7 @@ bug("rbx_rbp_pops_swapped",
 bug("r12_not_saved_on_stack",
     "forgets to push/pop the host's R12 (callee-saved): the C caller finds the guest's R12",
     edits=[(S, "  push %r12\n", ""), (S, "  pop %r12\n", "")],
-    tests=["run/run_cpuid", "run/run_gprs"])
+    tests=["run/run_cpuid", "run/run_gprs", "run/run_callee_saved"])
 
 bug("gprs_pointer_from_rsi",
     "after #VMEXIT uses RSI as the gprs pointer: it holds the guest's RSI now",

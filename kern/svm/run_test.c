@@ -8,6 +8,7 @@
 #include "vmabi.h"
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
+#include "svm/svm_ops.h"
 #include "../lib/string.h"
 
 #define GPA_CODE 0x1000
@@ -318,6 +319,71 @@ KTEST(run_gprs)
          e.rip, r, e.reason);
   check_gprs(t.v, 2, "after two runs");
   guest_free(&t);
+}
+
+// The SysV ABI makes RBX, RBP and R12-R15 the caller's: svm_vmrun_regs
+// must hand them back as they were, whatever the guest left in them. The C
+// caller may or may not keep something there across the call (that changes
+// with every compiler and every edit), so this test calls svm_vmrun_regs
+// from assembly with a known value in each and reads them afterwards.
+// callee_saved_vmrun(vmcb_pa, gprs, out[6]): out = RBX, RBP, R12..R15 after.
+void callee_saved_vmrun(uint64 vmcb_pa, struct svm_gprs *gprs, uint64 *out);
+asm(".text\n"
+    ".globl callee_saved_vmrun\n"
+    "callee_saved_vmrun:\n"
+    "  push %rbx\n  push %rbp\n  push %r12\n  push %r13\n  push %r14\n  push %r15\n"
+    "  push %rdx\n"                       // out; the stack is 16-byte aligned for the call
+    "  movabs $0xCA11EE5A0000B0B1, %rbx\n"
+    "  movabs $0xCA11EE5A0000B0B2, %rbp\n"
+    "  movabs $0xCA11EE5A0000B0B3, %r12\n"
+    "  movabs $0xCA11EE5A0000B0B4, %r13\n"
+    "  movabs $0xCA11EE5A0000B0B5, %r14\n"
+    "  movabs $0xCA11EE5A0000B0B6, %r15\n"
+    "  call svm_vmrun_regs\n"
+    "  pop %rdx\n"
+    "  mov %rbx, 0(%rdx)\n  mov %rbp, 8(%rdx)\n  mov %r12, 16(%rdx)\n"
+    "  mov %r13, 24(%rdx)\n  mov %r14, 32(%rdx)\n  mov %r15, 40(%rdx)\n"
+    "  pop %r15\n  pop %r14\n  pop %r13\n  pop %r12\n  pop %rbp\n  pop %rbx\n"
+    "  ret\n");
+
+KTEST(run_callee_saved)
+{
+  static const char *names[6] = {"RBX", "RBP", "R12", "R13", "R14", "R15"};
+  struct testguest t;
+  struct vm_exit e;
+  uint8 *host = kalloc();
+  if (!host || !guest_start(&t, &e, g_gprs, sizeof g_gprs)) {
+    KCHECK(host != 0, "a page for the host's VMSAVE state");
+    return;
+  }
+  memset(host, 0, PGSIZE);
+  uint64 *g = (uint64 *)&t.v->gprs, out[6] = {0};
+  for (int i = 0; i < 14; i++)
+    g[i] = gpr_pattern(i);
+  // The world switch around svm_vmrun_regs, as the test's own (interrupts
+  // off all along: the guest halts at once, no host interrupt is needed).
+  pushcli();
+  int cpu = cpuid_self(), r = vcpu_load(t.v, cpu);
+  if (r == 0) {
+    uint64 vmcb_pa = t.v->current_vmcb->pa;
+    clgi();
+    vmsave(V2P(host));
+    vmload(vmcb_pa);
+    callee_saved_vmrun(vmcb_pa, &t.v->gprs, out);
+    vmsave(vmcb_pa);
+    vmload(V2P(host));
+    stgi();
+    vcpu_put(t.v);
+  }
+  popcli();
+  KCHECK(r == 0 && (uint32)t.v->vmcb->control.exitcode == SVM_EXIT_HLT,
+         "the guest ran to its HLT (exit code 0x%lx, vcpu_load %d): svm_vmrun_regs did a VMRUN",
+         t.v->vmcb->control.exitcode, r);
+  for (int i = 0; i < 6; i++)
+    KCHECK(out[i] == (0xCA11EE5A0000B0B1UL + i), "the caller's %s after svm_vmrun_regs: 0x%lx (the value it had "
+           "before the call is 0x%lx)", names[i], out[i], 0xCA11EE5A0000B0B1UL + i);
+  guest_free(&t);
+  kfree(host);
 }
 
 // ---- I/O decoding and completion (parts B and C) -------------------------
