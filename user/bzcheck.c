@@ -51,7 +51,9 @@ static void one(int i)
   uint64 setup = ((sects ? sects : 4) + 1) * 512;
   uint64 kernel = chance(10) ? below(4096) : 4096 + below(40UL << 20);
   uint64 n = chance(30) ? below(0x300) : setup + kernel;
-  uint64 sys = chance(8) ? below(1UL << 28) : (kernel / 16 - (chance(2) ? 0 : below(1 + kernel / 64)));
+  uint64 sys = chance(10) ? below(1UL << 28)                            // anything
+             : chance(8) ? (kernel + 16 + below(setup)) / 16                 // past the kernel, within the file
+             : kernel / 16 - (chance(2) ? 0 : below(1 + kernel / 64));
   uint64 ver = chance(6) ? 0x0200 + below(0x0C) : 0x020C + below(4);
   uint64 lf = (rnd() & 0xFE) | !chance(10);
   uint64 xlf = (rnd() & 0x1E) | !chance(10);

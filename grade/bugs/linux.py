@@ -247,3 +247,12 @@ variant("kind_checks_version_first",
                 "  if (u16at(h, HDR_BOOT_FLAG) != 0xAA55 || u32at(h, HDR_MAGIC) != HDRS_MAGIC)\n"
                 "    return \"boot_flag/header: no 0xAA55 and \\\"HdrS\\\" (not a Linux bzImage)\";\n")],
         tests=RND + BAD)
+
+# ---- the guest's clock (linux/sleep) ------------------------------------------
+
+bug("tsc_khz_5_percent_high",
+    "tells Linux a TSC frequency 5 % above the host's (a sleep 2 then takes 2.1 s: within a loaded "
+    "host's slack, so only the frequency check sees it)",
+    edits=[("user/vmm/linux.c", "return tsc * 1000000 / (uint64)(b.ns - a.ns);",
+            "return tsc * 1050000 / (uint64)(b.ns - a.ns);")],
+    tests=["linux/sleep"])
