@@ -148,6 +148,10 @@ $(B)/initrd/mbcheck: $(MBOBJS) $(ULIBOBJS) user/user.ld
 $(B)/initrd/bzcheck: $(B)/u/user/bzcheck.o $(B)/u/user/vmm/bzimage.o $(ULIBOBJS) user/user.ld
 	@mkdir -p $(@D)
 	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(B)/u/user/bzcheck.o $(B)/u/user/vmm/bzimage.o $(ULIBOBJS)
+# gvacheck runs random guest page tables through the VMM's walker (user/gvacheck.c).
+$(B)/initrd/gvacheck: $(B)/u/user/gvacheck.o $(B)/u/user/vmm/gva.o $(ULIBOBJS) user/user.ld
+	@mkdir -p $(@D)
+	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(B)/u/user/gvacheck.o $(B)/u/user/vmm/gva.o $(ULIBOBJS)
 # apictest drives the VMM's LAPIC and IOAPIC models on their own.
 APICOBJS := $(B)/u/user/apictest.o $(B)/u/user/vmm/lapic.o $(B)/u/user/vmm/ioapic.o
 $(B)/initrd/apictest: $(APICOBJS) $(ULIBOBJS) user/user.ld

@@ -235,19 +235,6 @@ variant("e820_qemu_layout",
                (Z, "  zp[BP_E820_ENTRIES] = 3;\n", "  zp[BP_E820_ENTRIES] = 4;\n")],
         tests=BOOT)
 
-variant("kind_checks_version_first",
-        "checks the protocol version and flags before the signature (another order; each refusal still "
-        "names a field that is wrong)",
-        edits=[(Z, "  if (u16at(h, HDR_BOOT_FLAG) != 0xAA55 || u32at(h, HDR_MAGIC) != HDRS_MAGIC)\n"
-                   "    return \"boot_flag/header: no 0xAA55 and \\\"HdrS\\\" (not a Linux bzImage)\";\n"
-                   "  if (u16at(h, HDR_VERSION) < 0x020C)\n"
-                   "    return \"version: boot protocol older than 2.12 (no 64-bit entry, no xloadflags)\";\n",
-                "  if (u16at(h, HDR_VERSION) < 0x020C && u32at(h, HDR_MAGIC) == HDRS_MAGIC)\n"
-                "    return \"version: boot protocol older than 2.12 (no 64-bit entry, no xloadflags)\";\n"
-                "  if (u16at(h, HDR_BOOT_FLAG) != 0xAA55 || u32at(h, HDR_MAGIC) != HDRS_MAGIC)\n"
-                "    return \"boot_flag/header: no 0xAA55 and \\\"HdrS\\\" (not a Linux bzImage)\";\n")],
-        tests=RND + BAD)
-
 # ---- the guest's clock (linux/sleep) ------------------------------------------
 
 bug("tsc_khz_5_percent_high",
