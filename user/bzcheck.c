@@ -99,8 +99,8 @@ static void one(int i)
 int main(int argc, char **argv)
 {
   if (argc < 3)
-    return printf("usage: bzcheck SEED COUNT\n"), 1;
-  state = 0x9E3779B97F4A7C15UL ^ (uint64)atoi(argv[1]) * 0x100000001B3UL;
+    return printf("usage: bzcheck [seed=]SEED COUNT\n"), 1;
+  state = 0x9E3779B97F4A7C15UL ^ (uint64)atoi(argv[1] + (strncmp(argv[1], "seed=", 5) ? 0 : 5)) * 0x100000001B3UL;
   int count = atoi(argv[2]);
   for (int i = 0; i < count; i++)
     one(i);

@@ -263,13 +263,13 @@ static void one(int i)
 int main(int argc, char **argv)
 {
   if (argc < 3)
-    return printf("usage: gvacheck SEED COUNT\n"), 1;
+    return printf("usage: gvacheck [seed=]SEED COUNT\n"), 1;
   long cur = sbrk(0), pad = (4096 - cur % 4096) % 4096;
   if (sbrk(pad + MEMSIZE) < 0)
     return printf("gvacheck: no memory\n"), 1;
   g.mem = (uint8 *)(cur + pad);
   g.hdr.memsize = MEMSIZE;
-  state = 0x9E3779B97F4A7C15UL ^ (uint64)atoi(argv[1]) * 0x100000001B3UL;
+  state = 0x9E3779B97F4A7C15UL ^ (uint64)atoi(argv[1] + (strncmp(argv[1], "seed=", 5) ? 0 : 5)) * 0x100000001B3UL;
   int n = atoi(argv[2]);
   for (int i = 0; i < n; i++)
     one(i);
