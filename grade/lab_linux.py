@@ -161,7 +161,7 @@ def judge_bz(line):
 
 @test(points=5, title="%d random setup headers (versions, flags, setup_sects, syssize, alignment, relocation, "
       "init_size, initrd_addr_max): refusals name a bad field, placements obey the boot protocol" % BZ_CASES,
-      cmdline="test=bzcheck seed=%d %d" % (SEED, BZ_CASES), timeout=120, name="bzimage_random")
+      cmdline="test=bzcheck %d seed=%d" % (BZ_CASES, SEED), timeout=120, name="bzimage_random")
 def bzimage_random(r):
     clean_run(r)
     r.expect(r"^bzcheck: done %d$" % BZ_CASES)

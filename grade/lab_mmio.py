@@ -118,7 +118,7 @@ GVA_WALKS = 20000
 @test(points=10, title="%d random page walks agree with the paging rules: long mode (4K/2M/1G pages), PAE, "
       "32-bit (4M pages with CR4.PSE), P, R/W with CR0.WP, U/S, NX with EFER.NXE, the #PF error code, "
       "accessed and dirty bits: user/gvacheck.c" % GVA_WALKS,
-      cmdline="test=gvacheck seed=%d %d" % (SEED, GVA_WALKS), timeout=60, name="gva_random")
+      cmdline="test=gvacheck %d seed=%d" % (GVA_WALKS, SEED), timeout=60, name="gva_random")
 def gva_random(r):
     clean(r)
     m = r.expect(r"^gvacheck: (\d+) walks \(long mode (\d+), PAE (\d+), 32-bit (\d+); translated: 4K (\d+), "

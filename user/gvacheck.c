@@ -8,10 +8,11 @@
 // is random, so a walk that indexes wrongly or follows the wrong entry
 // lands on junk.
 //
-//   gvacheck SEED COUNT      prints each mismatch, then
+//   gvacheck COUNT           (seed=N on the kernel command line) prints each mismatch, then
 //                            "gvacheck: N walks (...), M failed"
 #include "user.h"
 #include "../user/vmm/gva.h"
+#include "../user/vmm/x86emu.h"
 
 #define MEMSIZE (4UL << 20)
 #define POOL 0x100000UL          // tables live in [POOL, MEMSIZE)
@@ -21,6 +22,13 @@ static struct guest g;
 static uint64 state;
 static int failed, shown;
 static int count_mode[3], count_leaf[4];   // long/pae/32; 4K, 2M, 1G, 4M
+
+// A walk not written yet (a lab 7 handout): say so, as the VMM would.
+void x86_missing(const char *what)
+{
+  printf("gvacheck: lab 7: %s not implemented\n", what);
+  exit(1);
+}
 
 static uint64 rnd(void)
 {
@@ -260,17 +268,30 @@ static void one(int i)
   }
 }
 
+// The seed: the kernel command line's seed=N (the graders put it there, as
+// for ktests), else 1.
+static uint64 seed_from_cmdline(void)
+{
+  static char line[512];
+  long n = cmdline(line, sizeof line - 1);
+  line[n > 0 ? n : 0] = 0;
+  for (char *p = line; *p; p++)
+    if (strncmp(p, "seed=", 5) == 0 && (p == line || p[-1] == ' '))
+      return atoi(p + 5);
+  return 1;
+}
+
 int main(int argc, char **argv)
 {
-  if (argc < 3)
-    return printf("usage: gvacheck [seed=]SEED COUNT\n"), 1;
+  if (argc < 2)
+    return printf("usage: gvacheck COUNT (the seed: seed=N on the kernel command line)\n"), 1;
   long cur = sbrk(0), pad = (4096 - cur % 4096) % 4096;
   if (sbrk(pad + MEMSIZE) < 0)
     return printf("gvacheck: no memory\n"), 1;
   g.mem = (uint8 *)(cur + pad);
   g.hdr.memsize = MEMSIZE;
-  state = 0x9E3779B97F4A7C15UL ^ (uint64)atoi(argv[1] + (strncmp(argv[1], "seed=", 5) ? 0 : 5)) * 0x100000001B3UL;
-  int n = atoi(argv[2]);
+  state = 0x9E3779B97F4A7C15UL ^ seed_from_cmdline() * 0x100000001B3UL;
+  int n = atoi(argv[1]);
   for (int i = 0; i < n; i++)
     one(i);
   printf("gvacheck: %d walks (long mode %d, PAE %d, 32-bit %d; translated: 4K %d, 2M %d, 1G %d, 4M %d), "
