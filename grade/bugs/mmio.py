@@ -199,3 +199,7 @@ variant("pdpt_base_as_complement",
         "PAE: the PDPT's base as the low 32 bits of CR3 with bits 4:0 cleared (~31), as the APM words it",
         edits=[(G, "(r->cr3 & 0xFFFFFFE0UL)", "((uint32)r->cr3 & ~31U)")],
         tests=[GVA, P32])
+bug("fetch_contiguous_frames", "the instruction fetch translates its first byte only and reads on across the page "
+    "boundary in guest-physical memory (the next virtual page may be any frame)",
+    edits=[("user/vmm/mmio.c", "    int n = 0x1000 - ((la + got) & 0xFFF);\n    if (n > 15 - got)\n      n = 15 - got;\n",
+            "    int n = 15 - got;\n")], tests=[RANDOM])
