@@ -22,7 +22,9 @@
 //     reports RFLAGS with the arithmetic flags cleared, so the MMIO path
 //     starts from other flags than the guest had: run A is then repeated
 //     from the flags the exit reported, and B is compared with that.
-// Each run ends at
+// Every other instance starts near the end of a page and continues on a
+// page whose frame is not the next one; every instance has a GS base, which
+// one in six uses through a GS override. Each run ends at
 // a store to END_GPA, which is neither RAM nor a device: a nested page fault
 // that user space sees with RIP on the store and nothing left to complete
 // (a HLT would leave its completion pending, which vcpu_setregs keeps:
@@ -48,7 +50,7 @@ static uint8 *ram;
 static struct guest g;
 static struct opts opts = {0, 0, -1, 0, END_HALT, 0, 0};
 static struct vm_regs base;
-static long failures, emulated, skipped_rex, lost_flags, crossing;
+static long failures, emulated, skipped_rex, lost_flags, crossing, gs_used;
 static int flags_lost;       // this instance's NPF exit reported other flags than it started with
 static uint64 npf_flags;     // ... namely these
 
@@ -80,6 +82,7 @@ static void page_tables(uint64 root, uint64 data_gpa)
 // Where each instance starts: every other one ends its first page with 1 to
 // len - 1 of its bytes, the rest on the next page (CODE2_GPA).
 static uint64 code_at;
+static uint64 gs_at;   // this instance's GS base (a GS override lands on DATA through it)
 
 // Writes n bytes at guest-virtual va in CODE's two pages, through the mapping.
 static void put_code(uint64 va, const uint8 *b, int n)
@@ -139,6 +142,7 @@ static const char *run(const struct x86gen *x, uint64 root, struct vm_regs *out)
   r.rsp = STACK;
   r.rflags = x->r.rflags;
   r.rip = code_at;
+  r.gs.base = gs_at;
   r.cr3 = root;
   if (vcpu_setregs(g.vm, g.vcpu, &r) < 0)
     return "vcpu_setregs";
@@ -243,7 +247,8 @@ int main(int argc, char **argv)
     struct x86gen x;
     // The length is known only after generating: generate at CODE, then, for
     // a crossing instance, again at its place (RIP-relative forms depend on it).
-    struct x86gen_env env = {CODE, DATA, 0, rnd};
+    gs_at = DATA - 0x10000 - rnd() % 0x10000;   // a non-zero base: 64-bit mode still adds it
+    struct x86gen_env env = {CODE, DATA, gs_at, rnd};
     code_at = CODE;
     if (!x86gen_generate(&env, i % nf, &x))
       continue;
@@ -257,6 +262,7 @@ int main(int argc, char **argv)
       }
       crossing += code_at != CODE;
     }
+    gs_used += x.gs;
     if (x.stray_rex) {
       skipped_rex++;
       continue;
@@ -272,6 +278,7 @@ int main(int argc, char **argv)
   printf("mmiodiff: %ld instances of %d forms, %ld agree (A on RAM, B through MMIO); %ld emulated; "
          "QEMU: %ld with a stray REX not run, %ld NPF exits with lost flags; %ld failures\n",
          tried, nf, agree, emulated, skipped_rex, lost_flags, failures);
-  printf("mmiodiff: %ld instances crossed into a non-contiguous code page\n", crossing);
+  printf("mmiodiff: %ld instances crossed into a non-contiguous code page, %ld used GS with a non-zero base\n",
+         crossing, gs_used);
   return failures ? 1 : 0;
 }

@@ -203,3 +203,6 @@ bug("fetch_contiguous_frames", "the instruction fetch translates its first byte 
     "boundary in guest-physical memory (the next virtual page may be any frame)",
     edits=[("user/vmm/mmio.c", "    int n = 0x1000 - ((la + got) & 0xFFF);\n    if (n > 15 - got)\n      n = 15 - got;\n",
             "    int n = 15 - got;\n")], tests=[RANDOM])
+bug("gs_base_dropped_mmio", "the GS base is dropped in 64-bit mode (seen through the real MMIO path)",
+    edits=[("user/vmm/emulate.c", "  if (cpu->mode == 64 && s != X86_FS && s != X86_GS)", "  if (cpu->mode == 64 && s != X86_FS)")],
+    tests=[RANDOM])
