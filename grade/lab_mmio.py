@@ -19,7 +19,7 @@ import subprocess
 
 import answers
 from gradelib import test
-from linux_guest import boots_clean, clean_run, linux, linux_test, sleeps_two_seconds
+from linux_guest import boots_clean, clean_run, guest_tsc_agrees, linux, linux_test, sleeps_two_seconds
 
 QUESTIONS = 5   # labs/lab7-mmio.md §6
 TREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -222,6 +222,7 @@ def linux_apic(r):
     r.wait_for(r"ACPI: Using ACPI \(MADT\) for SMP configuration information")
     r.wait_for(r"APIC: Switch to symmetric I/O mode setup")
     r.wait_for(r"\.\.TIMER: vector=0x[0-9A-Fa-f]+ apic1=0 pin1=2 ")
+    guest_tsc_agrees(r)
     clockevent, irqs = boots_clean(r, apic=True)
     r.check(clockevent == "lapic", "the clock event device is %r, not the local APIC timer" % clockevent)
     for irq, desc in (("0", "IO-APIC 2-edge timer"), ("4", "IO-APIC 4-edge ttyS0")):
