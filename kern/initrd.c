@@ -10,7 +10,7 @@
 #include "errno.h"
 #include "../lib/string.h"
 
-#define NINITRD 128
+#define NINITRD 512
 #define TARBLOCK 512
 
 struct initrd_file {
