@@ -206,3 +206,27 @@ bug("fetch_contiguous_frames", "the instruction fetch translates its first byte 
 bug("gs_base_dropped_mmio", "the GS base is dropped in 64-bit mode (seen through the real MMIO path)",
     edits=[("user/vmm/emulate.c", "  if (cpu->mode == 64 && s != X86_FS && s != X86_GS)", "  if (cpu->mode == 64 && s != X86_FS)")],
     tests=[RANDOM])
+A = "user/vmm/alu.c"
+variant("flags_by_formula_add_sub",
+        "ADD, SUB and CMP computed in C with their flags by the manual's formulas (QEMU's way, lazy flags "
+        "aside), the other operations still on the host's ALU (KVM's fastop way)",
+        edits=[(A, "uint64 x86_alu(int op, int size, uint64 dst, uint64 src, uint64 *rflags)\n{",
+                "static uint64 addsub_flags(int sub, int size, uint64 d, uint64 s, uint64 r)\n"
+                "{\n"
+                "  uint64 m = size == 8 ? ~0UL : (1UL << (8 * size)) - 1, sign = 1UL << (8 * size - 1);\n"
+                "  d &= m, s &= m, r &= m;\n"
+                "  uint64 p = r & 0xFF, f = 2;\n"
+                "  p ^= p >> 4, p ^= p >> 2, p ^= p >> 1;\n"
+                "  f |= (sub ? s > d : r < d) ? 0x1 : 0;                        // CF\n"
+                "  f |= (p & 1) ? 0 : 0x4;                                      // PF: even parity\n"
+                "  f |= (d ^ s ^ r) & 0x10;                                     // AF\n"
+                "  f |= r == 0 ? 0x40 : 0;                                      // ZF\n"
+                "  f |= (r & sign) ? 0x80 : 0;                                  // SF\n"
+                "  f |= ((sub ? (d ^ s) & (d ^ r) : (d ^ r) & (s ^ r)) & sign) ? 0x800 : 0;   // OF\n"
+                "  return f;\n"
+                "}\n\n"
+                "uint64 x86_alu(int op, int size, uint64 dst, uint64 src, uint64 *rflags)\n{"),
+               (A, "  case 0: BINARY(\"add\") break;", "  case 0: d = dst + src; f = addsub_flags(0, size, dst, src, d); break;"),
+               (A, "  case 5: BINARY(\"sub\") break;", "  case 5: d = dst - src; f = addsub_flags(1, size, dst, src, d); break;"),
+               (A, "  case 7: BINARY(\"cmp\") break;", "  case 7: f = addsub_flags(1, size, dst, src, dst - src); break;")],
+        tests=[EMU, AGREE, RANDOM])
