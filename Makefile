@@ -145,6 +145,14 @@ MBOBJS := $(addprefix $(B)/u/user/,mbcheck.o vmm/multiboot.o vmm/acpi.o vmm/acpi
 $(B)/initrd/mbcheck: $(MBOBJS) $(ULIBOBJS) user/user.ld
 	@mkdir -p $(@D)
 	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(MBOBJS) $(ULIBOBJS)
+# bzcheck runs random setup headers through the lab 6 loader's checks (user/bzcheck.c).
+$(B)/initrd/bzcheck: $(B)/u/user/bzcheck.o $(B)/u/user/vmm/bzimage.o $(ULIBOBJS) user/user.ld
+	@mkdir -p $(@D)
+	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(B)/u/user/bzcheck.o $(B)/u/user/vmm/bzimage.o $(ULIBOBJS)
+# gvacheck runs random guest page tables through the VMM's walker (user/gvacheck.c).
+$(B)/initrd/gvacheck: $(B)/u/user/gvacheck.o $(B)/u/user/vmm/gva.o $(ULIBOBJS) user/user.ld
+	@mkdir -p $(@D)
+	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(B)/u/user/gvacheck.o $(B)/u/user/vmm/gva.o $(ULIBOBJS)
 # apictest drives the VMM's LAPIC and IOAPIC models on their own.
 APICOBJS := $(B)/u/user/apictest.o $(B)/u/user/vmm/lapic.o $(B)/u/user/vmm/ioapic.o
 $(B)/initrd/apictest: $(APICOBJS) $(ULIBOBJS) user/user.ld

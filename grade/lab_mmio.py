@@ -13,12 +13,13 @@ random instances in a guest, on RAM and through the real MMIO exit path
 (mmio_random).
 """
 import os
+import random
 import re
 import subprocess
 
 import answers
 from gradelib import test
-from linux_guest import boots_clean, clean_run, linux, linux_test, sleeps_two_seconds
+from linux_guest import boots_clean, clean_run, guest_tsc_agrees, linux, linux_test, sleeps_two_seconds
 
 QUESTIONS = 5   # labs/lab7-mmio.md §6
 TREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,7 +57,8 @@ def mmio_prot32(r):
 
 
 @test(points=15, title="5,000 random instances agree on guest RAM and through the real MMIO path "
-      "(NPF exit, fetch through the guest's page tables, decode, emulate): user/mmiodiff.c",
+      "(NPF exit, fetch through the guest's page tables, decode, emulate), some 40 % across a page "
+      "boundary into a frame that is not the next, GS overrides with a non-zero base: user/mmiodiff.c",
       cmdline="test=mmiodiff 5000 1", timeout=120)
 def mmio_random(r):
     clean(r)
@@ -65,6 +67,10 @@ def mmio_random(r):
     n, agree, emulated = int(m.group(1)), int(m.group(2)), int(m.group(3))
     r.check(n == 5000 and agree == n, "%d of %d instances agree (mmiodiff's MISMATCH lines say how)" % (agree, n))
     r.check(emulated >= n * 9 // 10, "only %d of %d instances went through the MMIO path" % (emulated, n))
+    c = r.expect(r"^mmiodiff: (\d+) instances crossed into a non-contiguous code page, (\d+) used GS with a "
+                 r"non-zero base$")
+    r.check(int(c.group(1)) >= n // 5 and int(c.group(2)) >= n // 20,
+            "too few instances crossed a page boundary (%s) or used GS (%s) of %d" % (c.group(1), c.group(2), n))
     r.expect_exit(0)
 
 
@@ -106,6 +112,28 @@ def emulator_vs_cpu(r):
     r.check(m is not None, "make emutest did not finish its run:\n" + first)
     r.check(m.group(1) == m.group(2) and m.group(3) == "0",
             "the emulator disagrees with the CPU (first lines of make emutest):\n" + first)
+
+
+# A new seed each grading run (SVMLAB_SEED=N replays one). user/gvacheck.c
+# builds random page tables and computes the paging rules itself.
+SEED = int(os.environ.get("SVMLAB_SEED") or random.SystemRandom().randrange(1, 1 << 31))
+GVA_WALKS = 20000
+
+
+@test(points=10, title="%d random page walks agree with the paging rules: long mode (4K/2M/1G pages), PAE, "
+      "32-bit (4M pages with CR4.PSE), P, R/W with CR0.WP, U/S, NX with EFER.NXE, the #PF error code, "
+      "accessed and dirty bits: user/gvacheck.c" % GVA_WALKS,
+      cmdline="test=gvacheck %d seed=%d" % (GVA_WALKS, SEED), timeout=60, name="gva_random")
+def gva_random(r):
+    clean(r)
+    m = r.expect(r"^gvacheck: (\d+) walks \(long mode (\d+), PAE (\d+), 32-bit (\d+); translated: 4K (\d+), "
+                 r"2M (\d+), 1G (\d+), 4M (\d+)\), (\d+) failed$")
+    first = r.find(r"^gvacheck: MISMATCH .*$")
+    r.check(m.group(9) == "0", "%s of %s walks disagree; first: %s\n    replay with: SVMLAB_SEED=%d make grade "
+            "LAB=mmio GRADEFLAGS=\"-k gva_random -v\"" % (m.group(9), m.group(1), first.group(0) if first else "?", SEED))
+    r.check(int(m.group(1)) == GVA_WALKS and min(int(x) for x in m.groups()[1:8]) > 0,
+            "every mode and page size must be exercised: " + m.group(0))
+    r.expect_exit(0)
 
 
 @test(points=3, title="answers-lab7.txt answers every question of labs/lab7-mmio.md §6",
@@ -194,6 +222,7 @@ def linux_apic(r):
     r.wait_for(r"ACPI: Using ACPI \(MADT\) for SMP configuration information")
     r.wait_for(r"APIC: Switch to symmetric I/O mode setup")
     r.wait_for(r"\.\.TIMER: vector=0x[0-9A-Fa-f]+ apic1=0 pin1=2 ")
+    guest_tsc_agrees(r)
     clockevent, irqs = boots_clean(r, apic=True)
     r.check(clockevent == "lapic", "the clock event device is %r, not the local APIC timer" % clockevent)
     for irq, desc in (("0", "IO-APIC 2-edge timer"), ("4", "IO-APIC 4-edge ttyS0")):

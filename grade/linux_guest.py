@@ -206,14 +206,28 @@ FLAGS_OFF = ["apic", "x2apic", "tsc_deadline_timer", "monitor", "svm", "vmx", "x
 
 def sleeps_two_seconds(r):
     """The graders' init ran `sleep 2` (linuxtest_end=sleep): it must take
-    2 s +/- 5 % of wall time, then the guest powers off (it halts, or with the
-    APIC board's ACPI tables it enters S5)."""
+    2 s of wall time, then the guest powers off (it halts, or with the APIC
+    board's ACPI tables it enters S5). A loaded host delays the end line
+    (measured with two busy loops beside the test: 0.17 s on the PIT board,
+    1.25 s on the APIC board), never brings it early: so the window is 1.9 s
+    to 5 s, and guest_tsc_agrees judges the clock's rate to 0.5 %."""
     r.wait_for(r"^linuxtest: sleep start$")
     t0 = time.monotonic()
     r.wait_for(r"^linuxtest: sleep end$")
     dt = time.monotonic() - t0
-    r.check(1.9 <= dt <= 2.1, "sleep 2 took %.3f s of wall time" % dt)
+    r.check(1.9 <= dt <= 5.0, "sleep 2 took %.3f s of wall time" % dt)
     r.wait_for(r"^vmm: guest linux (halted|powered off \(ACPI S5\)) after")
+
+
+def guest_tsc_agrees(r):
+    """The frequency Linux took for its TSC (the VMM's tsc_early_khz) must be
+    the one svmlab measured against the PIT at boot, within 0.5 %: a guest
+    clock that is off by less than a loaded host's output delays (which stay
+    within the sleep window's slack) still shows here."""
+    host = int(r.expect(r"^lapic: timer \d+ ticks per \d+ ms at divide 16, TSC (\d+) MHz").group(1))
+    guest = float(r.expect(r"tsc: Detected (\d+\.\d+) MHz processor").group(1))
+    r.check(abs(guest - host) <= host * 0.005 + 1, "Linux took its TSC for %.3f MHz; the host measured %d MHz"
+            % (guest, host))
 
 
 def boots_clean(r, prefix="", w=None, apic=False):

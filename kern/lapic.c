@@ -10,7 +10,9 @@
 // scheduler still sees HZ ticks a second. Its rate is calibrated once, on the
 // BSP, against the PIT (channel 2, gated through port 0x61, which does not
 // interrupt): we count LAPIC timer ticks and TSC cycles over 10 ms of PIT
-// time. The TSC rate found there drives microdelay() and clock_ns().
+// time, reading the PIT's counter rather than waiting for its output, so
+// that a host which deschedules us cannot stretch the interval (see
+// read_clocks). The TSC rate found there drives microdelay() and clock_ns().
 #include "defs.h"
 #include "cpu.h"
 #include "trap.h"
@@ -47,7 +49,9 @@
 #define APIC_BASE_ENABLE (1UL << 11)   // MSR_APIC_BASE global enable
 
 #define PIT_HZ 1193182
-#define CALIB_MS 10
+#define CALIB_MS 10      // PIT time between a measurement's two readings
+#define CALIB_READS 16   // readings per end of a measurement; the tightest is kept
+#define CALIB_RUNS 3     // measurements; the median is kept
 
 static volatile uint32 *lapic;   // NULL until lapicinit on the BSP
 static uint32 timer_count;       // TICR value for one tick at HZ
@@ -68,67 +72,102 @@ static void lapicw(int reg, uint32 v)
   (void)lapic[LAPIC_ID / 4];   // wait for the write to land
 }
 
-// PIT channel 2's count, latched (8254 counter latch command).
-static uint32 pit2_count(void)
+// One reading of the three clocks: PIT channel 2's counter, the LAPIC timer's
+// current count, and the TSC just before and just after both reads. The
+// bracket (after - before) bounds the reading's error: a vCPU that the host
+// deschedules between the two rdtsc shows a wide bracket, and such a reading
+// is not used. Load therefore cannot skew the result, only slow it down.
+struct clocks {
+  uint64 before, after;
+  uint64 ticks;   // PIT ticks since the measurement's first reading
+  uint32 pit, apic;
+};
+
+// Reads the clocks after prev (NULL: the first reading). Returns 0 when the
+// gap since prev is so long that the 16-bit PIT counter may have wrapped
+// unseen: more than GAP_MAX TSC cycles, under 55 ms for any TSC of 1 GHz or
+// more.
+#define GAP_MAX 50000000UL
+static int read_clocks(struct clocks *c, const struct clocks *prev)
 {
-  outb(0x43, 0x80);   // channel 2, latch
-  uint32 lo = inb(0x42);
-  return lo | (uint32)inb(0x42) << 8;
+  c->before = rdtsc();
+  outb(0x43, 0x80);   // latch channel 2's count (8254 counter latch command)
+  c->pit = inb(0x42);
+  c->pit |= (uint32)inb(0x42) << 8;
+  c->apic = lapicr(LAPIC_TCCR);
+  c->after = rdtsc();
+  c->ticks = prev ? prev->ticks + ((prev->pit - c->pit) & 0xFFFF) : 0;
+  return !prev || c->after - prev->after < GAP_MAX;
 }
 
-// One reading of the PIT, the LAPIC timer and the TSC at one instant: the
-// TSC is read before and after, and `width` says how far apart (a vCPU
-// descheduled by a busy host between the reads makes it wide).
-struct calib_sample { uint32 pit, lapic; uint64 tsc, width; };
-
-static struct calib_sample calib_sample(void)
+// Reads the clocks CALIB_READS times after *last, keeps the tightest-
+// bracketed reading in *best and the last one in *last. 0: a gap too long.
+static int tightest(struct clocks *best, struct clocks *last)
 {
-  struct calib_sample best = { 0, 0, 0, ~0UL };
-  for (int i = 0; i < 8; i++) {   // the narrowest of a few
-    uint64 a = rdtsc();
-    uint32 pit = pit2_count(), l = lapicr(LAPIC_TCCR);
-    uint64 b = rdtsc();
-    if (b - a < best.width)
-      best = (struct calib_sample){ pit, l, a + (b - a) / 2, b - a };
+  for (int i = 0; i < CALIB_READS; i++) {
+    struct clocks c;
+    if (!read_clocks(&c, last))
+      return 0;
+    if (i == 0 || c.after - c.before < best->after - best->before)
+      *best = c;
+    *last = c;
   }
-  return best;
+  return 1;
 }
 
-// Measures the LAPIC timer (divide by 16) and the TSC against the PIT.
-// Waiting for the PIT's output to rise and then reading the TSC counts any
-// time the (virtual) CPU was not running after the rise: on a busy host the
-// TSC came out 1.5x-5x too fast, and so did every timeout and Linux's
-// tsc_early_khz. Instead each end reads the PIT's count between two TSC
-// reads, and of CALIB_TRIES measurements the one with the narrowest
-// brackets counts.
-#define CALIB_TRIES 5
+// One measurement: PIT channel 2 counts down from 0xFFFF (mode 0, gate on,
+// speaker off; it wraps every 55 ms) while the LAPIC timer counts down from
+// 0xFFFFFFFF. A tight reading at the start and one after CALIB_MS ms of PIT
+// time give the TSC and LAPIC rates. Returns 0 when the vCPU was away so long
+// that the PIT may have wrapped unseen.
+static int measure(uint64 *tsc_khz_out, uint64 *apic_per_ms)
+{
+  outb(0x61, (inb(0x61) & ~0x02) | 0x01);
+  outb(0x43, 0xB0);   // channel 2, lobyte/hibyte, mode 0, binary
+  outb(0x42, 0xFF);
+  outb(0x42, 0xFF);
+  lapicw(LAPIC_TICR, 0xFFFFFFFF);
+  struct clocks a, b, last;
+  read_clocks(&last, 0);
+  if (!tightest(&a, &last))
+    return 0;
+  while (last.ticks - a.ticks < PIT_HZ / 1000 * CALIB_MS) {
+    struct clocks c;
+    if (!read_clocks(&c, &last))
+      return 0;
+    last = c;
+  }
+  if (!tightest(&b, &last))
+    return 0;
+  uint64 ticks = b.ticks - a.ticks;
+  uint64 tsc = (b.before + b.after) / 2 - (a.before + a.after) / 2;
+  *tsc_khz_out = tsc * PIT_HZ / (ticks * 1000);
+  *apic_per_ms = (uint64)(a.apic - b.apic) * PIT_HZ / (ticks * 1000);
+  return 1;
+}
+
+// Measures the LAPIC timer (divide 16) and the TSC against the PIT:
+// CALIB_RUNS measurements, the median of each rate.
 static void calibrate(void)
 {
-  uint32 want = PIT_HZ / 1000 * CALIB_MS;
-  uint64 best_width = ~0UL;
+  uint64 khz[CALIB_RUNS], per_ms[CALIB_RUNS];
+  int n = 0;
   lapicw(LAPIC_TIMER, LVT_MASKED | (T_IRQ0 + IRQ_TIMER));
-  for (int i = 0; i < CALIB_TRIES; i++) {
-    outb(0x61, (inb(0x61) & ~0x02) | 0x01);   // gate on, speaker off
-    outb(0x43, 0xB0);   // channel 2, lobyte/hibyte, mode 0, binary
-    outb(0x42, 0xFF);
-    outb(0x42, 0xFF);
-    lapicw(LAPIC_TICR, 0xFFFFFFFF);
-    while (pit2_count() > 0xFFF0)   // counting has begun
-      pause();
-    struct calib_sample s0 = calib_sample(), s1;
-    do
-      s1 = calib_sample();
-    while (s0.pit - s1.pit < want && s1.pit <= s0.pit);
-    uint32 pit = s0.pit - s1.pit;
-    if (s1.pit > s0.pit || pit == 0 || s0.width + s1.width >= best_width)
-      continue;
-    best_width = s0.width + s1.width;
-    uint64 ns = (uint64)pit * 1000000000UL / PIT_HZ;
-    uint64 lticks = s0.lapic - s1.lapic, cycles = s1.tsc - s0.tsc;
-    timer_count = lticks * (1000000000UL / HZ) / ns;
-    tsc_khz = cycles * 1000000UL / ns;
-    tsc_per_us = tsc_khz / 1000;
-  }
+  for (int tries = 0; n < CALIB_RUNS && tries < 20 * CALIB_RUNS; tries++)
+    n += measure(&khz[n], &per_ms[n]);
+  if (n == 0)
+    panic("lapic: calibration failed (the vCPU never ran %lu TSC cycles in a row)", GAP_MAX);
+  for (int i = 1; i < n; i++)   // insertion sort, each array on its own
+    for (int j = i; j > 0 && khz[j] < khz[j - 1]; j--) {
+      uint64 t = khz[j]; khz[j] = khz[j - 1]; khz[j - 1] = t;
+    }
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && per_ms[j] < per_ms[j - 1]; j--) {
+      uint64 t = per_ms[j]; per_ms[j] = per_ms[j - 1]; per_ms[j - 1] = t;
+    }
+  tsc_khz = khz[n / 2];
+  tsc_per_us = tsc_khz / 1000;
+  timer_count = per_ms[n / 2] * 1000 / HZ;
   if (timer_count == 0 || tsc_per_us == 0)
     panic("lapic: calibration failed (timer %u, tsc/us %lu)", timer_count, tsc_per_us);
   printf("lapic: timer %u ticks per %d ms at divide 16, TSC %lu MHz\n", timer_count, 1000 / HZ,

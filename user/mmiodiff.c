@@ -22,7 +22,9 @@
 //     reports RFLAGS with the arithmetic flags cleared, so the MMIO path
 //     starts from other flags than the guest had: run A is then repeated
 //     from the flags the exit reported, and B is compared with that.
-// Each run ends at
+// Every other instance starts near the end of a page and continues on a
+// page whose frame is not the next one; every instance has a GS base, which
+// one in six uses through a GS override. Each run ends at
 // a store to END_GPA, which is neither RAM nor a device: a nested page fault
 // that user space sees with RIP on the store and nothing left to complete
 // (a HLT would leave its completion pending, which vcpu_setregs keeps:
@@ -37,6 +39,7 @@
 #define PT_A 0x2000UL      // PML4, PDPT, PD, PT of run A (the page in RAM)
 #define PT_B 0x6000UL      // the same for run B (the page on the test device)
 #define CODE 0x10000UL
+#define CODE2_GPA 0x150000UL  // the frame behind the page after CODE's: not CODE + 0x1000
 #define DATA 0x100000UL    // the operand page's guest-virtual (and run A's physical) address
 #define STACK 0x1F0000UL
 #define END_GPA 0x30000000UL  // the end marker's address (2 MiB page in both page tables)
@@ -47,7 +50,7 @@ static uint8 *ram;
 static struct guest g;
 static struct opts opts = {0, 0, -1, 0, END_HALT, 0, 0};
 static struct vm_regs base;
-static long failures, emulated, skipped_rex, lost_flags;
+static long failures, emulated, skipped_rex, lost_flags, crossing, gs_used;
 static int flags_lost;       // this instance's NPF exit reported other flags than it started with
 static uint64 npf_flags;     // ... namely these
 
@@ -61,7 +64,9 @@ static uint64 rnd(void)
 static void put64(uint64 gpa, uint64 v) { memcpy(ram + gpa, &v, 8); }
 
 // Identity paging of the first 2 MiB in 4 KiB pages, except that DATA maps
-// to data_gpa: PML4, PDPT, PD, PT at root .. root + 0x3000.
+// to data_gpa and the page after CODE's to CODE2_GPA (so that an instruction
+// across the page boundary continues in a frame that is not the next one):
+// PML4, PDPT, PD, PT at root .. root + 0x3000.
 static void page_tables(uint64 root, uint64 data_gpa)
 {
   put64(root, (root + 0x1000) | PTE_PW);
@@ -71,6 +76,19 @@ static void page_tables(uint64 root, uint64 data_gpa)
   for (uint64 i = 0; i < 512; i++)
     put64(root + 0x3000 + 8 * i, (i * 4096) | PTE_PW);
   put64(root + 0x3000 + 8 * (DATA >> 12), data_gpa | PTE_PW);
+  put64(root + 0x3000 + 8 * ((CODE >> 12) + 1), CODE2_GPA | PTE_PW);
+}
+
+// Where each instance starts: every other one ends its first page with 1 to
+// len - 1 of its bytes, the rest on the next page (CODE2_GPA).
+static uint64 code_at;
+static uint64 gs_at;   // this instance's GS base (a GS override lands on DATA through it)
+
+// Writes n bytes at guest-virtual va in CODE's two pages, through the mapping.
+static void put_code(uint64 va, const uint8 *b, int n)
+{
+  for (int i = 0; i < n; i++, va++)
+    ram[va < CODE + 4096 ? va : CODE2_GPA + (va - CODE - 4096)] = b[i];
 }
 
 static int setup(void)
@@ -123,7 +141,8 @@ static const char *run(const struct x86gen *x, uint64 root, struct vm_regs *out)
     *mmio_gpr(&r, i) = x->r.gpr[i];
   r.rsp = STACK;
   r.rflags = x->r.rflags;
-  r.rip = CODE;
+  r.rip = code_at;
+  r.gs.base = gs_at;
   r.cr3 = root;
   if (vcpu_setregs(g.vm, g.vcpu, &r) < 0)
     return "vcpu_setregs";
@@ -178,11 +197,11 @@ static int compare(const struct x86gen *x)
   x86gen_fill(x, orig, rnd);
   memcpy(ram + DATA, orig, 4096);
   memcpy(dev, orig, 4096);
-  memcpy(ram + CODE, x->b, x->len);
-  uint8 *end = ram + CODE + x->len;   // movabs %al, END_GPA
-  end[0] = 0xA2;
+  uint8 end[9] = {0xA2};   // movabs %al, END_GPA
   uint64 endgpa = END_GPA;
   memcpy(end + 1, &endgpa, 8);
+  put_code(code_at, x->b, x->len);
+  put_code(code_at + x->len, end, sizeof end);
   struct vm_regs a, b;
   flags_lost = 0;
   const char *e = run(x, PT_A, &a);
@@ -200,7 +219,7 @@ static int compare(const struct x86gen *x)
   }
   lost_flags += flags_lost;
   const char *what = NULL;
-  if (a.rip != CODE + (uint64)x->len || b.rip != a.rip)
+  if (a.rip != code_at + (uint64)x->len || b.rip != a.rip)
     what = "rip";
   else if ((a.rflags & X86_FL_ARITH) != (b.rflags & X86_FL_ARITH))
     what = "flags";
@@ -222,13 +241,28 @@ int main(int argc, char **argv)
     printf("mmiodiff: cannot set up the guest (%s)\n", g.why[0] ? g.why : "see above");
     return 2;
   }
-  struct x86gen_env env = {CODE, DATA, 0, rnd};
   int nf = x86gen_nforms();
   long tried = 0, agree = 0;
   for (long i = 0; tried < count; i++) {
     struct x86gen x;
+    // The length is known only after generating: generate at CODE, then, for
+    // a crossing instance, again at its place (RIP-relative forms depend on it).
+    gs_at = DATA - 0x10000 - rnd() % 0x10000;   // a non-zero base: 64-bit mode still adds it
+    struct x86gen_env env = {CODE, DATA, gs_at, rnd};
+    code_at = CODE;
     if (!x86gen_generate(&env, i % nf, &x))
       continue;
+    if ((i / nf) % 2 && x.len > 1) {
+      env.code = code_at = CODE + 4096 - 1 - rnd() % (x.len - 1);
+      if (!x86gen_generate(&env, i % nf, &x) || code_at + x.len <= CODE + 4096) {
+        code_at = CODE;   // the new encoding is shorter: run it unsplit
+        env.code = CODE;
+        if (!x86gen_generate(&env, i % nf, &x))
+          continue;
+      }
+      crossing += code_at != CODE;
+    }
+    gs_used += x.gs;
     if (x.stray_rex) {
       skipped_rex++;
       continue;
@@ -244,5 +278,7 @@ int main(int argc, char **argv)
   printf("mmiodiff: %ld instances of %d forms, %ld agree (A on RAM, B through MMIO); %ld emulated; "
          "QEMU: %ld with a stray REX not run, %ld NPF exits with lost flags; %ld failures\n",
          tried, nf, agree, emulated, skipped_rex, lost_flags, failures);
+  printf("mmiodiff: %ld instances crossed into a non-contiguous code page, %ld used GS with a non-zero base\n",
+         crossing, gs_used);
   return failures ? 1 : 0;
 }

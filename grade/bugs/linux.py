@@ -158,3 +158,88 @@ bug("no_pae",
     "enables long mode without CR4.PAE",
     edits=[(Z, "r->cr4 = 0x20;                                      // PAE", "r->cr4 = 0;")],
     tests=BOOT)
+
+# ---- A/B: caught by the random headers (linux/bzimage_random) --------------
+RND = ["linux/bzimage_random"]
+
+bug("alignment_no_upper_bound",
+    "accepts any power of two as kernel_alignment, 2 GiB too",
+    edits=[(Z, " || align > (1u << 30))", ")")],
+    tests=RND)
+
+bug("alignment_no_lower_bound",
+    "accepts a kernel_alignment below a page (1 KiB, 2 KiB)",
+    edits=[(Z, "if (align < 4096 || (align & (align - 1))", "if (align == 0 || (align & (align - 1))")],
+    tests=RND)
+
+bug("version_2_12_refused",
+    "wants a protocol newer than 2.12 (<= instead of <): a 2.12 kernel is refused",
+    edits=[(Z, "if (u16at(h, HDR_VERSION) < 0x020C)", "if (u16at(h, HDR_VERSION) <= 0x020C)")],
+    tests=RND)
+
+bug("syssize_against_file",
+    "compares syssize with the whole file, setup sectors included",
+    edits=[(Z, "if (sys == 0 || sys > b->kernel_size) {", "if (sys == 0 || sys > n) {")],
+    tests=RND)
+
+bug("loadflags_any_bit",
+    "takes any loadflags bit for LOADED_HIGH",
+    edits=[(Z, "if (!(u8at(h, HDR_LOADFLAGS) & LOADED_HIGH))", "if (!u8at(h, HDR_LOADFLAGS))")],
+    tests=RND)
+
+bug("initrd_max_is_size",
+    "reads initrd_addr_max as the first byte past the initrd's room, then lets the initrd end one byte above it",
+    edits=[(Z, "  if ((uint64)b->initrd_max + 1 < top)\n    top = (uint64)b->initrd_max + 1;\n",
+            "  if ((uint64)b->initrd_max + 4096 < top)\n    top = (uint64)b->initrd_max + 4096;\n")],
+    tests=RND)
+
+bug("initrd_refused_below_max",
+    "refuses an initrd whenever RAM reaches above initrd_addr_max instead of placing it below",
+    edits=[(Z, "  if ((uint64)b->initrd_max + 1 < top)\n    top = (uint64)b->initrd_max + 1;\n",
+            "  if ((uint64)b->initrd_max + 1 < top) {\n    *why = \"initrd: RAM above initrd_addr_max\";\n"
+            "    return 0;\n  }\n")],
+    tests=RND)
+
+# ---- correct variants: other loaders' choices within the protocol ----------
+
+variant("initrd_low_above_kernel",
+        "puts the initrd at the first page above the kernel's init_size region, not as high as possible "
+        "(the protocol asks only for room below initrd_addr_max)",
+        edits=[(Z, "  return (top - pages) & ~4095UL;\n  // LAB 6 STUB",
+                "  return b->kernel_end;\n  // LAB 6 STUB")],
+        tests=RND + BOOT)
+
+variant("initrd_byte_granular",
+        "QEMU's rule: the initrd ends at the limit itself, aligned down to a page, its size not rounded up",
+        edits=[(Z, "  uint64 pages = (size + 4095) & ~4095UL;\n", "  uint64 pages = size;\n")],
+        tests=RND + BOOT)
+
+variant("zero_page_at_0x10000",
+        "the zero page at 0x10000, where QEMU puts a bzImage's real-mode part",
+        edits=[("user/vmm/bzimage.h", "#define BZ_ZEROPAGE 0x7000UL", "#define BZ_ZEROPAGE 0x10000UL")],
+        tests=BOOT)
+
+variant("cmdline_at_0x30000",
+        "the command line elsewhere in low memory (below the EBDA, clear of the tables)",
+        edits=[("user/vmm/bzimage.h", "#define BZ_CMDLINE 0x20000UL", "#define BZ_CMDLINE 0x30000UL")],
+        tests=BOOT)
+
+variant("e820_qemu_layout",
+        "QEMU's e820: RAM to 0x9FC00, the EBDA and the BIOS area reserved apart, RAM from 1 MiB",
+        edits=[(Z, "  static const uint32 types[3] = {E820_RAM, E820_RESERVED, E820_RAM};\n"
+                   "  uint64 start[3] = {0, BZ_LOWMEM, BZ_KERNEL}, end[3] = {BZ_LOWMEM, BZ_KERNEL, mem};\n"
+                   "  for (int i = 0; i < 3; i++) {",
+                "  static const uint32 types[4] = {E820_RAM, E820_RESERVED, E820_RESERVED, E820_RAM};\n"
+                "  uint64 start[4] = {0, 0x9FC00, 0xF0000, BZ_KERNEL}, end[4] = {0x9FC00, 0xA0000, 0x100000, mem};\n"
+                "  for (int i = 0; i < 4; i++) {"),
+               (Z, "  zp[BP_E820_ENTRIES] = 3;\n", "  zp[BP_E820_ENTRIES] = 4;\n")],
+        tests=BOOT)
+
+# ---- the guest's clock (linux/sleep) ------------------------------------------
+
+bug("tsc_khz_5_percent_high",
+    "tells Linux a TSC frequency 5 % above the host's (a sleep 2 then takes 2.1 s: within a loaded "
+    "host's slack, so only the frequency check sees it)",
+    edits=[("user/vmm/linux.c", "return tsc * 1000000 / (uint64)(b.ns - a.ns);",
+            "return tsc * 1050000 / (uint64)(b.ns - a.ns);")],
+    tests=["linux/sleep"])

@@ -131,10 +131,102 @@ bug("walk_index_bits", "a level's index takes 10 bits instead of 9",
     edits=[("user/vmm/gva.c", "    uint64 *p = entry_at(g, table + 8 * ((la >> shift) & 511), 8);",
             "    uint64 *p = entry_at(g, table + 8 * ((la >> shift) & 1023), 8);")], tests=[AGREE, P32])
 bug("notpresent_read_error_code", "a not-present fault on a write reports a read (W bit dropped)",
-    edits=[("user/vmm/gva.c", "      return (acc & (GVA_WRITE | GVA_FETCH)) | (cpl3 ? GVA_PF_U : 0) | GVA_PF_NOTPRESENT;",
-            "      return (acc & GVA_FETCH) | (cpl3 ? GVA_PF_U : 0) | GVA_PF_NOTPRESENT;")], tests=[AGREE])
+    edits=[("user/vmm/gva.c", "      return access_code(r, acc, cpl3) | GVA_PF_NOTPRESENT;",
+            "      return access_code(r, acc & ~GVA_WRITE, cpl3) | GVA_PF_NOTPRESENT;")], tests=[AGREE])
 
 # ---- caught by the random instances through the real MMIO path (mmio_random) ---------------------
 bug("byte_reg_ah_with_rex", "byte registers 4-7 read as AH..BH even with a REX prefix (SPL..DIL)",
     edits=[("user/vmm/emulate.c", "  if (size == 1 && !in->rex && r >= 4 && r < 8)\n    return (cpu->gpr[r - 4] >> 8) & 0xFF;",
             "  if (size == 1 && r >= 4 && r < 8)\n    return (cpu->gpr[r - 4] >> 8) & 0xFF;")], tests=[EMU, RANDOM])
+
+# ---- caught by the random page walks (gva_random, user/gvacheck.c) ---------------------------------
+GVA = "mmio/gva_random"
+G = "user/vmm/gva.c"
+bug("id_bit_without_nxe", "a fetch's #PF reports I/D even without EFER.NXE (the CPU reports it only with NX on)",
+    edits=[(G, "  int fetch = (acc & GVA_FETCH) && (r->efer & EFER_NXE) && (r->cr4 & CR4_PAE);",
+            "  int fetch = acc & GVA_FETCH;")], tests=[GVA])
+bug("nx_without_nxe", "NX pages refuse fetches even when EFER.NXE is off (bit 63 is then not NX)",
+    edits=[(G, "(acc & GVA_FETCH) && (r->efer & EFER_NXE) && (all & PTE_NX)", "(acc & GVA_FETCH) && (all & PTE_NX)")],
+    tests=[GVA])
+bug("rights_from_leaf_only", "long mode/PAE: R/W and U/S taken from the last entry alone, not ANDed down the walk",
+    edits=[(G, "    all = (all & e & (PTE_W | PTE_U)) | ((all | e) & PTE_NX);",
+            "    all = (e & (PTE_W | PTE_U)) | ((all | e) & PTE_NX);")], tests=[GVA])
+bug("nx_from_leaf_only", "NX taken from the last entry alone (an NX directory entry covers its whole range)",
+    edits=[(G, "    all = (all & e & (PTE_W | PTE_U)) | ((all | e) & PTE_NX);",
+            "    all = (all & e & (PTE_W | PTE_U)) | (e & PTE_NX);")], tests=[GVA])
+bug("dirty_on_read", "long mode/PAE: the dirty bit set on reads and fetches too",
+    edits=[(G, "  if (!err && (acc & GVA_WRITE))\n    *leaf |= PTE_D;\n  return err;\n}\n\n// PAE",
+            "  if (!err)\n    *leaf |= PTE_D;\n  return err;\n}\n\n// PAE")], tests=[GVA])
+bug("accessed_never_set", "long mode/PAE: the walk never sets the accessed bits",
+    edits=[(G, "    *p |= PTE_A;\n", "")], tests=[GVA])
+bug("large_page_pat_in_address", "2 MiB/1 GiB pages: the PAT bit (12) of the entry kept in the address",
+    edits=[(G, "      *gpa = (e & ADDR_MASK & ~((1UL << shift) - 1)) | (la & ((1UL << shift) - 1));",
+            "      *gpa = (e & ADDR_MASK) | (la & ((1UL << shift) - 1));")], tests=[GVA])
+bug("pse_without_cr4_pse", "32-bit paging: a PS directory entry maps 4 MiB even with CR4.PSE off",
+    edits=[(G, "  if ((*pde & PTE_PS) && (r->cr4 & CR4_PSE)) {", "  if (*pde & PTE_PS) {")], tests=[GVA])
+bug("user_write_needs_wp", "CPL 3 writes to read-only pages allowed unless CR0.WP (WP only concerns supervisor writes)",
+    edits=[(G, "(acc & GVA_WRITE) && !(all & PTE_W) && (cpl3 || (r->cr0 & CR0_WP))",
+            "(acc & GVA_WRITE) && !(all & PTE_W) && (r->cr0 & CR0_WP)")], tests=[GVA])
+
+# ---- correct variants: other walkers' choices ------------------------------------------------------
+variant("kvm_accessed_after_permission",
+        "KVM's order (paging_tmpl.h): the accessed bits are set only once the permission check passed",
+        edits=[(G, "  uint64 *leaf = NULL;\n  for (int lvl = levels; lvl >= 1; lvl--) {",
+                "  uint64 *leaf = NULL, *used[4];\n  int nused = 0;\n  for (int lvl = levels; lvl >= 1; lvl--) {"),
+               (G, "    *p |= PTE_A;\n    leaf = p;", "    used[nused++] = p;\n    leaf = p;"),
+               (G, "  int err = rights(r, all, acc, cpl3);\n  if (!err && (acc & GVA_WRITE))\n    *leaf |= PTE_D;\n"
+                   "  return err;\n}\n\n// PAE",
+                "  int err = rights(r, all, acc, cpl3);\n  for (int i = 0; !err && i < nused; i++)\n    *used[i] |= PTE_A;\n"
+                "  if (!err && (acc & GVA_WRITE))\n    *leaf |= PTE_D;\n  return err;\n}\n\n// PAE")],
+        tests=[GVA, AGREE, P32])
+variant("rights_user_first",
+        "checks U/S before R/W: the same error code, another order",
+        edits=[(G, "  if ((acc & GVA_WRITE) && !(all & PTE_W) && (cpl3 || (r->cr0 & CR0_WP)))\n    return err;\n"
+                   "  if (cpl3 && !(all & PTE_U))\n    return err;\n",
+                "  if (cpl3 && !(all & PTE_U))\n    return err;\n"
+                "  if ((acc & GVA_WRITE) && !(all & PTE_W) && (cpl3 || (r->cr0 & CR0_WP)))\n    return err;\n")],
+        tests=[GVA, P32])
+variant("fetch_byte_by_byte",
+        "fetches the instruction one byte at a time, each byte through its own walk (slower, the same bytes)",
+        edits=[("user/vmm/mmio.c", "    int n = 0x1000 - ((la + got) & 0xFFF);\n", "    int n = 1;\n")],
+        tests=[AGREE, P32, RANDOM])
+variant("pse_frame_by_shift",
+        "32-bit 4 MiB pages: the frame from (pde >> 22) << 22 instead of a mask",
+        edits=[(G, "    *gpa = (*pde & 0xFFC00000UL) | (la & 0x3FFFFF);",
+                "    *gpa = ((uint64)(*pde >> 22) << 22) | (la & 0x3FFFFF);")],
+        tests=[GVA, P32])
+variant("pdpt_base_as_complement",
+        "PAE: the PDPT's base as the low 32 bits of CR3 with bits 4:0 cleared (~31), as the APM words it",
+        edits=[(G, "(r->cr3 & 0xFFFFFFE0UL)", "((uint32)r->cr3 & ~31U)")],
+        tests=[GVA, P32])
+bug("fetch_contiguous_frames", "the instruction fetch translates its first byte only and reads on across the page "
+    "boundary in guest-physical memory (the next virtual page may be any frame)",
+    edits=[("user/vmm/mmio.c", "    int n = 0x1000 - ((la + got) & 0xFFF);\n    if (n > 15 - got)\n      n = 15 - got;\n",
+            "    int n = 15 - got;\n")], tests=[RANDOM])
+bug("gs_base_dropped_mmio", "the GS base is dropped in 64-bit mode (seen through the real MMIO path)",
+    edits=[("user/vmm/emulate.c", "  if (cpu->mode == 64 && s != X86_FS && s != X86_GS)", "  if (cpu->mode == 64 && s != X86_FS)")],
+    tests=[RANDOM])
+A = "user/vmm/alu.c"
+variant("flags_by_formula_add_sub",
+        "ADD, SUB and CMP computed in C with their flags by the manual's formulas (QEMU's way, lazy flags "
+        "aside), the other operations still on the host's ALU (KVM's fastop way)",
+        edits=[(A, "uint64 x86_alu(int op, int size, uint64 dst, uint64 src, uint64 *rflags)\n{",
+                "static uint64 addsub_flags(int sub, int size, uint64 d, uint64 s, uint64 r)\n"
+                "{\n"
+                "  uint64 m = size == 8 ? ~0UL : (1UL << (8 * size)) - 1, sign = 1UL << (8 * size - 1);\n"
+                "  d &= m, s &= m, r &= m;\n"
+                "  uint64 p = r & 0xFF, f = 2;\n"
+                "  p ^= p >> 4, p ^= p >> 2, p ^= p >> 1;\n"
+                "  f |= (sub ? s > d : r < d) ? 0x1 : 0;                        // CF\n"
+                "  f |= (p & 1) ? 0 : 0x4;                                      // PF: even parity\n"
+                "  f |= (d ^ s ^ r) & 0x10;                                     // AF\n"
+                "  f |= r == 0 ? 0x40 : 0;                                      // ZF\n"
+                "  f |= (r & sign) ? 0x80 : 0;                                  // SF\n"
+                "  f |= ((sub ? (d ^ s) & (d ^ r) : (d ^ r) & (s ^ r)) & sign) ? 0x800 : 0;   // OF\n"
+                "  return f;\n"
+                "}\n\n"
+                "uint64 x86_alu(int op, int size, uint64 dst, uint64 src, uint64 *rflags)\n{"),
+               (A, "  case 0: BINARY(\"add\") break;", "  case 0: d = dst + src; f = addsub_flags(0, size, dst, src, d); break;"),
+               (A, "  case 5: BINARY(\"sub\") break;", "  case 5: d = dst - src; f = addsub_flags(1, size, dst, src, d); break;"),
+               (A, "  case 7: BINARY(\"cmp\") break;", "  case 7: f = addsub_flags(1, size, dst, src, dst - src); break;")],
+        tests=[EMU, AGREE, RANDOM])

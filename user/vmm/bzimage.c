@@ -9,7 +9,7 @@
 //   0x09000  identity page tables for the 64-bit entry (PML4, PDPT, 4 PDs)
 //   0x20000  kernel command line
 //   0x100000 the protected-mode kernel (the file after its setup sectors)
-//   top      the initramfs, as high as initrd_addr_max and RAM allow
+//   ...      the initramfs, where bz_place_initrd puts it
 // A file that is not a bzImage we can boot is refused with a message naming
 // the header field that is wrong; nothing in the file is trusted.
 #include "vmm.h"
@@ -129,9 +129,9 @@ const char *bz_check_header(const uint8 *h, uint64 n, uint64 mem, struct bzinfo 
   // LAB 6 END
 }
 
-// Where the initramfs of size bytes goes: page-aligned, as high as RAM and
-// initrd_addr_max (the highest address its last byte may have) allow, above
-// the kernel's init_size region. 0 and *why when it does not fit.
+// Where the initramfs of size bytes goes: page-aligned, inside RAM, its last
+// byte at or below initrd_addr_max, clear of the kernel's init_size region.
+// 0 and *why when it does not fit.
 uint64 bz_place_initrd(const struct bzinfo *b, uint64 mem, uint64 size, const char **why)
 {
   // LAB 6 BEGIN
@@ -145,8 +145,8 @@ uint64 bz_place_initrd(const struct bzinfo *b, uint64 mem, uint64 size, const ch
   }
   return (top - pages) & ~4095UL;
   // LAB 6 STUB
-  // // LAB 6: the guest-physical address for an initrd of size bytes (highest
-  // // page that fits under RAM and initrd_addr_max, above the kernel); 0 + *why if none.
+  // // LAB 6: a guest-physical address for an initrd of size bytes that the boot protocol
+  // // allows (see the comment above); 0 + *why if there is none.
   // (void)b, (void)mem, (void)size;
   // *why = "LAB 6: bz_place_initrd not written";
   // return 0;
@@ -154,7 +154,7 @@ uint64 bz_place_initrd(const struct bzinfo *b, uint64 mem, uint64 size, const ch
 }
 
 // The BIOS memory map Linux reads instead of asking the firmware (INT 15h
-// E820): RAM below the EBDA, the legacy hole reserved, RAM from 1 MiB.
+// E820): which guest-physical ranges are RAM it may use, and which are not.
 static void bz_e820(uint8 *zp, uint64 mem)
 {
   // LAB 6 BEGIN
@@ -168,8 +168,8 @@ static void bz_e820(uint8 *zp, uint64 mem)
   }
   zp[BP_E820_ENTRIES] = 3;
   // LAB 6 STUB
-  // // LAB 6: write the e820 map (RAM below 0x9F000, reserved to 1 MiB, RAM from
-  // // 1 MiB to mem) and its entry count into the zero page.
+  // // LAB 6: write the e820 map of a PC with mem bytes of RAM (what a PC's firmware
+  // // would report) and its entry count into the zero page.
   // (void)zp, (void)mem;
   // LAB 6 END
 }

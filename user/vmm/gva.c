@@ -42,9 +42,18 @@ __attribute__((unused)) static void *entry_at(struct guest *g, uint64 gpa, int s
 // LAB 7 BEGIN
 // Checks the rights the walk collected against the access; 0 or a #PF error
 // code (P=1: the page was present, a protection violation).
+// The error code's access bits: W/R, U/S, and I/D, which the CPU reports
+// only where fetches can be told apart, with EFER.NXE under PAE paging
+// (§8.4.2; legacy 32-bit paging has no NX).
+static int access_code(const struct vm_regs *r, int acc, int cpl3)
+{
+  int fetch = (acc & GVA_FETCH) && (r->efer & EFER_NXE) && (r->cr4 & CR4_PAE);
+  return (acc & GVA_WRITE) | (fetch ? GVA_FETCH : 0) | (cpl3 ? GVA_PF_U : 0);
+}
+
 static int rights(const struct vm_regs *r, uint64 all, int acc, int cpl3)
 {
-  int err = GVA_FAULT | GVA_PF_P | (acc & (GVA_WRITE | GVA_FETCH)) | (cpl3 ? GVA_PF_U : 0);
+  int err = GVA_FAULT | GVA_PF_P | access_code(r, acc, cpl3);
   if ((acc & GVA_WRITE) && !(all & PTE_W) && (cpl3 || (r->cr0 & CR0_WP)))
     return err;
   if (cpl3 && !(all & PTE_U))
@@ -69,7 +78,7 @@ static int walk64(struct guest *g, const struct vm_regs *r, uint64 la, int acc, 
       return GVA_BADTABLE;
     e = *p;
     if (!(e & PTE_P))
-      return (acc & (GVA_WRITE | GVA_FETCH)) | (cpl3 ? GVA_PF_U : 0) | GVA_PF_NOTPRESENT;
+      return access_code(r, acc, cpl3) | GVA_PF_NOTPRESENT;
     all = (all & e & (PTE_W | PTE_U)) | ((all | e) & PTE_NX);
     *p |= PTE_A;
     leaf = p;
@@ -94,7 +103,7 @@ static int walk_pae(struct guest *g, const struct vm_regs *r, uint64 la, int acc
   if (!pdpte)
     return GVA_BADTABLE;
   if (!(*pdpte & PTE_P))
-    return (acc & (GVA_WRITE | GVA_FETCH)) | (((r->cs.attr >> 5) & 3) == 3 ? GVA_PF_U : 0) | GVA_PF_NOTPRESENT;
+    return access_code(r, acc, ((r->cs.attr >> 5) & 3) == 3) | GVA_PF_NOTPRESENT;
   return walk64(g, r, la, acc, *pdpte & ADDR_MASK, 2, gpa);
 }
 
@@ -105,7 +114,7 @@ static int walk32(struct guest *g, const struct vm_regs *r, uint64 la, int acc, 
   uint32 *pde = entry_at(g, (r->cr3 & 0xFFFFF000UL) + 4 * ((la >> 22) & 1023), 4);
   if (!pde)
     return GVA_BADTABLE;
-  int np = (acc & (GVA_WRITE | GVA_FETCH)) | (cpl3 ? GVA_PF_U : 0) | GVA_PF_NOTPRESENT;
+  int np = access_code(r, acc, cpl3) | GVA_PF_NOTPRESENT;
   if (!(*pde & PTE_P))
     return np;
   *pde |= PTE_A;

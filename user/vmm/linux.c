@@ -7,7 +7,6 @@
 #include "bzimage.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0"
-#define HZ_USER 100   // uptime() ticks per second
 
 // Reads exactly n bytes of fd into dst; 0 or -1 (short file, read error).
 static int read_all(int fd, uint8 *dst, uint64 n)
@@ -68,18 +67,39 @@ static uint64 rdtsc(void)
   return (uint64)hi << 32 | lo;
 }
 
-// The TSC's frequency in kHz, as the kernel calibrated it against the PIT:
-// clock_ns() is the kernel's TSC scaled by that frequency, so the ratio over
-// a few ms gives it back, however late this process runs. (Timing the TSC
-// against timer ticks counted every tick a busy host delivered late.)
+// One (TSC, clock_ns) pair: the TSC read just before and after the system
+// call, so that the bracket bounds the pair's error.
+struct tsc_ns {
+  uint64 before, after;
+  long ns;
+};
+
+static struct tsc_ns tightest_pair(void)
+{
+  struct tsc_ns best = {0, ~0UL, 0};
+  for (int i = 0; i < 16; i++) {
+    struct tsc_ns p;
+    p.before = rdtsc();
+    p.ns = clock_ns();
+    p.after = rdtsc();
+    if (p.after - p.before < best.after - best.before)
+      best = p;
+  }
+  return best;
+}
+
+// The TSC's frequency in kHz, as the kernel calibrated it: clock_ns() is the
+// TSC scaled by that rate, so two tight pairs 20 ms apart give it back. Timing
+// anything against uptime() ticks would add the delivery delay of two timer
+// interrupts, which on a loaded host is milliseconds either way.
 static uint64 tsc_khz(void)
 {
-  uint64 c0 = rdtsc();
-  long n0 = clock_ns(), n1;
-  do
-    n1 = clock_ns();
-  while (n1 - n0 < 5000000);
-  return (rdtsc() - c0) * 1000000 / (uint64)(n1 - n0);
+  struct tsc_ns a = tightest_pair();
+  while (clock_ns() - a.ns < 20000000)
+    ;
+  struct tsc_ns b = tightest_pair();
+  uint64 tsc = (b.before + b.after) / 2 - (a.before + a.after) / 2;
+  return tsc * 1000000 / (uint64)(b.ns - a.ns);
 }
 
 // Linux calibrates the TSC by polling the PIT through port 0x61 and 0x42:

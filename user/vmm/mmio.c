@@ -151,7 +151,7 @@ static int fetch_insn(struct emu *x, int mode, uint8 *buf)
 }
 // LAB 7 STUB
 // // LAB 7: fetch_insn() copies the bytes of the instruction at CS:RIP (up to 15) from guest RAM
-// // into buf, translating each page with GVA_FETCH, and returns how many it got. A fault on
+// // into buf, through the guest's page tables (GVA_FETCH), and returns how many it got. A fault on
 // // the way is recorded in x (pf, pf_la) for the caller to raise if the decoder needed those
 // // bytes; code outside guest RAM sets x->why instead.
 // static int fetch_insn(struct emu *x, int mode, uint8 *buf)
