@@ -1,9 +1,19 @@
 // String and memory functions shared by the kernel and user space.
 #include "string.h"
 
+// Word-sized stores and copies for the aligned middle: zeroing or poisoning
+// a page is the kernel's hottest loop, and under QEMU's TCG (and in the
+// UBSan build, which checks every pointer step) a byte loop is 8x the work.
+typedef uint64 __attribute__((may_alias)) word_t;
+
 void *memset(void *dst, int c, size_t n)
 {
   uint8 *d = dst;
+  for (; n && ((uint64)d & 7); n--)
+    *d++ = c;
+  word_t w = 0x0101010101010101UL * (uint8)c;
+  for (; n >= 8; n -= 8, d += 8)
+    *(word_t *)d = w;
   while (n--)
     *d++ = c;
   return dst;
@@ -18,10 +28,16 @@ void *memmove(void *dst, const void *src, size_t n)
   if (s < d && s + n > d) {
     while (n--)
       d[n] = s[n];
-  } else {
-    while (n--)
-      *d++ = *s++;
+    return dst;
   }
+  if ((((uint64)d ^ (uint64)s) & 7) == 0) {
+    for (; n && ((uint64)d & 7); n--)
+      *d++ = *s++;
+    for (; n >= 8; n -= 8, d += 8, s += 8)
+      *(word_t *)d = *(const word_t *)s;
+  }
+  while (n--)
+    *d++ = *s++;
   return dst;
 }
 
