@@ -98,6 +98,7 @@ void cpu_setself(struct cpu *c);
 // gdt.c: this CPU's GDT (KCODE, KDATA, UDATA, UCODE, TSS) and TSS with IST
 // stacks for #DF and NMI. mycpu()->ts.rsp0 is 0 until proc.c sets it.
 void seginit(void);
+int ist_overlaps(uint64 a, uint64 n);   // a range on this CPU's NMI/#DF stacks
 
 // trapasm.S: alltraps builds a struct trapframe and calls trap(); trapret
 // pops one at %rsp and IRETQs (swapgs first when returning to ring 3), so a

@@ -50,6 +50,20 @@ static uint64 ist_stack(struct cpu *c, int n)
   return (uint64)stk + ISTPAGES * PGSIZE;
 }
 
+// 1 if [a, a+n) overlaps one of this CPU's IST stacks: an NMI or #MC runs
+// there, even in the few instructions around the world switch where a
+// guest's breakpoints are armed (kern/svm/dr.c keeps them off these).
+int ist_overlaps(uint64 a, uint64 n)
+{
+  struct taskstate *ts = &mycpu()->ts;
+  for (int i = 0; i < 7; i++) {
+    uint64 top = ts->ist[i];
+    if (top && a < top && a + n > top - ISTPAGES * PGSIZE)
+      return 1;
+  }
+  return 0;
+}
+
 // Loads the GDT and reloads CS (a far return), SS, DS and ES. FS and GS
 // are left alone: loading a selector there would clear the GS base that
 // mycpu() depends on.

@@ -24,9 +24,11 @@
 // step before the world switch and writes the host's 0x400 back as the
 // first step after it (svm_dr_arm, svm_dr_disarm). Between the two the host
 // runs only the world switch, which touches the kernel image, this
-// process's kernel stack, the vcpu and its VMCB: a guest breakpoint on any
-// of those is left unarmed (on a CPU it would match guest addresses, not
-// these; a guest loses it only if its own address equals one of them). On a
+// process's kernel stack, the vcpu and its VMCB (and, should an NMI or #MC
+// arrive before CLGI or after STGI, this CPU's IST stacks and the kernel
+// image's handlers): a guest breakpoint on any of those is left unarmed
+// (on a CPU it would match guest addresses, not these; a guest loses it
+// only if its own address equals one of them). On a
 // CPU this costs nothing wrong: #VMEXIT restores the DR7 VMRUN saved, which
 // is then the armed one, and svm_dr_disarm clears it at once.
 #include "defs.h"
@@ -75,12 +77,13 @@ static int on_switch_memory(struct vcpu *v, uint64 a, uint64 n)
   struct proc *p = myproc();
   return overlaps(a, n, __kernel_start, (uint64)(__bss_end - __kernel_start)) ||
          (p && overlaps(a, n, p->kstack, KSTACKSIZE)) || overlaps(a, n, v, sizeof *v) ||
-         overlaps(a, n, v->vmcb, PGSIZE);
+         overlaps(a, n, v->vmcb, PGSIZE) || ist_overlaps(a, n);
 }
 
 // The guest's DR7 as the host loads it for the world switch: GD is the
 // kernel's to emulate, breakpoints on the switch's own memory stay off.
-static uint64 dr7_for_switch(struct vcpu *v)
+// Not static: ktest=nmi_step checks which addresses stay unarmed.
+uint64 svm_dr7_for_switch(struct vcpu *v)
 {
   uint64 dr7 = v->vmcb->save.dr7 & ~DR7_GD;
   for (int i = 0; i < 4; i++)
@@ -97,7 +100,7 @@ int svm_dr_arm(struct vcpu *v)
     return 0;
   for (int i = 0; i < 4; i++)
     load_dr(i, v->dr[i]);
-  uint64 dr7 = dr7_for_switch(v);
+  uint64 dr7 = svm_dr7_for_switch(v);
   if (!(dr7 & DR7_ENABLES))
     return 0;
   asm volatile("mov %0, %%dr7" ::"r"(dr7));

@@ -7,6 +7,7 @@
 #include "cpu.h"
 #include "ktest.h"
 #include "errno.h"
+#include "trap.h"
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
 
@@ -120,6 +121,31 @@ static void check_step(struct vcpu *v)
   m->control.eventinj = 0;
 }
 
+// The guest breakpoints svm_dr_arm leaves off for the world switch: those
+// on host memory it (or an NMI in its window) touches. A guest address that
+// is none of these stays armed.
+static void check_dr_switch(struct vcpu *v)
+{
+  extern void trap(struct trapframe *);
+  struct { const char *what; uint64 addr; int armed; } cases[] = {
+    {"a guest address (0x7000)", 0x7000, 1},
+    {"the kernel's trap()", (uint64)trap, 0},
+    {"the vcpu itself", (uint64)v + 8, 0},
+    {"its VMCB", (uint64)v->vmcb + 0x400, 0},
+    {"this CPU's NMI stack", mycpu()->ts.ist[IST_NMI - 1] - 8, 0},
+    {"this CPU's #MC stack", mycpu()->ts.ist[IST_MC - 1] - 64, 0},
+  };
+  for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+    v->dr[0] = cases[i].addr;
+    v->vmcb->save.dr7 = 0x400 | 0x2 | (3UL << 16) | (3UL << 18);   // G0, R/W 11, LEN 11
+    uint64 dr7 = svm_dr7_for_switch(v);
+    KCHECK(((dr7 & 3) != 0) == cases[i].armed, "DR0 on %s (0x%lx): %s for the switch (DR7 0x%lx)",
+           cases[i].what, cases[i].addr, cases[i].armed ? "armed" : "left off", dr7);
+  }
+  v->dr[0] = 0;
+  v->vmcb->save.dr7 = 0x400;
+}
+
 KTEST(nmi_step)
 {
   struct vcpu *v = vcpu_alloc();
@@ -129,5 +155,6 @@ KTEST(nmi_step)
   v->vmcb->save.rflags = FL_RSVD1;
   check_nmi(v);
   check_step(v);
+  check_dr_switch(v);
   vcpu_free(v);
 }

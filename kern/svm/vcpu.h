@@ -176,6 +176,7 @@ int svm_emulated(struct vcpu *v, struct vm_exit *e, uint32 len);   // skip; retu
 int cr4_write_interception(struct vcpu *v, struct vm_exit *e);
 int dr_interception(struct vcpu *v, struct vm_exit *e);
 int svm_dr_arm(struct vcpu *v);                    // IF=0, right before the world switch
+uint64 svm_dr7_for_switch(struct vcpu *v);        // the DR7 svm_dr_arm loads (dr.c)
 void svm_dr_disarm(int armed);                     // right after it
 uint64 svm_dr_io_hits(struct vcpu *v);             // DR6 Bn bits of the IN/OUT just finished
 
