@@ -33,6 +33,7 @@ struct opts {
   int entry32;         // -3: enter it through its 32-bit entry (linux.c)
   int apic;            // -A: give the bzImage the APIC board (apic.c), not only the PICs
   int pio_exits;       // -P: every port access of a -k guest exits (no VM_RUN_PIO_*, loop.c)
+  int kvmpv;           // -V: KVM's paravirtual interface, x2APIC, TSC-deadline (kvmpv.c; implies -A)
 };
 
 struct guest {
@@ -88,6 +89,7 @@ void stats_exit(struct guest *g);
 void stats_print(struct guest *g);
 // linux.c
 int linux_load(struct guest *g);
+uint64 vmm_tsc_khz(void);   // the TSC's rate, measured once
 void linux_regs(struct guest *g, struct vm_regs *r);
 // devices.c
 int dev_cpuid(struct guest *g);
@@ -121,6 +123,7 @@ uint64 apic_deadline(struct board *b);
 int apic_port_io(struct board *b, uint16 port, int size, int in, uint32 *data, uint64 now);
 void apic_cpuid(struct guest *g, uint32 leaf, uint32 *r);
 int apic_msr(struct guest *g, uint32 msr, int write, uint64 *v);
+struct lapic *apic_lapic(struct board *b);   // the guest's local APIC, NULL without
 // run.c
 int guest_setup(struct guest *g);
 void guest_run(struct guest *g);
