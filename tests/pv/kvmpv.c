@@ -110,10 +110,9 @@ static u64 pv_read(u64 *tsc)
 static void check_cpuid(void)
 {
   u32 r[4];
-  char sig[13] = {0};
   cpuid(0x40000000, 0, r);
-  __builtin_memcpy(sig, &r[1], 4), __builtin_memcpy(sig + 4, &r[2], 4), __builtin_memcpy(sig + 8, &r[3], 4);
-  check(__builtin_memcmp(sig, "KVMKVMKVM\0\0\0", 12) == 0, "signature", "leaf 4000_0000h EBX..EDX %lx %lx",
+  int same = r[1] == 0x4b4d564b && r[2] == 0x564b4d56 && r[3] == 0x4d;   // "KVMKVMKVM\0\0\0"
+  check(same, "signature", "leaf 4000_0000h EBX..EDX %lx %lx",
         r[1] | (u64)r[2] << 32, r[3]);
   check(r[0] >= 0x40000010, "max_leaf", "4000_0000h EAX %lx < 4000_0010h%lx", r[0], 0);
   cpuid(0x40000001, 0, r);
