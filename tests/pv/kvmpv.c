@@ -210,7 +210,7 @@ static void eoi(void)
   wrmsr(X2(0xB0), 0);
 }
 
-static volatile int probe_isr, nested, lows;
+static volatile int probe_isr, nested, lows, flag_with_irr;
 static volatile u64 low_tsc;
 
 // A lower-priority interrupt sent from a higher one's handler waits in the
@@ -230,8 +230,10 @@ static void on_ipi(struct frame *f)
   ipis++;
   if (probe_isr)
     isr_seen = in_isr(VEC_IPI);
-  if (nested)
+  if (nested) {
     wrmsr(X2(0x3F0), VEC_LOW);
+    flag_with_irr = eoi_flag & 1;
+  }
   eoi();
 }
 
@@ -315,6 +317,7 @@ static void check_self_ipi_pv_eoi(void)
     ;
   asm volatile("cli");
   nested = 0;
+  check(!flag_with_irr, "no_flag_with_irr", "the flag was armed with vector %lx waiting in the IRR%lx", VEC_LOW, 0);
   check(lows == 1, "low_after_eoi", "the lower vector came %ld times within 5 ms of the EOI%lx", lows, 0);
   wrmsr(MSR_PV_EOI, 0);
 }
