@@ -185,8 +185,9 @@ static int tsc_deadline(struct guest *g, struct lapic *a, int write, uint64 *v)
     *v = lapic_tsc_deadline(a);
     return 1;
   }
-  uint64 due = *v > t ? now + ((*v - t) * 1000000 + pv.khz - 1) / pv.khz : now;
-  lapic_set_tsc_deadline(a, *v, due);
+  uint64 d = *v > t ? *v - t : 0;   // split so that no deadline overflows: d / khz < 2^64 / 10^6
+  uint64 ns = d / pv.khz * 1000000 + ((d % pv.khz) * 1000000 + pv.khz - 1) / pv.khz;
+  lapic_set_tsc_deadline(a, *v, ns > (1UL << 62) ? 1UL << 62 : now + ns);
   return 1;
 }
 
