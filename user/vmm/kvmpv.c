@@ -185,9 +185,9 @@ static int tsc_deadline(struct guest *g, struct lapic *a, int write, uint64 *v)
     *v = lapic_tsc_deadline(a);
     return 1;
   }
-  uint64 d = *v > t ? *v - t : 0;   // split so that no deadline overflows: d / khz < 2^64 / 10^6
-  uint64 ns = d / pv.khz * 1000000 + ((d % pv.khz) * 1000000 + pv.khz - 1) / pv.khz;
-  lapic_set_tsc_deadline(a, *v, ns > (1UL << 62) ? 1UL << 62 : now + ns);
+  uint64 d = *v > t ? *v - t : 0, q = d / pv.khz;   // in ms, then the rest: no product overflows
+  uint64 ns = q > (1UL << 42) ? 1UL << 62 : q * 1000000 + ((d % pv.khz) * 1000000 + pv.khz - 1) / pv.khz;
+  lapic_set_tsc_deadline(a, *v, ns >= (1UL << 62) ? 1UL << 62 : now + ns);
   return 1;
 }
 
