@@ -3,8 +3,9 @@
 to the same marker ("linuxtest: init running") under svmlab's VMM and under
 plain QEMU TCG (-M pc), RUNS times each, alternating, and prints the wall
 times from QEMU's start, their ratio and the VMM's exits per boot by reason
-(vmm -s).  Usage: bench.py BUILD_DIR [RUNS [VMM-FLAGS]], e.g. "-V" for KVM's
-paravirtual interface (user/vmm/kvmpv.c), which ends the guest in ACPI S5."""
+(vmm -s).  Usage: bench.py BUILD_DIR [RUNS [VMM-FLAGS]]: none for the 8259s and
+the PIT; "-A" for the APIC board, on which Linux gets KVM's paravirtual interface
+(user/vmm/kvmpv.c; "-A -N" without it); the guest then ends in ACPI S5."""
 import os
 import re
 import subprocess

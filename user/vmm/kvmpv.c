@@ -88,10 +88,17 @@ static uint64 pv_ns(uint64 tsc)
   return (uint64)(((unsigned __int128)d * pv.mul) >> 32);
 }
 
+// On for Linux guests that have the board it needs (the APIC's features
+// are most of it): -A with a bzImage, unless -N; or wherever -V asks.
+int kvmpv_wanted(const struct guest *g)
+{
+  return g->o->kvmpv > 0 || (g->o->kvmpv == 0 && g->bzimage && g->o->apic);
+}
+
 int kvmpv_setup(struct guest *g)
 {
   memset(&pv, 0, sizeof pv);
-  if (!g->o->kvmpv)
+  if (!kvmpv_wanted(g))
     return 0;
   pv.on = 1;
   pv.khz = vmm_tsc_khz();
@@ -103,7 +110,7 @@ int kvmpv_setup(struct guest *g)
   return 0;
 }
 
-int kvmpv_on(const struct guest *g) { return pv.on && g->o->kvmpv; }
+int kvmpv_on(const struct guest *g) { return pv.on; }
 
 // Leaf 1 gains x2APIC (ECX 21) and TSC-deadline (ECX 24) with the local APIC.
 void kvmpv_cpuid(struct guest *g, uint32 leaf, uint32 *r)

@@ -4,7 +4,8 @@
 #include "lapic.h"
 
 struct guest;
-int kvmpv_setup(struct guest *g);                            // -V: measures the TSC, resets the state
+int kvmpv_wanted(const struct guest *g);                     // -V, or a bzImage with -A and no -N
+int kvmpv_setup(struct guest *g);                            // measures the TSC, resets the state
 int kvmpv_on(const struct guest *g);                         // the guest is offered the interface
 void kvmpv_cpuid(struct guest *g, uint32 leaf, uint32 *r);   // KVM's leaves, x2APIC and TSC-deadline
 int kvmpv_msr(struct guest *g, uint32 msr, int write, uint64 *v);   // 1 done, 0 #GP, -1 not ours

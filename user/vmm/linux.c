@@ -5,6 +5,7 @@
 // identity map of the low 4 GiB.
 #include "vmm.h"
 #include "bzimage.h"
+#include "kvmpv.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0"
 
@@ -118,11 +119,11 @@ uint64 vmm_tsc_khz(void)
 // And tsc=reliable: the TSC here runs at a constant rate on every CPU (it
 // follows the host's clock), while the clocksource watchdog would judge it
 // against jiffies, which fall behind whenever timer ticks arrive late.
-// With -V none of this: kvmclock gives the TSC's rate, and the TSC-deadline
+// With KVM's interface (kvmpv_wanted) none of this: kvmclock gives the TSC's rate, and the TSC-deadline
 // timer replaces the PIT.
 static void add_tsc_khz(const struct guest *g, char *line, long *n)
 {
-  if (g->o->kvmpv)
+  if (kvmpv_wanted(g))
     return;
   if (!strstr(line, "tsc_early_khz="))
     *n += snprintf(line + *n, BZ_CMDLINE_MAX - *n, "%stsc_early_khz=%lu", *n ? " " : "", vmm_tsc_khz());
@@ -239,6 +240,7 @@ int linux_load(struct guest *g)
   if (mb)
     return mb < 0 ? -1 : 0;
   memset(&b, 0, sizeof b);
+  g->bzimage = 1;
   g->hdr.memsize = mem;
   if (load_kernel(g, &b, setup) < 0 || load_cmdline(g, &b) < 0 || load_initrd(g, &b, &initrd, &size) < 0)
     return -1;

@@ -33,7 +33,8 @@ struct opts {
   int entry32;         // -3: enter it through its 32-bit entry (linux.c)
   int apic;            // -A: give the bzImage the APIC board (apic.c), not only the PICs
   int pio_exits;       // -P: every port access of a -k guest exits (no VM_RUN_PIO_*, loop.c)
-  int kvmpv;           // -V: KVM's paravirtual interface, x2APIC, TSC-deadline (kvmpv.c; implies -A)
+  int kvmpv;           // KVM's paravirtual interface (kvmpv.c): -V 1 (implies -A), -N -1, else 0: a
+                       // bzImage with the APIC board (-A) gets it (kvmpv_wanted)
 };
 
 struct guest {
@@ -70,6 +71,7 @@ struct guest {
   struct board board;  // PIC, PIT, UART, RTC, small ports (chips.h)
   int irq_line;        // vector on the vcpu's interrupt line, -1 lowered
   int insn_done;       // the VMM emulated the exit's instruction: VM_RUN_INSN_DONE next run
+  int bzimage;         // a Linux bzImage (linux.c), not a multiboot kernel or an SVMG image
   int open_bus;        // a PC board (-k): guest-physical addresses above RAM with no device read
                        // all ones and drop writes, as on a PC, instead of ending the guest
   uint64 open_bus_accesses;   // how many (vmm -s)
