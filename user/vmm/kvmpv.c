@@ -283,8 +283,10 @@ static int eoi_candidate(struct lapic *a)
 
 void kvmpv_before_run(struct guest *g)
 {
-  uint8 *f = eoi_flag(g);
   struct lapic *a = apic_lapic(&g->board);
+  if (kvmpv_on(g) && a)
+    a->has_tsc_deadline = 1;   // CPUID says so (the board is attached only when the guest runs)
+  uint8 *f = eoi_flag(g);
   if (!f)
     return;
   int v = eoi_candidate(a);

@@ -229,11 +229,13 @@ static void write_lvt(struct lapic *a, int i, uint32 v, uint64 now)
   static const uint32 writable[6] = {0x700FF, 0x107FF, 0x107FF, 0x1A7FF, 0x1A7FF, 0x100FF};
   uint32 old_mode = a->lvt[0] & LVT_TIMER_MODE;
   a->lvt[i] = v & writable[i];
+  if (i == 0 && !a->has_tsc_deadline)
+    a->lvt[0] &= ~(1u << 18);   // no TSC-deadline mode: bit 18 dropped, as KVM's timer_mode_mask does
   if (!(a->svr & SVR_ENABLE))
     a->lvt[i] |= LVT_MASKED;
   if (i == 0 && ((old_mode ^ a->lvt[0]) & LVT_TIMER_TSC_DEADLINE)) {
-    a->timer_icr = 0, a->timer_due = 0, a->tsc_deadline = 0;   // into or out of TSC-deadline
-  } else if (i == 0 && (a->lvt[0] & LVT_TIMER_MODE) != old_mode) {   // mode: disarmed (KVM)
+    a->timer_icr = 0, a->timer_due = 0, a->tsc_deadline = 0;   // into or out of TSC-deadline: disarmed (KVM)
+  } else if (i == 0 && (a->lvt[0] & LVT_TIMER_MODE) != old_mode) {
     timer_load(a, now);   // a mode change restarts the count
   }
 }
@@ -350,8 +352,9 @@ int lapic_set_base(struct lapic *a, uint64 v, int maxphyaddr)
     void (*eoi_level)(void *, int) = a->eoi_level;
     void *eoi_ctx = a->eoi_ctx;
     uint64 fired = a->fired;
+    int has_tsc_deadline = a->has_tsc_deadline;
     lapic_reset(a, a->id0, 0);
-    a->eoi_level = eoi_level, a->eoi_ctx = eoi_ctx, a->fired = fired;
+    a->eoi_level = eoi_level, a->eoi_ctx = eoi_ctx, a->fired = fired, a->has_tsc_deadline = has_tsc_deadline;
   }
   a->base_msr = v;
   return 0;

@@ -81,6 +81,7 @@ struct lapic {
   uint64 timer_start;       // ns when the current count was loaded
   uint64 timer_due;         // ns of the next expiry, 0 if none
   uint64 tsc_deadline;      // TSC-deadline mode: IA32_TSC_DEADLINE (0: disarmed)
+  int has_tsc_deadline;     // CPUID offers it (kvmpv.c): else LVT timer bit 18 is reserved (KVM)
   int nmi_pending;          // an NMI the VMM must inject (ICR or LINT1)
   uint64 fired;             // timer interrupts raised (statistics)
   // Level-triggered EOI: the IOAPIC clears its Remote IRR (ioapic_eoi).
