@@ -187,8 +187,14 @@ static long hypercall(u64 nr)
   return ret;
 }
 
+static volatile long user_ret;
+static void u_hypercall(void) { user_ret = hypercall(0x7FFFFFF0); }
+
 static void check_hypercalls(void)
 {
+  user_ret = 0;
+  run_user(u_hypercall, 2);
+  check(user_ret == -1, "hypercall_cpl3", "from CPL 3: %ld, want -KVM_EPERM %ld", user_ret, -1);
   check(hypercall(0x7FFFFFF0) == -1000, "unknown_hypercall", "returned %ld, want -KVM_ENOSYS %ld",
         hypercall(0x7FFFFFF0), -1000);
   check(hypercall(1) == 0, "vapic_poll_irq", "KVM_HC_VAPIC_POLL_IRQ returned %ld%lx", hypercall(1), 0);
@@ -306,9 +312,15 @@ static void check_self_ipi_pv_eoi(void)
     asm volatile("sti; nop; cli");
   }
   check(ipis == 20, "self_ipi", "%ld of %ld self-IPIs taken", ipis, 20);
+  u64 id = rdmsr(X2(0x20));
+  wrmsr(X2(0x300), id << 32 | VEC_IPI);   // the ICR: fixed, to its own 32-bit ID (§10.12.9)
+  asm volatile("sti; nop; cli");
+  check(ipis == 21, "icr_to_self", "the ICR's IPI to ID %lx: %ld taken", id, ipis - 20);
+  check(rdmsr(X2(0x300)) == (id << 32 | VEC_IPI), "icr_reads_back", "ICR %lx, wrote %lx", rdmsr(X2(0x300)),
+        id << 32 | VEC_IPI);
   check(isr_seen, "isr_in_handler", "ISR bit of the vector in its handler: %ld%lx", isr_seen, 0);
   check(!in_isr(VEC_IPI), "isr_after_eoi", "ISR bit still set after %ld flag EOIs%lx", flag_seen, 0);
-  check(flag_seen >= 15, "pv_eoi_used", "the PV EOI flag was set for %ld of %ld interrupts", flag_seen, 20);
+  check(flag_seen >= 15, "pv_eoi_used", "the PV EOI flag was set for %ld of %ld interrupts", flag_seen, 21);
   nested = 1;
   wrmsr(X2(0x3F0), VEC_IPI);
   u64 t0 = rdtsc();
