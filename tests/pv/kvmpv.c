@@ -66,7 +66,8 @@ static u32 pit2_count(u64 *tsc)
 
 // The TSC's rate timed by the PIT (1193182 Hz): channel 2 counts down from
 // 65535 in mode 0, read at least 30000 counts (25 ms) apart; a round in
-// which the count wrapped (a vcpu descheduled for 55 ms) is run again.
+// which the count wrapped (OUT, port 61h bit 5, rose at terminal count: a
+// vcpu descheduled for 55 ms) is run again.
 static u64 measure_tsc_hz(void)
 {
   for (int round = 0; round < 10; round++) {
@@ -77,9 +78,9 @@ static u64 measure_tsc_hz(void)
     outb(0x42, 0xFF);
     outb(0x61, (inb(0x61) & ~0x02) | 0x01);
     u32 c1 = pit2_count(&t1), c2;
-    while ((c2 = pit2_count(&t2)) + 30000 > c1 && c2 <= c1)
+    while ((c2 = pit2_count(&t2)) + 30000 > c1 && c2 <= c1 && !(inb(0x61) & 0x20))
       ;
-    if (c2 < c1 && c1 - c2 < 40000)
+    if (c2 < c1 && !(inb(0x61) & 0x20))
       return (t2 - t1) * 1193182 / (c1 - c2);
   }
   return 0;
