@@ -193,6 +193,17 @@ $(B)/initrd/arch-%.bin: $(B)/arch/%.o $(B)/arch/rt.o $(B)/arch/entry.o tests/arc
 	$(OBJCOPY) -O binary $(B)/arch/$*.elf $@
 INITRD_FILES := $(UPROGS:%=$(B)/initrd/%) $(GUEST_IMAGES:%=$(B)/initrd/%.guest) $(B)/initrd/README
 INITRD_FILES += $(ARCH_KERNELS:%=$(B)/initrd/arch-%.bin)
+# Test kernels for what plain QEMU lacks (tests/pv: KVM's paravirtual interface, vmm -V),
+# on the same runtime; self-checking, not compared: tests/pv/NAME.c -> initrd file pv-NAME.bin.
+PV_KERNELS := $(patsubst tests/pv/%.c,%,$(wildcard tests/pv/*.c))
+$(B)/pv/%.o: tests/pv/%.c tests/arch/rt.h
+	@mkdir -p $(@D)
+	$(CC) $(ARCH_CFLAGS) -c $< -o $@
+$(B)/initrd/pv-%.bin: $(B)/pv/%.o $(B)/arch/rt.o $(B)/arch/entry.o tests/arch/arch.ld
+	@mkdir -p $(@D)
+	$(LD) $(LDFLAGS) -T tests/arch/arch.ld -o $(B)/pv/$*.elf $(B)/arch/entry.o $(B)/arch/rt.o $<
+	$(OBJCOPY) -O binary $(B)/pv/$*.elf $@
+INITRD_FILES += $(PV_KERNELS:%=$(B)/initrd/pv-%.bin)
 $(B)/initrd/README: user/README.initrd
 	@mkdir -p $(@D)
 	cp $< $@
@@ -304,7 +315,9 @@ LX = $(B)/linux
 LINUXMEM ?= 1G
 GUESTMEM ?= 256
 # APIC=1: the guest also gets a local APIC, an I/O APIC and ACPI tables (vmm -A, lab 7).
-CMDLINE ?= console=ttyS0 earlyprintk=serial,ttyS0,115200 $(if $(APIC),,noapic acpi=off )reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd
+# With it Linux gets KVM's paravirtual interface too (kvmclock, PV EOI, x2APIC, TSC-deadline;
+# vmm -V, which PV=1 asks for alone); NOPV=1 turns that off (vmm -N).
+CMDLINE ?= console=ttyS0 earlyprintk=serial,ttyS0,115200 $(if $(APIC)$(PV),,noapic acpi=off )reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd
 $(LX)/vmlinuz $(LX)/busybox:
 	@sh tools/linux/fetch.sh $(LX)
 $(LX)/initramfs.cpio: $(LX)/busybox tools/linux/mkinitramfs.py
@@ -320,11 +333,11 @@ linux-files: $(LX)/initrd.tar
 linux: all tools-check $(LX)/initrd.tar
 	@echo "*** Linux in svmlab's VMM: 'poweroff -f' in the guest ends it; Ctrl-A X quits QEMU"
 	$(QEMU) -accel tcg -cpu $(QEMUCPU) -smp $(CPUS) -m $(LINUXMEM) -no-reboot -kernel $(B)/kernel.bin \
-	  -initrd $(LX)/initrd.tar -append "test=vmm -M $(GUESTMEM)$(if $(APIC), -A) -k bzImage -r initramfs -a cmdline $(APPEND)" \
+	  -initrd $(LX)/initrd.tar -append "test=vmm -M $(GUESTMEM)$(if $(APIC), -A)$(if $(PV), -V)$(if $(NOPV), -N) -k bzImage -r initramfs -a cmdline $(APPEND)" \
 	  -device isa-debug-exit,iobase=0xf4,iosize=0x04 $(QEMUEXTRA) -nographic
 
 clean:
 	rm -rf $(B)
 
 .PHONY: archtest linux linux-files all qemu qemu-gdb gdb grade test handout bench fuzz emutest clean tools-check tools-check-gdb FORCE handin
-.PRECIOUS: $(B)/%.o $(B)/k/%.o $(B)/u/%.o $(B)/g/%.o $(B)/arch/%.o
+.PRECIOUS: $(B)/%.o $(B)/k/%.o $(B)/u/%.o $(B)/g/%.o $(B)/arch/%.o $(B)/pv/%.o

@@ -230,16 +230,18 @@ def guest_tsc_agrees(r):
             % (guest, host))
 
 
-def boots_clean(r, prefix="", w=None, apic=False):
+def boots_clean(r, prefix="", w=None, apic=False, pv=False):
     """The markers of a clean boot, in order (w: r.wait_for), or each
     searched from the start (w=r.expect, when two guests' lines interleave).
-    apic: the guest has the APIC board (vmm -A), so CPUID shows the APIC.
+    apic: the guest has the APIC board (vmm -A), so CPUID shows the APIC;
+    pv: and KVM's paravirtual interface (vmm -V): x2APIC and TSC-deadline too.
     Returns the clock event device and {irq: (count, description)} of the
     guest's /proc/interrupts (IRQs 0 and 4, LOC, SPU, ERR)."""
     p = re.escape(prefix)
     w = w or r.wait_for
-    on = FLAGS_ON + ["apic"] if apic else FLAGS_ON
-    off = [f for f in FLAGS_OFF if f != "apic"] if apic else FLAGS_OFF
+    extra = (["apic"] if apic else []) + (["x2apic", "tsc_deadline_timer"] if pv else [])
+    on = FLAGS_ON + extra
+    off = [f for f in FLAGS_OFF if f not in extra]
     r.reject(r"^%slinuxtest: dmesg-bad: " % p)
     w(r"^%slinuxtest: init running$" % p)
     m = w(r"^%slinuxtest: uname (\S+)$" % p)

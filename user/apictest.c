@@ -253,6 +253,42 @@ static void widths_and_enable(void)
   EQ("re-enabled: LINT0 masked (power-up, not the BIOS's virtual wire)", lapic_accepts_pic(&a), 0);
 }
 
+// TSC-deadline mode (§10.5.4.1), offered only with KVM's interface: without
+// it LVT bit 18 is reserved; with it the initial count is ignored, the
+// deadline arms the timer, firing disarms it, leaving the mode disarms.
+static void tsc_deadline(void)
+{
+  struct lapic a;
+  lapic_reset(&a, 0, 1);
+  wr(&a, LAPIC_SVR, 0x1FF, 0);
+  wr(&a, LAPIC_LVT_TIMER, 0x40 | LVT_TIMER_TSC_DEADLINE, 0);
+  EQ("no TSC-deadline offered: LVT bit 18 reserved", rd(&a, LAPIC_LVT_TIMER, 0), 0x40);
+  a.has_tsc_deadline = 1;
+  wr(&a, LAPIC_LVT_TIMER, 0x40 | LVT_TIMER_TSC_DEADLINE, 0);
+  EQ("TSC-deadline mode taken", rd(&a, LAPIC_LVT_TIMER, 0), 0x40 | LVT_TIMER_TSC_DEADLINE);
+  wr(&a, LAPIC_TIMER_ICR, 1000, 0);
+  EQ("initial count ignored in TSC-deadline mode", rd(&a, LAPIC_TIMER_ICR, 0), 0);
+  EQ("initial count arms nothing", lapic_deadline(&a), 0);
+  lapic_set_tsc_deadline(&a, 123456, 5000);
+  EQ("the deadline reads back", lapic_tsc_deadline(&a), 123456);
+  EQ("armed for its time", lapic_deadline(&a), 5000);
+  lapic_advance(&a, 4999);
+  EQ("not before its time", lapic_pending(&a), -1);
+  lapic_advance(&a, 5000);
+  EQ("fires at its time", lapic_pending(&a), 0x40);
+  EQ("firing disarms: the MSR reads 0", lapic_tsc_deadline(&a), 0);
+  EQ("and once only", lapic_deadline(&a), 0);
+  lapic_set_tsc_deadline(&a, 999, 9000);
+  lapic_set_tsc_deadline(&a, 0, 0);
+  EQ("0 disarms", lapic_deadline(&a), 0);
+  lapic_set_tsc_deadline(&a, 999, 9000);
+  wr(&a, LAPIC_LVT_TIMER, 0x40, 0);
+  EQ("leaving the mode disarms", lapic_deadline(&a), 0);
+  lapic_set_tsc_deadline(&a, 777, 9000);
+  EQ("writes outside the mode ignored", lapic_tsc_deadline(&a), 0);
+  EQ("and arm nothing", lapic_deadline(&a), 0);
+}
+
 int main(void)
 {
   reset_state();
@@ -261,6 +297,7 @@ int main(void)
   timer();
   ipis();
   ioapic();
+  tsc_deadline();
   printf("apictest: %d checks, %d failed\n", checks, failed);
   return failed ? 1 : 0;
 }

@@ -15,6 +15,7 @@
 #include "ioapic.h"
 #include "acpi.h"
 #include "fwcfg.h"
+#include "kvmpv.h"
 
 struct apics {
   struct lapic lapic;
@@ -178,6 +179,8 @@ void apic_advance(struct board *b, uint64 now)
     lapic_advance(&b->apics->lapic, now);
 }
 
+struct lapic *apic_lapic(struct board *b) { return b->apics ? &b->apics->lapic : NULL; }
+
 uint64 apic_deadline(struct board *b) { return b->apics ? lapic_deadline(&b->apics->lapic) : 0; }
 
 // The ACPI PM registers, byte by byte as the board's ports (ports.c). Entering
@@ -250,8 +253,11 @@ int apic_msr(struct guest *g, uint32 msr, int write, uint64 *v)
     *v = l->base_msr;
     return 1;
   }
-  if (!lapic_base_valid(*v, maxphyaddr()) || mmio_move(l, *v & ~0xFFFUL) < 0)
-    return 0;   // #GP: reserved bits, or a page another device has
-  lapic_set_base(l, *v, maxphyaddr());
+  uint64 extd = kvmpv_on(g) ? *v & APIC_BASE_EXTD : 0;   // x2APIC offered (x2apic.c)
+  if (!lapic_base_valid(*v & ~extd, maxphyaddr()) || (kvmpv_on(g) && !x2apic_base_ok(l->base_msr, *v)) ||
+      mmio_move(l, *v & ~0xFFFUL) < 0)
+    return 0;   // #GP: reserved bits, an illegal x2APIC transition, or a page another device has
+  lapic_set_base(l, *v & ~extd, maxphyaddr());
+  l->base_msr |= extd;
   return 1;
 }

@@ -11,6 +11,7 @@
 // Processor Information Via the CPUID Instruction". Why the vendor is ours
 // and not the host's: docs/cpu-model.md.
 #include "vmm.h"
+#include "kvmpv.h"
 
 #define MAX_BASIC 0x7
 #define MAX_EXT 0x80000008
@@ -103,6 +104,7 @@ int dev_cpuid(struct guest *g)
   } else if (leaf >= 0x80000000 && leaf <= MAX_EXT)
     ext_leaf(leaf, r);
   apic_cpuid(g, leaf, r);
+  kvmpv_cpuid(g, leaf, r);
   e->u.cpuid.eax = r[0], e->u.cpuid.ebx = r[1], e->u.cpuid.ecx = r[2], e->u.cpuid.edx = r[3];
   return 1;
 }

@@ -2,6 +2,7 @@
 // output line buffer, hypercalls (CPUID: cpuid.c, MSRs: msr.c). Each returns
 // 1 to keep running, 0 when the guest has ended (g->end says how).
 #include "vmm.h"
+#include "kvmpv.h"
 
 void guest_fail(struct guest *g, const char *fmt, ...)
 {
@@ -71,6 +72,8 @@ int dev_hypercall(struct guest *g)
   struct vm_exit *e = &g->e;
   uint64 a = e->u.hypercall.rbx, b = e->u.hypercall.rcx;
   long ret = -ENOSYS;
+  if (kvmpv_on(g))
+    return kvmpv_hypercall(g);   // KVM's numbers, not svmlab's
   switch (e->u.hypercall.rax) {
   case HC_PRINT: {
     uint8 *p = gpa_ptr(g, a, b);

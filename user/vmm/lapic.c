@@ -113,11 +113,27 @@ void lapic_advance(struct lapic *a, uint64 now)
       a->timer_start += a->timer_icr * ns_per_tick(a);
     } else {
       a->timer_due = 0;
+      a->tsc_deadline = 0;   // a TSC deadline disarms itself when it fires (§10.5.4.1)
     }
   }
 }
 
 uint64 lapic_deadline(const struct lapic *a) { return a->timer_due; }
+
+static int tsc_deadline_mode(const struct lapic *a)
+{
+  return (a->lvt[0] & LVT_TIMER_MODE) == LVT_TIMER_TSC_DEADLINE;
+}
+
+void lapic_set_tsc_deadline(struct lapic *a, uint64 tsc, uint64 due_ns)
+{
+  if (!tsc_deadline_mode(a))
+    return;
+  a->tsc_deadline = tsc;
+  a->timer_due = tsc ? (due_ns ? due_ns : 1) : 0;
+}
+
+uint64 lapic_tsc_deadline(const struct lapic *a) { return tsc_deadline_mode(a) ? a->tsc_deadline : 0; }
 
 int lapic_pending(struct lapic *a)
 {
@@ -213,10 +229,15 @@ static void write_lvt(struct lapic *a, int i, uint32 v, uint64 now)
   static const uint32 writable[6] = {0x700FF, 0x107FF, 0x107FF, 0x1A7FF, 0x1A7FF, 0x100FF};
   uint32 old_mode = a->lvt[0] & LVT_TIMER_MODE;
   a->lvt[i] = v & writable[i];
+  if (i == 0 && !a->has_tsc_deadline)
+    a->lvt[0] &= ~(1u << 18);   // no TSC-deadline mode: bit 18 dropped, as KVM's timer_mode_mask does
   if (!(a->svr & SVR_ENABLE))
     a->lvt[i] |= LVT_MASKED;
-  if (i == 0 && (a->lvt[0] & LVT_TIMER_MODE) != old_mode)
+  if (i == 0 && ((old_mode ^ a->lvt[0]) & LVT_TIMER_TSC_DEADLINE)) {
+    a->timer_icr = 0, a->timer_due = 0, a->tsc_deadline = 0;   // into or out of TSC-deadline: disarmed (KVM)
+  } else if (i == 0 && (a->lvt[0] & LVT_TIMER_MODE) != old_mode) {
     timer_load(a, now);   // a mode change restarts the count
+  }
 }
 
 static void write_svr(struct lapic *a, uint32 v)
@@ -243,7 +264,10 @@ static int write_reg(struct lapic *a, uint32 off, uint32 v, uint64 now)
   case LAPIC_ESR: a->esr = a->esr_pending, a->esr_pending = 0; return 0;   // a write latches the errors
   case LAPIC_ICR_HI: a->icr_hi = v & 0xFF000000; return 0;
   case LAPIC_ICR_LO: a->icr_lo = v & 0x000CCFFF; send_ipi(a); return 0;
-  case LAPIC_TIMER_ICR: a->timer_icr = v; timer_load(a, now); return 0;
+  case LAPIC_TIMER_ICR:
+    if (!tsc_deadline_mode(a))   // ignored in TSC-deadline mode (§10.5.4.1)
+      a->timer_icr = v, timer_load(a, now);
+    return 0;
   case LAPIC_TIMER_DCR: {
     uint32 left = timer_ccr(a, now);
     a->timer_dcr = v & 0xB;
@@ -285,11 +309,14 @@ int lapic_enabled(const struct lapic *a) { return (a->base_msr & APIC_BASE_EN) !
 // at a 16-byte boundary is dropped. While APIC_BASE.EN is clear the page
 // is not decoded: reads see all ones, writes go nowhere (KVM's MMIO-hole
 // behaviour).
+// In x2APIC mode the page is not decoded either (§10.12.1.2; KVM).
+static int mmio_decoded(const struct lapic *a) { return lapic_enabled(a) && !(a->base_msr & APIC_BASE_EXTD); }
+
 void lapic_mmio_read(struct lapic *a, uint64 off, void *buf, int n, uint64 now)
 {
   uint32 v = 0, b = off & 0xF;
-  memset(buf, lapic_enabled(a) ? 0 : 0xFF, n);
-  if (!lapic_enabled(a) || off >= LAPIC_SIZE || b + n > 4)
+  memset(buf, mmio_decoded(a) ? 0 : 0xFF, n);
+  if (!mmio_decoded(a) || off >= LAPIC_SIZE || b + n > 4)
     return;
   read_reg(a, off - b, &v, now);
   memmove(buf, (uint8 *)&v + b, n);
@@ -298,7 +325,7 @@ void lapic_mmio_read(struct lapic *a, uint64 off, void *buf, int n, uint64 now)
 void lapic_mmio_write(struct lapic *a, uint64 off, const void *buf, int n, uint64 now)
 {
   uint32 v;
-  if (!lapic_enabled(a) || n != 4 || (off & 0xF) || off >= LAPIC_SIZE)
+  if (!mmio_decoded(a) || n != 4 || (off & 0xF) || off >= LAPIC_SIZE)
     return;
   memmove(&v, buf, 4);
   write_reg(a, off, v, now);
@@ -325,8 +352,9 @@ int lapic_set_base(struct lapic *a, uint64 v, int maxphyaddr)
     void (*eoi_level)(void *, int) = a->eoi_level;
     void *eoi_ctx = a->eoi_ctx;
     uint64 fired = a->fired;
+    int has_tsc_deadline = a->has_tsc_deadline;
     lapic_reset(a, a->id0, 0);
-    a->eoi_level = eoi_level, a->eoi_ctx = eoi_ctx, a->fired = fired;
+    a->eoi_level = eoi_level, a->eoi_ctx = eoi_ctx, a->fired = fired, a->has_tsc_deadline = has_tsc_deadline;
   }
   a->base_msr = v;
   return 0;

@@ -47,6 +47,7 @@
 #define LVT_LEVEL (1u << 15)
 #define LVT_TIMER_PERIODIC (1u << 17)
 #define LVT_TIMER_MODE (3u << 17)
+#define LVT_TIMER_TSC_DEADLINE (2u << 17)   // §10.5.4.1: IA32_TSC_DEADLINE arms the timer
 #define LVT_DM_SHIFT 8
 #define DM_FIXED 0
 #define DM_LOWEST 1
@@ -63,6 +64,7 @@
 #define APIC_BASE_MSR 0x1B
 #define APIC_BASE_BSP (1u << 8)
 #define APIC_BASE_EN (1u << 11)
+#define APIC_BASE_EXTD (1u << 10)   // x2APIC mode (§10.12.1), for guests offered it (x2apic.c)
 #define APIC_BASE_RESERVED 0x6FFUL
 
 // The APIC bus clock the timer counts: 1 GHz, one count per ns before the
@@ -78,6 +80,8 @@ struct lapic {
   uint32 timer_icr, timer_dcr;
   uint64 timer_start;       // ns when the current count was loaded
   uint64 timer_due;         // ns of the next expiry, 0 if none
+  uint64 tsc_deadline;      // TSC-deadline mode: IA32_TSC_DEADLINE (0: disarmed)
+  int has_tsc_deadline;     // CPUID offers it (kvmpv.c): else LVT timer bit 18 is reserved (KVM)
   int nmi_pending;          // an NMI the VMM must inject (ICR or LINT1)
   uint64 fired;             // timer interrupts raised (statistics)
   // Level-triggered EOI: the IOAPIC clears its Remote IRR (ioapic_eoi).
@@ -100,4 +104,9 @@ int lapic_pending(struct lapic *a);                          // vector to delive
 void lapic_ack(struct lapic *a, int vector);                 // the CPU took it: IRR -> ISR
 void lapic_advance(struct lapic *a, uint64 now);             // fire an expired timer
 uint64 lapic_deadline(const struct lapic *a);                // ns of the next timer expiry, 0 none
+// IA32_TSC_DEADLINE (MSR 6E0h, §10.5.4.1): in TSC-deadline mode a write arms
+// the timer for TSC value tsc, which the caller found to fall at due_ns (0
+// disarms); in other modes writes are ignored and reads return 0.
+void lapic_set_tsc_deadline(struct lapic *a, uint64 tsc, uint64 due_ns);
+uint64 lapic_tsc_deadline(const struct lapic *a);
 int lapic_accepts_pic(const struct lapic *a);                // LINT0 is ExtINT and unmasked

@@ -5,6 +5,7 @@
 // identity map of the low 4 GiB.
 #include "vmm.h"
 #include "bzimage.h"
+#include "kvmpv.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0"
 
@@ -92,7 +93,7 @@ static struct tsc_ns tightest_pair(void)
 // TSC scaled by that rate, so two tight pairs 20 ms apart give it back. Timing
 // anything against uptime() ticks would add the delivery delay of two timer
 // interrupts, which on a loaded host is milliseconds either way.
-static uint64 tsc_khz(void)
+static uint64 measure_tsc_khz(void)
 {
   struct tsc_ns a = tightest_pair();
   while (clock_ns() - a.ns < 20000000)
@@ -100,6 +101,14 @@ static uint64 tsc_khz(void)
   struct tsc_ns b = tightest_pair();
   uint64 tsc = (b.before + b.after) / 2 - (a.before + a.after) / 2;
   return tsc * 1000000 / (uint64)(b.ns - a.ns);
+}
+
+uint64 vmm_tsc_khz(void)
+{
+  static uint64 khz;
+  if (!khz)
+    khz = measure_tsc_khz();
+  return khz;
 }
 
 // Linux calibrates the TSC by polling the PIT through port 0x61 and 0x42:
@@ -110,10 +119,14 @@ static uint64 tsc_khz(void)
 // And tsc=reliable: the TSC here runs at a constant rate on every CPU (it
 // follows the host's clock), while the clocksource watchdog would judge it
 // against jiffies, which fall behind whenever timer ticks arrive late.
-static void add_tsc_khz(char *line, long *n)
+// With KVM's interface (kvmpv_wanted) none of this: kvmclock gives the TSC's rate, and the TSC-deadline
+// timer replaces the PIT.
+static void add_tsc_khz(const struct guest *g, char *line, long *n)
 {
+  if (kvmpv_wanted(g))
+    return;
   if (!strstr(line, "tsc_early_khz="))
-    *n += snprintf(line + *n, BZ_CMDLINE_MAX - *n, "%stsc_early_khz=%lu", *n ? " " : "", tsc_khz());
+    *n += snprintf(line + *n, BZ_CMDLINE_MAX - *n, "%stsc_early_khz=%lu", *n ? " " : "", vmm_tsc_khz());
   if (!strstr(line, "tsc="))
     *n += snprintf(line + *n, BZ_CMDLINE_MAX - *n, " tsc=reliable");
   // A workaround, measured: with the PIT in one-shot mode (NO_HZ idle) each
@@ -144,7 +157,7 @@ static int load_cmdline(struct guest *g, const struct bzinfo *b)
     memmove(dst, DEFAULT_CMDLINE, n);
   }
   dst[n] = 0;
-  add_tsc_khz(dst, &n);
+  add_tsc_khz(g, dst, &n);
   if ((uint64)n > b->cmdline_size) {
     printf("vmm: %s: cmdline_size: the kernel takes %u bytes of command line, not %ld\n", g->o->kernel,
            b->cmdline_size, n);
@@ -227,6 +240,7 @@ int linux_load(struct guest *g)
   if (mb)
     return mb < 0 ? -1 : 0;
   memset(&b, 0, sizeof b);
+  g->bzimage = 1;
   g->hdr.memsize = mem;
   if (load_kernel(g, &b, setup) < 0 || load_cmdline(g, &b) < 0 || load_initrd(g, &b, &initrd, &size) < 0)
     return -1;

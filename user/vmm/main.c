@@ -17,6 +17,7 @@
 // Exit status: 0 iff every guest ended as expected. Several guests run at
 // once, one process each (fork), their output lines prefixed "NAME.i| ".
 #include "vmm.h"
+#include "kvmpv.h"
 
 #define MAXGUESTS 4
 
@@ -26,11 +27,13 @@ static const char *end_names[] = {"running", "exited", "shut down (triple fault)
 static void usage(void)
 {
   printf("usage: vmm [-s] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-e 0|N|shutdown|halt|budget|reset|poweroff] GUEST...\n"
-         "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [-3] [-A] [-P] [NAME...]\n"
+         "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [-3] [-A] [-P] [-V|-N] [NAME...]\n"
          "  -c cpu: guest i on CPU cpu+i;  -C cpu: every guest on that CPU\n"
          "  -k: boot a Linux bzImage (64-bit boot protocol; -3: its 32-bit entry), -M MiB of RAM (256)\n"
          "      -A: with a local APIC, an I/O APIC and ACPI tables (else the 8259s only)\n"
-         "      -P: every port access exits (else the kernel queues the UART's THR writes, loop.c)\n");
+         "      -P: every port access exits (else the kernel queues the UART's THR writes, loop.c)\n"
+         "      -V: KVM's paravirtual interface: kvmclock, PV EOI, x2APIC, TSC-deadline (implies -A;\n"
+         "          a bzImage with -A has it unless -N)\n");
   exit(2);
 }
 
@@ -93,6 +96,7 @@ static int report(struct guest *g)
   if (g->o->stats && n)
     printf("%svmm: %lu exits in %ld ms, %lu us per exit\n", g->prefix, n + c[C_INTR], g->ticks * 10,
            g->ticks * 10000 / (n + c[C_INTR]));
+  kvmpv_report(g);
   if (g->o->stats)
     stats_print(g);
   return g->end == g->o->expect && (g->end != END_EXIT || g->code == g->o->expect_code);
@@ -121,8 +125,14 @@ int main(int argc, char **argv)
   int i = 1, same = 0;
   for (; i < argc && argv[i][0] == '-'; i++) {
     char f = argv[i][1];
-    if ((f == 'm' || f == 's' || f == '3' || f == 'A' || f == 'P') && !argv[i][2]) {
-      *(f == 'm' ? &o.migrate : f == 's' ? &o.stats : f == '3' ? &o.entry32 : f == 'A' ? &o.apic : &o.pio_exits) = 1;
+    if ((f == 'm' || f == 's' || f == '3' || f == 'A' || f == 'P' || f == 'V') && !argv[i][2]) {
+      *(f == 'm' ? &o.migrate : f == 's' ? &o.stats : f == '3' ? &o.entry32 : f == 'A' ? &o.apic
+        : f == 'V' ? &o.kvmpv : &o.pio_exits) = 1;
+      o.apic |= o.kvmpv > 0;   // x2APIC, TSC-deadline and PV EOI are the local APIC's
+      continue;
+    }
+    if (f == 'N' && !argv[i][2]) {
+      o.kvmpv = -1;
       continue;
     }
     if (i + 1 >= argc || argv[i][2])

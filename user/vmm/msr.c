@@ -10,6 +10,7 @@
 // unimplemented MSR), and is counted for `vmm -s` (msr_print_unknown).
 // docs/devices.md "MSRs and CPUID" explains each choice.
 #include "vmm.h"
+#include "kvmpv.h"
 
 #define MSR_SCRATCH 0x40000100   // a read/write MSR the VMM emulates (tests)
 
@@ -175,7 +176,9 @@ void msr_print_unknown(struct guest *g)
 // The policy's answer: 1 done (a read's value in *v), 0 #GP.
 static int msr_access(struct guest *g, uint32 msr, int write, uint64 *v)
 {
-  int ok = apic_msr(g, msr, write, v);
+  int ok = kvmpv_msr(g, msr, write, v);
+  if (ok < 0)
+    ok = apic_msr(g, msr, write, v);
   if (ok >= 0)
     return ok;
   const struct msr_rule *r = rule_of(msr);

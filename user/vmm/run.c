@@ -1,6 +1,7 @@
 // Creating the VM from the image and the exit loop.
 #include "vmm.h"
 #include "mmio.h"
+#include "kvmpv.h"
 
 // Maps guest-physical [gpa, gpa+len) to the VMM's copy of guest memory.
 static int map(struct guest *g, uint64 gpa, uint64 len)
@@ -39,6 +40,8 @@ int guest_setup(struct guest *g)
   if ((r = vcpu_setregs(g->vm, g->vcpu, &regs)) < 0)
     return printf("vmm: vcpu_setregs: %s\n", errstr(r)), -1;
   if ((h->flags & GUEST_F_APIC) && !g->o->kernel && apic_setup(g) < 0)
+    return -1;
+  if (kvmpv_setup(g) < 0)
     return -1;
   return testdev_setup(g);
 }
@@ -120,6 +123,7 @@ void guest_run(struct guest *g)
   while (g->end == END_NONE) {
     if (loop_before_run(g) < 0)
       break;
+    kvmpv_before_run(g);
     stats_entry(g);
     int r = vcpu_run(g->vm, g->vcpu, &g->e);
     stats_exit(g);
@@ -128,6 +132,7 @@ void guest_run(struct guest *g)
       break;
     }
     loop_after_run(g);
+    kvmpv_after_run(g);
     if (g->e.ran_on_cpu < 64)
       g->cpus_seen |= 1UL << g->e.ran_on_cpu;
     if (!handle(g))

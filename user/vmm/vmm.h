@@ -33,6 +33,8 @@ struct opts {
   int entry32;         // -3: enter it through its 32-bit entry (linux.c)
   int apic;            // -A: give the bzImage the APIC board (apic.c), not only the PICs
   int pio_exits;       // -P: every port access of a -k guest exits (no VM_RUN_PIO_*, loop.c)
+  int kvmpv;           // KVM's paravirtual interface (kvmpv.c): -V 1 (implies -A), -N -1, else 0: a
+                       // bzImage with the APIC board (-A) gets it (kvmpv_wanted)
 };
 
 struct guest {
@@ -69,6 +71,7 @@ struct guest {
   struct board board;  // PIC, PIT, UART, RTC, small ports (chips.h)
   int irq_line;        // vector on the vcpu's interrupt line, -1 lowered
   int insn_done;       // the VMM emulated the exit's instruction: VM_RUN_INSN_DONE next run
+  int bzimage;         // a Linux bzImage (linux.c), not a multiboot kernel or an SVMG image
   int open_bus;        // a PC board (-k): guest-physical addresses above RAM with no device read
                        // all ones and drop writes, as on a PC, instead of ending the guest
   uint64 open_bus_accesses;   // how many (vmm -s)
@@ -88,6 +91,7 @@ void stats_exit(struct guest *g);
 void stats_print(struct guest *g);
 // linux.c
 int linux_load(struct guest *g);
+uint64 vmm_tsc_khz(void);   // the TSC's rate, measured once
 void linux_regs(struct guest *g, struct vm_regs *r);
 // devices.c
 int dev_cpuid(struct guest *g);
@@ -121,6 +125,7 @@ uint64 apic_deadline(struct board *b);
 int apic_port_io(struct board *b, uint16 port, int size, int in, uint32 *data, uint64 now);
 void apic_cpuid(struct guest *g, uint32 leaf, uint32 *r);
 int apic_msr(struct guest *g, uint32 msr, int write, uint64 *v);
+struct lapic *apic_lapic(struct board *b);   // the guest's local APIC, NULL without
 // run.c
 int guest_setup(struct guest *g);
 void guest_run(struct guest *g);
