@@ -193,7 +193,7 @@ $(B)/initrd/arch-%.bin: $(B)/arch/%.o $(B)/arch/rt.o $(B)/arch/entry.o tests/arc
 	$(OBJCOPY) -O binary $(B)/arch/$*.elf $@
 INITRD_FILES := $(UPROGS:%=$(B)/initrd/%) $(GUEST_IMAGES:%=$(B)/initrd/%.guest) $(B)/initrd/README
 INITRD_FILES += $(ARCH_KERNELS:%=$(B)/initrd/arch-%.bin)
-# Test kernels for what plain QEMU lacks (tests/pv: KVM's paravirtual interface, vmm -V),
+# Test kernels for what plain QEMU lacks (tests/pv: KVM's paravirtual interface, vmm -p on),
 # on the same runtime; self-checking, not compared: tests/pv/NAME.c -> initrd file pv-NAME.bin.
 PV_KERNELS := $(patsubst tests/pv/%.c,%,$(wildcard tests/pv/*.c))
 $(B)/pv/%.o: tests/pv/%.c tests/arch/rt.h
@@ -316,7 +316,7 @@ LINUXMEM ?= 1G
 GUESTMEM ?= 256
 # APIC=1: the guest also gets a local APIC, an I/O APIC and ACPI tables (vmm -A, lab 7).
 # With it Linux gets KVM's paravirtual interface too (kvmclock, PV EOI, x2APIC, TSC-deadline;
-# vmm -V, which PV=1 asks for alone); NOPV=1 turns that off (vmm -N).
+# vmm -p on, which PV=1 asks for alone); NOPV=1 turns that off (vmm -p off).
 CMDLINE ?= console=ttyS0 earlyprintk=serial,ttyS0,115200 $(if $(APIC)$(PV),,noapic acpi=off )reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd
 $(LX)/vmlinuz $(LX)/busybox:
 	@sh tools/linux/fetch.sh $(LX)
@@ -333,7 +333,7 @@ linux-files: $(LX)/initrd.tar
 linux: all tools-check $(LX)/initrd.tar
 	@echo "*** Linux in svmlab's VMM: 'poweroff -f' in the guest ends it; Ctrl-A X quits QEMU"
 	$(QEMU) -accel tcg -cpu $(QEMUCPU) -smp $(CPUS) -m $(LINUXMEM) -no-reboot -kernel $(B)/kernel.bin \
-	  -initrd $(LX)/initrd.tar -append "test=vmm -M $(GUESTMEM)$(if $(APIC), -A)$(if $(PV), -V)$(if $(NOPV), -N) -k bzImage -r initramfs -a cmdline $(APPEND)" \
+	  -initrd $(LX)/initrd.tar -append "test=vmm -M $(GUESTMEM)$(if $(APIC), -A)$(if $(PV), -p on)$(if $(NOPV), -p off) -k bzImage -r initramfs -a cmdline $(APPEND)" \
 	  -device isa-debug-exit,iobase=0xf4,iosize=0x04 $(QEMUEXTRA) -nographic
 
 clean:

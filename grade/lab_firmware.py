@@ -37,14 +37,14 @@ def apic_models(r):
     r.expect_exit(0)
 
 
-# KVM's paravirtual interface (vmm -V: user/vmm/kvmpv.c, x2apic.c), VMM
+# KVM's paravirtual interface (vmm -p on: user/vmm/kvmpv.c, x2apic.c), VMM
 # policy rather than a lab: a test kernel that checks each feature against
 # an oracle that is not the VMM (tests/pv/kvmpv.c says which), and Debian's
 # kernel, which must pick every feature up and so need far fewer exits.
-@test(points=5, title="KVM paravirtual interface (vmm -V), test kernel: CPUID leaves, kvmclock scale against the "
+@test(points=5, title="KVM paravirtual interface (vmm -p on), test kernel: CPUID leaves, kvmclock scale against the "
       "PIT-timed TSC and its version protocol, wall clock against the RTC, -KVM_ENOSYS, x2APIC MSRs against the "
       "MMIO view and the SDM's #GP rules, self IPI with PV EOI, TSC-deadline, APIC_BASE transitions",
-      cmdline="test=vmm -V -M 128 -k pv-kvmpv.bin", timeout=60)
+      cmdline="test=vmm -p on -M 128 -k pv-kvmpv.bin", timeout=60)
 def kvmpv_guest(r):
     clean(r)
     r.reject(r"^kvmpv\.FAIL: ")
@@ -56,7 +56,7 @@ def kvmpv_guest(r):
 
 
 # Exits per boot on the PIC board (the 8259s and the PIT): 8,450-10,000, depending on how long the
-# boot took (the PIT's ticks). With -V the exits that do not come with timer ticks (port I/O,
+# boot took (the PIT's ticks). With -p on the exits that do not come with timer ticks (port I/O,
 # CPUID, MMIO: about 3,700, nearly all the UART's console traffic, the I/O APIC's setup and
 # CPUID) must stay under half of the 8,473 (port 80h delays alone would add ~900, LAPIC
 # MMIO before x2APIC ~1,400), and the MSR exits about one per tick (the TSC deadline: the EOIs

@@ -208,7 +208,7 @@ def turtles_shell(r):
     r.wait_for(r"README")
 
 
-# Debian's kernel with the APIC board (vmm -A; -N: without KVM's paravirtual
+# Debian's kernel with the APIC board (vmm -A; -p off: without KVM's paravirtual
 # interface, which a bzImage on this board otherwise gets): CPUID shows the APIC, the
 # ACPI tables name it and the I/O APIC, and Linux runs in symmetric I/O mode.
 # Its own check_timer must find the PIT on I/O APIC pin 2 (the MADT's
@@ -216,7 +216,7 @@ def turtles_shell(r):
 # clock event device (the graders' init reads both back).
 @linux_test(15, "Debian's kernel with its local APIC and I/O APIC (vmm -A, ACPI MADT): PIT on IOAPIC pin 2, "
             "UART on pin 4, the LAPIC timer is its clock event device; sleep 2 takes 2 s",
-            linux("sleep", "poweroff", names=" -A -N"), "linux_apic")
+            linux("sleep", "poweroff", names=" -A -p off"), "linux_apic")
 def linux_apic(r):
     clean_run(r)
     r.reject(r"MP-BIOS bug|trying to set up timer|APIC: Keep in PIC mode|timer doesn't work")
@@ -240,7 +240,7 @@ def linux_apic(r):
 # matched the PIT's, loads the DSDT and its \_S5 package, and `poweroff -f`
 # writes SLP_TYP|SLP_EN to PM1a_CNT, which turns the board off.
 @linux_test(5, "Debian's kernel with the ACPI FADT (vmm -A): the PM timer is its acpi_pm clocksource and "
-            "poweroff -f enters S5 through PM1a_CNT", linux("poweroff", "poweroff", names=" -A -N"), "linux_acpi")
+            "poweroff -f enters S5 through PM1a_CNT", linux("poweroff", "poweroff", names=" -A -p off"), "linux_acpi")
 def linux_acpi(r):
     clean_run(r)
     r.reject(r"PM-Timer (had|running at invalid|is not)|ACPI Error|ACPI BIOS Error|FADT.*mismatch")

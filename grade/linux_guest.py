@@ -234,7 +234,7 @@ def boots_clean(r, prefix="", w=None, apic=False, pv=False):
     """The markers of a clean boot, in order (w: r.wait_for), or each
     searched from the start (w=r.expect, when two guests' lines interleave).
     apic: the guest has the APIC board (vmm -A), so CPUID shows the APIC;
-    pv: and KVM's paravirtual interface (vmm -V): x2APIC and TSC-deadline too.
+    pv: and KVM's paravirtual interface (vmm -p on): x2APIC and TSC-deadline too.
     Returns the clock event device and {irq: (count, description)} of the
     guest's /proc/interrupts (IRQs 0 and 4, LOC, SPU, ERR)."""
     p = re.escape(prefix)

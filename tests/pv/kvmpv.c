@@ -1,11 +1,11 @@
-// KVM's paravirtual interface as `vmm -V` offers it (user/vmm/kvmpv.c,
+// KVM's paravirtual interface as `vmm -p on` offers it (user/vmm/kvmpv.c,
 // x2apic.c), checked against oracles that are not the VMM: the TSC timed by
 // the PIT, the RTC, the rules of KVM's documentation (cpuid.rst, msr.rst,
 // hypercalls.rst) and of the Intel SDM Vol. 3A §10.12 for the x2APIC, and
 // the xAPIC's own MMIO view of the same registers. Not compared with plain
 // QEMU (TCG has no KVM interface): every check states its rule. Prints one
 // line per failure and "kvmpv: N checks, M failed"; exit code M.
-// Run: vmm -V -M 128 -k pv-kvmpv.bin (the grader: lab linux, pv_guest).
+// Run: vmm -p on -M 128 -k pv-kvmpv.bin (the grader: lab linux, pv_guest).
 #include "rt.h"
 
 const char kernel_name[] = "kvmpv";

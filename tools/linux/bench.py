@@ -5,7 +5,7 @@ plain QEMU TCG (-M pc), RUNS times each, alternating, and prints the wall
 times from QEMU's start, their ratio and the VMM's exits per boot by reason
 (vmm -s).  Usage: bench.py BUILD_DIR [RUNS [VMM-FLAGS]]: none for the 8259s and
 the PIT; "-A" for the APIC board, on which Linux gets KVM's paravirtual interface
-(user/vmm/kvmpv.c; "-A -N" without it); the guest then ends in ACPI S5."""
+(user/vmm/kvmpv.c; "-A -p off" without it); the guest then ends in ACPI S5."""
 import os
 import re
 import subprocess
@@ -43,7 +43,7 @@ def main():
     b = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     flags = sys.argv[3] if len(sys.argv) > 3 else ""
-    end = "poweroff" if "-V" in flags.split() or "-A" in flags.split() else "halt"
+    end = "poweroff" if "-p on" in flags or "-A" in flags.split() else "halt"
     sys.argv = ["grade.py", "--build-dir", b]
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "grade"))
     import linux_guest as lx_guest

@@ -89,7 +89,7 @@ static uint64 pv_ns(uint64 tsc)
 }
 
 // On for Linux guests that have the board it needs (the APIC's features
-// are most of it): -A with a bzImage, unless -N; or wherever -V asks.
+// are most of it): -A with a bzImage, unless -p off; or wherever -p on asks.
 int kvmpv_wanted(const struct guest *g)
 {
   return g->o->kvmpv > 0 || (g->o->kvmpv == 0 && g->bzimage && g->o->apic);
@@ -103,7 +103,7 @@ int kvmpv_setup(struct guest *g)
   pv.on = 1;
   pv.khz = vmm_tsc_khz();
   if (!pv.khz)
-    return printf("vmm: -V: cannot measure the TSC\n"), -1;
+    return printf("vmm: -p on: cannot measure the TSC\n"), -1;
   scale(pv.khz, &pv.mul, &pv.shift);
   pv.tsc0 = rdtsc();
   pv.ns0 = guest_now();

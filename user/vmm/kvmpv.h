@@ -1,10 +1,10 @@
 // KVM's paravirtual interface (kvmpv.c) and the x2APIC MSR front end
-// (x2apic.c), offered with `vmm -V`.
+// (x2apic.c), offered with `vmm -p on`.
 #pragma once
 #include "lapic.h"
 
 struct guest;
-int kvmpv_wanted(const struct guest *g);                     // -V, or a bzImage with -A and no -N
+int kvmpv_wanted(const struct guest *g);                     // -p on, or a bzImage with -A and no -p off
 int kvmpv_setup(struct guest *g);                            // measures the TSC, resets the state
 int kvmpv_on(const struct guest *g);                         // the guest is offered the interface
 void kvmpv_cpuid(struct guest *g, uint32 leaf, uint32 *r);   // KVM's leaves, x2APIC and TSC-deadline

@@ -27,13 +27,13 @@ static const char *end_names[] = {"running", "exited", "shut down (triple fault)
 static void usage(void)
 {
   printf("usage: vmm [-s] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-e 0|N|shutdown|halt|budget|reset|poweroff] GUEST...\n"
-         "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [-3] [-A] [-P] [-V|-N] [NAME...]\n"
+         "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [-3] [-A] [-P] [-p on|off] [NAME...]\n"
          "  -c cpu: guest i on CPU cpu+i;  -C cpu: every guest on that CPU\n"
          "  -k: boot a Linux bzImage (64-bit boot protocol; -3: its 32-bit entry), -M MiB of RAM (256)\n"
          "      -A: with a local APIC, an I/O APIC and ACPI tables (else the 8259s only)\n"
          "      -P: every port access exits (else the kernel queues the UART's THR writes, loop.c)\n"
-         "      -V: KVM's paravirtual interface: kvmclock, PV EOI, x2APIC, TSC-deadline (implies -A;\n"
-         "          a bzImage with -A has it unless -N)\n");
+         "      -p on|off: KVM's paravirtual interface: kvmclock, PV EOI, x2APIC, TSC-deadline (on\n"
+         "          implies -A; default: on for a bzImage with -A, else off)\n");
   exit(2);
 }
 
@@ -125,14 +125,9 @@ int main(int argc, char **argv)
   int i = 1, same = 0;
   for (; i < argc && argv[i][0] == '-'; i++) {
     char f = argv[i][1];
-    if ((f == 'm' || f == 's' || f == '3' || f == 'A' || f == 'P' || f == 'V') && !argv[i][2]) {
+    if ((f == 'm' || f == 's' || f == '3' || f == 'A' || f == 'P') && !argv[i][2]) {
       *(f == 'm' ? &o.migrate : f == 's' ? &o.stats : f == '3' ? &o.entry32 : f == 'A' ? &o.apic
-        : f == 'V' ? &o.kvmpv : &o.pio_exits) = 1;
-      o.apic |= o.kvmpv > 0;   // x2APIC, TSC-deadline and PV EOI are the local APIC's
-      continue;
-    }
-    if (f == 'N' && !argv[i][2]) {
-      o.kvmpv = -1;
+        : &o.pio_exits) = 1;
       continue;
     }
     if (i + 1 >= argc || argv[i][2])
@@ -146,8 +141,11 @@ int main(int argc, char **argv)
     else if (f == 'r') o.initrd = a;
     else if (f == 'a') o.cmdline = a;
     else if (f == 'M') o.mem_mb = atoi(a);
+    else if (f == 'p' && (!strcmp(a, "on") || !strcmp(a, "off")))
+      o.kvmpv = a[1] == 'n' ? 1 : -1;
     else usage();
   }
+  o.apic |= o.kvmpv > 0;   // x2APIC, TSC-deadline and PV EOI are the local APIC's
   int n = argc - i;
   static char *one_linux[] = {"linux", NULL};
   if (n == 0 && o.kernel)

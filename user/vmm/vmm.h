@@ -33,7 +33,7 @@ struct opts {
   int entry32;         // -3: enter it through its 32-bit entry (linux.c)
   int apic;            // -A: give the bzImage the APIC board (apic.c), not only the PICs
   int pio_exits;       // -P: every port access of a -k guest exits (no VM_RUN_PIO_*, loop.c)
-  int kvmpv;           // KVM's paravirtual interface (kvmpv.c): -V 1 (implies -A), -N -1, else 0: a
+  int kvmpv;           // KVM's paravirtual interface (kvmpv.c): -p on: 1 (implies -A), -p off: -1, else 0: a
                        // bzImage with the APIC board (-A) gets it (kvmpv_wanted)
 };
 
