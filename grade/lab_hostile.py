@@ -287,6 +287,19 @@ def oom(r):
     r.expect_exit(0)
 
 
+@test(points=3, title="each page allocation of vm_create, vcpu_create, vm_map and a VM's sbrk unmapping fails "
+      "in turn (fault injection): -ENOMEM, nothing left behind", cmdline="test=nomemtest", cpus=2, timeout=60)
+def nomem_each(r):
+    clean_run(r)
+    for call, least in (("vm_create", 2), ("vcpu_create", 2), ("vm_map", 5)):
+        m = r.expect(r"^nomemtest: %s: (\d+) failures, each -ENOMEM, nothing left$" % call)
+        r.check(int(m.group(1)) >= least, "%s: only %s allocations failed in turn, expected at least %d: "
+                "is the injection reaching kalloc?" % (call, m.group(1), least))
+    r.expect(r"^nomemtest: sbrk: the VM's unmapping without its batch page, done one page at a time$")
+    r.expect(r"^nomemtest: ok$")
+    r.expect_exit(0)
+
+
 @test(points=3, title="processes killed in vcpu_run with 4 VMs x 4 vcpus free every page",
       cmdline="test=hostile kill", cpus=2, timeout=90)
 def kill(r):
