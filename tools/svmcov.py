@@ -11,11 +11,13 @@ docs/internals/sanitizers-and-coverage.md has always measured (vmfuzz 1 20000
 gc, guestfuzz 1 3000 64 gc). With kcov=all the kernel counts every site any
 CPU reaches from kinit on (the vmm's boot-time setup, ktests, processes
 without kcov, CPU enable/disable) and prints them at power-off; a run killed
-before its power-off counts nothing. Whether a test passes does not matter
+before its power-off counts nothing, so each test's QEMU runs on to the
+power-off (or the test's timeout) after its checks. Whether a test passes does not matter
 here. The maps are merged and broken down by file with tools/kcov_files.py.
 --keep DIR writes each run's output there (the logs kcov_files.py reads).
 """
 import argparse
+import copy
 import os
 import sys
 import tempfile
@@ -42,6 +44,22 @@ class CovConfig(gradelib.Config):
         return a
 
 
+def to_the_end(t):
+    """t, but QEMU runs on to the power-off (or the timeout) after t's checks:
+    a test that has seen what it needs would kill it before the map."""
+    t = copy.copy(t)
+    check = t.fn
+
+    def fn(r):
+        try:
+            check(r)
+        except Exception:
+            pass   # whether it passes does not matter here
+        r.wait_exit()
+    t.fn = fn
+    return t
+
+
 def fuzz_tests():
     out = []
     for name, cmdline, timeout in FUZZ:
@@ -61,7 +79,7 @@ def main(argv):
     a = p.parse_args(argv)
     args = grade.parse_args(["--lab", a.lab, "--build-dir", a.build_dir])
     _, tests = grade.select(args)
-    tests = [t for t in tests if t.boot] + ([] if a.no_fuzz else fuzz_tests())
+    tests = [to_the_end(t) for t in tests if t.boot] + ([] if a.no_fuzz else fuzz_tests())
     scale = float(os.environ.get("SVMLAB_TIMEOUT_SCALE", "1"))
     cfg = CovConfig(a.build_dir, timeout_scale=scale)
     gradelib.install_signal_handlers()
