@@ -124,6 +124,34 @@ def test(points, title=None, cmdline="", cpus=2, timeout=30, qemu_cpu=None,
     return deco
 
 
+def cases(run, fields, rows, **common):
+    """Declares one test per row of a table, for tests that share a shape:
+    adding a case is one line, and each case stays a test of its own (its
+    name in every report, its own points).
+
+        cases(rules_run, ("points", "name", "title", "cmdline", "case"), [
+            (4, "asid_range", "A: first load", "ktest=vcpu_asid", ["first load on cpu1"]),
+            (6, "asid_wrap", "A: 40 vcpus", "ktest=vcpu_asid_wrap", ["every ASID"]),
+        ], cpus=2, timeout=40)
+
+    fields names the columns: @test's keywords (name is required) and
+    "case", what run(r, case) is given; common holds the keywords every row
+    shares, which a column overrides; a row may end with a dict of keywords
+    of its own (a longer timeout). The tests belong to run's lab."""
+    for row in rows:
+        own = row[-1] if len(row) == len(fields) + 1 and isinstance(row[-1], dict) else {}
+        if len(row) - bool(own) != len(fields):
+            raise ValueError("row %r has %d columns, the table %d %r" % (row, len(row), len(fields), fields))
+        kw = dict(common, **dict(zip(fields, row)), **own)
+        case = kw.pop("case", None)
+
+        def one(r, case=case):
+            return run(r, case)
+        one.__module__ = run.__module__
+        one.__name__ = one.__qualname__ = kw["name"]
+        test(**kw)(one)
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that was free a moment ago (for -gdb tcp::PORT
     in a test that drives gdb; tests run in parallel, so never hard-code one)."""

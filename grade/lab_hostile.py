@@ -13,7 +13,10 @@
 
 Every test rejects a panic, a kernel FAIL and a VMM killed by a fault.
 """
-from gradelib import test
+import os
+import random
+
+from gradelib import cases, test
 
 
 def clean_run(r):
@@ -24,105 +27,91 @@ def clean_run(r):
     r.reject(r"VIOLATION")
 
 
-def progress_test(points, title, vmm_args, name, lines, end, timeout=90):
-    """`vmm vmm_args` on CPU 0 next to a ticker on CPU 0: the guest ends as
+def progress_run(r, case):
+    """`vmm ARGS` on CPU 0 next to a ticker on CPU 0: the guest ends as
     `end` says, and the ticker ran in at least 20 of its 100 ticks."""
-    def run(r):
-        clean_run(r)
-        for line in lines:
-            r.expect(r"^%s$" % line)
-        r.expect(r"^vmm: guest %s %s after \d+ exits" % (name, end))
-        m = r.expect(r"^hostile: progress: vmm exited with status (-?\d+); "
-                     r"a ticker on cpu0 ran in (\d+) of 100 ticks$")
-        r.check(m.group(1) == "0", "vmm exited with status %s" % m.group(1))
-        r.check(int(m.group(2)) >= 20, "the host starved: the ticker ran in only %s of 100 ticks"
-                % m.group(2))
-        r.expect(r"^hostile: progress: ok$")
-        r.expect_exit(0)
-    run.__name__ = name
-    test(points=points, title=title, cmdline="test=hostile progress vmm " + vmm_args, cpus=2,
-         timeout=timeout, name=name)(run)
+    lines, end = case
+    clean_run(r)
+    for line in lines:
+        r.expect(r"^%s$" % line)
+    r.expect(r"^vmm: guest %s %s after \d+ exits" % (r.test.name, end))
+    m = r.expect(r"^hostile: progress: vmm exited with status (-?\d+); "
+                 r"a ticker on cpu0 ran in (\d+) of 100 ticks$")
+    r.check(m.group(1) == "0", "vmm exited with status %s" % m.group(1))
+    r.check(int(m.group(2)) >= 20, "the host starved: the ticker ran in only %s of 100 ticks"
+            % m.group(2))
+    r.expect(r"^hostile: progress: ok$")
+    r.expect_exit(0)
 
 
 # ---- targeted hostile guests ---------------------------------------------
-
-progress_test(6, "every SVM instruction raises #UD in the guest's own IDT", "hostile_svm",
-              "hostile_svm",
-              ["hostile_svm: %s raised #UD in the guest" % i
-               for i in ("VMRUN", "VMLOAD", "VMSAVE", "CLGI", "STGI", "SKINIT", "INVLPGA")],
-              "exited with code 0")
-
-progress_test(6, "sensitive MSR writes: EFER kept by the kernel, VMLOAD-switched MSRs the guest's own, "
-              "others #GP", "hostile_msr", "hostile_msr",
-              [r"hostile_msr: wrmsr EFER \(SVME clear, then set\): accepted, reads back without SVME, "
-               r"LME\|LMA kept, guest still runs"] +
-              [r"hostile_msr: wrmsr %s: #GP on write and read, host MSR untouched" % m
-               for m in ("VM_HSAVE_PA", r"VM_CR \(SVMDIS\)", "APIC_BASE")] +
-              [r"hostile_msr: wrmsr %s: the guest's own copy \(VMCB\), reads back, host's restored by VMLOAD"
-               % m for m in ("LSTAR", "KernelGsBase")],
-              "exited with code 0")
-
-progress_test(4, "triple fault ends in SHUTDOWN while the host schedules", "-e shutdown triple", "triple",
-              ["triple: about to triple fault"], r"shut down \(triple fault\)")
-
-progress_test(4, "IF=0 spinner: stopped by the time budget, the host keeps scheduling",
-              "-t 1000 -e budget spin", "spin", [],
-              r"stopped: time budget of 1000 ms used up")
-
-progress_test(4, "I/O exit flood: stopped by the budget, the host keeps scheduling",
-              "-t 1000 -e budget hostile_ioflood", "hostile_ioflood", [],
-              r"stopped: time budget of 1000 ms used up")
-
-progress_test(3, "non-canonical and unmapped RIP: #GP and #PF in the guest", "hostile_rip", "hostile_rip",
-              [r"hostile_rip: jump to non-canonical 0x8000000000000000: #GP in the guest",
-               r"hostile_rip: jump to unmapped 0xfffffffffffff000: #PF in the guest"],
-              "exited with code 0")
-
-progress_test(3, "non-canonical stack: #SS, #DF, triple fault, reported", "-e shutdown hostile_stack",
-              "hostile_stack", [r"hostile_stack: rsp = 0x8000000000001000, pushing"],
-              r"shut down \(triple fault\)")
-
-
-progress_test(4, "EFER writes clearing LME in long mode or setting reserved bits: #GP in the guest",
-              "hostile_efer", "hostile_efer",
-              [r"hostile_efer: wrmsr EFER with LME clear in long mode: #GP in the guest",
-               r"hostile_efer: wrmsr EFER with reserved bit 16 set: #GP in the guest"],
-              "exited with code 0")
-
-progress_test(5, "CR0 writes of a long-mode guest emulated; clearing PG is #GP (host paging kept)",
-              "hostile_lmexit", "hostile_lmexit",
-              [r"hostile_lmexit: CR0\.TS set by MOV CR0 and cleared by CLTS",
-               r"hostile_lmexit: clearing CR0\.PG in 64-bit mode",
-               r"hostile_lmexit: #GP in the guest, long mode kept"],
-              "exited with code 0")
-
-progress_test(3, "EFER.LME with paging off, then CR0.PG without PAE: #GP (no IDT: triple fault), "
-              "the host CPU survives", "-e shutdown hostile_lme", "hostile_lme", [],
-              r"shut down \(triple fault\)")
-
-progress_test(3, "CR8 writes with a virtual interrupt pending (unintercepted, they abort QEMU 7.2): "
-              "emulated, read back, nothing delivered with IF=0", "hostile_cr8", "hostile_cr8",
-              [r"hostile_cr8: CR8 written and read back with a V_IRQ pending; nothing arrived with IF=0"],
-              "exited with code 0")
-
-progress_test(3, "ring 3 to ring 0 through the TSS in 32-bit protected mode (with TR in its reset form, "
-              "a busy TSS, QEMU 7.2 aborts the machine: kern/svm/tr_guard.c)", "hostile_tss", "hostile_tss",
-              [r"hostile_tss: in ring 3, int \$0x80 to ring 0 through the TSS",
-               r"hostile_tss: back in ring 0 on the TSS's stack"],
-              "exited with code 0")
-
-progress_test(4, "a guest enters long mode itself (PAE, CR3, EFER.LME, CR0.PG, far jump to 64-bit code)",
-              "lmenter", "lmenter", [r"lmenter: long mode entered from 32-bit protected mode"],
-              "exited with code 0")
-
-progress_test(3, "NMIs: one requested inside the NMI handler waits for its IRET and comes right after it, "
-              "exactly once; an NMI cut short by a nested page fault arrives once; unblocked after",
-              "nmi", "nmi", [r"nmi: 4 nmis, nested 0, failed checks 0"], "exited with code 0")
-
-progress_test(3, "single-step (TF) over instructions the kernel or the VMM finishes (CPUID, IN, OUT, "
-              "RDMSR, WRMSR, VMMCALL, MMIO, MOV CR0, HLT), at CPL 0 and 3: one #DB after each, DR6.BS",
-              "step", "step", [r"step: 21 steps, 0 failed"], "exited with code 0")
-
+# (points, title, vmm's arguments, the guest's name, its lines, how it ends)
+PROGRESS = [
+    (6, "every SVM instruction raises #UD in the guest's own IDT", "hostile_svm",
+     "hostile_svm",
+     ["hostile_svm: %s raised #UD in the guest" % i
+      for i in ("VMRUN", "VMLOAD", "VMSAVE", "CLGI", "STGI", "SKINIT", "INVLPGA")],
+     "exited with code 0"),
+    (6, "sensitive MSR writes: EFER kept by the kernel, VMLOAD-switched MSRs the guest's own, "
+     "others #GP", "hostile_msr", "hostile_msr",
+     [r"hostile_msr: wrmsr EFER \(SVME clear, then set\): accepted, reads back without SVME, "
+      r"LME\|LMA kept, guest still runs"] +
+     [r"hostile_msr: wrmsr %s: #GP on write and read, host MSR untouched" % m
+      for m in ("VM_HSAVE_PA", r"VM_CR \(SVMDIS\)", "APIC_BASE")] +
+     [r"hostile_msr: wrmsr %s: the guest's own copy \(VMCB\), reads back, host's restored by VMLOAD"
+      % m for m in ("LSTAR", "KernelGsBase")],
+     "exited with code 0"),
+    (4, "triple fault ends in SHUTDOWN while the host schedules", "-e shutdown triple", "triple",
+     ["triple: about to triple fault"], r"shut down \(triple fault\)"),
+    (4, "IF=0 spinner: stopped by the time budget, the host keeps scheduling",
+     "-t 1000 -e budget spin", "spin", [],
+     r"stopped: time budget of 1000 ms used up"),
+    (4, "I/O exit flood: stopped by the budget, the host keeps scheduling",
+     "-t 1000 -e budget hostile_ioflood", "hostile_ioflood", [],
+     r"stopped: time budget of 1000 ms used up"),
+    (3, "non-canonical and unmapped RIP: #GP and #PF in the guest", "hostile_rip", "hostile_rip",
+     [r"hostile_rip: jump to non-canonical 0x8000000000000000: #GP in the guest",
+      r"hostile_rip: jump to unmapped 0xfffffffffffff000: #PF in the guest"],
+     "exited with code 0"),
+    (3, "non-canonical stack: #SS, #DF, triple fault, reported", "-e shutdown hostile_stack",
+     "hostile_stack", [r"hostile_stack: rsp = 0x8000000000001000, pushing"],
+     r"shut down \(triple fault\)"),
+    (4, "EFER writes clearing LME in long mode or setting reserved bits: #GP in the guest",
+     "hostile_efer", "hostile_efer",
+     [r"hostile_efer: wrmsr EFER with LME clear in long mode: #GP in the guest",
+      r"hostile_efer: wrmsr EFER with reserved bit 16 set: #GP in the guest"],
+     "exited with code 0"),
+    (5, "CR0 writes of a long-mode guest emulated; clearing PG is #GP (host paging kept)",
+     "hostile_lmexit", "hostile_lmexit",
+     [r"hostile_lmexit: CR0\.TS set by MOV CR0 and cleared by CLTS",
+      r"hostile_lmexit: clearing CR0\.PG in 64-bit mode",
+      r"hostile_lmexit: #GP in the guest, long mode kept"],
+     "exited with code 0"),
+    (3, "EFER.LME with paging off, then CR0.PG without PAE: #GP (no IDT: triple fault), "
+     "the host CPU survives", "-e shutdown hostile_lme", "hostile_lme", [],
+     r"shut down \(triple fault\)"),
+    (3, "CR8 writes with a virtual interrupt pending (unintercepted, they abort QEMU 7.2): "
+     "emulated, read back, nothing delivered with IF=0", "hostile_cr8", "hostile_cr8",
+     [r"hostile_cr8: CR8 written and read back with a V_IRQ pending; nothing arrived with IF=0"],
+     "exited with code 0"),
+    (3, "ring 3 to ring 0 through the TSS in 32-bit protected mode (with TR in its reset form, "
+     "a busy TSS, QEMU 7.2 aborts the machine: kern/svm/tr_guard.c)", "hostile_tss", "hostile_tss",
+     [r"hostile_tss: in ring 3, int \$0x80 to ring 0 through the TSS",
+      r"hostile_tss: back in ring 0 on the TSS's stack"],
+     "exited with code 0"),
+    (4, "a guest enters long mode itself (PAE, CR3, EFER.LME, CR0.PG, far jump to 64-bit code)",
+     "lmenter", "lmenter", [r"lmenter: long mode entered from 32-bit protected mode"],
+     "exited with code 0"),
+    (3, "NMIs: one requested inside the NMI handler waits for its IRET and comes right after it, "
+     "exactly once; an NMI cut short by a nested page fault arrives once; unblocked after",
+     "nmi", "nmi", [r"nmi: 4 nmis, nested 0, failed checks 0"], "exited with code 0"),
+    (3, "single-step (TF) over instructions the kernel or the VMM finishes (CPUID, IN, OUT, "
+     "RDMSR, WRMSR, VMMCALL, MMIO, MOV CR0, HLT), at CPL 0 and 3: one #DB after each, DR6.BS",
+     "step", "step", [r"step: 21 steps, 0 failed"], "exited with code 0"),
+]
+cases(progress_run, ("points", "name", "title", "cmdline", "case"),
+      [(points, name, title, "test=hostile progress vmm " + args, (lines, end))
+       for points, title, args, name, lines, end in PROGRESS], cpus=2, timeout=90)
 
 
 @test(points=2, title="NMI blocking and finished-instruction decisions on a vcpu that never runs: IRET "
@@ -132,6 +121,22 @@ def nmi_step_decisions(r):
     clean_run(r)
     m = r.expect(r"^ktest nmi_step: (\d+) checks, (\d+) failed$")
     r.check(int(m.group(1)) >= 20 and m.group(2) == "0", "expected 20 checks, none failed: %s" % m.group(0))
+    r.expect_exit(0)
+
+
+# A new seed each grading run (SVMLAB_SEED=N replays one).
+SEED = int(os.environ.get("SVMLAB_SEED") or random.SystemRandom().randrange(1, 1 << 31))
+
+
+@test(points=3, title="the kernel's own guest page walk (MOV CRn/DRn emulation without decode assists) in every "
+      "paging mode, fetches at the end of guest memory, I/O breakpoints: 2000 random cases each "
+      "(ktest=guestmem)", cmdline="ktest=guestmem seed=%d cases=2000" % SEED, cpus=1, timeout=40)
+def guestmem_walks(r):
+    clean_run(r)
+    bad = [x.group(0) for x in r.findall(r"^mismatch: .*$")]
+    m = r.expect(r"^ktest guestmem: (\d+) checks, (\d+) failed$")
+    r.check(not bad and m.group(2) == "0", "%s\n    replay with: SVMLAB_SEED=%d python3 grade/grade.py "
+            "--lab hostile -k guestmem_walks -v" % ("\n".join(bad[:4]) or m.group(0), SEED))
     r.expect_exit(0)
 
 
@@ -153,27 +158,26 @@ def dr_cmdline(build_dir):
     return "test=hostile " + " ".join("ksym:" + a for a in kernel_symbols(build_dir, ("trap", "vcpu_run"))) + " dr"
 
 
-@test(points=6, title="guest breakpoints aimed at the host (its code, the kernel's trap and vcpu_run, its data) "
-      "never fire there; MOV DRn and MOV CR4 follow the architecture", cmdline=dr_cmdline, cpus=2, timeout=90)
-def hostile_dr(r):
+def ok_lines(r, lines):
+    """A clean run that prints each of these lines (regexes) and powers off with 0."""
     clean_run(r)
-    for line in (r"breakpoints on host code and data: the host ran on through every exit",
-                 r"DR0-3 and DR7 read back as written",
-                 r"DR6 fixed bits, #GP for bits 63:32, DR4/DR5 alias and #UD",
-                 r"DR7.GD: #DB with DR6.BD, GD clear in the handler",
-                 r"CR4: OSXSAVE, reserved bit and PAE clear are #GP; PGE reads back"):
-        r.expect(r"^hostile_dr: %s$" % line)
-    r.expect(r"^hostile: dr: ok$")
+    for line in lines:
+        r.expect(line)
     r.expect_exit(0)
 
 
-@test(points=4, title="vcpu_setregs refuses impossible paging states; VMEXIT_INVALID leaks no host state",
-      cmdline="test=hostile sregs invalid", cpus=2, timeout=60)
-def sregs_invalid(r):
-    clean_run(r)
-    r.expect(r"^hostile: sregs: ok$")
-    r.expect(r"^hostile: invalid: ok$")
-    r.expect_exit(0)
+cases(ok_lines, ("points", "name", "title", "cmdline", "timeout", "case"), [
+    (6, "hostile_dr", "guest breakpoints aimed at the host (its code, the kernel's trap and vcpu_run, its data) "
+     "never fire there; MOV DRn and MOV CR4 follow the architecture", dr_cmdline, 90,
+     [r"^hostile_dr: %s$" % line for line in (
+         r"breakpoints on host code and data: the host ran on through every exit",
+         r"DR0-3 and DR7 read back as written",
+         r"DR6 fixed bits, #GP for bits 63:32, DR4/DR5 alias and #UD",
+         r"DR7.GD: #DB with DR6.BD, GD clear in the handler",
+         r"CR4: OSXSAVE, reserved bit and PAE clear are #GP; PGE reads back")] + [r"^hostile: dr: ok$"]),
+    (4, "sregs_invalid", "vcpu_setregs refuses impossible paging states; VMEXIT_INVALID leaks no host state",
+     "test=hostile sregs invalid", 60, [r"^hostile: sregs: ok$", r"^hostile: invalid: ok$"]),
+], cpus=2)
 
 
 @test(points=4, title="after hostile MSR writes the host still runs programs and guests",
@@ -234,66 +238,63 @@ def probe(r):
     r.expect_exit(0)
 
 
-@test(points=3, title="corrupted guest images refused by vmm with a clear message",
-      cmdline="test=hostile badimages", cpus=1, timeout=90)
-def badimages(r):
-    clean_run(r)
-    for name, msg in (("hostile_badmagic", r"bad magic \(not a svmlab guest image\)"),
-                      ("hostile_badver", "unsupported version"),
-                      ("hostile_badmode", "bad mode"),
-                      ("hostile_bigmem", r"bad memory size \(a multiple of 4 KiB, at most 16 MiB\)"),
-                      ("hostile_oddmem", r"bad memory size \(a multiple of 4 KiB, at most 16 MiB\)"),
-                      ("hostile_nomem", "image does not fit in guest memory"),
-                      ("hostile_badcr3", r"long-mode page tables \(cr3\) outside the image"),
-                      ("hostile_empty", r"bad magic \(not a svmlab guest image\)"),
-                      ("badentry", "entry outside the image"),
-                      ("badtrunc", "truncated: shorter than the 64-byte header")):
-        r.expect(r"^vmm: %s\.guest: %s$" % (name, msg))
-    r.expect(r"^vmm: hostile_nosuch: ENOENT$")
-    r.expect(r"^hostile: badimages: ok$")
-    r.expect_exit(0)
-
-
-@test(points=4, title="memory the process frees (sbrk(-n), exec) leaves its guests",
-      cmdline="test=hostile uaf execvm", cpus=2, timeout=60)
-def freed_memory(r):
-    clean_run(r)
-    r.expect(r"^hostile: uaf: ok$")
-    r.expect(r"^hostile: execvm: ok$")
-    r.expect_exit(0)
+cases(ok_lines, ("points", "name", "title", "cmdline", "cpus", "timeout", "case"), [
+    (3, "badimages", "corrupted guest images refused by vmm with a clear message", "test=hostile badimages", 1, 90,
+     [r"^vmm: %s\.guest: %s$" % (name, msg) for name, msg in (
+         ("hostile_badmagic", r"bad magic \(not a svmlab guest image\)"),
+         ("hostile_badver", "unsupported version"),
+         ("hostile_badmode", "bad mode"),
+         ("hostile_bigmem", r"bad memory size \(a multiple of 4 KiB, at most 16 MiB\)"),
+         ("hostile_oddmem", r"bad memory size \(a multiple of 4 KiB, at most 16 MiB\)"),
+         ("hostile_nomem", "image does not fit in guest memory"),
+         ("hostile_badcr3", r"long-mode page tables \(cr3\) outside the image"),
+         ("hostile_empty", r"bad magic \(not a svmlab guest image\)"),
+         ("badentry", "entry outside the image"),
+         ("badtrunc", "truncated: shorter than the 64-byte header"))]
+     + [r"^vmm: hostile_nosuch: ENOENT$", r"^hostile: badimages: ok$"]),
+    (4, "freed_memory", "memory the process frees (sbrk(-n), exec) leaves its guests", "test=hostile uaf execvm",
+     2, 60, [r"^hostile: uaf: ok$", r"^hostile: execvm: ok$"]),
+])
 
 
 # ---- resources and concurrency -------------------------------------------
 
-@test(points=3, title="1000 VM create/map/run/destroy cycles leak no page",
-      cmdline="test=hostile 1000 cycles", cpus=2, timeout=120)
-def cycles(r):
+def no_leak(r, case):
+    """The summary line's free-page counts before and after are equal (and
+    oom's run got some VM steps through), then the ok line if there is one."""
+    summary, ok = case
     clean_run(r)
-    m = r.expect(r"^hostile: cycles: 1000 VM create/map/run/destroy cycles, free pages (\d+) -> (\d+)$")
-    r.check(m.group(1) == m.group(2), "free pages %s -> %s" % (m.group(1), m.group(2)))
-    r.expect(r"^hostile: cycles: ok$")
+    m = r.expect(summary)
+    r.check(m.group("before") == m.group("after"), "free pages %s -> %s" % (m.group("before"), m.group("after")))
+    if "steps" in m.groupdict():
+        r.check(int(m.group("steps")) > 0, "no VM step succeeded even with 24 pages left")
+    if ok:
+        r.expect(ok)
     r.expect_exit(0)
 
 
-@test(points=3, title="VM calls with memory exhausted fail with -ENOMEM only, and leak nothing",
-      cmdline="test=hostile oom", cpus=2, timeout=120)
-def oom(r):
-    clean_run(r)
-    m = r.expect(r"^hostile: oom: 13 rounds with 0\.\.24 pages left: (\d+) VM steps succeeded, "
-                 r"free pages (\d+) -> (\d+)$")
-    r.check(m.group(2) == m.group(3), "free pages %s -> %s" % (m.group(2), m.group(3)))
-    r.check(int(m.group(1)) > 0, "no VM step succeeded even with 24 pages left")
-    r.expect(r"^hostile: oom: ok$")
-    r.expect_exit(0)
+FREE = r"free pages (?P<before>\d+) -> (?P<after>\d+)$"
+cases(no_leak, ("points", "name", "title", "cmdline", "timeout", "case"), [
+    (3, "cycles", "1000 VM create/map/run/destroy cycles leak no page", "test=hostile 1000 cycles", 120,
+     (r"^hostile: cycles: 1000 VM create/map/run/destroy cycles, " + FREE, r"^hostile: cycles: ok$")),
+    (3, "oom", "VM calls with memory exhausted fail with -ENOMEM only, and leak nothing", "test=hostile oom", 120,
+     (r"^hostile: oom: 13 rounds with 0\.\.24 pages left: (?P<steps>\d+) VM steps succeeded, " + FREE,
+      r"^hostile: oom: ok$")),
+    (3, "kill", "processes killed in vcpu_run with 4 VMs x 4 vcpus free every page", "test=hostile kill", 90,
+     (r"^hostile: kill: 6 processes with 4 VMs x 4 vcpus killed in vcpu_run, " + FREE, None)),
+], cpus=2)
 
 
-@test(points=3, title="processes killed in vcpu_run with 4 VMs x 4 vcpus free every page",
-      cmdline="test=hostile kill", cpus=2, timeout=90)
-def kill(r):
+@test(points=3, title="each page allocation of vm_create, vcpu_create, vm_map and a VM's sbrk unmapping fails "
+      "in turn (fault injection): -ENOMEM, nothing left behind", cmdline="test=nomemtest", cpus=2, timeout=60)
+def nomem_each(r):
     clean_run(r)
-    m = r.expect(r"^hostile: kill: 6 processes with 4 VMs x 4 vcpus killed in vcpu_run, "
-                 r"free pages (\d+) -> (\d+)$")
-    r.check(m.group(1) == m.group(2), "free pages %s -> %s" % (m.group(1), m.group(2)))
+    for call, least in (("vm_create", 2), ("vcpu_create", 2), ("vm_map", 5)):
+        m = r.expect(r"^nomemtest: %s: (\d+) failures, each -ENOMEM, nothing left$" % call)
+        r.check(int(m.group(1)) >= least, "%s: only %s allocations failed in turn, expected at least %d: "
+                "is the injection reaching kalloc?" % (call, m.group(1), least))
+    r.expect(r"^nomemtest: sbrk: the VM's unmapping without its batch page, done one page at a time$")
+    r.expect(r"^nomemtest: ok$")
     r.expect_exit(0)
 
 

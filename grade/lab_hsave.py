@@ -9,7 +9,7 @@ Console formats: HACKING.md, "Console output the graders match"."""
 import os
 import random
 
-from gradelib import test
+from gradelib import cases, test
 import answers
 
 QUESTIONS = 5   # labs/lab1-hsave.md §7
@@ -58,21 +58,11 @@ def enabled_on_every_cpu(r, n):
                 % (cpu, pa))
 
 
-@test(points=6, title="1 CPU: EFER.SVME and VM_HSAVE_PA set", cmdline="ktest=hsave", cpus=1)
-def hsave_1cpu(r):
-    enabled_on_every_cpu(r, 1)
-
-
-@test(points=8, title="2 CPUs: each has SVME and its own save area", cmdline="ktest=hsave",
-      cpus=2, timeout=40)
-def hsave_2cpu(r):
-    enabled_on_every_cpu(r, 2)
-
-
-@test(points=8, title="4 CPUs: each has SVME and its own save area", cmdline="ktest=hsave",
-      cpus=4, timeout=60)
-def hsave_4cpu(r):
-    enabled_on_every_cpu(r, 4)
+cases(enabled_on_every_cpu, ("points", "name", "title", "cpus", "timeout", "case"), [
+    (6, "hsave_1cpu", "1 CPU: EFER.SVME and VM_HSAVE_PA set", 1, 30, 1),
+    (8, "hsave_2cpu", "2 CPUs: each has SVME and its own save area", 2, 40, 2),
+    (8, "hsave_4cpu", "4 CPUs: each has SVME and its own save area", 4, 60, 4),
+], cmdline="ktest=hsave")
 
 
 @test(points=6, title="feature summary matches CPUID on every CPU (-cpu max)",
@@ -101,8 +91,9 @@ def features_epyc(r):
     r.expect_exit(0)
 
 
-def degrades(r, reason, svm):
+def degrades(r, case):
     """The vmm says exactly what is missing, refuses VMs, enables nothing."""
+    reason, svm = case
     r.reject(PANIC)
     r.reject(r"^FAIL: ")
     r.reject(r"EFER\.SVME=1")
@@ -117,16 +108,10 @@ def degrades(r, reason, svm):
     r.expect_exit(0)
 
 
-@test(points=5, title="no nested paging (-cpu qemu64): says so, refuses VMs",
-      cmdline="ktest=hsave_nosvm", cpus=2, qemu_cpu="qemu64")
-def no_npt(r):
-    degrades(r, r"nested paging", 1)
-
-
-@test(points=5, title="no SVM (-cpu qemu64,-svm): says so, refuses VMs",
-      cmdline="ktest=hsave_nosvm", cpus=2, qemu_cpu="qemu64,-svm")
-def no_svm(r):
-    degrades(r, r"no SVM", 0)
+cases(degrades, ("points", "name", "title", "qemu_cpu", "case"), [
+    (5, "no_npt", "no nested paging (-cpu qemu64): says so, refuses VMs", "qemu64", (r"nested paging", 1)),
+    (5, "no_svm", "no SVM (-cpu qemu64,-svm): says so, refuses VMs", "qemu64,-svm", (r"no SVM", 0)),
+], cmdline="ktest=hsave_nosvm", cpus=2)
 
 
 def user_program_runs(r, reason):
@@ -138,49 +123,34 @@ def user_program_runs(r, reason):
     r.expect_exit(0)
 
 
-@test(points=4, title="without SVM, user programs still run (test=forktest)",
-      cmdline="test=forktest", cpus=2, qemu_cpu="qemu64,-svm", timeout=60)
-def no_svm_userland(r):
-    user_program_runs(r, r"no SVM")
+cases(user_program_runs, ("points", "name", "title", "qemu_cpu", "case"), [
+    (4, "no_svm_userland", "without SVM, user programs still run (test=forktest)", "qemu64,-svm", r"no SVM"),
+    (4, "no_npt_userland", "without nested paging, user programs still run (test=forktest)", "qemu64",
+     r"nested paging"),
+], cmdline="test=forktest", cpus=2, timeout=60)
 
 
-@test(points=4, title="without nested paging, user programs still run (test=forktest)",
-      cmdline="test=forktest", cpus=2, qemu_cpu="qemu64", timeout=60)
-def no_npt_userland(r):
-    user_program_runs(r, r"nested paging")
-
-
-@test(points=6, title="disable: one CPU, then every CPU (power-off path); enable again",
-      cmdline="ktest=hsave_disable", cpus=2, timeout=40)
-def disable(r):
+def ok_lines(r, lines):
+    """The ktest passed, printing each of these lines (regexes)."""
     r.reject(PANIC)
     r.reject(r"^FAIL: ")
-    r.expect(r"^ok: cpu1 alone disabled: ")
-    r.expect(r"^ok: one CPU disabled: svm_available\(\)=0 ")
-    r.expect(r"^ok: cpu1: after disable EFER=0x[0-9a-f]+ has SVME clear and LMA still set$")
-    r.expect(r"^ok: svm_available\(\) is 1 again ")
+    for line in lines:
+        r.expect(line)
     r.expect_exit(0)
 
 
-@test(points=4, title="out of memory: the save areas are all given back, none left dangling",
-      cmdline="ktest=hsave_nomem", cpus=1, timeout=60)
-def nomem(r):
-    r.reject(PANIC)
-    r.reject(r"^FAIL: ")
-    r.expect(r"^ok: no svm_data entry keeps a save area after the failure")
-    r.expect_exit(0)
-
-
-@test(points=4, title="a CPU whose SVM features differ from the BSP's is refused",
-      cmdline="ktest=hsave_compat", cpus=2, timeout=40)
-def compat(r):
-    r.reject(PANIC)
-    r.reject(r"^FAIL: ")
-    r.expect(r"^svm: cpu1: SVM features differ from the boot CPU's$")
-    for what in ["revision", "number of ASIDs", r"feature bits \(EDX\)"]:
-        r.expect(r"^ok: recorded %s differs: " % what)
-        r.expect(r"^ok: %s restored: " % what)
-    r.expect_exit(0)
+cases(ok_lines, ("points", "name", "title", "cmdline", "cpus", "timeout", "case"), [
+    (6, "disable", "disable: one CPU, then every CPU (power-off path); enable again", "ktest=hsave_disable", 2, 40,
+     [r"^ok: cpu1 alone disabled: ", r"^ok: one CPU disabled: svm_available\(\)=0 ",
+      r"^ok: cpu1: after disable EFER=0x[0-9a-f]+ has SVME clear and LMA still set$",
+      r"^ok: svm_available\(\) is 1 again "]),
+    (4, "nomem", "out of memory: the save areas are all given back, none left dangling", "ktest=hsave_nomem", 1, 60,
+     [r"^ok: no svm_data entry keeps a save area after the failure"]),
+    (4, "compat", "a CPU whose SVM features differ from the BSP's is refused", "ktest=hsave_compat", 2, 40,
+     [r"^svm: cpu1: SVM features differ from the boot CPU's$"] +
+     [rx % what for what in ["revision", "number of ASIDs", r"feature bits \(EDX\)"]
+      for rx in (r"^ok: recorded %s differs: ", r"^ok: %s restored: ")]),
+])
 
 
 # A new seed each grading run (SVMLAB_SEED=N replays one).

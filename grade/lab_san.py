@@ -9,7 +9,7 @@ the bug its checker exists for and must see it reported:
   guided fuzzing     vmfuzz/guestfuzz with kcov feedback (full only with
                      make SAN=1; a normal build runs them without coverage)
 """
-from gradelib import test
+from gradelib import cases, test
 
 UBSAN_LINE = r"^ubsan: %s at kern/ubsan_test\.c:(\d+):\d+: "
 
@@ -100,24 +100,24 @@ def check_coverage(r, prog, inputs, kernel_share=0.0, own_share=0.0):
                 % (ru, nu, own_share * 100))
 
 
-@test(points=4, title="guided vmfuzz: 2000 VM system calls in 16-call programs, kernel coverage fed back",
-      cmdline="test=vmfuzz 1 2000 g", cpus=2, timeout=240)
-def vmfuzz_guided(r):
-    fuzz_clean(r, "vmfuzz")
-    r.expect(r"^vmfuzz: seed 1 calls 20\d\d ok \d+ err \d+ .* violations 0 pages (\d+)->\1 leaked 0$")
-    check_coverage(r, "vmfuzz", None, kernel_share=0.30)
-    r.expect(r"^init: test vmfuzz exited with status 0$")
+def guided(r, case):
+    """A guided run: clean, its summary line, the kernel's coverage fed back."""
+    prog, summary, inputs, share = case
+    fuzz_clean(r, prog)
+    r.expect(summary)
+    check_coverage(r, prog, inputs, kernel_share=share)
+    r.expect(r"^init: test %s exited with status 0$" % prog)
     r.expect_exit(0)
 
 
-@test(points=4, title="guided guestfuzz: 300 random guests, kernel coverage fed back",
-      cmdline="test=guestfuzz 1 300 64 g", cpus=2, timeout=240)
-def guestfuzz_guided(r):
-    fuzz_clean(r, "guestfuzz")
-    r.expect(r"^guestfuzz: seed 1 guests 300 .* error=0\] pages (\d+)->\1 leaked 0$")
-    check_coverage(r, "guestfuzz", 300, kernel_share=0.40)
-    r.expect(r"^init: test guestfuzz exited with status 0$")
-    r.expect_exit(0)
+cases(guided, ("points", "name", "title", "cmdline", "case"), [
+    (4, "vmfuzz_guided", "guided vmfuzz: 2000 VM system calls in 16-call programs, kernel coverage fed back",
+     "test=vmfuzz 1 2000 g",
+     ("vmfuzz", r"^vmfuzz: seed 1 calls 20\d\d ok \d+ err \d+ .* violations 0 pages (\d+)->\1 leaked 0$", None, 0.30)),
+    (4, "guestfuzz_guided", "guided guestfuzz: 300 random guests, kernel coverage fed back",
+     "test=guestfuzz 1 300 64 g",
+     ("guestfuzz", r"^guestfuzz: seed 1 guests 300 .* error=0\] pages (\d+)->\1 leaked 0$", 300, 0.40)),
+], cpus=2, timeout=240)
 
 
 @test(points=5, title="device fuzzing: 500 guests of port I/O and MMIO through the VMM's device models",

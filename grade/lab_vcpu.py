@@ -29,7 +29,7 @@ import random
 import re
 
 import answers as answers_file
-from gradelib import test
+from gradelib import cases, test
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -61,139 +61,73 @@ def rules(r, ktest, *texts, needs=LOADING):
         rule(r, t)
 
 
-# ---- Part A: ASIDs -----------------------------------------------------------
+def rules_case(r, case):
+    """A row of RULES: its ktest (from the command line) passed these checks."""
+    texts, needs = case
+    rules(r, r.test.cmdline.split("=", 1)[1], *texts, needs=needs)
 
-@test(points=4, title="A: a CPU's first load sets up its ASID range and generation 1",
-      cmdline="ktest=vcpu_asid", cpus=2, timeout=40)
-def asid_range(r):
-    rules(r, "vcpu_asid", "first load on cpu1: ASIDs 1..15, generation 1, the vcpu gets ASID 1")
-
-
-@test(points=6, title="A: generation 1 hands out every ASID once, in order, up to the last",
-      cmdline="ktest=vcpu_asid", cpus=2, timeout=40)
-def asid_in_order(r):
-    rules(r, "vcpu_asid", "generation 1 of cpu0 hands out ASIDs 1..15 in order",
-          "the holder of the last ASID 15 keeps it at its next load")
-
-
-@test(points=5, title="A: the VMCB's control.asid is the vcpu's ASID",
-      cmdline="ktest=vcpu_asid", cpus=2, timeout=40)
-def asid_in_vmcb(r):
-    rules(r, "vcpu_asid", "each VMCB's control.asid is its vcpu's ASID")
-
-
-@test(points=4, title="A: no TLB flush in generation 1",
-      cmdline="ktest=vcpu_asid", cpus=2, timeout=40)
-def asid_gen1_noflush(r):
-    rules(r, "vcpu_asid", "no TLB flush requested in generation 1")
-
-
-@test(points=6, title="A: running out of ASIDs starts a new generation at the first ASID, with a flush",
-      cmdline="ktest=vcpu_asid", cpus=2, timeout=40)
-def asid_new_generation(r):
-    rules(r, "vcpu_asid", "vcpu 16 on cpu0 starts generation 2 with ASID 1",
-          "reloaded in its own generation: ASID 1 kept, no flush")
-
-
-@test(points=6, title="A: a vcpu of an old generation takes a new ASID (and only the ASID bit is dirty)",
-      cmdline="ktest=vcpu_asid", cpus=2, timeout=40)
-def asid_old_generation(r):
-    rules(r, "vcpu_asid", "a vcpu of generation 1 reloaded on cpu0 gets ASID 2 of generation 2",
-          "its new ASID clears the ASID clean bit and no other")
-
-
-@test(points=4, title="A: flush-by-ASID only when CPUID offers it",
-      cmdline="ktest=vcpu_asid", cpus=2, timeout=40)
-def asid_flush_by_asid(r):
-    rules(r, "vcpu_asid", "a reused ASID asks for flush-by-ASID")
-
-
-@test(points=6, title="A: 40 vcpus on one CPU wrap the ASID generation; reused ASIDs flush",
-      cmdline="ktest=vcpu_asid_wrap", cpus=2, timeout=60)
-def asid_wrap(r):
-    rules(r, "vcpu_asid_wrap", "every ASID within 1..15", "the last ASID 15 is handed out in every generation",
-          "40 vcpus on one CPU with 15 ASIDs", "every ASID handed out again after a wrap requests a TLB flush",
-          "the first vcpu, of an old generation, gets ASID")
-
-
-@test(points=4, title="A: no two vcpus share an ASID of a CPU's current generation",
-      cmdline="ktest=vcpu_asid_unique", cpus=2, timeout=40)
-def asid_unique(r):
-    rules(r, "vcpu_asid_unique", "across 24 loads on 2 CPUs no two vcpus share an ASID",
-          "after every load the VMCB's ASID is the vcpu's")
-
-
-@test(points=5, title="A: vcpu_flush_tlb: a fresh ASID, or flush-by-ASID when the CPU has it",
-      cmdline="ktest=vcpu_flush", cpus=2, timeout=40)
-def flush_tlb(r):
-    rules(r, "vcpu_flush", "without FlushByAsid a flushed vcpu takes a fresh ASID of its CPU",
-          "a vcpu not flushed keeps ASID", "with FlushByAsid the vcpu keeps ASID",
-          needs=LOADING + ("vcpu_flush_tlb",))
-
-
-# ---- Part B: loading ---------------------------------------------------------
-
-@test(points=6, title="B: current_vmcb per CPU after interleaved loads of two vcpus",
-      cmdline="ktest=vcpu_current", cpus=2, timeout=40)
-def current(r):
-    rules(r, "vcpu_current", "after interleaved loads each CPU's current_vmcb is the VMCB loaded there last",
-          "vcpu_put leaves no vcpu marked loaded")
-
-
-@test(points=4, title="B: vcpu_free clears exactly the CPUs whose current VMCB it was",
-      cmdline="ktest=vcpu_current", cpus=2, timeout=40)
-def free_clears(r):
-    rules(r, "vcpu_current", "vcpu_free(a) clears cpu1's current_vmcb (a's) and keeps cpu0's (b's)",
-          "vcpu_free drops the CPUs' pointers to its VMCB", needs=LOADING + ("svm_clear_current_vmcb",))
-
-
-@test(points=6, title="B: a first load: where it is loaded, all dirty, not a move; vcpu_put",
-      cmdline="ktest=vcpu_loadput", cpus=2, timeout=40)
-def load_put(r):
-    rules(r, "vcpu_loadput", "loaded on cpu1: returns 0", "a first load is not a move but makes the VMCB all dirty",
-          "vcpu_put: v->cpu -1, guest state not loaded, cpu1 keeps it as current")
-
-
-@test(points=4, title="B: vcpu_load and vcpu_put refuse bad callers (loaded elsewhere, another CPU, interrupts on)",
-      cmdline="ktest=vcpu_loadput", cpus=2, timeout=40)
-def load_errors(r):
-    rules(r, "vcpu_loadput", "loading it on cpu0 while cpu1 has it fails with -EBUSY",
-          "vcpu_load on cpu0 naming cpu1 fails with -EINVAL", "vcpu_load with interrupts on fails with -EINVAL",
-          "vcpu_put on cpu0 of a vcpu loaded on cpu1 fails with -EINVAL")
-
-
-@test(points=4, title="B: same CPU again: clean bits and ASID kept",
-      cmdline="ktest=vcpu_migrate", cpus=2, timeout=40)
-def migrate_stay(r):
-    rules(r, "vcpu_migrate", "reloaded on the same CPU: clean bits kept")
-
-
-@test(points=8, title="B: moved to another CPU: VMCB all dirty and a fresh ASID of that CPU",
-      cmdline="ktest=vcpu_migrate", cpus=2, timeout=40)
-def migrate_move(r):
-    rules(r, "vcpu_migrate", "moved to cpu1: every clean bit cleared", "moved to cpu1: the move is recorded and counted",
-          "moved to cpu1: a fresh ASID", "back on cpu0: new ASID")
-
-
-# ---- Part C: clean bits ------------------------------------------------------
 
 CLEAN_GROUPS = ["cr0", "cr3", "cr4", "efer", "cr2", "gdtr", "idtr", "cs", "cs.dpl", "ds", "es", "ss"]
 NO_GROUP = ["rax", "r15", "rip", "rsp", "rflags", "fs", "gs", "tr", "ldtr", "nothing"]
 
-
-@test(points=10, title="C: a register change clears its group's clean bit",
-      cmdline="ktest=vcpu_clean", cpus=2, timeout=40)
-def clean_marked(r):
-    rules(r, "vcpu_clean", *["%s changed: clean bit" % g for g in CLEAN_GROUPS], needs=("vcpu_regs_dirty",))
-
-
-@test(points=5, title="C: and no other clean bit (registers with no clean bit clear none)",
-      cmdline="ktest=vcpu_clean", cpus=2, timeout=40)
-def clean_only(r):
-    rules(r, "vcpu_clean", *(["%s changed: no other clean bit cleared" % g for g in CLEAN_GROUPS + NO_GROUP]
-                             + ["cr2, ss and idtr changed together",
-                                "nothing changed: bits already dirty stay dirty"]), needs=("vcpu_regs_dirty",))
-
+# One row a test: the checks (message beginnings) it grades and the stubs it needs.
+cases(rules_case, ("points", "name", "title", "cmdline", "case"), [
+    # ---- Part A: ASIDs
+    (4, "asid_range", "A: a CPU's first load sets up its ASID range and generation 1", "ktest=vcpu_asid",
+     (["first load on cpu1: ASIDs 1..15, generation 1, the vcpu gets ASID 1"], LOADING)),
+    (6, "asid_in_order", "A: generation 1 hands out every ASID once, in order, up to the last", "ktest=vcpu_asid",
+     (["generation 1 of cpu0 hands out ASIDs 1..15 in order", "the holder of the last ASID 15 keeps it at its next load"],
+      LOADING)),
+    (5, "asid_in_vmcb", "A: the VMCB's control.asid is the vcpu's ASID", "ktest=vcpu_asid",
+     (["each VMCB's control.asid is its vcpu's ASID"], LOADING)),
+    (4, "asid_gen1_noflush", "A: no TLB flush in generation 1", "ktest=vcpu_asid",
+     (["no TLB flush requested in generation 1"], LOADING)),
+    (6, "asid_new_generation", "A: running out of ASIDs starts a new generation at the first ASID, with a flush",
+     "ktest=vcpu_asid", (["vcpu 16 on cpu0 starts generation 2 with ASID 1",
+                          "reloaded in its own generation: ASID 1 kept, no flush"], LOADING)),
+    (6, "asid_old_generation", "A: a vcpu of an old generation takes a new ASID (and only the ASID bit is dirty)",
+     "ktest=vcpu_asid", (["a vcpu of generation 1 reloaded on cpu0 gets ASID 2 of generation 2",
+                          "its new ASID clears the ASID clean bit and no other"], LOADING)),
+    (4, "asid_flush_by_asid", "A: flush-by-ASID only when CPUID offers it", "ktest=vcpu_asid",
+     (["a reused ASID asks for flush-by-ASID"], LOADING)),
+    (6, "asid_wrap", "A: 40 vcpus on one CPU wrap the ASID generation; reused ASIDs flush", "ktest=vcpu_asid_wrap",
+     (["every ASID within 1..15", "the last ASID 15 is handed out in every generation",
+       "40 vcpus on one CPU with 15 ASIDs", "every ASID handed out again after a wrap requests a TLB flush",
+       "the first vcpu, of an old generation, gets ASID"], LOADING), {"timeout": 60}),
+    (4, "asid_unique", "A: no two vcpus share an ASID of a CPU's current generation", "ktest=vcpu_asid_unique",
+     (["across 24 loads on 2 CPUs no two vcpus share an ASID", "after every load the VMCB's ASID is the vcpu's"],
+      LOADING)),
+    (5, "flush_tlb", "A: vcpu_flush_tlb: a fresh ASID, or flush-by-ASID when the CPU has it", "ktest=vcpu_flush",
+     (["without FlushByAsid a flushed vcpu takes a fresh ASID of its CPU", "a vcpu not flushed keeps ASID",
+       "with FlushByAsid the vcpu keeps ASID"], LOADING + ("vcpu_flush_tlb",))),
+    # ---- Part B: loading
+    (6, "current", "B: current_vmcb per CPU after interleaved loads of two vcpus", "ktest=vcpu_current",
+     (["after interleaved loads each CPU's current_vmcb is the VMCB loaded there last",
+       "vcpu_put leaves no vcpu marked loaded"], LOADING)),
+    (4, "free_clears", "B: vcpu_free clears exactly the CPUs whose current VMCB it was", "ktest=vcpu_current",
+     (["vcpu_free(a) clears cpu1's current_vmcb (a's) and keeps cpu0's (b's)",
+       "vcpu_free drops the CPUs' pointers to its VMCB"], LOADING + ("svm_clear_current_vmcb",))),
+    (6, "load_put", "B: a first load: where it is loaded, all dirty, not a move; vcpu_put", "ktest=vcpu_loadput",
+     (["loaded on cpu1: returns 0", "a first load is not a move but makes the VMCB all dirty",
+       "vcpu_put: v->cpu -1, guest state not loaded, cpu1 keeps it as current"], LOADING)),
+    (4, "load_errors", "B: vcpu_load and vcpu_put refuse bad callers (loaded elsewhere, another CPU, interrupts on)",
+     "ktest=vcpu_loadput", (["loading it on cpu0 while cpu1 has it fails with -EBUSY",
+                             "vcpu_load on cpu0 naming cpu1 fails with -EINVAL",
+                             "vcpu_load with interrupts on fails with -EINVAL",
+                             "vcpu_put on cpu0 of a vcpu loaded on cpu1 fails with -EINVAL"], LOADING)),
+    (4, "migrate_stay", "B: same CPU again: clean bits and ASID kept", "ktest=vcpu_migrate",
+     (["reloaded on the same CPU: clean bits kept"], LOADING)),
+    (8, "migrate_move", "B: moved to another CPU: VMCB all dirty and a fresh ASID of that CPU", "ktest=vcpu_migrate",
+     (["moved to cpu1: every clean bit cleared", "moved to cpu1: the move is recorded and counted",
+       "moved to cpu1: a fresh ASID", "back on cpu0: new ASID"], LOADING)),
+    # ---- Part C: clean bits
+    (10, "clean_marked", "C: a register change clears its group's clean bit", "ktest=vcpu_clean",
+     (["%s changed: clean bit" % g for g in CLEAN_GROUPS], ("vcpu_regs_dirty",))),
+    (5, "clean_only", "C: and no other clean bit (registers with no clean bit clear none)", "ktest=vcpu_clean",
+     (["%s changed: no other clean bit cleared" % g for g in CLEAN_GROUPS + NO_GROUP]
+      + ["cr2, ss and idtr changed together", "nothing changed: bits already dirty stay dirty"],
+      ("vcpu_regs_dirty",))),
+], cpus=2, timeout=40)
 
 # ---- Parts A+B, randomized: a new seed each grading run (SVMLAB_SEED=N replays) ----
 SEED = int(os.environ.get("SVMLAB_SEED") or random.SystemRandom().randrange(1, 1 << 31))

@@ -24,7 +24,7 @@ import os
 import random
 import re
 
-from gradelib import test
+from gradelib import cases, test
 import answers
 
 PANIC = r"^panic: "
@@ -73,23 +73,21 @@ def ok_line(r, what, hint):
 
 
 # ---- Part A: nested page tables -------------------------------------------------
-@test(points=10, title="A: nested page tables: map, lookup, unmap, U bit, free to baseline",
-      cmdline="ktest=npt", cpus=1)
-def npt(r):
+def ok_lines(r, lines):
+    """The ktest passed, printing each of these lines (regexes)."""
     clean_run(r)
-    r.expect(r"^ok: U and P set at every level of the nested walk ")
-    r.expect(r"^ok: npt_map over a range whose 2nd page is mapped: -17 ")
-    r.expect(r"^ok: npt_unmap removes the middle page ")
-    r.expect(r"^ok: npt_free: free pages back to baseline (\d+) \(now \1\)$")
+    for line in lines:
+        r.expect(line)
     r.expect_exit(0)
 
 
-@test(points=6, title="A+B: allocation failures say -ENOMEM and leave nothing behind",
-      cmdline="ktest=vmcb_nomem", cpus=1, timeout=60)
-def nomem(r):
-    clean_run(r)
-    r.expect(r"^ok: free pages back to baseline (\d+) \(now \1\)$")
-    r.expect_exit(0)
+cases(ok_lines, ("points", "name", "title", "cmdline", "case"), [
+    (10, "npt", "A: nested page tables: map, lookup, unmap, U bit, free to baseline", "ktest=npt",
+     [r"^ok: U and P set at every level of the nested walk ", r"^ok: npt_map over a range whose 2nd page is mapped: -17 ",
+      r"^ok: npt_unmap removes the middle page ", r"^ok: npt_free: free pages back to baseline (\d+) \(now \1\)$"]),
+    (6, "nomem", "A+B: allocation failures say -ENOMEM and leave nothing behind", "ktest=vmcb_nomem",
+     [r"^ok: free pages back to baseline (\d+) \(now \1\)$"], {"timeout": 60}),
+], cpus=1)
 
 
 # ---- Part B: the VMCB and the permission maps -------------------------------------
@@ -107,66 +105,61 @@ def modes(r):
     r.expect_exit(0)
 
 
-def fields_test(name, points, title, items, hint):
-    """A part of ktest=vmcb_fields: each item's ok line (partial credit)."""
-    def run(r):
-        r.reject(PANIC)
-        for what in items:
-            ok_line(r, what, hint)
-    test(points=points, title=title, cmdline="ktest=vmcb_fields", cpus=1, timeout=40,
-         name=name)(run)
-
-
 def icpt(*names):
     return [r"intercept %s set " % esc(n) for n in names]
 
 
-fields_test("icpt_host", 4, "B: host events intercepted: INTR, NMI, SMI, #MC, SHUTDOWN",
-            icpt("INTR", "NMI", "SMI", "#MC (exception 18)", "SHUTDOWN"),
-            "the host must keep its interrupts, NMIs, SMIs and machine checks, and a guest "
-            "triple fault must not reset the machine (APM Vol. 2 §15.9, §15.12-15.13)")
-fields_test("icpt_svm", 4, "B: every SVM instruction intercepted",
-            icpt("VMRUN", "VMMCALL", "VMLOAD", "VMSAVE", "STGI", "CLGI", "SKINIT"),
-            "a guest must not run SVM instructions on the real hardware (§15.5, §15.14)")
-fields_test("icpt_insn", 4,
-            "B: emulated and host-visible instructions intercepted (CPUID, HLT, IOIO, MSR, INVD, "
-            "INVLPGA, MONITOR, MWAIT)",
-            icpt("CPUID", "HLT", "IOIO_PROT", "MSR_PROT", "INVD", "INVLPGA", "MONITOR", "MWAIT",
-                 "MWAIT_COND"),
-            "see APM Vol. 2 Appendix B table B-1 and why each instruction matters to the host")
-fields_test("reset_state", 6, "B: TLB flush for a new VMCB and the RESET state (G_PAT, RFLAGS, "
-            "DR6/DR7, EFER, TR/LDTR, GDTR/IDTR, real-mode CS)",
-            ["TLB_CONTROL of a new VMCB", "G_PAT holds PAT", "RFLAGS is the reset value",
-             "DR6/DR7 reset values", "long mode EFER", "TR is a present busy TSS",
-             "GDTR/IDTR limits", "real mode entry 0x10000", "real mode: CR0",
-             "32-bit protected mode: CR0", "real mode: data segments",
-             "32-bit protected mode: data segments", "64-bit long mode: data segments"],
-            "APM Vol. 2 §14.1.3 'Processor Initialization State', §15.16 'TLB Control'")
-fields_test("perm_maps", 6, "B: IOPM all ones; MSRPM all ones but the VMLOAD/VMSAVE MSRs",
-            ["IOPM: all", "MSRPM: every MSR exits except"],
-            "§15.10.1 and §15.11: sizes, which bit is which MSR, what a set bit means")
+def items_run(r, case):
+    """A part of a ktest's checks: each item's ok line (partial credit)."""
+    items, hint = case
+    r.reject(PANIC)
+    for what in items:
+        ok_line(r, what, hint)
 
 
-def exits_test(name, points, title, probes, hint):
-    def run(r):
-        r.reject(PANIC)
-        for what in probes:
-            ok_line(r, r"guest %s: " % esc(what), hint)
-    test(points=points, title=title, cmdline="ktest=vmcb_exits", cpus=1, timeout=40,
-         name=name)(run)
+# Parts of ktest=vmcb_fields: (the items, where to look when one fails).
+cases(items_run, ("name", "points", "title", "case"), [
+    ("icpt_host", 4, "B: host events intercepted: INTR, NMI, SMI, #MC, SHUTDOWN",
+     (icpt("INTR", "NMI", "SMI", "#MC (exception 18)", "SHUTDOWN"),
+      "the host must keep its interrupts, NMIs, SMIs and machine checks, and a guest "
+      "triple fault must not reset the machine (APM Vol. 2 §15.9, §15.12-15.13)")),
+    ("icpt_svm", 4, "B: every SVM instruction intercepted",
+     (icpt("VMRUN", "VMMCALL", "VMLOAD", "VMSAVE", "STGI", "CLGI", "SKINIT"),
+      "a guest must not run SVM instructions on the real hardware (§15.5, §15.14)")),
+    ("icpt_insn", 4, "B: emulated and host-visible instructions intercepted (CPUID, HLT, IOIO, MSR, INVD, "
+     "INVLPGA, MONITOR, MWAIT)",
+     (icpt("CPUID", "HLT", "IOIO_PROT", "MSR_PROT", "INVD", "INVLPGA", "MONITOR", "MWAIT", "MWAIT_COND"),
+      "see APM Vol. 2 Appendix B table B-1 and why each instruction matters to the host")),
+    ("reset_state", 6, "B: TLB flush for a new VMCB and the RESET state (G_PAT, RFLAGS, "
+     "DR6/DR7, EFER, TR/LDTR, GDTR/IDTR, real-mode CS)",
+     (["TLB_CONTROL of a new VMCB", "G_PAT holds PAT", "RFLAGS is the reset value",
+       "DR6/DR7 reset values", "long mode EFER", "TR is a present busy TSS",
+       "GDTR/IDTR limits", "real mode entry 0x10000", "real mode: CR0",
+       "32-bit protected mode: CR0", "real mode: data segments",
+       "32-bit protected mode: data segments", "64-bit long mode: data segments"],
+      "APM Vol. 2 §14.1.3 'Processor Initialization State', §15.16 'TLB Control'")),
+    ("perm_maps", 6, "B: IOPM all ones; MSRPM all ones but the VMLOAD/VMSAVE MSRs",
+     (["IOPM: all", "MSRPM: every MSR exits except"],
+      "§15.10.1 and §15.11: sizes, which bit is which MSR, what a set bit means")),
+], cmdline="ktest=vmcb_fields", cpus=1, timeout=40)
 
 
-exits_test("exits_io", 4, "B: guest port I/O exits (SVM_EXIT_IOIO)",
-           ["in al, 0x80", "out 0x80, al", "in al, dx (dx=0xfff8)"],
-           "IOIO_PROT plus a full IOPM (§15.10.1)")
-exits_test("exits_msr", 6, "B: guest RDMSR/WRMSR exit; the VMLOAD/VMSAVE MSRs do not",
-           ["rdmsr EFER", "rdmsr TSC", "rdmsr PAT", "rdmsr VM_HSAVE_PA", "wrmsr EFER",
+def guest(*probes):
+    return [r"guest %s: " % esc(what) for what in probes]
+
+
+# Parts of ktest=vmcb_exits: the guest's probes, each its own ok line.
+cases(items_run, ("name", "points", "title", "case"), [
+    ("exits_io", 4, "B: guest port I/O exits (SVM_EXIT_IOIO)",
+     (guest("in al, 0x80", "out 0x80, al", "in al, dx (dx=0xfff8)"), "IOIO_PROT plus a full IOPM (§15.10.1)")),
+    ("exits_msr", 6, "B: guest RDMSR/WRMSR exit; the VMLOAD/VMSAVE MSRs do not",
+     (guest("rdmsr EFER", "rdmsr TSC", "rdmsr PAT", "rdmsr VM_HSAVE_PA", "wrmsr EFER",
             "rdmsr FS_BASE (pass-through)", "wrmsr KERNEL_GS_BASE (pass-through)",
-            "rdmsr SYSENTER_EIP (pass-through)"],
-           "MSR_PROT plus the MSRPM's three ranges and two bits per MSR (§15.11)")
-exits_test("exits_insn", 4, "B: guest CPUID, INVLPGA, VMMCALL, MONITOR, MWAIT exit",
-           ["cpuid", "invlpga", "vmmcall", "monitor", "mwait"],
-           "intercept bits in the VMCB control area (Appendix B)")
+            "rdmsr SYSENTER_EIP (pass-through)"),
+      "MSR_PROT plus the MSRPM's three ranges and two bits per MSR (§15.11)")),
+    ("exits_insn", 4, "B: guest CPUID, INVLPGA, VMMCALL, MONITOR, MWAIT exit",
+     (guest("cpuid", "invlpga", "vmmcall", "monitor", "mwait"), "intercept bits in the VMCB control area (Appendix B)")),
+], cmdline="ktest=vmcb_exits", cpus=1, timeout=40)
 
 
 # ---- Part C: the §15.5.1 checker -------------------------------------------------

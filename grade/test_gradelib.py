@@ -185,6 +185,36 @@ class FailLines(Base):
             del gradelib.REGISTRY[n:]
 
 
+class Cases(Base):
+    """gradelib.cases: a table of rows declares one test each."""
+
+    def test_one_test_per_row(self):
+        n = len(gradelib.REGISTRY)
+        seen = []
+        try:
+            gradelib.cases(lambda r, case: seen.append(case), ("points", "name", "cmdline", "case"), [
+                (3, "row_a", "ktest=a", ("x", 1)),
+                (5, "row_b", "ktest=b", ("y", 2), {"timeout": 60}),
+            ], cpus=4, timeout=7)
+            a, b = gradelib.REGISTRY[n:]
+            self.assertEqual((a.name, a.points, a.cmdline, a.cpus, a.timeout), ("row_a", 3, "ktest=a", 4, 7))
+            self.assertEqual((b.name, b.points, b.cmdline, b.timeout), ("row_b", 5, "ktest=b", 60))
+            self.assertEqual(a.fn.__name__, "row_a")
+            a.fn(None)
+            b.fn(None)
+            self.assertEqual(seen, [("x", 1), ("y", 2)])
+        finally:
+            del gradelib.REGISTRY[n:]
+
+    def test_a_row_of_the_wrong_width(self):
+        n = len(gradelib.REGISTRY)
+        try:
+            with self.assertRaises(ValueError):
+                gradelib.cases(lambda r, case: None, ("points", "name"), [(1, "ok_row"), (2,)])
+        finally:
+            del gradelib.REGISTRY[n:]
+
+
 class NoBoot(Base):
     """A test of files (the written answers) boots nothing: the kernel's
     state, a FAIL line or a hang, cannot cost it its points."""

@@ -63,6 +63,7 @@ void *kalloc_pages(uint64 n, uint64 align);
 void kfree_pages(void *va, uint64 n);
 uint64 kfreecount(void);
 uint64 ktotalpages(void);
+long kalloc_fail_nth(struct proc *p, int64 n);
 
 // vm.c
 extern pte_t *kpml4;
@@ -245,5 +246,7 @@ uint64 sys_cons_read(void);
 // kcov.c
 uint64 sys_kcov(void);
 void kcov_free(struct proc *p);
+void kcov_boot(void);
+void kcov_dump(void);
 void vm_proc_exit(int pid);
 void vm_uvm_drop(pte_t *pml4, uint64 start, uint64 end);   // before sbrk frees user pages

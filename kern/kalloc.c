@@ -13,6 +13,9 @@
 #include "mmu.h"
 #include "multiboot.h"
 #include "spinlock.h"
+#include "cpu.h"
+#include "proc.h"
+#include "errno.h"
 #include "../lib/string.h"
 
 #define MAXPAGES (PHYSTOP / PGSIZE)
@@ -137,11 +140,38 @@ static uint64 find_run(uint64 n, uint64 align)
   return 0;
 }
 
+// Fault injection (kcov op KCOV_FAIL_NTH): p's n'th allocation from now on
+// fails, so a test can walk n = 1, 2, ... through every allocation of a
+// system call and check that each failure is clean. Every allocation made
+// while p runs on this CPU counts. -EINVAL for n < 0.
+static volatile int fail_used;   // 0 until a process first asks: kalloc skips the check
+
+long kalloc_fail_nth(struct proc *p, int64 n)
+{
+  if (n < 0)
+    return -EINVAL;
+  p->fail_nth = n;
+  if (n)
+    fail_used = 1;
+  return 0;
+}
+
+static int injected_failure(void)
+{
+  if (!fail_used)
+    return 0;
+  pushcli();   // an interrupt's allocation on this CPU counts for p too, but never twice
+  struct proc *p = mycpu()->proc;
+  int fail = p && p->fail_nth && --p->fail_nth == 0;
+  popcli();
+  return fail;
+}
+
 // Allocates n physically contiguous, zeroed pages aligned to align pages.
 // Returns their kernel virtual address, or NULL when memory is exhausted.
 void *kalloc_pages(uint64 n, uint64 align)
 {
-  if (n == 0 || align == 0)
+  if (n == 0 || align == 0 || injected_failure())
     return NULL;
   acquire(&klock);
   uint64 pn = find_run(n, align);

@@ -28,7 +28,8 @@ static struct spinlock kcovlock = {.name = "kcov"};
 static uint32 *sites;            // return addresses minus __kernel_start, ascending
 static uint32 nsites;
 static int scanned;
-static volatile int users;       // processes with kcov on: 0 keeps the hook cheap
+static volatile int users;       // processes with kcov on (+1 for kcov=all): 0 keeps the hook cheap
+static uint8 *allseen;           // kcov=all: every site reached by anything since boot
 
 // Counts (and with out, records) every call to the hook in the text.
 static uint32 scan_text(uint32 *out)
@@ -86,6 +87,11 @@ void __sanitizer_cov_trace_pc(void)
   if (!users)
     return;
   uint64 pc = (uint64)__builtin_return_address(0), fl = rflags();
+  if (allseen) {
+    int64 s = site_of(pc);
+    if (s >= 0)
+      __atomic_fetch_or(&allseen[s / 8], (uint8)(1 << (s % 8)), __ATOMIC_RELAXED);
+  }
   cli();
   struct proc *p = mycpu()->proc;
   struct kcov *k = p ? p->kcov : NULL;
@@ -161,6 +167,36 @@ uint64 sys_kcov(void)
   case KCOV_ENABLE: return kcov_enable(p);
   case KCOV_COLLECT: return kcov_collect(p, argraw(1), arglong(2));
   case KCOV_DISABLE: kcov_free(p); return 0;
+  case KCOV_FAIL_NTH: return kalloc_fail_nth(p, arglong(2));
   }
   return -EINVAL;
+}
+
+// kcov=all on the command line: from here on (after kinit, before the vmm's
+// boot-time setup) every site any CPU reaches counts, whatever runs it: boot,
+// ktests, processes without kcov, CPU enable/disable. kcov_dump prints them.
+void kcov_boot(void)
+{
+  char v[8];
+  if (!cmdline_get("kcov", v, sizeof v) || strcmp(v, "all") != 0 || !kcov_sites())
+    return;
+  allseen = kalloc_pages((nsites / 8 + PGSIZE) / PGSIZE, 1);
+  if (allseen)
+    __sync_fetch_and_add(&users, 1);
+}
+
+// At power-off with kcov=all: "kcov: kcov-map N HEX", site i = bit i % 8 of
+// byte i / 8, the line tools/kcov_files.py reads.
+void kcov_dump(void)
+{
+  static char line[2 * 4096 + 1];
+  if (!allseen)
+    return;
+  uint32 bytes = (nsites + 7) / 8, n = 0;
+  for (uint32 i = 0; i < bytes && n + 2 < sizeof line; i++) {
+    line[n++] = "0123456789abcdef"[allseen[i] >> 4];
+    line[n++] = "0123456789abcdef"[allseen[i] & 15];
+  }
+  line[n] = 0;
+  printf("kcov: kcov-map %u %s\n", nsites, line);
 }

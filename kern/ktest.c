@@ -92,3 +92,29 @@ void ktest_unhog(void *list)
     list = next;
   }
 }
+
+uint64 ktest_num(const char *key, uint64 dflt)
+{
+  char buf[24];
+  if (!cmdline_get(key, buf, sizeof buf))
+    return dflt;
+  uint64 n = 0;
+  for (char *p = buf; *p >= '0' && *p <= '9'; p++)
+    n = n * 10 + (*p - '0');
+  return n;
+}
+
+static uint64 rng = 1;
+
+// The multiply spreads small seeds over all bits; | 1 keeps the state non-zero.
+void ktest_seed(uint64 seed) { rng = seed * 0x9E3779B97F4A7C15UL | 1; }
+
+uint64 ktest_rnd(void)
+{
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+uint64 ktest_below(uint64 n) { return ktest_rnd() % n; }

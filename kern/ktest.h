@@ -28,3 +28,10 @@ int ktest_failures(void);
 // ktest_unhog gives such a list back.
 void *ktest_hog(uint64 leave);
 void ktest_unhog(void *list);
+// Seeded random tests: ktest_num reads KEY=N (decimal) from the command line,
+// else dflt; ktest_seed starts the shared xorshift generator, so one seed
+// replays the same draws; ktest_rnd draws 64 bits, ktest_below(n) 0..n-1.
+uint64 ktest_num(const char *key, uint64 dflt);
+void ktest_seed(uint64 seed);
+uint64 ktest_rnd(void);
+uint64 ktest_below(uint64 n);

@@ -36,6 +36,7 @@ void main(uint64 mb_pa, uint64 magic)
   ioapicinit();
   uartintr_enable();
   initrd_init(mb);
+  kcov_boot();   // kcov=all: count the vmm's boot-time setup too
   svm_hardware_setup();
   svm_hardware_enable();
   smp_boot();

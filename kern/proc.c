@@ -54,6 +54,7 @@ static void freeproc(struct proc *p)
   if (p->kstack)
     kfree_pages(p->kstack, KSTACKSIZE / PGSIZE);
   kcov_free(p);
+  p->fail_nth = 0;
   uvm_free(p->pml4);
   p->kstack = NULL;
   p->pml4 = NULL;

@@ -39,6 +39,7 @@ struct proc {
   struct file ofile[NOFILE];
   char name[16];
   struct kcov *kcov;         // coverage record (kern/kcov.c), or NULL
+  uint64 fail_nth;           // fault injection: this allocation from now fails, 0 = none (kalloc.c)
 };
 
 // Stack: USTACKPAGES pages right below USERSTACK, one unmapped guard page

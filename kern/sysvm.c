@@ -90,6 +90,22 @@ static int vm_slot(int pid)
   return h;
 }
 
+// ktests only (guestmem_test.c): a VM of no process with its nested page
+// table, for the kernel's own reads of guest memory; ktest_vm_free frees it.
+struct vm *ktest_vm_alloc(void)
+{
+  int h = vm_slot(0);
+  if (h < 0)
+    return NULL;
+  if (npt_init(&vms[h].npt) < 0) {
+    vm_free(&vms[h]);
+    return NULL;
+  }
+  return &vms[h];
+}
+
+void ktest_vm_free(struct vm *vm) { vm_free(vm); }
+
 // int vm_create(void)
 uint64 sys_vm_create(void)
 {

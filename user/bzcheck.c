@@ -12,6 +12,7 @@
 //   bz N k=v ... -> ok end=HEX noinitrd MESSAGE    (the initrd was refused)
 // then "bzcheck: done N".
 #include "user.h"
+#include "cmdarg.h"
 #include "../user/vmm/bzimage.h"
 
 static uint64 state;
@@ -96,24 +97,11 @@ static void one(int i)
     printf("ok end=%lx noinitrd %s\n", b.kernel_end, why ? why : "(no reason)");
 }
 
-// The seed: the kernel command line's seed=N (the graders put it there, as
-// for ktests), else 1.
-static uint64 seed_from_cmdline(void)
-{
-  static char line[512];
-  long n = cmdline(line, sizeof line - 1);
-  line[n > 0 ? n : 0] = 0;
-  for (char *p = line; *p; p++)
-    if (strncmp(p, "seed=", 5) == 0 && (p == line || p[-1] == ' '))
-      return atoi(p + 5);
-  return 1;
-}
-
 int main(int argc, char **argv)
 {
   if (argc < 2)
     return printf("usage: bzcheck COUNT (the seed: seed=N on the kernel command line)\n"), 1;
-  state = 0x9E3779B97F4A7C15UL ^ seed_from_cmdline() * 0x100000001B3UL;
+  state = 0x9E3779B97F4A7C15UL ^ cmdline_num("seed", 1) * 0x100000001B3UL;
   int count = atoi(argv[1]);
   for (int i = 0; i < count; i++)
     one(i);

@@ -11,6 +11,7 @@
 //   gvacheck COUNT           (seed=N on the kernel command line) prints each mismatch, then
 //                            "gvacheck: N walks (...), M failed"
 #include "user.h"
+#include "cmdarg.h"
 #include "../user/vmm/gva.h"
 #include "../user/vmm/x86emu.h"
 
@@ -268,19 +269,6 @@ static void one(int i)
   }
 }
 
-// The seed: the kernel command line's seed=N (the graders put it there, as
-// for ktests), else 1.
-static uint64 seed_from_cmdline(void)
-{
-  static char line[512];
-  long n = cmdline(line, sizeof line - 1);
-  line[n > 0 ? n : 0] = 0;
-  for (char *p = line; *p; p++)
-    if (strncmp(p, "seed=", 5) == 0 && (p == line || p[-1] == ' '))
-      return atoi(p + 5);
-  return 1;
-}
-
 int main(int argc, char **argv)
 {
   if (argc < 2)
@@ -290,7 +278,7 @@ int main(int argc, char **argv)
     return printf("gvacheck: no memory\n"), 1;
   g.mem = (uint8 *)(cur + pad);
   g.hdr.memsize = MEMSIZE;
-  state = 0x9E3779B97F4A7C15UL ^ seed_from_cmdline() * 0x100000001B3UL;
+  state = 0x9E3779B97F4A7C15UL ^ cmdline_num("seed", 1) * 0x100000001B3UL;
   int n = atoi(argv[1]);
   for (int i = 0; i < n; i++)
     one(i);

@@ -22,29 +22,6 @@
 #include "svm/vmm.h"
 #include "../lib/string.h"
 
-static uint64 rng;
-
-static uint64 rnd(void)
-{
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
-
-static uint64 below(uint64 n) { return rnd() % n; }
-
-static uint64 num_arg(const char *key, uint64 dflt)
-{
-  char buf[24];
-  if (!cmdline_get(key, buf, sizeof buf))
-    return dflt;
-  uint64 n = 0;
-  for (char *p = buf; *p >= '0' && *p <= '9'; p++)
-    n = n * 10 + (*p - '0');
-  return n;
-}
-
 struct cpu_model {
   int enabled;
   uint64 efer_rest;   // EFER without SVME, as the test left it
@@ -68,7 +45,7 @@ static void read_here(void *arg)
 static void flip_sce_here(void *arg)
 {
   uint64 efer = rdmsr(MSR_EFER);
-  if (rnd() & 1)
+  if (ktest_rnd() & 1)
     wrmsr(MSR_EFER, efer ^ EFER_SCE);
   *(uint64 *)arg = rdmsr(MSR_EFER) & ~EFER_SVME;
 }
@@ -119,9 +96,9 @@ static void check_all(uint64 step)
 
 KTEST(hsave_random)
 {
-  seed = num_arg("seed", 1);
-  uint64 steps = num_arg("steps", 300);
-  rng = seed * 0x9E3779B97F4A7C15UL | 1;
+  seed = ktest_num("seed", 1);
+  uint64 steps = ktest_num("steps", 300);
+  ktest_seed(seed);
   printf("hsave_random: seed %lu, %lu steps on %d cpus\n", seed, steps, ncpu);
   KCHECK(svm_available(), "SVM usable at the start (%s)", svm_available() ? "yes" : svm_unavailable_reason());
   if (!svm_available())
@@ -134,8 +111,8 @@ KTEST(hsave_random)
     model[i] = (struct cpu_model){1, m.efer & ~EFER_SVME};
   }
   for (uint64 s = 0; s < steps; s++) {
-    int cpu = below(ncpu);
-    uint64 k = below(20);
+    int cpu = ktest_below(ncpu);
+    uint64 k = ktest_below(20);
     if (k == 0) {
       svm_hardware_disable_all();
       for (int i = 0; i < ncpu; i++)

@@ -25,17 +25,7 @@
 
 #define STEPS 3000
 
-static uint64 rng;
-
-static uint64 next(void)
-{
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
-
-static int chance(int percent) { return (int)(next() % 100) < percent; }
+static int chance(int percent) { return (int)(ktest_rnd() % 100) < percent; }
 
 // The state a step sets up, kept to be printed with a failure.
 struct step {
@@ -60,8 +50,8 @@ static void setup(struct vcpu *v, struct step *s, uint64 *deadline_next)
   s->iflag = chance(70);
   s->shadow = chance(20);
   s->busy = chance(15);
-  s->tpr = chance(30) ? (int)(next() % 16) : 0;
-  s->vmm_virq = chance(10) ? 0x50 + (int)(next() % 16) : 0;
+  s->tpr = chance(30) ? (int)(ktest_rnd() % 16) : 0;
+  s->vmm_virq = chance(10) ? 0x50 + (int)(ktest_rnd() % 16) : 0;
   s->newrun = chance(40);
   s->kick = chance(10);
   s->halted = chance(10);
@@ -76,11 +66,11 @@ static void setup(struct vcpu *v, struct step *s, uint64 *deadline_next)
     vcpu_run_start(v, &e, s->deadline, 0);
   }
   if (chance(50))   // the line: a new vector, lowered, or left as it is
-    vcpu_set_irq_line(v, chance(80) ? 0x20 + (int)(next() % 0xE0) : 0);
+    vcpu_set_irq_line(v, chance(80) ? 0x20 + (int)(ktest_rnd() % 0xE0) : 0);
   s->line = v->irq_line;
-  v->vmcb->save.rflags = FL_RSVD1 | (s->iflag ? FL_IF : 0) | (next() & (FL_CF | FL_DF | 0x40));
+  v->vmcb->save.rflags = FL_RSVD1 | (s->iflag ? FL_IF : 0) | (ktest_rnd() & (FL_CF | FL_DF | 0x40));
   c->int_state = (s->shadow ? SVM_INTERRUPT_SHADOW : 0) | (chance(30) ? SVM_GUEST_INT_MASK : 0);
-  c->eventinj = s->busy ? SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | (next() % 32 == 2 ? 3 : next() % 32) : 0;
+  c->eventinj = s->busy ? SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | (ktest_rnd() % 32 == 2 ? 3 : ktest_rnd() % 32) : 0;
   c->int_ctl &= ~(V_TPR_MASK | V_IRQ | V_INTR_VECTOR_MASK | V_INTR_PRIO_MASK | V_IGN_TPR);
   c->int_ctl |= (uint64)s->tpr;
   if (s->vmm_virq)
@@ -163,16 +153,10 @@ static void check_exit(struct vcpu *v, const struct step *s)
 
 KTEST(irq_random)
 {
-  char val[24];
-  uint64 seed = rdtsc() % 1000000007;
-  if (cmdline_get("irqseed", val, sizeof val)) {
-    seed = 0;
-    for (char *p = val; *p >= '0' && *p <= '9'; p++)
-      seed = seed * 10 + (*p - '0');
-  }
+  uint64 seed = ktest_num("irqseed", rdtsc() % 1000000007);
   printf("irq_random: seed %lu, %d steps; replay: make qemu CPUS=2 APPEND='ktest=irq_random irqseed=%lu'\n", seed,
          STEPS, seed);
-  rng = seed * 2654435761UL + 1;
+  ktest_seed(seed);
   struct vcpu *v = vcpu_alloc();
   if (!v) {
     KCHECK(0, "vcpu_alloc");

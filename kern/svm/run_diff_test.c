@@ -46,42 +46,19 @@ struct dguest {
   int mode;
 };
 
-// ---- randomness -------------------------------------------------------------
-
-static uint64 rng;
-
-static uint64 rnd(void)
-{
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
-
-static uint64 below(uint64 n) { return rnd() % n; }
+// ---- randomness (ktest_rnd, kern/ktest.c) -------------------------------------
 
 // A value that makes wrong code visible: all bits random, bit 31 set, or
 // small; 32 bits wide outside 64-bit mode (the upper half of a register is
 // not defined there, APM Vol. 1 §3.1.2.3).
 static uint64 value(int mode)
 {
-  uint64 x = rnd();
-  switch (below(4)) {
+  uint64 x = ktest_rnd();
+  switch (ktest_below(4)) {
   case 0: x |= 0x80000000UL; break;
   case 1: x &= 0xFFFF; break;
   }
   return mode == M_L64 ? x : (uint32)x;
-}
-
-static uint64 cmdline_num(const char *key, uint64 dflt)
-{
-  char buf[24];
-  if (!cmdline_get(key, buf, sizeof buf))
-    return dflt;
-  uint64 n = 0;
-  for (char *p = buf; *p >= '0' && *p <= '9'; p++)
-    n = n * 10 + (*p - '0');
-  return n;
 }
 
 // ---- the guest --------------------------------------------------------------
@@ -173,36 +150,36 @@ static void gen(struct insn *x, int k, int mode, struct regs *r)
 {
   memset(x, 0, sizeof *x);
   x->kind = k;
-  int n = 0, opsize = 1 + (int)below(2), wide = default_size(mode);
+  int n = 0, opsize = 1 + (int)ktest_below(2), wide = default_size(mode);
   x->asize = default_asize(mode);
   x->seg = 3;   // DS
   if (k == K_STR) {
-    if (below(2)) {   // a segment override: OUTS uses it, INS ignores it
-      x->seg = below(6);
+    if (ktest_below(2)) {   // a segment override: OUTS uses it, INS ignores it
+      x->seg = ktest_below(6);
       x->b[n++] = seg_prefix[x->seg];
     }
-    if (below(2)) {
+    if (ktest_below(2)) {
       x->b[n++] = 0x67;
       x->asize = x->asize == 4 ? 2 : 4;
     }
-  } else if (k == K_IO && below(4) == 0)
+  } else if (k == K_IO && ktest_below(4) == 0)
     x->b[n++] = 0x67;   // no effect on IN/OUT
   if (k == K_IO || k == K_STR) {
     x->size = opsize == 1 ? 1 : wide;
-    if (opsize == 2 && below(2)) {
+    if (opsize == 2 && ktest_below(2)) {
       x->b[n++] = 0x66;
       x->size = wide == 2 ? 4 : 2;
     }
-    if (k == K_STR && below(3)) {
+    if (k == K_STR && ktest_below(3)) {
       x->b[n++] = 0xF3;
       x->rep = 1;
     }
-    x->in = below(2);
+    x->in = ktest_below(2);
   }
   switch (k) {
   case K_IO:
-    if (below(2)) {
-      x->port = below(256);
+    if (ktest_below(2)) {
+      x->port = ktest_below(256);
       x->b[n++] = (x->in ? 0xE4 : 0xE6) | (opsize - 1);
       x->b[n++] = x->port;
     } else {
@@ -217,9 +194,9 @@ static void gen(struct insn *x, int k, int mode, struct regs *r)
       x->seg = 0;   // ES, whatever the prefix
     if (x->asize == 8 && x->rep)
       r->g[RCX] = (uint32)r->g[RCX];   // the exit record counts in 32 bits
-    if (below(3) == 0) {   // rSI/rDI just below the end of the address size: the count runs past it
+    if (ktest_below(3) == 0) {   // rSI/rDI just below the end of the address size: the count runs past it
       uint64 am = mask_of(x->asize), *p = &r->g[x->in ? RDI : RSI];
-      *p = (*p & ~am) | ((0 - (1 + below(8)) * x->size) & am);
+      *p = (*p & ~am) | ((0 - (1 + ktest_below(8)) * x->size) & am);
     }
     break;
   case K_CPUID: x->b[n++] = 0x0F; x->b[n++] = 0xA2; break;
@@ -349,28 +326,28 @@ static void answer(const struct insn *x, struct vm_exit *e, int mode)
   switch (x->kind) {
   case K_IO:
   case K_STR:
-    e->u.io.data = rnd();
-    e->u.io.port = rnd();   // the kernel completes from its own copy of the exit
-    e->u.io.size = 1 << below(3);
-    e->u.io.in ^= below(2);
-    e->u.io.string ^= below(2);
-    e->u.io.rep ^= below(2);
-    e->u.io.asize = 1 << below(4);
-    e->u.io.count = rnd();
-    e->u.io.gva = rnd();
+    e->u.io.data = ktest_rnd();
+    e->u.io.port = ktest_rnd();   // the kernel completes from its own copy of the exit
+    e->u.io.size = 1 << ktest_below(3);
+    e->u.io.in ^= ktest_below(2);
+    e->u.io.string ^= ktest_below(2);
+    e->u.io.rep ^= ktest_below(2);
+    e->u.io.asize = 1 << ktest_below(4);
+    e->u.io.count = ktest_rnd();
+    e->u.io.gva = ktest_rnd();
     break;
   case K_CPUID:
-    e->u.cpuid.eax = value(mode) | (below(2) << 31);
+    e->u.cpuid.eax = value(mode) | (ktest_below(2) << 31);
     e->u.cpuid.ebx = value(mode);
     e->u.cpuid.ecx = value(mode);
-    e->u.cpuid.edx = value(mode) | (below(2) << 31);
+    e->u.cpuid.edx = value(mode) | (ktest_below(2) << 31);
     break;
   case K_RDMSR:
   case K_WRMSR:
-    e->u.msr.value = rnd();   // after a WRMSR: nothing to complete
+    e->u.msr.value = ktest_rnd();   // after a WRMSR: nothing to complete
     break;
   case K_VMMCALL:
-    e->u.hypercall.ret = rnd();
+    e->u.hypercall.ret = ktest_rnd();
     break;
   default:
     break;
@@ -394,21 +371,21 @@ static uint64 place(struct vmcb_save *s, int mode)
 {
   struct vmcb_seg *data[5] = {&s->es, &s->ss, &s->ds, &s->fs, &s->gs};
   if (mode == M_REAL) {
-    uint64 cs = 1 + below(0xFF);
+    uint64 cs = 1 + ktest_below(0xFF);
     s->cs.selector = cs;
     s->cs.base = cs << 4;
     for (int i = 0; i < 5; i++) {
-      data[i]->selector = rnd();
+      data[i]->selector = ktest_rnd();
       data[i]->base = (uint64)data[i]->selector << 4;
     }
   } else {
-    s->cs.base = 1 + below(CODE - 1);
+    s->cs.base = 1 + ktest_below(CODE - 1);
     if (mode == M_P16)
       s->cs.attrib &= ~SEG_ATTR_DB;
     if (mode == M_L64)
       s->cs.base = 0;
     for (int i = 0; i < 5; i++)
-      data[i]->base = mode == M_L64 ? (rnd() & 0x7FFFFFFFFFFFUL) | 1 : (uint32)rnd() | 1;
+      data[i]->base = mode == M_L64 ? (ktest_rnd() & 0x7FFFFFFFFFFFUL) | 1 : (uint32)ktest_rnd() | 1;
   }
   return CODE - s->cs.base;
 }
@@ -464,12 +441,12 @@ static int one_case(struct dguest *g, struct tally *t, uint64 n)
   before.rax = value(mode);
   for (int i = 0; i < 14; i++)
     before.g[i] = value(mode);
-  gen(&x, below(NKINDS), mode, &before);
+  gen(&x, ktest_below(NKINDS), mode, &before);
   memmove(g->mem[CODE / PGSIZE], x.b, x.len);
   g->mem[CODE / PGSIZE][x.len] = 0xF4;
   set_regs(v, &before);
   s->rip = rip;
-  s->rflags = FL_RSVD1 | (below(2) ? FL_DF : 0);
+  s->rflags = FL_RSVD1 | (ktest_below(2) ? FL_DF : 0);
   v->vmcb->control.int_state = 0;
   vmcb_mark_all_dirty(v->vmcb);
   memset(&e, 0, sizeof e);
@@ -502,9 +479,9 @@ static int one_case(struct dguest *g, struct tally *t, uint64 n)
 
 KTEST(run_diff)
 {
-  struct tally t = {.seed = cmdline_num("seed", 1)};
-  uint64 per_mode = cmdline_num("cases", 1000);
-  rng = t.seed * 0x9E3779B97F4A7C15UL | 1;
+  struct tally t = {.seed = ktest_num("seed", 1)};
+  uint64 per_mode = ktest_num("cases", 1000);
+  ktest_seed(t.seed);
   printf("run_diff: seed %lu, %lu cases per mode\n", t.seed, per_mode);
   for (int mode = 0; mode < NMODES; mode++) {
     struct dguest g;
@@ -569,7 +546,7 @@ static void events_arm(struct dguest *g, int k, int *vec, int *has_err, uint32 *
   *ret = EV_MAIN;
   switch (k) {
   case EV_INTR:
-    *vec = 32 + below(224);
+    *vec = 32 + ktest_below(224);
     c->eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_INTR | *vec;
     break;
   case EV_NMI:
@@ -577,18 +554,18 @@ static void events_arm(struct dguest *g, int k, int *vec, int *has_err, uint32 *
     c->eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_NMI | 2;
     break;
   case EV_EXC_ERR:
-    *vec = exc_err[below(sizeof exc_err)];
+    *vec = exc_err[ktest_below(sizeof exc_err)];
     *has_err = 1;
-    *err = rnd() | 0x80000000u;
+    *err = ktest_rnd() | 0x80000000u;
     c->eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_VALID_ERR | SVM_EVTINJ_TYPE_EXEPT | *vec |
                   ((uint64)*err << SVM_EVTINJ_ERR_SHIFT);
     break;
   case EV_EXC:
-    *vec = exc_noerr[below(sizeof exc_noerr)];
+    *vec = exc_noerr[ktest_below(sizeof exc_noerr)];
     c->eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | *vec;
     break;
   case EV_INTN:   // the guest's own INT n, INT3, INTO: the return address is past the instruction
-    *vec = 32 + below(224);
+    *vec = 32 + ktest_below(224);
     code[0] = 0xCD;
     code[1] = *vec;
     *ret = EV_MAIN + 2;
@@ -621,7 +598,7 @@ static void one_event(struct tally *t, uint64 n, int k)
   uint64 ret = 0;
   memset(&e, 0, sizeof e);
   t->cases++;
-  uint64 hole = below(2) ? STACK_PAGE : EV_IDT;
+  uint64 hole = ktest_below(2) ? STACK_PAGE : EV_IDT;
   if (dguest_new(&g, M_P32, hole) < 0) {
     report(t, n, M_P32, &x, "guest set up (out of memory)");
     goto out;
@@ -667,9 +644,9 @@ out:
 
 KTEST(run_events)
 {
-  struct tally t = {.seed = cmdline_num("seed", 1)};
-  uint64 per_kind = cmdline_num("cases", 8);
-  rng = t.seed * 0x9E3779B97F4A7C15UL | 1;
+  struct tally t = {.seed = ktest_num("seed", 1)};
+  uint64 per_kind = ktest_num("cases", 8);
+  ktest_seed(t.seed);
   printf("run_events: seed %lu, %lu cases per event type\n", t.seed, per_kind);
   for (int k = 0; k < NEVKINDS; k++) {
     uint64 bad0 = t.bad;

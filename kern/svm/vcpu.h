@@ -152,6 +152,8 @@ int cr8_write_interception(struct vcpu *v, struct vm_exit *e);  // SVM_EXIT_WRIT
 void svm_exit_record(struct vcpu *v, struct vm_exit *e, uint32 reason);
 void svm_cr0_guard(struct vcpu *v);                              // before VMRUN: intercept iff LME
 struct npt *vm_npt(struct vm *vm);                               // sysvm.c: the VM's nested table
+struct vm *ktest_vm_alloc(void);                                 // sysvm.c, ktests only: a VM of no process
+void ktest_vm_free(struct vm *vm);
 
 // guestmem.c: the guest's memory, instructions and registers for the
 // kernel's own emulation (QEMU has no decode assists)

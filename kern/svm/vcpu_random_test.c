@@ -42,30 +42,6 @@
 #define NV 20         // vcpus alive at once: more than QEMU's 15 ASIDs
 #define MAXASID 256   // CPUID 8000_000Ah EBX is at most this in the model
 
-// ---- randomness -------------------------------------------------------------
-static uint64 rng;
-
-static uint64 rnd(void)
-{
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
-
-static uint64 below(uint64 n) { return rnd() % n; }
-
-static uint64 num_arg(const char *key, uint64 dflt)
-{
-  char buf[24];
-  if (!cmdline_get(key, buf, sizeof buf))
-    return dflt;
-  uint64 n = 0;
-  for (char *p = buf; *p >= '0' && *p <= '9'; p++)
-    n = n * 10 + (*p - '0');
-  return n;
-}
-
 // ---- the model ----------------------------------------------------------------
 struct tlbslot {
   uint64 owner;   // serial of the vcpu whose entries are there, 0 = none
@@ -207,7 +183,7 @@ static void put_here(void *arg)
 // A vcpu loaded on one CPU cannot be loaded on another before vcpu_put.
 static void step_busy(struct mvcpu *m, uint64 step)
 {
-  int a = below(ncpus_used), b = (a + 1 + below(ncpus_used - 1)) % ncpus_used;
+  int a = ktest_below(ncpus_used), b = (a + 1 + ktest_below(ncpus_used - 1)) % ncpus_used;
   struct busyreq q1 = {m->v, a, -1}, q2 = {m->v, b, -1};
   smp_call(a, load_keep, &q1);
   if (q1.r != 0) {
@@ -236,7 +212,7 @@ static void step_free(struct mvcpu *m, uint64 step)
 
 static void one_step(uint64 step)
 {
-  struct mvcpu *m = &mv[below(NV)];
+  struct mvcpu *m = &mv[ktest_below(NV)];
   if (!m->v) {
     fresh(m);
     if (!m->v) {
@@ -244,7 +220,7 @@ static void one_step(uint64 step)
       return;
     }
   }
-  uint64 k = below(100);
+  uint64 k = ktest_below(100);
   if (k < 4) {
     step_free(m, step);
     return;
@@ -259,7 +235,7 @@ static void one_step(uint64 step)
   }
   // Mostly back to the CPU it last ran on (ASIDs kept, generations run
   // out there), often elsewhere (a move).
-  int cpu = m->ran_cpu >= 0 && below(2) ? m->ran_cpu : (int)below(ncpus_used);
+  int cpu = m->ran_cpu >= 0 && ktest_below(2) ? m->ran_cpu : (int)ktest_below(ncpus_used);
   struct stepreq q = {m, cpu, k >= 20, -1, step};
   if (m->ran_cpu >= 0 && q.cpu != m->ran_cpu)
     t.moves++;
@@ -282,9 +258,9 @@ static void phase(const char *name, uint64 steps, uint64 first)
 
 KTEST(vcpu_random)
 {
-  t.seed = num_arg("seed", 1);
-  uint64 steps = num_arg("steps", 4000);
-  rng = t.seed * 0x9E3779B97F4A7C15UL | 1;
+  t.seed = ktest_num("seed", 1);
+  uint64 steps = ktest_num("steps", 4000);
+  ktest_seed(t.seed);
   ncpus_used = ncpu < NCPU ? ncpu : NCPU;
   printf("vcpu_random: seed %lu, %lu steps on %d cpus, %u ASIDs\n", t.seed, steps, ncpus_used,
          svm_features.nasids);

@@ -103,30 +103,8 @@ static uint64 rvm_run(struct rvm *t)
   return t->vcpu.vmcb->control.exitcode;
 }
 
-// ---- randomness -------------------------------------------------------------
-static uint64 rng;
-
-static uint64 rnd(void)
-{
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
-
-static uint64 below(uint64 n) { return rnd() % n; }
+// ---- randomness (ktest_rnd, kern/ktest.c) -------------------------------------
 static uint64 bit(int n) { return _UL(1) << n; }
-
-static uint64 num_arg(const char *key, uint64 dflt)
-{
-  char buf[24];
-  if (!cmdline_get(key, buf, sizeof buf))
-    return dflt;
-  uint64 n = 0;
-  for (char *p = buf; *p >= '0' && *p <= '9'; p++)
-    n = n * 10 + (*p - '0');
-  return n;
-}
 
 // ---- the oracle: §15.5.1 computed here ----------------------------------------
 static int phys_bits(void) { return cpuid(0x80000008, 0).eax & 0xFF; }
@@ -254,10 +232,10 @@ static const uint8 cr0_bits[] = {1, 2, 3, 4, 5, 16, 18, 29, 30};
 static int some_bit(void)
 {
   static const uint8 edges[] = {31, 32, 63};
-  switch (below(4)) {
-  case 0: return 32 + below(32);
-  case 1: return edges[below(sizeof edges)];
-  default: return below(32);
+  switch (ktest_below(4)) {
+  case 0: return 32 + ktest_below(32);
+  case 1: return edges[ktest_below(sizeof edges)];
+  default: return ktest_below(32);
   }
 }
 
@@ -265,15 +243,15 @@ static void mutate(struct vmcb *v, int mode, struct mut *out)
 {
   struct vmcb_save *s = &v->save;
   struct vmcb_control *c = &v->control;
-  int m = below(13), b;
+  int m = ktest_below(13), b;
   switch (m) {
   case 0:
-    b = below(2) ? cr0_bits[below(sizeof cr0_bits)] : 32 + below(32);
+    b = ktest_below(2) ? cr0_bits[ktest_below(sizeof cr0_bits)] : 32 + ktest_below(32);
     s->cr0 ^= bit(b);
     snprintf(out->what, sizeof out->what, "cr0 ^= bit %d -> 0x%lx", b, s->cr0);
     break;
   case 1:
-    b = below(2) ? phys_bits() + below(64 - phys_bits()) : below(phys_bits());
+    b = ktest_below(2) ? phys_bits() + ktest_below(64 - phys_bits()) : ktest_below(phys_bits());
     s->cr3 ^= bit(b);
     snprintf(out->what, sizeof out->what, "cr3 ^= bit %d -> 0x%lx", b, s->cr3);
     break;
@@ -302,8 +280,8 @@ static void mutate(struct vmcb *v, int mode, struct mut *out)
     snprintf(out->what, sizeof out->what, "dr7 ^= bit %d -> 0x%lx", b, s->dr7);
     break;
   case 6: {
-    struct vmcb_seg *seg = below(2) ? &s->cs : below(2) ? &s->ss : &s->ds;
-    b = below(2) ? 9 + below(2) : below(12);   // L and D/B half the time: the mode rules
+    struct vmcb_seg *seg = ktest_below(2) ? &s->cs : ktest_below(2) ? &s->ss : &s->ds;
+    b = ktest_below(2) ? 9 + ktest_below(2) : ktest_below(12);   // L and D/B half the time: the mode rules
     seg->attrib ^= 1u << b;
     snprintf(out->what, sizeof out->what, "%s.attrib ^= bit %d -> 0x%x",
              seg == &s->cs ? "cs" : seg == &s->ss ? "ss" : "ds", b, seg->attrib);
@@ -315,7 +293,7 @@ static void mutate(struct vmcb *v, int mode, struct mut *out)
       snprintf(out->what, sizeof out->what, "efer ^= SVME -> 0x%lx", s->efer);
       break;
     }
-    switch (below(3)) {
+    switch (ktest_below(3)) {
     case 0: s->cr4 ^= CR4_PAE; break;
     case 1: s->cr0 ^= CR0_PE; break;
     default: s->cs.attrib ^= SEG_ATTR_DB; break;
@@ -324,14 +302,14 @@ static void mutate(struct vmcb *v, int mode, struct mut *out)
              s->cs.attrib);
     break;
   case 8:
-    c->eventinj = SVM_EVTINJ_VALID | (below(8) << 8) | (below(2) ? below(34) : below(256)) |
-                  (below(2) ? SVM_EVTINJ_VALID_ERR : 0);
-    if (below(8) == 0)
+    c->eventinj = SVM_EVTINJ_VALID | (ktest_below(8) << 8) | (ktest_below(2) ? ktest_below(34) : ktest_below(256)) |
+                  (ktest_below(2) ? SVM_EVTINJ_VALID_ERR : 0);
+    if (ktest_below(8) == 0)
       c->eventinj &= ~SVM_EVTINJ_VALID;
     snprintf(out->what, sizeof out->what, "eventinj 0x%lx", c->eventinj);
     break;
   case 9:
-    c->asid = below(4) ? 0 : 1 + below(svm_features.nasids - 1);
+    c->asid = ktest_below(4) ? 0 : 1 + ktest_below(svm_features.nasids - 1);
     snprintf(out->what, sizeof out->what, "asid %u", c->asid);
     break;
   case 10:
@@ -340,10 +318,10 @@ static void mutate(struct vmcb *v, int mode, struct mut *out)
              c->intercepts[INTERCEPT_WORD_MISC2]);
     break;
   default: {   // a permission map near the top of the physical address space
-    uint64 size = below(2) ? IOPM_SIZE : MSRPM_SIZE;
-    uint64 base = bit(phys_bits()) - size - PGSIZE * below(3) + below(PGSIZE) + PGSIZE * (below(4) == 0);
-    if (below(8) == 0)
-      base |= bit(phys_bits() + below(64 - phys_bits()));
+    uint64 size = ktest_below(2) ? IOPM_SIZE : MSRPM_SIZE;
+    uint64 base = bit(phys_bits()) - size - PGSIZE * ktest_below(3) + ktest_below(PGSIZE) + PGSIZE * (ktest_below(4) == 0);
+    if (ktest_below(8) == 0)
+      base |= bit(phys_bits() + ktest_below(64 - phys_bits()));
     if (size == IOPM_SIZE)
       c->iopm_base_pa = base;
     else
@@ -384,14 +362,14 @@ static void mismatch(struct tally *t, uint64 n, int mode, struct mut *mu, int nm
 
 static void one_case(struct rvm *vm, struct tally *t, uint64 n)
 {
-  int mode = below(3);
+  int mode = ktest_below(3);
   struct vmcb_setup setup = {.mode = mode, .rip = GPA_CODE, .rsp = 0x8000, .cr3 = 0x1000,
-                             .asid = 1 + below(svm_features.nasids - 1), .ncr3 = vm->npt.pml4_pa};
+                             .asid = 1 + ktest_below(svm_features.nasids - 1), .ncr3 = vm->npt.pml4_pa};
   struct vmcb *v = vm->vcpu.vmcb;
   vmcb_init_control(v, &setup, &vm->perm);
   vmcb_init_save(v, &setup);
   struct mut mu[2];
-  int nmut = 1 + (below(3) == 0);
+  int nmut = 1 + (ktest_below(3) == 0);
   for (int i = 0; i < nmut; i++)
     mutate(v, mode, &mu[i]);
 
@@ -431,9 +409,9 @@ static void one_case(struct rvm *vm, struct tally *t, uint64 n)
 
 KTEST(vmcb_random)
 {
-  struct tally t = {.seed = num_arg("seed", 1)};
-  uint64 cases = num_arg("cases", 2000);
-  rng = t.seed * 0x9E3779B97F4A7C15UL | 1;
+  struct tally t = {.seed = ktest_num("seed", 1)};
+  uint64 cases = ktest_num("cases", 2000);
+  ktest_seed(t.seed);
   printf("vmcb_random: seed %lu, %lu cases\n", t.seed, cases);
   if (!svm_available()) {
     KCHECK(0, "SVM usable (%s)", svm_unavailable_reason());

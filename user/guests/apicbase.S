@@ -21,6 +21,7 @@
 GUEST_HEADER(GUEST_MODE_LONG64, start, 0x200000, pml4, 0x8000, GUEST_F_APIC)
 #include "long64.inc"
 #include "idt64.inc"
+#include "msrgp.inc"
 #include "pc.inc"
 
 #define APIC 0xFEE00000
@@ -74,9 +75,7 @@ GUEST_HEADER(GUEST_MODE_LONG64, start, 0x200000, pml4, 0x8000, GUEST_F_APIC)
 
   .globl start
 start:
-  mov $0x8000, %rsp
-  SETGATE(13, on_gp)
-  call load_gdt_idt
+  MSRGP_START
   call map_apic
   mov $APIC, %rbx
 
@@ -185,18 +184,7 @@ start:
   RDMSR_ APIC_BASE_MSR
   EXPECT 0xFEE00800, "APIC_BASE with BSP cleared"
 
-  lea done_pre(%rip), %rsi
-  call puts
-  mov checks(%rip), %rax
-  call putdec
-  lea done_mid(%rip), %rsi
-  call puts
-  mov fails(%rip), %rax
-  call putdec
-  lea done_post(%rip), %rsi
-  call puts
-  mov fails(%rip), %al
-  jmp guest_exit
+  CHECKS_DONE checks(%rip)
 
 // map_apic: identity-maps 3-4 GiB with 2 MiB pages (PDPT[3] -> pd_high),
 // which holds the APIC page.
@@ -243,13 +231,6 @@ expect:
   lea newline(%rip), %rsi
   jmp puts
 
-// #GP: count it, skip the 2-byte WRMSR/RDMSR, drop the error code.
-on_gp:
-  incq gps(%rip)
-  addq $2, 8(%rsp)
-  add $8, %rsp
-  iretq
-
 mm_pre:
   .asciz "apicbase: MISMATCH "
 mm_got:
@@ -265,8 +246,6 @@ done_mid:
 done_post:
   .asciz " failed\n"
   .data
-gps: .quad 0
-fails: .quad 0
 checks: .quad 0
   .section .pagetables, "aw"
   .balign 4096

@@ -17,6 +17,7 @@
 GUEST_HEADER(GUEST_MODE_LONG64, start, 0x200000, pml4, 0x8000, 0)
 #include "long64.inc"
 #include "idt64.inc"
+#include "msrgp.inc"
 
 #define EFER 0xC0000080
 #define EFER_LME 0x100
@@ -72,9 +73,7 @@ GUEST_HEADER(GUEST_MODE_LONG64, start, 0x200000, pml4, 0x8000, 0)
 
   .globl start
 start:
-  mov $0x8000, %rsp
-  SETGATE(13, on_gp)
-  call load_gdt_idt
+  MSRGP_START
   call efer_check
   WRGP 0xC0010117, 0x1000, 0, "VM_HSAVE_PA"
   WRGP 0xC0010114, 0x10, 0, "VM_CR (SVMDIS)"
@@ -134,13 +133,6 @@ gp_result:
 1:
   jmp puts
 
-// #GP: count it, skip the 2-byte WRMSR/RDMSR, drop the error code.
-on_gp:
-  incq gps(%rip)
-  addq $2, 8(%rsp)
-  add $8, %rsp
-  iretq
-
 pre:
   .asciz "hostile_msr: wrmsr "
 colon:
@@ -160,5 +152,3 @@ own_bad:
 gp_bad:
   .asciz "AGAINST POLICY (no #GP)\n"
   .data
-gps: .quad 0
-fails: .quad 0

@@ -12,6 +12,7 @@
 GUEST_HEADER(GUEST_MODE_LONG64, start, 0x200000, pml4, 0x8000, 0)
 #include "long64.inc"
 #include "idt64.inc"
+#include "msrgp.inc"
 #include "pc.inc"
 
 #define WR_OK 0      // WRMSR value: no #GP
@@ -26,9 +27,7 @@ GUEST_HEADER(GUEST_MODE_LONG64, start, 0x200000, pml4, 0x8000, 0)
 
   .globl start
 start:
-  mov $0x8000, %rsp
-  SETGATE(13, on_gp)
-  call load_gdt_idt
+  MSRGP_START
   lea checks(%rip), %rbx
 1:
   lea checks_end(%rip), %rax
@@ -38,18 +37,7 @@ start:
   add $16, %rbx
   jmp 1b
 2:
-  lea done_pre(%rip), %rsi
-  call puts
-  mov $(checks_end - checks) / 16, %eax
-  call putdec
-  lea done_mid(%rip), %rsi
-  call puts
-  mov fails(%rip), %rax
-  call putdec
-  lea done_post(%rip), %rsi
-  call puts
-  mov fails(%rip), %al
-  jmp guest_exit
+  CHECKS_DONE "$((checks_end - checks) / 16)"
 
 // one: runs the check at %rbx; a mismatch is printed and counted.
 one:
@@ -115,13 +103,6 @@ mismatch:
   call puthex
   lea newline(%rip), %rsi
   jmp puts
-
-// #GP: count it, skip the 2-byte WRMSR/RDMSR, drop the error code.
-on_gp:
-  incq gps(%rip)
-  addq $2, 8(%rsp)
-  add $8, %rsp
-  iretq
 
   .balign 16
 checks:
@@ -199,5 +180,3 @@ done_mid:
 done_post:
   .asciz " failed\n"
   .data
-gps: .quad 0
-fails: .quad 0

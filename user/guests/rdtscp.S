@@ -16,6 +16,7 @@
 GUEST_HEADER(GUEST_MODE_LONG64, start, 0x200000, pml4, 0x8000, 0)
 #include "long64.inc"
 #include "idt64.inc"
+#include "msrgp.inc"
 #include "pc.inc"
 
 #define TSC_AUX 0xC0000103
@@ -24,9 +25,7 @@ GUEST_HEADER(GUEST_MODE_LONG64, start, 0x200000, pml4, 0x8000, 0)
 
   .globl start
 start:
-  mov $0x8000, %rsp
-  SETGATE(13, on_gp)
-  call load_gdt_idt
+  MSRGP_START
   SAY start_msg
   mov $0x80000001, %eax
   cpuid
@@ -98,13 +97,6 @@ upper_kept:
 readback_bad:
   PRINT_EXIT readback_msg, 5
 
-// #GP: count it, skip the 2-byte WRMSR/RDMSR, drop the error code.
-on_gp:
-  incq gps(%rip)
-  addq $2, 8(%rsp)
-  add $8, %rsp
-  iretq
-
 start_msg:
   .asciz "rdtscp: start\n"
 done_pre:
@@ -122,7 +114,6 @@ upper_msg:
 readback_msg:
   .asciz "rdtscp: TSC_AUX read back a different value\n"
   .data
-gps: .quad 0
 value: .quad 0
 has_rdpid: .quad 0
 reads: .quad 0
