@@ -251,8 +251,6 @@ bug("bp16_default_ds_mmio", "16-bit [BP+SI], [BP+DI], [BP+disp] default to DS, n
 bug("no_16bit_wrap", "16-bit effective addresses are not wrapped at 64 KiB ([BX+SI+disp] past 0xFFFF)",
     edits=[(E, "  return ea & mask_of(in->adsize);\n}", "  return in->adsize == 2 ? ea : ea & mask_of(in->adsize);\n}")],
     tests=[RANDOM])
-bug("linear_no_4g_wrap", "base + offset does not wrap at 4 GiB outside 64-bit mode",
-    edits=[(E, "  return cpu->mode == 64 ? la : (uint32)la;", "  return la;")], tests=[RANDOM])
 bug("string_dest_ds", "string destinations through DS:rDI, not ES:rDI",
     edits=[(E, "  uint64 dla = linear(cpu, X86_ES,", "  uint64 dla = linear(cpu, X86_DS,")], tests=[RANDOM])
 bug("override_fs_gs_only", "only FS and GS overrides honoured (the others ignored, as if every mode were 64-bit)",
