@@ -67,7 +67,7 @@ MMIODIFF = 6000
       "random non-zero bases in every segment (FS and GS in 64-bit mode), overrides, default segments "
       "(SS for rBP/rSP, ES for string destinations), 16-bit addresses that wrap at 64 KiB, every operand and "
       "address size, some 40 %% across a page boundary into a frame that is not the next: user/mmiodiff.c" % MMIODIFF,
-      cmdline="test=mmiodiff %d %d" % (MMIODIFF, SEED), timeout=120, name="mmio_random")
+      cmdline="test=mmiodiff %d seed=%d" % (MMIODIFF, SEED), timeout=120, name="mmio_random")
 def mmio_random(r):
     clean(r)
     replay = "\n    replay with: SVMLAB_SEED=%d make grade LAB=mmio GRADEFLAGS=\"-k mmio_random -v\"" % SEED

@@ -1,6 +1,6 @@
 // mmiodiff: the VMM's MMIO path against the CPU (issue 13, lab 7).
 //
-//   mmiodiff [COUNT [SEED]]
+//   mmiodiff [COUNT [SEED | seed=SEED]]
 //
 // Each instance is a random encoding of an instruction the emulator covers
 // (user/fuzz/x86gen.c: prefixes, REX, every ModRM/SIB/RIP-relative form),
@@ -358,7 +358,10 @@ static void count_instance(const struct x86gen *x)
 int main(int argc, char **argv)
 {
   long count = argc > 1 ? atoi(argv[1]) : 100000;
-  rng ^= argc > 2 ? (uint64)atoi(argv[2]) * 0x9E3779B97F4A7C15UL : 0;
+  const char *seed = argc > 2 ? argv[2] : "0";
+  if (strncmp(seed, "seed=", 5) == 0)   // the graders' form
+    seed += 5;
+  rng ^= (uint64)atoi(seed) * 0x9E3779B97F4A7C15UL;
   if (setup() < 0) {
     printf("mmiodiff: cannot set up the guest (%s)\n", g.why[0] ? g.why : "see above");
     return 2;
