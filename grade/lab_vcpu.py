@@ -3,12 +3,16 @@
 
 QEMU ignores VMCB clean bits and has no ASID-tagged TLB a test could observe,
 so ktests (kern/svm/vcpu_test.c) check the bookkeeping directly:
-  vcpu_asid         generation 1 hands out 1..max in order without flushes;
-                    the next vcpu starts generation 2 with a flush; a vcpu of
-                    an old generation takes a new ASID (ASID clean bit only);
-                    flush-by-ASID only when CPUID has it
-  vcpu_asid_wrap    40 vcpus on one CPU with 15 ASIDs wrap the generation;
-                    every ASID handed out again requests a TLB flush
+  vcpu_asid         the first max new vcpus of a CPU get max different ASIDs
+                    (none wasted) with at most one flush and keep them; the
+                    next starts a new generation; a vcpu of an old generation
+                    takes another ASID (ASID clean bit only); flush-by-ASID
+                    only when CPUID has it
+  vcpu_asid_wrap    40 vcpus on one CPU with 15 ASIDs wrap the generation
+The order ASIDs are handed out in and where flushes go are free (KVM's
+policy, whose first allocation already wraps with a flush, keeps every
+point): the ASID checks run a model of each CPU's ASID-tagged TLB, in which
+no vcpu may run on an ASID that may hold another vcpu's entries.
   vcpu_asid_unique  no two vcpus share an ASID of a CPU's current generation
   vcpu_flush        vcpu_flush_tlb: a fresh ASID, or flush-by-ASID
   vcpu_current      interleaved loads of two vcpus on two CPUs; vcpu_free
@@ -63,17 +67,17 @@ def rules(r, ktest, *texts, needs=LOADING):
 
 # ---- Part A: ASIDs -----------------------------------------------------------
 
-@test(points=4, title="A: a CPU's first load sets up its ASID range and generation 1",
+@test(points=4, title="A: a CPU's first load sets up its guest ASID range (never the host's 0) and a generation",
       cmdline="ktest=vcpu_asid", cpus=2, timeout=40)
 def asid_range(r):
-    rules(r, "vcpu_asid", "first load on cpu1: ASIDs 1..15, generation 1, the vcpu gets ASID 1")
+    rules(r, "vcpu_asid", "first load on cpu1: a range within ASIDs 1..15")
 
 
-@test(points=6, title="A: generation 1 hands out every ASID once, in order, up to the last",
+@test(points=6, title="A: new vcpus get different ASIDs until every ASID is used, and keep them while they last",
       cmdline="ktest=vcpu_asid", cpus=2, timeout=40)
 def asid_in_order(r):
-    rules(r, "vcpu_asid", "generation 1 of cpu0 hands out ASIDs 1..15 in order",
-          "the holder of the last ASID 15 keeps it at its next load")
+    rules(r, "vcpu_asid", "15 new vcpus on cpu0 get 15 different ASIDs",
+          "each of them, reloaded before the ASIDs run out, keeps its ASID")
 
 
 @test(points=5, title="A: the VMCB's control.asid is the vcpu's ASID",
@@ -82,37 +86,40 @@ def asid_in_vmcb(r):
     rules(r, "vcpu_asid", "each VMCB's control.asid is its vcpu's ASID")
 
 
-@test(points=4, title="A: no TLB flush in generation 1",
+@test(points=4, title="A: no TLB flush while fresh ASIDs last (at most one on a CPU's first loads)",
       cmdline="ktest=vcpu_asid", cpus=2, timeout=40)
 def asid_gen1_noflush(r):
-    rules(r, "vcpu_asid", "no TLB flush requested in generation 1")
+    rules(r, "vcpu_asid", "no TLB flush while fresh ASIDs last")
 
 
-@test(points=6, title="A: running out of ASIDs starts a new generation at the first ASID, with a flush",
+@test(points=6, title="A: running out of ASIDs starts a new generation; the reused ASID holds no other vcpu's "
+      "TLB entries when it runs",
       cmdline="ktest=vcpu_asid", cpus=2, timeout=40)
 def asid_new_generation(r):
-    rules(r, "vcpu_asid", "vcpu 16 on cpu0 starts generation 2 with ASID 1",
-          "reloaded in its own generation: ASID 1 kept, no flush")
+    rules(r, "vcpu_asid", "vcpu 16 on cpu0, past the last ASID, starts a new generation",
+          "reloaded in its own generation: ASID")
 
 
-@test(points=6, title="A: a vcpu of an old generation takes a new ASID (and only the ASID bit is dirty)",
+@test(points=6, title="A: a vcpu of an old generation takes another ASID, as clean (and only the ASID bit is dirty)",
       cmdline="ktest=vcpu_asid", cpus=2, timeout=40)
 def asid_old_generation(r):
-    rules(r, "vcpu_asid", "a vcpu of generation 1 reloaded on cpu0 gets ASID 2 of generation 2",
+    rules(r, "vcpu_asid", "a vcpu of the old generation reloaded on cpu0 gets another ASID of the new generation",
           "its new ASID clears the ASID clean bit and no other")
 
 
-@test(points=4, title="A: flush-by-ASID only when CPUID offers it",
+@test(points=4, title="A: flush-by-ASID only when CPUID offers it; with it, reused ASIDs run clean and every ASID "
+      "is flushed at most once per generation",
       cmdline="ktest=vcpu_asid", cpus=2, timeout=40)
 def asid_flush_by_asid(r):
-    rules(r, "vcpu_asid", "a reused ASID asks for flush-by-ASID")
+    rules(r, "vcpu_asid", "with FlushByAsid, 17 loads across a wrap run on ASIDs that hold no other",
+          "no load asks for flush-by-ASID (3 or 7) while CPUID lacks FlushByAsid")
 
 
-@test(points=6, title="A: 40 vcpus on one CPU wrap the ASID generation; reused ASIDs flush",
+@test(points=6, title="A: 40 vcpus on one CPU wrap the ASID generation; reused ASIDs are flushed before they run",
       cmdline="ktest=vcpu_asid_wrap", cpus=2, timeout=60)
 def asid_wrap(r):
     rules(r, "vcpu_asid_wrap", "every ASID within 1..15", "the last ASID 15 is handed out in every generation",
-          "40 vcpus on one CPU with 15 ASIDs", "every ASID handed out again after a wrap requests a TLB flush",
+          "40 vcpus on one CPU with 15 ASIDs", "every ASID handed out again after a wrap is flushed",
           "the first vcpu, of an old generation, gets ASID")
 
 
