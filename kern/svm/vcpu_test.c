@@ -161,17 +161,18 @@ static void asid_first_generation(struct vcpu **vs, uint32 max)
          "(%d of them requested one)", max, flushes);
   int moved = -1;
   uint32 had = 0;
+  uint8 req = 0;
   for (uint32 i = 0; i < max && moved < 0; i++) {
     had = vs[i]->asid;
     load_on(0, vs[i]);
-    if (vs[i]->asid != had || vs[i]->vmcb->control.tlb_control != TLB_CONTROL_DO_NOTHING)
+    req = vs[i]->vmcb->control.tlb_control;
+    if (vs[i]->asid != had || req != TLB_CONTROL_DO_NOTHING)
       moved = i;
     pretend_run(0, vs[i]);
   }
   s = moved < 0 ? 0 : moved;
   KCHECK(moved < 0, "each of them, reloaded before the ASIDs run out, keeps its ASID without a flush "
-         "(vcpu %d, -1 if none: ASID %u -> %u, tlb_control %u)", moved, had, vs[s]->asid,
-         vs[s]->vmcb->control.tlb_control);
+         "(vcpu %d, -1 if none: ASID %u -> %u, tlb_control %u)", moved, had, vs[s]->asid, req);
 }
 
 // One more vcpu than ASIDs: a new generation whose ASID holds nobody else's
