@@ -196,7 +196,7 @@ ktest(3, "run_inside", 4, "A+C: seen from inside the guest: guest_state_loaded s
 
 # ---- randomized differential tests (kern/svm/run_diff_test.c) --------------
 # A new seed each grading run (SVMLAB_SEED=N replays one); the oracle is the
-# architecture's rule computed in the test, not run.c.
+# CPU running twin instructions natively in the same guest, not run.c.
 SEED = int(os.environ.get("SVMLAB_SEED") or random.SystemRandom().randrange(1, 1 << 31))
 DIFF_CASES = 2500   # per mode: real, prot16, prot32, long64
 

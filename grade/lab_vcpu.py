@@ -3,12 +3,16 @@
 
 QEMU ignores VMCB clean bits and has no ASID-tagged TLB a test could observe,
 so ktests (kern/svm/vcpu_test.c) check the bookkeeping directly:
-  vcpu_asid         generation 1 hands out 1..max in order without flushes;
-                    the next vcpu starts generation 2 with a flush; a vcpu of
-                    an old generation takes a new ASID (ASID clean bit only);
-                    flush-by-ASID only when CPUID has it
-  vcpu_asid_wrap    40 vcpus on one CPU with 15 ASIDs wrap the generation;
-                    every ASID handed out again requests a TLB flush
+  vcpu_asid         the first max new vcpus of a CPU get max different ASIDs
+                    (none wasted) with at most one flush and keep them; the
+                    next starts a new generation; a vcpu of an old generation
+                    takes another ASID (ASID clean bit only); flush-by-ASID
+                    only when CPUID has it
+  vcpu_asid_wrap    40 vcpus on one CPU with 15 ASIDs wrap the generation
+The order ASIDs are handed out in and where flushes go are free (KVM's
+policy, whose first allocation already wraps with a flush, keeps every
+point): the ASID checks run a model of each CPU's ASID-tagged TLB, in which
+no vcpu may run on an ASID that may hold another vcpu's entries.
   vcpu_asid_unique  no two vcpus share an ASID of a CPU's current generation
   vcpu_flush        vcpu_flush_tlb: a fresh ASID, or flush-by-ASID
   vcpu_current      interleaved loads of two vcpus on two CPUs; vcpu_free
@@ -73,26 +77,31 @@ NO_GROUP = ["rax", "r15", "rip", "rsp", "rflags", "fs", "gs", "tr", "ldtr", "not
 # One row a test: the checks (message beginnings) it grades and the stubs it needs.
 cases(rules_case, ("points", "name", "title", "cmdline", "case"), [
     # ---- Part A: ASIDs
-    (4, "asid_range", "A: a CPU's first load sets up its ASID range and generation 1", "ktest=vcpu_asid",
-     (["first load on cpu1: ASIDs 1..15, generation 1, the vcpu gets ASID 1"], LOADING)),
-    (6, "asid_in_order", "A: generation 1 hands out every ASID once, in order, up to the last", "ktest=vcpu_asid",
-     (["generation 1 of cpu0 hands out ASIDs 1..15 in order", "the holder of the last ASID 15 keeps it at its next load"],
+    (4, "asid_range", "A: a CPU's first load sets up its guest ASID range (never the host's 0) and a generation", "ktest=vcpu_asid",
+     (["first load on cpu1: a range within ASIDs 1..15"], LOADING)),
+    (6, "asid_in_order", "A: new vcpus get different ASIDs until every ASID is used, and keep them while they last", "ktest=vcpu_asid",
+     (["15 new vcpus on cpu0 get 15 different ASIDs",
+      "each of them, reloaded before the ASIDs run out, keeps its ASID"],
       LOADING)),
     (5, "asid_in_vmcb", "A: the VMCB's control.asid is the vcpu's ASID", "ktest=vcpu_asid",
      (["each VMCB's control.asid is its vcpu's ASID"], LOADING)),
-    (4, "asid_gen1_noflush", "A: no TLB flush in generation 1", "ktest=vcpu_asid",
-     (["no TLB flush requested in generation 1"], LOADING)),
-    (6, "asid_new_generation", "A: running out of ASIDs starts a new generation at the first ASID, with a flush",
-     "ktest=vcpu_asid", (["vcpu 16 on cpu0 starts generation 2 with ASID 1",
-                          "reloaded in its own generation: ASID 1 kept, no flush"], LOADING)),
-    (6, "asid_old_generation", "A: a vcpu of an old generation takes a new ASID (and only the ASID bit is dirty)",
-     "ktest=vcpu_asid", (["a vcpu of generation 1 reloaded on cpu0 gets ASID 2 of generation 2",
+    (4, "asid_gen1_noflush", "A: no TLB flush while fresh ASIDs last (at most one on a CPU's first loads)", "ktest=vcpu_asid",
+     (["no TLB flush while fresh ASIDs last"], LOADING)),
+    (6, "asid_new_generation", "A: running out of ASIDs starts a new generation; the reused ASID holds no "
+     "other vcpu's TLB entries when it runs",
+     "ktest=vcpu_asid", (["vcpu 16 on cpu0, past the last ASID, starts a new generation",
+                          "reloaded in its own generation: ASID"], LOADING)),
+    (6, "asid_old_generation", "A: a vcpu of an old generation takes another ASID, as clean (and only the ASID bit is "
+     "dirty)",
+     "ktest=vcpu_asid", (["a vcpu of the old generation reloaded on cpu0 gets another ASID of the new generation",
                           "its new ASID clears the ASID clean bit and no other"], LOADING)),
-    (4, "asid_flush_by_asid", "A: flush-by-ASID only when CPUID offers it", "ktest=vcpu_asid",
-     (["a reused ASID asks for flush-by-ASID"], LOADING)),
-    (6, "asid_wrap", "A: 40 vcpus on one CPU wrap the ASID generation; reused ASIDs flush", "ktest=vcpu_asid_wrap",
+    (4, "asid_flush_by_asid", "A: flush-by-ASID only when CPUID offers it; with it, reused ASIDs run clean and "
+     "every ASID is flushed at most once per generation", "ktest=vcpu_asid",
+     (["with FlushByAsid, 17 loads across a wrap run on ASIDs that hold no other",
+       "no load asks for flush-by-ASID (3 or 7) while CPUID lacks FlushByAsid"], LOADING)),
+    (6, "asid_wrap", "A: 40 vcpus on one CPU wrap the ASID generation; reused ASIDs are flushed before they run", "ktest=vcpu_asid_wrap",
      (["every ASID within 1..15", "the last ASID 15 is handed out in every generation",
-       "40 vcpus on one CPU with 15 ASIDs", "every ASID handed out again after a wrap requests a TLB flush",
+       "40 vcpus on one CPU with 15 ASIDs", "every ASID handed out again after a wrap is flushed",
        "the first vcpu, of an old generation, gets ASID"], LOADING), {"timeout": 60}),
     (4, "asid_unique", "A: no two vcpus share an ASID of a CPU's current generation", "ktest=vcpu_asid_unique",
      (["across 24 loads on 2 CPUs no two vcpus share an ASID", "after every load the VMCB's ASID is the vcpu's"],

@@ -1,6 +1,6 @@
 // mmiodiff: the VMM's MMIO path against the CPU (issue 13, lab 7).
 //
-//   mmiodiff [COUNT [SEED]]
+//   mmiodiff [COUNT [SEED | seed=SEED]]
 //
 // Each instance is a random encoding of an instruction the emulator covers
 // (user/fuzz/x86gen.c: prefixes, REX, every ModRM/SIB/RIP-relative form),
@@ -18,13 +18,29 @@
 //   - a REX before a legacy prefix must be ignored; QEMU applies it, so run
 //     A is not what a CPU does: such instances are not run (tools/emutest
 //     checks them against the build machine's CPU);
+//   - in 64-bit mode QEMU adds the hidden base of an ES, CS, SS or DS named
+//     by an override prefix (a CPU treats them as 0): such instances run
+//     with those bases 0, so only FS and GS overrides meet a base there;
 //   - with LOCK (and XCHG, locked by itself) QEMU's nested page fault exit
 //     reports RFLAGS with the arithmetic flags cleared, so the MMIO path
 //     starts from other flags than the guest had: run A is then repeated
 //     from the flags the exit reported, and B is compared with that.
 // Every other instance starts near the end of a page and continues on a
-// page whose frame is not the next one; every instance has a GS base, which
-// one in six uses through a GS override. Each run ends at
+// page whose frame is not the next one.
+//
+// Instances run in three modes, two in four in 64-bit mode, one in 32-bit
+// and one in 16-bit protected mode (CS.D; 32-bit paging). In 64-bit mode
+// the instance has a GS base and an FS base (as WRMSR to FS_BASE/GS_BASE
+// would leave them: a negative FS base, so that a base cut to 32 bits
+// misses), which some use through overrides, and random DS, ES and SS
+// bases, which 64-bit mode ignores (APM Vol. 2 §4.12.2). In 32- and 16-bit
+// mode every segment, CS included, has a random non-zero base; half the
+// instances name a segment override, the others go through the default
+// segment (SS for rBP/rSP bases, ES for string destinations); 66 and 67
+// give every operand and address size, and 16-bit addresses such as
+// [BP+SI+disp] often pass 64 KiB before they wrap. The oracle is the CPU:
+// run A executes the same bytes in the same mode with the same segments.
+// Each run ends at
 // a store to END_GPA, which is neither RAM nor a device: a nested page fault
 // that user space sees with RIP on the store and nothing left to complete
 // (a HLT would leave its completion pending, which vcpu_setregs keeps:
@@ -42,8 +58,15 @@
 #define CODE2_GPA 0x150000UL  // the frame behind the page after CODE's: not CODE + 0x1000
 #define DATA 0x100000UL    // the operand page's guest-virtual (and run A's physical) address
 #define STACK 0x1F0000UL
-#define END_GPA 0x30000000UL  // the end marker's address (2 MiB page in both page tables)
+#define END_GPA 0x30000000UL  // the end marker's address (a large page in every page table)
 #define PTE_PW 0x3UL       // present, writable
+#define PT_A32 0xA000UL    // 32-bit paging: page directory and the first 4 MiB's table for run A
+#define PT_B32 0xC000UL    // ... and for run B
+#define DATA_L 0x14000UL   // 32/16-bit modes: the operand page's linear address (within 64 KiB of CODE)
+// Segment attributes in the VMCB's format (type, S, DPL 0, P, D/B, G):
+#define SEG_DATA 0xC93     // read/write data, 4 GiB limit
+#define SEG_CODE32 0xC9B   // execute/read code, 32-bit (D = 1)
+#define SEG_CODE16 0x89B   // ... 16-bit (D = 0)
 #define MAXFAIL 20
 
 static uint8 *ram;
@@ -51,6 +74,8 @@ static struct guest g;
 static struct opts opts = {0, 0, -1, 0, END_HALT, 0, 0};
 static struct vm_regs base;
 static long failures, emulated, skipped_rex, lost_flags, crossing, gs_used;
+static long qemu_override;   // 64-bit instances with an ES/CS/SS/DS override, run with those bases 0
+static long in_mode[3], wrapped16, ss_default, es_dest, fs_used, overridden;   // in_mode: 64, 32, 16
 static int flags_lost;       // this instance's NPF exit reported other flags than it started with
 static uint64 npf_flags;     // ... namely these
 
@@ -62,6 +87,7 @@ static uint64 rnd(void)
 }
 
 static void put64(uint64 gpa, uint64 v) { memcpy(ram + gpa, &v, 8); }
+static void put32(uint64 gpa, uint32 v) { memcpy(ram + gpa, &v, 4); }
 
 // Identity paging of the first 2 MiB in 4 KiB pages, except that DATA maps
 // to data_gpa and the page after CODE's to CODE2_GPA (so that an instruction
@@ -79,10 +105,27 @@ static void page_tables(uint64 root, uint64 data_gpa)
   put64(root + 0x3000 + 8 * ((CODE >> 12) + 1), CODE2_GPA | PTE_PW);
 }
 
-// Where each instance starts: every other one ends its first page with 1 to
-// len - 1 of its bytes, the rest on the next page (CODE2_GPA).
+// 32-bit paging (CR4.PSE) for modes 32 and 16, the same way: the first
+// 4 MiB in 4 KiB pages, identity but for DATA_L (-> data_gpa) and the page
+// after CODE's (-> CODE2_GPA), and END_GPA's 4 MiB page. PD at root, its
+// table at root + 0x1000.
+static void page_tables32(uint64 root, uint64 data_gpa)
+{
+  put32(root, (root + 0x1000) | PTE_PW);
+  put32(root + 4 * (END_GPA >> 22), END_GPA | PTE_PW | 0x80);   // PS: a 4 MiB page
+  for (uint64 i = 0; i < 1024; i++)
+    put32(root + 0x1000 + 4 * i, (i * 4096) | PTE_PW);
+  put32(root + 0x1000 + 4 * (DATA_L >> 12), data_gpa | PTE_PW);
+  put32(root + 0x1000 + 4 * ((CODE >> 12) + 1), CODE2_GPA | PTE_PW);
+}
+
+// Where each instance starts (linear): every other one ends its first page
+// with 1 to len - 1 of its bytes, the rest on the next page (CODE2_GPA).
 static uint64 code_at;
-static uint64 gs_at;   // this instance's GS base (a GS override lands on DATA through it)
+static int mode;                  // this instance's: 64, 32 or 16
+static uint64 gs_at, fs_at;       // 64-bit mode: its GS and FS bases (overrides land on DATA through them)
+static uint64 other_at[3];        // 64-bit mode: its DS, ES and SS bases, which must not count
+static uint64 segbase[X86_NSEG];  // modes 32 and 16: every segment's base (x86gen chose them)
 
 // Writes n bytes at guest-virtual va in CODE's two pages, through the mapping.
 static void put_code(uint64 va, const uint8 *b, int n)
@@ -102,6 +145,8 @@ static int setup(void)
   memset(ram, 0, RAM);
   page_tables(PT_A, DATA);
   page_tables(PT_B, GUEST_TESTDEV_GPA);
+  page_tables32(PT_A32, DATA);
+  page_tables32(PT_B32, GUEST_TESTDEV_GPA);
   struct guest_header *h = &g.hdr;
   h->magic = GUEST_MAGIC;
   h->version = GUEST_VERSION;
@@ -132,18 +177,41 @@ static int reset(void)
   return setup();
 }
 
+static void set_seg(struct vm_seg *s, int i, uint16 attr, uint64 b)
+{
+  s->sel = 0x10 + 8 * i, s->attr = attr, s->limit = 0xFFFFFFFF, s->base = b;
+}
+
+// The registers of one run in this instance's mode; b: run B (the device).
+static void mode_regs(struct vm_regs *r, int b)
+{
+  if (mode == 64) {
+    r->rsp = STACK;
+    r->rip = code_at;
+    r->gs.base = gs_at, r->fs.base = fs_at;
+    r->ds.base = other_at[0], r->es.base = other_at[1], r->ss.base = other_at[2];
+    r->cr3 = b ? PT_B : PT_A;
+    return;
+  }
+  // Protected mode with 32-bit paging: EFER.LME/LMA off, CR4.PAE off, PSE on.
+  r->efer &= ~((1UL << 8) | (1UL << 10));
+  r->cr4 = (r->cr4 & ~(1UL << 5)) | (1UL << 4);
+  r->cr3 = b ? PT_B32 : PT_A32;
+  r->rip = (uint32)(code_at - segbase[X86_CS]);
+  struct vm_seg *s[X86_NSEG] = {&r->es, &r->cs, &r->ss, &r->ds, &r->fs, &r->gs};
+  for (int i = 0; i < X86_NSEG; i++)
+    set_seg(s[i], i, i != X86_CS ? SEG_DATA : mode == 32 ? SEG_CODE32 : SEG_CODE16, segbase[i]);
+}
+
 // One run from the instance's registers with page tables at root; the
 // registers at the end marker into *out. NULL, or what went wrong.
-static const char *run(const struct x86gen *x, uint64 root, struct vm_regs *out)
+static const char *run(const struct x86gen *x, int b, struct vm_regs *out)
 {
   struct vm_regs r = base;
   for (int i = 0; i < 16; i++)
     *mmio_gpr(&r, i) = x->r.gpr[i];
-  r.rsp = STACK;
   r.rflags = x->r.rflags;
-  r.rip = code_at;
-  r.gs.base = gs_at;
-  r.cr3 = root;
+  mode_regs(&r, b);
   if (vcpu_setregs(g.vm, g.vcpu, &r) < 0)
     return "vcpu_setregs";
   g.end = END_NONE;
@@ -187,6 +255,27 @@ static void report(const struct x86gen *x, const char *what, struct vm_regs *a, 
   if (a && b)
     printf("   rflags in 0x%lx RAM 0x%lx MMIO 0x%lx, rip RAM 0x%lx MMIO 0x%lx\n", x->r.rflags, a->rflags, b->rflags,
            a->rip, b->rip);
+  printf("   %d-bit mode", mode);
+  if (mode != 64)
+    printf(", bases es %lx cs %lx ss %lx ds %lx fs %lx gs %lx", segbase[0], segbase[1], segbase[2], segbase[3],
+           segbase[4], segbase[5]);
+  else
+    printf(", gs base %lx, fs base %lx", gs_at, fs_at);
+  printf("\n");
+}
+
+// The end marker after the instance: a one-byte store to END_GPA through DS
+// (movabs in 64-bit mode; A2 with a 32-bit offset from DS's base else, with
+// 67 in 16-bit mode). Its length.
+static int end_marker(uint8 *end)
+{
+  int n = 0;
+  if (mode == 16)
+    end[n++] = 0x67;
+  end[n++] = 0xA2;
+  uint64 off = mode == 64 ? END_GPA : (uint32)(END_GPA - segbase[X86_DS]);
+  memcpy(end + n, &off, mode == 64 ? 8 : 4);
+  return n + (mode == 64 ? 8 : 4);
 }
 
 // Runs one instance both ways. 1 when they agree.
@@ -197,21 +286,20 @@ static int compare(const struct x86gen *x)
   x86gen_fill(x, orig, rnd);
   memcpy(ram + DATA, orig, 4096);
   memcpy(dev, orig, 4096);
-  uint8 end[9] = {0xA2};   // movabs %al, END_GPA
-  uint64 endgpa = END_GPA;
-  memcpy(end + 1, &endgpa, 8);
+  uint8 end[16];
+  int endlen = end_marker(end);
   put_code(code_at, x->b, x->len);
-  put_code(code_at + x->len, end, sizeof end);
+  put_code(code_at + x->len, end, endlen);
   struct vm_regs a, b;
   flags_lost = 0;
-  const char *e = run(x, PT_A, &a);
+  const char *e = run(x, 0, &a);
   if (!e)
-    e = run(x, PT_B, &b);
+    e = run(x, 1, &b);
   if (!e && flags_lost) {   // A again, from the flags B's exit reported
     struct x86gen again = *x;
     again.r.rflags = npf_flags;
     memcpy(ram + DATA, orig, 4096);
-    e = run(&again, PT_A, &a);
+    e = run(&again, 0, &a);
   }
   if (e) {
     report(x, e, NULL, NULL);
@@ -219,7 +307,8 @@ static int compare(const struct x86gen *x)
   }
   lost_flags += flags_lost;
   const char *what = NULL;
-  if (a.rip != code_at + (uint64)x->len || b.rip != a.rip)
+  uint64 rip_end = mode == 64 ? code_at + x->len : (uint32)(code_at - segbase[X86_CS] + x->len);
+  if (a.rip != rip_end || b.rip != a.rip)
     what = "rip";
   else if ((a.rflags & X86_FL_ARITH) != (b.rflags & X86_FL_ARITH))
     what = "flags";
@@ -233,10 +322,46 @@ static int compare(const struct x86gen *x)
   return !what;
 }
 
+// Instance i's mode and the generator's environment for it: two in four in
+// 64-bit mode, then 32-bit, then 16-bit. Outside 64-bit mode CS's base puts
+// the code (linear CODE) at a random EIP (below 0x8000 in 16-bit mode, so
+// that IP does not wrap).
+static struct x86gen_env instance_env(long i)
+{
+  static const int modes[4] = {64, 64, 32, 16};
+  mode = modes[i % 4];
+  memset(segbase, 0, sizeof segbase);
+  if (mode == 64) {
+    gs_at = DATA - 0x10000 - rnd() % 0x10000;   // a non-zero base: 64-bit mode still adds it
+    fs_at = -(0x200000 + rnd() % 0x7FE00000UL);  // negative: reaches DATA with 32-bit offsets too
+    for (int k = 0; k < 3; k++)
+      other_at[k] = 0x1000 + (rnd() & 0xFFFFF000UL);   // ignored in 64-bit mode
+    return (struct x86gen_env){CODE, DATA, gs_at, rnd, fs_at, 64, 0};
+  }
+  uint64 ip = mode == 16 ? 0x100 + rnd() % 0x7E00 : (uint32)rnd();
+  return (struct x86gen_env){CODE, DATA_L, 0, rnd, 0, mode, (uint32)(CODE - ip)};
+}
+
+// What the instance exercises, for the summary.
+static void count_instance(const struct x86gen *x)
+{
+  in_mode[mode == 64 ? 0 : mode == 32 ? 1 : 2]++;
+  fs_used += x->fs;
+  if (mode == 64)
+    return;
+  overridden += x->override >= 0;
+  ss_default += x->override < 0 && x->seg == X86_SS;
+  es_dest += x->string && x->b[x->len - 1] != 0xAC && x->b[x->len - 1] != 0xAD;   // all but LODS
+  wrapped16 += x->wrap16;
+}
+
 int main(int argc, char **argv)
 {
   long count = argc > 1 ? atoi(argv[1]) : 100000;
-  rng ^= argc > 2 ? (uint64)atoi(argv[2]) * 0x9E3779B97F4A7C15UL : 0;
+  const char *seed = argc > 2 ? argv[2] : "0";
+  if (strncmp(seed, "seed=", 5) == 0)   // the graders' form
+    seed += 5;
+  rng ^= (uint64)atoi(seed) * 0x9E3779B97F4A7C15UL;
   if (setup() < 0) {
     printf("mmiodiff: cannot set up the guest (%s)\n", g.why[0] ? g.why : "see above");
     return 2;
@@ -245,10 +370,9 @@ int main(int argc, char **argv)
   long tried = 0, agree = 0;
   for (long i = 0; tried < count; i++) {
     struct x86gen x;
+    struct x86gen_env env = instance_env(i);
     // The length is known only after generating: generate at CODE, then, for
     // a crossing instance, again at its place (RIP-relative forms depend on it).
-    gs_at = DATA - 0x10000 - rnd() % 0x10000;   // a non-zero base: 64-bit mode still adds it
-    struct x86gen_env env = {CODE, DATA, gs_at, rnd};
     code_at = CODE;
     if (!x86gen_generate(&env, i % nf, &x))
       continue;
@@ -267,6 +391,11 @@ int main(int argc, char **argv)
       skipped_rex++;
       continue;
     }
+    if (mode != 64)
+      memcpy(segbase, x.segbase, sizeof segbase);
+    else if (x.override >= 0 && x.override < X86_FS)
+      memset(other_at, 0, sizeof other_at), qemu_override++;   // QEMU would add them (above)
+    count_instance(&x);
     tried++;
     int r = compare(&x);
     if (r < 0) {
@@ -276,9 +405,13 @@ int main(int argc, char **argv)
     agree += r;
   }
   printf("mmiodiff: %ld instances of %d forms, %ld agree (A on RAM, B through MMIO); %ld emulated; "
-         "QEMU: %ld with a stray REX not run, %ld NPF exits with lost flags; %ld failures\n",
-         tried, nf, agree, emulated, skipped_rex, lost_flags, failures);
+         "QEMU: %ld with a stray REX not run, %ld NPF exits with lost flags, %ld 64-bit ES/CS/SS/DS overrides "
+         "with bases 0; %ld failures\n", tried, nf, agree, emulated, skipped_rex, lost_flags, qemu_override, failures);
   printf("mmiodiff: %ld instances crossed into a non-contiguous code page, %ld used GS with a non-zero base\n",
          crossing, gs_used);
+  printf("mmiodiff: by mode 64-bit %ld, 32-bit %ld, 16-bit %ld; with segment bases: %ld named an override, "
+         "%ld used SS by default (rBP/rSP base), %ld wrote through ES:rDI, %ld wrapped a 16-bit address at 64 KiB, "
+         "%ld used FS in 64-bit mode\n", in_mode[0], in_mode[1], in_mode[2], overridden, ss_default, es_dest,
+         wrapped16, fs_used);
   return failures ? 1 : 0;
 }

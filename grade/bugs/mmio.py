@@ -1,6 +1,6 @@
 """Plausible mistakes in lab 7 (mmio): decoding, emulating, walking the guest's page tables.
 Each must lose points (tools/bugs.py). EMU = the emulator-versus-CPU test."""
-from bugs import bug
+from bugs import bug, variant
 
 EMU = "mmio/emulator_vs_cpu"
 AGREE = "mmio/mmio_agree"
@@ -230,3 +230,38 @@ variant("flags_by_formula_add_sub",
                (A, "  case 5: BINARY(\"sub\") break;", "  case 5: d = dst - src; f = addsub_flags(1, size, dst, src, d); break;"),
                (A, "  case 7: BINARY(\"cmp\") break;", "  case 7: f = addsub_flags(1, size, dst, src, dst - src); break;")],
         tests=[EMU, AGREE, RANDOM])
+
+# ---- segments outside 64-bit mode, FS in 64-bit mode ---------------------------------------------
+# mmio_random's 32- and 16-bit instances catch each of these (checked when they were added); those
+# that emutest's 16/32-bit vectors catch too are graded by EMU alone here, which costs a second
+# instead of a boot. The others only mmio_random sees: a 16-bit address that passes 64 KiB, ES/CS/
+# SS/DS overrides outside 64-bit mode, CS.base in the fetch, the FS base (emutest runs on a host
+# whose FS is its TLS).
+E = "user/vmm/emulate.c"
+bug("seg_base_ignored_legacy", "segment bases ignored outside 64-bit mode (a flat-memory assumption)",
+    edits=[(E, "  uint64 la = seg_base(cpu, s) + off;", "  uint64 la = (cpu->mode == 64 ? seg_base(cpu, s) : 0) + off;")],
+    tests=[EMU])
+bug("fs_base_ignored_64", "the FS base is dropped in 64-bit mode (only GS keeps one)",
+    edits=[(E, "  if (cpu->mode == 64 && s != X86_FS && s != X86_GS)", "  if (cpu->mode == 64 && s != X86_GS)")],
+    tests=[RANDOM])
+bug("bp32_default_ds", "[EBP]/[ESP]-based operands default to DS, not SS (32-bit addressing)",
+    edits=[(E, "      if (in->base == X86_RSP || in->base == X86_RBP)\n        *defseg = X86_SS;\n", "")],
+    tests=[EMU])
+bug("no_16bit_wrap", "16-bit effective addresses are not wrapped at 64 KiB ([BX+SI+disp] past 0xFFFF)",
+    edits=[(E, "  return ea & mask_of(in->adsize);\n}", "  return in->adsize == 2 ? ea : ea & mask_of(in->adsize);\n}")],
+    tests=[RANDOM])
+bug("string_dest_ds", "string destinations through DS:rDI, not ES:rDI",
+    edits=[(E, "  uint64 dla = linear(cpu, X86_ES,", "  uint64 dla = linear(cpu, X86_DS,")], tests=[EMU])
+bug("override_fs_gs_only", "only FS and GS overrides honoured (the others ignored, as if every mode were 64-bit)",
+    edits=[(E, "  return linear(cpu, in->seg >= 0 ? in->seg : defseg, off);",
+            "  return linear(cpu, in->seg >= X86_FS ? in->seg : defseg, off);")], tests=[RANDOM])
+bug("fetch_ignores_cs_base", "the instruction is fetched at RIP, not at CS.base + RIP",
+    edits=[("user/vmm/mmio.c", "  uint64 la = x->r->cs.base + x->r->rip;", "  uint64 la = x->r->rip;")], tests=[RANDOM])
+bug("adsize_67_ignored_16", "67 ignored in 16-bit code (always 16-bit addresses)",
+    edits=[("user/vmm/decode.c", "    in->adsize = adsz ? 4 : 2;", "    in->adsize = 2;")], tests=[EMU])
+variant("linear_in_32bit_arithmetic",
+        "outside 64-bit mode the linear address summed in 32-bit arithmetic (KVM's linearize truncates after)",
+        edits=[(E, "  uint64 la = seg_base(cpu, s) + off;\n  return cpu->mode == 64 ? la : (uint32)la;",
+                "  if (cpu->mode != 64)\n    return (uint32)((uint32)seg_base(cpu, s) + (uint32)off);\n"
+                "  return seg_base(cpu, s) + off;")],
+        tests=[EMU, RANDOM])

@@ -52,11 +52,12 @@ bug("no_flush_after_wrap",
     edits=[(V, "  if (sd->asid_generation > 1)\n    v->vmcb->control.tlb_control =", "  if (0)\n    v->vmcb->control.tlb_control =")],
     tests=["vcpu/asid_new_generation", "vcpu/asid_wrap"])
 bug("flush_only_at_the_wrap",
-    "only the vcpu whose load started the generation asks for a flush; later reused ASIDs do not",
+    "only the vcpu whose load started the generation asks for a flush, of its own ASID where the CPU has "
+    "FlushByAsid: the other reused ASIDs keep their old owners' entries",
     edits=[(V, "  if (sd->next_asid > sd->max_asid) {\n    sd->asid_generation++;",
             "  int wrapped = sd->next_asid > sd->max_asid;\n  if (wrapped) {\n    sd->asid_generation++;"),
            (V, "  if (sd->asid_generation > 1)\n", "  if (wrapped)\n")],
-    tests=["vcpu/asid_old_generation", "vcpu/asid_wrap"])
+    tests=["vcpu/asid_flush_by_asid", "vcpu/random_schedules"])
 bug("flush_by_asid_always",
     "TLB_CONTROL asks for flush-by-ASID without checking that CPUID offers it",
     edits=[(V, "svm_has(SVM_FEAT_FLUSHASID) ? TLB_CONTROL_FLUSH_ASID : TLB_CONTROL_FLUSH_ALL;",
@@ -279,3 +280,27 @@ variant("asid_init_keyed_on_max",
 variant("put_order_swapped",
         "vcpu_put drops guest_state_loaded before it forgets the CPU",
         edits=[(V, "  v->cpu = -1;\n  v->guest_state_loaded = 0;\n  return 0;", "  v->guest_state_loaded = 0;\n  v->cpu = -1;\n  return 0;")])
+
+# ---- KVM's ASID allocation (svm.c new_asid, svm_enable_virtualization_cpu) --------------------
+KVM_START = (V, "  sd->next_asid = sd->min_asid;\n  sd->asid_generation = 1;",
+             "  sd->next_asid = sd->max_asid + 1;   // KVM: the first allocation wraps\n  sd->asid_generation = 1;")
+KVM_WRAP = (V, "  if (sd->next_asid > sd->max_asid) {\n    sd->asid_generation++;\n    sd->next_asid = sd->min_asid;\n  }\n",
+            "  int wrapped = sd->next_asid > sd->max_asid;\n  if (wrapped) {\n    sd->asid_generation++;\n"
+            "    sd->next_asid = sd->min_asid;\n    v->vmcb->control.tlb_control = TLB_CONTROL_FLUSH_ALL;\n  }\n")
+variant("kvm_asid_start_and_wrap",
+        "KVM's start and wrap: next_asid begins past max_asid, so a CPU's first allocation opens generation 2 "
+        "with a flush of every ASID, and every wrap flushes every ASID as KVM's new_asid does; ASIDs reused "
+        "later in a generation are still flushed one by one (here a load can end without the VMRUN that would "
+        "carry the wrap's flush: run.c, a kick or HLT first)",
+        edits=[KVM_START, KVM_WRAP,
+               (V, "  if (sd->asid_generation > 1)\n    v->vmcb->control.tlb_control =",
+                "  if (!wrapped && sd->asid_generation > 2)\n    v->vmcb->control.tlb_control =")])
+bug("kvm_flush_at_wrap_only",
+    "KVM's new_asid as it is: one flush of every ASID, requested on the VMCB of the vcpu whose load wrapped, and "
+    "none for the ASIDs reused after it. KVM hands out ASIDs right before VMRUN; here vcpu_load does, and a load "
+    "can end without VMRUN (a kick or HLT first), so the wrap's flush can be lost and another vcpu runs on "
+    "stale entries",
+    edits=[KVM_START, KVM_WRAP,
+           (V, "  if (sd->asid_generation > 1)\n    v->vmcb->control.tlb_control =",
+            "  if (0)\n    v->vmcb->control.tlb_control =")],
+    tests=["vcpu/random_schedules"])

@@ -1,7 +1,21 @@
 // Randomized differential ktests for lab 4 (run): the exit record and the
-// completion of every instruction the VMM emulates, against the rule of the
-// architecture computed here (not by run.c), in real mode, 16- and 32-bit
-// protected mode with non-zero segment bases, and 64-bit mode.
+// completion of every instruction the VMM emulates, in real mode, 16- and
+// 32-bit protected mode with non-zero segment bases, and 64-bit mode. The
+// oracle is the CPU itself, running a twin instruction natively in the same
+// guest from the same registers, so that this file states no rule lab 4
+// asks for:
+//   - the completed IN, CPUID, RDMSR: MOVs of the answer into the same
+//     registers with the same widths (the CPU widens or merges them);
+//   - string I/O's rSI/rDI and rCX: LEA and MOV with the instruction's
+//     address size as their operand and address size (the CPU wraps and
+//     writes them), by the element count times the size, down with DF;
+//   - the string's linear address (gva): LODSB or SCASB with INS/OUTS's own
+//     segment override and address size reads seg:rSI or ES:rDI natively in
+//     a guest where nothing is mapped there: the nested page fault (or, in
+//     64-bit mode, the intercepted #PF) says where. Where it lands on memory
+//     or is not canonical the case has no gva oracle and is counted.
+// The VMMCALL return value and the exit record's other fields are the VMM
+// ABI's (kern/vmabi.h).
 //
 //   ktest=run_diff seed=N [cases=N]   IN/OUT/INS/OUTS, CPUID, RDMSR/WRMSR,
 //                                     VMMCALL, HLT
@@ -210,64 +224,198 @@ static void gen(struct insn *x, int k, int mode, struct regs *r)
   x->len = n;
 }
 
-// The linear address of seg:off in mode (APM Vol. 1 §4.5.3: in 64-bit mode
-// only FS and GS have a base; elsewhere addresses wrap at 4 GiB).
-static uint64 linear(struct vmcb_save *s, int mode, int seg, uint64 off)
+// ---- the CPU as the oracle: twin instructions run natively ----------------
+
+static void get_regs(struct vcpu *v, struct regs *r)
 {
-  const struct vmcb_seg *segs[6] = {&s->es, &s->cs, &s->ss, &s->ds, &s->fs, &s->gs};
-  if (mode == M_L64)
-    return (seg >= 4 ? segs[seg]->base : 0) + off;
-  return (uint32)(segs[seg]->base + off);
+  r->rax = v->vmcb->save.rax;
+  memmove(r->g, &v->gprs, sizeof r->g);
 }
 
-// A register written through the low `bytes` of an address: 16 bits merge,
-// 32 zero-extend (APM Vol. 1 §3.1.2.3), 64 replace.
-static uint64 reg_write(uint64 old, uint64 val, int bytes)
+static void set_regs(struct vcpu *v, const struct regs *r)
 {
-  return bytes == 2 ? (old & ~0xFFFFUL) | (val & 0xFFFF) : val & mask_of(bytes);
+  v->vmcb->save.rax = r->rax;
+  memmove(&v->gprs, r->g, sizeof r->g);
 }
 
-// The registers after the instruction completed with the VMM's answer *u.
-static void rule(const struct insn *x, const struct regs *before, const struct vm_exit *u, uint64 rflags,
-                 struct regs *after)
+
+static int put(uint8 *b, int n, uint64 v, int bytes)
 {
+  for (int i = 0; i < bytes; i++)
+    b[n++] = v >> (8 * i);
+  return n;
+}
+
+// The operand-size prefix that makes an instruction's operand `bytes` wide in
+// mode (none for the mode's default), and REX.W for 8.
+static int opsize_prefix(uint8 *b, int n, int mode, int bytes)
+{
+  if (bytes == 8)
+    b[n++] = 0x48;
+  else if (bytes != 1 && bytes != 4 && default_size(mode) == 4)
+    b[n++] = 0x66;
+  else if (bytes == 4 && default_size(mode) == 2)
+    b[n++] = 0x66;
+  return n;
+}
+
+// MOV of val into register r (encoding number: 0 rAX, 1 rCX, 2 rDX, 3 rBX)
+// with an operand of `bytes` (1 only for AL).
+static int mov_imm(uint8 *b, int n, int mode, int r, int bytes, uint64 val)
+{
+  if (bytes == 1) {
+    b[n++] = 0xB0 + r;
+    return put(b, n, val, 1);
+  }
+  n = opsize_prefix(b, n, mode, bytes);
+  b[n++] = 0xB8 + r;
+  return put(b, n, val, bytes);
+}
+
+// LEA p, [p + step] with operand and address size asize: the register a
+// string instruction steps, stepped as the CPU steps an address. p: 6 rSI
+// or 7 rDI. 64-bit steps go through R15 (set by the caller).
+static int lea_step(uint8 *b, int n, int mode, int p, int asize, uint64 step)
+{
+  if (asize == 8) {   // REX.W REX.X: lea p, [p + r15]
+    b[n++] = 0x4A, b[n++] = 0x8D, b[n++] = (p << 3) | 4, b[n++] = (7 << 3) | p;
+    return n;
+  }
+  n = opsize_prefix(b, n, mode, asize);
+  if (asize != default_asize(mode))
+    b[n++] = 0x67;
+  b[n++] = 0x8D;
+  if (asize == 2) {   // [si + disp16] is r/m 100, [di + disp16] 101
+    b[n++] = 0x80 | (p << 3) | (p == 6 ? 4 : 5);
+    return put(b, n, step, 2);
+  }
+  b[n++] = 0x80 | (p << 3) | p;   // [esi/edi + disp32]
+  return put(b, n, step, 4);
+}
+
+// Runs code (then HLT) at CODE from registers r, RFLAGS fl, the guest's
+// segments; the exit into *e. 0, or -1 if vcpu_run failed.
+static int run_twin(struct dguest *g, const uint8 *code, int len, const struct regs *r, uint64 fl, uint64 rip,
+                    struct vm_exit *e)
+{
+  struct vcpu *v = g->v;
+  memmove(g->mem[CODE / PGSIZE], code, len);
+  g->mem[CODE / PGSIZE][len] = 0xF4;
+  vcpu_cancel_completion(v);
+  set_regs(v, r);
+  v->vmcb->save.rip = rip;
+  v->vmcb->save.rflags = fl;
+  vmcb_mark_all_dirty(v->vmcb);
+  memset(e, 0, sizeof *e);
+  return drun(g, e);
+}
+
+// The registers after the instruction completed with the VMM's answer *u,
+// as the CPU computes them in the twin; 0, or what went wrong in buf.
+static const char *twin_after(struct dguest *g, const struct insn *x, const struct regs *before,
+                              const struct vm_exit *u, uint64 rflags, uint64 rip, struct regs *after, char *buf,
+                              int bn)
+{
+  int mode = g->mode, n = 0, p = x->in ? 7 : 6;
+  uint8 b[48];
+  struct regs in = *before;
   *after = *before;
-  uint64 *g = after->g;
   switch (x->kind) {
   case K_IO:
-    if (x->in)   // 8 and 16 bits merge into RAX, 32 zero-extend (APM Vol. 1 §3.1.2.3)
-      after->rax = x->size == 4 ? (uint32)u->u.io.data
-                                : (before->rax & ~mask_of(x->size)) | (u->u.io.data & mask_of(x->size));
+    if (!x->in)
+      return 0;
+    n = mov_imm(b, n, mode, 0, x->size, u->u.io.data);
     break;
   case K_STR: {
-    uint64 am = mask_of(x->asize), count = x->rep ? g[RCX] & am : 1;
-    uint64 step = count * x->size, *p = &g[x->in ? RDI : RSI];
-    *p = reg_write(*p, (rflags & FL_DF) ? *p - step : *p + step, x->asize);
+    uint64 am = mask_of(x->asize), count = x->rep ? before->g[RCX] & am : 1;
+    uint64 step = count * x->size;
+    if (rflags & FL_DF)
+      step = -step;
+    in.g[13] = step;   // R15, for a 64-bit step
+    n = lea_step(b, n, mode, p, x->asize, step);
     if (x->rep)
-      g[RCX] = reg_write(g[RCX], 0, x->asize);
+      n = mov_imm(b, n, mode, 1, x->asize, 0);
     break;
   }
   case K_CPUID:
-    after->rax = u->u.cpuid.eax;
-    g[RBX] = u->u.cpuid.ebx;
-    g[RCX] = u->u.cpuid.ecx;
-    g[RDX] = u->u.cpuid.edx;
+    n = mov_imm(b, n, mode, 0, 4, u->u.cpuid.eax);
+    n = mov_imm(b, n, mode, 3, 4, u->u.cpuid.ebx);
+    n = mov_imm(b, n, mode, 1, 4, u->u.cpuid.ecx);
+    n = mov_imm(b, n, mode, 2, 4, u->u.cpuid.edx);
     break;
   case K_RDMSR:
-    after->rax = (uint32)u->u.msr.value;
-    g[RDX] = u->u.msr.value >> 32;
+    n = mov_imm(b, n, mode, 0, 4, (uint32)u->u.msr.value);
+    n = mov_imm(b, n, mode, 2, 4, u->u.msr.value >> 32);
     break;
   case K_VMMCALL:
-    after->rax = u->u.hypercall.ret;
-    break;
+    after->rax = u->u.hypercall.ret;   // the ABI: all of RAX (kern/vmabi.h)
+    return 0;
   default:
-    break;
+    return 0;
   }
+  struct vm_exit e;
+  struct regs out;
+  if (run_twin(g, b, n, &in, rflags, rip, &e) < 0 || e.reason != VM_EXIT_HLT || e.rip != rip + n) {
+    snprintf(buf, bn, "the native twin did not reach its HLT (exit %u at rip 0x%lx)", e.reason, e.rip);
+    return buf;
+  }
+  get_regs(g->v, &out);
+  if (x->kind == K_STR) {
+    after->g[p == 7 ? RDI : RSI] = out.g[p == 7 ? RDI : RSI];
+    after->g[RCX] = out.g[RCX];
+  } else {
+    after->rax = out.rax;
+    after->g[RBX] = out.g[RBX], after->g[RCX] = out.g[RCX], after->g[RDX] = out.g[RDX];
+  }
+  return 0;
+}
+
+// The linear address string I/O x starts at, as the CPU forms it: LODSB
+// (OUTS: seg:rSI, the override counts) or SCASB (INS: ES:rDI, it does not)
+// with x's own prefixes but REP and 66, in a guest whose memory ends at
+// NPAGES pages: the nested page fault's address (paging is off outside
+// 64-bit mode, identity below 2 MiB in it) or the intercepted #PF's. In
+// 64-bit mode the ES, CS, SS and DS bases, which the CPU ignores there, are
+// 0 for the probe (QEMU adds them when an override names the segment). 1 with
+// *gva set; 0 when the CPU reached memory or raised #GP (not canonical).
+static int probe_gva(struct dguest *g, const struct insn *x, const struct regs *r, uint64 fl, uint64 rip,
+                     uint64 *gva)
+{
+  struct vmcb_save *s = &g->v->vmcb->save;
+  struct vmcb_seg *ign[4] = {&s->es, &s->cs, &s->ss, &s->ds};
+  uint64 saved[4];
+  uint8 b[16];
+  int n = 0;
+  for (int i = 0; i < x->len - 1; i++)
+    if (x->b[i] != 0xF3 && x->b[i] != 0x66)
+      b[n++] = x->b[i];
+  b[n++] = x->in ? 0xAE : 0xAC;
+  for (int i = 0; i < 4; i++) {
+    saved[i] = ign[i]->base;
+    if (g->mode == M_L64)
+      ign[i]->base = 0;
+  }
+  struct vmcb_control *c = &g->v->vmcb->control;
+  uint32 exc0 = c->intercepts[INTERCEPT_WORD_EXC];
+  c->intercepts[INTERCEPT_WORD_EXC] = exc0 | (1u << 13) | (1u << 14);   // #GP, #PF
+  struct vm_exit e;
+  int r0 = run_twin(g, b, n, r, fl, rip, &e);
+  c->intercepts[INTERCEPT_WORD_EXC] = exc0;
+  for (int i = 0; i < 4; i++)
+    ign[i]->base = saved[i];
+  vmcb_mark_all_dirty(g->v->vmcb);
+  if (r0 < 0)
+    return 0;
+  if (e.reason == VM_EXIT_NPF)
+    return *gva = e.u.npf.gpa, 1;
+  if (e.reason == VM_EXIT_EXCEPTION && e.u.exception.vector == 14)
+    return *gva = e.exitinfo2, 1;
+  return 0;
 }
 
 // The exit record the instruction must produce; "" if *e matches, else
 // what differs, in buf.
-static const char *record_problem(const struct insn *x, const struct regs *r, struct vmcb_save *s, int mode,
+static const char *record_problem(const struct insn *x, const struct regs *r, int have_gva, uint64 gva,
                                   uint64 rip, const struct vm_exit *e, char *buf, int n)
 {
   static const uint32 reason[NKINDS] = {VM_EXIT_IO, VM_EXIT_IO, VM_EXIT_CPUID, VM_EXIT_MSR, VM_EXIT_MSR,
@@ -279,9 +427,10 @@ static const char *record_problem(const struct insn *x, const struct regs *r, st
   }
   const uint64 *g = r->g;
   if (x->kind == K_IO || x->kind == K_STR) {
-    uint64 am = mask_of(x->asize), off = g[x->in ? RDI : RSI] & am;
+    uint64 am = mask_of(x->asize);
     uint32 count = x->kind == K_STR && x->rep ? g[RCX] & am : 1;
-    uint64 gva = x->kind == K_STR ? linear(s, mode, x->seg, off) : 0;
+    if (x->kind != K_STR || !have_gva)
+      gva = e->u.io.gva;   // nothing to compare
     uint64 data = x->kind == K_IO && !x->in ? r->rax & mask_of(x->size) : 0;
     if (e->u.io.port != x->port || e->u.io.in != x->in || e->u.io.size != x->size ||
         e->u.io.string != (x->kind == K_STR) || e->u.io.rep != x->rep || e->u.io.count != count ||
@@ -354,18 +503,6 @@ static void answer(const struct insn *x, struct vm_exit *e, int mode)
   }
 }
 
-static void get_regs(struct vcpu *v, struct regs *r)
-{
-  r->rax = v->vmcb->save.rax;
-  memmove(r->g, &v->gprs, sizeof r->g);
-}
-
-static void set_regs(struct vcpu *v, const struct regs *r)
-{
-  v->vmcb->save.rax = r->rax;
-  memmove(&v->gprs, r->g, sizeof r->g);
-}
-
 // Random segment bases (non-zero, code still at linear CODE) and RIP.
 static uint64 place(struct vmcb_save *s, int mode)
 {
@@ -391,7 +528,7 @@ static uint64 place(struct vmcb_save *s, int mode)
 }
 
 struct tally {
-  uint64 cases, bad, reported;
+  uint64 cases, bad, reported, strings, gvas;
   uint64 seed;
 };
 
@@ -442,11 +579,16 @@ static int one_case(struct dguest *g, struct tally *t, uint64 n)
   for (int i = 0; i < 14; i++)
     before.g[i] = value(mode);
   gen(&x, ktest_below(NKINDS), mode, &before);
+  uint64 fl = FL_RSVD1 | (ktest_below(2) ? FL_DF : 0), gva = 0;
+  int have_gva = x.kind == K_STR && probe_gva(g, &x, &before, fl, rip, &gva);
+  t->strings += x.kind == K_STR;
+  t->gvas += have_gva;
   memmove(g->mem[CODE / PGSIZE], x.b, x.len);
   g->mem[CODE / PGSIZE][x.len] = 0xF4;
+  vcpu_cancel_completion(v);
   set_regs(v, &before);
   s->rip = rip;
-  s->rflags = FL_RSVD1 | (ktest_below(2) ? FL_DF : 0);
+  s->rflags = fl;
   v->vmcb->control.int_state = 0;
   vmcb_mark_all_dirty(v->vmcb);
   memset(&e, 0, sizeof e);
@@ -455,14 +597,13 @@ static int one_case(struct dguest *g, struct tally *t, uint64 n)
     report(t, n, mode, &x, "vcpu_run failed");
     return -1;
   }
-  if ((p = record_problem(&x, &before, s, mode, rip, &e, buf, sizeof buf))) {
+  if ((p = record_problem(&x, &before, have_gva, gva, rip, &e, buf, sizeof buf))) {
     report(t, n, mode, &x, p);
     return e.reason == VM_EXIT_SHUTDOWN || e.reason == VM_EXIT_INVALID ? -1 : 0;
   }
   uint64 rflags0 = s->rflags;
   answer(&x, &e, mode);
   struct vm_exit u = e;
-  rule(&x, &before, &u, rflags0, &want);
   if (drun(g, &e) < 0 || e.reason != VM_EXIT_HLT || e.rip != rip + (x.kind == K_HLT ? 1 : x.len)) {
     snprintf(buf, sizeof buf, "the next exit is %u at rip 0x%lx (expected HLT, %u, at 0x%lx: the instruction is "
              "%d bytes)", e.reason, e.rip, VM_EXIT_HLT, rip + x.len, x.len);
@@ -470,6 +611,10 @@ static int one_case(struct dguest *g, struct tally *t, uint64 n)
     return e.reason == VM_EXIT_SHUTDOWN || e.reason == VM_EXIT_INVALID ? -1 : 0;
   }
   get_regs(v, &got);
+  if ((p = twin_after(g, &x, &before, &u, rflags0, rip, &want, buf, sizeof buf))) {
+    report(t, n, mode, &x, p);
+    return -1;
+  }
   // (The interrupt shadow is checked by run_inside: QEMU 7.2 neither takes
   // it from int_state at VMRUN nor reports it at exits.)
   if ((p = regs_problem(&got, &want, &before, buf, sizeof buf)))
@@ -485,7 +630,7 @@ KTEST(run_diff)
   printf("run_diff: seed %lu, %lu cases per mode\n", t.seed, per_mode);
   for (int mode = 0; mode < NMODES; mode++) {
     struct dguest g;
-    uint64 bad0 = t.bad, c0 = t.cases;
+    uint64 bad0 = t.bad, c0 = t.cases, s0 = t.strings, v0 = t.gvas;
     if (dguest_new(&g, mode, NO_HOLE) < 0) {
       KCHECK(0, "%s guest set up (out of memory)", mode_name[mode]);
       dguest_free(&g);
@@ -496,6 +641,8 @@ KTEST(run_diff)
         break;
     KCHECK(t.bad == bad0 && t.cases - c0 == per_mode, "%s mode: %lu cases, %lu mismatches (seed %lu)",
            mode_name[mode], t.cases - c0, t.bad - bad0, t.seed);
+    printf("run_diff: %s mode: %lu of %lu string cases had a gva from the CPU\n", mode_name[mode], t.gvas - v0,
+           t.strings - s0);
     dguest_free(&g);
   }
 }
