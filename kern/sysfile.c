@@ -1,6 +1,6 @@
 // File system calls: the console (fds 0, 1, 2 of init, inherited) and
 // read-only files of the initrd. Files are held by value in the process
-// (kern/proc.h), so a forked child has its own offsets.
+// (kern/proc.h), so a forked child has its own offsets; its threads share them.
 #include "defs.h"
 #include "x86.h"
 #include "proc.h"
@@ -15,7 +15,7 @@ static struct file *getfile(int64 fd)
 {
   if (fd < 0 || fd >= NOFILE)
     return NULL;
-  struct file *f = &myproc()->ofile[fd];
+  struct file *f = &proc_files(myproc())[fd];
   return f->type == FD_NONE ? NULL : f;
 }
 
@@ -93,7 +93,7 @@ uint64 sys_open(void)
   if ((r = initrd_lookup(path, &data, &size)) < 0)
     return r;
   for (int fd = 0; fd < NOFILE; fd++) {
-    struct file *f = &myproc()->ofile[fd];
+    struct file *f = &proc_files(myproc())[fd];
     if (f->type == FD_NONE) {
       *f = (struct file){FD_INITRD, data, size, 0};
       return fd;

@@ -47,3 +47,19 @@ STUB(clock_ns)
 STUB(vcpu_kick)
 STUB(cons_read)
 STUB(kcov)
+
+// Threads and futexes; user/lib/thread.c wraps thread_create and thread_join.
+#define STUB_AS(label, name) \
+  .globl label; \
+  label: \
+  movl $SYS_##name, %eax; \
+  movq %rcx, %r10; \
+  syscall; \
+  ret
+
+STUB_AS(sys_thread_create, thread_create)
+STUB_AS(sys_thread_join, thread_join)
+STUB(thread_exit)
+STUB(gettid)
+STUB(futex_wait)
+STUB(futex_wake)
