@@ -5,7 +5,8 @@ Each test boots svmlab and runs `vmm -V N smpstorm` (user/guests/smpstorm.S):
 the guest reads its CPU count from fw_cfg and the MADT, starts each AP by
 INIT, INIT de-assert, SIPI, SIPI, checks that a SIPI to a running AP is
 ignored and that INIT stops a running AP (one that never exits on its own)
-until a SIPI restarts it, then storms: every CPU sends seeded random IPIs of
+until a SIPI restarts it, and that INIT-SIPI-SIPI restarts an AP waiting
+in HLT, then storms: every CPU sends seeded random IPIs of
 every kind (fixed physical, logical, self, all, all-but-self, lowest
 priority, physical broadcast, NMI) while taking the others'. The guest
 computes each IPI's destinations by the SDM's rules; a sender waits for its
@@ -36,6 +37,8 @@ def storm_ok(r, n):
              "the APs must start by INIT-SIPI-SIPI, once each")
     r.expect(r"^smpstorm: INIT stopped a running AP, SIPI restarted it$",
              "INIT must stop a running AP and a SIPI restart it")
+    r.expect(r"^smpstorm: INIT-SIPI-SIPI restarted a halted AP$",
+             "INIT-SIPI-SIPI must restart an AP waiting in HLT")
     for phase in ("storm", "halted targets"):
         m = r.expect(r"^smpstorm: %s: (\d+) sent, (\d+) received, (\d+) unexpected$" % phase,
                      "the %s phase did not finish (an IPI lost?)" % phase)

@@ -7,7 +7,8 @@
 // - startup: each AP is started by INIT, INIT de-assert, SIPI, SIPI (the
 //   second SIPI ignored), in real mode at the SIPI vector's page; a SIPI to
 //   a running AP is ignored; an INIT stops a running AP (IF=0, never exits
-//   on its own) until the next SIPI restarts it;
+//   on its own) until the next SIPI restarts it; INIT-SIPI-SIPI restarts an
+//   AP waiting in HLT;
 // - a storm: every CPU sends STORM random IPIs (fixed physical, logical,
 //   self, all, all-but-self, lowest priority to one CPU, physical broadcast,
 //   NMI) to random destinations, IF=1, while receiving the others'. Each
@@ -69,6 +70,7 @@ start:
   call start_aps
   call sipi_running
   call init_running
+  call init_halted
   call storm_all
   call halted_targets
 // fatal: the end, also from a CPU that found an IPI lost (the others may
@@ -728,6 +730,33 @@ init_running:
   SAY s_init_ok
   ret
 
+// init_halted: AP 1 idles in STI; HLT; INIT-SIPI-SIPI restarts it from
+// there (a CPU in HLT takes INIT like any other).
+init_halted:
+  mov $1, %ebx
+  call tsc_start                     // let it reach its HLT
+1:
+  pause
+  rdtsc
+  shl $32, %rdx
+  or %rax, %rdx
+  sub %r9, %rdx
+  cmp $50000000, %rdx
+  jb 1b
+  btrq $1, online(%rip)
+  call start_ap
+  call wait_online
+  jnc 2f
+  FAIL s_halted_restart
+  jmp fatal
+2:
+  cmpl $3, started + 4(%rip)
+  je 3f
+  FAIL s_restart_count
+3:
+  SAY s_init_halted_ok
+  ret
+
 // storm_all: every CPU storms at once; then the counts must match.
 storm_all:
   movq $0, done(%rip)
@@ -895,6 +924,8 @@ s_madt: .asciz ", MADT "
 s_seed: .asciz "smpstorm: seed "
 s_started: .asciz "smpstorm: every AP started by INIT-SIPI-SIPI\n"
 s_init_ok: .asciz "smpstorm: INIT stopped a running AP, SIPI restarted it\n"
+s_init_halted_ok: .asciz "smpstorm: INIT-SIPI-SIPI restarted a halted AP\n"
+s_halted_restart: .asciz "smpstorm: FAIL: a halted AP did not come back after INIT-SIPI-SIPI\n"
 s_storm: .asciz "smpstorm: storm: "
 s_halted: .asciz "smpstorm: halted targets: "
 s_sent: .asciz " sent, "

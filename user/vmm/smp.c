@@ -132,18 +132,20 @@ static int sipi_start(struct guest *g, int vector)
 
 // Makes vcpu i look at its local APIC and its state: out of the guest if it
 // runs (elsewhere: not the caller's own), awake if it sleeps in HLT
-// (the kernel's kick) or waits in wait_wake.
+// (the kernel's kick) or waits in wait_wake. A thread that is not in_run
+// looks before it enters the guest again: a kick (a system call, and an
+// extra exit later) would be wasted on it.
 static void wake(int i)
 {
   // LAB 8 BEGIN
   struct guest *t = smp.cpu[i];
   t->wake++;
   futex_wake(&t->wake, 1);
-  if (i != smp.self)
+  if (i != smp.self && t->in_run)
     vcpu_kick(t->vm, t->vcpu);
   // LAB 8 STUB
   // // LAB 8: make vcpu i notice what changed for it, whatever it is doing: running in the guest on
-  // //   another CPU, blocked in HLT in the kernel, or waiting in wait_wake.
+  // //   another CPU, blocked in HLT in the kernel, about to enter, or waiting in wait_wake.
   // (void)i;
   // LAB 8 END
 }
@@ -344,9 +346,11 @@ static void vcpu_loop(struct guest *g)
     if (g->restarted)
       g->e.run_flags |= VM_RUN_INIT;
     g->restarted = 0;
+    g->in_run = 1;
     smp_unlock(g);
     stats_entry(g);
     int r = vcpu_run(g->vm, g->vcpu, &g->e);
+    g->in_run = 0;
     stats_exit(g);
     smp_lock(g);
     if (r < 0) {

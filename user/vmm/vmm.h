@@ -87,6 +87,8 @@ struct guest {
   int sipi_vector;     // the accepted SIPI's vector, -1 none since INIT
   int restarted;       // the next run passes VM_RUN_INIT
   uint32 again[8];     // vectors that arrived again while the kernel may have taken the first (smp_accept)
+  volatile int in_run; // set under the VMM lock before vcpu_run, cleared after it returned:
+                       //   0 means the thread will look at its APIC before it enters again
   volatile int wake;   // futex word: bumped to wake the thread of a vcpu that waits (MP_WAIT_SIPI/STOPPED)
   int irq_line;        // vector on the vcpu's interrupt line, -1 lowered
   int insn_done;       // the VMM emulated the exit's instruction: VM_RUN_INSN_DONE next run
