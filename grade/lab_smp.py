@@ -60,7 +60,7 @@ def two(r):
     storm_ok(r, 2)
 
 
-@test(points=40, title="3 vcpus on 2 host CPUs, a 0.5 ms gap between a vcpu thread's lock "
+@test(points=40, title="3 vcpus on 2 host CPUs, a 0.5 ms gap between an AP thread's lock "
       "release and its vcpu_run: every IPI still arrives exactly once, halted targets wake",
       cmdline="test=vmm -V 3 -W 500 smpstorm", timeout=120)
 def three(r):

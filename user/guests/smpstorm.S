@@ -31,7 +31,8 @@ GUEST_HEADER(GUEST_MODE_LONG64, start, 0x200000, pml4, 0x8000, GUEST_F_APIC)
 #define MAXCPU 8
 #define STORM 200                // IPIs each CPU sends in the storm
 #define HALTED 64                // IPIs to halted APs
-#define TIMEOUT 4000000000       // TSC cycles a wait may last (seconds at QEMU's GHz TSC)
+#define TIMEOUT 10000000000      // TSC cycles a wait for one IPI may last (4 s at 2.6 GHz)
+#define LONG_TIMEOUT 80000000000 // a wait for a whole phase of another CPU
 #define V_POKE 0x30              // wakes an idle AP to look at its command (not counted)
 #define V_IPI 0x40               // + sender: the counted IPIs
 #define CMD_IDLE 0
@@ -244,15 +245,21 @@ icr_send:
 2:
   ret
 
-// timed_out: CF=1 once TIMEOUT cycles passed since the TSC value in %r9.
-// Clobbers rax, rdx.
+// timed_out: CF=1 once TIMEOUT cycles passed since the TSC value in %r9;
+// long_timed_out: LONG_TIMEOUT. Clobber rax, rdx.
 timed_out:
+  movabs $TIMEOUT, %rax
+  jmp 1f
+long_timed_out:
+  movabs $LONG_TIMEOUT, %rax
+1:
+  push %rax
   rdtsc
   shl $32, %rdx
   or %rax, %rdx
   sub %r9, %rdx
-  movabs $TIMEOUT, %rax
-  cmp %rdx, %rax                     // CF = TIMEOUT < elapsed
+  pop %rax
+  cmp %rdx, %rax                     // CF = limit < elapsed
   ret
 
 tsc_start:
@@ -589,7 +596,7 @@ wait_online:
   cmp allmask(%rip), %rax
   je 2f
   pause
-  call timed_out
+  call long_timed_out
   jnc 1b
   stc
   ret
@@ -776,7 +783,7 @@ storm_all:
   cmp allmask(%rip), %rax
   je 3f
   pause
-  call timed_out
+  call long_timed_out
   jnc 2b
   FAIL s_nodone
 3:

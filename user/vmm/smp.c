@@ -51,6 +51,16 @@ __attribute__((unused)) static void lab8_missing(const char *what)
   exit(1);
 }
 
+// vmm -W us: an AP's thread that let the lock go waits that long before
+// going on (to vcpu_run or to sleep), so that a test sees a window a kick
+// or a wakeup must cover. Not vcpu 0's: it sends quickly into the APs' gaps.
+static void widen(struct guest *g)
+{
+  static volatile int never;
+  if (g->o->widen_us > 0 && g->index != 0)
+    futex_wait(&never, 0, g->o->widen_us * 1000);
+}
+
 // Takes the VMM lock for g's thread; the APIC page, CR8 and the line then
 // mean g's local APIC.
 void smp_lock(struct guest *g)
@@ -74,10 +84,7 @@ void smp_unlock(struct guest *g)
   mutex_unlock(&smp.lock);
   if (kick0)
     vcpu_kick(g->vm, 0);
-  if (g->o->widen_us > 0) {
-    static volatile int never;
-    futex_wait(&never, 0, g->o->widen_us * 1000);
-  }
+  widen(g);
 }
 
 int smp_over(struct guest *g) { return g->smp && smp.over; }
@@ -88,6 +95,7 @@ static void wait_wake(struct guest *g)
 {
   int seen = g->wake;
   mutex_unlock(&smp.lock);
+  widen(g);
   futex_wait(&g->wake, seen, 0);
   smp_lock(g);
 }

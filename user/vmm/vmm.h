@@ -36,8 +36,8 @@ struct opts {
   int apic;            // -A: give the bzImage the APIC board (apic.c), not only the PICs
   int pio_exits;       // -P: every port access of a -k guest exits (no VM_RUN_PIO_*, loop.c)
   int nvcpus;          // -V: vcpus (1..GUEST_MAXVCPUS), each on a thread of its own (smp.c)
-  long widen_us;       // -W: a vcpu thread waits this long after letting go of the VMM lock
-                       //     before vcpu_run (tests: widens the window a kick must cover)
+  long widen_us;       // -W: an AP thread waits this long after letting go of the VMM lock
+                       //     (before vcpu_run or its futex wait: widens the window a kick or wakeup must cover)
 };
 
 // Where a vcpu is in the INIT-SIPI protocol (smp.c; Intel SDM Vol. 3A §8.4,
