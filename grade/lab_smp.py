@@ -65,14 +65,3 @@ def two(r):
       cmdline="test=vmm -V 3 -W 500 smpstorm", timeout=120)
 def three(r):
     storm_ok(r, 3)
-
-
-@test(points=10, title="one vcpu is still the default: a guest that needs two says so and "
-      "fails cleanly", cmdline="test=vmm -e 1 smpstorm", timeout=40)
-def one(r):
-    r.allow_fail(r"^smpstorm: FAIL: fw_cfg and the MADT disagree, or fewer than 2 CPUs$")
-    r.expect(r"^smpstorm: cpus: fw_cfg 1, MADT 1$")
-    r.expect(r"^smpstorm: FAIL: fw_cfg and the MADT disagree, or fewer than 2 CPUs$")
-    r.expect(r"^vmm: guest smpstorm exited with code 1 after \d+ exits ")
-    r.reject(r"^vmm: \d+ vcpus$")
-    r.expect_exit(0)

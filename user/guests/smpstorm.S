@@ -596,7 +596,7 @@ wait_online:
   cmp allmask(%rip), %rax
   je 2f
   pause
-  call long_timed_out
+  call timed_out
   jnc 1b
   stc
   ret
@@ -612,6 +612,15 @@ start_ap:
   call icr_send
   mov $DM_INIT | ICR_LEVEL, %edi
   call icr_send
+  call tsc_start                     // 10 ms, as SDM §8.4.4.1 says
+1:
+  pause
+  rdtsc
+  shl $32, %rdx
+  or %rax, %rdx
+  sub %r9, %rdx
+  cmp $26000000, %rdx
+  jb 1b
   call sipi_icr
   call icr_send
   call sipi_icr

@@ -52,13 +52,15 @@ __attribute__((unused)) static void lab8_missing(const char *what)
 }
 
 // vmm -W us: an AP's thread that let the lock go waits that long before
-// going on (to vcpu_run or to sleep), so that a test sees a window a kick
-// or a wakeup must cover. Not vcpu 0's: it sends quickly into the APs' gaps.
-static void widen(struct guest *g)
+// going on to vcpu_run, 40 times as long before it sleeps in wait_wake
+// (longer than the SDM's 10 ms between INIT and SIPI), so that a test sees a
+// window a kick or a wakeup must cover. Not vcpu 0's: it sends quickly into
+// the APs' gaps.
+static void widen(struct guest *g, int times)
 {
   static volatile int never;
   if (g->o->widen_us > 0 && g->index != 0)
-    futex_wait(&never, 0, g->o->widen_us * 1000);
+    futex_wait(&never, 0, g->o->widen_us * 1000 * times);
 }
 
 // Takes the VMM lock for g's thread; the APIC page, CR8 and the line then
@@ -84,18 +86,18 @@ void smp_unlock(struct guest *g)
   mutex_unlock(&smp.lock);
   if (kick0)
     vcpu_kick(g->vm, 0);
-  widen(g);
+  widen(g, 1);
 }
 
 int smp_over(struct guest *g) { return g->smp && smp.over; }
 
 // Drops the lock until someone bumps g->wake (wake() below); the caller
 // looks at its state again.
-static void wait_wake(struct guest *g)
+__attribute__((unused)) static void wait_wake(struct guest *g)
 {
   int seen = g->wake;
   mutex_unlock(&smp.lock);
-  widen(g);
+  widen(g, 40);
   futex_wait(&g->wake, seen, 0);
   smp_lock(g);
 }
@@ -104,7 +106,7 @@ static void wait_wake(struct guest *g)
 // local APIC returns to its power-up state but for its ID, the line drops,
 // an emulated instruction in flight is forgotten. The registers are set
 // when the SIPI comes (sipi_start).
-static void init_reset(struct guest *g)
+__attribute__((unused)) static void init_reset(struct guest *g)
 {
   struct lapic *l = apic_lapic(g->index);
   void (*eoi_level)(void *, int) = l->eoi_level;
@@ -123,7 +125,7 @@ static void init_reset(struct guest *g)
 // vector << 12), IP 0 (SDM §8.4.4.1 and §10.6.1 "Start-Up"). The next run
 // passes VM_RUN_INIT, so that the kernel forgets a HLT or an event from
 // before the INIT. 0, or -1 after failing the guest.
-static int sipi_start(struct guest *g, int vector)
+__attribute__((unused)) static int sipi_start(struct guest *g, int vector)
 {
   struct vm_regs r = smp.reset;
   r.cs.sel = vector << 8;
@@ -288,7 +290,7 @@ static void smp_ipi_hook(struct lapic *from)
 // Before each run of g: where it is in the INIT-SIPI protocol. 0 to enter
 // the guest; 1 when it waited (or failed the guest) and the caller must look
 // again.
-static int mp_step(struct guest *g)
+__attribute__((unused)) static int mp_step(struct guest *g)
 {
   // LAB 8 BEGIN
   if (g->init_pending)
