@@ -22,6 +22,7 @@ run the test again (SVMLAB_TIMEOUT_SCALE=3 on a loaded machine).
 import re
 
 from gradelib import test
+from linux_guest import linux, linux_test, clean_run
 
 
 def storm_ok(r, n):
@@ -65,3 +66,33 @@ def two(r):
       cmdline="test=vmm -V 3 -W 500 smpstorm", timeout=120)
 def three(r):
     storm_ok(r, 3)
+
+
+def linux_cpus(r, n):
+    """Debian's kernel brought up n CPUs, each with its own timer ticks and IPIs."""
+    clean_run(r)
+    r.reject(r"CPU ?\d+ failed to respond|failed to boot|Stuck ??|do_IRQ: .* No irq handler")
+    r.wait_for(r"smp: Brought up 1 node, %d CPUs" % n)
+    m = r.wait_for(r"^linuxtest: nproc (\d+)$")
+    r.check(int(m.group(1)) == n, "nproc says %s, not %d" % (m.group(1), n))
+    line = r.wait_for(r"^linuxtest: ipis (.*)$").group(1)
+    counts = {}
+    for name in ("LOC", "RES", "CAL"):
+        m = re.search(r"%s:((?: \d+)+) " % name, line)
+        counts[name] = [int(x) for x in m.group(1).split()] if m else []
+    loc = counts["LOC"]
+    r.check(len(loc) == n and min(loc) > 0, "/proc/interrupts LOC: %s; each of the %d CPUs must have "
+            "local timer ticks" % (loc or "missing", n))
+    r.check(sum(counts["RES"]) + sum(counts["CAL"]) > 0, "no rescheduling or function-call IPI was "
+            "taken: %s" % line)
+    r.wait_for(r"^linuxtest: echo 42$")
+    r.wait_for(r"^vmm: %d vcpus$" % n)
+    r.wait_for(r"^vmm: guest linux powered off \(ACPI S5\) after")
+    r.expect_exit(0)
+
+
+@linux_test(30, "Debian's kernel on 2 vcpus (vmm -A -V 2): both CPUs come up by INIT-SIPI-SIPI, nproc 2, "
+            "local timer ticks on each CPU, IPIs taken",
+            linux("poweroff", "poweroff", names=" -A -V 2"), "linux_two")
+def linux_two(r):
+    linux_cpus(r, 2)
