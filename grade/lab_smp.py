@@ -96,3 +96,36 @@ def linux_cpus(r, n):
             linux("poweroff", "poweroff", names=" -A -V 2"), "linux_two")
 def linux_two(r):
     linux_cpus(r, 2)
+
+
+def inner_svmlab(r, cmdline, n):
+    """svmlab as a multiboot guest on n vcpus: its own SMP bring-up (the MADT,
+    INIT-SIPI-SIPI from kern/smp.c) finds every vcpu."""
+    r.reject(r"^vmm: lab 8: .* not implemented")
+    r.reject(r"^panic: ")
+    r.expect(r"^svmlab: booting \(cmdline \"kernel.bin %s\"\)$" % re.escape(cmdline))
+    for i in range(1, n):
+        r.expect(r"^cpu%d: online \(apic %d\)$" % (i, i))
+    r.expect(r"^svmlab: %d cpus online$" % n)
+
+
+@test(points=10, title="svmlab on 2 vcpus: its SMP bring-up finds both, and its ktest=smp passes "
+      "(per-CPU state, a call passed around the CPUs by IPIs)",
+      cmdline="test=vmm -V 2 -k kernel.bin -r svmlab.tar -a svmlab-smp.cmdline -M 64", timeout=120)
+def turtles_smp(r):
+    inner_svmlab(r, "ktest=smp", 2)
+    r.expect(r"^ktest smp: \d+ checks, 0 failed$")
+    r.expect(r"^vmm: 2 vcpus$")
+    r.expect(r"^vmm: guest \S+ exited with code 0 ")
+    r.expect_exit(0)
+
+
+@test(points=10, title="svmlab on 2 vcpus passes its usertests (processes moved between its CPUs)",
+      cmdline="test=vmm -V 2 -k kernel.bin -r svmlab.tar -a svmlab-usertests.cmdline -M 64", timeout=240)
+def turtles_usertests(r):
+    inner_svmlab(r, "test=usertests", 2)
+    r.expect(r"^usertests: setcpu visited 2 cpus$")
+    r.expect(r"^usertests: ok$")
+    r.expect(r"^vmm: 2 vcpus$")
+    r.expect(r"^vmm: guest \S+ exited with code 0 ")
+    r.expect_exit(0)
