@@ -287,11 +287,11 @@ def oom(r):
     r.expect_exit(0)
 
 
-@test(points=3, title="processes killed in vcpu_run with 4 VMs x 4 vcpus free every page",
+@test(points=3, title="processes killed in vcpu_run with 4 VMs x 8 vcpus free every page",
       cmdline="test=hostile kill", cpus=2, timeout=90)
 def kill(r):
     clean_run(r)
-    m = r.expect(r"^hostile: kill: 6 processes with 4 VMs x 4 vcpus killed in vcpu_run, "
+    m = r.expect(r"^hostile: kill: 6 processes with 4 VMs x 8 vcpus killed in vcpu_run, "
                  r"free pages (\d+) -> (\d+)$")
     r.check(m.group(1) == m.group(2), "free pages %s -> %s" % (m.group(1), m.group(2)))
     r.expect_exit(0)
