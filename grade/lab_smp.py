@@ -23,6 +23,9 @@ import re
 
 from gradelib import test
 from linux_guest import linux, linux_test, clean_run
+import answers
+
+QUESTIONS = 3   # labs/lab8-smp.md §6
 
 
 def storm_ok(r, n):
@@ -129,3 +132,9 @@ def turtles_usertests(r):
     r.expect(r"^vmm: 2 vcpus$")
     r.expect(r"^vmm: guest \S+ exited with code 0 ")
     r.expect_exit(0)
+
+
+@test(points=3, title="answers-lab8.txt answers every question of labs/lab8-smp.md §6",
+      cpus=1, boot=False)
+def written_answers(r):
+    answers.check(r, 8, QUESTIONS)
