@@ -39,13 +39,42 @@ static void spin_fn(void *arg)
     ;
 }
 
-// Waits (futex, 1 s at a time) until *w != v; 1 if that took a timeout.
+// Waits (futex, 1 s at a time) until *w != v. Returns how many waits ran
+// into their timeout although *w had changed: the waker's futex_wake came
+// after the change and should have ended them, so each is a lost wake-up.
 static int wait_change(volatile int *w, int v)
 {
-  int stalls = 0;
+  int lost = 0;
   while (*w == v)
-    stalls += futex_wait(w, v, 1000000000L) == -ETIMEDOUT && *w == v;
-  return stalls;
+    lost += futex_wait(w, v, 1000000000L) == -ETIMEDOUT && *w != v;
+  return lost;
+}
+
+// wait() for a child that must end soon: a watchdog thread fails the test
+// (and ends it) should the child still be there after 15 s.
+static volatile int wd_armed;
+
+static void watchdog_fn(void *arg)
+{
+  long t0 = clock_ns();
+  while (wd_armed) {
+    futex_wait(&wd_armed, 1, 100000000L);
+    if (wd_armed && clock_ns() - t0 > 15000000000L) {
+      printf("threadtest: %s: FAIL: child %ld still there after 15 s\n", part, (long)arg);
+      exit(1);
+    }
+  }
+}
+
+static int wait_child(int pid, int *st)
+{
+  wd_armed = 1;
+  int wd = thread_spawn(watchdog_fn, (void *)(long)pid);
+  int r = wait(st);
+  wd_armed = 0;
+  futex_wake(&wd_armed, 1);
+  thread_join(wd, NULL);
+  return r;
 }
 
 // ---- create and join -----------------------------------------------------
@@ -133,37 +162,41 @@ static void mutex_counter(void)
 
 // ---- futex ping-pong: a lost wake-up stalls a side for a 1 s timeout -------
 
-#define PINGPONG 3000
-static volatile int turn;
-static volatile int stalls;
+#define PINGPONG 2000
+static volatile int turn, lost, pp_stop;
 
 static void pong_fn(void *arg)
 {
   setcpu(ncpu() > 1 ? 1 : 0);
-  for (int k = 0; k < PINGPONG; k++) {
-    stalls += wait_change(&turn, 0);   // wait for my turn (1)
+  while (!pp_stop) {
+    atomic_add(&lost, wait_change(&turn, 0));   // wait for my turn (1)
     turn = 0;
     futex_wake(&turn, 1);
   }
 }
 
+// Two threads on two CPUs hand a turn back and forth; each waits in
+// futex_wait. The first lost wake-ups end the game (each costs a second).
 static void futex_pingpong(void)
 {
   begin("futex_pingpong");
   setcpu(0);
-  turn = 0;
-  stalls = 0;
+  turn = lost = pp_stop = 0;
   int tid = thread_spawn(pong_fn, NULL);
   long t0 = clock_ns();
   int k = 0;
-  for (; k < PINGPONG; k++) {
+  for (; k < PINGPONG && lost < 2; k++) {
     turn = 1;
     futex_wake(&turn, 1);
-    stalls += wait_change(&turn, 1);
+    atomic_add(&lost, wait_change(&turn, 1));
   }
+  pp_stop = 1;
+  turn = 1;   // the other player's last turn: it sees pp_stop
+  futex_wake(&turn, 1);
   check(thread_join(tid, NULL) == 0, "join the other player", tid);
   setcpu(-1);
-  check(stalls == 0, "no wake-up lost (waits that ran into their 1 s timeout)", stalls);
+  check(lost == 0, "no wake-up lost (waits that ran into their 1 s timeout after the word changed)", lost);
+  check(k == PINGPONG, "all round trips played", k);
   printf("threadtest: %d round trips in %ld ms\n", k, (clock_ns() - t0) / 1000000);
   end();
 }
@@ -269,7 +302,7 @@ static void bad_args(void)
   check(thread_join(-5, NULL) == -ESRCH, "join of tid -5: -ESRCH", 0);
   int pid = fork();
   if (pid == 0) {
-    sleep(1000);
+    sleep(100);   // a join that waited for it would come back after 1 s: wrong
     exit(0);
   }
   check(thread_join(pid, NULL) == -ESRCH, "join of another process's tid: -ESRCH", pid);
@@ -434,7 +467,7 @@ static void sbrk_shrink(void)
   if (pid == 0)
     sbrk_shrink_child();
   int st = 0;
-  check(wait(&st) == pid, "wait for the child", 0);
+  check(wait_child(pid, &st) == pid, "wait for the child", 0);
   check(st == -1, "the reader faulted on the freed page: the process died (-1)", st);
   check(freepages() == before, "free pages back to the baseline", freepages() - before);
   end();
@@ -506,7 +539,7 @@ static void ending(void)
     exit(42);
   }
   int st = 0;
-  check(wait(&st) == pid, "wait", 0);
+  check(wait_child(pid, &st) == pid, "wait", 0);
   check(st == 42, "exit(42) with 5 other threads running ends the process with 42", st);
   pid = fork();
   if (pid == 0) {
@@ -515,7 +548,7 @@ static void ending(void)
     for (;;)
       ;   // the first thread spins on
   }
-  check(wait(&st) == pid, "wait", 0);
+  check(wait_child(pid, &st) == pid, "wait", 0);
   check(st == 42, "exit(42) in a later thread ends the first one too", st);
   pid = fork();
   if (pid == 0) {
@@ -526,7 +559,7 @@ static void ending(void)
   }
   sleep(5);
   check(kill(pid) == 0, "kill a process whose first thread is gone", 0);
-  check(wait(&st) == pid, "wait", 0);
+  check(wait_child(pid, &st) == pid, "wait", 0);
   check(st == -1, "killed: status -1", st);
   check(freepages() == before, "free pages back to the baseline", freepages() - before);
   end();
@@ -539,13 +572,13 @@ static void ending(void)
     (void)t;
     thread_exit(5);   // first thread first; then the other one calls exit(42)
   }
-  check(wait(&st) == pid && st == 42, "exit() of the last thread gives the status", st);
+  check(wait_child(pid, &st) == pid && st == 42, "exit() of the last thread gives the status", st);
   pid = fork();
   if (pid == 0) {
     thread_spawn(spin_fn, (void *)30);   // returns later: thread_exit(0) of the last thread
     thread_exit(9);
   }
-  check(wait(&st) == pid && st == 0, "the last thread's thread_exit status is the process's", st);
+  check(wait_child(pid, &st) == pid && st == 0, "the last thread's thread_exit status is the process's", st);
   check(freepages() == before, "free pages back to the baseline", freepages() - before);
   end();
 
@@ -559,7 +592,7 @@ static void ending(void)
   }
   sleep(10);
   check(kill(pid) == 0, "kill a process with 6 threads", 0);
-  check(wait(&st) == pid, "wait", 0);
+  check(wait_child(pid, &st) == pid, "wait", 0);
   check(st == -1, "killed: status -1", st);
   check(kill(pid) == -ESRCH, "it is gone", 0);
   check(freepages() == before, "free pages back to the baseline", freepages() - before);
@@ -573,7 +606,7 @@ static void ending(void)
     *(volatile int *)0 = 1;   // the first thread faults; the other five die with it
     exit(3);
   }
-  check(wait(&st) == pid, "wait", 0);
+  check(wait_child(pid, &st) == pid, "wait", 0);
   check(st == -1, "a fault in one thread ends the process with -1", st);
   check(freepages() == before, "free pages back to the baseline", freepages() - before);
   end();
@@ -590,7 +623,7 @@ static void ending(void)
     wait(&cst);
     exit(cst);
   }
-  check(wait(&st) == pid && st == 11, "fork in a threaded process: the child is one thread, its own leader",
+  check(wait_child(pid, &st) == pid && st == 11, "fork in a threaded process: the child is one thread, its own leader",
         st);
   check(freepages() == before, "free pages back to the baseline", freepages() - before);
   end();
@@ -695,7 +728,7 @@ static void vcpu_shared(void)
     exit(6);
   }
   int st = 0;
-  check(wait(&st) == pid && st == 6, "exit() while threads run guests: status 6", st);
+  check(wait_child(pid, &st) == pid && st == 6, "exit() while threads run guests: status 6", st);
   check(freepages() == before, "free pages back to the baseline (VM freed)", freepages() - before);
   end();
 }
