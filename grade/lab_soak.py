@@ -60,8 +60,9 @@ def soak2(r):
 
 # The parts of user/threadtest.c, in the order it runs them.
 THREAD_PARTS = ["create_join", "mutex_counter", "futex_pingpong", "futex_calls", "bad_args",
-                "limits", "sbrk_shared", "sbrk_shrink", "exit_while_running", "last_thread_exit",
-                "kill", "fault_kills_all", "fork_in_thread", "vcpu_busy", "exit_in_guest"]
+                "limits", "sbrk_shared", "sbrk_shrink", "copy_vs_sbrk", "exit_while_running",
+                "last_thread_exit", "kill", "fault_kills_all", "fork_in_thread", "vcpu_busy",
+                "exit_in_guest"]
 
 
 @test(points=4, title="threads and futexes on 2 CPUs: races, exit and kill with threads "

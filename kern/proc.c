@@ -557,6 +557,11 @@ static void size_unlock(struct proc *g)
   release(&ptable.lock);
 }
 
+// Keeps the caller's user page table as it is (a sibling's sbrk waits) for
+// code that looks frames up and keeps them: vm_map.
+void uvm_hold(void) { size_lock(myproc()->leader); }
+void uvm_unhold(void) { size_unlock(myproc()->leader); }
+
 // The channel sleepers on the tick count wait on: woken at every tick.
 void *ticks_chan(void) { return &ticks; }
 

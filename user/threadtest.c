@@ -162,7 +162,7 @@ static void mutex_counter(void)
 
 // ---- futex ping-pong: a lost wake-up stalls a side for a 1 s timeout -------
 
-#define PINGPONG 2000
+#define PINGPONG 1000
 static volatile int turn, lost, pp_stop;
 
 static void pong_fn(void *arg)
@@ -473,6 +473,50 @@ static void sbrk_shrink(void)
   end();
 }
 
+// One thread copies to and from a heap page in system calls while another
+// takes the page away and gives it back: every call either completes or
+// says -EFAULT, and the kernel never writes a page after freeing it
+// (uvm.c: copy_user against uvm_dealloc_shared).
+static volatile char *race_page;
+static volatile int race_stop, race_bad, race_done;
+
+static void copier_fn(void *arg)
+{
+  setcpu(ncpu() > 1 ? 1 : 0);
+  while (!race_stop) {
+    long r = cmdline((char *)race_page, 512);        // copyout
+    long w = futex_wait((int *)race_page, 12345, 0);   // copyin: the word is 0
+    race_bad += !(r > 0 || r == -EFAULT) || !(w == -EAGAIN || w == -EFAULT);
+    race_done++;
+  }
+}
+
+static void copy_vs_sbrk(void)
+{
+  begin("copy_vs_sbrk");
+  setcpu(0);
+  long cur = sbrk(0), pad = (4096 - cur % 4096) % 4096;
+  sbrk(pad);
+  race_page = (char *)(cur + pad);
+  race_stop = race_bad = race_done = 0;
+  long before = freepages();
+  int tid = thread_spawn(copier_fn, NULL);
+  int flips = 0;
+  for (long t0 = clock_ns(); flips < 2000 && clock_ns() - t0 < 1500000000L; flips++) {
+    sbrk(4096);
+    race_page[100] = 1;
+    sbrk(-4096);
+  }
+  race_stop = 1;
+  thread_join(tid, NULL);
+  setcpu(-1);
+  check(race_bad == 0, "each call either worked or said -EFAULT", race_bad);
+  check(race_done > 0 && flips > 0, "both sides ran", race_done);
+  check(freepages() == before, "free pages back to the baseline", freepages() - before);
+  sbrk(-pad);
+  end();
+}
+
 // ---- ending a process with threads in it ------------------------------------
 
 static volatile int sleeper_ready;
@@ -743,6 +787,7 @@ int main(void)
   limits();
   sbrk_shared();
   sbrk_shrink();
+  copy_vs_sbrk();
   ending();
   vcpu_shared();
   if (failures) {
