@@ -113,7 +113,6 @@ static struct proc *allocproc(void)
   p->leader = p;
   p->nthreads = 1;
   p->exiting = p->joined = p->sizelock = 0;
-  p->futex_addr = 0;
   release(&ptable.lock);
   p->killed = 0;
   p->pincpu = -1;

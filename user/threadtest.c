@@ -214,6 +214,14 @@ static void waiter_fn(void *arg)
     atomic_add(&woken_ok, 1);
 }
 
+static volatile int far_word, far_result;
+
+static void far_fn(void *arg)
+{
+  far_result = 1;
+  far_result = futex_wait(&far_word, 0, 0x7fffffffffffffffL);
+}
+
 static void futex_calls(void)
 {
   begin("futex_calls");
@@ -226,11 +234,21 @@ static void futex_calls(void)
   check(futex_wake((int *)0xffffffff80100000UL, 1) == -EFAULT, "futex_wake on kernel memory: -EFAULT", 0);
   check(futex_wake(&word, -1) == -EINVAL, "futex_wake of -1 waiters: -EINVAL", 0);
   check(futex_wake(&word, 10) == 0, "futex_wake without waiters wakes 0", 0);
+
   long t0 = clock_ns();
   int r = futex_wait(&word, 5, 50 * 1000000L);
   long dt = clock_ns() - t0;
   check(r == -ETIMEDOUT, "futex_wait with a 50 ms timeout: -ETIMEDOUT", r);
   check(dt >= 50 * 1000000L && dt < 3000 * 1000000L, "it slept at least 50 ms (and not seconds)", dt / 1000);
+
+  // The largest timeout: the thread sleeps until woken.
+  far_word = 0;
+  far_result = 0;
+  int far = thread_spawn(far_fn, NULL), got = 0;
+  for (long t1 = clock_ns(); !got && clock_ns() - t1 < 5000000000L; yield())
+    got = far_result == 1 && futex_wake(&far_word, 1) == 1;
+  thread_join(far, NULL);
+  check(got && far_result == 0, "futex_wait with a timeout of LONG_MAX ns sleeps until woken", far_result);
 
   // Three sleepers, woken two, then one, then none is left.
   word = 0;
