@@ -183,9 +183,16 @@ int fork(void)
 
 // p just became RUNNABLE (ptable.lock held): a CPU that may run it and
 // halts for want of work gets an IPI, or p would wait for that CPU's next
-// timer tick (10 ms: a futex ping-pong between two CPUs would crawl).
+// timer tick (10 ms: a futex ping-pong between two CPUs would crawl). When
+// this CPU is in its scheduler (an interrupt woke p), it looks again right
+// away and runs p itself: p does not move to another CPU for nothing.
 static void wake_idle_cpu(struct proc *p)
 {
+  struct cpu *self = mycpu();
+  if (!self->proc && (p->pincpu < 0 || p->pincpu == self->id)) {
+    self->idle = 0;   // do not halt before the next look (scheduler())
+    return;
+  }
   for (int c = 0; c < ncpu; c++) {
     if (!cpus[c].idle || (p->pincpu >= 0 && p->pincpu != c) || c == cpuid_self())
       continue;
