@@ -717,8 +717,11 @@ static void vcpu_fn(void *arg)
   struct vm_exit e;
   memset(&e, 0, sizeof e);
   atomic_add(&vrun_in, 1);
-  while (!vrun_stop && vcpu_run(vm, (int)(long)arg, &e) == 0)
-    ;
+  while (!vrun_stop) {
+    int r = vcpu_run(vm, (int)(long)arg, &e);
+    if (r < 0 && r != -EBUSY)
+      break;   // -EBUSY: the main thread has it for a moment; try again
+  }
 }
 
 static uint8 *guest_pages(long n)
