@@ -585,6 +585,16 @@ static void busy_child(void)
   sleep(2);
 }
 
+static volatile int alloc_stop;
+
+static void alloc_fn(void *arg)
+{
+  while (!alloc_stop) {
+    void *m = malloc(64);
+    free(m);
+  }
+}
+
 static void exit_fn(void *arg)
 {
   sleep(3);
@@ -687,6 +697,24 @@ static void ending(void)
   }
   check(wait_child(pid, &st) == pid && st == 11, "fork in a threaded process: the child is one thread, its own leader",
         st);
+
+  // A sibling allocates all the time: fork must not hand the child a heap
+  // whose lock that sibling held (the child would hang in malloc).
+  alloc_stop = 0;
+  int t = thread_spawn(alloc_fn, NULL);
+  int hung = 0;
+  for (int i = 0; i < 20 && !hung; i++) {
+    pid = fork();
+    if (pid == 0) {
+      void *m = malloc(100 + i);
+      free(m);
+      exit(m ? 13 : 14);
+    }
+    hung = !(wait_child(pid, &st) == pid && st == 13);
+  }
+  alloc_stop = 1;
+  thread_join(t, NULL);
+  check(!hung, "a child forked while a sibling runs malloc can malloc", st);
   check(freepages() == before, "free pages back to the baseline", freepages() - before);
   end();
 }
