@@ -54,22 +54,26 @@ static int wait_change(volatile int *w, int v)
 // (and ends it) should the child still be there after 15 s.
 static volatile int wd_armed;
 
+static volatile int wd_pid, wd_line;
+
 static void watchdog_fn(void *arg)
 {
   long t0 = clock_ns();
   while (wd_armed) {
     futex_wait(&wd_armed, 1, 100000000L);
     if (wd_armed && clock_ns() - t0 > 15000000000L) {
-      printf("threadtest: %s: FAIL: child %ld still there after 15 s\n", part, (long)arg);
+      printf("threadtest: %s: FAIL: child %d (line %d) still there after 15 s\n", part, wd_pid, wd_line);
       exit(1);
     }
   }
 }
 
-static int wait_child(int pid, int *st)
+#define wait_child(pid, st) wait_child_at(pid, st, __LINE__)
+static int wait_child_at(int pid, int *st, int line)
 {
   wd_armed = 1;
-  int wd = thread_spawn(watchdog_fn, (void *)(long)pid);
+  wd_pid = pid, wd_line = line;
+  int wd = thread_spawn(watchdog_fn, NULL);
   int r = wait(st);
   wd_armed = 0;
   futex_wake(&wd_armed, 1);
