@@ -59,8 +59,9 @@ struct proc {
 #define USTACKBASE (USERSTACK - USTACKPAGES * PGSIZE)
 #define HEAPTOP (USTACKBASE - PGSIZE)
 
-// Threads one process may have at once, its first one included: room for
-// a VMM's vcpu threads, and a thread bomb cannot fill the whole table.
+// Table slots one process's threads may hold at once, its first one and
+// ended threads not joined yet included: room for a VMM's vcpu threads, and
+// a thread bomb cannot fill the whole table.
 #define THREADS_MAX (NPROC / 2)
 
 struct proc *myproc(void);
