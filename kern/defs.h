@@ -173,6 +173,8 @@ int sleep_ticks(uint64 n);
 uint64 uptime(void);
 int64 growproc(int64 n);
 void *ticks_chan(void);                 // woken at every tick
+void uvm_hold(void);                    // no sbrk of the process meanwhile (vm_map)
+void uvm_unhold(void);
 int thread_create(uint64 fn, uint64 arg, uint64 sp, uint64 ret);
 void thread_exit(int status) __attribute__((noreturn));
 int thread_join(int tid, uint64 ustatus);

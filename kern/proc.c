@@ -113,7 +113,6 @@ static struct proc *allocproc(void)
   p->leader = p;
   p->nthreads = 1;
   p->exiting = p->joined = p->sizelock = 0;
-  p->futex_addr = 0;
   release(&ptable.lock);
   p->killed = 0;
   p->pincpu = -1;
@@ -184,9 +183,16 @@ int fork(void)
 
 // p just became RUNNABLE (ptable.lock held): a CPU that may run it and
 // halts for want of work gets an IPI, or p would wait for that CPU's next
-// timer tick (10 ms: a futex ping-pong between two CPUs would crawl).
+// timer tick (10 ms: a futex ping-pong between two CPUs would crawl). When
+// this CPU is in its scheduler (an interrupt woke p), it looks again right
+// away and runs p itself: p does not move to another CPU for nothing.
 static void wake_idle_cpu(struct proc *p)
 {
+  struct cpu *self = mycpu();
+  if (!self->proc && (p->pincpu < 0 || p->pincpu == self->id)) {
+    self->idle = 0;   // do not halt before the next look (scheduler())
+    return;
+  }
   for (int c = 0; c < ncpu; c++) {
     if (!cpus[c].idle || (p->pincpu >= 0 && p->pincpu != c) || c == cpuid_self())
       continue;
@@ -557,8 +563,25 @@ static void size_unlock(struct proc *g)
   release(&ptable.lock);
 }
 
+// Keeps the caller's user page table as it is (a sibling's sbrk waits) for
+// code that looks frames up and keeps them: vm_map.
+void uvm_hold(void) { size_lock(myproc()->leader); }
+void uvm_unhold(void) { size_unlock(myproc()->leader); }
+
 // The channel sleepers on the tick count wait on: woken at every tick.
 void *ticks_chan(void) { return &ticks; }
+
+// The table slots group g holds (ptable.lock held): its threads, the
+// ended ones nobody joined yet, and an EMBRYO being made one of them. They
+// count against THREADS_MAX, or a process that never joins could fill the
+// table with finished threads.
+static int group_slots(struct proc *g)
+{
+  int n = 0;
+  for (struct proc *q = ptable.proc; q < &ptable.proc[NPROC]; q++)
+    n += q->state != UNUSED && q->leader == g;
+  return n;
+}
 
 // 1 if user va is mapped executable in pml4.
 static int user_code(pte_t *pml4, uint64 va)
@@ -573,7 +596,8 @@ static int user_code(pte_t *pml4, uint64 va)
 // sees the ABI's alignment) and fn's return goes there. Returns its tid;
 // -EINVAL for a misaligned stack, -EFAULT for an fn or ret that is not
 // user code or a stack that is not writable user memory, -EAGAIN when the
-// process has THREADS_MAX threads or the table is full, -EINTR when the
+// process holds THREADS_MAX slots (threads, and ended ones not joined yet)
+// or the table is full, -EINTR when the
 // process is being killed.
 int thread_create(uint64 fn, uint64 arg, uint64 sp, uint64 ret)
 {
@@ -584,8 +608,6 @@ int thread_create(uint64 fn, uint64 arg, uint64 sp, uint64 ret)
     return -EFAULT;
   if (sp < 16 || copyout(cur->pml4, sp - 8, &ret, sizeof ret) < 0)
     return -EFAULT;
-  if (g->nthreads >= THREADS_MAX)   // a hint only; checked again below
-    return -EAGAIN;
   struct proc *np = allocproc();
   if (!np)
     return -EAGAIN;
@@ -600,7 +622,7 @@ int thread_create(uint64 fn, uint64 arg, uint64 sp, uint64 ret)
   memcpy(np->name, cur->name, sizeof np->name);
   np->pincpu = cur->pincpu;
   acquire(&ptable.lock);
-  int r = g->exiting || cur->killed ? -EINTR : g->nthreads >= THREADS_MAX ? -EAGAIN : 0;
+  int r = g->exiting || cur->killed ? -EINTR : group_slots(g) > THREADS_MAX ? -EAGAIN : 0;
   if (r < 0) {
     np->pml4 = NULL;
     freeproc(np);

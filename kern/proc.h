@@ -44,14 +44,11 @@ struct proc {
   struct trapframe *tf;      // user registers (top of kstack)
   struct context *context;   // swtch() here to run the process
   struct file ofile[NOFILE]; // leader only (proc_files())
-  // threads (kern/thread.c); the leader's fields speak for the group
+  // threads (kern/proc.c); the leader's fields speak for the group
   int nthreads;              // leader: threads not yet exited, itself included
   int exiting;               // leader: exit() is ending every thread
   int joined;                // a leader already joined (its slot stays for wait())
-  int sizelock;              // leader: a thread is changing sz (sleep on it)
-  uint64 futex_addr;         // futex_wait: the user address slept on, 0 = none
-  int futex_woken;           // futex_wake chose this thread
-  uint64 futex_deadline;     // futex_wait: tick count it gives up at, 0 = never
+  int sizelock;              // leader: a thread is changing sz or reading its frames (size_lock)
   char name[16];
   struct kcov *kcov;         // coverage record (kern/kcov.c), or NULL
 };
@@ -62,8 +59,9 @@ struct proc {
 #define USTACKBASE (USERSTACK - USTACKPAGES * PGSIZE)
 #define HEAPTOP (USTACKBASE - PGSIZE)
 
-// Threads one process may have at once, its first one included: room for
-// a VMM's vcpu threads, and a thread bomb cannot fill the whole table.
+// Table slots one process's threads may hold at once, its first one and
+// ended threads not joined yet included: room for a VMM's vcpu threads, and
+// a thread bomb cannot fill the whole table.
 #define THREADS_MAX (NPROC / 2)
 
 struct proc *myproc(void);

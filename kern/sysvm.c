@@ -196,13 +196,20 @@ static void vm_flush_tlbs(struct vm *vm)
 // int vm_map(int vm, uint64 gpa, void *uva, uint64 len, int flags)
 static uint64 vm_map_held(struct vm *vm);
 
+// The user page table stays as it is throughout (uvm_hold, taken before
+// the VM as growproc takes them): the frames looked up must not be freed
+// by a sibling's sbrk before the nested table has them, where sbrk's
+// vm_uvm_drop finds them.
 uint64 sys_vm_map(void)
 {
+  uvm_hold();
   struct vm *vm = vm_hold(argint(0));
-  if (!vm)
-    return -ESRCH;
-  uint64 r = vm_map_held(vm);
-  vm_unhold(vm);
+  uint64 r = -ESRCH;
+  if (vm) {
+    r = vm_map_held(vm);
+    vm_unhold(vm);
+  }
+  uvm_unhold();
   return r;
 }
 

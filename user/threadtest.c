@@ -39,13 +39,46 @@ static void spin_fn(void *arg)
     ;
 }
 
-// Waits (futex, 1 s at a time) until *w != v; 1 if that took a timeout.
+// Waits (futex, 1 s at a time) until *w != v. Returns how many waits ran
+// into their timeout although *w had changed: the waker's futex_wake came
+// after the change and should have ended them, so each is a lost wake-up.
 static int wait_change(volatile int *w, int v)
 {
-  int stalls = 0;
+  int lost = 0;
   while (*w == v)
-    stalls += futex_wait(w, v, 1000000000L) == -ETIMEDOUT && *w == v;
-  return stalls;
+    lost += futex_wait(w, v, 1000000000L) == -ETIMEDOUT && *w != v;
+  return lost;
+}
+
+// wait() for a child that must end soon: a watchdog thread fails the test
+// (and ends it) should the child still be there after 15 s.
+static volatile int wd_armed;
+
+static volatile int wd_pid, wd_line;
+
+static void watchdog_fn(void *arg)
+{
+  long t0 = clock_ns();
+  while (wd_armed) {
+    futex_wait(&wd_armed, 1, 100000000L);
+    if (wd_armed && clock_ns() - t0 > 15000000000L) {
+      printf("threadtest: %s: FAIL: child %d (line %d) still there after 15 s\n", part, wd_pid, wd_line);
+      exit(1);
+    }
+  }
+}
+
+#define wait_child(pid, st) wait_child_at(pid, st, __LINE__)
+static int wait_child_at(int pid, int *st, int line)
+{
+  wd_armed = 1;
+  wd_pid = pid, wd_line = line;
+  int wd = thread_spawn(watchdog_fn, NULL);
+  int r = wait(st);
+  wd_armed = 0;
+  futex_wake(&wd_armed, 1);
+  thread_join(wd, NULL);
+  return r;
 }
 
 // ---- create and join -----------------------------------------------------
@@ -133,37 +166,41 @@ static void mutex_counter(void)
 
 // ---- futex ping-pong: a lost wake-up stalls a side for a 1 s timeout -------
 
-#define PINGPONG 3000
-static volatile int turn;
-static volatile int stalls;
+#define PINGPONG 1000
+static volatile int turn, lost, pp_stop;
 
 static void pong_fn(void *arg)
 {
   setcpu(ncpu() > 1 ? 1 : 0);
-  for (int k = 0; k < PINGPONG; k++) {
-    stalls += wait_change(&turn, 0);   // wait for my turn (1)
+  while (!pp_stop) {
+    atomic_add(&lost, wait_change(&turn, 0));   // wait for my turn (1)
     turn = 0;
     futex_wake(&turn, 1);
   }
 }
 
+// Two threads on two CPUs hand a turn back and forth; each waits in
+// futex_wait. The first lost wake-ups end the game (each costs a second).
 static void futex_pingpong(void)
 {
   begin("futex_pingpong");
   setcpu(0);
-  turn = 0;
-  stalls = 0;
+  turn = lost = pp_stop = 0;
   int tid = thread_spawn(pong_fn, NULL);
   long t0 = clock_ns();
   int k = 0;
-  for (; k < PINGPONG; k++) {
+  for (; k < PINGPONG && lost < 2; k++) {
     turn = 1;
     futex_wake(&turn, 1);
-    stalls += wait_change(&turn, 1);
+    atomic_add(&lost, wait_change(&turn, 1));
   }
+  pp_stop = 1;
+  turn = 1;   // the other player's last turn: it sees pp_stop
+  futex_wake(&turn, 1);
   check(thread_join(tid, NULL) == 0, "join the other player", tid);
   setcpu(-1);
-  check(stalls == 0, "no wake-up lost (waits that ran into their 1 s timeout)", stalls);
+  check(lost == 0, "no wake-up lost (waits that ran into their 1 s timeout after the word changed)", lost);
+  check(k == PINGPONG, "all round trips played", k);
   printf("threadtest: %d round trips in %ld ms\n", k, (clock_ns() - t0) / 1000000);
   end();
 }
@@ -181,6 +218,14 @@ static void waiter_fn(void *arg)
     atomic_add(&woken_ok, 1);
 }
 
+static volatile int far_word, far_result;
+
+static void far_fn(void *arg)
+{
+  far_result = 1;
+  far_result = futex_wait(&far_word, 0, 0x7fffffffffffffffL);
+}
+
 static void futex_calls(void)
 {
   begin("futex_calls");
@@ -193,11 +238,21 @@ static void futex_calls(void)
   check(futex_wake((int *)0xffffffff80100000UL, 1) == -EFAULT, "futex_wake on kernel memory: -EFAULT", 0);
   check(futex_wake(&word, -1) == -EINVAL, "futex_wake of -1 waiters: -EINVAL", 0);
   check(futex_wake(&word, 10) == 0, "futex_wake without waiters wakes 0", 0);
+
   long t0 = clock_ns();
   int r = futex_wait(&word, 5, 50 * 1000000L);
   long dt = clock_ns() - t0;
   check(r == -ETIMEDOUT, "futex_wait with a 50 ms timeout: -ETIMEDOUT", r);
   check(dt >= 50 * 1000000L && dt < 3000 * 1000000L, "it slept at least 50 ms (and not seconds)", dt / 1000);
+
+  // The largest timeout: the thread sleeps until woken.
+  far_word = 0;
+  far_result = 0;
+  int far = thread_spawn(far_fn, NULL), got = 0;
+  for (long t1 = clock_ns(); !got && clock_ns() - t1 < 5000000000L; yield())
+    got = far_result == 1 && futex_wake(&far_word, 1) == 1;
+  thread_join(far, NULL);
+  check(got && far_result == 0, "futex_wait with a timeout of LONG_MAX ns sleeps until woken", far_result);
 
   // Three sleepers, woken two, then one, then none is left.
   word = 0;
@@ -269,7 +324,7 @@ static void bad_args(void)
   check(thread_join(-5, NULL) == -ESRCH, "join of tid -5: -ESRCH", 0);
   int pid = fork();
   if (pid == 0) {
-    sleep(1000);
+    sleep(100);   // a join that waited for it would come back after 1 s: wrong
     exit(0);
   }
   check(thread_join(pid, NULL) == -ESRCH, "join of another process's tid: -ESRCH", pid);
@@ -320,6 +375,14 @@ static void limits(void)
   check(err == -EAGAIN, "thread_spawn past the per-process limit: -EAGAIN", err);
   check(n == 31, "31 threads besides the first (THREADS_MAX 32)", n);
   join_all(tid, n);
+
+  // Threads that ended but were not joined keep their slots: they count.
+  n = 0;
+  while (n < 64 && (tid[n] = thread_spawn(nop_fn, NULL)) > 0)
+    n++;
+  check(n == 31 && n < 64 && tid[n] == -EAGAIN, "31 ended threads not joined yet hold the limit", n);
+  for (int i = 0; i < n; i++)
+    check(thread_join(tid[i], NULL) == 0, "join an ended thread", tid[i]);
   long before = freepages();   // the heap now holds 31 stacks: it grows no more below
 
   char *argv[] = {"echo", "threadtest: exec ran (WRONG)", NULL};
@@ -434,9 +497,53 @@ static void sbrk_shrink(void)
   if (pid == 0)
     sbrk_shrink_child();
   int st = 0;
-  check(wait(&st) == pid, "wait for the child", 0);
+  check(wait_child(pid, &st) == pid, "wait for the child", 0);
   check(st == -1, "the reader faulted on the freed page: the process died (-1)", st);
   check(freepages() == before, "free pages back to the baseline", freepages() - before);
+  end();
+}
+
+// One thread copies to and from a heap page in system calls while another
+// takes the page away and gives it back: every call either completes or
+// says -EFAULT, and the kernel never writes a page after freeing it
+// (uvm.c: copy_user against uvm_dealloc_shared).
+static volatile char *race_page;
+static volatile int race_stop, race_bad, race_done;
+
+static void copier_fn(void *arg)
+{
+  setcpu(ncpu() > 1 ? 1 : 0);
+  while (!race_stop) {
+    long r = cmdline((char *)race_page, 512);        // copyout
+    long w = futex_wait((int *)race_page, 12345, 0);   // copyin: the word is 0
+    race_bad += !(r > 0 || r == -EFAULT) || !(w == -EAGAIN || w == -EFAULT);
+    race_done++;
+  }
+}
+
+static void copy_vs_sbrk(void)
+{
+  begin("copy_vs_sbrk");
+  setcpu(0);
+  long cur = sbrk(0), pad = (4096 - cur % 4096) % 4096;
+  sbrk(pad);
+  race_page = (char *)(cur + pad);
+  race_stop = race_bad = race_done = 0;
+  long before = freepages();
+  int tid = thread_spawn(copier_fn, NULL);
+  int flips = 0;
+  for (long t0 = clock_ns(); flips < 2000 && clock_ns() - t0 < 1500000000L; flips++) {
+    sbrk(4096);
+    race_page[100] = 1;
+    sbrk(-4096);
+  }
+  race_stop = 1;
+  thread_join(tid, NULL);
+  setcpu(-1);
+  check(race_bad == 0, "each call either worked or said -EFAULT", race_bad);
+  check(race_done > 0 && flips > 0, "both sides ran", race_done);
+  check(freepages() == before, "free pages back to the baseline", freepages() - before);
+  sbrk(-pad);
   end();
 }
 
@@ -490,6 +597,16 @@ static void busy_child(void)
   sleep(2);
 }
 
+static volatile int alloc_stop;
+
+static void alloc_fn(void *arg)
+{
+  while (!alloc_stop) {
+    void *m = malloc(64);
+    free(m);
+  }
+}
+
 static void exit_fn(void *arg)
 {
   sleep(3);
@@ -506,7 +623,7 @@ static void ending(void)
     exit(42);
   }
   int st = 0;
-  check(wait(&st) == pid, "wait", 0);
+  check(wait_child(pid, &st) == pid, "wait", 0);
   check(st == 42, "exit(42) with 5 other threads running ends the process with 42", st);
   pid = fork();
   if (pid == 0) {
@@ -515,7 +632,7 @@ static void ending(void)
     for (;;)
       ;   // the first thread spins on
   }
-  check(wait(&st) == pid, "wait", 0);
+  check(wait_child(pid, &st) == pid, "wait", 0);
   check(st == 42, "exit(42) in a later thread ends the first one too", st);
   pid = fork();
   if (pid == 0) {
@@ -526,7 +643,7 @@ static void ending(void)
   }
   sleep(5);
   check(kill(pid) == 0, "kill a process whose first thread is gone", 0);
-  check(wait(&st) == pid, "wait", 0);
+  check(wait_child(pid, &st) == pid, "wait", 0);
   check(st == -1, "killed: status -1", st);
   check(freepages() == before, "free pages back to the baseline", freepages() - before);
   end();
@@ -539,13 +656,13 @@ static void ending(void)
     (void)t;
     thread_exit(5);   // first thread first; then the other one calls exit(42)
   }
-  check(wait(&st) == pid && st == 42, "exit() of the last thread gives the status", st);
+  check(wait_child(pid, &st) == pid && st == 42, "exit() of the last thread gives the status", st);
   pid = fork();
   if (pid == 0) {
     thread_spawn(spin_fn, (void *)30);   // returns later: thread_exit(0) of the last thread
     thread_exit(9);
   }
-  check(wait(&st) == pid && st == 0, "the last thread's thread_exit status is the process's", st);
+  check(wait_child(pid, &st) == pid && st == 0, "the last thread's thread_exit status is the process's", st);
   check(freepages() == before, "free pages back to the baseline", freepages() - before);
   end();
 
@@ -559,7 +676,7 @@ static void ending(void)
   }
   sleep(10);
   check(kill(pid) == 0, "kill a process with 6 threads", 0);
-  check(wait(&st) == pid, "wait", 0);
+  check(wait_child(pid, &st) == pid, "wait", 0);
   check(st == -1, "killed: status -1", st);
   check(kill(pid) == -ESRCH, "it is gone", 0);
   check(freepages() == before, "free pages back to the baseline", freepages() - before);
@@ -573,7 +690,7 @@ static void ending(void)
     *(volatile int *)0 = 1;   // the first thread faults; the other five die with it
     exit(3);
   }
-  check(wait(&st) == pid, "wait", 0);
+  check(wait_child(pid, &st) == pid, "wait", 0);
   check(st == -1, "a fault in one thread ends the process with -1", st);
   check(freepages() == before, "free pages back to the baseline", freepages() - before);
   end();
@@ -590,8 +707,26 @@ static void ending(void)
     wait(&cst);
     exit(cst);
   }
-  check(wait(&st) == pid && st == 11, "fork in a threaded process: the child is one thread, its own leader",
+  check(wait_child(pid, &st) == pid && st == 11, "fork in a threaded process: the child is one thread, its own leader",
         st);
+
+  // A sibling allocates all the time: fork must not hand the child a heap
+  // whose lock that sibling held (the child would hang in malloc).
+  alloc_stop = 0;
+  int t = thread_spawn(alloc_fn, NULL);
+  int hung = 0;
+  for (int i = 0; i < 20 && !hung; i++) {
+    pid = fork();
+    if (pid == 0) {
+      void *m = malloc(100 + i);
+      free(m);
+      exit(m ? 13 : 14);
+    }
+    hung = !(wait_child(pid, &st) == pid && st == 13);
+  }
+  alloc_stop = 1;
+  thread_join(t, NULL);
+  check(!hung, "a child forked while a sibling runs malloc can malloc", st);
   check(freepages() == before, "free pages back to the baseline", freepages() - before);
   end();
 }
@@ -622,8 +757,11 @@ static void vcpu_fn(void *arg)
   struct vm_exit e;
   memset(&e, 0, sizeof e);
   atomic_add(&vrun_in, 1);
-  while (!vrun_stop && vcpu_run(vm, (int)(long)arg, &e) == 0)
-    ;
+  while (!vrun_stop) {
+    int r = vcpu_run(vm, (int)(long)arg, &e);
+    if (r < 0 && r != -EBUSY)
+      break;   // -EBUSY: the main thread has it for a moment; try again
+  }
 }
 
 static uint8 *guest_pages(long n)
@@ -695,7 +833,7 @@ static void vcpu_shared(void)
     exit(6);
   }
   int st = 0;
-  check(wait(&st) == pid && st == 6, "exit() while threads run guests: status 6", st);
+  check(wait_child(pid, &st) == pid && st == 6, "exit() while threads run guests: status 6", st);
   check(freepages() == before, "free pages back to the baseline (VM freed)", freepages() - before);
   end();
 }
@@ -710,6 +848,7 @@ int main(void)
   limits();
   sbrk_shared();
   sbrk_shrink();
+  copy_vs_sbrk();
   ending();
   vcpu_shared();
   if (failures) {

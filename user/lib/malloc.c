@@ -16,6 +16,11 @@ static union header base;
 static union header *freep;
 static struct mutex lock;
 
+// fork() holds the lock across the system call, so that the child's copy
+// of the heap is never one another thread was changing (user/lib/thread.c).
+void malloc_lock(void) { mutex_lock(&lock); }
+void malloc_unlock(void) { mutex_unlock(&lock); }
+
 static void free_locked(void *ap)
 {
   if (!ap)

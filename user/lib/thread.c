@@ -80,6 +80,19 @@ int thread_spawn(void (*fn)(void *), void *arg)
   return tid;
 }
 
+// The library's locks are held across the system call: the child is a copy
+// of this thread alone, and a lock another thread held at that moment would
+// stay locked in the child forever, its heap perhaps half changed.
+int fork(void)
+{
+  mutex_lock(&spawn_lock);
+  malloc_lock();
+  int r = sys_fork();
+  malloc_unlock();
+  mutex_unlock(&spawn_lock);
+  return r;
+}
+
 int thread_join(int tid, int *status)
 {
   int r = sys_thread_join(tid, status);

@@ -46,6 +46,9 @@ int futex_wake(volatile int *addr, int n);   // wakes up to n waiters; how many
 // The raw calls: fn(arg) runs on stack sp and returns to ret (kern/syscall.h).
 int sys_thread_create(void (*fn)(void *), void *arg, void *sp, void (*ret)(void));
 int sys_thread_join(int tid, int *status);
+int sys_fork(void);                     // fork() without the library's locks
+void malloc_lock(void);                 // fork() takes them (user/lib/thread.c)
+void malloc_unlock(void);
 
 // A lock for threads: waiters sleep in futex_wait instead of spinning.
 struct mutex {
