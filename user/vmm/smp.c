@@ -5,14 +5,15 @@
 // under one lock, the VMM lock: a thread holds it for everything but
 // vcpu_run and its waits.
 //
-// The local APICs talk to each other through the ICR (lapic.c calls
-// smp_ipi): fixed, lowest-priority, NMI, INIT and startup IPIs to
-// physical or logical destinations or a shorthand (Intel SDM Vol. 3A §10.6,
-// AMD APM Vol. 2 §16.5 "Interprocessor Interrupts"). An interrupt for another
-// vcpu is useless until that vcpu looks at its APIC again: one running in the
-// guest on another host CPU must leave it (vcpu_kick), one blocked in HLT must
-// wake (a kick wakes it too, kern/vmabi.h), one waiting for a startup IPI
-// sleeps on a futex here and must be woken.
+// The local APICs talk to each other through the ICR (lapic.c's ICR write
+// calls smp_ipi_hook through lapic_ipi_hook): fixed, lowest-priority, NMI,
+// INIT and startup IPIs to physical or logical destinations or a shorthand
+// (Intel SDM Vol. 3A §10.6, AMD APM Vol. 2 §16.5 "Interprocessor
+// Interrupts"). An interrupt for another vcpu is useless until that vcpu
+// looks at its APIC again: one running in the guest on another host CPU must
+// leave it (vcpu_kick), one blocked in HLT must wake (a kick wakes it too,
+// kern/vmabi.h), one waiting for a startup IPI sleeps on a futex here and
+// must be woken.
 //
 // The startup protocol (SDM Vol. 3A §8.4.4.1 "Typical BSP Initialization
 // Sequence", the INIT-SIPI-SIPI of MP systems): an AP starts in
