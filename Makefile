@@ -317,6 +317,7 @@ GUESTMEM ?= 256
 # APIC=1: the guest also gets a local APIC, an I/O APIC and ACPI tables (vmm -A, lab 7).
 # With it Linux gets KVM's paravirtual interface too (kvmclock, PV EOI, x2APIC, TSC-deadline;
 # vmm -p on, which PV=1 asks for alone); NOPV=1 turns that off (vmm -p off).
+# VCPUS=N (with APIC=1): N vcpus, one VMM thread each (vmm -V, lab 8).
 CMDLINE ?= console=ttyS0 earlyprintk=serial,ttyS0,115200 $(if $(APIC)$(PV),,noapic acpi=off )reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd
 $(LX)/vmlinuz $(LX)/busybox:
 	@sh tools/linux/fetch.sh $(LX)
@@ -333,7 +334,7 @@ linux-files: $(LX)/initrd.tar
 linux: all tools-check $(LX)/initrd.tar
 	@echo "*** Linux in svmlab's VMM: 'poweroff -f' in the guest ends it; Ctrl-A X quits QEMU"
 	$(QEMU) -accel tcg -cpu $(QEMUCPU) -smp $(CPUS) -m $(LINUXMEM) -no-reboot -kernel $(B)/kernel.bin \
-	  -initrd $(LX)/initrd.tar -append "test=vmm -M $(GUESTMEM)$(if $(APIC), -A)$(if $(PV), -p on)$(if $(NOPV), -p off) -k bzImage -r initramfs -a cmdline $(APPEND)" \
+	  -initrd $(LX)/initrd.tar -append "test=vmm -M $(GUESTMEM)$(if $(APIC), -A)$(if $(PV), -p on)$(if $(NOPV), -p off)$(if $(VCPUS), -V $(VCPUS)) -k bzImage -r initramfs -a cmdline $(APPEND)" \
 	  -device isa-debug-exit,iobase=0xf4,iosize=0x04 $(QEMUEXTRA) -nographic
 
 clean:

@@ -280,8 +280,8 @@ cases(no_leak, ("points", "name", "title", "cmdline", "timeout", "case"), [
     (3, "oom", "VM calls with memory exhausted fail with -ENOMEM only, and leak nothing", "test=hostile oom", 120,
      (r"^hostile: oom: 13 rounds with 0\.\.24 pages left: (?P<steps>\d+) VM steps succeeded, " + FREE,
       r"^hostile: oom: ok$")),
-    (3, "kill", "processes killed in vcpu_run with 4 VMs x 4 vcpus free every page", "test=hostile kill", 90,
-     (r"^hostile: kill: 6 processes with 4 VMs x 4 vcpus killed in vcpu_run, " + FREE, None)),
+    (3, "kill", "processes killed in vcpu_run with 4 VMs x 8 vcpus free every page", "test=hostile kill", 90,
+     (r"^hostile: kill: 6 processes with 4 VMs x 8 vcpus killed in vcpu_run, " + FREE, None)),
 ], cpus=2)
 
 

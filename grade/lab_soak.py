@@ -56,3 +56,32 @@ def soak4(r):
 def soak2(r):
     clean_run(r, "soak")
     r.expect(r"^soak: 2 rounds on 2 cpus, 0 children failed; free pages (\d+) -> \1$")
+
+
+# The parts of user/threadtest.c, in the order it runs them.
+THREAD_PARTS = ["create_join", "mutex_counter", "futex_pingpong", "futex_calls", "bad_args",
+                "limits", "sbrk_shared", "sbrk_shrink", "copy_vs_sbrk", "exit_while_running",
+                "last_thread_exit", "kill", "fault_kills_all", "fork_in_thread", "vcpu_busy",
+                "exit_in_guest"]
+
+
+@test(points=4, title="threads and futexes on 2 CPUs: races, exit and kill with threads "
+      "running, limits (test=threadtest)", cmdline="test=threadtest", cpus=2, timeout=60)
+def threads2(r):
+    r.reject(r"\(WRONG\)$")   # exec ran in a process with two threads
+    clean_run(r, "threadtest")
+    for part in THREAD_PARTS:
+        r.check(r.find(r"^threadtest: %s: ok$" % part),
+                "expected 'threadtest: %s: ok' (see the FAIL lines of that part)" % part)
+    m = r.find(r"^threadtest: (\d+) increments by 4 threads on (\d+) cpus$")
+    r.check(m and int(m.group(1)) == 4 * 20000 and int(m.group(2)) == 2,
+            "expected 4 threads on both CPUs to count to 80000 under the mutex, got %r"
+            % (m.group(0) if m else None))
+    # Two processes die of a fault, each reported once however many threads
+    # it had: the reader of a page sbrk freed (not the first thread), and a
+    # NULL write with five threads running.
+    kills = r.findall(r"^pid \d+ \(threadtest\): killed: #PF page fault at rip 0x[0-9a-f]+ "
+                      r"addr (0x[0-9a-f]+) err 0x[0-9a-f]+$")
+    r.check([k.group(1) == "0x0" for k in kills] == [False, True],
+            "expected two 'killed: #PF' lines, a freed heap page's then addr 0x0, got %s"
+            % [k.group(1) for k in kills])

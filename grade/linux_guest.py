@@ -51,6 +51,8 @@ grep -v 'ommand line:' /tmp/dmesg | grep -E 'BUG:|WARNING:|Oops|Call Trace|panic
 grep -E 'tsc: (Detected|Refined|Unable|Marking)' /tmp/dmesg | sed 's/^/linuxtest: /'
 echo "linuxtest: clockevent $(cat /sys/devices/system/clockevents/clockevent0/current_device)"
 echo "linuxtest: interrupts $(grep -E '^ *(0|4|LOC|ERR|SPU):' /proc/interrupts | tr -s ' ' | tr '\n' ';')"
+echo "linuxtest: nproc $(nproc)"
+echo "linuxtest: ipis $(grep -E '^ *(LOC|RES|CAL):' /proc/interrupts | tr -s ' ' | tr '\n' ';')"
 echo "linuxtest: echo $((6 * 7))"
 case "$linuxtest_end" in
 sleep) echo "linuxtest: sleep start"; sleep 2; echo "linuxtest: sleep end"; poweroff -f ;;

@@ -38,6 +38,7 @@ struct cpu {
   uint64 ticks;              // timer ticks seen on this CPU
   struct vcpu *fpu_owner;    // whose x87/SSE state the registers hold (kern/svm/fpu.c)
   volatile int in_guest;     // between VMRUN's setup and its #VMEXIT (kern/watchdog.c)
+  volatile int idle;         // the scheduler found nothing to run and halts (kern/proc.c)
 };
 #define CPU_OFF_KSTACK 0x08
 #define CPU_OFF_USER_RSP 0x10

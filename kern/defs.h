@@ -174,12 +174,22 @@ int setcpu(int cpu);
 int sleep_ticks(uint64 n);
 uint64 uptime(void);
 int64 growproc(int64 n);
+void *ticks_chan(void);                 // woken at every tick
+void uvm_hold(void);                    // no sbrk of the process meanwhile (vm_map)
+void uvm_unhold(void);
+int thread_create(uint64 fn, uint64 arg, uint64 sp, uint64 ret);
+void thread_exit(int status) __attribute__((noreturn));
+int thread_join(int tid, uint64 ustatus);
+// futex.c
+int futex_wait(uint64 uaddr, int expected, int64 timeout_ns);
+int futex_wake(uint64 uaddr, int n);
 // (scheduler, proc_tick, proc_fault: declared with trap.c above)
 
 // uvm.c
 pte_t *uvm_lookup(pte_t *pml4, uint64 va);
 int uvm_alloc(pte_t *pml4, uint64 start, uint64 end, uint64 perm);
 void uvm_dealloc(pte_t *pml4, uint64 start, uint64 end);
+void uvm_dealloc_shared(pte_t *pml4, uint64 start, uint64 end);   // other CPUs may use pml4
 void uvm_free(pte_t *pml4);
 pte_t *uvm_copy(pte_t *src);
 int uvm_check(pte_t *pml4, uint64 va, uint64 len, uint64 perm);
@@ -219,6 +229,12 @@ uint64 sys_getcpu(void);
 uint64 sys_ncpu(void);
 uint64 sys_freepages(void);
 uint64 sys_yield(void);
+uint64 sys_thread_create(void);
+uint64 sys_thread_exit(void);
+uint64 sys_thread_join(void);
+uint64 sys_gettid(void);
+uint64 sys_futex_wait(void);
+uint64 sys_futex_wake(void);
 uint64 sys_halt(void);
 uint64 sys_cmdline(void);
 uint64 sys_read(void);

@@ -19,4 +19,5 @@
 #define ENOSPC 28
 #define ERANGE 34
 #define ENOSYS 38   // no such system call / feature not implemented
+#define ETIMEDOUT 110   // futex_wait's timeout passed
 #define ENODEV 19   // hardware missing (e.g. no SVM)

@@ -192,8 +192,8 @@ int exec_proc(struct proc *p, const char *path, char **argv, int argc)
     vm_proc_exit(p->pid);
   pte_t *old = p->pml4;
   strlcpy(p->name, basename(path), sizeof p->name);
-  p->pml4 = im.pml4;
-  p->heapbase = p->sz = im.brk;
+  p->pml4 = p->leader->pml4 = im.pml4;   // the only thread left (sys_exec), maybe not the first
+  p->leader->heapbase = p->leader->sz = im.brk;
   reset_tf(p->tf, im.entry, im.sp, argc, im.uargv);
   if (p == myproc())
     switchuvm(p);

@@ -22,21 +22,33 @@ struct file {
   uint64 size, off;
 };
 
+// A process is a group of threads, each a struct proc of its own (state,
+// kernel stack, registers) that share one address space, file table and
+// VMs. The group's first thread, its leader, holds what they share and
+// stays in the table until the whole group is gone: pid is the leader's
+// tid in every thread, parent is set in the leader only.
 struct proc {
   enum procstate state;      // all fields below are under ptable.lock,
   int pid;                   // except what only the process itself touches
+  int tid;                   // this thread's id (the leader's tid == pid)
+  struct proc *leader;       // the group's first thread (itself for a leader)
   struct proc *parent;
   void *chan;                // sleeping on chan
   int killed;
   int xstatus;               // exit status for wait()
   int pincpu;                // run only on this CPU; -1 = any
   int slice;                 // timer ticks used of the current time slice
-  pte_t *pml4;               // user address space (kernel half shared)
-  uint64 heapbase, sz;       // heap is [heapbase, sz); sbrk moves sz
+  pte_t *pml4;               // user address space (kernel half shared), the leader's in every thread
+  uint64 heapbase, sz;       // leader only: heap is [heapbase, sz); sbrk moves sz
   uint8 *kstack;             // KSTACKSIZE bytes; trapframe at the top
   struct trapframe *tf;      // user registers (top of kstack)
   struct context *context;   // swtch() here to run the process
-  struct file ofile[NOFILE];
+  struct file ofile[NOFILE]; // leader only (proc_files())
+  // threads (kern/proc.c); the leader's fields speak for the group
+  int nthreads;              // leader: threads not yet exited, itself included
+  int exiting;               // leader: exit() is ending every thread
+  int joined;                // a leader already joined (its slot stays for wait())
+  int sizelock;              // leader: a thread is changing sz or reading its frames (size_lock)
   char name[16];
   struct kcov *kcov;         // coverage record (kern/kcov.c), or NULL
   uint64 fail_nth;           // fault injection: this allocation from now fails, 0 = none (kalloc.c)
@@ -48,4 +60,10 @@ struct proc {
 #define USTACKBASE (USERSTACK - USTACKPAGES * PGSIZE)
 #define HEAPTOP (USTACKBASE - PGSIZE)
 
+// Table slots one process's threads may hold at once, its first one and
+// ended threads not joined yet included: room for a VMM's vcpu threads, and
+// a thread bomb cannot fill the whole table.
+#define THREADS_MAX (NPROC / 2)
+
 struct proc *myproc(void);
+static inline struct file *proc_files(struct proc *p) { return p->leader->ofile; }

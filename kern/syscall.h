@@ -40,4 +40,13 @@
 #define SYS_clock_ns 42
 #define SYS_vcpu_kick 43
 #define SYS_cons_read 44
-#define NSYSCALL 49   // 48: kcov (kern/kcov.h)
+// 48: kcov (kern/kcov.h)
+
+// Threads and futexes (kern/proc.c, kern/futex.c; user/lib/thread.c wraps them).
+#define SYS_thread_create 49  // int thread_create(fn, arg, sp, ret)  tid; fn(arg) on stack sp, returns to ret
+#define SYS_thread_exit 50    // void thread_exit(int status)   the last thread's ends the process
+#define SYS_thread_join 51    // int thread_join(int tid, int *status)   0
+#define SYS_gettid 52         // int gettid(void)
+#define SYS_futex_wait 53     // int futex_wait(volatile int *addr, int expected, long timeout_ns)
+#define SYS_futex_wake 54     // int futex_wake(volatile int *addr, int n)   how many woke
+#define NSYSCALL 55

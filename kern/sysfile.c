@@ -1,6 +1,6 @@
 // File system calls: the console (fds 0, 1, 2 of init, inherited) and
 // read-only files of the initrd. Files are held by value in the process
-// (kern/proc.h), so a forked child has its own offsets.
+// (kern/proc.h), so a forked child has its own offsets; its threads share them.
 #include "defs.h"
 #include "x86.h"
 #include "proc.h"
@@ -15,7 +15,7 @@ static struct file *getfile(int64 fd)
 {
   if (fd < 0 || fd >= NOFILE)
     return NULL;
-  struct file *f = &myproc()->ofile[fd];
+  struct file *f = &proc_files(myproc())[fd];
   return f->type == FD_NONE ? NULL : f;
 }
 
@@ -24,11 +24,16 @@ static int64 file_read(struct file *f, uint64 dst, uint64 n)
 {
   if (f->type == FD_CONSOLE)
     return consoleread(dst, n);
-  if (n > f->size - f->off)
-    n = f->size - f->off;
-  if (copyout(myproc()->pml4, dst, f->data + f->off, n) < 0)
+  // The file table is shared by threads: read the offset once, so that a
+  // sibling reading the same file meanwhile cannot make us copy past its end.
+  uint64 off = __atomic_load_n(&f->off, __ATOMIC_RELAXED);
+  if (off > f->size)
+    off = f->size;
+  if (n > f->size - off)
+    n = f->size - off;
+  if (copyout(myproc()->pml4, dst, f->data + off, n) < 0)
     return -EFAULT;
-  f->off += n;
+  f->off = off + n;
   return n;
 }
 
@@ -92,13 +97,18 @@ uint64 sys_open(void)
     return r == -ERANGE ? -ENOENT : r;
   if ((r = initrd_lookup(path, &data, &size)) < 0)
     return r;
+  // Threads share the table: two opens at once must not take one slot.
+  static struct spinlock ftlock = {0, "ofile", 0};
+  acquire(&ftlock);
   for (int fd = 0; fd < NOFILE; fd++) {
-    struct file *f = &myproc()->ofile[fd];
+    struct file *f = &proc_files(myproc())[fd];
     if (f->type == FD_NONE) {
       *f = (struct file){FD_INITRD, data, size, 0};
+      release(&ftlock);
       return fd;
     }
   }
+  release(&ftlock);
   return -EMFILE;
 }
 

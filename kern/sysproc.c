@@ -20,6 +20,19 @@ uint64 sys_getpid(void) { return myproc()->pid; }
 
 uint64 sys_sbrk(void) { return growproc(arglong(0)); }
 
+// Threads (kern/proc.c) and futexes (kern/futex.c).
+uint64 sys_thread_create(void) { return thread_create(argraw(0), argraw(1), argraw(2), argraw(3)); }
+
+uint64 sys_thread_exit(void) { thread_exit(argint(0)); }
+
+uint64 sys_thread_join(void) { return thread_join(argint(0), argraw(1)); }
+
+uint64 sys_gettid(void) { return myproc()->tid; }
+
+uint64 sys_futex_wait(void) { return futex_wait(argraw(0), argint(1), arglong(2)); }
+
+uint64 sys_futex_wake(void) { return futex_wake(argraw(0), argint(1)); }
+
 // Copies the NULL-terminated user array uargv of string pointers into
 // argv[], the strings into page. Returns argc or -EFAULT / -E2BIG.
 static int fetch_args(uint64 uargv, char *page, char **argv)
@@ -43,10 +56,12 @@ static int fetch_args(uint64 uargv, char *page, char **argv)
 }
 
 // exec(path, argv): argv is a NULL-terminated array of at most MAXARG
-// strings, PGSIZE bytes in all.
+// strings, PGSIZE bytes in all. -EBUSY while the process has other threads.
 uint64 sys_exec(void)
 {
   char path[MAXPATH], *argv[MAXARG];
+  if (myproc()->leader->nthreads > 1)
+    return -EBUSY;   // other threads still use the address space exec would free
   int r = copyinstr(myproc()->pml4, path, argraw(0), sizeof path);
   if (r < 0)
     return r == -ERANGE ? -ENOENT : r;

@@ -4,9 +4,15 @@
 //
 // Every argument comes from user space: handles are checked against the
 // caller's pid, addresses against the caller's page table, sizes for
-// overflow; errors are -E* codes, never panics. A process runs one system
-// call at a time, so a VM is only ever touched by its owner (or by
-// vm_proc_exit on the owner's way out); vmlock guards the slot table.
+// overflow; errors are -E* codes, never panics.
+//
+// A VM belongs to a process, and any of its threads may use it at once
+// (a VMM runs one thread per vcpu). vmlock guards the slot table and two
+// claims: a vcpu is claimed by the one thread that runs it or reads or
+// writes its registers (a second one gets -EBUSY), and the VM's layout
+// (vm_map, vm_unmap, vcpu_create, vm_destroy, sbrk's frame drop) changes
+// under a sleeping lock, one thread at a time. vm_destroy refuses (-EBUSY)
+// while a vcpu is claimed. vm_proc_exit runs when no thread is left.
 #include "defs.h"
 #include "cpu.h"
 #include "proc.h"
@@ -26,28 +32,70 @@ struct vm {
   struct vmcb_perm perm;                // I/O and MSR permission maps (all intercepted)
   struct vcpu *vcpu[VCPU_MAX_PER_VM];
   int nvcpu;
+  int busy[VCPU_MAX_PER_VM];            // claimed by a thread (vcpu_claim), under vmlock
+  int layout;                           // a thread changes the layout (vm_hold), under vmlock
+  int dying;                            // vm_destroy under way: no more claims
 };
 
 static struct vm vms[NVM];
 static struct spinlock vmlock = {0, "vm", 0};
 
 
-// The caller's VM h, or NULL (no such VM, or another process's).
-static struct vm *vm_get(int h)
+// The caller's VM h with its layout lock held (vm_unhold), or NULL. Waits
+// while another thread of the process holds it.
+static struct vm *vm_hold(int h)
 {
   if (h < 0 || h >= NVM)
     return NULL;
   struct vm *vm = &vms[h];
-  return vm->used && vm->pid == myproc()->pid ? vm : NULL;
+  acquire(&vmlock);
+  while (vm->used && vm->pid == myproc()->pid && vm->layout)
+    sleep(&vm->layout, &vmlock);
+  if (!vm->used || vm->pid != myproc()->pid || vm->dying) {
+    release(&vmlock);
+    return NULL;
+  }
+  vm->layout = 1;
+  release(&vmlock);
+  return vm;
+}
+
+static void vm_unhold(struct vm *vm)
+{
+  acquire(&vmlock);
+  vm->layout = 0;
+  wakeup(&vm->layout);
+  release(&vmlock);
+}
+
+// Claims vcpu i of the caller's VM h for this thread (vcpu_release):
+// *err is -ESRCH without such a vcpu, -EBUSY while another thread has it.
+static struct vcpu *vcpu_claim(int h, int i, int *err)
+{
+  struct vcpu *v = NULL;
+  *err = -ESRCH;
+  acquire(&vmlock);
+  struct vm *vm = h >= 0 && h < NVM ? &vms[h] : NULL;
+  if (vm && vm->used && !vm->dying && vm->pid == myproc()->pid && i >= 0 && i < vm->nvcpu) {
+    *err = -EBUSY;
+    if (!vm->busy[i]) {
+      vm->busy[i] = 1;
+      v = vm->vcpu[i];
+    }
+  }
+  release(&vmlock);
+  return v;
+}
+
+static void vcpu_release(struct vcpu *v)
+{
+  acquire(&vmlock);
+  ((struct vm *)v->vm)->busy[v->id] = 0;
+  release(&vmlock);
 }
 
 // The VM's nested page table, for the kernel's own reads of guest memory.
 struct npt *vm_npt(struct vm *vm) { return &vm->npt; }
-
-static struct vcpu *vcpu_get(struct vm *vm, int i)
-{
-  return vm && i >= 0 && i < vm->nvcpu ? vm->vcpu[i] : NULL;
-}
 
 // Frees everything of vm; the slot becomes free last. The vcpus leave the
 // table under vmlock first: vcpu_irq and vcpu_kick of a child look them up
@@ -127,10 +175,23 @@ uint64 sys_vm_create(void)
 // int vm_destroy(int vm)
 uint64 sys_vm_destroy(void)
 {
-  struct vm *vm = vm_get(argint(0));
+  struct vm *vm = vm_hold(argint(0));
   if (!vm)
     return -ESRCH;
-  vm_free(vm);
+  int busy = 0;
+  acquire(&vmlock);
+  for (int i = 0; i < vm->nvcpu; i++)
+    busy |= vm->busy[i];
+  vm->dying = !busy;
+  release(&vmlock);
+  if (busy) {
+    vm_unhold(vm);
+    return -EBUSY;   // another thread runs one of its vcpus
+  }
+  vm_free(vm);   // frees the slot: layout and dying go with it
+  acquire(&vmlock);
+  wakeup(&vm->layout);
+  release(&vmlock);
   return 0;
 }
 
@@ -149,13 +210,29 @@ static void vm_flush_tlbs(struct vm *vm)
 }
 
 // int vm_map(int vm, uint64 gpa, void *uva, uint64 len, int flags)
+static uint64 vm_map_held(struct vm *vm);
+
+// The user page table stays as it is throughout (uvm_hold, taken before
+// the VM as growproc takes them): the frames looked up must not be freed
+// by a sibling's sbrk before the nested table has them, where sbrk's
+// vm_uvm_drop finds them.
 uint64 sys_vm_map(void)
 {
-  struct vm *vm = vm_get(argint(0));
+  uvm_hold();
+  struct vm *vm = vm_hold(argint(0));
+  uint64 r = -ESRCH;
+  if (vm) {
+    r = vm_map_held(vm);
+    vm_unhold(vm);
+  }
+  uvm_unhold();
+  return r;
+}
+
+static uint64 vm_map_held(struct vm *vm)
+{
   uint64 gpa = argraw(1), uva = argraw(2), len = argraw(3);
   int flags = argint(4);
-  if (!vm)
-    return -ESRCH;
   if (!gpa_range_ok(gpa, len) || uva % PGSIZE || (flags & ~VM_MAP_RWX) || !(flags & VM_MAP_R))
     return -EINVAL;
   pte_t *pml4 = myproc()->pml4;
@@ -179,25 +256,35 @@ uint64 sys_vm_map(void)
 // int vm_unmap(int vm, uint64 gpa, uint64 len)
 uint64 sys_vm_unmap(void)
 {
-  struct vm *vm = vm_get(argint(0));
+  struct vm *vm = vm_hold(argint(0));
   uint64 gpa = argraw(1), len = argraw(2);
   if (!vm)
     return -ESRCH;
-  if (!gpa_range_ok(gpa, len))
-    return -EINVAL;
-  int r = npt_unmap(&vm->npt, gpa, len);
-  vm_flush_tlbs(vm);
+  int r = -EINVAL;
+  if (gpa_range_ok(gpa, len)) {
+    r = npt_unmap(&vm->npt, gpa, len);
+    vm_flush_tlbs(vm);
+  }
+  vm_unhold(vm);
   return r;
 }
 
 // int vcpu_create(int vm, int mode): the new vcpu's index. The VMCB starts
 // in `mode` at RIP 0 (set the registers before running).
+static uint64 vcpu_create_held(struct vm *vm, int mode);
+
 uint64 sys_vcpu_create(void)
 {
-  struct vm *vm = vm_get(argint(0));
-  int mode = argint(1);
+  struct vm *vm = vm_hold(argint(0));
   if (!vm)
     return -ESRCH;
+  uint64 r = vcpu_create_held(vm, argint(1));
+  vm_unhold(vm);
+  return r;
+}
+
+static uint64 vcpu_create_held(struct vm *vm, int mode)
+{
   if (mode < 0 || mode > VM_MODE_MAX)
     return -EINVAL;
   if (vm->nvcpu >= VCPU_MAX_PER_VM)
@@ -213,6 +300,7 @@ uint64 sys_vcpu_create(void)
   v->id = vm->nvcpu;
   acquire(&vmlock);
   vm->vcpu[vm->nvcpu] = v;
+  vm->busy[vm->nvcpu] = 0;
   int id = vm->nvcpu++;
   release(&vmlock);
   return id;
@@ -280,11 +368,13 @@ static void regs_in(struct vcpu *v, const struct vm_regs *r)
 // int vcpu_getregs(int vm, int vcpu, struct vm_regs *r)
 uint64 sys_vcpu_getregs(void)
 {
-  struct vcpu *v = vcpu_get(vm_get(argint(0)), argint(1));
+  int err;
+  struct vcpu *v = vcpu_claim(argint(0), argint(1), &err);
   if (!v)
-    return -ESRCH;
+    return err;
   struct vm_regs r;
   regs_out(v, &r);
+  vcpu_release(v);
   return copyout(myproc()->pml4, argraw(2), &r, sizeof r) < 0 ? -EFAULT : 0;
 }
 
@@ -307,26 +397,40 @@ static int regs_paging_ok(const struct vm_regs *r)
 // a paging state no CPU can be in.
 uint64 sys_vcpu_setregs(void)
 {
-  struct vcpu *v = vcpu_get(vm_get(argint(0)), argint(1));
+  int err;
+  struct vcpu *v = vcpu_claim(argint(0), argint(1), &err);
   if (!v)
-    return -ESRCH;
+    return err;
   struct vm_regs r;
   if (copyin(myproc()->pml4, &r, argraw(2), sizeof r) < 0)
-    return -EFAULT;
-  if (!regs_paging_ok(&r))
-    return -EINVAL;
-  regs_in(v, &r);
-  return 0;
+    err = -EFAULT;
+  else if (!regs_paging_ok(&r))
+    err = -EINVAL;
+  else
+    regs_in(v, &r), err = 0;
+  vcpu_release(v);
+  return err;
 }
 
 // int vcpu_run(int vm, int vcpu, struct vm_exit *e): runs until an exit for
-// user space; the record goes to *e. -EINTR if the process was killed.
+// user space; the record goes to *e. -EINTR if the process was killed,
+// -EBUSY while another thread runs the vcpu.
+static uint64 vcpu_run_claimed(struct vcpu *v);
+
 uint64 sys_vcpu_run(void)
 {
-  struct vcpu *v = vcpu_get(vm_get(argint(0)), argint(1));
-  uint64 ue = argraw(2);
+  int err;
+  struct vcpu *v = vcpu_claim(argint(0), argint(1), &err);
   if (!v)
-    return -ESRCH;
+    return err;
+  uint64 r = vcpu_run_claimed(v);
+  vcpu_release(v);
+  return r;
+}
+
+static uint64 vcpu_run_claimed(struct vcpu *v)
+{
+  uint64 ue = argraw(2);
   struct vm_exit e;
   if (copyin(myproc()->pml4, &e, ue, sizeof e) < 0 || uvm_check(myproc()->pml4, ue, sizeof e, PTE_W) < 0)
     return -EFAULT;
@@ -343,13 +447,17 @@ uint64 sys_vcpu_run(void)
 // int vcpu_inject(int vm, int vcpu, const struct vm_event *ev)
 uint64 sys_vcpu_inject(void)
 {
-  struct vcpu *v = vcpu_get(vm_get(argint(0)), argint(1));
+  int err;
+  struct vcpu *v = vcpu_claim(argint(0), argint(1), &err);
   if (!v)
-    return -ESRCH;
+    return err;
   struct vm_event ev;
   if (copyin(myproc()->pml4, &ev, argraw(2), sizeof ev) < 0)
-    return -EFAULT;
-  return vcpu_inject_event(v, &ev);
+    err = -EFAULT;
+  else
+    err = vcpu_inject_event(v, &ev);
+  vcpu_release(v);
+  return err;
 }
 
 // ---- lab 5: the interrupt line, kicks, time, console input ---------------
@@ -361,7 +469,7 @@ uint64 sys_vcpu_inject(void)
 static int vcpu_get_shared(int h, int i, void (*fn)(struct vcpu *, int), int arg)
 {
   struct proc *p = myproc();
-  int ppid = p->parent ? p->parent->pid : -1;
+  int ppid = p->leader->parent ? p->leader->parent->pid : -1;   // parent is the leader's
   int r = -ESRCH;
   acquire(&vmlock);
   if (h >= 0 && h < NVM && vms[h].used && (vms[h].pid == p->pid || vms[h].pid == ppid) && i >= 0 &&
@@ -434,15 +542,18 @@ static void npt_drop_level(pte_t *table, int level, const uint64 *hpa, int n)
   }
 }
 
-// Removes the frames hpa[0..n) from every VM pid owns.
+// Removes the frames hpa[0..n) from every VM of the caller's process pid.
 static void vm_drop_frames(int pid, const uint64 *hpa, int n)
 {
   for (int i = 0; i < NVM; i++) {
-    struct vm *vm = &vms[i];
-    if (vm->used && vm->pid == pid && vm->npt.pml4) {
+    struct vm *vm = vm_hold(i);   // NULL unless pid's
+    if (!vm)
+      continue;
+    if (vm->npt.pml4) {
       npt_drop_level(vm->npt.pml4, 3, hpa, n);
       vm_flush_tlbs(vm);
     }
+    vm_unhold(vm);
   }
 }
 

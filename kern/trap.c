@@ -285,6 +285,7 @@ void trap(struct trapframe *tf)
     return;
   case T_IPI_KICK:   // vcpu_kick: the #VMEXIT it caused was all it was for
   case T_IPI_REEXIT: // the same, for an injected interrupt (kern/svm/irq.c)
+  case T_IPI_WAKE:   // wakeup(): the halted scheduler looks again (kern/proc.c)
     lapiceoi();
     return;
   case T_SPURIOUS:   // the local APIC wants no EOI for its spurious vector

@@ -22,6 +22,7 @@
 #define T_IPI_CALL 0xF0    // smp_call's IPI
 #define T_IPI_KICK 0xF1    // vcpu_kick: makes a running guest exit (kern/svm/halt.c)
 #define T_IPI_REEXIT 0xF2  // self-IPI: an exit right after an injected interrupt (kern/svm/irq.c)
+#define T_IPI_WAKE 0xF3    // an idle CPU's scheduler has a process to run (kern/proc.c)
 #define T_SPURIOUS 255     // local APIC spurious vector
 
 // IST slots in the TSS (1-based as in the IDT gate; APM Vol. 2 §8.9).

@@ -60,6 +60,49 @@ void uvm_dealloc(pte_t *pml4, uint64 start, uint64 end)
   }
 }
 
+// Drops this CPU's translations if it runs on the page table arg
+// (smp_call from uvm_dealloc_shared).
+static void flush_if_current(void *arg)
+{
+  if (rcr3() == V2P(arg))
+    lcr3(rcr3());
+}
+
+// Every CPU forgets its translations of pml4: the threads sharing it may be
+// running on any of them.
+static void uvm_shootdown(pte_t *pml4)
+{
+  for (int c = 0; c < ncpu; c++)
+    if (cpu_online(c))
+      smp_call(c, flush_if_current, pml4);
+}
+
+// uvm_dealloc for a table other CPUs may be using right now (sibling
+// threads): the pages go back to the allocator only after every CPU has
+// dropped its translations of them, or a thread could still write a page
+// the kernel has handed out again. Frames are batched a page of them at a
+// time (one at a time when even that page is not to be had).
+void uvm_dealloc_shared(pte_t *pml4, uint64 start, uint64 end)
+{
+  uint64 *batch = kalloc(), max = batch ? PGSIZE / sizeof(uint64) : 1, one, n = 0;
+  uint64 *frames = batch ? batch : &one;
+  for (uint64 a = PGROUNDUP(start); a < end; a += PGSIZE) {
+    pte_t *pte = uvm_lookup(pml4, a);
+    if (pte && (*pte & PTE_P)) {
+      frames[n++] = PTE_ADDR(*pte);
+      *pte = 0;
+    }
+    if (n == max || (n && a + PGSIZE >= end)) {
+      uvm_shootdown(pml4);
+      for (uint64 i = 0; i < n; i++)
+        kfree(P2V(frames[i]));
+      n = 0;
+    }
+  }
+  if (batch)
+    kfree(batch);
+}
+
 // Frees the table at level (3 = PML4) and everything it maps, visiting
 // only the first n slots.
 static void free_level(pte_t *table, int level, int n)

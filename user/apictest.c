@@ -4,7 +4,7 @@
 // reset state, priorities (TPR/PPR, one vector per class in service), EOI,
 // the timer's one-shot and periodic modes and divider, self-IPIs, LINT0 as
 // the 8259's virtual wire, IOAPIC routing, masks, edge versus level and
-// Remote IRR. Prints failed checks and "apictest: N checks, M failed".
+// Remote IRR, the APIC bus's destinations and routing to several APICs. Prints failed checks and "apictest: N checks, M failed".
 #include "user.h"
 #include "../user/vmm/ioapic.h"
 
@@ -289,6 +289,59 @@ static void tsc_deadline(void)
   EQ("and arm nothing", lapic_deadline(&a), 0);
 }
 
+// The APIC bus's addressing (SDM Vol. 3A §10.6.2) and the I/O APIC routing
+// to several local APICs (user/vmm/smp.c's vcpus): physical IDs and 0xFF,
+// logical flat (8-bit masks) and cluster (cluster number in bits 7:4, a
+// 4-bit mask below), a logical 0xFF; fixed to every destination, lowest
+// priority to the one with the lowest TPR, NMI.
+static int accepted[4];
+static void count_accept(int i, int vector, int level) { accepted[i] = vector; }
+
+static void bus(void)
+{
+  struct lapic a[4];
+  struct ioapic io;
+  for (int i = 0; i < 4; i++) {
+    lapic_reset(&a[i], i, i == 0);
+    wr(&a[i], LAPIC_SVR, 0x1FF, 0);
+  }
+  EQ("physical: its own ID", lapic_match_dest(&a[2], 2, 0), 1);
+  EQ("physical: another ID", lapic_match_dest(&a[2], 3, 0), 0);
+  EQ("physical: 0xFF is everyone", lapic_match_dest(&a[3], 0xFF, 0), 1);
+  wr(&a[1], LAPIC_LDR, 0x02000000, 0);   // flat, bit 1
+  EQ("flat: a mask with its bit", lapic_match_dest(&a[1], 0x06, 1), 1);
+  EQ("flat: a mask without its bit", lapic_match_dest(&a[1], 0x05, 1), 0);
+  EQ("logical 0xFF is everyone", lapic_match_dest(&a[0], 0xFF, 1), 1);
+  wr(&a[1], LAPIC_DFR, 0x0FFFFFFF, 0);   // cluster model
+  wr(&a[1], LAPIC_LDR, 0x32000000, 0);   // cluster 3, bit 1
+  EQ("cluster: same cluster, its bit", lapic_match_dest(&a[1], 0x36, 1), 1);
+  EQ("cluster: same cluster, not its bit", lapic_match_dest(&a[1], 0x35, 1), 0);
+  EQ("cluster: another cluster with its bit", lapic_match_dest(&a[1], 0x22, 1), 0);
+  wr(&a[1], LAPIC_DFR, 0xFFFFFFFF, 0);
+  for (int i = 0; i < 4; i++)
+    wr(&a[i], LAPIC_LDR, (1u << i) << 24, 0);
+  ioapic_reset(&io, 4);
+  io.apic = a, io.napic = 4;
+  io_wr(&io, 0x10 + 2 * 5 + 1, 0x06u << 24);       // pin 5: logical mask 0110
+  io_wr(&io, 0x10 + 2 * 5, (1 << 11) | 0x41);      // logical, fixed, edge, vector 0x41
+  ioapic_set_irq(&io, 5, 1);
+  EQ("logical fixed: APIC 1 has it", lapic_pending(&a[1]), 0x41);
+  EQ("logical fixed: APIC 2 has it", lapic_pending(&a[2]), 0x41);
+  EQ("logical fixed: not APIC 0", lapic_pending(&a[0]), -1);
+  EQ("logical fixed: not APIC 3", lapic_pending(&a[3]), -1);
+  io.accept = count_accept;
+  wr(&a[1], LAPIC_TPR, 0x20, 0);
+  wr(&a[2], LAPIC_TPR, 0x10, 0);
+  io_wr(&io, 0x10 + 2 * 6 + 1, 0x06u << 24);
+  io_wr(&io, 0x10 + 2 * 6, (1 << 11) | (1 << 8) | 0x52);   // logical, lowest priority
+  ioapic_set_irq(&io, 6, 1);
+  EQ("lowest priority: only the lower TPR (APIC 2)", accepted[1] * 256 + accepted[2], 0x52);
+  io_wr(&io, 0x10 + 2 * 7 + 1, 3u << 24);
+  io_wr(&io, 0x10 + 2 * 7, 4 << 8);                // physical APIC 3, NMI
+  ioapic_set_irq(&io, 7, 1);
+  EQ("NMI through the I/O APIC to APIC 3", a[3].nmi_pending * 2 + a[0].nmi_pending, 2);
+}
+
 int main(void)
 {
   reset_state();
@@ -298,6 +351,7 @@ int main(void)
   ipis();
   ioapic();
   tsc_deadline();
+  bus();
   printf("apictest: %d checks, %d failed\n", checks, failed);
   return failed ? 1 : 0;
 }

@@ -620,11 +620,13 @@ int vcpu_run(struct vcpu *v, struct vm_exit *e)
 {
   if (v->dead || !(rflags() & FL_IF))
     return -EINVAL;
+  if (e->run_flags & VM_RUN_INIT)   // the VMM restarted it by INIT-SIPI (init.c)
+    vcpu_init_signal(v);
   if ((e->run_flags & VM_RUN_INSN_DONE) && !v->pending)   // user space emulated it (MMIO)
     svm_insn_done(v, v->vmcb->save.rip, v->exit_rflags);
   vcpu_complete(v, e);
   uint64 deadline = e->deadline_ns;
-  uint32 flags = e->run_flags & ~VM_RUN_INSN_DONE;   // one-shot: not kept
+  uint32 flags = e->run_flags & ~(VM_RUN_INSN_DONE | VM_RUN_INIT);   // one-shot: not kept
   if (flags & VM_RUN_SET_CR8)
     vcpu_set_cr8(v, e->cr8);
   v->pio = e->pio;

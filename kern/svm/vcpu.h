@@ -128,6 +128,9 @@ uint64 svm_ioio_exitinfo1(struct vcpu *v);
 int svm_pio_fast(struct vcpu *v, struct vm_exit *e);    // IOIO exit: 1 if done here
 int svm_pio_before_halt(struct vcpu *v, struct vm_exit *e);   // 1 with *e filled: VM_EXIT_PIO
 
+// init.c: VM_RUN_INIT, what INIT clears of the kernel's state
+void vcpu_init_signal(struct vcpu *v);
+
 // run.c, vmenter.S (lab 4)
 int vcpu_run(struct vcpu *v, struct vm_exit *e);   // 0 with *e filled, or -E*
 void vcpu_cancel_completion(struct vcpu *v);       // the last exit's instruction faults instead

@@ -1,6 +1,7 @@
 // malloc/free: a first-fit free list over memory from sbrk. Each block
 // starts with a header holding its size (in headers, header included);
 // free() merges a block with free neighbours (the list is address-ordered).
+// One mutex makes both safe to call from several threads.
 #include "user.h"
 
 union header {
@@ -13,8 +14,14 @@ union header {
 
 static union header base;
 static union header *freep;
+static struct mutex lock;
 
-void free(void *ap)
+// fork() holds the lock across the system call, so that the child's copy
+// of the heap is never one another thread was changing (user/lib/thread.c).
+void malloc_lock(void) { mutex_lock(&lock); }
+void malloc_unlock(void) { mutex_unlock(&lock); }
+
+static void free_locked(void *ap)
 {
   if (!ap)
     return;
@@ -47,14 +54,31 @@ static union header *morecore(size_t units)
     return NULL;
   union header *hp = (union header *)old;
   hp->s.units = units;
-  free(hp + 1);
+  free_locked(hp + 1);
   return freep;
 }
+
+void free(void *ap)
+{
+  mutex_lock(&lock);
+  free_locked(ap);
+  mutex_unlock(&lock);
+}
+
+static void *malloc_locked(size_t n);
 
 void *malloc(size_t n)
 {
   if (n == 0 || n > (1UL << 40))
     return NULL;
+  mutex_lock(&lock);
+  void *p = malloc_locked(n);
+  mutex_unlock(&lock);
+  return p;
+}
+
+static void *malloc_locked(size_t n)
+{
   size_t units = (n + sizeof(union header) - 1) / sizeof(union header) + 1;
   if (!freep) {
     base.s.next = freep = &base;

@@ -58,6 +58,7 @@ const char *errstr(long err)
     [ECHILD] = "ECHILD", [EAGAIN] = "EAGAIN", [ENOMEM] = "ENOMEM", [EFAULT] = "EFAULT",
     [EBUSY] = "EBUSY",   [EEXIST] = "EEXIST", [ENODEV] = "ENODEV", [EINVAL] = "EINVAL",
     [EMFILE] = "EMFILE", [ENOSPC] = "ENOSPC", [ERANGE] = "ERANGE", [ENOSYS] = "ENOSYS",
+    [ETIMEDOUT] = "ETIMEDOUT",
   };
   if (err >= 0)
     return "ok";

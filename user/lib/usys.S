@@ -11,7 +11,15 @@
   syscall; \
   ret
 
-STUB(fork)
+#define STUB_AS(label, name) \
+  .globl label; \
+  label: \
+  movl $SYS_##name, %eax; \
+  movq %rcx, %r10; \
+  syscall; \
+  ret
+
+STUB_AS(sys_fork, fork)   // fork() is user/lib/thread.c's
 STUB(exit)
 STUB(wait)
 STUB(getpid)
@@ -47,3 +55,11 @@ STUB(clock_ns)
 STUB(vcpu_kick)
 STUB(cons_read)
 STUB(kcov)
+
+// Threads and futexes; user/lib/thread.c wraps thread_create and thread_join.
+STUB_AS(sys_thread_create, thread_create)
+STUB_AS(sys_thread_join, thread_join)
+STUB(thread_exit)
+STUB(gettid)
+STUB(futex_wait)
+STUB(futex_wake)

@@ -5,7 +5,10 @@
 // 2, as the MADT's override says; others on their own numbers), the ACPI
 // tables that name them with the ACPI PM registers (acpipm.c) their FADT
 // points to, and QEMU's fw_cfg ports. The MADT's processors and fw_cfg's CPU
-// count both come from GUEST_NVCPUS, the vcpus guest_setup creates. The vcpu has one INTR line
+// count both come from `vmm -V N`, the vcpus guest_setup creates, one local
+// APIC each (APIC ID = vcpu index). The page at 0xFEE00000 is each vcpu's own
+// APIC: an access goes to the APIC of the vcpu whose exit is being handled
+// (apic_select, called by smp.c under the VMM lock). Each vcpu has one INTR line
 // (kern/vmabi.h): it carries the local APIC's highest deliverable vector, or,
 // while LINT0 is the 8259's virtual wire (ExtINT), the PIC's. Whichever
 // supplied the vector gets the INTA when the kernel reports it injected.
@@ -18,25 +21,43 @@
 #include "kvmpv.h"
 
 struct apics {
-  struct lapic lapic;
+  struct lapic lapics[GUEST_MAXVCPUS];
+  struct lapic *lapic; // the current vcpu's (apic_select)
+  int n, cur;
   struct ioapic ioapic;
   struct fwcfg fwcfg;
   struct acpi_pm pm;
-  int from_apic;       // the vector on the line came from the local APIC (else the PIC)
+  int from_apic[GUEST_MAXVCPUS];   // the vector on a line came from the local APIC (else the PIC)
   int ready;           // apic_setup ran: apic_attach gives them to the board
 };
 static struct apics apics;   // one guest per VMM process
 
+// The vcpu whose exit the VMM handles now: its local APIC is the one the
+// page, the APIC_BASE MSR, CR8 and the line functions below see.
+void apic_select(int i)
+{
+  if (i >= 0 && i < GUEST_MAXVCPUS) {
+    apics.cur = i;
+    apics.lapic = &apics.lapics[i];
+  }
+}
+
+// Local APIC i (smp.c delivers IPIs into them); NULL if the guest has no APICs.
+struct lapic *apic_lapic(int i)
+{
+  return apics.ready && i >= 0 && i < apics.n ? &apics.lapics[i] : NULL;
+}
+
 // The local APIC's page takes accesses of every width (lapic.c says how).
 static int lapic_dev_read(void *dev, uint64 off, void *buf, int n)
 {
-  lapic_mmio_read(dev, off, buf, n, guest_now());
+  lapic_mmio_read(((struct apics *)dev)->lapic, off, buf, n, guest_now());
   return 0;
 }
 
 static int lapic_dev_write(void *dev, uint64 off, const void *buf, int n)
 {
-  lapic_mmio_write(dev, off, buf, n, guest_now());
+  lapic_mmio_write(((struct apics *)dev)->lapic, off, buf, n, guest_now());
   return 0;
 }
 
@@ -92,16 +113,24 @@ static int ioapic_open(void *ctx, int irq)
 int apic_setup(struct guest *g)
 {
   struct apics *a = &apics;
-  lapic_reset(&a->lapic, 0, 1);
-  ioapic_reset(&a->ioapic, 1);
-  a->ioapic.apic = &a->lapic;
-  a->lapic.eoi_level = ioapic_eoi, a->lapic.eoi_ctx = &a->ioapic;
-  fwcfg_init(&a->fwcfg, g->hdr.memsize, GUEST_NVCPUS);
+  a->n = g->o->nvcpus > 1 ? g->o->nvcpus : 1;
+  for (int i = 0; i < a->n; i++) {
+    lapic_reset(&a->lapics[i], i, i == 0);
+    a->lapics[i].eoi_level = ioapic_eoi, a->lapics[i].eoi_ctx = &a->ioapic;
+  }
+  apic_select(0);
+  // The I/O APIC's ID follows the processors' (the MADT says so): 1 with one vcpu, as before.
+  ioapic_reset(&a->ioapic, a->n);
+  a->ioapic.apic = a->lapics;
+  a->ioapic.napic = a->n;
+  a->ioapic.notify = smp_notify;
+  a->ioapic.accept = smp_accept;
+  fwcfg_init(&a->fwcfg, g->hdr.memsize, a->n);
   acpi_pm_reset(&a->pm);
-  struct mmio_dev l = {"lapic", LAPIC_BASE_DEFAULT, LAPIC_SIZE, lapic_dev_read, lapic_dev_write, &a->lapic};
+  struct mmio_dev l = {"lapic", LAPIC_BASE_DEFAULT, LAPIC_SIZE, lapic_dev_read, lapic_dev_write, a};
   struct mmio_dev io = {"ioapic", IOAPIC_BASE_DEFAULT, IOAPIC_SIZE, ioapic_mmio_read, ioapic_mmio_write,
                         &a->ioapic};
-  struct acpi_config c = {GUEST_NVCPUS, LAPIC_BASE_DEFAULT, 1, IOAPIC_BASE_DEFAULT};
+  struct acpi_config c = {a->n, LAPIC_BASE_DEFAULT, (uint8)a->n, IOAPIC_BASE_DEFAULT};
   if (mmio_add(&l) < 0 || mmio_add(&io) < 0 || !acpi_build(g->mem, g->hdr.memsize, ACPI_BASE_DEFAULT, &c)) {
     printf("vmm: %s: no room for the APICs or the ACPI tables\n", g->name);
     return -1;
@@ -120,17 +149,36 @@ void apic_attach(struct board *b)
   b->pic.line_open = ioapic_open;
 }
 
-// The vector the vcpu's line should carry now, or -1.
-int apic_line(struct board *b)
+// The vector vcpu i's line should carry now, or -1; *from_apic says whose.
+static int line_of(struct board *b, int i, int *from_apic)
 {
   struct apics *a = b->apics;
+  *from_apic = 0;
   if (!a)
-    return pic_output(&b->pic);
-  int v = lapic_pending(&a->lapic);
-  a->from_apic = v >= 0;
-  if (v < 0 && lapic_accepts_pic(&a->lapic))
+    return i == 0 ? pic_output(&b->pic) : -1;
+  int v = lapic_pending(&a->lapics[i]);
+  *from_apic = v >= 0;
+  if (v < 0 && lapic_accepts_pic(&a->lapics[i]))
     v = pic_output(&b->pic);
   return v;
+}
+
+// The vector the current vcpu's line should carry now, or -1.
+int apic_line(struct board *b)
+{
+  int i = b->apics ? b->apics->cur : 0, from;
+  int v = line_of(b, i, &from);
+  if (b->apics)
+    b->apics->from_apic[i] = from;
+  return v;
+}
+
+// The same for vcpu i, without side effects (smp.c: whom the PIC's output
+// concerns after another vcpu's exit).
+int apic_line_of(struct board *b, int i)
+{
+  int from;
+  return line_of(b, i, &from);
 }
 
 // The kernel injected vector from the line: the INTA of whoever supplied
@@ -138,9 +186,9 @@ int apic_line(struct board *b)
 int apic_intack(struct board *b, int vector)
 {
   struct apics *a = b->apics;
-  if (!a || !a->from_apic)
+  if (!a || !a->from_apic[a->cur])
     return pic_intack(&b->pic);
-  lapic_ack(&a->lapic, vector);
+  lapic_ack(a->lapic, vector);
   return vector;
 }
 
@@ -148,9 +196,9 @@ int apic_intack(struct board *b, int vector)
 int apic_nmi(struct board *b)
 {
   struct apics *a = b->apics;
-  if (!a || !a->lapic.nmi_pending)
+  if (!a || !a->lapic->nmi_pending)
     return 0;
-  a->lapic.nmi_pending = 0;
+  a->lapic->nmi_pending = 0;
   return 1;
 }
 
@@ -159,7 +207,7 @@ int apic_nmi(struct board *b)
 // value comes with every exit record and goes back with every run.
 void apic_cr8_from_exit(struct board *b, uint32 cr8)
 {
-  struct lapic *l = b->apics ? &b->apics->lapic : NULL;
+  struct lapic *l = b->apics ? b->apics->lapic : NULL;
   if (l && (l->tpr >> 4) != (cr8 & 0xF))
     l->tpr = (cr8 & 0xF) << 4;
 }
@@ -169,19 +217,20 @@ int apic_cr8_to_run(struct board *b, uint32 *cr8)
 {
   if (!b->apics)
     return 0;
-  *cr8 = (b->apics->lapic.tpr >> 4) & 0xF;
+  *cr8 = (b->apics->lapic->tpr >> 4) & 0xF;
   return 1;
 }
 
 void apic_advance(struct board *b, uint64 now)
 {
   if (b->apics)
-    lapic_advance(&b->apics->lapic, now);
+    lapic_advance(b->apics->lapic, now);
 }
 
-struct lapic *apic_lapic(struct board *b) { return b->apics ? &b->apics->lapic : NULL; }
+// The local APIC of the vcpu whose exit is being handled (apic_select); NULL without APICs.
+struct lapic *apic_current(struct board *b) { return b->apics ? b->apics->lapic : NULL; }
 
-uint64 apic_deadline(struct board *b) { return b->apics ? lapic_deadline(&b->apics->lapic) : 0; }
+uint64 apic_deadline(struct board *b) { return b->apics ? lapic_deadline(b->apics->lapic) : 0; }
 
 // The ACPI PM registers, byte by byte as the board's ports (ports.c). Entering
 // S5 turns the board off. 1 when the port was theirs.
@@ -225,10 +274,10 @@ int apic_port_io(struct board *b, uint16 port, int size, int in, uint32 *data, u
 
 // CPUID leaf 1 with an APIC: EDX bit 9 follows APIC_BASE.EN, as on a CPU
 // (SDM Vol. 3A §10.4.3: a globally disabled APIC reads as absent in CPUID;
-// KVM's kvm_update_cpuid_runtime). The APIC ID in EBX[31:24] is 0.
+// KVM's kvm_update_cpuid_runtime). The APIC ID in EBX[31:24] is cpuid.c's.
 void apic_cpuid(struct guest *g, uint32 leaf, uint32 *r)
 {
-  if (g->board.apics && leaf == 1 && lapic_enabled(&g->board.apics->lapic))
+  if (g->board->apics && leaf == 1 && lapic_enabled(g->board->apics->lapic))
     r[3] |= 1u << 9;
 }
 
@@ -246,16 +295,17 @@ static int maxphyaddr(void)
 // MSR (msr.c answers).
 int apic_msr(struct guest *g, uint32 msr, int write, uint64 *v)
 {
-  if (!g->board.apics || msr != APIC_BASE_MSR)
+  if (!g->board->apics || msr != APIC_BASE_MSR)
     return -1;
-  struct lapic *l = &g->board.apics->lapic;
+  struct lapic *l = g->board->apics->lapic;
   if (!write) {
     *v = l->base_msr;
     return 1;
   }
   uint64 extd = kvmpv_on(g) ? *v & APIC_BASE_EXTD : 0;   // x2APIC offered (x2apic.c)
+  // One page serves every vcpu's APIC: a move moves them all.
   if (!lapic_base_valid(*v & ~extd, maxphyaddr()) || (kvmpv_on(g) && !x2apic_base_ok(l->base_msr, *v)) ||
-      mmio_move(l, *v & ~0xFFFUL) < 0)
+      mmio_move(g->board->apics, *v & ~0xFFFUL) < 0)
     return 0;   // #GP: reserved bits, an illegal x2APIC transition, or a page another device has
   lapic_set_base(l, *v & ~extd, maxphyaddr());
   l->base_msr |= extd;

@@ -47,17 +47,32 @@ static void host_cpuid(uint32 leaf, uint32 sub, uint32 *r)
   asm volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
 }
 
+// The vcpus of this guest (vmm -V), for the topology fields.
+static int nvcpus(struct guest *g) { return g->o->nvcpus > 1 ? g->o->nvcpus : 1; }
+
+// Bits an APIC ID needs to number n CPUs (8000_0008h ECX ApicIdSize).
+static uint32 id_bits(int n)
+{
+  uint32 b = 0;
+  while ((1 << b) < n)
+    b++;
+  return b;
+}
+
 // Basic leaves 0..MAX_BASIC; r starts zeroed.
-static void basic_leaf(uint32 leaf, uint32 sub, uint32 *r)
+static void basic_leaf(struct guest *g, uint32 leaf, uint32 sub, uint32 *r)
 {
   if (leaf == 0) {
     r[0] = MAX_BASIC;
     str3("SVMLAB vCPU ", &r[1], &r[3], &r[2]);   // EBX, EDX, ECX
   } else if (leaf == 1) {
     host_cpuid(1, 0, r);
-    r[1] &= 0x0000FF00;                           // CLFLUSH size; APIC id 0, one logical CPU
+    r[1] &= 0x0000FF00;                           // CLFLUSH size
+    r[1] |= (uint32)g->index << 24;               // initial APIC ID: the vcpu's (the MADT's too)
     r[2] = (r[2] & L1_ECX) | (1u << 31);          // hypervisor present
     r[3] &= L1_EDX;
+    if (nvcpus(g) > 1)                            // HTT: EBX[23:16] counts the package's logical CPUs
+      r[1] |= (uint32)nvcpus(g) << 16, r[3] |= 1u << 28;   // (AMD CPUID spec #25481, Fn0000_0001)
   } else if (leaf == 7 && sub == 0) {
     host_cpuid(7, 0, r);
     r[0] = 0;                                     // no subleaves
@@ -68,7 +83,7 @@ static void basic_leaf(uint32 leaf, uint32 sub, uint32 *r)
 }
 
 // Extended leaves 8000_0000..MAX_EXT.
-static void ext_leaf(uint32 leaf, uint32 *r)
+static void ext_leaf(struct guest *g, uint32 leaf, uint32 *r)
 {
   if (leaf == 0x80000000) {
     r[0] = MAX_EXT;
@@ -87,7 +102,8 @@ static void ext_leaf(uint32 leaf, uint32 *r)
   } else if (leaf == 0x80000008) {
     host_cpuid(leaf, 0, r);
     r[0] &= 0xFFFF;                               // address sizes
-    r[1] = r[2] = r[3] = 0;                       // no IBPB/IBRS/SSBD, one core
+    r[1] = r[2] = r[3] = 0;                       // no IBPB/IBRS/SSBD
+    r[2] = id_bits(nvcpus(g)) << 12 | (nvcpus(g) - 1);   // ApicIdSize, NC: one core per vcpu
   }
 }
 
@@ -97,12 +113,12 @@ int dev_cpuid(struct guest *g)
   struct vm_exit *e = &g->e;
   uint32 r[4] = {0, 0, 0, 0}, leaf = e->u.cpuid.leaf;
   if (leaf <= MAX_BASIC)
-    basic_leaf(leaf, e->u.cpuid.subleaf, r);
+    basic_leaf(g, leaf, e->u.cpuid.subleaf, r);
   else if (leaf == 0x40000000) {
     r[0] = 0x40000000;
     str3("SvmLabVMM v1", &r[1], &r[2], &r[3]);
   } else if (leaf >= 0x80000000 && leaf <= MAX_EXT)
-    ext_leaf(leaf, r);
+    ext_leaf(g, leaf, r);
   apic_cpuid(g, leaf, r);
   kvmpv_cpuid(g, leaf, r);
   e->u.cpuid.eax = r[0], e->u.cpuid.ebx = r[1], e->u.cpuid.ecx = r[2], e->u.cpuid.edx = r[3];

@@ -26,32 +26,62 @@ void ioapic_reset(struct ioapic *io, uint32 id)
     io->rte[i] = RTE_MASKED;
 }
 
-// Whether the entry's destination includes the (only) local APIC: physical
-// mode by APIC ID or broadcast 0xFF, logical mode by the LDR bitmap (flat).
-static int for_us(const struct ioapic *io, uint64 rte)
+// §10.6.2.1: physical mode names one APIC ID, 0xFF all of them. §10.6.2.2:
+// logical mode compares with each LDR as the DFR's model says: flat (1111b)
+// ANDs the 8-bit masks; cluster (0000b) needs the same cluster number (bits
+// 7:4) and ANDs the four low bits. A logical 0xFF reaches every APIC.
+int lapic_match_dest(const struct lapic *a, uint32 dest, int logical)
 {
-  uint32 dest = rte >> 56;
-  if (!(rte & RTE_LOGICAL))
-    return dest == io->apic->id || dest == 0xFF;
-  return (dest & (io->apic->ldr >> 24)) != 0;
+  uint32 ldr = a->ldr >> 24;
+  if (!logical)
+    return dest == a->id || dest == 0xFF;
+  if (dest == 0xFF)
+    return 1;
+  if ((a->dfr >> 28) == 0xF)
+    return (dest & ldr) != 0;
+  return (dest >> 4) == (ldr >> 4) && (dest & ldr & 0xF) != 0;
 }
 
-// Sends pin's interrupt if the entry lets it through.
+// Lowest priority (§10.6.2.4) picks one of the destinations: here the one
+// with the lowest TPR, the first of equals (KVM also leaves the choice to
+// the implementation).
+static int lowest_of(const struct ioapic *io, uint64 rte, int n)
+{
+  int best = -1;
+  for (int i = 0; i < n; i++)
+    if (lapic_match_dest(&io->apic[i], rte >> 56, (rte & RTE_LOGICAL) != 0) &&
+        (best < 0 || io->apic[i].tpr < io->apic[best].tpr))
+      best = i;
+  return best;
+}
+
+// Sends pin's interrupt to the local APICs its entry names, if it lets it through.
 static void deliver(struct ioapic *io, int pin)
 {
   uint64 rte = io->rte[pin];
   uint32 dm = (rte >> RTE_DM_SHIFT) & 7;
-  if ((rte & RTE_MASKED) || ((rte & RTE_LEVEL) && (rte & RTE_REMOTE_IRR)) || !for_us(io, rte))
+  int n = io->napic ? io->napic : 1, lowest = dm == 1 ? lowest_of(io, rte, n) : -1, any = 0;
+  if ((rte & RTE_MASKED) || ((rte & RTE_LEVEL) && (rte & RTE_REMOTE_IRR)))
     return;
-  if (dm == 4) {   // NMI
-    io->apic->nmi_pending = 1;
-    return;
-  }
-  if (dm != 0 && dm != 1)
+  if (dm != 0 && dm != 1 && dm != 4)
     return;        // SMI, INIT, ExtINT through the IOAPIC: not modelled
-  if (rte & RTE_LEVEL)
+  for (int i = 0; i < n; i++) {
+    struct lapic *a = &io->apic[i];
+    if (dm == 1 ? i != lowest : !lapic_match_dest(a, rte >> 56, (rte & RTE_LOGICAL) != 0))
+      continue;
+    any = 1;
+    if (dm == 4) {
+      a->nmi_pending = 1;
+      if (io->notify)
+        io->notify(i);
+    } else if (io->accept) {
+      io->accept(i, rte & 0xFF, (rte & RTE_LEVEL) != 0);
+    } else {
+      lapic_accept(a, rte & 0xFF, (rte & RTE_LEVEL) != 0);
+    }
+  }
+  if (any && dm != 4 && (rte & RTE_LEVEL))
     io->rte[pin] |= RTE_REMOTE_IRR;
-  lapic_accept(io->apic, rte & 0xFF, (rte & RTE_LEVEL) != 0);
 }
 
 // The device's line on pin changes to level (1 = asserted, whatever the

@@ -11,8 +11,16 @@ struct ioapic {
   uint32 sel;                 // IOREGSEL
   uint64 rte[IOAPIC_PINS];    // redirection table entries
   uint8 level[IOAPIC_PINS];   // each pin's input line, 1 = asserted
-  struct lapic *apic;         // where interrupts go (one vcpu)
+  struct lapic *apic;         // where interrupts go: napic local APICs (0 means 1)
+  int napic;
+  void (*notify)(int i);      // optional: apic[i] took an NMI (smp.c wakes its vcpu)
+  void (*accept)(int i, int vector, int level);   // optional: a fixed interrupt for apic[i]
+                              // (smp.c: instead of lapic_accept, and wakes the vcpu)
 };
+
+// The APIC bus's addressing (Intel SDM Vol. 3A §10.6.2): whether a message
+// for dest (8 bits) in physical or logical mode reaches local APIC a.
+int lapic_match_dest(const struct lapic *a, uint32 dest, int logical);
 
 void ioapic_reset(struct ioapic *io, uint32 id);
 void ioapic_set_irq(struct ioapic *io, int pin, int level);

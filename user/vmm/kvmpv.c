@@ -92,6 +92,8 @@ static uint64 pv_ns(uint64 tsc)
 // are most of it): -A with a bzImage, unless -p off; or wherever -p on asks.
 int kvmpv_wanted(const struct guest *g)
 {
+  if (g->o->nvcpus > 1)
+    return 0;   // kvmclock's area, PV EOI and the x2APIC front end are one vcpu's (main refuses -p on)
   return g->o->kvmpv > 0 || (g->o->kvmpv == 0 && g->bzimage && g->o->apic);
 }
 
@@ -117,7 +119,7 @@ void kvmpv_cpuid(struct guest *g, uint32 leaf, uint32 *r)
 {
   if (!kvmpv_on(g))
     return;
-  if (leaf == 1 && g->board.apics)
+  if (leaf == 1 && g->board->apics)
     r[2] |= 1u << 21 | 1u << 24;
   if (leaf < 0x40000000 || leaf > 0x400000FF)
     return;
@@ -127,7 +129,7 @@ void kvmpv_cpuid(struct guest *g, uint32 leaf, uint32 *r)
     memmove(&r[1], "KVMKVMKVM\0\0\0", 12);
   } else if (leaf == 0x40000001) {
     r[0] = 1u << KVM_FEATURE_NOP_IO_DELAY | 1u << KVM_FEATURE_CLOCKSOURCE2 |
-           1u << KVM_FEATURE_CLOCKSOURCE_STABLE_BIT | (g->board.apics ? 1u << KVM_FEATURE_PV_EOI : 0);
+           1u << KVM_FEATURE_CLOCKSOURCE_STABLE_BIT | (g->board->apics ? 1u << KVM_FEATURE_PV_EOI : 0);
   } else if (leaf == 0x40000010) {
     r[0] = (uint32)pv.khz;
     r[1] = 1000000000 / LAPIC_NS_PER_COUNT / 1000;   // the APIC timer's bus clock
@@ -161,7 +163,7 @@ static void write_wall(struct guest *g)
   struct pvclock_wall *w = (struct pvclock_wall *)gpa_ptr(g, pv.wall_msr, sizeof *w);
   if (!w)
     return;
-  struct rtc *rtc = &g->board.rtc;
+  struct rtc *rtc = &g->board->rtc;
   uint64 ns = (rtc->base_s + rtc->offset_s) * NSEC + pv.ns0;
   uint32 v = (w->version + 1) | 1;
   w->version = v;
@@ -176,7 +178,7 @@ static void write_wall(struct guest *g)
 // not 4-byte aligned, #GP as in KVM), the rest is the flag's address.
 static int set_pv_eoi(struct guest *g, uint64 v)
 {
-  if (!g->board.apics || ((v & 1) && ((v & 2) || !gpa_ptr(g, v & ~3UL, 4))))
+  if (!g->board->apics || ((v & 1) && ((v & 2) || !gpa_ptr(g, v & ~3UL, 4))))
     return 0;
   pv.eoi_msr = v;
   pv.eoi_armed = 0;
@@ -202,7 +204,7 @@ int kvmpv_msr(struct guest *g, uint32 msr, int write, uint64 *v)
 {
   if (!kvmpv_on(g))
     return -1;
-  struct lapic *a = apic_lapic(&g->board);
+  struct lapic *a = apic_current(g->board);
   uint64 *slot = msr == MSR_KVM_WALL_CLOCK_NEW ? &pv.wall_msr : msr == MSR_KVM_SYSTEM_TIME_NEW ? &pv.time_msr
                  : msr == MSR_KVM_PV_EOI_EN ? &pv.eoi_msr : NULL;
   if (slot && !write) {
@@ -242,7 +244,7 @@ int kvmpv_hypercall(struct guest *g)
 // The flag word MSR_KVM_PV_EOI_EN names, or NULL when PV EOI is off.
 static uint8 *eoi_flag(struct guest *g)
 {
-  if (!kvmpv_on(g) || !(pv.eoi_msr & 1) || !apic_lapic(&g->board))
+  if (!kvmpv_on(g) || !(pv.eoi_msr & 1) || !apic_current(g->board))
     return NULL;
   return gpa_ptr(g, pv.eoi_msr & ~3UL, 1);
 }
@@ -283,7 +285,7 @@ static int eoi_candidate(struct lapic *a)
 
 void kvmpv_before_run(struct guest *g)
 {
-  struct lapic *a = apic_lapic(&g->board);
+  struct lapic *a = apic_current(g->board);
   if (kvmpv_on(g) && a)
     a->has_tsc_deadline = 1;   // CPUID says so (the board is attached only when the guest runs)
   uint8 *f = eoi_flag(g);
@@ -309,7 +311,7 @@ void kvmpv_after_run(struct guest *g)
     return;
   }
   pv.eois_in_memory++;
-  lapic_write(apic_lapic(&g->board), LAPIC_EOI, 0, guest_now());
+  lapic_write(apic_current(g->board), LAPIC_EOI, 0, guest_now());
 }
 
 void kvmpv_report(struct guest *g)

@@ -174,15 +174,21 @@ static void eoi(struct lapic *a)
     a->eoi_level(a->eoi_ctx, v);
 }
 
+void (*lapic_ipi_hook)(struct lapic *from);
+
 // ICR write (§10.6.1): with one vcpu, fixed/lowest-priority IPIs to itself
 // (shorthand self or all, or its own APIC ID, or broadcast 0xFF) and NMIs are
-// delivered; INIT and SIPI wait for SMP guests.
+// delivered; with several, the hook (user/vmm/smp.c) delivers every kind.
 static void send_ipi(struct lapic *a)
 {
   uint32 lo = a->icr_lo, shorthand = (lo >> 18) & 3, dm = (lo >> 8) & 7;
   uint32 dest = a->icr_hi >> 24;
   int to_self = shorthand == 1 || shorthand == 2 || (shorthand == 0 && (dest == a->id || dest == 0xFF));
   a->icr_lo &= ~(1u << 12);   // delivery status: idle at once
+  if (lapic_ipi_hook) {
+    lapic_ipi_hook(a);   // several vcpus: smp.c delivers it
+    return;
+  }
   if (!to_self)
     return;
   if (dm == DM_FIXED || dm == DM_LOWEST)

@@ -89,6 +89,10 @@ struct lapic {
   void *eoi_ctx;
 };
 
+// With several vcpus (user/vmm/smp.c) every ICR write goes here instead
+// (NULL: the one-vcpu self-IPIs below).
+extern void (*lapic_ipi_hook)(struct lapic *from);
+
 void lapic_reset(struct lapic *a, uint32 id, int bsp);
 int lapic_read(struct lapic *a, uint64 off, uint32 *val, uint64 now);
 int lapic_write(struct lapic *a, uint64 off, uint32 val, uint64 now);

@@ -22,12 +22,14 @@ static void uart_tx(void *ctx, int c)
 
 void loop_init(struct guest *g)
 {
-  board_init(&g->board, uart_tx, g, RTC_BASE);
+  if (!g->board)
+    g->board = &g->board0;
+  board_init(g->board, uart_tx, g, RTC_BASE);
   // -t: a vcpu halted with nothing to wake it must still come back when the
   // time budget runs out, so the budget's end is a deadline too.
   uint64 t0 = guest_now();
   g->budget_end_ns = g->o->budget_ms && t0 ? t0 + (uint64)g->o->budget_ms * 1000000 : 0;
-  apic_attach(&g->board);
+  apic_attach(g->board);
   g->irq_line = -1;
 }
 
@@ -54,7 +56,7 @@ static uint64 exit_now(struct guest *g)
 // after failing the guest.
 static int sync_line(struct guest *g)
 {
-  int v = apic_line(&g->board);
+  int v = apic_line(g->board);
   if (v == g->irq_line)
     return 0;
   int r = vcpu_irq(g->vm, g->vcpu, v);
@@ -70,10 +72,10 @@ static int sync_line(struct guest *g)
 static void console_in(struct guest *g, uint64 now)
 {
   char buf[UART_FIFO];
-  int room = uart_rx_room(&g->board.uart);
+  int room = uart_rx_room(&g->board->uart);
   long n = room > 0 ? cons_read(buf, room) : 0;
   if (n > 0) {
-    uart_receive(&g->board.uart, (uint8 *)buf, n, now);
+    uart_receive(&g->board->uart, (uint8 *)buf, n, now);
     g->count[C_RXBYTES] += n;
   }
 }
@@ -83,7 +85,7 @@ static void console_in(struct guest *g, uint64 now)
 static int send_nmi(struct guest *g)
 {
   struct vm_event ev = {VM_EVENT_NMI, 2, 0, 0};
-  if (!apic_nmi(&g->board))
+  if (!apic_nmi(g->board))
     return 0;
   int r = vcpu_inject(g->vm, g->vcpu, &ev);
   if (r < 0) {   // the kernel holds NMIs back itself while the guest handles one
@@ -101,7 +103,7 @@ static int send_nmi(struct guest *g)
 static void pio_before_run(struct guest *g)
 {
   uint8 lsr;
-  if (!g->o->kernel || g->o->pio_exits || !uart_quiet(&g->board.uart, &lsr))
+  if (!g->o->kernel || g->o->pio_exits || !uart_quiet(&g->board->uart, &lsr))
     return;
   g->e.pio.out_port = GUEST_UART;
   g->e.pio.in_port = GUEST_UART + 5;
@@ -116,23 +118,25 @@ static void pio_after_run(struct guest *g)
   int n = e->npio_out > VM_PIO_MAX ? VM_PIO_MAX : e->npio_out;
   for (int i = 0; i < n; i++) {
     uint32 d = e->pio_out[i].value;
-    board_io(&g->board, e->pio_out[i].port, 1, 0, &d, exit_now(g));
+    board_io(g->board, e->pio_out[i].port, 1, 0, &d, exit_now(g));
   }
   g->count[C_PIOQ] += n > 0 ? n : 0;
 }
 
 int loop_before_run(struct guest *g)
 {
-  struct uart *u = &g->board.uart;
+  struct uart *u = &g->board->uart;
   if (g->e.reason == VM_EXIT_CONSOLE)
     console_in(g, exit_now(g));
   g->e.deadline_ns = 0;
-  if (board_needs_clock(&g->board) || g->board.apics) {   // no clock reads for guests without timers
+  if (board_needs_clock(g->board) || g->board->apics) {   // no clock reads for guests without timers
     uint64 now = exit_now(g);
-    board_advance(&g->board, now);
-    apic_advance(&g->board, now);
-    g->e.deadline_ns = board_deadline(&g->board, now);
-    uint64 t = apic_deadline(&g->board);
+    board_advance(g->board, now);
+    apic_advance(g->board, now);
+    // The board's timers wake the first vcpu only; whom their interrupts
+    // reach is kicked (smp.c). Each vcpu wakes for its own LAPIC timer.
+    g->e.deadline_ns = g->index == 0 ? board_deadline(g->board, now) : 0;
+    uint64 t = apic_deadline(g->board);
     if (t && (!g->e.deadline_ns || t < g->e.deadline_ns))
       g->e.deadline_ns = t;
   }
@@ -145,7 +149,7 @@ int loop_before_run(struct guest *g)
   if (g->insn_done)   // mmio.c emulated the last exit's instruction
     g->e.run_flags |= VM_RUN_INSN_DONE;
   g->insn_done = 0;
-  if (apic_cr8_to_run(&g->board, &g->e.cr8))
+  if (apic_cr8_to_run(g->board, &g->e.cr8))
     g->e.run_flags |= VM_RUN_SET_CR8;
   pio_before_run(g);
   if (u->interactive && !*g->prefix)
@@ -159,11 +163,14 @@ void loop_after_run(struct guest *g)
   struct vm_exit *e = &g->e;
   g->now_valid = 0;
   pio_after_run(g);
-  apic_cr8_from_exit(&g->board, e->cr8);
-  if (e->irq_acked < 0)
+  apic_cr8_from_exit(g->board, e->cr8);
+  if (e->irq_acked < 0) {
+    smp_acked(g, -1);
     return;
+  }
   g->irq_line = -1;   // the kernel lowered the line when it injected
-  int v = apic_intack(&g->board, e->irq_acked);
+  int v = apic_intack(g->board, e->irq_acked);
+  smp_acked(g, e->irq_acked);
   g->count[C_IRQ]++;
   if (v != e->irq_acked && !g->ack_mismatch++)
     printf("%svmm: INTA: the vcpu took vector 0x%x, the PIC answers 0x%x\n", g->prefix, e->irq_acked, v);
@@ -173,8 +180,8 @@ void loop_after_run(struct guest *g)
 // (fw_cfg, ACPI PM, port 0x92) first, then the PC's (ports.c).
 static void port_io(struct guest *g, uint16 port, int size, int in, uint32 *d, uint64 now)
 {
-  if (!apic_port_io(&g->board, port, size, in, d, now))
-    board_io(&g->board, port, size, in, d, now);
+  if (!apic_port_io(g->board, port, size, in, d, now))
+    board_io(g->board, port, size, in, d, now);
 }
 
 // I/O exits for the board; string I/O element by element through guest
@@ -200,7 +207,7 @@ int loop_io(struct guest *g)
     guest_fail(g, "%s at 0x%lx (%lu bytes) outside guest memory", in ? "INS" : "OUTS", lo, n);
     return 0;
   }
-  for (uint64 i = 0; i < n && g->board.end == BOARD_RUN; i += size) {
+  for (uint64 i = 0; i < n && g->board->end == BOARD_RUN; i += size) {
     uint64 at = e->u.io.down ? n - size - i : i;
     uint32 d = 0;
     memmove(&d, p + at, in ? 0 : size);
@@ -214,14 +221,14 @@ int loop_io(struct guest *g)
 // The board's end (exit port, reset) as the guest's end; 1 while it runs.
 int board_ended(struct guest *g)
 {
-  if (g->board.end == BOARD_EXIT) {
+  if (g->board->end == BOARD_EXIT) {
     g->end = END_EXIT;
-    g->code = g->board.exit_code;
-  } else if (g->board.end == BOARD_POWEROFF) {
+    g->code = g->board->exit_code;
+  } else if (g->board->end == BOARD_POWEROFF) {
     g->end = END_POWEROFF;
-  } else if (g->board.end == BOARD_RESET) {
+  } else if (g->board->end == BOARD_RESET) {
     g->end = END_RESET;
-    snprintf(g->why, sizeof g->why, "%s", g->board.reset_why);
+    snprintf(g->why, sizeof g->why, "%s", g->board->reset_why);
   }
-  return g->board.end == BOARD_RUN;
+  return g->board->end == BOARD_RUN;
 }

@@ -26,14 +26,16 @@ static const char *end_names[] = {"running", "exited", "shut down (triple fault)
 
 static void usage(void)
 {
-  printf("usage: vmm [-s] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-e 0|N|shutdown|halt|budget|reset|poweroff] GUEST...\n"
+  printf("usage: vmm [-s] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-V vcpus] [-e 0|N|shutdown|halt|budget|reset|poweroff] GUEST...\n"
          "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [-3] [-A] [-P] [-p on|off] [NAME...]\n"
          "  -c cpu: guest i on CPU cpu+i;  -C cpu: every guest on that CPU\n"
          "  -k: boot a Linux bzImage (64-bit boot protocol; -3: its 32-bit entry), -M MiB of RAM (256)\n"
          "      -A: with a local APIC, an I/O APIC and ACPI tables (else the 8259s only)\n"
          "      -P: every port access exits (else the kernel queues the UART's THR writes, loop.c)\n"
          "      -p on|off: KVM's paravirtual interface: kvmclock, PV EOI, x2APIC, TSC-deadline (on\n"
-         "          implies -A; default: on for a bzImage with -A, else off)\n");
+         "          implies -A; default: on for a bzImage with -A, else off)\n"
+         "  -V vcpus: 1..8 vcpus, one thread each (guests with APICs; smp.c); -W us: widen the gap\n"
+         "      between a vcpu thread's lock release and its vcpu_run (tests)\n");
   exit(2);
 }
 
@@ -122,6 +124,7 @@ static int one_guest(const char *name, const char *prefix, const struct opts *o,
 int main(int argc, char **argv)
 {
   struct opts o = {0, 0, -1, 0, END_EXIT, 0, 0, NULL, NULL, NULL, 256, 0};
+  o.nvcpus = 1;
   int i = 1, same = 0;
   for (; i < argc && argv[i][0] == '-'; i++) {
     char f = argv[i][1];
@@ -143,9 +146,15 @@ int main(int argc, char **argv)
     else if (f == 'M') o.mem_mb = atoi(a);
     else if (f == 'p' && (!strcmp(a, "on") || !strcmp(a, "off")))
       o.kvmpv = a[1] == 'n' ? 1 : -1;
+    else if (f == 'V' && atoi(a) >= 1 && atoi(a) <= GUEST_MAXVCPUS) o.nvcpus = atoi(a);
+    else if (f == 'W') o.widen_us = atoi(a);
     else usage();
   }
   o.apic |= o.kvmpv > 0;   // x2APIC, TSC-deadline and PV EOI are the local APIC's
+  if (o.kvmpv > 0 && o.nvcpus > 1) {
+    printf("vmm: -p on works with one vcpu only (KVM's interface is not per vcpu here); drop -V or -p on\n");
+    exit(2);
+  }
   int n = argc - i;
   static char *one_linux[] = {"linux", NULL};
   if (n == 0 && o.kernel)

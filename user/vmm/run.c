@@ -15,6 +15,8 @@ int guest_setup(struct guest *g)
 {
   struct guest_header *h = &g->hdr;
   int r;
+  g->board = &g->board0;
+  g->mp = MP_RUNNABLE;
   if ((g->vm = vm_create()) < 0) {
     printf("vmm: vm_create: %s\n", errstr(g->vm));
     return -1;
@@ -43,6 +45,8 @@ int guest_setup(struct guest *g)
     return -1;
   if (kvmpv_setup(g) < 0)
     return -1;
+  if (g->o->nvcpus > 1 && smp_setup(g) < 0)
+    return -1;
   return testdev_setup(g);
 }
 
@@ -66,15 +70,19 @@ static int npf(struct guest *g)
 }
 
 // VM_EXIT_HLT: HLT with IF=0 and nothing pending (HLT with IF=1 blocks in
-// the kernel): nothing will wake the guest, so it is done.
+// the kernel): nothing will wake the guest, so it is done. With several
+// vcpus only this one stops (an NMI or INIT may still wake it, smp.c); the
+// guest is done when every vcpu has stopped.
 static int guest_halted(struct guest *g)
 {
+  if (g->smp)
+    return smp_stopped(g);
   g->end = END_HALT;
   return 0;
 }
 
 // Handles one exit; 1 to run on, 0 when the guest has ended.
-static int handle(struct guest *g)
+int guest_handle(struct guest *g)
 {
   struct vm_exit *e = &g->e;
   switch (e->reason) {
@@ -113,6 +121,16 @@ static uint64 guest_exits(struct guest *g)
   return n;
 }
 
+// 1 (and the guest's end is END_BUDGET) once -t ms or -n exits are used up.
+int guest_over_budget(struct guest *g, long t0, long ticks)
+{
+  if ((ticks && uptime() - t0 >= ticks) || (g->o->max_exits && (long)guest_exits(g) >= g->o->max_exits)) {
+    g->end = END_BUDGET;
+    return 1;
+  }
+  return 0;
+}
+
 // Runs the guest until it ends or a budget (-t ms, -n exits) is used up.
 void guest_run(struct guest *g)
 {
@@ -120,25 +138,27 @@ void guest_run(struct guest *g)
   memset(&g->e, 0, sizeof g->e);
   loop_init(g);
   stats_start(g);
-  while (g->end == END_NONE) {
-    if (loop_before_run(g) < 0)
-      break;
-    kvmpv_before_run(g);
-    stats_entry(g);
-    int r = vcpu_run(g->vm, g->vcpu, &g->e);
-    stats_exit(g);
-    if (r < 0) {
-      guest_fail(g, "vcpu_run: %s", errstr(r));
-      break;
+  if (g->smp) {
+    smp_run(g);   // one thread per vcpu (smp.c)
+  } else {
+    while (g->end == END_NONE) {
+      if (loop_before_run(g) < 0)
+        break;
+      kvmpv_before_run(g);
+      stats_entry(g);
+      int r = vcpu_run(g->vm, g->vcpu, &g->e);
+      stats_exit(g);
+      if (r < 0) {
+        guest_fail(g, "vcpu_run: %s", errstr(r));
+        break;
+      }
+      loop_after_run(g);
+      kvmpv_after_run(g);
+      if (g->e.ran_on_cpu < 64)
+        g->cpus_seen |= 1UL << g->e.ran_on_cpu;
+      if (!guest_handle(g) || guest_over_budget(g, t0, ticks))
+        break;
     }
-    loop_after_run(g);
-    kvmpv_after_run(g);
-    if (g->e.ran_on_cpu < 64)
-      g->cpus_seen |= 1UL << g->e.ran_on_cpu;
-    if (!handle(g))
-      break;
-    if ((ticks && uptime() - t0 >= ticks) || (g->o->max_exits && (long)guest_exits(g) >= g->o->max_exits))
-      g->end = END_BUDGET;
   }
   uart_flush(g);
   testdev_report(g);

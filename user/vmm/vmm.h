@@ -5,6 +5,7 @@
 #include "vm.h"
 #include "../guests/guest.h"
 #include "chips.h"
+#include "lapic.h"
 
 // Exit counters, by what the guest did (intr: host interrupts seen). From
 // C_INTR on they depend on timing and are not part of "after N exits":
@@ -15,8 +16,9 @@ enum { C_IO, C_CPUID, C_MSR, C_HLT, C_VMMCALL, C_NPF, C_EXC, C_OTHER, C_INTR,
 // How a guest ended.
 enum end { END_NONE, END_EXIT, END_SHUTDOWN, END_HALT, END_BUDGET, END_FAIL, END_RESET, END_POWEROFF };
 
-// The vcpus of a VM: guest_setup creates one. The MADT and fw_cfg (apic.c) say so.
-#define GUEST_NVCPUS 1
+// The vcpus of a VM: guest_setup creates o->nvcpus (vmm -V N, 1 by default;
+// smp.c). The MADT, fw_cfg and CPUID (apic.c, cpuid.c) say so.
+#define GUEST_MAXVCPUS VCPU_MAX_PER_VM
 
 struct opts {
   long budget_ms;      // -t: stop the guest after this much time (0: none)
@@ -35,7 +37,14 @@ struct opts {
   int pio_exits;       // -P: every port access of a -k guest exits (no VM_RUN_PIO_*, loop.c)
   int kvmpv;           // KVM's paravirtual interface (kvmpv.c): -p on: 1 (implies -A), -p off: -1, else 0: a
                        // bzImage with the APIC board (-A) gets it (kvmpv_wanted)
+  int nvcpus;          // -V: vcpus (1..GUEST_MAXVCPUS), each on a thread of its own (smp.c)
+  long widen_us;       // -W: an AP thread waits this long after letting go of the VMM lock
+                       //     (before vcpu_run or its futex wait: widens the window a kick or wakeup must cover)
 };
+
+// Where a vcpu is in the INIT-SIPI protocol (smp.c; Intel SDM Vol. 3A §8.4,
+// KVM's mp_state).
+enum mp { MP_RUNNABLE, MP_WAIT_SIPI, MP_STOPPED };
 
 struct guest {
   const char *name;    // "hello"
@@ -68,7 +77,21 @@ struct guest {
   } msr;
   const struct opts *o;
   long ticks;          // timer ticks the run took (HZ=100)
-  struct board board;  // PIC, PIT, UART, RTC, small ports (chips.h)
+  struct board *board; // PIC, PIT, UART, RTC, small ports (chips.h): every vcpu's view shares
+  struct board board0; //   the first one's board0
+  // smp.c: a struct guest is one vcpu's view of the guest. With several
+  // vcpus each has its own (the vcpu's exit record, line, counters, MSRs);
+  // memory, the board and the APICs are shared under the VMM lock.
+  int index;           // this vcpu's index, also its APIC ID
+  struct smp *smp;     // NULL with one vcpu
+  enum mp mp;          // MP_WAIT_SIPI: an AP before its startup IPI
+  int init_pending;    // INIT arrived: the vcpu's thread resets it before running again
+  int sipi_vector;     // the accepted SIPI's vector, -1 none since INIT
+  int restarted;       // the next run passes VM_RUN_INIT
+  uint32 again[8];     // vectors that arrived again while the kernel may have taken the first (smp_accept)
+  volatile int in_run; // set under the VMM lock before vcpu_run, cleared after it returned:
+                       //   0 means the thread will look at its APIC before it enters again
+  volatile int wake;   // futex word: bumped to wake the thread of a vcpu that waits (MP_WAIT_SIPI/STOPPED)
   int irq_line;        // vector on the vcpu's interrupt line, -1 lowered
   int insn_done;       // the VMM emulated the exit's instruction: VM_RUN_INSN_DONE next run
   int bzimage;         // a Linux bzImage (linux.c), not a multiboot kernel or an SVMG image
@@ -116,6 +139,9 @@ void apic_attach(struct board *b);
 int mboot_load(struct guest *g);
 int mboot_regs(struct guest *g, struct vm_regs *r);
 int apic_line(struct board *b);
+int apic_line_of(struct board *b, int i);
+void apic_select(int i);
+struct lapic *apic_lapic(int i);
 int apic_intack(struct board *b, int vector);
 int apic_nmi(struct board *b);
 void apic_advance(struct board *b, uint64 now);
@@ -125,7 +151,19 @@ uint64 apic_deadline(struct board *b);
 int apic_port_io(struct board *b, uint16 port, int size, int in, uint32 *data, uint64 now);
 void apic_cpuid(struct guest *g, uint32 leaf, uint32 *r);
 int apic_msr(struct guest *g, uint32 msr, int write, uint64 *v);
-struct lapic *apic_lapic(struct board *b);   // the guest's local APIC, NULL without
+struct lapic *apic_current(struct board *b);   // the guest's local APIC, NULL without
 // run.c
 int guest_setup(struct guest *g);
 void guest_run(struct guest *g);
+int guest_handle(struct guest *g);
+int guest_over_budget(struct guest *g, long t0, long ticks);
+// smp.c: several vcpus, one thread each; the lock shared devices live under
+int smp_setup(struct guest *g);
+void smp_run(struct guest *g);
+void smp_lock(struct guest *g);
+void smp_unlock(struct guest *g);
+void smp_notify(int index);                         // vcpu index's LAPIC took an NMI
+void smp_accept(int index, int vector, int level);  // a fixed interrupt for vcpu index's LAPIC
+void smp_acked(struct guest *g, int vector);        // after each run: the vector it took, -1 none
+int smp_over(struct guest *g);
+int smp_stopped(struct guest *g);                  // VM_EXIT_HLT of one vcpu among several
