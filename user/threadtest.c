@@ -31,14 +31,6 @@ static void end(void)
   failures += part_failures;
 }
 
-// A thread that spins for (long)arg ticks and returns.
-static void spin_fn(void *arg)
-{
-  long t0 = uptime();
-  while (uptime() - t0 < (long)arg)
-    ;
-}
-
 // Waits (futex, 1 s at a time) until *w != v. Returns how many waits ran
 // into their timeout although *w had changed: the waker's futex_wake came
 // after the change and should have ended them, so each is a lost wake-up.
@@ -531,6 +523,8 @@ static void copy_vs_sbrk(void)
   race_stop = race_bad = race_done = 0;
   long before = freepages();
   int tid = thread_spawn(copier_fn, NULL);
+  for (long t0 = clock_ns(); !race_done && clock_ns() - t0 < 5000000000L;)
+    yield();   // the copier is at work before the page starts to come and go
   int flips = 0;
   for (long t0 = clock_ns(); flips < 2000 && clock_ns() - t0 < 1500000000L; flips++) {
     sbrk(4096);
@@ -597,6 +591,9 @@ static void busy_child(void)
   sleep(2);
 }
 
+// Returns once the thread (long)arg has ended: thread_exit(0).
+static void join_first_fn(void *arg) { thread_join((int)(long)arg, NULL); }
+
 static volatile int alloc_stop;
 
 static void alloc_fn(void *arg)
@@ -659,7 +656,7 @@ static void ending(void)
   check(wait_child(pid, &st) == pid && st == 42, "exit() of the last thread gives the status", st);
   pid = fork();
   if (pid == 0) {
-    thread_spawn(spin_fn, (void *)30);   // returns later: thread_exit(0) of the last thread
+    thread_spawn(join_first_fn, (void *)(long)gettid());   // returns once we are gone: the last
     thread_exit(9);
   }
   check(wait_child(pid, &st) == pid && st == 0, "the last thread's thread_exit status is the process's", st);
