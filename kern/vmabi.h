@@ -138,7 +138,8 @@ struct vm_regs {
 #define VM_RUN_PIO_OUT 0x4  // queue 1-byte OUTs to pio.out_port in pio_out[] without an exit (below)
 #define VM_RUN_PIO_IN 0x8   // answer 1-byte INs from pio.in_port with pio.in_value without an exit
 #define VM_RUN_INSN_DONE 0x10 // user space emulated the last exit's instruction (below)
-#define VM_RUN_FLAGS 0x1F   // every flag the kernel knows; others: -EINVAL
+#define VM_RUN_NESTED 0x20  // the guest has SVM: EFER.SVME, VM_CR, VM_HSAVE_PA, its SVM instructions (lab 9)
+#define VM_RUN_FLAGS 0x3F   // every flag the kernel knows; others: -EINVAL
 
 // VM_RUN_INSN_DONE: user space emulated the instruction of the exit vcpu_run
 // just returned (an MMIO access after VM_EXIT_NPF) and moved RIP past it with

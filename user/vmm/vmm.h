@@ -33,6 +33,7 @@ struct opts {
   int entry32;         // -3: enter it through its 32-bit entry (linux.c)
   int apic;            // -A: give the bzImage the APIC board (apic.c), not only the PICs
   int pio_exits;       // -P: every port access of a -k guest exits (no VM_RUN_PIO_*, loop.c)
+  int nested;          // -N: the guest gets SVM (VM_RUN_NESTED, cpuid.c; lab 9)
 };
 
 struct guest {
