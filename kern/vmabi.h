@@ -241,6 +241,12 @@ struct vm_exit {
     } exception;
   } u;
   struct vm_pio_out pio_out[VM_PIO_MAX];   // VM_RUN_PIO_OUT: npio_out entries
+  struct {             // VM_RUN_NESTED (lab 9): totals since the vcpu was created
+    uint64 vmruns;     // the guest's VMRUNs that entered its own guest (L2)
+    uint64 reflected;  // L2 exits given to the guest (L1)
+    uint64 handled;    // L2 exits the kernel handled itself, L2 resumed
+    uint64 shadow_fills;   // shadow nested page table entries made
+  } nested;
 };
 
 // Events for vcpu_inject, delivered at the next VMRUN (APM Vol. 2 §15.20

@@ -100,6 +100,18 @@ void nested_free(struct vcpu *v)
   v->nested = NULL;
 }
 
+// The totals of this vcpu's nested SVM for the exit record (vmm -s).
+void nested_report(struct vcpu *v, struct vm_exit *e)
+{
+  struct nested_svm *n = v->nested;
+  if (!n)
+    return;
+  e->nested.vmruns = n->nvmruns;
+  e->nested.reflected = n->nreflected;
+  e->nested.handled = n->nl0;
+  e->nested.shadow_fills = n->nshadow_faults;
+}
+
 int nested_guest_mode(struct vcpu *v) { return v->nested && v->nested->guest_mode; }
 
 // L1's interrupts and NMIs wait while its GIF is 0 (§15.17) and while L2

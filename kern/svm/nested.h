@@ -38,6 +38,7 @@ struct nested_svm {
 // nested.c
 int nested_enable(struct vcpu *v);                    // VM_RUN_NESTED: allocate; 0 or -ENOMEM
 void nested_free(struct vcpu *v);                     // vcpu_free
+void nested_report(struct vcpu *v, struct vm_exit *e);   // the counters into the exit record
 int nested_guest_mode(struct vcpu *v);                // 1 while L2 runs
 int nested_blocks_irq(struct vcpu *v);                // L1's events wait (GIF=0 or L2 runs)
 int nested_svm_insn(struct vcpu *v, struct vm_exit *e);   // L1's SVM instruction intercepted

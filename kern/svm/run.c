@@ -652,6 +652,7 @@ int vcpu_run(struct vcpu *v, struct vm_exit *e)
       r = vcpu_run_once(v, e);
     if (r <= 0) {
       vcpu_run_end(v, e);
+      nested_report(v, e);
       e->cr8 = v->vmcb->control.int_ctl & CR8_V_TPR;
       v->last = *e;
       return r;
@@ -659,6 +660,7 @@ int vcpu_run(struct vcpu *v, struct vm_exit *e)
     if (mycpu()->ticks != t0) {
       exit_record(v, e, VM_EXIT_INTR);
       vcpu_run_end(v, e);
+      nested_report(v, e);
       e->cr8 = v->vmcb->control.int_ctl & CR8_V_TPR;
       v->last = *e;
       return 0;
