@@ -25,6 +25,7 @@ LABS = [
     (None, "devices", "the VMM's chips: 8259A, 8254, 16550A, MC146818"),
     (7, "mmio", "MMIO: decoding and emulating the guest's instruction"),
     (None, "firmware", "the VMM's firmware side: multiboot loader, ACPI, fw_cfg, APIC models"),
+    (9, "nested", "nested SVM: the guest runs guests of its own"),
 ]
 
 # Lab 0 is orientation: it has a grader but no solution markers.

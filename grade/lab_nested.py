@@ -1,0 +1,120 @@
+"""Lab 9 (nested): the guest gets SVM and runs guests of its own.
+
+`vmm -N` gives the guest (L1) SVM: CPUID, EFER.SVME, VM_CR, VM_HSAVE_PA, and
+the kernel (L0) carries out L1's CLGI/STGI/VMLOAD/VMSAVE/INVLPGA/VMRUN
+(kern/svm/nested.c). L1's VMRUN runs L2 on vmcb02; L2's exits go back to L1
+when L1 intercepts them, else L0 handles them and L2 goes on. With nested
+paging in vmcb12, L0 runs L2 on a shadow of L1's nested page table
+(kern/svm/nested_npt.c).
+
+The oracles are outside the code under test: svmnest is a hypervisor in
+assembly whose L2 checks the values L1 gave it and whose L1 checks each exit
+against the instruction L2 ran (the APM's exit codes and EXITINFO); svmlab
+itself, as L1, runs its own lab 1-4 ktests (their checks compare with the
+CPU, here our emulated one) and its VMM runs the test guests as L2, whose
+outputs are those they print on bare SVM.
+"""
+import re
+
+from gradelib import test
+
+NESTED = "test=vmm -N -k kernel.bin -r svmlab-nested.tar -M 64 -a "
+
+
+def clean(r):
+    r.reject(r"^panic: ")
+    r.reject(r"^pid \d+ \(vmm\): killed")
+
+
+def inner_boot(r, cmdline):
+    """svmlab as L1 found SVM with nested paging (the CPUID policy of -N) and
+    enabled it: EFER.SVME and VM_HSAVE_PA took."""
+    clean(r)
+    r.expect(r"^svmlab: booting \(cmdline \"kernel.bin %s\"\)$" % re.escape(cmdline))
+    f = r.expect(r"^svm: features: svm=1 svmdis=0 rev=\d+ asids=(\d+) edx=0x([0-9a-f]+) npt=1 ")
+    r.check(int(f.group(2), 16) & 1, "leaf 8000_000Ah EDX must report nested paging")
+    m = r.expect(r"^svm: cpu0: EFER.SVME=(\d) VM_HSAVE_PA=0x([0-9a-f]+)$")
+    r.check(m.group(1) == "1" and int(m.group(2), 16) != 0,
+            "L1's EFER.SVME and VM_HSAVE_PA must read back what it wrote: " + m.group(0))
+    r.reject(r"^svm: unavailable: ")
+
+
+def outer_end(r):
+    r.expect(r"^vmm: guest linux exited with code 0 ")
+    r.expect(r"^init: test vmm exited with status 0$")
+    r.expect_exit(0)
+
+
+@test(points=25, title="svmnest (an L1 hypervisor in assembly): SVM in CPUID and the MSRs; L2 without "
+      "nested paging (CPUID, OUT, VMMCALL, HLT reflected, the UART's OUTs not); with it (L1's table "
+      "translates, NPFs reflected with their error code, TLB flush honoured); VMSAVE/VMLOAD; "
+      "VMEXIT_INVALID; #GP", cmdline="test=vmm -N -s svmnest", timeout=60)
+def svmnest(r):
+    clean(r)
+    r.reject(r"^vmm: guest ack ", "a check of svmnest failed: its number is in the ack")
+    r.expect(r"^svmnest: L2 prints through the VMM's UART$")
+    r.expect(r"^svmnest: ok: ")
+    r.expect(r"^vmm: guest svmnest exited with code 0 ")
+    m = r.expect(r"^vmm: nested: (\d+) VMRUNs of L1 entered L2; L2 exits: (\d+) reflected to L1, (\d+) handled "
+                 r"by L0 \(kernel or VMM\); (\d+) shadow NPT entries$")
+    vmruns, refl, l0, fills = (int(x) for x in m.groups())
+    # svmnest's L2s make 7 exits L1 asked for (4 + 3), each ended by one VMRUN
+    # that entered L2; the UART's 42 OUTs are L0's; nested paging fills the shadow.
+    r.check(vmruns == 7 and refl == 7, "expected 7 VMRUNs and 7 reflected exits: " + m.group(0))
+    r.check(l0 >= 42, "L2's UART output (42 OUTs) is not L1's: L0 must handle it: " + m.group(0))
+    r.check(fills > 0, "nested paging in vmcb12 runs L2 on a shadow table: " + m.group(0))
+    r.expect_exit(0)
+
+
+@test(points=2, title="without -N the guest has no SVM: svmnest finds none", cmdline="test=vmm -e 1 svmnest",
+      timeout=60)
+def no_svm(r):
+    clean(r)
+    r.expect(r"^svmnest: no SVM in CPUID")
+    r.expect(r"^vmm: guest svmnest exited with code 1 ")
+    r.expect_exit(0)
+
+
+@test(points=25, title="svmlab in svmlab runs prot32 and long64 as L2 (svmlab -> svmlab -> guest): "
+      "vmcb12 from svmlab's own lab 2-4 code, nested paging through the shadow table",
+      cmdline=NESTED + "svmlab-nested-guests.cmdline", timeout=240)
+def turtles_guests(r):
+    inner_boot(r, "test=vmm prot32 long64")
+    r.expect(r"prot32: paging on, alias 0x420000 -> 0x20000 ok$", partial=True)
+    r.expect(r"vmm: guest prot32 exited with code 0 ", partial=True)
+    r.expect(r"vmm: guest long64 exited with code 0 ", partial=True)
+    r.expect(r"^vmm: 2 guests, 2 ended as expected$")
+    outer_end(r)
+
+
+def inner_ktest(name, lab, points, checks):
+    def run(r):
+        inner_boot(r, "ktest=" + name)
+        m = r.expect(r"^ktest %s: (\d+) checks, (\d+) failed$" % name)
+        r.check(int(m.group(1)) >= checks and m.group(2) == "0",
+                "%s: %s checks, %s failed (expected >= %d checks, 0 failed)" % (name, m.group(1), m.group(2), checks))
+        outer_end(r)
+    run.__name__ = run.__qualname__ = "inner_" + name
+    return test(points=points, title="svmlab as L1 passes its lab %d ktest %s" % (lab, name),
+                cmdline=NESTED + "svmlab-nested-%s.cmdline" % name, timeout=180)(run)
+
+
+inner_hsave = inner_ktest("hsave", 1, 5, 8)
+inner_vmcb_modes = inner_ktest("vmcb_modes", 2, 5, 21)
+inner_run_cpuid = inner_ktest("run_cpuid", 4, 5, 5)
+
+
+@test(points=10, title="a spinning L2 under svmlab's budget: L1's timer still interrupts it (INTR "
+      "intercept while L2 runs), the budget stops it; exits at each level (vmm -s in L0 and L1)",
+      cmdline="test=vmm -N -s -k kernel.bin -r svmlab-nested.tar -M 64 -a svmlab-nested-hostile_lcg.cmdline",
+      timeout=240)
+def turtles_hostile(r):
+    inner_boot(r, "test=vmm -s -t 1500 -e budget hostile_lcg")
+    m = r.expect(r"^vmm: guest hostile_lcg stopped: time budget of 1500 ms used up after (\d+) exits \(io=(\d+),")
+    r.check(int(m.group(2)) > 0, "L2's OUTs to port 0x80 reach L1's VMM")
+    r.expect(r"^vmm: I/O exits by port: 0x80 out ")
+    r.expect(r"^vmm: guest linux exited with code 0 ")
+    n = r.expect(r"^vmm: nested: (\d+) VMRUNs of L1 entered L2; L2 exits: (\d+) reflected to L1, (\d+) handled "
+                 r"by L0 \(kernel or VMM\); (\d+) shadow NPT entries$")
+    r.check(int(n.group(2)) >= int(m.group(2)), "every OUT of L2 is an exit of L1's: " + n.group(0))
+    outer_end(r)
