@@ -66,15 +66,6 @@ def svmnest(r):
     r.expect_exit(0)
 
 
-@test(points=2, title="without -N the guest has no SVM: svmnest finds none", cmdline="test=vmm -e 1 svmnest",
-      timeout=60)
-def no_svm(r):
-    clean(r)
-    r.expect(r"^svmnest: no SVM in CPUID")
-    r.expect(r"^vmm: guest svmnest exited with code 1 ")
-    r.expect_exit(0)
-
-
 @test(points=25, title="svmlab in svmlab runs prot32 and long64 as L2 (svmlab -> svmlab -> guest): "
       "vmcb12 from svmlab's own lab 2-4 code, nested paging through the shadow table",
       cmdline=NESTED + "svmlab-nested-guests.cmdline", timeout=240)
@@ -95,13 +86,15 @@ def inner_ktest(name, lab, points, checks):
                 "%s: %s checks, %s failed (expected >= %d checks, 0 failed)" % (name, m.group(1), m.group(2), checks))
         outer_end(r)
     run.__name__ = run.__qualname__ = "inner_" + name
+    # Every boot checks lab 1's part (inner_boot: SVM found, EFER.SVME and
+    # VM_HSAVE_PA); these ktests VMRUN guests of their own, so the VMCB and
+    # run stages of svmlab run on our emulated SVM.
     return test(points=points, title="svmlab as L1 passes its lab %d ktest %s" % (lab, name),
                 cmdline=NESTED + "svmlab-nested-%s.cmdline" % name, timeout=180)(run)
 
 
-inner_hsave = inner_ktest("hsave", 1, 5, 8)
-inner_vmcb_modes = inner_ktest("vmcb_modes", 2, 5, 21)
-inner_run_cpuid = inner_ktest("run_cpuid", 4, 5, 5)
+inner_vmcb_modes = inner_ktest("vmcb_modes", 2, 10, 21)
+inner_run_cpuid = inner_ktest("run_cpuid", 4, 10, 5)
 
 
 @test(points=10, title="a spinning L2 under svmlab's budget: L1's timer still interrupts it (INTR "
