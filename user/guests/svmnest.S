@@ -2,10 +2,15 @@
 // the kernel emulates L1's SVM, kern/svm/nested.c).
 //  1. SVM is there: CPUID 8000_0001h ECX.SVM and 8000_000Ah EDX.NP, VM_CR.SVMDIS
 //     clear, EFER.SVME sticks, VM_HSAVE_PA takes a page.
-//  2. Without nested paging (L2 uses L1's addresses): L2 does CPUID, OUT to
-//     port 0x80 (in L1's IOPM), prints through the UART (not in L1's IOPM:
-//     the VMM's own UART answers), VMMCALL and HLT. L1 intercepts the others
-//     and emulates them; L2 checks the results L1 gave it.
+//  2. Without nested paging (L2 uses L1's addresses): L2 starts with the RAX
+//     and RSP of vmcb12 and FS.base as L1 loaded it, takes the interrupt L1
+//     injects (EVENTINJ, once), does CPUID with a value pushed on its stack,
+//     OUT to port 0x80 and a 2-byte OUT to 0x7F (both in L1's IOPM), prints
+//     through the UART (not in L1's IOPM: the VMM's own UART answers),
+//     RDMSR TSC_AUX (in L1's MSRPM) and WRMSR FS.base (not in it), MOV from
+//     CR3 (intercepted), UD2 (#UD intercepted), VMMCALL, and HLT after a
+//     spin long enough for host timer ticks (not L1's). L1 emulates what it
+//     intercepts; L2 checks the results L1 gave it, L1 the FS.base L2 left.
 //  3. With nested paging in vmcb12: L1's table maps L2's 2 MiB page 1 onto
 //     L1's page 0 (L2 must read L1's magic word through it), leaves 6 MiB
 //     unmapped (an NPF for L1, which maps it and asks for a TLB flush) and
@@ -23,6 +28,9 @@ GUEST_HEADER(GUEST_MODE_LONG64, start, 0x800000, pml4, 0x8000, 0)
 #define VMCB_MISC1 0x0C
 #define VMCB_MISC2 0x10
 #define VMCB_IOPM 0x40
+#define VMCB_MSRPM 0x48
+#define VMCB_INTERCEPT_CR 0x00
+#define VMCB_EVENTINJ 0xA8
 #define VMCB_ASID 0x58
 #define VMCB_TLBCTL 0x5C
 #define VMCB_EXITCODE 0x70
@@ -112,8 +120,15 @@ start:
   call vmcb12_init
 
   // 2. L2 without nested paging
+  SETGATE(0x30, l2_on_irq)
   lea l2_a(%rip), %rax
   mov %rax, vmcb12 + VMCB_RIP(%rip)
+  movq $0xA5A5, vmcb12 + VMCB_RAX(%rip)
+  movl $0x80000030, vmcb12 + VMCB_EVENTINJ(%rip)   // valid, external interrupt, vector 0x30
+  mov $0xC0000100, %ecx                 // FS.base for L2 (VMLOAD state is not VMRUN's)
+  mov $0x777000, %eax
+  xor %edx, %edx
+  wrmsr
   movq $0, nexits(%rip)
 p2:
   RUN_L2
@@ -124,10 +139,35 @@ p2:
   je p2_io
   cmp $0x81, %rax
   je p2_vmmcall
+  cmp $0x7C, %rax
+  je p2_msr
+  cmp $0x03, %rax
+  je p2_cr3
+  cmp $0x46, %rax
+  je p2_ud
   cmp $0x78, %rax
   je p2_done
-  mov $10, %ebx
+  mov %rax, %rbx                        // the unexpected exit code, for the ack
+  shl $8, %rbx
+  or $10, %ebx
   jmp fail
+p2_msr:
+  cmpq $0, vmcb12 + VMCB_EXITINFO1(%rip)    // RDMSR
+  CHECK 16
+  mov $0xC0000103, %eax
+  cmp %rax, l2_rcx(%rip)
+  CHECK 17
+  movq $0x5150, vmcb12 + VMCB_RAX(%rip)
+  movq $0, l2_rdx(%rip)
+  addq $2, vmcb12 + VMCB_RIP(%rip)
+  jmp p2
+p2_cr3:
+  movq $0xC3C3, vmcb12 + VMCB_RAX(%rip)    // L2's MOV RAX, CR3 (0F 20 D8)
+  addq $3, vmcb12 + VMCB_RIP(%rip)
+  jmp p2
+p2_ud:
+  addq $2, vmcb12 + VMCB_RIP(%rip)      // UD2
+  jmp p2
 p2_cpuid:
   cmpq $0x40001234, vmcb12 + VMCB_RAX(%rip)
   CHECK 11
@@ -138,11 +178,14 @@ p2_cpuid:
   jmp p2
 p2_io:
   mov vmcb12 + VMCB_EXITINFO1(%rip), %rax
-  and $0xFFFF0011, %eax                 // port, SZ8, IN
+  and $0xFFFF0031, %eax                 // port, SZ8, SZ16, IN
+  cmp $0x007F0020, %eax                 // OUT of two bytes to port 0x7F: covers 0x80
+  je 1f
   cmp $0x00800010, %eax                 // OUT of one byte to port 0x80
   CHECK 12
   cmpb $0x5A, vmcb12 + VMCB_RAX(%rip)
   CHECK 13
+1:
   mov vmcb12 + VMCB_EXITINFO2(%rip), %rax   // the next RIP
   mov %rax, vmcb12 + VMCB_RIP(%rip)
   jmp p2
@@ -153,8 +196,14 @@ p2_vmmcall:
 p2_done:
   cmpq $1, l2_ok(%rip)
   CHECK 14
-  cmpq $4, nexits(%rip)                 // CPUID, OUT, VMMCALL, HLT: the UART's OUTs are not L1's
+  cmpq $8, nexits(%rip)                 // CPUID, 2 OUTs, RDMSR, CR3, #UD, VMMCALL, HLT: not the UART's
   CHECK 15
+  cmpq $1, l2_irqs(%rip)                // EVENTINJ delivered once
+  CHECK 18
+  mov $0xC0000100, %ecx                 // L2's FS.base is the CPU's now
+  rdmsr
+  cmp $0x888000, %eax
+  CHECK 19
   stgi                                  // the #VMEXITs left GIF 0
 
   // 3. L2 with nested paging: L1's table
@@ -270,7 +319,12 @@ on_gp:
 
 // vmcb12 for L2: a copy of L1's mode, RIP and RSP set by the phases.
 vmcb12_init:
-  movl $(1 << 18) | (1 << 24) | (1 << 27), vmcb12 + VMCB_MISC1(%rip)   // CPUID HLT IOIO_PROT
+  movl $(1 << 18) | (1 << 24) | (1 << 27) | (1 << 28), vmcb12 + VMCB_MISC1(%rip)   // CPUID HLT IOIO MSR
+  movl $(1 << 3), vmcb12 + VMCB_INTERCEPT_CR(%rip)   // CR3 reads
+  movl $(1 << 6), vmcb12 + VMCB_INTERCEPT_EXC(%rip)  // #UD
+  lea msrpm(%rip), %rax
+  mov %rax, vmcb12 + VMCB_MSRPM(%rip)
+  orb $0x40, msrpm + 0x840(%rip)        // RDMSR C000_0103h: bit 2 * 0x103 of the 2nd 2 KiB
   movl $(1 << 0) | (1 << 1), vmcb12 + VMCB_MISC2(%rip)                 // VMRUN VMMCALL
   lea iopm(%rip), %rax
   mov %rax, vmcb12 + VMCB_IOPM(%rip)
@@ -309,6 +363,16 @@ vmcb12_init:
 
 // ---- L2 ----
 l2_a:
+  cmp $0xA5A5, %rax                     // vmcb12's RAX and RSP
+  jne l2_bad
+  lea l2_stack_top(%rip), %rbx
+  cmp %rbx, %rsp
+  jne l2_bad
+  mov $0xC0000100, %ecx                 // the FS.base L1 loaded
+  rdmsr
+  cmp $0x777000, %eax
+  jne l2_bad
+  push $0x1357                          // on L2's stack across reflected exits
   mov $0x40001234, %eax
   cpuid
   cmp $0xC0FFEE01, %eax
@@ -317,14 +381,39 @@ l2_a:
   jne l2_bad
   mov $0x5A, %al
   out %al, $0x80
+  mov $0x7F, %dx
+  out %ax, %dx
   lea l2_hello(%rip), %rsi
   call puts
+  mov $0xC0000103, %ecx                 // L1's MSRPM: RDMSR of TSC_AUX
+  rdmsr
+  cmp $0x5150, %eax
+  jne l2_bad
+  mov $0xC0000100, %ecx                 // not in it: WRMSR FS.base
+  mov $0x888000, %eax
+  xor %edx, %edx
+  wrmsr
+  mov %cr3, %rax
+  cmp $0xC3C3, %rax
+  jne l2_bad
+  ud2
+  mov $20000000, %ecx                   // some 50 ms: host timer ticks (INTR exits, not L1's)
+1:
+  dec %ecx
+  jnz 1b
   mov $0x77, %eax
   vmmcall
   cmp $0x78, %eax
   jne l2_bad
+  pop %rcx
+  cmp $0x1357, %rcx
+  jne l2_bad
   movq $1, l2_ok(%rip)
   hlt
+
+l2_on_irq:                              // the interrupt L1 injects
+  incq l2_irqs(%rip)
+  iretq
 l2_bad:
   movq $2, l2_ok(%rip)
   hlt
@@ -363,6 +452,7 @@ magic: .long 0xFEEDF00D
 l2_ok: .quad 0
 nexits: .quad 0
 gps: .quad 0
+l2_irqs: .quad 0
 l2_rbx: .quad 0
 l2_rcx: .quad 0
 l2_rdx: .quad 0
@@ -377,5 +467,6 @@ npt_pml4: .fill 4096, 1, 0
 npt_pdpt: .fill 4096, 1, 0
 npt_pd: .fill 4096, 1, 0
 iopm: .fill 3 * 4096, 1, 0
+msrpm: .fill 2 * 4096, 1, 0
 l2_stack: .fill 4096, 1, 0
 l2_stack_top:
