@@ -57,7 +57,7 @@ bug("int_ctl_drops_l1s",
     edits=[(N, "  c->int_ctl = (v12->control.int_ctl & (V_TPR_MASK | V_IRQ | V_INTR_PRIO_MASK | V_IGN_TPR | V_INTR_VECTOR_MASK)) |\n"
                "               V_INTR_MASKING;",
             "  c->int_ctl = V_INTR_MASKING;")],
-    tests=["nested/turtles_hostile", "nested/turtles_guests"])
+    tests=T)
 
 # ---- B: whose exit ------------------------------------------------------------
 
@@ -69,7 +69,7 @@ bug("intr_to_l1",
 bug("io_ignores_iopm",
     "reflects every I/O exit when L1 sets IOIO_PROT, without reading L1's IOPM",
     edits=[(N, "(c12->intercepts[INTERCEPT_WORD_MISC1] & INTERCEPT_IOIO_PROT) && l1_wants_io(v, c->exitinfo1);",
-            "(c12->intercepts[INTERCEPT_WORD_MISC1] & INTERCEPT_IOIO_PROT) != 0;")],
+            "(c12->intercepts[INTERCEPT_WORD_MISC1] & INTERCEPT_IOIO_PROT) && (l1_wants_io(v, 0) || 1);")],
     tests=T)
 
 bug("iopm_first_port_only",
@@ -82,7 +82,7 @@ bug("msr_ignores_msrpm",
     "reflects every MSR exit when L1 sets MSR_PROT, without reading L1's MSRPM",
     edits=[(N, "    return (c12->intercepts[INTERCEPT_WORD_MISC1] & INTERCEPT_MSR_PROT) &&\n"
                "           l1_wants_msr(v, v->gprs.rcx, c->exitinfo1 & 1);",
-            "    return (c12->intercepts[INTERCEPT_WORD_MISC1] & INTERCEPT_MSR_PROT) != 0;")],
+            "    return (c12->intercepts[INTERCEPT_WORD_MISC1] & INTERCEPT_MSR_PROT) && (l1_wants_msr(v, 0, 0) || 1);")],
     tests=T)
 
 bug("msrpm_read_write_swapped",
@@ -107,10 +107,10 @@ bug("cr_reads_as_writes",
             "    return (c12->intercepts[INTERCEPT_WORD_CR] >> (code | 16)) & 1;")],
     tests=T)
 
-bug("misc2_off_by_one",
-    "indexes the second misc word from VMMCALL instead of VMRUN",
-    edits=[(N, "    return (c12->intercepts[INTERCEPT_WORD_MISC2] >> (code - SVM_EXIT_VMRUN)) & 1;",
-            "    return (c12->intercepts[INTERCEPT_WORD_MISC2] >> (code - SVM_EXIT_VMMCALL)) & 1;")],
+bug("vmmcall_always_l0s",
+    "treats L2's VMMCALL as a hypercall to L0 whatever vmcb12 says (L1's VMMCALL intercept is lost)",
+    edits=[(N, "  if (code == SVM_EXIT_INTR || code == SVM_EXIT_NMI || code == SVM_EXIT_SMI)\n",
+            "  if (code == SVM_EXIT_INTR || code == SVM_EXIT_NMI || code == SVM_EXIT_SMI || code == SVM_EXIT_VMMCALL)\n")],
     tests=T)
 
 bug("everything_to_l1",
@@ -149,6 +149,11 @@ bug("exitinfo2_not_saved",
 bug("eventinj_kept",
     "leaves vmcb12's EVENTINJ valid after the exit: L1's event is delivered again at each VMRUN",
     edits=[(N, "  c12->eventinj = 0;   // taken by the VMRUN, or reported in EXITINTINFO\n", "")],
+    tests=T)
+
+bug("virq_not_saved",
+    "does not give V_IRQ back to vmcb12: L1 still sees its virtual interrupt pending and raises it again",
+    edits=[(N, "  c12->int_ctl = (c12->int_ctl & ~(V_TPR_MASK | V_IRQ)) | (c->int_ctl & (V_TPR_MASK | V_IRQ));\n", "")],
     tests=T)
 
 bug("exitcode_not_saved",

@@ -9,7 +9,8 @@
 //     through the UART (not in L1's IOPM: the VMM's own UART answers),
 //     RDMSR TSC_AUX (in L1's MSRPM) and WRMSR FS.base (not in it), MOV from
 //     CR3 (intercepted), UD2 (#UD intercepted), VMMCALL, and HLT after a
-//     spin long enough for host timer ticks (not L1's). L1 emulates what it
+//     spin long enough for host timer ticks (not L1's, although L1 sets the
+//     INTR intercept), and the V_IRQ L1 raised when it sets IF. L1 emulates what it
 //     intercepts; L2 checks the results L1 gave it, L1 the FS.base L2 left.
 //  3. With nested paging in vmcb12: L1's table maps L2's 2 MiB page 1 onto
 //     L1's page 0 (L2 must read L1's magic word through it), leaves 6 MiB
@@ -31,6 +32,7 @@ GUEST_HEADER(GUEST_MODE_LONG64, start, 0x800000, pml4, 0x8000, 0)
 #define VMCB_MSRPM 0x48
 #define VMCB_INTERCEPT_CR 0x00
 #define VMCB_EVENTINJ 0xA8
+#define VMCB_INT_CTL 0x60
 #define VMCB_ASID 0x58
 #define VMCB_TLBCTL 0x5C
 #define VMCB_EXITCODE 0x70
@@ -121,6 +123,9 @@ start:
 
   // 2. L2 without nested paging
   SETGATE(0x30, l2_on_irq)
+  SETGATE(0x31, l2_on_virq)
+  movl $0x001F0100, vmcb12 + VMCB_INT_CTL(%rip)     // V_IRQ, priority 15, V_IGN_TPR
+  movl $0x31, vmcb12 + VMCB_INT_CTL + 4(%rip)       // its vector
   lea l2_a(%rip), %rax
   mov %rax, vmcb12 + VMCB_RIP(%rip)
   movq $0xA5A5, vmcb12 + VMCB_RAX(%rip)
@@ -200,6 +205,12 @@ p2_done:
   CHECK 15
   cmpq $1, l2_irqs(%rip)                // EVENTINJ delivered once
   CHECK 18
+  cmpq $1, l2_virqs(%rip)               // V_IRQ taken once, when L2 set IF
+  CHECK 26
+  testl $0x100, vmcb12 + VMCB_INT_CTL(%rip)   // and no longer pending in vmcb12
+  setz %al
+  cmp $1, %al
+  CHECK 27
   mov $0xC0000100, %ecx                 // L2's FS.base is the CPU's now
   rdmsr
   cmp $0x888000, %eax
@@ -319,7 +330,7 @@ on_gp:
 
 // vmcb12 for L2: a copy of L1's mode, RIP and RSP set by the phases.
 vmcb12_init:
-  movl $(1 << 18) | (1 << 24) | (1 << 27) | (1 << 28), vmcb12 + VMCB_MISC1(%rip)   // CPUID HLT IOIO MSR
+  movl $(1 << 0) | (1 << 18) | (1 << 24) | (1 << 27) | (1 << 28), vmcb12 + VMCB_MISC1(%rip)   // INTR CPUID HLT IOIO MSR
   movl $(1 << 3), vmcb12 + VMCB_INTERCEPT_CR(%rip)   // CR3 reads
   movl $(1 << 6), vmcb12 + VMCB_INTERCEPT_EXC(%rip)  // #UD
   lea msrpm(%rip), %rax
@@ -405,6 +416,11 @@ l2_a:
   vmmcall
   cmp $0x78, %eax
   jne l2_bad
+  cmpq $0, l2_virqs(%rip)               // V_IRQ waits for IF
+  jne l2_bad
+  sti
+  nop
+  cli
   pop %rcx
   cmp $0x1357, %rcx
   jne l2_bad
@@ -413,6 +429,9 @@ l2_a:
 
 l2_on_irq:                              // the interrupt L1 injects
   incq l2_irqs(%rip)
+  iretq
+l2_on_virq:                             // the virtual interrupt L1 raises
+  incq l2_virqs(%rip)
   iretq
 l2_bad:
   movq $2, l2_ok(%rip)
@@ -453,6 +472,7 @@ l2_ok: .quad 0
 nexits: .quad 0
 gps: .quad 0
 l2_irqs: .quad 0
+l2_virqs: .quad 0
 l2_rbx: .quad 0
 l2_rcx: .quad 0
 l2_rdx: .quad 0
