@@ -7,7 +7,7 @@
 //     injects (EVENTINJ, once), does CPUID with a value pushed on its stack,
 //     OUT to port 0x80 and a 2-byte OUT to 0x7F (both in L1's IOPM), prints
 //     through the UART (not in L1's IOPM: the VMM's own UART answers),
-//     RDMSR TSC_AUX (in L1's MSRPM) and WRMSR FS.base (not in it), MOV from
+//     RDMSR TSC_AUX (in L1's MSRPM), RDMSR EFER and WRMSR FS.base (not in it), MOV from
 //     CR3 (intercepted), UD2 (#UD intercepted), VMMCALL, and HLT after a
 //     spin long enough for host timer ticks (not L1's, although L1 sets the
 //     INTR intercept), and the V_IRQ L1 raised when it sets IF. L1 emulates what it
@@ -400,7 +400,11 @@ l2_a:
   rdmsr
   cmp $0x5150, %eax
   jne l2_bad
-  mov $0xC0000100, %ecx                 // not in it: WRMSR FS.base
+  mov $0xC0000080, %ecx                 // not in it, but L0's: RDMSR EFER (LMA)
+  rdmsr
+  test $0x400, %eax
+  jz l2_bad
+  mov $0xC0000100, %ecx                 // not in it, not L0's: WRMSR FS.base
   mov $0x888000, %eax
   xor %edx, %edx
   wrmsr
