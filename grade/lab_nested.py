@@ -112,3 +112,22 @@ def turtles_hostile(r):
                  r"by L0 \(kernel or VMM\); (\d+) shadow NPT entries$")
     r.check(int(n.group(2)) >= int(m.group(2)), "every OUT of L2 is an exit of L1's: " + n.group(0))
     outer_end(r)
+
+
+@test(points=10, title="a hostile L1 (3000 VMRUNs in a row, nested tables and permission maps beyond its RAM, "
+      "an L2 scribbling over its own nested table, 500 random vmcb12s, SVM instructions on foreign pages) "
+      "gets the APM's outcomes; the kernel and the other guest go on",
+      cmdline="test=vmm -N -s hostile_nested long64", timeout=90)
+def hostile_l1(r):
+    clean(r)
+    r.reject(r"hostile_nested\.0\| vmm: guest ack ", "a check of hostile_nested failed: its number is in the ack")
+    r.expect(r"^hostile_nested\.0\| hostile_nested: ok: ")
+    r.expect(r"^long64\.1\| long64: hello from 64-bit mode$")
+    m = r.expect(r"^hostile_nested\.0\| vmm: nested: (\d+) VMRUNs of L1 entered L2; L2 exits: (\d+) reflected")
+    # 3000 + 2 + 2 + 2 VMRUNs enter L2, each ends in an exit for L1; the 501
+    # refused vmcb12s never enter.
+    r.check(m.group(1) == "3006" and m.group(2) == "3006", "expected 3006 VMRUNs and reflected exits: " + m.group(0))
+    refused = r.findall(r"^svm: vcpu \d+: nested VMRUN refused")
+    r.check(len(refused) <= 4, "the console message for refused vmcb12s must be rate-limited (%d)" % len(refused))
+    r.expect(r"^vmm: 2 guests, 2 ended as expected$")
+    r.expect_exit(0)
