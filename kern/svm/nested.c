@@ -142,6 +142,8 @@ int nested_efer_svme(struct vcpu *v, int write, uint64 val)
   struct nested_svm *n = v->nested;
   if (!n)
     return 0;
+  if (n->guest_mode)   // L2's EFER (L1 did not intercept it): SVME as vmcb12 gave it, fixed
+    return write ? 0 : (n->vmcb12->save.efer & EFER_SVME) != 0;
   if (!write)
     return n->svme;
   if ((val & EFER_SVME) && (n->vm_cr & VM_CR_SVMDIS))
