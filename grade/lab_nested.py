@@ -16,7 +16,10 @@ outputs are those they print on bare SVM.
 """
 import re
 
+import answers
 from gradelib import test
+
+QUESTIONS = 5   # labs/lab9-nested.md §7
 
 NESTED = "test=vmm -N -k kernel.bin -r svmlab-nested.tar -M 64 -a "
 
@@ -131,3 +134,8 @@ def hostile_l1(r):
     r.check(len(refused) <= 4, "the console message for refused vmcb12s must be rate-limited (%d)" % len(refused))
     r.expect(r"^vmm: 2 guests, 2 ended as expected$")
     r.expect_exit(0)
+
+
+@test(points=5, title="answers-lab9.txt answers every question of labs/lab9-nested.md §7", cpus=1, boot=False)
+def written_answers(r):
+    answers.check(r, 9, QUESTIONS)
