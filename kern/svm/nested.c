@@ -589,22 +589,32 @@ static void nested_synth_exit(struct vcpu *v, uint64 code)
   nested_vmexit(v);
 }
 
-// Before entering L2: an interrupt or NMI for L1 becomes the exit L1 asked
+// Before entering L2 (0, or -ENOMEM): an interrupt or NMI for L1 becomes the exit L1 asked
 // for, if L1 would take it now (with V_INTR_MASKING, L1's IF at its VMRUN
 // decides, else L2's IF, §15.21.1); otherwise it waits (nested_blocks_irq).
-void nested_check_events(struct vcpu *v)
+int nested_check_events(struct vcpu *v)
 {
   if (!nested_guest_mode(v))
-    return;
+    return 0;
   struct vmcb *v12 = v->nested->vmcb12;
+  // L0's table lost pages while L2 ran on the shadow: the shadow may name
+  // them. It goes before L2 runs again (-ENOMEM: not entered at all).
+  if ((v12->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE) && v->nested->shadow_stale) {
+    uint64 root;
+    if (nested_npt_root(v, &root) < 0)
+      return -ENOMEM;
+    v->vmcb->control.ncr3 = root;
+    vmcb_mark_all_dirty(v->vmcb);
+  }
   uint32 misc1 = v12->control.intercepts[INTERCEPT_WORD_MISC1];
   if (v->nmi_pending && (misc1 & INTERCEPT_NMI)) {
     nested_synth_exit(v, SVM_EXIT_NMI);
-    return;
+    return 0;
   }
   uint64 rflags = (v12->control.int_ctl & V_INTR_MASKING) ? v->vmcb01.ptr->save.rflags : v->vmcb->save.rflags;
   if (v->irq_line && !v->irq_acked && (misc1 & INTERCEPT_INTR) && (rflags & FL_IF))
     nested_synth_exit(v, SVM_EXIT_INTR);
+  return 0;
 }
 
 // An exit while L2 runs (after svm_after_exit). 1: done, re-enter (L2, or L1

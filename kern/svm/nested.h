@@ -44,7 +44,7 @@ int nested_blocks_irq(struct vcpu *v);                // L1's events wait (GIF=0
 int nested_svm_insn(struct vcpu *v, struct vm_exit *e);   // L1's SVM instruction intercepted
 int nested_msr(struct vcpu *v, uint32 msr, int write, struct vm_exit *e);   // 1 if answered
 int nested_efer_svme(struct vcpu *v, int write, uint64 val);  // EFER.SVME as L1 sees it
-void nested_check_events(struct vcpu *v);             // before entry: L1's events vs L2
+int nested_check_events(struct vcpu *v);              // before entry: L1's events vs L2; -ENOMEM
 int nested_exit(struct vcpu *v, struct vm_exit *e);   // L2 exit: 1 re-enter, 0 user, -1 L0's handlers
 void nested_tlb_flush_all(struct vcpu *v);            // L0's NPT lost entries
 int nested_vmexit(struct vcpu *v);                    // reflect vmcb02's exit to L1; -1: vmcb12 gone

@@ -554,9 +554,12 @@ static void svm_after_exit(struct vcpu *v, int cpu)
 static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
 {
   pushcli();
-  nested_check_events(v);   // lab 9: an interrupt of L1's while L2 runs: L1's exit (before the load)
   int cpu = cpuid_self();
-  int r = vcpu_load(v, cpu);
+  // lab 9: an interrupt of L1's while L2 runs is L1's exit, and a stale
+  // shadow NPT goes (before the load: the current VMCB may change)
+  int r = nested_check_events(v);
+  if (r == 0)
+    r = vcpu_load(v, cpu);
   if (r == 0) {
     // On VMEXIT_INVALID QEMU writes its current state, the host's, into the
     // save area (hardware leaves it alone). Put back what VMRUN refused: it
