@@ -101,15 +101,20 @@ inner_vmcb_modes = inner_ktest("vmcb_modes", 2, 10, 21)
 inner_run_cpuid = inner_ktest("run_cpuid", 4, 10, 5)
 
 
-@test(points=10, title="a spinning L2 under svmlab's budget: L1's timer still interrupts it (INTR "
-      "intercept while L2 runs), the budget stops it; exits at each level (vmm -s in L0 and L1)",
+@test(points=10, title="hostile L2s under svmlab's budget: one spins in real mode with IF=0 and never exits, "
+      "one floods port 0x80; L1's timer still takes its CPU back (INTR intercept while L2 runs), the budget "
+      "stops both; exits at each level (vmm -s in L0 and L1)",
       cmdline="test=vmm -N -s -k kernel.bin -r svmlab-nested.tar -M 64 -a svmlab-nested-hostile_lcg.cmdline",
       timeout=240)
 def turtles_hostile(r):
-    inner_boot(r, "test=vmm -s -t 1500 -e budget hostile_lcg")
-    m = r.expect(r"^vmm: guest hostile_lcg stopped: time budget of 1500 ms used up after (\d+) exits \(io=(\d+),")
+    inner_boot(r, "test=vmm -s -t 1500 -e budget hostile_lcg spin")
+    m = r.expect(r"^hostile_lcg\.0\| vmm: guest hostile_lcg stopped: time budget of 1500 ms used up after (\d+) "
+                 r"exits \(io=(\d+),")
     r.check(int(m.group(2)) > 0, "L2's OUTs to port 0x80 reach L1's VMM")
-    r.expect(r"^vmm: I/O exits by port: 0x80 out ")
+    s = r.expect(r"^spin\.1\| vmm: guest spin stopped: time budget of 1500 ms used up after 0 exits \(.*; intr=(\d+)\)$")
+    r.check(int(s.group(1)) > 0, "a spinning L2 must give L1 its timer interrupts (INTR exits): " + s.group(0))
+    r.expect(r"^hostile_lcg\.0\| vmm: I/O exits by port: 0x80 out ")
+    r.expect(r"^vmm: 2 guests, 2 ended as expected$")
     r.expect(r"^vmm: guest linux exited with code 0 ")
     n = r.expect(r"^vmm: nested: (\d+) VMRUNs of L1 entered L2; L2 exits: (\d+) reflected to L1, (\d+) handled "
                  r"by L0 \(kernel or VMM\); (\d+) shadow NPT entries$")
