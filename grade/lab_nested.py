@@ -99,6 +99,13 @@ def inner_ktest(name, lab, points, checks):
 
 inner_vmcb_modes = inner_ktest("vmcb_modes", 2, 10, 21)
 inner_run_cpuid = inner_ktest("run_cpuid", 4, 10, 5)
+# Every event type injected into L2 and cut short by an NPF: EVENTINJ and
+# EXITINTINFO through both levels, and an L1 that raises a self-IPI with each
+# injection (irq.c) must still get its L2 entered.
+inner_run_events = inner_ktest("run_events", 4, 10, 7)
+# Random vmcb12s with one or two mutations: each refused one is VMEXIT_INVALID
+# for L1, including those only the CPU refuses (QEMU: EFER.LMSLE).
+inner_vmcb_random = inner_ktest("vmcb_random", 2, 10, 1)
 
 
 @test(points=10, title="hostile L2s under svmlab's budget: one spins in real mode with IF=0 and never exits, "

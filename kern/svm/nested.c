@@ -433,6 +433,7 @@ int nested_vmrun(struct vcpu *v, struct vm_exit *e)
   nested_prepare_vmcb02(v, ncr3);
   svm_switch_vmcb(v, &n->vmcb02);
   n->guest_mode = 1;
+  n->run_pending = 1;                       // L2 enters before any event of L1's can exit it
   n->gif = 1;                               // VMRUN sets GIF (§15.5.1)
   n->nvmruns++;
   e->kexits++;
@@ -606,6 +607,13 @@ int nested_check_events(struct vcpu *v)
     v->vmcb->control.ncr3 = root;
     vmcb_mark_all_dirty(v->vmcb);
   }
+  // The VMRUN that entered L2 completes first: its EVENTINJ is delivered,
+  // then a pending interrupt is recognized at L2's first instruction
+  // boundary (§15.20; KVM nested_run_pending). Exiting before the entry
+  // would hand the event back in EXITINTINFO, and an L1 that raises a
+  // self-IPI with each injection (svmlab does, irq.c) would loop forever.
+  if (v->nested->run_pending)
+    return 0;
   uint32 misc1 = v12->control.intercepts[INTERCEPT_WORD_MISC1];
   if (v->nmi_pending && (misc1 & INTERCEPT_NMI)) {
     nested_synth_exit(v, SVM_EXIT_NMI);
@@ -625,8 +633,19 @@ int nested_exit(struct vcpu *v, struct vm_exit *e)
   struct nested_svm *n = v->nested;
   struct vmcb_control *c = &v->vmcb->control;
   uint64 code = c->exitcode;
-  if (SVM_EXIT_IS_INVALID(code))
-    return -1;   // vmcb02 is ours: a refused vmcb02 is L0's bug, reported as for vmcb01
+  n->run_pending = 0;
+  if (SVM_EXIT_IS_INVALID(code)) {
+    // The CPU refused vmcb02 although vmcb12 passed vmcb_check: QEMU 7.2
+    // refuses a few states the APM allows (EFER.LMSLE, an injected exception
+    // with vector 31). L1's VMRUN fails as the CPU reported it (run.c has
+    // put L2's entry state back into vmcb02).
+    static int told;
+    if (told++ < 4)
+      printf("svm: vcpu %d: the CPU refused L2's state (VMEXIT_INVALID): reported to L1\n", v->id);
+    c->exitinfo1 = c->exitinfo2 = c->exitintinfo = c->eventinj = 0;
+    e->kexits++;
+    return nested_vmexit(v) < 0 ? -1 : 1;
+  }
   if (code == SVM_EXIT_NPF && (n->vmcb12->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE)) {
     int r = nested_npt_fault(v, e);   // fills the shadow, or reflects L1's own NPF
     if (r >= 0)

@@ -17,6 +17,7 @@ struct nested_svm {
   int svme;                  // L1's EFER.SVME (vmcb01 always has SVME: VMRUN needs it)
   int gif;                   // L1's global interrupt flag (§15.17): 0 holds its interrupts
   int guest_mode;            // L2 runs: v->current_vmcb == &vmcb02
+  int run_pending;           // L1's VMRUN done, L2 not entered yet: no nested exit before
   uint64 vmcb12_gpa;         // L1's VMCB, guest-physical (rAX of its VMRUN)
   struct vmcb *vmcb12;       // the kernel's copy of it, read at VMRUN, written at #VMEXIT
   struct vmcb_info vmcb02;   // the VMCB L2 really runs on
