@@ -380,6 +380,11 @@ static const char *nested_check_vmcb12(struct vcpu *v)
     return vmcb_rule_name(r);
   if (v12->control.nested_ctl & ~SVM_NESTED_CTL_NP_ENABLE)
     return "SEV requested";
+  // Legal for the APM (LMA follows later), but after a #VMEXIT from such a
+  // guest QEMU 7.2 cannot restore the host's paging and the host hangs
+  // (cr0.c keeps vmcb01 out of that state the same way): refused.
+  if ((v12->save.efer & (EFER_LME | EFER_LMA)) && !(v12->save.cr0 & CR0_PG))
+    return "EFER.LME with CR0.PG clear (not run: QEMU 7.2 loses the host at the #VMEXIT)";
   if (v12->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE) {
     struct vmcb_save *s1 = &v->vmcb01.ptr->save;
     if (!(s1->efer & EFER_LMA) || !(s1->cr0 & CR0_PG))

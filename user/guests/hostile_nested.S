@@ -7,7 +7,9 @@
 //     with garbage (NPFs for L1 from then on, at the latest after its flush);
 //  4. IOPM and MSRPM bases beyond L1's RAM (every access of L2 is L1's);
 //  5. 500 vmcb12s of random bytes (EFER.SVME cleared: each must be refused
-//     with VMEXIT_INVALID), and EVENTINJ with an NMI vector as an exception;
+//     with VMEXIT_INVALID), EVENTINJ with an NMI vector as an exception, and
+//     EFER.LME with paging off (legal, refused by svmlab: QEMU 7.2 would lose
+//     the host at the #VMEXIT, docs/internals/vmm-nested.md);
 //  6. VMLOAD, VMSAVE and VMRUN of pages beyond its RAM (#GP each).
 // It must see each outcome the APM gives and end with "hostile_nested: ok";
 // a failed check acks its number and exits with it. The kernel must survive,
@@ -165,6 +167,14 @@ start:
   RUN
   cmp $0xFFFFFFFF, %eax
   CHECK 9
+  movl $0, vmcb12 + VMCB_EVENTINJ(%rip) // EFER.LME with paging off (legal, but it would
+  movq $0x1011, vmcb12 + VMCB_CR0(%rip) // cost QEMU 7.2 the host at the #VMEXIT): refused
+  movq $0, vmcb12 + VMCB_CR4(%rip)
+  movl $0x1100, vmcb12 + VMCB_EFER(%rip)
+  movw $0x0C9B, vmcb12 + VMCB_CS + 2(%rip)
+  RUN
+  cmp $0xFFFFFFFF, %eax
+  CHECK 11
 
   // 6. pages that are not L1's
   movq $0, gps(%rip)
