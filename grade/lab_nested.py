@@ -50,7 +50,7 @@ def outer_end(r):
 
 @test(points=30, title="svmnest (an L1 hypervisor in assembly): SVM in CPUID and the MSRs; L2 without "
       "nested paging (vmcb12's RAX/RSP/EVENTINJ, L1's FS.base; CPUID, OUT by IOPM, RDMSR by MSRPM, CR3 read, "
-      "#UD, VMMCALL, HLT reflected; the UART's OUTs, WRMSR FS.base, host ticks not); with it (L1's table "
+      "#UD, VMMCALL, HLT reflected; the UART's OUTs, WRMSR FS.base, MMIO NPFs, host ticks not); with it (L1's table "
       "translates, NPFs reflected with their error code, TLB flush honoured); VMSAVE/VMLOAD; "
       "VMEXIT_INVALID; #GP", cmdline="test=vmm -N -s svmnest", timeout=60)
 def svmnest(r):
@@ -58,6 +58,8 @@ def svmnest(r):
     r.reject(r"^vmm: guest ack ", "a check of svmnest failed: its number is in the ack")
     r.expect(r"^svmnest: L2 prints through the VMM's UART$")
     r.expect(r"^svmnest: ok: ")
+    r.expect(r"^vmm: testdev: 2 instructions emulated, 1 reads, 1 writes",
+             "L2's two accesses to the VMM's MMIO device (L1 without nested paging) must be L0's NPFs")
     r.expect(r"^vmm: guest svmnest exited with code 0 ")
     m = r.expect(r"^vmm: nested: (\d+) VMRUNs of L1 entered L2; L2 exits: (\d+) reflected to L1, (\d+) handled "
                  r"by L0 \(kernel or VMM\); (\d+) shadow NPT entries$")

@@ -113,6 +113,13 @@ bug("vmmcall_always_l0s",
             "  if (code == SVM_EXIT_INTR || code == SVM_EXIT_NMI || code == SVM_EXIT_SMI || code == SVM_EXIT_VMMCALL)\n")],
     tests=T)
 
+bug("npf_to_l1_without_np",
+    "reflects NPFs to an L1 that has no nested paging (L2's addresses are L1's: the NPF is L0's, "
+    "here the VMM's MMIO device)",
+    edits=[(N, "  if (code == SVM_EXIT_NPF)   // L1 without nested paging has no NPFs: L2's address is L1's, L0's table\n"
+               "    return 0;\n", "")],
+    tests=T)
+
 bug("everything_to_l1",
     "reflects every exit of L2 to L1 (the UART's OUTs, host ticks, L0's NPFs)",
     edits=[(N, "  if (code == SVM_EXIT_INTR || code == SVM_EXIT_NMI || code == SVM_EXIT_SMI)\n    return 0;\n",

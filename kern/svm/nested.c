@@ -514,6 +514,8 @@ static int nested_exit_wanted(struct vcpu *v)
     return (c12->intercepts[INTERCEPT_WORD_MISC1] >> (code - SVM_EXIT_INTR)) & 1;
   if (code >= SVM_EXIT_VMRUN && code < SVM_EXIT_VMRUN + 32)
     return (c12->intercepts[INTERCEPT_WORD_MISC2] >> (code - SVM_EXIT_VMRUN)) & 1;
+  if (code == SVM_EXIT_NPF)   // L1 without nested paging has no NPFs: L2's address is L1's, L0's table
+    return 0;
   return 1;   // anything else (shutdown-like, unknown): L1 sees it
   // LAB 9 STUB
   // // LAB 9: (B) 1 if L1 intercepts the exit in vmcb02 (c->exitcode): its intercept bit in vmcb12, and for

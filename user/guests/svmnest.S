@@ -8,7 +8,9 @@
 //     OUT to port 0x80 and a 2-byte OUT to 0x7F (both in L1's IOPM), prints
 //     through the UART (not in L1's IOPM: the VMM's own UART answers),
 //     RDMSR TSC_AUX (in L1's MSRPM), RDMSR EFER and WRMSR FS.base (not in it), MOV from
-//     CR3 (intercepted), UD2 (#UD intercepted), VMMCALL, and HLT after a
+//     CR3 (intercepted), UD2 (#UD intercepted), a write and a read of the
+//     VMM's MMIO test device (L0's NPFs: L1 has no nested paging here),
+//     VMMCALL, and HLT after a
 //     spin long enough for host timer ticks (not L1's, although L1 sets the
 //     INTR intercept), and the V_IRQ L1 raised when it sets IF. L1 emulates what it
 //     intercepts; L2 checks the results L1 gave it, L1 the FS.base L2 left.
@@ -21,7 +23,7 @@
 // A failed check: HC_ACK with its number (the VMM prints "vmm: guest ack
 // 0xN"), exit code N. All passed: "svmnest: ok", exit code 0.
 #include "guest.h"
-GUEST_HEADER(GUEST_MODE_LONG64, start, 0x800000, pml4, 0x8000, 0)
+GUEST_HEADER(GUEST_MODE_LONG64, start, 0x800000, pml4, 0x8000, GUEST_F_TESTDEV)
 #include "long64.inc"
 #include "idt64.inc"
 
@@ -412,6 +414,11 @@ l2_a:
   cmp $0xC3C3, %rax
   jne l2_bad
   ud2
+  mov $GUEST_TESTDEV_GPA, %rbx          // the VMM's MMIO test device: L1 has no nested
+  movl $0x1234ABCD, 8(%rbx)             // paging, so this NPF is L0's and the VMM emulates
+  mov 8(%rbx), %eax                     // L2's instructions
+  cmp $0x1234ABCD, %eax
+  jne l2_bad
   mov $20000000, %ecx                   // some 50 ms: host timer ticks (INTR exits, not L1's)
 1:
   dec %ecx
