@@ -27,17 +27,19 @@ LABS = [
     (7, "mmio", "MMIO: decoding and emulating the guest's instruction"),
     (None, "firmware", "the VMM's firmware side: multiboot loader, ACPI, fw_cfg, APIC models"),
     (8, "smp", "several vcpus: vcpu threads, INIT-SIPI, IPIs that kick or wake"),
+    (9, "nested", "nested SVM: the guest runs guests of its own"),
 ]
 
 # Lab 0 is orientation: it has a grader but no solution markers.
 FIRST_MARKED = 1
 
 # Labs whose solution regions only run when a test asks for them (smp: only
-# with `vmm -V N`, N > 1; one vcpu never enters user/vmm/smp.c's regions), so
+# with `vmm -V N`, N > 1; one vcpu never enters user/vmm/smp.c's regions;
+# nested: only after a guest's own VMRUN, which needs `vmm -N`), so
 # that their stubs cannot cost an earlier lab a point: the handout check
 # (tools/discriminate.sh) grades only the lab itself on such a lab's
 # handout, instead of every lab before it again (3 minutes).
-SELF_CONTAINED = {"smp"}
+SELF_CONTAINED = {"smp", "nested"}
 
 
 def numbered():

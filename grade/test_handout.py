@@ -178,7 +178,7 @@ class Handout(unittest.TestCase):
         self.assertIn("markers of labs (none)", p.stdout)
 
     def test_unknown_lab(self):
-        self.bad("// LAB 9 BEGIN\n", "kern/bad.c:1: unknown lab '9'")
+        self.bad("// LAB 42 BEGIN\n", "kern/bad.c:1: unknown lab '42'")
 
     def test_lab0_has_no_markers(self):
         self.bad("// LAB 0 BEGIN\n", "kern/bad.c:1: unknown lab '0'")

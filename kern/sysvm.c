@@ -21,6 +21,7 @@
 #include "vmabi.h"
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
+#include "svm/nested.h"
 #include "../lib/string.h"
 
 #define NVM 32
@@ -205,8 +206,10 @@ static int gpa_range_ok(uint64 gpa, uint64 len)
 // the TLB: cached guest-physical translations may point at the old pages.
 static void vm_flush_tlbs(struct vm *vm)
 {
-  for (int i = 0; i < vm->nvcpu; i++)
-    vcpu_flush_tlb(vm->vcpu[i]);   // lab 3
+  for (int i = 0; i < vm->nvcpu; i++) {
+    vcpu_flush_tlb(vm->vcpu[i]);         // lab 3
+    nested_tlb_flush_all(vm->vcpu[i]);   // lab 9: vmcb01, vmcb02 and the shadow NPT
+  }
 }
 
 // int vm_map(int vm, uint64 gpa, void *uva, uint64 len, int flags)

@@ -139,7 +139,8 @@ struct vm_regs {
 #define VM_RUN_PIO_IN 0x8   // answer 1-byte INs from pio.in_port with pio.in_value without an exit
 #define VM_RUN_INSN_DONE 0x10 // user space emulated the last exit's instruction (below)
 #define VM_RUN_INIT 0x20    // the vcpu took INIT (and a SIPI) since: not halted, nothing pending (one-shot)
-#define VM_RUN_FLAGS 0x3F   // every flag the kernel knows; others: -EINVAL
+#define VM_RUN_NESTED 0x40  // the guest has SVM: EFER.SVME, VM_CR, VM_HSAVE_PA, its SVM instructions (lab 9)
+#define VM_RUN_FLAGS 0x7F   // every flag the kernel knows; others: -EINVAL
 
 // VM_RUN_INSN_DONE: user space emulated the instruction of the exit vcpu_run
 // just returned (an MMIO access after VM_EXIT_NPF) and moved RIP past it with
@@ -241,6 +242,12 @@ struct vm_exit {
     } exception;
   } u;
   struct vm_pio_out pio_out[VM_PIO_MAX];   // VM_RUN_PIO_OUT: npio_out entries
+  struct {             // VM_RUN_NESTED (lab 9): totals since the vcpu was created
+    uint64 vmruns;     // the guest's VMRUNs that entered its own guest (L2)
+    uint64 reflected;  // L2 exits given to the guest (L1)
+    uint64 handled;    // L2 exits the kernel handled itself, L2 resumed
+    uint64 shadow_fills;   // shadow nested page table entries made
+  } nested;
 };
 
 // Events for vcpu_inject, delivered at the next VMRUN (APM Vol. 2 §15.20

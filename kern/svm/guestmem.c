@@ -11,15 +11,20 @@
 #include "defs.h"
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
+#include "svm/nested.h"
 #include "../lib/string.h"
 
 #define PTE_ADDR64 0x000FFFFFFFFFF000UL
 #define PTE_ADDR32 0xFFFFF000UL
 
 // Reads n bytes (not crossing a page) of guest-physical memory. 0 or -1.
+// While L2 runs with L1's nested paging, gpa is L2's: L1's table first.
 int svm_gpa_read(struct vcpu *v, uint64 gpa, void *dst, uint64 n)
 {
   uint64 hpa, perm;
+  if (nested_guest_mode(v) && (v->nested->vmcb12->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE) &&
+      nested_l2_to_l1(v, gpa, &gpa) < 0)
+    return -1;
   if (!v->vm || npt_lookup(vm_npt(v->vm), gpa, &hpa, &perm) < 0)
     return -1;
   memmove(dst, P2V(hpa), n);

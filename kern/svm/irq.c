@@ -22,6 +22,7 @@
 #include "trap.h"
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
+#include "svm/nested.h"
 
 // 1 if the guest can take an external interrupt right now, as the CPU would
 // decide for a maskable interrupt at this instruction boundary, and EVENTINJ
@@ -103,7 +104,7 @@ __attribute__((unused)) static void svm_clear_irq_window(struct vcpu *v)
 static void inject_pending_event(struct vcpu *v)
 {
   int vector = v->irq_line;
-  if (!vector)
+  if (!vector || nested_blocks_irq(v))   // lab 9: L1's GIF is 0, or L2 runs (nested.c)
     return;
   // LAB 5 BEGIN
   if (v->irq_acked)

@@ -32,6 +32,7 @@
 #include "trap.h"
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
+#include "svm/nested.h"
 
 #define DR6_BS (1UL << 14)
 #define DR6_BREAKPOINTS 0xFUL   // B0..B3
@@ -80,7 +81,7 @@ static void set_intercept(struct vcpu *v, int word, uint32 bit, int on)
 void svm_inject_nmi(struct vcpu *v)
 {
   svm_release_held_event(v);
-  if (v->nmi_pending && !nmi_blocked(v)) {
+  if (v->nmi_pending && !nmi_blocked(v) && !nested_blocks_irq(v)) {   // lab 9: GIF, L2
     v->vmcb->control.eventinj = EVTINJ_NMI;
     v->nmi_pending--;
     v->nmi_masked = 1;

@@ -23,6 +23,7 @@
 #include "svm/vcpu.h"
 #include "svm/svm_ops.h"
 #include "svm/vmenter.h"
+#include "svm/nested.h"
 #include "../lib/string.h"
 
 _Static_assert(offsetof(struct svm_gprs, rbx) == GPR_RBX && offsetof(struct svm_gprs, rsi) == GPR_RSI &&
@@ -291,7 +292,8 @@ static int efer_msr(struct vcpu *v, int write, struct vm_exit *e)
   if (write) {
     uint64 val = ((uint64)v->gprs.rdx << 32) | (uint32)s->rax;
     uint64 cur = s->efer | (v->lme_pending ? EFER_LME : 0);
-    if ((val & ~EFER_GUEST_BITS) || (((val ^ cur) & EFER_LME) && (s->cr0 & CR0_PG))) {
+    if ((val & ~EFER_GUEST_BITS) || (((val ^ cur) & EFER_LME) && (s->cr0 & CR0_PG)) ||
+        nested_efer_svme(v, 1, val) < 0) {   // lab 9: SVME is the guest's when it has SVM
       v->vmcb->control.eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_VALID_ERR | SVM_EVTINJ_TYPE_EXEPT | 13;
       e->kexits++;
       return 1;   // #GP(0), RIP stays on the WRMSR
@@ -301,7 +303,8 @@ static int efer_msr(struct vcpu *v, int write, struct vm_exit *e)
     s->efer = (val & (EFER_SCE | EFER_NXE | (paging ? EFER_LME : 0))) | EFER_SVME | (s->efer & EFER_LMA);
     vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_CR);
   } else {
-    uint64 shown = (s->efer & ~EFER_SVME) | (v->lme_pending ? EFER_LME : 0);
+    uint64 shown = (s->efer & ~EFER_SVME) | (v->lme_pending ? EFER_LME : 0) |
+                   (nested_efer_svme(v, 0, 0) ? EFER_SVME : 0);
     s->rax = (uint32)shown;
     v->gprs.rdx = shown >> 32;
   }
@@ -317,6 +320,8 @@ __attribute__((unused)) static int msr_interception(struct vcpu *v, struct vm_ex
   int write = v->vmcb->control.exitinfo1 & 1;
   if (msr == MSR_EFER)
     return efer_msr(v, write, e);
+  if (nested_msr(v, msr, write, e))   // lab 9: VM_CR, VM_HSAVE_PA when the guest has SVM
+    return 1;
   if (msr == MSR_TSC_AUX && svm_tsc_aux_msr(v, write)) {   // tsc_aux.c
     svm_skip_later(v, LEN_RDWRMSR);
     svm_skip_now(v);
@@ -386,10 +391,13 @@ __attribute__((unused)) static int nmi_interception(struct vcpu *v, struct vm_ex
   return 1;
 }
 
-// The guest's own VMRUN/VMLOAD/VMSAVE/STGI/CLGI/SKINIT/INVLPGA: it has no SVM
-// (EFER.SVME is hidden), so these raise #UD as on a CPU without SVM.
+// The guest's own VMRUN/VMLOAD/VMSAVE/STGI/CLGI/SKINIT/INVLPGA: without
+// SVM for the guest (EFER.SVME is hidden), these raise #UD as on a CPU
+// without SVM; with it (VM_RUN_NESTED), nested.c carries them out.
 __attribute__((unused)) static int svm_insn_interception(struct vcpu *v, struct vm_exit *e)
 {
+  if (v->nested && !v->nested->guest_mode)
+    return nested_svm_insn(v, e);
   v->vmcb->control.eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | 6;
   e->kexits++;
   return 1;
@@ -547,7 +555,11 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
 {
   pushcli();
   int cpu = cpuid_self();
-  int r = vcpu_load(v, cpu);
+  // lab 9: an interrupt of L1's while L2 runs is L1's exit, and a stale
+  // shadow NPT goes (before the load: the current VMCB may change)
+  int r = nested_check_events(v);
+  if (r == 0)
+    r = vcpu_load(v, cpu);
   if (r == 0) {
     // On VMEXIT_INVALID QEMU writes its current state, the host's, into the
     // save area (hardware leaves it alone). Put back what VMRUN refused: it
@@ -583,7 +595,10 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
       if (SVM_EXIT_IS_INVALID(v->vmcb->control.exitcode))
         v->vmcb->save = entry;
       svm_after_exit(v, cpu);
-      if (svm_nmi_after_exit(v, e))      // nmi.c: IRET, or its own single-step #DB
+      int nr = nested_guest_mode(v) ? nested_exit(v, e) : -1;   // lab 9: L1's exit, or L0's
+      if (nr >= 0)
+        r = nr;
+      else if (svm_nmi_after_exit(v, e))      // nmi.c: IRET, or its own single-step #DB
         r = 1;
       else if (v->vmcb->control.exitcode == SVM_EXIT_VINTR)   // lab 5: the interrupt window opened
         r = svm_vintr_interception(v, e);
@@ -627,6 +642,8 @@ int vcpu_run(struct vcpu *v, struct vm_exit *e)
   vcpu_complete(v, e);
   uint64 deadline = e->deadline_ns;
   uint32 flags = e->run_flags & ~(VM_RUN_INSN_DONE | VM_RUN_INIT);   // one-shot: not kept
+  if ((flags & VM_RUN_NESTED) && nested_enable(v) < 0)   // lab 9: the guest gets SVM
+    return -ENOMEM;
   if (flags & VM_RUN_SET_CR8)
     vcpu_set_cr8(v, e->cr8);
   v->pio = e->pio;
@@ -640,6 +657,7 @@ int vcpu_run(struct vcpu *v, struct vm_exit *e)
       r = vcpu_run_once(v, e);
     if (r <= 0) {
       vcpu_run_end(v, e);
+      nested_report(v, e);
       e->cr8 = v->vmcb->control.int_ctl & CR8_V_TPR;
       v->last = *e;
       return r;
@@ -647,6 +665,7 @@ int vcpu_run(struct vcpu *v, struct vm_exit *e)
     if (mycpu()->ticks != t0) {
       exit_record(v, e, VM_EXIT_INTR);
       vcpu_run_end(v, e);
+      nested_report(v, e);
       e->cr8 = v->vmcb->control.int_ctl & CR8_V_TPR;
       v->last = *e;
       return 0;

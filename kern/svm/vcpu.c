@@ -21,6 +21,7 @@
 #include "errno.h"
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
+#include "svm/nested.h"
 
 // A zeroed vcpu with its own VMCB (vmcb01, made current by vmcb_create),
 // never loaded anywhere. NULL when out of memory.
@@ -205,6 +206,7 @@ static void svm_clear_current_vmcb(struct vmcb *vmcb)
 void vcpu_free(struct vcpu *v)
 {
   svm_guest_fpu_forget(v);   // fpu.c: its x87/SSE state may still be on this CPU
+  nested_free(v);            // nested.c (lab 9): vmcb02 and the rest; vmcb01 current again
   // LAB 3 BEGIN
   svm_clear_current_vmcb(v->vmcb);
   vmcb_destroy(v);

@@ -27,7 +27,7 @@ struct vcpu {
   int id;
   // --- VMCB (lab 2: vmcb_create / svm_switch_vmcb) ---
   struct vmcb_info vmcb01;   // the vcpu's own VMCB (L1 guest)
-  struct vmcb_info *current_vmcb; // the VMCB in use (always &vmcb01: no nested guests)
+  struct vmcb_info *current_vmcb; // the VMCB in use: &vmcb01, or vmcb02 while L2 runs (nested.c)
   struct vmcb *vmcb;         // == current_vmcb->ptr, the one every handler edits
   int guest_state_loaded;    // VMLOAD of guest state pending/done (lab 4)
   // --- labs 3-4 add their fields below (vcpu.c, run.c) ---
@@ -77,6 +77,7 @@ struct vcpu {
   uint64 exit_rflags;        // the guest's RFLAGS at the latest exit (TF when the instruction began)
   uint64 nnmis;              // NMIs injected since creation
   uint64 nsteps;             // single-step #DB traps after finished instructions
+  struct nested_svm *nested; // nested.c (lab 9): the guest's own SVM, NULL until VM_RUN_NESTED
 };
 
 // irq.c (lab 5): interrupt injection (KVM inject_pending_event & co.)

@@ -107,6 +107,27 @@ static void ext_leaf(struct guest *g, uint32 leaf, uint32 *r)
   }
 }
 
+// -N (kern/svm/nested.c): SVM for the guest. 8000_0001h ECX.SVM, and leaf
+// 8000_000Ah with what the kernel emulates and nothing else (AMD's CPUID
+// Specification #25481, APM Vol. 2 §15.4): revision 1, 16 ASIDs (any value
+// L1 picks is folded into one of the host's), nested paging (EDX bit 0). No
+// NRIPS, decode assists, clean bits, flush-by-ASID, VGIF, AVIC, LBR
+// virtualisation or pause filter: L1 must not rely on them.
+#define SVM_ASIDS 16
+static void nested_leaf(uint32 leaf, uint32 *r)
+{
+  if (leaf == 0x80000000)
+    r[0] = 0x8000000A;
+  else if (leaf == 0x80000001)
+    r[2] |= 1u << 2;
+  else if (leaf == 0x8000000A) {
+    r[0] = 1;
+    r[1] = SVM_ASIDS;
+    r[2] = 0;
+    r[3] = 1u << 0;
+  }
+}
+
 // Answers a CPUID exit from the policy above.
 int dev_cpuid(struct guest *g)
 {
@@ -119,6 +140,8 @@ int dev_cpuid(struct guest *g)
     str3("SvmLabVMM v1", &r[1], &r[2], &r[3]);
   } else if (leaf >= 0x80000000 && leaf <= MAX_EXT)
     ext_leaf(g, leaf, r);
+  if (g->o->nested && leaf >= 0x80000000 && leaf <= 0x8000000A)
+    nested_leaf(leaf, r);
   apic_cpuid(g, leaf, r);
   kvmpv_cpuid(g, leaf, r);
   e->u.cpuid.eax = r[0], e->u.cpuid.ebx = r[1], e->u.cpuid.ecx = r[2], e->u.cpuid.edx = r[3];

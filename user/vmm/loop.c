@@ -146,6 +146,8 @@ int loop_before_run(struct guest *g)
   if (sync_line(g) < 0 || send_nmi(g) < 0)
     return -1;
   g->e.run_flags = u->interactive && uart_rx_room(u) > 0 ? VM_RUN_WAKE_CONSOLE : 0;
+  if (g->o->nested)   // -N: the guest has SVM (kern/svm/nested.c)
+    g->e.run_flags |= VM_RUN_NESTED;
   if (g->insn_done)   // mmio.c emulated the last exit's instruction
     g->e.run_flags |= VM_RUN_INSN_DONE;
   g->insn_done = 0;

@@ -26,9 +26,10 @@ static const char *end_names[] = {"running", "exited", "shut down (triple fault)
 
 static void usage(void)
 {
-  printf("usage: vmm [-s] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-V vcpus] [-e 0|N|shutdown|halt|budget|reset|poweroff] GUEST...\n"
+  printf("usage: vmm [-s] [-N] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-V vcpus] [-e 0|N|shutdown|halt|budget|reset|poweroff] GUEST...\n"
          "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [-3] [-A] [-P] [-p on|off] [NAME...]\n"
          "  -c cpu: guest i on CPU cpu+i;  -C cpu: every guest on that CPU\n"
+         "  -N: the guest gets SVM with nested paging (it may run guests of its own)\n"
          "  -k: boot a Linux bzImage (64-bit boot protocol; -3: its 32-bit entry), -M MiB of RAM (256)\n"
          "      -A: with a local APIC, an I/O APIC and ACPI tables (else the 8259s only)\n"
          "      -P: every port access exits (else the kernel queues the UART's THR writes, loop.c)\n"
@@ -128,9 +129,9 @@ int main(int argc, char **argv)
   int i = 1, same = 0;
   for (; i < argc && argv[i][0] == '-'; i++) {
     char f = argv[i][1];
-    if ((f == 'm' || f == 's' || f == '3' || f == 'A' || f == 'P') && !argv[i][2]) {
-      *(f == 'm' ? &o.migrate : f == 's' ? &o.stats : f == '3' ? &o.entry32 : f == 'A' ? &o.apic
-        : &o.pio_exits) = 1;
+    if ((f == 'm' || f == 's' || f == '3' || f == 'A' || f == 'P' || f == 'N') && !argv[i][2]) {
+      *(f == 'm' ? &o.migrate : f == 's' ? &o.stats : f == '3' ? &o.entry32 : f == 'A' ? &o.apic :
+        f == 'N' ? &o.nested : &o.pio_exits) = 1;
       continue;
     }
     if (i + 1 >= argc || argv[i][2])
@@ -151,6 +152,10 @@ int main(int argc, char **argv)
     else usage();
   }
   o.apic |= o.kvmpv > 0;   // x2APIC, TSC-deadline and PV EOI are the local APIC's
+  if (o.nested && o.nvcpus > 1) {
+    printf("vmm: -N works with one vcpu only (nested SVM with several vcpus is untested); drop -V or -N\n");
+    exit(2);
+  }
   if (o.kvmpv > 0 && o.nvcpus > 1) {
     printf("vmm: -p on works with one vcpu only (KVM's interface is not per vcpu here); drop -V or -p on\n");
     exit(2);

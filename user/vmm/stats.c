@@ -105,4 +105,8 @@ void stats_print(struct guest *g)
   msr_print_unknown(g);
   if (g->open_bus_accesses)
     printf("%svmm: open bus (no RAM, no device): %lu accesses\n", g->prefix, g->open_bus_accesses);
+  if (g->o->nested)   // -N: the exits of the guest's own guest (kern/svm/nested.c)
+    printf("%svmm: nested: %lu VMRUNs of L1 entered L2; L2 exits: %lu reflected to L1, %lu handled "
+           "by L0 (kernel or VMM); %lu shadow NPT entries\n", g->prefix, g->e.nested.vmruns, g->e.nested.reflected,
+           g->e.nested.handled, g->e.nested.shadow_fills);
 }

@@ -40,6 +40,7 @@ struct opts {
   int nvcpus;          // -V: vcpus (1..GUEST_MAXVCPUS), each on a thread of its own (smp.c)
   long widen_us;       // -W: an AP thread waits this long after letting go of the VMM lock
                        //     (before vcpu_run or its futex wait: widens the window a kick or wakeup must cover)
+  int nested;          // -N: the guest gets SVM (VM_RUN_NESTED, cpuid.c; lab 9)
 };
 
 // Where a vcpu is in the INIT-SIPI protocol (smp.c; Intel SDM Vol. 3A §8.4,

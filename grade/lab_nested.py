@@ -1,0 +1,155 @@
+"""Lab 9 (nested): the guest gets SVM and runs guests of its own.
+
+`vmm -N` gives the guest (L1) SVM: CPUID, EFER.SVME, VM_CR, VM_HSAVE_PA, and
+the kernel (L0) carries out L1's CLGI/STGI/VMLOAD/VMSAVE/INVLPGA/VMRUN
+(kern/svm/nested.c). L1's VMRUN runs L2 on vmcb02; L2's exits go back to L1
+when L1 intercepts them, else L0 handles them and L2 goes on. With nested
+paging in vmcb12, L0 runs L2 on a shadow of L1's nested page table
+(kern/svm/nested_npt.c).
+
+The oracles are outside the code under test: svmnest is a hypervisor in
+assembly whose L2 checks the values L1 gave it and whose L1 checks each exit
+against the instruction L2 ran (the APM's exit codes and EXITINFO); svmlab
+itself, as L1, runs its own lab 1-4 ktests (their checks compare with the
+CPU, here our emulated one) and its VMM runs the test guests as L2, whose
+outputs are those they print on bare SVM.
+"""
+import re
+
+import answers
+from gradelib import test
+
+QUESTIONS = 5   # labs/lab9-nested.md §7
+
+NESTED = "test=vmm -N -k kernel.bin -r svmlab-nested.tar -M 64 -a "
+
+
+def clean(r):
+    r.reject(r"^panic: ")
+    r.reject(r"^pid \d+ \(vmm\): killed")
+
+
+def inner_boot(r, cmdline):
+    """svmlab as L1 found SVM with nested paging (the CPUID policy of -N) and
+    enabled it: EFER.SVME and VM_HSAVE_PA took."""
+    clean(r)
+    r.expect(r"^svmlab: booting \(cmdline \"kernel.bin %s\"\)$" % re.escape(cmdline))
+    f = r.expect(r"^svm: features: svm=1 svmdis=0 rev=\d+ asids=(\d+) edx=0x([0-9a-f]+) npt=1 ")
+    r.check(int(f.group(2), 16) & 1, "leaf 8000_000Ah EDX must report nested paging")
+    m = r.expect(r"^svm: cpu0: EFER.SVME=(\d) VM_HSAVE_PA=0x([0-9a-f]+)$")
+    r.check(m.group(1) == "1" and int(m.group(2), 16) != 0,
+            "L1's EFER.SVME and VM_HSAVE_PA must read back what it wrote: " + m.group(0))
+    r.reject(r"^svm: unavailable: ")
+
+
+def outer_end(r):
+    r.expect(r"^vmm: guest linux exited with code 0 ")
+    r.expect(r"^init: test vmm exited with status 0$")
+    r.expect_exit(0)
+
+
+@test(points=30, title="svmnest (an L1 hypervisor in assembly): SVM in CPUID and the MSRs; L2 without "
+      "nested paging (vmcb12's RAX/RSP/EVENTINJ, L1's FS.base; CPUID, OUT by IOPM, RDMSR by MSRPM, CR3 read, "
+      "#UD, VMMCALL, HLT reflected; the UART's OUTs, WRMSR FS.base, MMIO NPFs, host ticks not); with it (L1's table "
+      "translates, NPFs reflected with their error code, TLB flush honoured); VMSAVE/VMLOAD; "
+      "VMEXIT_INVALID; #GP", cmdline="test=vmm -N -s svmnest", timeout=60)
+def svmnest(r):
+    clean(r)
+    r.reject(r"^vmm: guest ack ", "a check of svmnest failed: its number is in the ack")
+    r.expect(r"^svmnest: L2 prints through the VMM's UART$")
+    r.expect(r"^svmnest: ok: ")
+    r.expect(r"^vmm: testdev: 2 instructions emulated, 1 reads, 1 writes",
+             "L2's two accesses to the VMM's MMIO device (L1 without nested paging) must be L0's NPFs")
+    r.expect(r"^vmm: guest svmnest exited with code 0 ")
+    m = r.expect(r"^vmm: nested: (\d+) VMRUNs of L1 entered L2; L2 exits: (\d+) reflected to L1, (\d+) handled "
+                 r"by L0 \(kernel or VMM\); (\d+) shadow NPT entries$")
+    vmruns, refl, l0, fills = (int(x) for x in m.groups())
+    # svmnest's L2s make 11 exits L1 asked for (8 + 3), each ended by one VMRUN
+    # that entered L2; the UART's 42 OUTs are L0's; nested paging fills the shadow.
+    r.check(vmruns == 11 and refl == 11, "expected 11 VMRUNs and 11 reflected exits: " + m.group(0))
+    r.check(l0 >= 42, "L2's UART output (42 OUTs) is not L1's: L0 must handle it: " + m.group(0))
+    r.check(fills > 0, "nested paging in vmcb12 runs L2 on a shadow table: " + m.group(0))
+    r.expect_exit(0)
+
+
+@test(points=25, title="svmlab in svmlab runs prot32 and long64 as L2 (svmlab -> svmlab -> guest): "
+      "vmcb12 from svmlab's own lab 2-4 code, nested paging through the shadow table",
+      cmdline=NESTED + "svmlab-nested-guests.cmdline", timeout=240)
+def turtles_guests(r):
+    inner_boot(r, "test=vmm prot32 long64")
+    r.expect(r"prot32: paging on, alias 0x420000 -> 0x20000 ok$", partial=True)
+    r.expect(r"vmm: guest prot32 exited with code 0 ", partial=True)
+    r.expect(r"vmm: guest long64 exited with code 0 ", partial=True)
+    r.expect(r"^vmm: 2 guests, 2 ended as expected$")
+    outer_end(r)
+
+
+def inner_ktest(name, lab, points, checks):
+    def run(r):
+        inner_boot(r, "ktest=" + name)
+        m = r.expect(r"^ktest %s: (\d+) checks, (\d+) failed$" % name)
+        r.check(int(m.group(1)) >= checks and m.group(2) == "0",
+                "%s: %s checks, %s failed (expected >= %d checks, 0 failed)" % (name, m.group(1), m.group(2), checks))
+        outer_end(r)
+    run.__name__ = run.__qualname__ = "inner_" + name
+    # Every boot checks lab 1's part (inner_boot: SVM found, EFER.SVME and
+    # VM_HSAVE_PA); these ktests VMRUN guests of their own, so the VMCB and
+    # run stages of svmlab run on our emulated SVM.
+    return test(points=points, title="svmlab as L1 passes its lab %d ktest %s" % (lab, name),
+                cmdline=NESTED + "svmlab-nested-%s.cmdline" % name, timeout=180)(run)
+
+
+inner_vmcb_modes = inner_ktest("vmcb_modes", 2, 10, 21)
+inner_run_cpuid = inner_ktest("run_cpuid", 4, 10, 5)
+# Every event type injected into L2 and cut short by an NPF: EVENTINJ and
+# EXITINTINFO through both levels, and an L1 that raises a self-IPI with each
+# injection (irq.c) must still get its L2 entered.
+inner_run_events = inner_ktest("run_events", 4, 10, 7)
+# Random vmcb12s with one or two mutations: each refused one is VMEXIT_INVALID
+# for L1, including those only the CPU refuses (QEMU: EFER.LMSLE).
+inner_vmcb_random = inner_ktest("vmcb_random", 2, 10, 1)
+
+
+@test(points=10, title="hostile L2s under svmlab's budget: one spins in real mode with IF=0 and never exits, "
+      "one floods port 0x80; L1's timer still takes its CPU back (INTR intercept while L2 runs), the budget "
+      "stops both; exits at each level (vmm -s in L0 and L1)",
+      cmdline="test=vmm -N -s -k kernel.bin -r svmlab-nested.tar -M 64 -a svmlab-nested-hostile_lcg.cmdline",
+      timeout=240)
+def turtles_hostile(r):
+    inner_boot(r, "test=vmm -s -t 1500 -e budget hostile_lcg spin")
+    m = r.expect(r"^hostile_lcg\.0\| vmm: guest hostile_lcg stopped: time budget of 1500 ms used up after (\d+) "
+                 r"exits \(io=(\d+),")
+    r.check(int(m.group(2)) > 0, "L2's OUTs to port 0x80 reach L1's VMM")
+    s = r.expect(r"^spin\.1\| vmm: guest spin stopped: time budget of 1500 ms used up after 0 exits \(.*; intr=(\d+)\)$")
+    r.check(int(s.group(1)) > 0, "a spinning L2 must give L1 its timer interrupts (INTR exits): " + s.group(0))
+    r.expect(r"^hostile_lcg\.0\| vmm: I/O exits by port: 0x80 out ")
+    r.expect(r"^vmm: 2 guests, 2 ended as expected$")
+    r.expect(r"^vmm: guest linux exited with code 0 ")
+    n = r.expect(r"^vmm: nested: (\d+) VMRUNs of L1 entered L2; L2 exits: (\d+) reflected to L1, (\d+) handled "
+                 r"by L0 \(kernel or VMM\); (\d+) shadow NPT entries$")
+    r.check(int(n.group(2)) >= int(m.group(2)), "every OUT of L2 is an exit of L1's: " + n.group(0))
+    outer_end(r)
+
+
+@test(points=10, title="a hostile L1 (3000 VMRUNs in a row, nested tables and permission maps beyond its RAM, "
+      "an L2 scribbling over its own nested table, 500 random vmcb12s, SVM instructions on foreign pages) "
+      "gets the APM's outcomes; the kernel and the other guest go on",
+      cmdline="test=vmm -N -s hostile_nested long64", timeout=90)
+def hostile_l1(r):
+    clean(r)
+    r.reject(r"hostile_nested\.0\| vmm: guest ack ", "a check of hostile_nested failed: its number is in the ack")
+    r.expect(r"^hostile_nested\.0\| hostile_nested: ok: ")
+    r.expect(r"^long64\.1\| long64: hello from 64-bit mode$")
+    m = r.expect(r"^hostile_nested\.0\| vmm: nested: (\d+) VMRUNs of L1 entered L2; L2 exits: (\d+) reflected")
+    # 3000 + 2 + 2 + 2 VMRUNs enter L2, each ends in an exit for L1; the 501
+    # refused vmcb12s never enter.
+    r.check(m.group(1) == "3006" and m.group(2) == "3006", "expected 3006 VMRUNs and reflected exits: " + m.group(0))
+    refused = r.findall(r"^svm: vcpu \d+: nested VMRUN refused")
+    r.check(len(refused) <= 4, "the console message for refused vmcb12s must be rate-limited (%d)" % len(refused))
+    r.expect(r"^vmm: 2 guests, 2 ended as expected$")
+    r.expect_exit(0)
+
+
+@test(points=5, title="answers-lab9.txt answers every question of labs/lab9-nested.md §7", cpus=1, boot=False)
+def written_answers(r):
+    answers.check(r, 9, QUESTIONS)
