@@ -931,7 +931,7 @@ static const uint8 g_inside[] = {0x8B, 0x03, 0x48, 0x8B, 0x31, 0x48, 0x8B, 0x34,
 KTEST(run_inside)
 {
   struct dguest g;
-  struct vm_exit e;
+  struct vm_exit e = {0};   // no run flags, no deadline
   uint64 sp, ok = 1;
   asm volatile("mov %%rsp, %0" : "=r"(sp));
   uint64 stack_lo = PGROUNDDOWN(sp) - 3 * PGSIZE;
