@@ -266,16 +266,21 @@ class Qemu:
         except OSError:
             pass
 
-    def wait_until(self, pred):
+    def wait_until(self, pred, until=None):
         """Waits until pred(text) is true (returns True), or QEMU has ended or
-        the deadline passed (returns False; QEMU is then killed)."""
+        the deadline passed (returns False; QEMU is then killed), or the
+        monotonic time until (if given) passed (returns False, QEMU runs on)."""
         with self.cond:
             while True:
                 if pred(self.text):
                     return True
                 if self.ended:
                     return False
+                if until is not None and time.monotonic() >= until:
+                    return False
                 left = self.deadline - time.monotonic()
+                if until is not None:
+                    left = min(left, max(until - time.monotonic(), 0.01))
                 if left <= 0:
                     if not self.timed_out:
                         self.timed_out = True
@@ -387,6 +392,7 @@ class Runner:
         self.rejects = []
         self.allowed = []       # FAIL lines this test provokes on purpose
         self.scanned = 0        # output up to here holds no unallowed FAIL line
+        self.scale = 1.0        # the timeout scale (run_test sets it): wait_for's within
 
     @property
     def output(self):
@@ -399,9 +405,11 @@ class Runner:
             return text
         return text[:text.rfind("\n") + 1]
 
-    def _wait(self, rx, pos=0, partial=False):
-        """Waits until rx matches the view at or after pos; returns the match or None."""
+    def _wait(self, rx, pos=0, partial=False, within=None):
+        """Waits until rx matches the view at or after pos; returns the match or
+        None. within: give up after that many seconds (times the timeout scale)."""
         found = []
+        until = time.monotonic() + within * self.scale if within else None
 
         def pred(text):
             view = self._view(text, partial)
@@ -411,7 +419,7 @@ class Runner:
             # A failed check ends the wait: the caller's _check_rejects fails
             # the test now, not at the timeout.
             return m is not None or self._new_failure(view)
-        self.q.wait_until(pred)
+        self.q.wait_until(pred, until)
         if not found:
             self._check_rejects()     # a FAIL line is the better message
         return found[0] if found else None
@@ -447,13 +455,19 @@ class Runner:
         self._check_rejects()
         return m
 
-    def wait_for(self, pattern, msg=None, partial=False):
-        """Waits for pattern after the cursor; moves the cursor past the match."""
+    def wait_for(self, pattern, msg=None, partial=False, within=None):
+        """Waits for pattern after the cursor; moves the cursor past the match.
+        within: fail unless it comes within that many seconds (scaled as the
+        test's timeout), for a first sign of life that spares a dead guest
+        the whole timeout."""
         rx = _rx(pattern)
-        m = self._wait(rx, self.cursor, partial)
+        m = self._wait(rx, self.cursor, partial, within)
         if not m:
+            ending = self._ending()
+            if within and not self.q.ended and not self.q.timed_out:
+                ending = "it did not come within %gs" % (within * self.scale)
             self.fail("%s\n  but %s" % (msg or "expected %s after offset %d of the output"
-                                        % (_show(rx), self.cursor), self._ending()))
+                                        % (_show(rx), self.cursor), ending))
         self.cursor = m.end()
         self._check_rejects()
         return m
@@ -630,7 +644,7 @@ def run_test(t, cfg):
     except OSError as e:
         return Result(t, False, 0.0, "could not start QEMU (%s): %s" % (argv[0], e), "", argv)
     r = Runner(q)
-    r.test, r.build_dir, r.argv = t, cfg.build_dir, argv
+    r.test, r.build_dir, r.argv, r.scale = t, cfg.build_dir, argv, cfg.timeout_scale
     for rx in getattr(t, "fails", ()):
         r.allow_fail(rx)
     passed, msg = True, ""

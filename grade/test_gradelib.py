@@ -290,6 +290,18 @@ class Timeouts(Base):
         self.assertIn("timed out after 0.5s", res.message)
         self.assertLess(time.monotonic() - t0, 2.5)
 
+    def test_within_fails_early(self):
+        # A first sign of life that never comes fails at `within` (scaled),
+        # long before the test's timeout; one that comes passes.
+        cfg = gradelib.Config(self.dir, qemu=FAKE, timeout_scale=0.5)
+        t0 = time.monotonic()
+        res = gradelib.run_test(mk(lambda r: r.wait_for("alive", within=1), "p:boot|h", timeout=30), cfg)
+        self.assertFalse(res.passed)
+        self.assertIn("it did not come within 0.5s", res.message)
+        self.assertLess(time.monotonic() - t0, 10)
+        res = gradelib.run_test(mk(lambda r: r.wait_for("alive", within=4), "s:0.3|p:alive|o:0", timeout=30), cfg)
+        self.assertTrue(res.passed, res.message)
+
     def test_time_left_is_scaled(self):
         # A helper process's timeout comes from the scaled deadline.
         cfg = gradelib.Config(self.dir, qemu=FAKE, timeout_scale=4)
