@@ -445,13 +445,20 @@ class Runner:
     def _ending(self):
         return self.q.describe_end()
 
-    def expect(self, pattern, msg=None, partial=False):
-        """Waits until pattern matches anywhere in the output; returns the match."""
+    def _missed(self, within):
+        """Why a wait found nothing: the end of the output, or its `within`."""
+        if within and not self.q.ended and not self.q.timed_out:
+            return "it did not come within %gs" % (within * self.scale)
+        return self._ending()
+
+    def expect(self, pattern, msg=None, partial=False, within=None):
+        """Waits until pattern matches anywhere in the output; returns the match.
+        within: as for wait_for."""
         rx = _rx(pattern)
-        m = self._wait(rx, 0, partial)
+        m = self._wait(rx, 0, partial, within)
         if not m:
             self.fail("%s\n  but %s" % (msg or "expected %s in the output" % _show(rx),
-                                        self._ending()))
+                                        self._missed(within)))
         self._check_rejects()
         return m
 
@@ -463,11 +470,8 @@ class Runner:
         rx = _rx(pattern)
         m = self._wait(rx, self.cursor, partial, within)
         if not m:
-            ending = self._ending()
-            if within and not self.q.ended and not self.q.timed_out:
-                ending = "it did not come within %gs" % (within * self.scale)
             self.fail("%s\n  but %s" % (msg or "expected %s after offset %d of the output"
-                                        % (_show(rx), self.cursor), ending))
+                                        % (_show(rx), self.cursor), self._missed(within)))
         self.cursor = m.end()
         self._check_rejects()
         return m

@@ -246,10 +246,9 @@ def boots_clean(r, prefix="", w=None, apic=False, pv=False):
     on = FLAGS_ON + extra
     off = [f for f in FLAGS_OFF if f not in extra]
     r.reject(r"^%slinuxtest: dmesg-bad: " % p)
-    if w == r.wait_for:
-        # The kernel's first line comes 1-2 s into an idle boot: a loader bug
-        # that leaves it dead (no e820 map, say) fails now, not at the timeout.
-        w(r"Linux version \S+", within=FIRST_LINE)
+    # The kernel's first line comes 1-2 s into an idle boot: a loader bug that
+    # leaves it dead (no e820 map, say) fails now, not at the timeout.
+    r.expect(r"Linux version \S+", within=FIRST_LINE)
     w(r"^%slinuxtest: init running$" % p)
     m = w(r"^%slinuxtest: uname (\S+)$" % p)
     r.check(m.group(1) == release(), "uname -r says %s, the kernel is %s" % (m.group(1), release()))
