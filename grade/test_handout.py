@@ -316,6 +316,37 @@ class Handout(unittest.TestCase):
         with open(os.path.join(student, ".svmlab-handout")) as f:
             self.assertIn("lab: 2\n", f.read())
 
+    def prebuilt_tree(self):
+        # A kit whose generator source is replaced by archives in early handouts:
+        # the Makefile's target stands in for the real compile.
+        self.add("user/fuzz/x86gen.c", "static int modrm_table_of_the_generator;\n")
+        self.add("Makefile", "x86gen-prebuilt:\n\tmkdir -p $(B)/prebuilt\n"
+                 "\techo svmlab > $(B)/prebuilt/libx86gen-svmlab.a\n"
+                 "\techo host > $(B)/prebuilt/libx86gen-host.a\n")
+        self.add("kern/f.c", GOOD_C)
+
+    def test_generator_is_prebuilt_until_its_lab(self):
+        self.prebuilt_tree()
+        rc, out = self.handout("--lab", "7", "--dest", self.dest)
+        self.assertEqual(rc, 0, out)
+        self.assertFalse(os.path.exists(os.path.join(self.dest, "user/fuzz/x86gen.c")))
+        self.assertEqual(self.read("user/fuzz/libx86gen-svmlab.a"), "svmlab\n")
+        self.assertEqual(self.read("user/fuzz/libx86gen-host.a"), "host\n")
+        rc, out = self.handout("--lab", "8", "--dest", self.dest)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("modrm_table", self.read("user/fuzz/x86gen.c"))
+        self.assertFalse(os.path.exists(os.path.join(self.dest, "user/fuzz/libx86gen-host.a")))
+
+    def test_update_keeps_generator_prebuilt(self):
+        self.prebuilt_tree()
+        self.commit(self.src, "kit v1")
+        self.assertEqual(self.handout("--lab", "1", "--dest", self.dest)[0], 0)
+        subprocess.run(["git", "init", "-q", self.dest], check=True)
+        rc, out = self.handout("--lab", "8", "--dest", self.dest)
+        self.assertEqual(rc, 0, out)
+        self.assertFalse(os.path.exists(os.path.join(self.dest, "user/fuzz/x86gen.c")))
+        self.assertEqual(self.read("user/fuzz/libx86gen-host.a"), "host\n")
+
     def test_has_markers(self):
         self.add("kern/f.c", GOOD_C)
         self.assertEqual(self.handout("--has-markers", "2")[0], 0)

@@ -207,10 +207,52 @@ def prepare_dest(dest):
     os.makedirs(dest)
 
 
+# Sources that hold the answers of a lab although no region marks them: the
+# handouts of that lab and earlier ones carry them compiled instead (a make
+# target of the kit builds the archives, which the tree's Makefile links
+# when the source is absent). user/fuzz/x86gen.c encodes instructions from
+# the opcode maps, ModRM/SIB and default-segment rules: what the lab 7
+# decoder must work out.
+PREBUILT = {
+    "user/fuzz/x86gen.c": ("mmio", "x86gen-prebuilt",
+                           {"prebuilt/libx86gen-svmlab.a": "user/fuzz/libx86gen-svmlab.a",
+                            "prebuilt/libx86gen-host.a": "user/fuzz/libx86gen-host.a"}),
+}
+
+
+def prebuilt_withheld(path, lab):
+    entry = PREBUILT.get(path)
+    return entry is not None and labs_number(entry[0]) >= lab
+
+
+def labs_number(stem):
+    return next(n for n, s, _ in labs.numbered() if s == stem)
+
+
+def write_prebuilt(root, dest, lab):
+    """Builds (make TARGET B=tmp in root) and copies the archives that stand
+    in for the sources a handout of lab `lab` withholds."""
+    import tempfile
+    for path, (stem, target, outputs) in sorted(PREBUILT.items()):
+        if not prebuilt_withheld(path, lab) or not os.path.isfile(os.path.join(root, path)):
+            continue
+        with tempfile.TemporaryDirectory(prefix="svmlab-prebuilt-") as tmp:
+            p = subprocess.run(["make", "-s", "-C", root, "B=" + tmp, target],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            if p.returncode != 0:
+                raise MarkerError("make %s (for %s) failed:\n%s"
+                                  % (target, path, p.stdout.decode(errors="replace")))
+            for built, there in outputs.items():
+                os.makedirs(os.path.dirname(os.path.join(dest, there)), exist_ok=True)
+                shutil.copyfile(os.path.join(tmp, built), os.path.join(dest, there))
+
+
 def withheld(path, lab):
     """Files a handout of lab `lab` leaves out: the answers of labs >= lab
-    (answers-labK.txt, the student writes them) and their bug catalogues
-    (grade/bugs/STEM.py quote the solution)."""
+    (answers-labK.txt, the student writes them), their bug catalogues
+    (grade/bugs/STEM.py quote the solution) and PREBUILT sources."""
+    if prebuilt_withheld(path, lab):
+        return True
     m = re.match(r"answers-lab(\d+)\.txt$", path)
     if m:
         return int(m.group(1)) >= lab
@@ -260,6 +302,7 @@ def write_handout(root, dest, lab, parsed):
             shutil.copymode(src, dst)
         else:
             shutil.copy2(src, dst)   # keeps the mtime: make rebuilds only what changed
+    write_prebuilt(root, dest, lab)
     write_stamp(dest, lab, lab, kit_commit(root))
 
 
@@ -426,6 +469,7 @@ def update_handout(src, dest, lab, parsed):
     for path in paths:
         up.file(path)
     up.removed(every)
+    write_prebuilt(src, dest, st["first"])   # the kit's generator may have changed
     write_stamp(dest, lab, st["first"], kit_commit(src))
     return up.conflicts, up.notes
 

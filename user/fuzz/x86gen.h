@@ -1,5 +1,7 @@
 // Random instances of the instructions the VMM's emulator covers
-// (user/fuzz/x86gen.c): for tools/emutest and user/mmiodiff.c.
+// (user/fuzz/x86gen.c): for tools/emutest and user/mmiodiff.c. Handouts of
+// labs <= 7 carry the generator compiled (user/fuzz/libx86gen-*.a): its
+// source encodes what the lab 7 decoder must work out.
 #pragma once
 #include "../vmm/x86emu.h"
 
@@ -26,7 +28,7 @@ struct x86gen {
   int gs;                      // a GS override is used
   int fs;                      // an FS override is used (64-bit mode)
   int seg;                     // the segment of the memory operand (X86_ES ..; the source for strings)
-  int override;                // ... named by a prefix (else the default: DS, or SS for rBP/rSP)
+  int override;                // ... named by a prefix, or -1 (the instruction's default)
   int wrap16;                  // a 16-bit effective address that wrapped at 64 KiB
   uint64 segbase[X86_NSEG];    // modes 32 and 16: the segment bases the instance needs
   int string;                  // MOVS/STOS/LODS/CMPS/SCAS (RSI/RDI/RCX move)
