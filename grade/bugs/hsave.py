@@ -145,3 +145,8 @@ bug("disable_efer_as_boot_value", "disable writes EFER = SCE | LME | LMA | NXE i
     edits=[(H, "  wrmsr(MSR_EFER, rdmsr(MSR_EFER) & ~EFER_SVME);",
             "  wrmsr(MSR_EFER, EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE);")],
     tests=["hsave/random_orders"])
+
+# ---- found by a fresh-eyes trial ----------------------------------------------------
+bug("no_max_leaf_check", "reads leaf 8000_000Ah without checking 8000_0000h EAX (the leaf may not exist)",
+    edits=[(H, '  if (cpuid(0x80000000, 0).eax < CPUID_SVM_LEAF)\n    return "no CPUID leaf 8000_000Ah";\n', "")],
+    tests=["hsave/no_svm_leaf"])

@@ -304,3 +304,13 @@ bug("kvm_flush_at_wrap_only",
            (V, "  if (sd->asid_generation > 1)\n    v->vmcb->control.tlb_control =",
             "  if (0)\n    v->vmcb->control.tlb_control =")],
     tests=["vcpu/random_schedules"])
+
+# ---- found by a fresh-eyes trial ----------------------------------------------------
+bug("segment_base_low_half", "compares segment and table bases by their low 32 bits",
+    edits=[(V, "a->limit != b->limit || a->base != b->base;",
+            "a->limit != b->limit || (uint32)a->base != (uint32)b->base;")],
+    tests=["vcpu/clean_marked"])
+bug("cr3_low_half", "compares CR3 by its low 32 bits",
+    edits=[(V, "if (old->cr0 != now->cr0 || old->cr3 != now->cr3 ||",
+            "if (old->cr0 != now->cr0 || (uint32)old->cr3 != (uint32)now->cr3 ||")],
+    tests=["vcpu/clean_marked"])

@@ -260,3 +260,15 @@ variant("init_save_mode_switch",
                    "  else\n    save_long(v, s);\n",
                 "  switch (s->mode) {\n  case GUEST_REAL: save_real(v, s); break;\n  case GUEST_PROT32: save_prot32(v, s); break;\n"
                 "  default: save_long(v, s); break;\n  }\n")])
+
+# ---- found by a fresh-eyes trial ----------------------------------------------------
+bug("check_lm_rules_read_lma", "the long-mode rules test EFER.LMA instead of EFER.LME (§15.5.1 names LME with CR0.PG)",
+    edits=[(C, "int lm_paging = (s->efer & EFER_LME) && (s->cr0 & CR0_PG);",
+            "int lm_paging = (s->efer & EFER_LMA) && (s->cr0 & CR0_PG);")],
+    tests=["vmcb/random_vmcbs"])
+bug("check_eventinj_vector_32_ok", "an injected exception may have vector 32 (off by one)",
+    edits=[(C, "(vec != 2 && vec < 32)", "(vec != 2 && vec <= 32)")],
+    tests=["vmcb/random_vmcbs"])
+bug("npt_lookup_drops_nx", "npt_lookup reports only the entry's low 12 bits: NX (bit 63) is lost",
+    edits=[(N, "*perm = PTE_FLAGS(*pte);", "*perm = *pte & 0xFFF;")],
+    tests=["vmcb/npt"])

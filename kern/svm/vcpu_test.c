@@ -526,6 +526,10 @@ static void c_gs(struct vm_regs *r) { r->gs.sel = 0x2B; }
 static void c_tr(struct vm_regs *r) { r->tr.base = 0x3000; }
 static void c_ldtr(struct vm_regs *r) { r->ldtr.sel = 0x30; }
 static void c_none(struct vm_regs *r) {}
+// Changes in the upper halves only: a comparison of the low 32 bits misses them.
+static void c_cr3hi(struct vm_regs *r) { r->cr3 ^= _UL(1) << 32; }
+static void c_idtrhi(struct vm_regs *r) { r->idtr.base ^= _UL(1) << 40; }
+static void c_sshi(struct vm_regs *r) { r->ss.base ^= _UL(1) << 33; }
 
 static const struct regcase regcases[] = {
     {"rax", c_rax, -1},         {"r15", c_r15, -1},       {"rip", c_rip, -1},
@@ -535,7 +539,8 @@ static const struct regcase regcases[] = {
     {"cs", c_cs, VMCB_CLEAN_SEG}, {"cs.dpl", c_csdpl, VMCB_CLEAN_SEG}, {"ds", c_ds, VMCB_CLEAN_SEG},
     {"es", c_es, VMCB_CLEAN_SEG}, {"ss", c_ss, VMCB_CLEAN_SEG}, {"fs", c_fs, -1},
     {"gs", c_gs, -1},           {"tr", c_tr, -1},         {"ldtr", c_ldtr, -1},
-    {"nothing", c_none, -1},
+    {"nothing", c_none, -1},    {"cr3 bit 32", c_cr3hi, VMCB_CLEAN_CR},
+    {"idtr.base bit 40", c_idtrhi, VMCB_CLEAN_DT}, {"ss.base bit 33", c_sshi, VMCB_CLEAN_SEG},
 };
 
 static void base_regs(struct vm_regs *r)

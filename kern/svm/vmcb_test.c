@@ -362,6 +362,13 @@ KTEST(npt)
          "want 0, -ENOENT)", r, after);
   npt_check_lookup(&n, gpa, V2P(frames[0]));
   npt_check_lookup(&n, gpa + 2 * PGSIZE, V2P(frames[1]) + PGSIZE);
+  // A read-only, no-execute page: the leaf keeps NX (bit 63) and no W, and
+  // npt_lookup reports the leaf's flags as they are.
+  r = npt_map(&n, gpa + 4 * PGSIZE, V2P(frames[2]), PGSIZE, NPT_NX);
+  perm = 0;
+  int got = r ?: npt_lookup(&n, gpa + 4 * PGSIZE, &hpa, &perm);
+  KCHECK(got == 0 && hpa == V2P(frames[2]) && (perm & (PTE_P | PTE_U | PTE_W | PTE_NX)) == (PTE_P | PTE_U | PTE_NX),
+         "npt_map(NPT_NX) then npt_lookup: %d, hpa 0x%lx, flags 0x%lx (want P, U, NX, no W)", got, hpa, perm);
   npt_free(&n);
   for (int i = 0; i < 3; i++)
     kfree(frames[i]);
