@@ -198,7 +198,7 @@ ktest(3, "run_inside", 4, "A+C: seen from inside the guest: guest_state_loaded s
 # A new seed each grading run (SVMLAB_SEED=N replays one); the oracle is the
 # CPU running twin instructions natively in the same guest, not run.c.
 SEED = int(os.environ.get("SVMLAB_SEED") or random.SystemRandom().randrange(1, 1 << 31))
-DIFF_CASES = 2500   # per mode: real, prot16, prot32, long64
+DIFF_CASES = 2500   # per mode: real, prot16, prot32, long64, compat32
 
 
 def seeded_ktest(points, name, checks, title, args=""):
@@ -222,8 +222,9 @@ def clean_run_except_fail(r):
     r.reject(r"^lab \d: .* not implemented")
 
 
-seeded_ktest(8, "run_diff", 4, "B+C: %d random IN/OUT/INS/OUTS, CPUID, RDMSR/WRMSR, VMMCALL, HLT exits per mode "
-             "(real, 16/32-bit protected with segment bases, 64-bit): record and completion as the "
+seeded_ktest(8, "run_diff", 5, "B+C: %d random IN/OUT/INS/OUTS, CPUID, RDMSR/WRMSR, VMMCALL, HLT exits per mode "
+             "(real, 16/32-bit protected with segment bases, 64-bit, compatibility with segment bases): record "
+             "and completion as the "
              "architecture says" % DIFF_CASES, " cases=%d" % DIFF_CASES)
 seeded_ktest(5, "run_events", 7, "C: every event type cut short by an NPF arrives once, with its error code "
              "and return address")

@@ -452,3 +452,9 @@ variant("eventinj_rebuilt_by_fields",
                 "                  (c->exitintinfo & SVM_EVTINJ_VALID_ERR) | SVM_EVTINJ_VALID |\n"
                 "                  (c->exitintinfo >> SVM_EVTINJ_ERR_SHIFT << SVM_EVTINJ_ERR_SHIFT);\n"
                 "  // LAB 4 STUB")])
+
+# ---- found by a fresh-eyes trial ----------------------------------------------------
+bug("string_gva_compat_as_64", "treats compatibility mode (LMA=1, CS.L=0) as 64-bit mode: no DS/ES/SS bases, "
+    "no 4 GiB wrap for an INS/OUTS there",
+    edits=[(R, "int lm64 = (s->efer & EFER_LMA) && (s->cs.attrib & SEG_ATTR_L);", "int lm64 = (s->efer & EFER_LMA) != 0;")],
+    tests=["run/run_diff"])

@@ -1,6 +1,7 @@
 // Randomized differential ktests for lab 4 (run): the exit record and the
 // completion of every instruction the VMM emulates, in real mode, 16- and
-// 32-bit protected mode with non-zero segment bases, and 64-bit mode. The
+// 32-bit protected mode with non-zero segment bases, 64-bit mode and
+// compatibility mode (32-bit code under long mode, bases as in legacy). The
 // oracle is the CPU itself, running a twin instruction natively in the same
 // guest from the same registers, so that this file states no rule lab 4
 // asks for:
@@ -49,8 +50,11 @@
 #define MAX_REPORTS 3     // mismatches printed in full per test
 #define NO_HOLE 1         // dguest_new: every page mapped
 
-enum { M_REAL, M_P16, M_P32, M_L64, NMODES };
-static const char *const mode_name[NMODES] = {"real", "prot16", "prot32", "long64"};
+// M_C32: compatibility mode (EFER.LMA=1, CS.L=0, CS.D=1): 32-bit code
+// whose segments have bases and wrap at 4 GiB as in legacy mode (APM Vol. 2
+// §4.12 "Segmentation in Long Mode" applies 64-bit rules only with CS.L=1).
+enum { M_REAL, M_P16, M_P32, M_L64, M_C32, NMODES };
+static const char *const mode_name[NMODES] = {"real", "prot16", "prot32", "long64", "compat32"};
 
 struct dguest {
   struct npt npt;
@@ -103,7 +107,7 @@ static int dguest_new(struct dguest *g, int mode, uint64 hole)
     if ((uint64)i * PGSIZE != hole && npt_map(&g->npt, i * PGSIZE, V2P(g->mem[i]), PGSIZE, NPT_W) < 0)
       return -ENOMEM;
   }
-  enum guest_mode gm = mode == M_REAL ? GUEST_REAL : mode == M_L64 ? GUEST_LONG64 : GUEST_PROT32;
+  enum guest_mode gm = mode == M_REAL ? GUEST_REAL : mode >= M_L64 ? GUEST_LONG64 : GUEST_PROT32;
   struct vmcb_setup s = {.mode = gm, .rip = CODE, .rsp = 0x7F00, .cr3 = PML4, .asid = 1, .ncr3 = g->npt.pml4_pa};
   uint64 *pt = (uint64 *)g->mem[PML4 / PGSIZE];
   pt[0] = (PML4 + 0x1000) | PTE_P | PTE_W | PTE_U;
@@ -519,6 +523,8 @@ static uint64 place(struct vmcb_save *s, int mode)
     s->cs.base = 1 + ktest_below(CODE - 1);
     if (mode == M_P16)
       s->cs.attrib &= ~SEG_ATTR_DB;
+    if (mode == M_C32)
+      s->cs.attrib = (s->cs.attrib & ~SEG_ATTR_L) | SEG_ATTR_DB;
     if (mode == M_L64)
       s->cs.base = 0;
     for (int i = 0; i < 5; i++)
