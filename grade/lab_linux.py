@@ -132,9 +132,11 @@ def judge_bz(line):
         return None
     if bad:
         return "accepted, but %s %s wrong" % (sorted(bad), "is" if len(bad) == 1 else "are")
-    ok = re.match(r"^ok end=([0-9a-f]+) (?:initrd=([0-9a-f]+)|noinitrd (.*))$", ans)
+    ok = re.match(r"^ok end=([0-9a-f]+) cmdline=([0-9a-f]+) (?:initrd=([0-9a-f]+)|noinitrd (.*))$", ans)
     if not ok:
         return "unreadable answer " + ans
+    if int(ok.group(2), 16) != c["cl"]:   # cmdline_size: 4 bytes at 0x238 (protocol 2.06+)
+        return "cmdline_size recorded as 0x%s, the header says 0x%x" % (ok.group(2), c["cl"])
     base, end = region
     kend = int(ok.group(1), 16)
     if kend < end or kend > c["mem"]:
@@ -148,9 +150,9 @@ def judge_bz(line):
     pages = (size + 4095) & ~4095
     must = top >= pages and ((top - pages) & ~4095) >= end
     may = top >= size and ((top - size) & ~4095) >= end
-    if ok.group(2) is None:
-        return "an initrd of 0x%x bytes refused (%s), but it fits below 0x%x" % (size, ok.group(3), top) if must else None
-    at = int(ok.group(2), 16)
+    if ok.group(3) is None:
+        return "an initrd of 0x%x bytes refused (%s), but it fits below 0x%x" % (size, ok.group(4), top) if must else None
+    at = int(ok.group(3), 16)
     if not may:
         return "initrd of 0x%x bytes placed at 0x%x, but no place fits" % (size, at)
     if at % 4096 or at < end or at + size > top:
@@ -159,8 +161,41 @@ def judge_bz(line):
     return None
 
 
+def entry_faults(line):
+    """What the bzentry line's registers break of the 64-bit boot protocol
+    (boot.rst "64-bit Boot Protocol"): long mode with paging, CS = __BOOT_CS
+    (0x10) a flat 64-bit code segment, DS/ES/SS = __BOOT_DS (0x18) flat
+    read/write data, interrupts off, RSI = the zero page, RIP = the load
+    address + 0x200. Segment attributes as the VMCB packs them (APM Vol. 2
+    §15.5: type 3:0, S 4, DPL 6:5, P 7, L 9, D/B 10, G 11)."""
+    v = dict(re.findall(r"(\w+)=(\S+)", line))
+    num = lambda k: int(v[k], 16)
+    bad = []
+    if num("rip") != num("kernel") + 0x200:
+        bad.append("RIP 0x%x is not the load address 0x%x + 0x200" % (num("rip"), num("kernel")))
+    if num("rsi") != num("zp"):
+        bad.append("RSI 0x%x is not the zero page 0x%x" % (num("rsi"), num("zp")))
+    if num("rflags") & 0x200:
+        bad.append("interrupts enabled (RFLAGS 0x%x)" % num("rflags"))
+    if num("cr0") & 0x80000001 != 0x80000001 or not num("cr4") & 0x20 or num("efer") & 0x500 != 0x500:
+        bad.append("not long mode with paging (CR0 0x%x CR4 0x%x EFER 0x%x)" % (num("cr0"), num("cr4"), num("efer")))
+    for name in ("cs", "ds", "es", "ss"):
+        sel, attr, limit, base = (int(x, 16) for x in v[name].split("/"))
+        code = name == "cs"
+        present = attr & 0x90 == 0x90                             # P and S
+        kind = attr & 0xA == 0xA if code else attr & 0xA == 0x2   # execute/read code, read/write data
+        width = attr & 0x600 == 0x200 if code else True           # L=1, D=0
+        flat = code or (limit == 0xFFFFFFFF and base == 0)        # (64-bit code ignores them)
+        if sel != (0x10 if code else 0x18) or not (present and kind and width and flat):
+            bad.append("%s %s: want selector 0x%x, a present %s segment" % (
+                name.upper(), v[name], 0x10 if code else 0x18,
+                "64-bit execute/read code" if code else "flat read/write data"))
+    return bad
+
+
 @test(points=5, title="%d random setup headers (versions, flags, setup_sects, syssize, alignment, relocation, "
-      "init_size, initrd_addr_max): refusals name a bad field, placements obey the boot protocol" % BZ_CASES,
+      "init_size, initrd_addr_max, cmdline_size): refusals name a bad field, placements obey the boot protocol; "
+      "the 64-bit entry's registers as the protocol says" % BZ_CASES,
       cmdline="test=bzcheck %d seed=%d" % (BZ_CASES, SEED), timeout=120, name="bzimage_random")
 def bzimage_random(r):
     clean_run(r)
@@ -173,6 +208,9 @@ def bzimage_random(r):
             "grade LAB=linux GRADEFLAGS=\"-k bzimage_random -v\"" % (
                 len(wrong), len(lines), wrong[0][1] if wrong else "", wrong[0][0] if wrong else "", SEED))
     r.check(accepted >= BZ_CASES // 10, "only %d of %d random headers accepted" % (accepted, BZ_CASES))
+    e = r.expect(r"^bzentry .*$")
+    bad = entry_faults(e.group(0))
+    r.check(not bad, "bz_entry_regs breaks the 64-bit boot protocol: %s\n    %s" % ("; ".join(bad), e.group(0)))
     r.expect_exit(0)
 
 

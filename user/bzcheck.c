@@ -8,9 +8,14 @@
 //
 // One line per case:
 //   bz N k=v ... -> refuse MESSAGE
-//   bz N k=v ... -> ok end=HEX initrd=HEX          (the initrd's address)
-//   bz N k=v ... -> ok end=HEX noinitrd MESSAGE    (the initrd was refused)
-// then "bzcheck: done N".
+//   bz N k=v ... -> ok end=HEX cmdline=HEX initrd=HEX        (the initrd's address)
+//   bz N k=v ... -> ok end=HEX cmdline=HEX noinitrd MESSAGE  (the initrd was refused)
+// (cmdline: the cmdline_size the loader recorded)
+// then the 64-bit entry's registers (bz_entry_regs) for the grader to judge
+// against the boot protocol:
+//   bzentry kernel=HEX zp=HEX rip=HEX rsi=HEX rflags=HEX cr0=HEX cr4=HEX efer=HEX
+//           cs=SEL/ATTR/LIMIT/BASE ds=... es=... ss=...
+// and "bzcheck: done N".
 #include "user.h"
 #include "cmdarg.h"
 #include "../user/vmm/bzimage.h"
@@ -61,10 +66,13 @@ static void one(int i)
   uint64 align = pow2_or_junk(10, 31);
   uint64 reloc = !chance(4);
   uint64 pref = chance(3) ? BZ_KERNEL : chance(2) ? 0x1000000 : below(1UL << 33) & ~0xFFFUL;
-  uint64 init = chance(6) ? below(kernel + 1) : kernel + below(64UL << 20);
+  // init_size: below the kernel, or just above it (up to the setup's size:
+  // a loader comparing with the whole file errs there), or anything larger.
+  uint64 init = chance(6) ? below(kernel + 1) : chance(5) ? kernel + below(setup + 1) : kernel + below(64UL << 20);
   uint64 imax = chance(4) ? 0x37FFFFFF : chance(3) ? 0x7FFFFFFF : (uint32)rnd();
   uint64 flag = chance(20) ? (uint16)rnd() : 0xAA55, magic = chance(20) ? (uint32)rnd() : 0x53726448;
   uint64 isize = chance(20) ? 0 : below(chance(4) ? 1UL << 31 : 64UL << 20);
+  uint64 cl = chance(3) ? 2048 : chance(2) ? below(1UL << 16) : (uint32)rnd();   // a 32-bit field
   put(h, 0x1F1, 1, sects);
   put(h, 0x1F4, 4, sys);
   put(h, 0x1FE, 2, flag);
@@ -76,12 +84,12 @@ static void one(int i)
   put(h, 0x230, 4, align);
   put(h, 0x234, 1, reloc);
   put(h, 0x236, 2, xlf);
-  put(h, 0x238, 4, 2048);
+  put(h, 0x238, 4, cl);
   put(h, 0x258, 8, pref);
   put(h, 0x260, 4, init);
   printf("bz %d n=%lx mem=%lx sects=%lx sys=%lx ver=%lx lf=%lx xlf=%lx align=%lx reloc=%lx pref=%lx "
-         "init=%lx imax=%lx flag=%lx magic=%lx isize=%lx -> ", i, n, mem, sects, sys, ver, lf, xlf, align,
-         reloc, pref, init, imax, flag, magic, isize);
+         "init=%lx imax=%lx flag=%lx magic=%lx isize=%lx cl=%lx -> ", i, n, mem, sects, sys, ver, lf, xlf, align,
+         reloc, pref, init, imax, flag, magic, isize, cl);
   struct bzinfo b;
   memset(&b, 0, sizeof b);
   const char *bad = bz_check_header(h, n, mem, &b);
@@ -92,9 +100,27 @@ static void one(int i)
   const char *why = NULL;
   uint64 at = bz_place_initrd(&b, mem, isize, &why);
   if (at)
-    printf("ok end=%lx initrd=%lx\n", b.kernel_end, at);
+    printf("ok end=%lx cmdline=%x initrd=%lx\n", b.kernel_end, b.cmdline_size, at);
   else
-    printf("ok end=%lx noinitrd %s\n", b.kernel_end, why ? why : "(no reason)");
+    printf("ok end=%lx cmdline=%x noinitrd %s\n", b.kernel_end, b.cmdline_size, why ? why : "(no reason)");
+}
+
+static void seg(const char *name, const struct vm_seg *s)
+{
+  printf(" %s=%x/%x/%x/%lx", name, s->sel, s->attr, s->limit, s->base);
+}
+
+// The registers bz_entry_regs gives the 64-bit entry, and where this loader
+// puts the kernel and the zero page (bzimage.h).
+static void entry(void)
+{
+  struct vm_regs r;
+  memset(&r, 0, sizeof r);
+  bz_entry_regs(&r);
+  printf("bzentry kernel=%lx zp=%lx rip=%lx rsi=%lx rflags=%lx cr0=%lx cr4=%lx efer=%lx", BZ_KERNEL, BZ_ZEROPAGE,
+         r.rip, r.rsi, r.rflags, r.cr0, r.cr4, r.efer);
+  seg("cs", &r.cs), seg("ds", &r.ds), seg("es", &r.es), seg("ss", &r.ss);
+  printf("\n");
 }
 
 int main(int argc, char **argv)
@@ -105,6 +131,7 @@ int main(int argc, char **argv)
   int count = atoi(argv[1]);
   for (int i = 0; i < count; i++)
     one(i);
+  entry();
   printf("bzcheck: done %d\n", count);
   return 0;
 }

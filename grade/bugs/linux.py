@@ -243,3 +243,19 @@ bug("tsc_khz_5_percent_high",
     edits=[("user/vmm/linux.c", "return tsc * 1000000 / (uint64)(b.ns - a.ns);",
             "return tsc * 1050000 / (uint64)(b.ns - a.ns);")],
     tests=["linux/sleep"])
+
+# ---- found by a fresh-eyes trial: bzcheck judges these without a boot ----------------
+RANDOM = ["linux/bzimage_random"]
+bug("cmdline_size_16bit", "reads cmdline_size, a 4-byte field, as 16 bits",
+    edits=[(Z, "b->cmdline_size = u32at(h, HDR_CMDLINE_SIZE);", "b->cmdline_size = u16at(h, HDR_CMDLINE_SIZE);")],
+    tests=RANDOM)
+bug("init_size_vs_file", "compares init_size with the whole file (setup included), not the kernel after it",
+    edits=[(Z, "if (b->init_size < b->kernel_size)", "if (b->init_size < n)")],
+    tests=RANDOM)
+bug("entry_with_if", "enters the kernel with RFLAGS.IF=1 (the protocol wants interrupts off; Linux boots anyway "
+    "while nothing is pending)",
+    edits=[(Z, "  r->rflags = 0x2;\n  r->cr3 = BZ_PT;", "  r->rflags = 0x202;\n  r->cr3 = BZ_PT;")],
+    tests=RANDOM)
+bug("cs_selector_0x08", "CS selector 0x08, not __BOOT_CS (0x10): Linux reloads CS before it looks",
+    edits=[(Z, "struct vm_seg code = {0x10, 0xA9B, 0xFFFFFFFF, 0};", "struct vm_seg code = {0x08, 0xA9B, 0xFFFFFFFF, 0};")],
+    tests=RANDOM)
