@@ -458,3 +458,9 @@ bug("string_gva_compat_as_64", "treats compatibility mode (LMA=1, CS.L=0) as 64-
     "no 4 GiB wrap for an INS/OUTS there",
     edits=[(R, "int lm64 = (s->efer & EFER_LMA) && (s->cs.attrib & SEG_ATTR_L);", "int lm64 = (s->efer & EFER_LMA) != 0;")],
     tests=["run/run_diff"])
+bug("string_gva_real_selector_times_16", "in real mode takes an INS/OUTS segment's base as selector * 16, not its "
+    "hidden base (they differ after a return from protected mode without a reload)",
+    edits=[(R, "  uint64 base = seg > 5 || (lm64 && seg < 4) ? 0 : segs[seg]->base;",
+            "  uint64 base = seg > 5 || (lm64 && seg < 4) ? 0 : segs[seg]->base;\n"
+            "  if (!(s->cr0 & CR0_PE) && seg <= 5)\n    base = (uint64)segs[seg]->selector << 4;")],
+    tests=["run/run_diff"])

@@ -272,3 +272,6 @@ bug("check_eventinj_vector_32_ok", "an injected exception may have vector 32 (of
 bug("npt_lookup_drops_nx", "npt_lookup reports only the entry's low 12 bits: NX (bit 63) is lost",
     edits=[(N, "*perm = PTE_FLAGS(*pte);", "*perm = *pte & 0xFFF;")],
     tests=["vmcb/npt"])
+bug("check_cr3_width_off_by_one", "CR3's legal bits stop one below the physical address width",
+    edits=[(C, "if (s->cr3 & ~((_UL(1) << maxphyaddr()) - 1))", "if (s->cr3 & ~((_UL(1) << (maxphyaddr() - 1)) - 1))")],
+    tests=["vmcb/random_vmcbs"])

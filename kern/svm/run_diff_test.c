@@ -515,9 +515,12 @@ static uint64 place(struct vmcb_save *s, int mode)
     uint64 cs = 1 + ktest_below(0xFF);
     s->cs.selector = cs;
     s->cs.base = cs << 4;
+    // A real-mode access adds the segment's hidden base, which is selector * 16
+    // only since the last load: after a return from protected mode without a
+    // reload it is whatever was loaded there. One segment in four has such a base.
     for (int i = 0; i < 5; i++) {
       data[i]->selector = ktest_rnd();
-      data[i]->base = (uint64)data[i]->selector << 4;
+      data[i]->base = ktest_below(4) ? (uint64)data[i]->selector << 4 : (uint32)ktest_rnd();
     }
   } else {
     s->cs.base = 1 + ktest_below(CODE - 1);

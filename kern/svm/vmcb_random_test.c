@@ -252,7 +252,9 @@ static void mutate(struct vmcb *v, int mode, struct mut *out)
     snprintf(out->what, sizeof out->what, "cr0 ^= bit %d -> 0x%lx", b, s->cr0);
     break;
   case 1:
-    b = ktest_below(2) ? phys_bits() + ktest_below(64 - phys_bits()) : ktest_below(phys_bits());
+    // The two bits at the address width's edge often: the last legal one, the first reserved.
+    b = ktest_below(3) == 0 ? phys_bits() - 1 + ktest_below(2)
+      : ktest_below(2) ? phys_bits() + ktest_below(64 - phys_bits()) : ktest_below(phys_bits());
     s->cr3 ^= bit(b);
     snprintf(out->what, sizeof out->what, "cr3 ^= bit %d -> 0x%lx", b, s->cr3);
     break;
