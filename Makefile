@@ -362,7 +362,7 @@ linux: all tools-check $(LX)/initrd.tar
 	  -device isa-debug-exit,iobase=0xf4,iosize=0x04 $(QEMUEXTRA) -nographic
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) build-handout
 
 .PHONY: x86gen-prebuilt archtest linux linux-files all qemu qemu-gdb gdb grade test handout bench fuzz emutest clean tools-check tools-check-gdb FORCE handin
 .PRECIOUS: $(B)/%.o $(B)/k/%.o $(B)/u/%.o $(B)/g/%.o $(B)/arch/%.o $(B)/pv/%.o
