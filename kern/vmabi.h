@@ -187,6 +187,23 @@ struct vm_pio_out {
   uint8 pad;
 };
 
+// Classes of vm_exit.switches[]: the SVM exit code (APM Vol. 2 Appendix C),
+// IOIO split by direction.
+#define VM_SW_INTR 0       // physical interrupt (INTR, SMI, INIT)
+#define VM_SW_NMI 1
+#define VM_SW_VINTR 2      // the interrupt window opened
+#define VM_SW_IO_IN 3
+#define VM_SW_IO_OUT 4
+#define VM_SW_CPUID 5
+#define VM_SW_MSR 6
+#define VM_SW_HLT 7
+#define VM_SW_VMMCALL 8
+#define VM_SW_NPF 9
+#define VM_SW_CR 10        // CR reads and writes
+#define VM_SW_EXCP 11      // intercepted exceptions
+#define VM_SW_OTHER 12     // SVM instructions, XSETBV, DRs, shutdown, invalid...
+#define VM_SW_N 13
+
 struct vm_exit {
   // set by user space before vcpu_run (the kernel keeps them):
   uint64 deadline_ns;  // return VM_EXIT_DEADLINE once clock_ns() >= this; 0 = no deadline
@@ -248,6 +265,12 @@ struct vm_exit {
     uint64 handled;    // L2 exits the kernel handled itself, L2 resumed
     uint64 shadow_fills;   // shadow nested page table entries made
   } nested;
+  // Every #VMEXIT of this vcpu_run by its SVM exit code's class (VM_SW_*):
+  // those the kernel finished and re-entered (fast paths, interrupts, HLT
+  // sleeps, CR and EFER writes...) and the one whose exit returns, if any.
+  // Each is a world switch (VMRUN + #VMEXIT), the cost that matters under
+  // QEMU whether or not user space sees it.
+  uint32 switches[VM_SW_N];
 };
 
 // Events for vcpu_inject, delivered at the next VMRUN (APM Vol. 2 §15.20

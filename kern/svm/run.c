@@ -550,6 +550,28 @@ static void svm_after_exit(struct vcpu *v, int cpu)
   v->nexits++;
 }
 
+// The class of the exit in v's VMCB for vm_exit.switches[].
+static int switch_class(struct vcpu *v)
+{
+  uint64 code = v->vmcb->control.exitcode;
+  switch (code) {
+  case SVM_EXIT_INTR: case SVM_EXIT_INTR + 2: case SVM_EXIT_INTR + 3: return VM_SW_INTR;   // INTR SMI INIT
+  case SVM_EXIT_NMI: return VM_SW_NMI;
+  case SVM_EXIT_VINTR: return VM_SW_VINTR;
+  case SVM_EXIT_IOIO: return v->vmcb->control.exitinfo1 & 1 ? VM_SW_IO_IN : VM_SW_IO_OUT;
+  case SVM_EXIT_CPUID: return VM_SW_CPUID;
+  case SVM_EXIT_MSR: return VM_SW_MSR;
+  case SVM_EXIT_HLT: return VM_SW_HLT;
+  case SVM_EXIT_VMMCALL: return VM_SW_VMMCALL;
+  case SVM_EXIT_NPF: return VM_SW_NPF;
+  }
+  if (code < 0x20)   // reads and writes of CR0-CR15 (0x00-0x1F)
+    return VM_SW_CR;
+  if (code >= SVM_EXIT_EXCP_BASE && code < SVM_EXIT_EXCP_BASE + 32)
+    return VM_SW_EXCP;
+  return VM_SW_OTHER;
+}
+
 // One entry and exit with interrupts off; returns the handler's verdict.
 static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
 {
@@ -595,6 +617,7 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
       if (SVM_EXIT_IS_INVALID(v->vmcb->control.exitcode))
         v->vmcb->save = entry;
       svm_after_exit(v, cpu);
+      e->switches[switch_class(v)]++;
       int nr = nested_guest_mode(v) ? nested_exit(v, e) : -1;   // lab 9: L1's exit, or L0's
       if (nr >= 0)
         r = nr;

@@ -16,6 +16,25 @@ static uint64 rdtsc(void)
   return (uint64)hi << 32 | lo;
 }
 
+static const char *sw_names[VM_SW_N] = {
+  "intr", "nmi", "vintr", "io-in", "io-out", "cpuid", "msr", "hlt", "vmmcall", "npf", "cr", "excp", "other"};
+
+// The world-switch class of an exit vcpu_run returned for, or -1 when the
+// return does not stand for one #VMEXIT (deadline, kick, a tick, PIO...).
+static int returned_class(const struct vm_exit *e)
+{
+  switch (e->reason) {
+  case VM_EXIT_IO: return e->u.io.in ? VM_SW_IO_IN : VM_SW_IO_OUT;
+  case VM_EXIT_CPUID: return VM_SW_CPUID;
+  case VM_EXIT_MSR: return VM_SW_MSR;
+  case VM_EXIT_HLT: return VM_SW_HLT;
+  case VM_EXIT_VMMCALL: return VM_SW_VMMCALL;
+  case VM_EXIT_NPF: return VM_SW_NPF;
+  case VM_EXIT_EXCEPTION: return VM_SW_EXCP;
+  }
+  return -1;
+}
+
 void stats_start(struct guest *g)
 {
   g->st.ns0 = clock_ns();
@@ -66,6 +85,24 @@ static void print_ports(struct guest *g, uint64 total)
   printf("\n");
 }
 
+// Every world switch by class: how many the kernel finished without
+// returning, how many came back to the VMM; and when the first VMRUN came
+// (clock_ns counts from the TSC's reset, i.e. from QEMU's start: svmlab's own
+// boot and the loading before the guest runs).
+static void print_switches(struct guest *g)
+{
+  uint64 all = 0, user = 0;
+  for (int i = 0; i < VM_SW_N; i++)
+    all += g->st.sw[i], user += g->st.sw_user[i];
+  printf("%svmm: world switches: %lu, %lu finished in the kernel, %lu returned to the VMM; first VMRUN at "
+         "%lu ms of the host's clock\n", g->prefix, all, all - user, user, g->st.first_run_ns / 1000000);
+  printf("%svmm: switches by exit code (in the kernel/to the VMM):", g->prefix);
+  for (int i = 0; i < VM_SW_N; i++)
+    if (g->st.sw[i])
+      printf(" %s %lu/%lu", sw_names[i], g->st.sw[i] - g->st.sw_user[i], g->st.sw_user[i]);
+  printf("\n");
+}
+
 // Right after vcpu_run returned with the exit in g->e.
 void stats_exit(struct guest *g)
 {
@@ -73,7 +110,14 @@ void stats_exit(struct guest *g)
   g->st.in_run += now - g->st.last;
   g->st.last = now;
   g->st.reason = g->e.reason;
+  if (!g->st.started)
+    g->st.first_run_ns = g->st.ns0;
   g->st.started = 1;
+  for (int i = 0; i < VM_SW_N; i++)
+    g->st.sw[i] += g->e.switches[i];
+  int c = returned_class(&g->e);
+  if (c >= 0 && g->e.switches[c])
+    g->st.sw_user[c]++;
   if (g->e.reason < VM_EXIT_NREASONS)
     g->st.count[g->e.reason]++;
   if (g->e.reason == VM_EXIT_IO)
@@ -102,6 +146,7 @@ void stats_print(struct guest *g)
   }
   if (g->st.count[VM_EXIT_IO])
     print_ports(g, g->st.count[VM_EXIT_IO]);
+  print_switches(g);
   msr_print_unknown(g);
   if (g->open_bus_accesses)
     printf("%svmm: open bus (no RAM, no device): %lu accesses\n", g->prefix, g->open_bus_accesses);

@@ -62,6 +62,8 @@ struct guest {
     uint32 reason;
     int started;
     struct { uint32 key, n; } ports[64];   // I/O exits by port and direction (key: port << 1 | in, + 1)
+    uint64 sw[VM_SW_N], sw_user[VM_SW_N];  // world switches by class (vm_exit.switches), those returned
+    uint64 first_run_ns;                   // clock_ns() at the first vcpu_run (svmlab's boot before it)
   } st;
   enum end end;
   int code;            // END_EXIT: the guest's code
