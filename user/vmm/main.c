@@ -156,10 +156,6 @@ int main(int argc, char **argv)
     printf("vmm: -N works with one vcpu only (nested SVM with several vcpus is untested); drop -V or -N\n");
     exit(2);
   }
-  if (o.kvmpv > 0 && o.nvcpus > 1) {
-    printf("vmm: -p on works with one vcpu only (KVM's interface is not per vcpu here); drop -V or -p on\n");
-    exit(2);
-  }
   int n = argc - i;
   static char *one_linux[] = {"linux", NULL};
   if (n == 0 && o.kernel)
