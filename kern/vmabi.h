@@ -15,6 +15,7 @@
 //   long clock_ns(void);                                     (syscall 42)
 //   int vcpu_kick(int vm, int vcpu);                         (syscall 43)
 //   long cons_read(char *buf, long n);                       (syscall 44)
+//   int vcpu_cpuid(int vm, int vcpu, const struct vm_cpuid_entry *t, int n);   (syscall 45)
 //
 // vm_map maps page-aligned user memory [uva, uva+len) at guest-physical gpa
 // through the VM's nested page table; the pages stay the process's memory, so
@@ -149,6 +150,24 @@ struct vm_regs {
 // exit the guest takes its single-step #DB (DR6.BS) after it. Exits the
 // kernel completes itself (I/O, CPUID, MSR, VMMCALL, HLT) need no flag and
 // ignore it. One-shot: the returned record has it cleared.
+
+// CPUID the kernel answers itself (kern/svm/cpuid_table.c; KVM_SET_CPUID2):
+// vcpu_cpuid(vm, vcpu, t, n) gives the vcpu a table of n answers (n = 0
+// removes it). A CPUID whose EAX is an entry's leaf (and ECX its subleaf,
+// for entries with VM_CPUID_F_SUBLEAF) gets the first such entry's
+// registers without an exit; an entry with VM_CPUID_F_RANGE answers every
+// leaf from `leaf` to `subleaf` (any ECX). Any other CPUID exits as
+// VM_EXIT_CPUID. The VMM keeps out leaves whose answer may change while the
+// guest runs, or sets the table again when it changes. -EINVAL for n
+// outside 0..VM_CPUID_MAX, an unknown flag or both; -EBUSY while the vcpu
+// runs.
+#define VM_CPUID_MAX 128
+#define VM_CPUID_F_SUBLEAF 0x1
+#define VM_CPUID_F_RANGE 0x2
+struct vm_cpuid_entry {
+  uint32 leaf, subleaf, flags, pad;
+  uint32 eax, ebx, ecx, edx;
+};
 
 // Vectors vcpu_irq accepts on the line (below 32 are exceptions).
 #define VM_IRQ_VECTOR_MIN 32

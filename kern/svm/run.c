@@ -271,6 +271,17 @@ __attribute__((unused)) static int cpuid_interception(struct vcpu *v, struct vm_
 {
   e->u.cpuid.leaf = v->vmcb->save.rax;
   e->u.cpuid.subleaf = v->gprs.rcx;
+  uint32 r[4];
+  if (svm_cpuid_lookup(v, e->u.cpuid.leaf, e->u.cpuid.subleaf, r)) {   // the VMM's table (cpuid_table.c)
+    v->vmcb->save.rax = r[0];   // 32-bit results, zero-extended as CPUID writes them
+    v->gprs.rbx = r[1];
+    v->gprs.rcx = r[2];
+    v->gprs.rdx = r[3];
+    svm_skip_later(v, LEN_CPUID);
+    svm_skip_now(v);
+    e->kexits++;
+    return 1;
+  }
   return user_exit(v, e, VM_EXIT_CPUID, LEN_CPUID);
 }
 

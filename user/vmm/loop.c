@@ -127,6 +127,8 @@ static void pio_after_run(struct guest *g)
 int loop_before_run(struct guest *g)
 {
   struct uart *u = &g->board->uart;
+  if (!g->cpuid_set && cpuid_table_setup(g) < 0)   // cpuid.c: once per vcpu
+    return -1;
   if (g->e.reason == VM_EXIT_CONSOLE)
     console_in(g, exit_now(g));
   g->e.deadline_ns = 0;

@@ -423,6 +423,7 @@ int smp_setup(struct guest *g)
     c->vcpu = v, c->index = i;
     c->mp = MP_WAIT_SIPI, c->sipi_vector = -1, c->init_pending = 0, c->restarted = 0, c->wake = 0;
     c->irq_line = -1, c->insn_done = 0, c->now_valid = 0, c->cpus_seen = 0, c->moves = 0;
+    c->cpuid_set = 0;   // its own CPUID table (cpuid.c)
     smp.cpu[i] = c;
   }
   int r = vcpu_getregs(g->vm, 1, &smp.reset);
