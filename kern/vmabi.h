@@ -141,7 +141,8 @@ struct vm_regs {
 #define VM_RUN_INSN_DONE 0x10 // user space emulated the last exit's instruction (below)
 #define VM_RUN_INIT 0x20    // the vcpu took INIT (and a SIPI) since: not halted, nothing pending (one-shot)
 #define VM_RUN_NESTED 0x40  // the guest has SVM: EFER.SVME, VM_CR, VM_HSAVE_PA, its SVM instructions (lab 9)
-#define VM_RUN_FLAGS 0x7F   // every flag the kernel knows; others: -EINVAL
+#define VM_RUN_TSC_DEADLINE 0x80 // finish WRMSR IA32_TSC_DEADLINE in the kernel (vm_exit.tsc_deadline)
+#define VM_RUN_FLAGS 0xFF   // every flag the kernel knows; others: -EINVAL
 
 // VM_RUN_INSN_DONE: user space emulated the instruction of the exit vcpu_run
 // just returned (an MMIO access after VM_EXIT_NPF) and moved RIP past it with
@@ -290,6 +291,18 @@ struct vm_exit {
   // Each is a world switch (VMRUN + #VMEXIT), the cost that matters under
   // QEMU whether or not user space sees it.
   uint32 switches[VM_SW_N];
+  // VM_RUN_TSC_DEADLINE (kern/svm/tsc_deadline.c): the VMM sets tsc_deadline
+  // to its LAPIC's IA32_TSC_DEADLINE (host TSC, 0 = disarmed) and the kernel
+  // keeps it; a guest's WRMSR of the MSR is then finished without an exit:
+  // its value (as a host TSC) replaces tsc_deadline, tsc_deadline_ns is
+  // that TSC's time in clock_ns() (0 with it), tsc_deadline_writes counts
+  // the writes, and the run returns VM_EXIT_DEADLINE by then at the latest
+  // (and by deadline_ns). The VMM applies the value before it handles the
+  // exit, due at tsc_deadline_ns. RDMSR and writes without the flag exit.
+  uint64 tsc_deadline;
+  uint64 tsc_deadline_ns;
+  uint32 tsc_deadline_writes;
+  uint32 pad_tscd;
 };
 
 // Events for vcpu_inject, delivered at the next VMRUN (APM Vol. 2 §15.20

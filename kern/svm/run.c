@@ -333,6 +333,11 @@ __attribute__((unused)) static int msr_interception(struct vcpu *v, struct vm_ex
     return efer_msr(v, write, e);
   if (nested_msr(v, msr, write, e))   // lab 9: VM_CR, VM_HSAVE_PA when the guest has SVM
     return 1;
+  if (svm_tsc_deadline_write(v, msr, write, e)) {   // tsc_deadline.c: VM_RUN_TSC_DEADLINE
+    svm_skip_later(v, LEN_RDWRMSR);
+    svm_skip_now(v);
+    return 1;
+  }
   if (msr == MSR_TSC_AUX && svm_tsc_aux_msr(v, write)) {   // tsc_aux.c
     svm_skip_later(v, LEN_RDWRMSR);
     svm_skip_now(v);
@@ -681,9 +686,12 @@ int vcpu_run(struct vcpu *v, struct vm_exit *e)
   if (flags & VM_RUN_SET_CR8)
     vcpu_set_cr8(v, e->cr8);
   v->pio = e->pio;
+  uint64 tsc_deadline = e->tsc_deadline;
   memset(e, 0, sizeof *e);
   e->pio = v->pio;                         // kept, as deadline_ns and run_flags are
+  e->tsc_deadline = tsc_deadline;
   vcpu_run_start(v, e, deadline, flags);   // lab 5
+  svm_tsc_deadline_start(v, e);            // tsc_deadline.c: its time counts as a deadline
   uint64 t0 = mycpu()->ticks;
   for (;;) {
     int r = svm_pio_before_halt(v, e) ? 0 : vcpu_check_requests(v, e);   // lab 5: kicks, deadline, HLT

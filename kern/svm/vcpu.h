@@ -136,6 +136,10 @@ int svm_cpuid_lookup(struct vcpu *v, uint32 leaf, uint32 subleaf, uint32 *out); 
 int svm_cpuid_set(struct vcpu *v, const struct vm_cpuid_entry *t, int n);         // 0 or -E*
 void svm_cpuid_free(struct vcpu *v);
 
+// tsc_deadline.c: WRMSR IA32_TSC_DEADLINE finished in the kernel (VM_RUN_TSC_DEADLINE)
+void svm_tsc_deadline_start(struct vcpu *v, struct vm_exit *e);
+int svm_tsc_deadline_write(struct vcpu *v, uint32 msr, int write, struct vm_exit *e);   // 1 if done
+
 // init.c: VM_RUN_INIT, what INIT clears of the kernel's state
 void vcpu_init_signal(struct vcpu *v);
 

@@ -65,6 +65,7 @@ static struct {
     int eoi_armed;        // the flag in guest memory was set at the last entry
   } cpu[GUEST_MAXVCPUS];
   uint64 eois_in_memory;  // EOIs the guest did without an exit (vmm -s)
+  uint64 tscd_in_kernel;  // TSC-deadline writes the kernel finished (VM_RUN_TSC_DEADLINE)
 } pv;
 
 #define ME(g) (pv.cpu[(g)->index])
@@ -293,11 +294,36 @@ static int eoi_candidate(struct lapic *a)
   return -1;
 }
 
+// The timer in TSC-deadline mode (LVT timer bits 18:17 = 10b, SDM Vol. 3A
+// §10.5.4.1): the kernel may take the guest's writes of the MSR
+// (kern/svm/tsc_deadline.c); the model gets them after the run. Not with -P
+// (every exit reaches the VMM).
+static void tsc_deadline_to_kernel(struct guest *g, struct lapic *a)
+{
+  if (g->o->pio_exits || !a->has_tsc_deadline || (a->lvt[0] & LVT_TIMER_MODE) != LVT_TIMER_TSC_DEADLINE)
+    return;
+  g->e.run_flags |= VM_RUN_TSC_DEADLINE;
+  g->e.tsc_deadline = a->tsc_deadline;   // the guest's TSC is the host's (no TSC offset)
+}
+
+// After the run: the last value the guest wrote in the kernel, due when the
+// kernel's clock said (the run's deadline was that time: the same number,
+// so that the timer fires at the VM_EXIT_DEADLINE it brings).
+static void tsc_deadline_from_kernel(struct guest *g, struct lapic *a)
+{
+  if (!(g->e.run_flags & VM_RUN_TSC_DEADLINE) || !g->e.tsc_deadline_writes)
+    return;
+  lapic_set_tsc_deadline(a, g->e.tsc_deadline, g->e.tsc_deadline_ns);
+  pv.tscd_in_kernel += g->e.tsc_deadline_writes;
+}
+
 void kvmpv_before_run(struct guest *g)
 {
   struct lapic *a = apic_current(g->board);
-  if (kvmpv_on(g) && a)
+  if (kvmpv_on(g) && a) {
     a->has_tsc_deadline = 1;   // CPUID says so (the board is attached only when the guest runs)
+    tsc_deadline_to_kernel(g, a);
+  }
   uint8 *f = eoi_flag(g);
   if (!f)
     return;
@@ -312,6 +338,8 @@ void kvmpv_before_run(struct guest *g)
 // was an EOI; one it left is taken back, as KVM does at every exit.
 void kvmpv_after_run(struct guest *g)
 {
+  if (kvmpv_on(g) && apic_current(g->board))
+    tsc_deadline_from_kernel(g, apic_current(g->board));
   uint8 *f = eoi_flag(g);
   if (!f || !ME(g).eoi_armed)
     return;
@@ -329,6 +357,7 @@ void kvmpv_report(struct guest *g)
 {
   if (!kvmpv_on(g))
     return;
+  printf("%svmm: kvmpv: %lu TSC-deadline writes finished in the kernel\n", g->prefix, pv.tscd_in_kernel);
   printf("%svmm: kvmpv: %lu EOIs done in guest memory (PV EOI), kvmclock at", g->prefix, pv.eois_in_memory);
   for (int i = 0; i < GUEST_MAXVCPUS; i++)
     if (i == 0 || pv.cpu[i].time_msr)
