@@ -442,6 +442,8 @@ static void merge_counts(struct guest *g)
       g->count[k] += c->count[k];
     g->cpus_seen |= c->cpus_seen;
     g->moves += c->moves;
+    for (int k = 0; k < VM_SW_N; k++)   // world switches (stats.c): every vcpu's
+      g->st.sw[k] += c->st.sw[k], g->st.sw_user[k] += c->st.sw_user[k];
   }
 }
 
