@@ -86,8 +86,9 @@ PV_MAX_UNTIMED = 4236
 
 @linux_test(10, "Debian's kernel on KVM's paravirtual interface (by default on the APIC board, vmm -A): "
             "kvm-clock with the TSC's rate from "
-            "the VMM, x2APIC, TSC-deadline clock events, PV EOI; sleep 2 takes 2 s; under half the exits",
-            linux("sleep", "poweroff", names=" -A"), "linux_pv")
+            "the VMM, x2APIC, TSC-deadline clock events, PV EOI; sleep 2 takes 2 s; under half the exits; "
+            "vmm -s counts every world switch (the kernel's and the VMM's counters agree)",
+            linux("sleep", "poweroff", names=" -A -s"), "linux_pv")
 def linux_pv(r):
     clean_run(r)
     r.reject(r"kvm-clock: .*(unstable|disabl)|x2apic: .*disabl|TSC deadline timer .*(disabl|errat)|"
@@ -114,7 +115,25 @@ def linux_pv(r):
             % (m.group(1), loc))
     m = r.expect(r"^vmm: kvmpv: (\d+) EOIs done in guest memory")
     r.check(int(m.group(1)) >= loc // 2, "%s EOIs in guest memory of %d timer interrupts" % (m.group(1), loc))
+    world_switches(r, sum(n.values()) - n.get("intr", 0))
     r.expect_exit(0)
+
+
+def world_switches(r, user_exits):
+    """vmm -s's world-switch count (the kernel's vm_exit.switches[]) against the VMM's own counters:
+    the switches returned to the VMM are its exits, and the kernel-finished OUTs are exactly the
+    UART writes the VMM took from the kernel's queue (pio_out)."""
+    m = r.expect(r"^vmm: world switches: (\d+), (\d+) finished in the kernel, (\d+) returned to the VMM")
+    total, kernel, user = (int(x) for x in m.groups())
+    r.check(total == kernel + user and user == user_exits, "world switches %d = %d in the kernel + %d to the "
+            "VMM, which had %d exits" % (total, kernel, user, user_exits))
+    by = dict((k, (int(a), int(b))) for k, a, b in
+              re.findall(r" ([a-z-]+) (\d+)/(\d+)", r.expect(r"^vmm: switches by exit code .*$").group(0)))
+    queued = int(r.expect(r"^vmm: (\d+) UART writes queued by the kernel").group(1))
+    r.check(by.get("io-out", (0, 0))[0] == queued and queued > 1000, "OUTs finished in the kernel %s, UART writes "
+            "queued %d: one switch each" % (by.get("io-out"), queued))
+    r.check(by.get("io-in", (0, 0))[0] > 1000 and sum(a + b for a, b in by.values()) == total,
+            "the console's LSR reads are switches finished in the kernel, and the classes add up: %s" % by)
 
 
 # The same interface on 2 vcpus: each CPU registers its own kvmclock area and PV EOI flag, and
