@@ -65,6 +65,9 @@ esac
 
 BASE_CMDLINE = "console=ttyS0 reboot=k panic=-1"
 CMDLINES = {e: BASE_CMDLINE + " linuxtest_end=" + e for e in ("poweroff", "sleep", "reboot", "panic", "shell")}
+# tools/linux/bench.py with BENCH_QUIET=1: the same boot without the kernel's console messages (two
+# world switches per character on the 8250), on plain QEMU and svmlab alike.
+CMDLINES["quiet"] = BASE_CMDLINE + " quiet linuxtest_end=poweroff"
 
 
 def u16(d, o):
@@ -216,7 +219,7 @@ def sleeps_two_seconds(r):
     to 5 s, and guest_tsc_agrees judges the clock's rate to 0.5 %."""
     r.wait_for(r"^linuxtest: sleep start$")
     t0 = time.monotonic()
-    r.wait_for(r"^linuxtest: sleep end$")
+    r.wait_for(r"^linuxtest: sleep end$", within=10)   # a timer that never fires fails now, not at the timeout
     dt = time.monotonic() - t0
     r.check(1.9 <= dt <= 5.0, "sleep 2 took %.3f s of wall time" % dt)
     r.wait_for(r"^vmm: guest linux (halted|powered off \(ACPI S5\)) after")

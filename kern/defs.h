@@ -259,6 +259,7 @@ uint64 sys_vcpu_irq(void);
 uint64 sys_clock_ns(void);
 uint64 sys_vcpu_kick(void);
 uint64 sys_cons_read(void);
+uint64 sys_vcpu_cpuid(void);
 // kcov.c
 uint64 sys_kcov(void);
 void kcov_free(struct proc *p);

@@ -65,6 +65,7 @@ static uint64 (*const syscalls[NSYSCALL])(void) = {
   [SYS_vcpu_inject] = sys_vcpu_inject,
   [SYS_vcpu_irq] = sys_vcpu_irq,       [SYS_clock_ns] = sys_clock_ns,
   [SYS_vcpu_kick] = sys_vcpu_kick,     [SYS_cons_read] = sys_cons_read,
+  [SYS_vcpu_cpuid] = sys_vcpu_cpuid,
   [SYS_kcov] = sys_kcov,
   [SYS_thread_create] = sys_thread_create, [SYS_thread_exit] = sys_thread_exit,
   [SYS_thread_join] = sys_thread_join,     [SYS_gettid] = sys_gettid,

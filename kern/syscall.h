@@ -40,6 +40,7 @@
 #define SYS_clock_ns 42
 #define SYS_vcpu_kick 43
 #define SYS_cons_read 44
+#define SYS_vcpu_cpuid 45
 // 48: kcov (kern/kcov.h)
 
 // Threads and futexes (kern/proc.c, kern/futex.c; user/lib/thread.c wraps them).

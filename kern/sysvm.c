@@ -497,6 +497,26 @@ uint64 sys_vcpu_irq(void)
   return vcpu_get_shared(argint(0), argint(1), do_irq, vector);
 }
 
+// int vcpu_cpuid(int vm, int vcpu, const struct vm_cpuid_entry *t, int n):
+// the vcpu's CPUID table (kern/vmabi.h, kern/svm/cpuid_table.c).
+uint64 sys_vcpu_cpuid(void)
+{
+  int err, n = argint(3);
+  if (n < 0 || n > VM_CPUID_MAX)
+    return -EINVAL;
+  struct vm_cpuid_entry *t = n ? kalloc() : NULL;
+  if (n && !t)
+    return -ENOMEM;
+  struct vcpu *v = vcpu_claim(argint(0), argint(1), &err);
+  if (v) {
+    err = n && copyin(myproc()->pml4, t, argraw(2), n * sizeof *t) < 0 ? -EFAULT : svm_cpuid_set(v, t, n);
+    vcpu_release(v);
+  }
+  if (t)
+    kfree(t);
+  return err;
+}
+
 // int vcpu_kick(int vm, int vcpu)
 uint64 sys_vcpu_kick(void) { return vcpu_get_shared(argint(0), argint(1), do_kick, 0); }
 

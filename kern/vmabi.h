@@ -15,6 +15,7 @@
 //   long clock_ns(void);                                     (syscall 42)
 //   int vcpu_kick(int vm, int vcpu);                         (syscall 43)
 //   long cons_read(char *buf, long n);                       (syscall 44)
+//   int vcpu_cpuid(int vm, int vcpu, const struct vm_cpuid_entry *t, int n);   (syscall 45)
 //
 // vm_map maps page-aligned user memory [uva, uva+len) at guest-physical gpa
 // through the VM's nested page table; the pages stay the process's memory, so
@@ -140,7 +141,8 @@ struct vm_regs {
 #define VM_RUN_INSN_DONE 0x10 // user space emulated the last exit's instruction (below)
 #define VM_RUN_INIT 0x20    // the vcpu took INIT (and a SIPI) since: not halted, nothing pending (one-shot)
 #define VM_RUN_NESTED 0x40  // the guest has SVM: EFER.SVME, VM_CR, VM_HSAVE_PA, its SVM instructions (lab 9)
-#define VM_RUN_FLAGS 0x7F   // every flag the kernel knows; others: -EINVAL
+#define VM_RUN_TSC_DEADLINE 0x80 // finish WRMSR IA32_TSC_DEADLINE in the kernel (vm_exit.tsc_deadline)
+#define VM_RUN_FLAGS 0xFF   // every flag the kernel knows; others: -EINVAL
 
 // VM_RUN_INSN_DONE: user space emulated the instruction of the exit vcpu_run
 // just returned (an MMIO access after VM_EXIT_NPF) and moved RIP past it with
@@ -149,6 +151,24 @@ struct vm_regs {
 // exit the guest takes its single-step #DB (DR6.BS) after it. Exits the
 // kernel completes itself (I/O, CPUID, MSR, VMMCALL, HLT) need no flag and
 // ignore it. One-shot: the returned record has it cleared.
+
+// CPUID the kernel answers itself (kern/svm/cpuid_table.c; KVM_SET_CPUID2):
+// vcpu_cpuid(vm, vcpu, t, n) gives the vcpu a table of n answers (n = 0
+// removes it). A CPUID whose EAX is an entry's leaf (and ECX its subleaf,
+// for entries with VM_CPUID_F_SUBLEAF) gets the first such entry's
+// registers without an exit; an entry with VM_CPUID_F_RANGE answers every
+// leaf from `leaf` to `subleaf` (any ECX). Any other CPUID exits as
+// VM_EXIT_CPUID. The VMM keeps out leaves whose answer may change while the
+// guest runs, or sets the table again when it changes. -EINVAL for n
+// outside 0..VM_CPUID_MAX, an unknown flag or both; -EBUSY while the vcpu
+// runs.
+#define VM_CPUID_MAX 128
+#define VM_CPUID_F_SUBLEAF 0x1
+#define VM_CPUID_F_RANGE 0x2
+struct vm_cpuid_entry {
+  uint32 leaf, subleaf, flags, pad;
+  uint32 eax, ebx, ecx, edx;
+};
 
 // Vectors vcpu_irq accepts on the line (below 32 are exceptions).
 #define VM_IRQ_VECTOR_MIN 32
@@ -186,6 +206,23 @@ struct vm_pio_out {
   uint8 value;
   uint8 pad;
 };
+
+// Classes of vm_exit.switches[]: the SVM exit code (APM Vol. 2 Appendix C),
+// IOIO split by direction.
+#define VM_SW_INTR 0       // physical interrupt (INTR, SMI, INIT)
+#define VM_SW_NMI 1
+#define VM_SW_VINTR 2      // the interrupt window opened
+#define VM_SW_IO_IN 3
+#define VM_SW_IO_OUT 4
+#define VM_SW_CPUID 5
+#define VM_SW_MSR 6
+#define VM_SW_HLT 7
+#define VM_SW_VMMCALL 8
+#define VM_SW_NPF 9
+#define VM_SW_CR 10        // CR reads and writes
+#define VM_SW_EXCP 11      // intercepted exceptions
+#define VM_SW_OTHER 12     // SVM instructions, XSETBV, DRs, shutdown, invalid...
+#define VM_SW_N 13
 
 struct vm_exit {
   // set by user space before vcpu_run (the kernel keeps them):
@@ -248,6 +285,24 @@ struct vm_exit {
     uint64 handled;    // L2 exits the kernel handled itself, L2 resumed
     uint64 shadow_fills;   // shadow nested page table entries made
   } nested;
+  // Every #VMEXIT of this vcpu_run by its SVM exit code's class (VM_SW_*):
+  // those the kernel finished and re-entered (fast paths, interrupts, HLT
+  // sleeps, CR and EFER writes...) and the one whose exit returns, if any.
+  // Each is a world switch (VMRUN + #VMEXIT), the cost that matters under
+  // QEMU whether or not user space sees it.
+  uint32 switches[VM_SW_N];
+  // VM_RUN_TSC_DEADLINE (kern/svm/tsc_deadline.c): the VMM sets tsc_deadline
+  // to its LAPIC's IA32_TSC_DEADLINE (host TSC, 0 = disarmed) and the kernel
+  // keeps it; a guest's WRMSR of the MSR is then finished without an exit:
+  // its value (as a host TSC) replaces tsc_deadline, tsc_deadline_ns is
+  // that TSC's time in clock_ns() (0 with it), tsc_deadline_writes counts
+  // the writes, and the run returns VM_EXIT_DEADLINE by then at the latest
+  // (and by deadline_ns). The VMM applies the value before it handles the
+  // exit, due at tsc_deadline_ns. RDMSR and writes without the flag exit.
+  uint64 tsc_deadline;
+  uint64 tsc_deadline_ns;
+  uint32 tsc_deadline_writes;
+  uint32 pad_tscd;
 };
 
 // Events for vcpu_inject, delivered at the next VMRUN (APM Vol. 2 §15.20

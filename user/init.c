@@ -43,6 +43,8 @@ static int test_args(char *line, char **argv)
       in_test = 1;
     } else if (in_test && !strchr(w, '=') && argc < MAXARGS - 1) {
       argv[argc++] = w;
+    } else if (in_test && !strchr(w, '=')) {
+      printf("init: test %s: more than %d words, \"%s\" dropped\n", argv[0], MAXARGS - 1, w);
     } else {
       in_test = 0;
     }

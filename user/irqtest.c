@@ -568,7 +568,7 @@ static void test_console(void)
   }
   check(got == 2 && buf[0] == 'a' && buf[1] == 'b', "cons_read returned %ld bytes, the first 0x%lx", got, buf[0]);
   check(cons_read(buf, 1) == 0, "cons_read with nothing waiting returns 0", 0, 0);
-  h.e.run_flags = 0x80;
+  h.e.run_flags = VM_RUN_FLAGS + 1;   // the first bit the kernel does not know
   check(vcpu_run(h.vm, h.vcpu, &h.e) == -EINVAL, "an unknown run flag: -EINVAL", 0, 0);
   h.e.run_flags = VM_RUN_SET_CR8;
   h.e.cr8 = 16;

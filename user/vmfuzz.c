@@ -187,7 +187,8 @@ static void random_regs(struct vm_regs *r)
 
 static int takes_handle(long nr)
 {
-  return (nr >= SYS_vm_destroy && nr <= SYS_vcpu_inject) || nr == SYS_vcpu_irq || nr == SYS_vcpu_kick;
+  return (nr >= SYS_vm_destroy && nr <= SYS_vcpu_inject) || nr == SYS_vcpu_irq || nr == SYS_vcpu_kick ||
+         nr == SYS_vcpu_cpuid;
 }
 
 // Checks the invariants of one call's result and keeps the counts.
@@ -247,6 +248,7 @@ static long call(long nr, uint64 a, uint64 b, uint64 c, uint64 d, uint64 e)
 static struct vm_regs rbuf;
 static struct vm_exit ebuf;
 static struct vm_event evbuf;
+static struct vm_cpuid_entry tbuf[VM_CPUID_MAX + 1];
 
 // A vcpu index: mostly one that exists in VM h (when h is the caller's).
 static uint64 any_vcpu(uint64 h)
@@ -313,6 +315,19 @@ static void op_inject(uint64 h, uint64 v)
   evbuf.error = rnd();
   evbuf.flags = pick(2) ? pick(4) : rnd();
   call(SYS_vcpu_inject, h, v, pick(5) ? (uint64)&evbuf : any_ptr(sizeof evbuf), 0, 0);
+}
+
+// A random CPUID table (kern/svm/cpuid_table.c) for the runs that follow:
+// random leaves and answers, now and then a bad flag, count or pointer.
+static void op_cpuid(uint64 h, uint64 v)
+{
+  int n = pick(8) ? (int)pick(VM_CPUID_MAX + 2) : (int)rnd();
+  for (int i = 0; i < VM_CPUID_MAX + 1; i++) {
+    fill_random(&tbuf[i], sizeof tbuf[i]);
+    tbuf[i].leaf = pick(2) ? pick(16) : tbuf[i].leaf;
+    tbuf[i].flags = pick(8) ? pick(3) : tbuf[i].flags;
+  }
+  call(SYS_vcpu_cpuid, h, v, pick(6) ? (uint64)tbuf : any_ptr(sizeof tbuf), (uint64)(uint32)n, 0);
 }
 
 // sbrk under mapped guest memory: shrink the fuzzer's memory or grow it back.
@@ -396,8 +411,10 @@ static void one_call(void)
     call(SYS_vm_unmap, h, any_gpa(), any_len(), 0, 0);
   else if (r < 44)
     call(SYS_vcpu_create, h, pick(3) ? pick(VM_MODE_MAX + 1) : rnd(), 0, 0, 0);
-  else if (r < 50)
+  else if (r < 48)
     call(SYS_vcpu_getregs, h, v, any_ptr(sizeof rbuf), 0, 0);
+  else if (r < 50)
+    op_cpuid(h, v);
   else if (r < 62)
     op_setregs(h, v);
   else if (r < 80)
@@ -405,7 +422,10 @@ static void one_call(void)
   else if (r < 88)
     op_inject(h, v);
   else if (r < 91)
-    call(pick(2) ? 41 + pick(7) : pick(2) ? 49 + pick(1000) : rnd() | 64, h, v, pick(2) ? pick(300) - 2 : rnd(), rnd(), rnd());
+    // the vmm's 41..47 and numbers no call has (past the threads' 49..54: a random thread_exit
+    // would end the fuzzer, a gettid succeed)
+    call(pick(2) ? 41 + pick(7) : pick(2) ? SYS_futex_wake + 1 + pick(1000) : rnd() | 64, h, v,
+         pick(2) ? pick(300) - 2 : rnd(), rnd(), rnd());
   else if (r < 94)
     op_sbrk();
   else if (r < 98)

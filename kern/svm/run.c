@@ -271,6 +271,17 @@ __attribute__((unused)) static int cpuid_interception(struct vcpu *v, struct vm_
 {
   e->u.cpuid.leaf = v->vmcb->save.rax;
   e->u.cpuid.subleaf = v->gprs.rcx;
+  uint32 r[4];
+  if (svm_cpuid_lookup(v, e->u.cpuid.leaf, e->u.cpuid.subleaf, r)) {   // the VMM's table (cpuid_table.c)
+    v->vmcb->save.rax = r[0];   // 32-bit results, zero-extended as CPUID writes them
+    v->gprs.rbx = r[1];
+    v->gprs.rcx = r[2];
+    v->gprs.rdx = r[3];
+    svm_skip_later(v, LEN_CPUID);
+    svm_skip_now(v);
+    e->kexits++;
+    return 1;
+  }
   return user_exit(v, e, VM_EXIT_CPUID, LEN_CPUID);
 }
 
@@ -322,6 +333,11 @@ __attribute__((unused)) static int msr_interception(struct vcpu *v, struct vm_ex
     return efer_msr(v, write, e);
   if (nested_msr(v, msr, write, e))   // lab 9: VM_CR, VM_HSAVE_PA when the guest has SVM
     return 1;
+  if (svm_tsc_deadline_write(v, msr, write, e)) {   // tsc_deadline.c: VM_RUN_TSC_DEADLINE
+    svm_skip_later(v, LEN_RDWRMSR);
+    svm_skip_now(v);
+    return 1;
+  }
   if (msr == MSR_TSC_AUX && svm_tsc_aux_msr(v, write)) {   // tsc_aux.c
     svm_skip_later(v, LEN_RDWRMSR);
     svm_skip_now(v);
@@ -550,6 +566,28 @@ static void svm_after_exit(struct vcpu *v, int cpu)
   v->nexits++;
 }
 
+// The class of the exit in v's VMCB for vm_exit.switches[].
+static int switch_class(struct vcpu *v)
+{
+  uint64 code = v->vmcb->control.exitcode;
+  switch (code) {
+  case SVM_EXIT_INTR: case SVM_EXIT_INTR + 2: case SVM_EXIT_INTR + 3: return VM_SW_INTR;   // INTR SMI INIT
+  case SVM_EXIT_NMI: return VM_SW_NMI;
+  case SVM_EXIT_VINTR: return VM_SW_VINTR;
+  case SVM_EXIT_IOIO: return v->vmcb->control.exitinfo1 & 1 ? VM_SW_IO_IN : VM_SW_IO_OUT;
+  case SVM_EXIT_CPUID: return VM_SW_CPUID;
+  case SVM_EXIT_MSR: return VM_SW_MSR;
+  case SVM_EXIT_HLT: return VM_SW_HLT;
+  case SVM_EXIT_VMMCALL: return VM_SW_VMMCALL;
+  case SVM_EXIT_NPF: return VM_SW_NPF;
+  }
+  if (code < 0x20)   // reads and writes of CR0-CR15 (0x00-0x1F)
+    return VM_SW_CR;
+  if (code >= SVM_EXIT_EXCP_BASE && code < SVM_EXIT_EXCP_BASE + 32)
+    return VM_SW_EXCP;
+  return VM_SW_OTHER;
+}
+
 // One entry and exit with interrupts off; returns the handler's verdict.
 static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
 {
@@ -595,6 +633,7 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
       if (SVM_EXIT_IS_INVALID(v->vmcb->control.exitcode))
         v->vmcb->save = entry;
       svm_after_exit(v, cpu);
+      e->switches[switch_class(v)]++;
       int nr = nested_guest_mode(v) ? nested_exit(v, e) : -1;   // lab 9: L1's exit, or L0's
       if (nr >= 0)
         r = nr;
@@ -647,9 +686,12 @@ int vcpu_run(struct vcpu *v, struct vm_exit *e)
   if (flags & VM_RUN_SET_CR8)
     vcpu_set_cr8(v, e->cr8);
   v->pio = e->pio;
+  uint64 tsc_deadline = e->tsc_deadline;
   memset(e, 0, sizeof *e);
   e->pio = v->pio;                         // kept, as deadline_ns and run_flags are
+  e->tsc_deadline = tsc_deadline;
   vcpu_run_start(v, e, deadline, flags);   // lab 5
+  svm_tsc_deadline_start(v, e);            // tsc_deadline.c: its time counts as a deadline
   uint64 t0 = mycpu()->ticks;
   for (;;) {
     int r = svm_pio_before_halt(v, e) ? 0 : vcpu_check_requests(v, e);   // lab 5: kicks, deadline, HLT

@@ -207,6 +207,7 @@ void vcpu_free(struct vcpu *v)
 {
   svm_guest_fpu_forget(v);   // fpu.c: its x87/SSE state may still be on this CPU
   nested_free(v);            // nested.c (lab 9): vmcb02 and the rest; vmcb01 current again
+  svm_cpuid_free(v);         // cpuid_table.c
   // LAB 3 BEGIN
   svm_clear_current_vmcb(v->vmcb);
   vmcb_destroy(v);

@@ -78,6 +78,8 @@ struct vcpu {
   uint64 nnmis;              // NMIs injected since creation
   uint64 nsteps;             // single-step #DB traps after finished instructions
   struct nested_svm *nested; // nested.c (lab 9): the guest's own SVM, NULL until VM_RUN_NESTED
+  struct vm_cpuid_entry *cpuid;   // cpuid_table.c: answers for CPUID without an exit (a page), or NULL
+  int ncpuid;
 };
 
 // irq.c (lab 5): interrupt injection (KVM inject_pending_event & co.)
@@ -128,6 +130,15 @@ uint64 svm_ioio_exitinfo1(struct vcpu *v);
 // pio.c: port I/O finished in the kernel (VM_RUN_PIO_OUT/_IN)
 int svm_pio_fast(struct vcpu *v, struct vm_exit *e);    // IOIO exit: 1 if done here
 int svm_pio_before_halt(struct vcpu *v, struct vm_exit *e);   // 1 with *e filled: VM_EXIT_PIO
+
+// cpuid_table.c: CPUID answered from the VMM's table (vcpu_cpuid, syscall 45)
+int svm_cpuid_lookup(struct vcpu *v, uint32 leaf, uint32 subleaf, uint32 *out);   // 1 if answered
+int svm_cpuid_set(struct vcpu *v, const struct vm_cpuid_entry *t, int n);         // 0 or -E*
+void svm_cpuid_free(struct vcpu *v);
+
+// tsc_deadline.c: WRMSR IA32_TSC_DEADLINE finished in the kernel (VM_RUN_TSC_DEADLINE)
+void svm_tsc_deadline_start(struct vcpu *v, struct vm_exit *e);
+int svm_tsc_deadline_write(struct vcpu *v, uint32 msr, int write, struct vm_exit *e);   // 1 if done
 
 // init.c: VM_RUN_INIT, what INIT clears of the kernel's state
 void vcpu_init_signal(struct vcpu *v);

@@ -5,7 +5,9 @@ plain QEMU TCG (-M pc), RUNS times each, alternating, and prints the wall
 times from QEMU's start, their ratio and the VMM's exits per boot by reason
 (vmm -s).  Usage: bench.py BUILD_DIR [RUNS [VMM-FLAGS]]: none for the 8259s and
 the PIT; "-A" for the APIC board, on which Linux gets KVM's paravirtual interface
-(user/vmm/kvmpv.c; "-A -p off" without it); the guest then ends in ACPI S5."""
+(user/vmm/kvmpv.c; "-A -p off" without it); the guest then ends in ACPI S5.
+BENCH_QUIET=1: both boot with `quiet` (no kernel console messages: what the
+8250 console's two world switches per character cost)."""
 import os
 import re
 import subprocess
@@ -13,10 +15,12 @@ import sys
 import time
 
 MARK = b"linuxtest: init running"
+ENTER = b"vmm: entering the guest"   # vmm -s, right before the first vcpu_run
 
 
-def run(argv, cwd, stdin_data=None, until_end=False, timeout=300):
-    """Seconds from start to MARK (None if never), and the whole output."""
+def run(argv, cwd, stdin_data=None, until_end=False, timeout=300, marks=None):
+    """Seconds from start to MARK (None if never), and the whole output.
+    marks: {bytes: None} gets the seconds to each of its strings."""
     t0 = time.monotonic()
     p = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT)
@@ -26,6 +30,9 @@ def run(argv, cwd, stdin_data=None, until_end=False, timeout=300):
         chunk = p.stdout.read()
         if chunk:
             out += chunk
+            for k in marks or {}:
+                if marks[k] is None and k in out:
+                    marks[k] = time.monotonic() - t0
             if seen is None and MARK in out:
                 seen = time.monotonic() - t0
                 if not until_end:
@@ -51,22 +58,25 @@ def main():
         print("  linux: skipped: %s" % lx_guest.SKIP)
         return
     lx = os.path.join(b, "linux")
+    cmd = "quiet" if os.environ.get("BENCH_QUIET") else "poweroff"   # quiet: no kernel console messages
     plain = ["qemu-system-x86_64", "-accel", "tcg", "-M", "pc", "-cpu", "max", "-m", "256M", "-smp", "1",
              "-display", "none", "-nodefaults", "-serial", "stdio", "-monitor", "none", "-no-reboot",
              "-kernel", os.path.join(lx, "vmlinuz"), "-initrd", os.path.join(lx, "grade.cpio"),
-             "-append", lx_guest.CMDLINES["poweroff"]]
+             "-append", lx_guest.CMDLINES[cmd]]
     svm = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "1G", "-no-reboot",
            "-display", "none", "-nodefaults", "-serial", "stdio", "-monitor", "none",
            "-kernel", "kernel.bin", "-initrd", lx_guest.TAR,
-           "-append", "test=vmm -s -e %s %s -M 256 -k bzImage -r initramfs -a cmd_poweroff" % (end, flags),
+           "-append", "test=vmm -s -e %s %s -k bzImage -r initramfs -a cmd_%s" % (end, flags, cmd),
            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
-    tp, ts, table = [], [], ""
+    tp, ts, tv, table = [], [], [], ""
     for _ in range(runs):
         t, _ = run(plain, b)
         tp.append(t)
-        t, out = run(svm, b, until_end=True)
+        marks = {ENTER: None}
+        t, out = run(svm, b, until_end=True, marks=marks)
         ts.append(t)
-        keep = r"vmm: (guest linux .* after|exits:|reason|I/O exits by port|\d+ UART writes|kvmpv:|\S+ +\d+ )"
+        tv.append(marks[ENTER])
+        keep = r"vmm: (guest linux .* after|exits:|reason|\S+ exits by |\d+ UART writes|kvmpv:|\S+ +\d+ |world switches|switches by)"
         table = "\n".join(l for l in out.splitlines() if re.match(keep, l))
     ok = [(p, s) for p, s in zip(tp, ts) if p and s]
     if not ok:
@@ -77,6 +87,12 @@ def main():
     print("  linux to /init: plain QEMU TCG median %.2fs, svmlab's VMM median %.2fs, ratio %.2f (%d runs)"
           % (p, s, s / p, len(ok)))
     print("  (wall time from QEMU's start: the VMM's includes svmlab's own boot; plain QEMU's, SeaBIOS)")
+    v = [x for x in tv if x is not None]
+    if v:
+        print("  QEMU's start, svmlab's boot and the VMM's loading before the guest's first VMRUN (wall):"
+              " median %.2fs; the rest of the VMM's median %.2fs, ratio %.2f to all of plain QEMU's"
+              " (which includes its own start and SeaBIOS)" % (med(v), s - med(v), (s - med(v)) / p))
+    print("  load average at the end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
     print("  exits per boot, last run:")
     for l in table.splitlines():
         print("    " + l)

@@ -54,6 +54,7 @@ STUB(vcpu_irq)
 STUB(clock_ns)
 STUB(vcpu_kick)
 STUB(cons_read)
+STUB(vcpu_cpuid)
 STUB(kcov)
 
 // Threads and futexes; user/lib/thread.c wraps thread_create and thread_join.

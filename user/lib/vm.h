@@ -16,6 +16,7 @@ int vcpu_irq(int vm, int vcpu, int vector);   // assert the line (32..255) or lo
 long clock_ns(void);                          // host monotonic ns, the clock of deadline_ns
 int vcpu_kick(int vm, int vcpu);              // current or next vcpu_run returns VM_EXIT_KICK
 long cons_read(char *buf, long n);            // raw console input, non-blocking; 0 if none
+int vcpu_cpuid(int vm, int vcpu, const struct vm_cpuid_entry *t, int n);   // CPUID answered by the kernel
 
 // vcpu_run until an exit other than VM_EXIT_INTR (a host timer tick, which
 // can end any run early): for callers that want the guest's own next exit.

@@ -128,13 +128,12 @@ static void nested_leaf(uint32 leaf, uint32 *r)
   }
 }
 
-// Answers a CPUID exit from the policy above.
-int dev_cpuid(struct guest *g)
+// The policy's answer for leaf/sub into r[4].
+static void answer(struct guest *g, uint32 leaf, uint32 sub, uint32 *r)
 {
-  struct vm_exit *e = &g->e;
-  uint32 r[4] = {0, 0, 0, 0}, leaf = e->u.cpuid.leaf;
+  r[0] = r[1] = r[2] = r[3] = 0;
   if (leaf <= MAX_BASIC)
-    basic_leaf(g, leaf, e->u.cpuid.subleaf, r);
+    basic_leaf(g, leaf, sub, r);
   else if (leaf == 0x40000000) {
     r[0] = 0x40000000;
     str3("SvmLabVMM v1", &r[1], &r[2], &r[3]);
@@ -144,6 +143,56 @@ int dev_cpuid(struct guest *g)
     nested_leaf(leaf, r);
   apic_cpuid(g, leaf, r);
   kvmpv_cpuid(g, leaf, r);
+}
+
+// Answers a CPUID exit from the policy above.
+int dev_cpuid(struct guest *g)
+{
+  struct vm_exit *e = &g->e;
+  uint32 r[4];
+  answer(g, e->u.cpuid.leaf, e->u.cpuid.subleaf, r);
   e->u.cpuid.eax = r[0], e->u.cpuid.ebx = r[1], e->u.cpuid.ecx = r[2], e->u.cpuid.edx = r[3];
   return 1;
+}
+
+// One table entry: the answer for leaf (subleaf sub when flags say so).
+static void put(struct guest *g, struct vm_cpuid_entry *t, int *n, uint32 leaf, uint32 sub, uint32 flags)
+{
+  uint32 r[4];
+  answer(g, leaf, sub, r);
+  t[*n] = (struct vm_cpuid_entry){leaf, sub, flags, 0, r[0], r[1], r[2], r[3]};
+  (*n)++;
+}
+
+// Before this vcpu first runs: the answers that cannot change while the
+// guest runs go to the kernel (vcpu_cpuid; kern/svm/cpuid_table.c), which
+// then gives them without an exit. Leaf 1 stays out on the APIC board (its
+// APIC bit follows APIC_BASE.EN). Every leaf the policy does not name reads
+// as zeros, so ranges of zeros close the gaps (Linux looks for hypervisor
+// signatures at every 0x100 from 0x40000000: 255 CPUIDs per name).
+// Only for -k guests (Linux's boot asks some 450 times), whose exit counts
+// are not compared exactly; -P keeps every CPUID in the VMM. 0, or -1 after
+// failing the guest.
+int cpuid_table_setup(struct guest *g)
+{
+  static struct vm_cpuid_entry t[VM_CPUID_MAX];
+  int n = 0;
+  g->cpuid_set = 1;
+  if (!g->o->kernel || g->o->pio_exits)
+    return 0;
+  for (uint32 leaf = 0; leaf <= MAX_BASIC; leaf++)
+    if (leaf != 1 || !g->board->apics)
+      put(g, t, &n, leaf, 0, leaf == 7 ? VM_CPUID_F_SUBLEAF : 0);
+  put(g, t, &n, 7, 1, 0);   // leaf 7's other subleaves (all zero): after subleaf 0's own entry
+  for (uint32 leaf = 0x40000000; leaf <= 0x40000010; leaf++)
+    put(g, t, &n, leaf, 0, 0);
+  for (uint32 leaf = 0x80000000; leaf <= 0x8000000A; leaf++)
+    put(g, t, &n, leaf, 0, 0);
+  put(g, t, &n, MAX_BASIC + 1, 0x3FFFFFFF, VM_CPUID_F_RANGE);   // zeros, as answer() gives them
+  put(g, t, &n, 0x40000011, 0x7FFFFFFF, VM_CPUID_F_RANGE);
+  put(g, t, &n, 0x8000000B, 0xFFFFFFFF, VM_CPUID_F_RANGE);
+  int r = vcpu_cpuid(g->vm, g->vcpu, t, n);
+  if (r < 0)
+    guest_fail(g, "vcpu_cpuid: %s", errstr(r));
+  return r < 0 ? -1 : 0;
 }

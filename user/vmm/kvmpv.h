@@ -16,3 +16,4 @@ void kvmpv_report(struct guest *g);                          // vmm -s
 // x2apic.c
 int x2apic_msr(struct lapic *a, uint32 msr, int write, uint64 *v, uint64 now);
 int x2apic_base_ok(uint64 old, uint64 v);
+int x2apic_ipi_reaches(const struct lapic *from, const struct lapic *to, uint32 lo);   // -1: xAPIC rules

@@ -12,6 +12,7 @@
 // does the work. A vcpu blocked in HLT is woken by the kernel when the line
 // is raised.
 #include "vmm.h"
+#include "kvmpv.h"
 
 #define RTC_BASE 1767225600UL   // 2026-01-01 00:00:00 UTC: the RTC's time at clock_ns() = 0
 
@@ -126,6 +127,8 @@ static void pio_after_run(struct guest *g)
 int loop_before_run(struct guest *g)
 {
   struct uart *u = &g->board->uart;
+  if (!g->cpuid_set && cpuid_table_setup(g) < 0)   // cpuid.c: once per vcpu
+    return -1;
   if (g->e.reason == VM_EXIT_CONSOLE)
     console_in(g, exit_now(g));
   g->e.deadline_ns = 0;
@@ -154,13 +157,14 @@ int loop_before_run(struct guest *g)
   if (apic_cr8_to_run(g->board, &g->e.cr8))
     g->e.run_flags |= VM_RUN_SET_CR8;
   pio_before_run(g);
+  kvmpv_before_run(g);   // PV EOI: arm this vcpu's flag (kvmpv.c)
   if (u->interactive && !*g->prefix)
     uart_flush(g);   // an interactive guest's echo must not wait for a newline (several guests
                      // sharing the console keep whole lines, each with its prefix)
   return 0;
 }
 
-void loop_after_run(struct guest *g)
+static void after_run(struct guest *g)
 {
   struct vm_exit *e = &g->e;
   g->now_valid = 0;
@@ -176,6 +180,12 @@ void loop_after_run(struct guest *g)
   g->count[C_IRQ]++;
   if (v != e->irq_acked && !g->ack_mismatch++)
     printf("%svmm: INTA: the vcpu took vector 0x%x, the PIC answers 0x%x\n", g->prefix, e->irq_acked, v);
+}
+
+void loop_after_run(struct guest *g)
+{
+  after_run(g);
+  kvmpv_after_run(g);   // PV EOI: an EOI this vcpu did in guest memory (after the INTA)
 }
 
 // One port access, to whichever chip decodes the port: the APIC board's

@@ -32,7 +32,9 @@ static void usage(void)
          "  -N: the guest gets SVM with nested paging (it may run guests of its own)\n"
          "  -k: boot a Linux bzImage (64-bit boot protocol; -3: its 32-bit entry), -M MiB of RAM (256)\n"
          "      -A: with a local APIC, an I/O APIC and ACPI tables (else the 8259s only)\n"
-         "      -P: every port access exits (else the kernel queues the UART's THR writes, loop.c)\n"
+         "      -P: no kernel fast paths: every port access, CPUID and TSC-deadline write exits (else the\n"
+         "          kernel queues the UART's THR writes, loop.c; answers CPUID from the VMM's table, cpuid.c;\n"
+         "          takes TSC-deadline writes, kvmpv.c)\n"
          "      -p on|off: KVM's paravirtual interface: kvmclock, PV EOI, x2APIC, TSC-deadline (on\n"
          "          implies -A; default: on for a bzImage with -A, else off)\n"
          "  -V vcpus: 1..8 vcpus, one thread each (guests with APICs; smp.c); -W us: widen the gap\n"
@@ -154,10 +156,6 @@ int main(int argc, char **argv)
   o.apic |= o.kvmpv > 0;   // x2APIC, TSC-deadline and PV EOI are the local APIC's
   if (o.nested && o.nvcpus > 1) {
     printf("vmm: -N works with one vcpu only (nested SVM with several vcpus is untested); drop -V or -N\n");
-    exit(2);
-  }
-  if (o.kvmpv > 0 && o.nvcpus > 1) {
-    printf("vmm: -p on works with one vcpu only (KVM's interface is not per vcpu here); drop -V or -p on\n");
     exit(2);
   }
   int n = argc - i;

@@ -144,7 +144,6 @@ void guest_run(struct guest *g)
     while (g->end == END_NONE) {
       if (loop_before_run(g) < 0)
         break;
-      kvmpv_before_run(g);
       stats_entry(g);
       int r = vcpu_run(g->vm, g->vcpu, &g->e);
       stats_exit(g);
@@ -153,7 +152,6 @@ void guest_run(struct guest *g)
         break;
       }
       loop_after_run(g);
-      kvmpv_after_run(g);
       if (g->e.ran_on_cpu < 64)
         g->cpus_seen |= 1UL << g->e.ran_on_cpu;
       if (!guest_handle(g) || guest_over_budget(g, t0, ticks))

@@ -23,6 +23,7 @@
 // to a vcpu that is not waiting, are ignored.
 #include "vmm.h"
 #include "ioapic.h"
+#include "kvmpv.h"
 
 struct smp {
   struct mutex lock;        // the VMM lock
@@ -262,13 +263,21 @@ static void ipi_one(int i, uint32 dm, int vector)
   // LAB 8 END
 }
 
+// Whether the IPI reaches vcpu i: a sender in x2APIC mode (KVM's interface,
+// vmm -p on) has 32-bit destinations (x2apic.c), the rest goes to ipi_dest.
+static int reaches(int i, int from, uint32 lo, uint32 dest)
+{
+  int x2 = x2apic_ipi_reaches(apic_lapic(from), apic_lapic(i), lo);
+  return x2 >= 0 ? x2 : ipi_dest(i, from, lo, dest);
+}
+
 // Lowest priority (§10.6.2.4): one destination, the one with the lowest
 // TPR (the first of equals; the choice is the implementation's).
 static int lowest_dest(int from, uint32 lo, uint32 dest)
 {
   int best = -1;
   for (int i = 0; i < smp.n; i++)
-    if (ipi_dest(i, from, lo, dest) && (best < 0 || apic_lapic(i)->tpr < apic_lapic(best)->tpr))
+    if (reaches(i, from, lo, dest) && (best < 0 || apic_lapic(i)->tpr < apic_lapic(best)->tpr))
       best = i;
   return best;
 }
@@ -284,7 +293,7 @@ static void smp_ipi_hook(struct lapic *from)
     return;   // INIT level de-assert: no effect on today's CPUs (§10.6.1)
   int lowest = dm == DM_LOWEST ? lowest_dest(self, lo, dest) : -1;
   for (int i = 0; i < smp.n; i++)
-    if (dm == DM_LOWEST ? i == lowest : ipi_dest(i, self, lo, dest))
+    if (dm == DM_LOWEST ? i == lowest : reaches(i, self, lo, dest))
       ipi_one(i, dm, ICR_VECTOR(lo));
 }
 
@@ -414,6 +423,7 @@ int smp_setup(struct guest *g)
     c->vcpu = v, c->index = i;
     c->mp = MP_WAIT_SIPI, c->sipi_vector = -1, c->init_pending = 0, c->restarted = 0, c->wake = 0;
     c->irq_line = -1, c->insn_done = 0, c->now_valid = 0, c->cpus_seen = 0, c->moves = 0;
+    c->cpuid_set = 0;   // its own CPUID table (cpuid.c)
     smp.cpu[i] = c;
   }
   int r = vcpu_getregs(g->vm, 1, &smp.reset);
@@ -432,6 +442,8 @@ static void merge_counts(struct guest *g)
       g->count[k] += c->count[k];
     g->cpus_seen |= c->cpus_seen;
     g->moves += c->moves;
+    for (int k = 0; k < VM_SW_N; k++)   // world switches (stats.c): every vcpu's
+      g->st.sw[k] += c->st.sw[k], g->st.sw_user[k] += c->st.sw_user[k];
   }
 }
 

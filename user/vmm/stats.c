@@ -16,8 +16,29 @@ static uint64 rdtsc(void)
   return (uint64)hi << 32 | lo;
 }
 
+static const char *sw_names[VM_SW_N] = {
+  "intr", "nmi", "vintr", "io-in", "io-out", "cpuid", "msr", "hlt", "vmmcall", "npf", "cr", "excp", "other"};
+
+// The world-switch class of an exit vcpu_run returned for, or -1 when the
+// return does not stand for one #VMEXIT (deadline, kick, a tick, PIO...).
+static int returned_class(const struct vm_exit *e)
+{
+  switch (e->reason) {
+  case VM_EXIT_IO: return e->u.io.in ? VM_SW_IO_IN : VM_SW_IO_OUT;
+  case VM_EXIT_CPUID: return VM_SW_CPUID;
+  case VM_EXIT_MSR: return VM_SW_MSR;
+  case VM_EXIT_HLT: return VM_SW_HLT;
+  case VM_EXIT_VMMCALL: return VM_SW_VMMCALL;
+  case VM_EXIT_NPF: return VM_SW_NPF;
+  case VM_EXIT_EXCEPTION: return VM_SW_EXCP;
+  }
+  return -1;
+}
+
 void stats_start(struct guest *g)
 {
+  if (g->o->stats)   // a mark for tools/linux/bench.py's wall clock: svmlab's boot ends here
+    printf("%svmm: entering the guest\n", g->prefix);
   g->st.ns0 = clock_ns();
   g->st.tsc0 = g->st.last = rdtsc();
   g->st.in_run = 0;
@@ -33,36 +54,65 @@ void stats_entry(struct guest *g)
   g->st.last = now;
 }
 
-// An I/O exit into the port table (open addressing; a full table drops it).
-static void count_port(struct guest *g)
+#define NKEYS 64
+struct keycount { uint32 key, n; };
+
+// key (+ 1, so that 0 is free) into a table of 64 (open addressing; a full
+// table drops it).
+static void count_key(struct keycount *t, uint32 key)
 {
-  uint32 key = ((uint32)g->e.u.io.port << 1 | g->e.u.io.in) + 1, n = ARRAY_SIZE(g->st.ports);
-  for (uint32 i = 0, h = key * 2654435761u % n; i < n; i++, h = (h + 1) % n) {
-    if (g->st.ports[h].key == 0)
-      g->st.ports[h].key = key;
-    if (g->st.ports[h].key == key) {
-      g->st.ports[h].n++;
+  key++;
+  for (uint32 i = 0, h = key * 2654435761u % NKEYS; i < NKEYS; i++, h = (h + 1) % NKEYS) {
+    if (t[h].key == 0)
+      t[h].key = key;
+    if (t[h].key == key) {
+      t[h].n++;
       return;
     }
   }
 }
 
-// The ports with the most exits, most first.
-static void print_ports(struct guest *g, uint64 total)
+// The keys with the most exits, most first: "what key-name n (share%)".
+static void print_keys(struct guest *g, const char *what, struct keycount *t, uint64 total, int top,
+                       void (*name)(uint32 key))
 {
-  int n = ARRAY_SIZE(g->st.ports), shown[ARRAY_SIZE(g->st.ports)] = {0};
-  printf("%svmm: I/O exits by port: ", g->prefix);
-  for (int k = 0; k < 8; k++) {
+  int shown[NKEYS] = {0};
+  printf("%svmm: %s: ", g->prefix, what);
+  for (int k = 0; k < top; k++) {
     int best = -1;
-    for (int i = 0; i < n; i++)
-      if (g->st.ports[i].key && !shown[i] && (best < 0 || g->st.ports[i].n > g->st.ports[best].n))
+    for (int i = 0; i < NKEYS; i++)
+      if (t[i].key && !shown[i] && (best < 0 || t[i].n > t[best].n))
         best = i;
     if (best < 0)
       break;
     shown[best] = 1;
-    uint32 key = g->st.ports[best].key - 1, c = g->st.ports[best].n;
-    printf("%s0x%x %s %u (%lu%%)", k ? ", " : "", key >> 1, key & 1 ? "in" : "out", c, total ? c * 100 / total : 0);
+    printf("%s", k ? ", " : "");
+    name(t[best].key - 1);
+    printf(" %u (%lu%%)", t[best].n, total ? t[best].n * 100 / total : 0);
   }
+  printf("\n");
+}
+
+static void port_name(uint32 key) { printf("0x%x %s", key >> 1, key & 1 ? "in" : "out"); }
+static void msr_name(uint32 key) { printf("0x%x %s", key >> 1, key & 1 ? "wr" : "rd"); }
+static void hex_name(uint32 key) { printf("0x%x", key); }
+static void page_name(uint32 key) { printf("0x%x000", key); }
+
+// Every world switch by class: how many the kernel finished without
+// returning, how many came back to the VMM; and when the first VMRUN came
+// (clock_ns counts from the TSC's reset, i.e. from QEMU's start: svmlab's own
+// boot and the loading before the guest runs).
+static void print_switches(struct guest *g)
+{
+  uint64 all = 0, user = 0;
+  for (int i = 0; i < VM_SW_N; i++)
+    all += g->st.sw[i], user += g->st.sw_user[i];
+  printf("%svmm: world switches: %lu, %lu finished in the kernel, %lu returned to the VMM; first VMRUN at "
+         "%lu ms of the host's clock\n", g->prefix, all, all - user, user, g->st.first_run_ns / 1000000);
+  printf("%svmm: switches by exit code (in the kernel/to the VMM):", g->prefix);
+  for (int i = 0; i < VM_SW_N; i++)
+    if (g->st.sw[i])
+      printf(" %s %lu/%lu", sw_names[i], g->st.sw[i] - g->st.sw_user[i], g->st.sw_user[i]);
   printf("\n");
 }
 
@@ -73,11 +123,24 @@ void stats_exit(struct guest *g)
   g->st.in_run += now - g->st.last;
   g->st.last = now;
   g->st.reason = g->e.reason;
+  if (!g->st.started)
+    g->st.first_run_ns = g->st.ns0;
   g->st.started = 1;
+  for (int i = 0; i < VM_SW_N; i++)
+    g->st.sw[i] += g->e.switches[i];
+  int c = returned_class(&g->e);
+  if (c >= 0 && g->e.switches[c])
+    g->st.sw_user[c]++;
   if (g->e.reason < VM_EXIT_NREASONS)
     g->st.count[g->e.reason]++;
   if (g->e.reason == VM_EXIT_IO)
-    count_port(g);
+    count_key((struct keycount *)g->st.ports, (uint32)g->e.u.io.port << 1 | g->e.u.io.in);
+  else if (g->e.reason == VM_EXIT_CPUID)
+    count_key((struct keycount *)g->st.leaves, g->e.u.cpuid.leaf);
+  else if (g->e.reason == VM_EXIT_MSR)
+    count_key((struct keycount *)g->st.msrs, g->e.u.msr.msr << 1 | g->e.u.msr.write);
+  else if (g->e.reason == VM_EXIT_NPF)
+    count_key((struct keycount *)g->st.pages, (uint32)(g->e.u.npf.gpa >> 12));
 }
 
 void stats_print(struct guest *g)
@@ -101,7 +164,14 @@ void stats_print(struct guest *g)
            handled ? g->st.cycles[i] * 1000 / handled % 10 : 0, cn / c, cn * 10 / c % 10);
   }
   if (g->st.count[VM_EXIT_IO])
-    print_ports(g, g->st.count[VM_EXIT_IO]);
+    print_keys(g, "I/O exits by port", (struct keycount *)g->st.ports, g->st.count[VM_EXIT_IO], 8, port_name);
+  if (g->st.count[VM_EXIT_CPUID])
+    print_keys(g, "CPUID exits by leaf", (struct keycount *)g->st.leaves, g->st.count[VM_EXIT_CPUID], 8, hex_name);
+  if (g->st.count[VM_EXIT_MSR])
+    print_keys(g, "MSR exits by MSR", (struct keycount *)g->st.msrs, g->st.count[VM_EXIT_MSR], 8, msr_name);
+  if (g->st.count[VM_EXIT_NPF])
+    print_keys(g, "NPF exits by page", (struct keycount *)g->st.pages, g->st.count[VM_EXIT_NPF], 6, page_name);
+  print_switches(g);
   msr_print_unknown(g);
   if (g->open_bus_accesses)
     printf("%svmm: open bus (no RAM, no device): %lu accesses\n", g->prefix, g->open_bus_accesses);

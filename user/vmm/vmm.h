@@ -62,6 +62,9 @@ struct guest {
     uint32 reason;
     int started;
     struct { uint32 key, n; } ports[64];   // I/O exits by port and direction (key: port << 1 | in, + 1)
+    struct { uint32 key, n; } leaves[64], msrs[64], pages[64];   // CPUID leaf, MSR << 1 | write, NPF page: + 1
+    uint64 sw[VM_SW_N], sw_user[VM_SW_N];  // world switches by class (vm_exit.switches), those returned
+    uint64 first_run_ns;                   // clock_ns() at the first vcpu_run (svmlab's boot before it)
   } st;
   enum end end;
   int code;            // END_EXIT: the guest's code
@@ -84,6 +87,7 @@ struct guest {
   // vcpus each has its own (the vcpu's exit record, line, counters, MSRs);
   // memory, the board and the APICs are shared under the VMM lock.
   int index;           // this vcpu's index, also its APIC ID
+  int cpuid_set;       // cpuid_table_setup ran for this vcpu
   struct smp *smp;     // NULL with one vcpu
   enum mp mp;          // MP_WAIT_SIPI: an AP before its startup IPI
   int init_pending;    // INIT arrived: the vcpu's thread resets it before running again
@@ -119,6 +123,7 @@ uint64 vmm_tsc_khz(void);   // the TSC's rate, measured once
 void linux_regs(struct guest *g, struct vm_regs *r);
 // devices.c
 int dev_cpuid(struct guest *g);
+int cpuid_table_setup(struct guest *g);   // the kernel's CPUID table for this vcpu (once)
 int dev_msr(struct guest *g);
 void msr_print_unknown(struct guest *g);
 int dev_hypercall(struct guest *g);

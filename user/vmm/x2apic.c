@@ -25,6 +25,22 @@
 
 static int x2apic_mode(const struct lapic *a) { return lapic_enabled(a) && (a->base_msr & APIC_BASE_EXTD); }
 
+// The ICR's 32-bit destination (bits 63:32) of each vcpu's APIC: the model's
+// ICR high keeps the xAPIC's 8 bits, which the one-vcpu path and the MMIO
+// view use; IPIs between x2APICs are matched on all 32 (x2apic_ipi_reaches).
+static uint32 icr_dest[GUEST_MAXVCPUS];
+
+static uint32 *dest_slot(const struct lapic *a)
+{
+  struct lapic *first = apic_lapic(0);
+  long i = first ? a - first : 0;
+  return &icr_dest[i >= 0 && i < GUEST_MAXVCPUS ? i : 0];
+}
+
+// The logical ID an x2APIC derives from its ID (§10.12.10.2): cluster
+// ID[19:4] in bits 31:16, bit ID[3:0] of the low 16 bits.
+static uint32 x2_ldr(uint32 id) { return ((id & 0xFFFF0) << 12) | (1u << (id & 0xF)); }
+
 // What an x2APIC register allows: 1 read, 2 write.
 static int access_of(uint32 off)
 {
@@ -47,12 +63,10 @@ static uint64 x2_read(struct lapic *a, uint32 off, uint64 now)
   if (off == LAPIC_ID)
     return a->id;
   if (off == LAPIC_LDR)
-    return ((a->id & 0xFFFF0) << 12) | (1u << (a->id & 0xF));
+    return x2_ldr(a->id);
   lapic_read(a, off, &v, now);
-  if (off == LAPIC_ICR_LO) {   // the 8-bit xAPIC destination the model keeps; FFh: broadcast
-    uint32 dest = a->icr_hi >> 24;
-    return (uint64)(dest == 0xFF ? 0xFFFFFFFF : dest) << 32 | v;
-  }
+  if (off == LAPIC_ICR_LO)
+    return (uint64)*dest_slot(a) << 32 | v;
   return v;
 }
 
@@ -67,6 +81,7 @@ static int x2_write(struct lapic *a, uint32 off, uint64 v, uint64 now)
     return lapic_write(a, LAPIC_ICR_LO, (1u << 18) | (v & 0xFF), now);
   if (off == LAPIC_ICR_LO) {   // destination FFFF_FFFFh is the broadcast (§10.12.9)
     uint32 dest = v >> 32;
+    *dest_slot(a) = dest;
     lapic_write(a, LAPIC_ICR_HI, (dest == 0xFFFFFFFF ? 0xFFu : dest < 0xFF ? dest : 0xFEu) << 24, now);
   }
   return lapic_write(a, off, (uint32)v, now);
@@ -85,6 +100,23 @@ int x2apic_msr(struct lapic *a, uint32 msr, int write, uint64 *v, uint64 now)
     return x2_write(a, off, *v, now) == 0;
   *v = x2_read(a, off, now);
   return 1;
+}
+
+// Whether the IPI in `from`'s ICR (low half lo) reaches `to`, for a sender in
+// x2APIC mode without a shorthand: the 32-bit destination, FFFF_FFFFh to
+// all (§10.12.9); physical: equal to the x2APIC ID; logical (cluster model,
+// §10.12.10.2): the same cluster (bits 31:16) and a common bit in 15:0.
+// -1 when the xAPIC's rules apply (an xAPIC sender, or a shorthand).
+int x2apic_ipi_reaches(const struct lapic *from, const struct lapic *to, uint32 lo)
+{
+  if (!x2apic_mode(from) || ((lo >> 18) & 3) || !to)
+    return -1;
+  uint32 dest = *dest_slot(from), ldr = x2_ldr(to->id);
+  if (dest == 0xFFFFFFFF)
+    return 1;
+  if (!(lo & (1u << 11)))   // destination mode: physical
+    return dest == to->id;
+  return (dest >> 16) == (ldr >> 16) && (dest & ldr & 0xFFFF) != 0;
 }
 
 // The APIC_BASE states of §10.12.5 (Figure 10-27), as KVM's kvm_set_apic_base
