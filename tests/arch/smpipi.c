@@ -195,6 +195,12 @@ __attribute__((used)) void ap_main(int self)
   lapic_on();
   started[self]++;
   storm(self);
+  if (self == 1) {   // the last act: INIT to the BSP (init_bsp)
+    while (phase < 4)
+      asm volatile("pause");
+    icr_send(apic_id[0], DM_INIT | ASSERT | LEVEL);
+    icr_send(apic_id[0], DM_INIT | LEVEL);
+  }
 }
 
 // INIT (assert), INIT de-assert, 10 ms, SIPI, 1 ms, SIPI (§8.4.4.1); the AP
@@ -491,6 +497,21 @@ static void broadcast_ff(void)
   out("cluster_broadcast_ff", "taken once by %d of %d CPUs", took, ncpu);
 }
 
+// INIT to the BSP: unlike an AP it does not wait for a SIPI but restarts
+// at the reset vector FFFFFFF0h, in the firmware (SDM Vol. 3A §8.4.1,
+// §9.1). On QEMU SeaBIOS finds itself started a second time and resets the
+// machine (QEMU -no-reboot then stops); svmlab's VMM has no firmware there
+// and ends the guest with a reset. Either way this CPU never comes back.
+static void init_bsp(void)
+{
+  out("init_bsp", "cpu1 sends INIT to the BSP");
+  phase = 4;
+  u64 end = tsc_deadline(2000);
+  while (rdtsc() < end)
+    asm volatile("pause");
+  out("after_init_bsp", "the BSP still runs its kernel");
+}
+
 static void reset_tallies(void)
 {
   __builtin_memset((void *)counts, 0, sizeof counts);
@@ -526,4 +547,5 @@ void kmain(void)
   }
   broadcast_ff();
   phase = 3;
+  init_bsp();
 }

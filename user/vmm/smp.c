@@ -273,6 +273,24 @@ static int lowest_dest(int from, uint32 lo, uint32 dest)
   return best;
 }
 
+// INIT to the BSP (APIC_BASE.BSP set): unlike an AP, the BSP does not wait
+// for a SIPI after INIT but restarts at the reset vector FFFFFFF0h, in the
+// firmware (SDM Vol. 3A §8.4.1, §9.1; QEMU's do_cpu_init leaves only APs
+// waiting, and SeaBIOS, started a second time, resets the machine). This
+// VMM loads its kernels without firmware: nothing at the reset vector, so
+// the guest ends with a reset, as on QEMU. 1 if it did.
+static int init_to_bsp(int from, uint32 lo, uint32 dest)
+{
+  for (int i = 0; i < smp.n; i++)
+    if ((apic_lapic(i)->base_msr & APIC_BASE_BSP) && ipi_dest(i, from, lo, dest)) {
+      struct guest *g = smp.cpu[from];
+      g->end = END_RESET;
+      snprintf(g->why, sizeof g->why, "INIT to the BSP (vcpu %d), no firmware at the reset vector", i);
+      return 1;
+    }
+  return 0;
+}
+
 // The ICR was written on `from` (lapic.c's send_ipi): deliver it. The
 // delivery status reads idle at once: every IPI is delivered before the
 // write returns.
@@ -282,6 +300,8 @@ static void smp_ipi_hook(struct lapic *from)
   int self = from - apic_lapic(0);
   if (dm == DM_INIT && !(lo & ICR_ASSERT))
     return;   // INIT level de-assert: no effect on today's CPUs (§10.6.1)
+  if (dm == DM_INIT && init_to_bsp(self, lo, dest))
+    return;
   int lowest = dm == DM_LOWEST ? lowest_dest(self, lo, dest) : -1;
   for (int i = 0; i < smp.n; i++)
     if (dm == DM_LOWEST ? i == lowest : ipi_dest(i, self, lo, dest))
