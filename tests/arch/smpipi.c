@@ -196,7 +196,7 @@ __attribute__((used)) void ap_main(int self)
   started[self]++;
   storm(self);
   if (self == 1) {   // the last act: INIT to the BSP (init_bsp)
-    while (phase < 4)
+    while (phase < 5)
       asm volatile("pause");
     icr_send(apic_id[0], DM_INIT | ASSERT | LEVEL);
     icr_send(apic_id[0], DM_INIT | LEVEL);
@@ -426,6 +426,18 @@ static void storm_phase(int self, int p)
   meet(2 * p);
 }
 
+// For lowest_tpr: the flat model again, and a TPR class of its own.
+static u8 tpr_of(int i) { return ((i * 3 + 1) % ncpu) << 4; }
+static volatile int tpr_ready;
+
+static void set_priority(int self)
+{
+  LAPIC_REG(0xE0) = 0xFFFFFFFF;
+  LAPIC_REG(0xD0) = (u32)ldr_of(self) << 24;
+  LAPIC_REG(0x80) = tpr_of(self);
+  __atomic_fetch_add(&tpr_ready, 1, __ATOMIC_SEQ_CST);
+}
+
 static void storm(int self)
 {
   asm volatile("sti");
@@ -435,6 +447,9 @@ static void storm(int self)
     storm_phase(self, p);
   }
   while (phase < 3)   // (still taking interrupts: broadcast_ff)
+    asm volatile("pause");
+  set_priority(self);
+  while (phase < 4)   // (lowest_tpr)
     asm volatile("pause");
   asm volatile("cli");
 }
@@ -497,6 +512,42 @@ static void broadcast_ff(void)
   out("cluster_broadcast_ff", "taken once by %d of %d CPUs", took, ncpu);
 }
 
+// Lowest priority among CPUs of different TPRs, to random flat logical
+// sets: the CPU of the set with the lowest priority takes it (§10.6.2.4).
+// Plain QEMU 7.2 arbitrates on nothing (apic_get_arb_pri is 0): the first
+// CPU of the set.
+static void lowest_tpr(void)
+{
+  int v = 0xEE, right = 0, tries = 8;
+  u64 r = SEED;
+  handlers[v] = ipi_handler;
+  cluster_model = 0;
+  phase = 3;
+  set_priority(0);
+  u64 end = tsc_deadline(2000);
+  while (tpr_ready < ncpu && rdtsc() < end)
+    asm volatile("pause");
+  for (int k = 0; k < tries; k++) {
+    u32 set = rnd(&r) % (1u << ncpu), dest = 0;
+    if (!(set & (set - 1)))   // fewer than two CPUs
+      set = (1u << ncpu) - 1;
+    int best = -1;
+    for (int i = 0; i < ncpu; i++)
+      if (set >> i & 1) {
+        dest |= ldr_of(i);
+        if (best < 0 || tpr_of(i) < tpr_of(best))
+          best = i;
+      }
+    u32 before = counts[best][v];
+    icr_send(dest, LOGICAL | DM_LOWEST | v);
+    end = tsc_deadline(300);
+    while (counts[best][v] == before && rdtsc() < end)
+      asm volatile("pause");
+    right += counts[best][v] == before + 1;
+  }
+  out("lowest_tpr", "%d of %d to the CPU of the set with the lowest TPR", right, tries);
+}
+
 // INIT to the BSP: unlike an AP it does not wait for a SIPI but restarts
 // at the reset vector FFFFFFF0h, in the firmware (SDM Vol. 3A §8.4.1,
 // §9.1). On QEMU SeaBIOS finds itself started a second time and resets the
@@ -505,7 +556,7 @@ static void broadcast_ff(void)
 static void init_bsp(void)
 {
   out("init_bsp", "cpu1 sends INIT to the BSP");
-  phase = 4;
+  phase = 5;
   u64 end = tsc_deadline(2000);
   while (rdtsc() < end)
     asm volatile("pause");
@@ -546,6 +597,7 @@ void kmain(void)
     report(names[p - 1]);
   }
   broadcast_ff();
-  phase = 3;
+  lowest_tpr();
+  phase = 4;
   init_bsp();
 }

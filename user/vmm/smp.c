@@ -262,15 +262,15 @@ static void ipi_one(int i, uint32 dm, int vector)
   // LAB 8 END
 }
 
-// Lowest priority (§10.6.2.4): one destination, the one with the lowest
-// TPR (the first of equals; the choice is the implementation's).
+// Lowest priority (§10.6.2.4): one destination of the set, which
+// lapic_lowest (ioapic.c) chooses.
 static int lowest_dest(int from, uint32 lo, uint32 dest)
 {
-  int best = -1;
+  uint32 set = 0;
   for (int i = 0; i < smp.n; i++)
-    if (ipi_dest(i, from, lo, dest) && (best < 0 || apic_lapic(i)->tpr < apic_lapic(best)->tpr))
-      best = i;
-  return best;
+    if (ipi_dest(i, from, lo, dest))
+      set |= 1u << i;
+  return lapic_lowest(apic_lapic(0), smp.n, set);
 }
 
 // INIT to the BSP (APIC_BASE.BSP set): unlike an AP, the BSP does not wait
