@@ -443,13 +443,41 @@ int smp_setup(struct guest *g)
   return 0;
 }
 
-// Adds the other vcpus' counters and CPUs into cpu[0]'s, for the report.
+static uint64 tsc_now(void)
+{
+  uint32 lo, hi;
+  asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return (uint64)hi << 32 | lo;
+}
+
+// vmm -s: each vcpu's exits, their rate over the whole run, and the share
+// of the run its thread spent in vcpu_run (the TSC converted with the rate
+// stats.c measured: vcpu 0's start).
+static void print_vcpu_rates(struct guest *g)
+{
+  uint64 ns = clock_ns() - g->st.ns0, cyc = tsc_now() - g->st.tsc0;
+  if (!ns || !cyc)
+    return;
+  for (int i = 0; i < smp.n; i++) {
+    struct guest *c = smp.cpu[i];
+    uint64 n = 0;
+    for (int k = 0; k < VM_EXIT_NREASONS; k++)
+      n += c->st.count[k];
+    printf("%svmm: vcpu %d: %lu exits, %lu per second, %lu%% of the run in vcpu_run\n", g->prefix, i, n,
+           n * 1000000 / (ns / 1000 ? ns / 1000 : 1), c->st.in_run * 100 / cyc);
+  }
+}
+
+// Adds the other vcpus' counters and CPUs into cpu[0]'s, for the report
+// (vmm -s's table too: exits by reason and their handling time).
 static void merge_counts(struct guest *g)
 {
   for (int i = 1; i < smp.n; i++) {
     struct guest *c = smp.cpu[i];
     for (int k = 0; k < NCOUNT; k++)
       g->count[k] += c->count[k];
+    for (int k = 0; k < VM_EXIT_NREASONS; k++)
+      g->st.count[k] += c->st.count[k], g->st.cycles[k] += c->st.cycles[k];
     g->cpus_seen |= c->cpus_seen;
     g->moves += c->moves;
   }
@@ -475,6 +503,8 @@ void smp_run(struct guest *g)
     int st;
     thread_join(smp.tid[i], &st);
   }
+  if (g->o->stats)
+    print_vcpu_rates(g);
   merge_counts(g);
   printf("%svmm: %d vcpus\n", g->prefix, smp.n);
 }
