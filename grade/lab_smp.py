@@ -127,6 +127,13 @@ def linux_two(r):
     linux_cpus(r, 2)
 
 
+@linux_test(20, "Debian's kernel on 4 vcpus (vmm -A -V 4): every CPU comes up, nproc 4, local timer "
+            "ticks on each CPU, IPIs taken",
+            linux("poweroff", "poweroff", names=" -A -V 4"), "linux_four")
+def linux_four(r):
+    linux_cpus(r, 4)
+
+
 def inner_svmlab(r, cmdline, n):
     """svmlab as a multiboot guest on n vcpus: its own SMP bring-up (the MADT,
     INIT-SIPI-SIPI from kern/smp.c) finds every vcpu."""
