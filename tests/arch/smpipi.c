@@ -17,6 +17,13 @@
 // No IRR merging is possible: a sender reuses one of its vectors only after
 // every earlier IPI of that vector was taken by each of its targets, and
 // NMIs are sent one at a time (a CPU holds one NMI pending, §10.5.1).
+//
+// Then, with every CPU's TPR 0 in the storm so far: a logical 0xFF in the
+// cluster model (the broadcast), lowest priority among different TPRs, and
+// last INIT to the BSP, which ends the run (on QEMU through SeaBIOS's
+// reset; the VMM has no firmware and ends the guest with a reset). The
+// phases: 1 flat storm, 2 cluster storm, 3 TPRs set (lowest_tpr), 4 APs
+// stop taking interrupts, 5 CPU 1 sends the INIT.
 #include "rt.h"
 
 // archtest: cpus 2 4
