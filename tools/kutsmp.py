@@ -21,7 +21,10 @@ import tarfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (test, flat file, multiboot command line): unittests.cfg's SMP tests whose
 # devices the VMM's board has (no PCI test device, no Hyper-V, no VMX).
-TESTS = [("smptest", "smptest", ""), ("apic", "apic", ""), ("ioapic", "ioapic", ""),
+# Left out: ioapic, which raises its interrupts through QEMU's pc-testdev
+# (ports 0x2000+), a device neither run has here: both fail its five
+# interrupt checks and time out alike.
+TESTS = [("smptest", "smptest", ""), ("apic", "apic", ""),
          ("tsc_adjust", "tsc_adjust", ""), ("vmexit_ipi", "vmexit", "ipi")]
 RESULT = re.compile(r"^(PASS|FAIL|SKIP|XFAIL|XPASS): (.*?)\s*$", re.M)
 

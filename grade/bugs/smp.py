@@ -173,12 +173,12 @@ bug("lowest_ignores_set",
 variant("dfr_whole_register",
         "the model is told by the whole DFR (flat: FFFFFFFFh, as KVM's APIC_DFR_FLAT compare)",
         edits=[(I, "  if ((a->dfr >> 28) == 0xF)\n", "  if (a->dfr == 0xFFFFFFFF)\n")],
-        tests=["smp/ipis", "smp/two"])
+        tests=["smp/ipis"])
 variant("lowest_last_of_equals",
         "lowest priority: of equal TPRs the last APIC takes it",
         edits=[(I, "apics[i].tpr < apics[best].tpr", "apics[i].tpr <= apics[best].tpr")],
-        tests=["smp/ipis", "smp/two"])
+        tests=["smp/ipis"])
 variant("lowest_by_class",
         "lowest priority compares TPR classes (bits 7:4) only",
         edits=[(I, "apics[i].tpr < apics[best].tpr", "(apics[i].tpr & 0xF0) < (apics[best].tpr & 0xF0)")],
-        tests=["smp/ipis", "smp/two"])
+        tests=["smp/ipis"])
