@@ -1,8 +1,9 @@
 # Bug catalogue of lab 8 (smp): plausible student mistakes in the solution regions of
 # user/vmm/smp.c (the per-vcpu thread loop, the INIT-SIPI state machine, IPI delivery
-# with its kick or wakeup), each of which must lose points (tools/bugs.py), and correct
-# variants that must keep every point of the 2-vcpu storm and svmlab's ktest=smp (the
-# widened 3-vcpu storm and the Linux boot, 20 s and 35 s, are left to make grade).
+# with its kick or wakeup) and user/vmm/ioapic.c (the APIC bus's addressing), each of
+# which must lose points (tools/bugs.py), and correct variants that must keep every point
+# of the 2-vcpu storm and svmlab's ktest=smp, or for the addressing of the smpipi kernel
+# on 4 vcpus (the widened 3-vcpu storm and the Linux boots are left to make grade).
 from bugs import bug, variant
 
 S = "user/vmm/smp.c"
