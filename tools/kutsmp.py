@@ -25,7 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (ports 0x2000+), a device neither run has here: both fail its five
 # interrupt checks and time out alike.
 TESTS = [("smptest", "smptest", ""), ("apic", "apic", ""),
-         ("tsc_adjust", "tsc_adjust", ""), ("vmexit_ipi", "vmexit", "ipi")]
+         ("tsc_adjust", "tsc_adjust", ""), ("vmexit_ipi", "vmexit", "ipi"),
+         ("vmexit_ipi_halt", "vmexit", "ipi_halt")]
 RESULT = re.compile(r"^(PASS|FAIL|SKIP|XFAIL|XPASS): (.*?)\s*$", re.M)
 
 
@@ -55,8 +56,8 @@ def initrd(args):
         for name, flat, cmd in TESTS:
             dst.add(os.path.join(args.kut, "x86", flat + ".flat"), "kut-%s.flat" % flat)
             cmdfile = os.path.join(args.out, "kut-%s.cmdline" % name)
-            with open(cmdfile, "w") as f:
-                f.write(cmd + "\n")
+            with open(cmdfile, "w") as f:   # argv[0] first, as QEMU's -kernel/-append give it
+                f.write("kut-%s.flat %s\n" % (flat, cmd))
             dst.add(cmdfile, "kut-%s.cmdline" % name)
     return path
 
