@@ -59,7 +59,8 @@ def plain_qemu(args, name, cpus):
     kernel = os.path.join(args.build_dir, "initrd", "arch-%s.bin" % name)
     argv = [args.qemu, "-M", "pc", "-accel", "tcg", "-cpu", "max", "-smp", str(cpus), "-m", str(GUEST_MB),
             "-no-reboot", "-display", "none", "-nodefaults", "-serial", "stdio", "-kernel", kernel] + DEBUG_EXIT
-    text, rc = run(argv, 20 * timeout_scale())
+    # several CPUs that spin on a loaded host: more time each (4 TCG threads on 2 cores)
+    text, rc = run(argv, 20 * cpus * timeout_scale())
     if rc is None:
         end = "timeout"
     elif rc & 1:
@@ -77,7 +78,7 @@ def in_vmm(args, name, cpus):
     argv = [args.qemu, "-accel", "tcg", "-cpu", "max", "-smp", "2" if cpus > 1 else "1", "-m", "512M", "-no-reboot",
             "-display", "none", "-nodefaults", "-serial", "stdio", "-kernel", os.path.join(b, "kernel.bin"),
             "-initrd", os.path.join(b, "initrd.tar"), "-append", cmd] + DEBUG_EXIT
-    text, rc = run(argv, 60 * timeout_scale())
+    text, rc = run(argv, 60 * (2 if cpus > 1 else 1) * timeout_scale())
     # (not anchored: a guest's unfinished line may precede it)
     m = re.search(r"vmm: guest \S+ (.*?) after \d+ exits", text)
     if m:

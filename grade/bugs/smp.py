@@ -146,11 +146,11 @@ bug("logical_no_broadcast",
 bug("physical_no_broadcast",
     "physical destination 0xFF is not the broadcast",
     edits=[(I, "    return dest == a->id || dest == 0xFF;\n", "    return dest == a->id;\n")],
-    tests=["smp/two", "smp/ipis"])
+    tests=["smp/ipis"])
 bug("ldr_low_byte",
     "the logical ID is read from the LDR's bits 7:0 instead of 31:24",
     edits=[(I, "  uint32 ldr = a->ldr >> 24;\n", "  uint32 ldr = a->ldr & 0xFF;\n")],
-    tests=["smp/two", "smp/ipis"])
+    tests=["smp/ipis"])
 bug("flat_equal_not_and",
     "flat model: the destination must equal the logical ID, so a mask naming several CPUs "
     "reaches none",

@@ -74,6 +74,8 @@ static volatile int nmi_lock;
 static volatile u32 lost[MAXCPU], misdirected[MAXCPU], stuck[MAXCPU];
 static volatile u32 kinds[MAXCPU][8];
 static volatile int cluster_model;            // this phase's logical model (0 flat, 1 cluster)
+static volatile int gave_up;         // an IPI was lost: every CPU stops sending (a broken APIC
+                                     // would otherwise cost a timeout per IPI)
 
 // This CPU's index, from its stack (each AP runs on stacks[i]; the BSP on
 // the boot stack): no MMIO read in the interrupt handlers.
@@ -309,12 +311,15 @@ static void nmi_handler(struct frame *f)
 // sent to it (a bounded wait: what never comes is lost).
 static void drain(int self, int v, u32 set)
 {
+  if (gave_up)
+    return;
   u64 end = tsc_deadline(2000);
   for (int i = 0; i < ncpu; i++)
     while ((set >> i & 1) && counts[i][v] < sent[i][v])
       if (rdtsc() > end) {
         lost[self] += sent[i][v] - counts[i][v];
         sent[i][v] = counts[i][v];
+        gave_up = 1;
         break;
       }
 }
@@ -343,7 +348,7 @@ static void lowest(int self, u32 dest, u32 lo, u32 set)
     asm volatile("pause");
   split(set, v, &in2, &out2);
   if (in2 + out2 == in + outside)
-    lost[self]++;
+    lost[self]++, gave_up = 1;
   else if (in2 != in + 1 || out2 != outside)
     misdirected[self]++;
 }
@@ -363,8 +368,10 @@ static void nmi(int self, u32 dest, u32 lo, u32 set)
   for (int k = 0; k < 1000; k++)
     asm volatile("pause");
   for (int i = 0; i < ncpu; i++)
-    if (nmis[i] != before[i] + (set >> i & 1))
+    if (nmis[i] != before[i] + (set >> i & 1)) {
       (nmis[i] == before[i] ? lost : misdirected)[self]++;
+      gave_up |= nmis[i] == before[i];
+    }
   __atomic_store_n(&nmi_lock, 0, __ATOMIC_RELEASE);
 }
 
@@ -426,7 +433,7 @@ static void storm_phase(int self, int p)
   LAPIC_REG(0xD0) = (u32)ldr_of(self) << 24;                    // LDR
   meet(2 * p - 1);
   u64 r = SEED ^ (u64)(p * 16 + self) * 0x9E3779B97F4A7C15UL ^ ncpu;
-  for (int n = 0; n < PER_SENDER; n++)
+  for (int n = 0; n < PER_SENDER && !gave_up; n++)
     send_one(self, &r, n);
   for (int k = 0; k < LOWEST_K; k++)
     drain(self, VBASE + 16 * self + k, (1u << ncpu) - 1);
