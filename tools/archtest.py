@@ -4,6 +4,8 @@ arch-NAME.bin) twice: on plain QEMU (the reference) and in svmlab's VMM
 (svmlab booted under QEMU, `vmm -A -M 128 -k arch-NAME.bin`), then compare
 their "NAME.check: value" lines one by one. A difference fails unless
 tests/arch/known-differences lists it with its reason (docs/archtest.md).
+A kernel whose source has a line "// archtest: cpus N M ..." runs once per
+count, on plain QEMU -smp N and in the VMM with -V N (run NAME-N).
 
   python3 tools/archtest.py [-j 2] [-k NAME]... [--open-fails] [--strict] [-v]
 
@@ -46,11 +48,19 @@ def checks(name, text):
     return [(m.group(1), m.group(2)) for m in rx.finditer(text)]
 
 
-def plain_qemu(args, name):
+def cpu_counts(name):
+    """The CPU counts a kernel asks for ("// archtest: cpus 2 4"), else [1]."""
+    with open(os.path.join(ARCH, name + ".c")) as f:
+        m = re.search(r"^// archtest: cpus ((?:\d+ ?)+)$", f.read(), re.M)
+    return [int(n) for n in m.group(1).split()] if m else [1]
+
+
+def plain_qemu(args, name, cpus):
     kernel = os.path.join(args.build_dir, "initrd", "arch-%s.bin" % name)
-    argv = [args.qemu, "-M", "pc", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", str(GUEST_MB),
+    argv = [args.qemu, "-M", "pc", "-accel", "tcg", "-cpu", "max", "-smp", str(cpus), "-m", str(GUEST_MB),
             "-no-reboot", "-display", "none", "-nodefaults", "-serial", "stdio", "-kernel", kernel] + DEBUG_EXIT
-    text, rc = run(argv, 20 * timeout_scale())
+    # several CPUs that spin on a loaded host: more time each (4 TCG threads on 2 cores)
+    text, rc = run(argv, 20 * cpus * timeout_scale())
     if rc is None:
         end = "timeout"
     elif rc & 1:
@@ -60,13 +70,15 @@ def plain_qemu(args, name):
     return text, end
 
 
-def in_vmm(args, name):
+def in_vmm(args, name, cpus):
+    """Several vcpus: -V N, and svmlab itself on 2 CPUs, so that vcpu threads
+    run in parallel and IPIs need kicks."""
     b = args.build_dir
-    cmd = "test=vmm -A -M %d -k arch-%s.bin" % (GUEST_MB, name)
-    argv = [args.qemu, "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "512M", "-no-reboot",
+    cmd = "test=vmm -A -M %d%s -k arch-%s.bin" % (GUEST_MB, " -V %d" % cpus if cpus > 1 else "", name)
+    argv = [args.qemu, "-accel", "tcg", "-cpu", "max", "-smp", "2" if cpus > 1 else "1", "-m", "512M", "-no-reboot",
             "-display", "none", "-nodefaults", "-serial", "stdio", "-kernel", os.path.join(b, "kernel.bin"),
             "-initrd", os.path.join(b, "initrd.tar"), "-append", cmd] + DEBUG_EXIT
-    text, rc = run(argv, 60 * timeout_scale())
+    text, rc = run(argv, 60 * (2 if cpus > 1 else 1) * timeout_scale())
     # (not anchored: a guest's unfinished line may precede it)
     m = re.search(r"vmm: guest \S+ (.*?) after \d+ exits", text)
     if m:
@@ -149,17 +161,19 @@ def expected(name):
         next((l[6:] for l in lines if l.startswith("exit: ")), None)
 
 
-def one_kernel(args, known, name):
-    ref_text, ref_end = expected(name) or plain_qemu(args, name)
-    vmm_text, vmm_end = in_vmm(args, name)
+def one_kernel(args, known, run):
+    name, cpus = run
+    label = name if cpus == 1 else "%s-%d" % (name, cpus)
+    ref_text, ref_end = expected(name) or plain_qemu(args, name, cpus)
+    vmm_text, vmm_end = in_vmm(args, name, cpus)
     logdir = os.path.join(args.build_dir, "archtest")
     os.makedirs(logdir, exist_ok=True)
     for kind, text in (("qemu", ref_text), ("vmm", vmm_text)):
-        with open(os.path.join(logdir, "%s.%s.log" % (name, kind)), "w") as f:
+        with open(os.path.join(logdir, "%s.%s.log" % (label, kind)), "w") as f:
             f.write(text)
     ref = checks(name, ref_text) + ([("exit", ref_end)] if ref_end else [])
     got = checks(name, vmm_text) + [("exit", vmm_end)]
-    return name, compare(name, ref, got, known)
+    return label, compare(name, ref, got, known)
 
 
 def main():
@@ -179,17 +193,18 @@ def main():
         names = [n for n in names if n in args.k]
     if not names:
         sys.exit("archtest: no kernels (build with make; -k names one of tests/arch/*.c)")
+    runs = [(n, c) for n in names for c in cpu_counts(n)]
     with concurrent.futures.ThreadPoolExecutor(max(1, args.j)) as pool:
-        results = dict(pool.map(lambda n: one_kernel(args, known, n), names))
-    report(args, known, names, results)
+        results = dict(pool.map(lambda r: one_kernel(args, known, r), runs))
+    report(args, known, names, [n if c == 1 else "%s-%d" % (n, c) for n, c in runs], results)
 
 
-def report(args, known, names, results):
+def report(args, known, names, labels, results):
     fmt = "%-10s %7s %6s %7s %5s %12s"
     print(fmt % ("kernel", "checks", "equal", "listed", "open", "unexplained"))
     passed = failed = 0
     tot = [0] * 5
-    for n in names:
+    for n in labels:
         rows = results[n]
         c = [len(rows)] + [sum(1 for r in rows if r[3] == v) for v in ("equal", "listed", "open", "unexplained")]
         tot = [a + b for a, b in zip(tot, c)]
@@ -198,7 +213,7 @@ def report(args, known, names, results):
         failed += bool(bad)
         passed += not bad
     print(fmt % (("total",) + tuple(tot)))
-    for n in names:
+    for n in labels:
         for key, r, g, verdict, reason in results[n]:
             if verdict != "equal" or args.v:
                 print("%-11s %s\n    qemu: %s\n    vmm:  %s%s" % (verdict.upper(), key, r, g,

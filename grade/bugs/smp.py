@@ -1,8 +1,9 @@
 # Bug catalogue of lab 8 (smp): plausible student mistakes in the solution regions of
 # user/vmm/smp.c (the per-vcpu thread loop, the INIT-SIPI state machine, IPI delivery
-# with its kick or wakeup), each of which must lose points (tools/bugs.py), and correct
-# variants that must keep every point of the 2-vcpu storm and svmlab's ktest=smp (the
-# widened 3-vcpu storm and the Linux boot, 20 s and 35 s, are left to make grade).
+# with its kick or wakeup) and user/vmm/ioapic.c (the APIC bus's addressing), each of
+# which must lose points (tools/bugs.py), and correct variants that must keep every point
+# of the 2-vcpu storm and svmlab's ktest=smp, or for the addressing of the smpipi kernel
+# on 4 vcpus (the widened 3-vcpu storm and the Linux boots are left to make grade).
 from bugs import bug, variant
 
 S = "user/vmm/smp.c"
@@ -125,3 +126,60 @@ variant("init_flag_in_mp_step",
         edits=[(S, "    if (sipi_start(g, g->sipi_vector) < 0)\n      return 1;\n",
                 "    if (sipi_start(g, g->sipi_vector) < 0)\n      return 1;\n    g->restarted = 1;\n")],
         tests=["smp/two", "smp/turtles_smp"])
+
+# ---- the APIC bus's addressing (user/vmm/ioapic.c: lapic_match_dest, lapic_lowest) ----
+I = "user/vmm/ioapic.c"
+bug("flat_ignores_dfr",
+    "the DFR is never read: every logical destination is matched as in the flat model",
+    edits=[(I, "  if ((a->dfr >> 28) == 0xF)\n    return (dest & ldr) != 0;\n", "  return (dest & ldr) != 0;\n")],
+    tests=["smp/ipis"])
+bug("cluster_ignores_cluster",
+    "cluster model: only the four low bits are compared, not the cluster number",
+    edits=[(I, "  return (dest >> 4) == (ldr >> 4) && (dest & ldr & 0xF) != 0;\n",
+            "  return (dest & ldr & 0xF) != 0;\n")],
+    tests=["smp/ipis"])
+bug("logical_no_broadcast",
+    "a logical 0xFF is matched as a mask, not as the broadcast (in the cluster model it names "
+    "cluster 15 and reaches nobody)",
+    edits=[(I, "  if (dest == 0xFF)\n    return 1;\n  if ((a->dfr", "  if ((a->dfr")],
+    tests=["smp/ipis"])
+bug("physical_no_broadcast",
+    "physical destination 0xFF is not the broadcast",
+    edits=[(I, "    return dest == a->id || dest == 0xFF;\n", "    return dest == a->id;\n")],
+    tests=["smp/ipis"])
+bug("ldr_low_byte",
+    "the logical ID is read from the LDR's bits 7:0 instead of 31:24",
+    edits=[(I, "  uint32 ldr = a->ldr >> 24;\n", "  uint32 ldr = a->ldr & 0xFF;\n")],
+    tests=["smp/ipis"])
+bug("flat_equal_not_and",
+    "flat model: the destination must equal the logical ID, so a mask naming several CPUs "
+    "reaches none",
+    edits=[(I, "    return (dest & ldr) != 0;\n", "    return dest == ldr;\n")],
+    tests=["smp/ipis"])
+bug("lowest_highest_tpr",
+    "lowest priority goes to the APIC with the highest TPR",
+    edits=[(I, "apics[i].tpr < apics[best].tpr", "apics[i].tpr > apics[best].tpr")],
+    tests=["smp/ipis"])
+bug("lowest_first_of_set",
+    "lowest priority goes to the first APIC of the set whatever its TPR (QEMU 7.2's choice)",
+    edits=[(I, "    if ((set >> i & 1) && (best < 0 || apics[i].tpr < apics[best].tpr))\n",
+            "    if ((set >> i & 1) && best < 0)\n")],
+    tests=["smp/ipis"])
+bug("lowest_ignores_set",
+    "lowest priority takes the lowest TPR among all APICs, destinations or not",
+    edits=[(I, "    if ((set >> i & 1) && (best < 0 || apics[i].tpr < apics[best].tpr))\n",
+            "    if (best < 0 || apics[i].tpr < apics[best].tpr)\n")],
+    tests=["smp/ipis"])
+
+variant("dfr_whole_register",
+        "the model is told by the whole DFR (flat: FFFFFFFFh, as KVM's APIC_DFR_FLAT compare)",
+        edits=[(I, "  if ((a->dfr >> 28) == 0xF)\n", "  if (a->dfr == 0xFFFFFFFF)\n")],
+        tests=["smp/ipis"])
+variant("lowest_last_of_equals",
+        "lowest priority: of equal TPRs the last APIC takes it",
+        edits=[(I, "apics[i].tpr < apics[best].tpr", "apics[i].tpr <= apics[best].tpr")],
+        tests=["smp/ipis"])
+variant("lowest_by_class",
+        "lowest priority compares TPR classes (bits 7:4) only",
+        edits=[(I, "apics[i].tpr < apics[best].tpr", "(apics[i].tpr & 0xF0) < (apics[best].tpr & 0xF0)")],
+        tests=["smp/ipis"])

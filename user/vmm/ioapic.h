@@ -21,6 +21,9 @@ struct ioapic {
 // The APIC bus's addressing (Intel SDM Vol. 3A §10.6.2): whether a message
 // for dest (8 bits) in physical or logical mode reaches local APIC a.
 int lapic_match_dest(const struct lapic *a, uint32 dest, int logical);
+// Lowest priority (§10.6.2.4): the index of the APIC of set (bit i:
+// apics[i]) that takes the interrupt, -1 for an empty set.
+int lapic_lowest(const struct lapic *apics, int n, uint32 set);
 
 void ioapic_reset(struct ioapic *io, uint32 id);
 void ioapic_set_irq(struct ioapic *io, int pin, int level);

@@ -271,15 +271,33 @@ static int reaches(int i, int from, uint32 lo, uint32 dest)
   return x2 >= 0 ? x2 : ipi_dest(i, from, lo, dest);
 }
 
-// Lowest priority (§10.6.2.4): one destination, the one with the lowest
-// TPR (the first of equals; the choice is the implementation's).
+// Lowest priority (§10.6.2.4): one destination of the set, which
+// lapic_lowest (ioapic.c) chooses.
 static int lowest_dest(int from, uint32 lo, uint32 dest)
 {
-  int best = -1;
+  uint32 set = 0;
   for (int i = 0; i < smp.n; i++)
-    if (reaches(i, from, lo, dest) && (best < 0 || apic_lapic(i)->tpr < apic_lapic(best)->tpr))
-      best = i;
-  return best;
+    if (reaches(i, from, lo, dest))
+      set |= 1u << i;
+  return lapic_lowest(apic_lapic(0), smp.n, set);
+}
+
+// INIT to the BSP (APIC_BASE.BSP set): unlike an AP, the BSP does not wait
+// for a SIPI after INIT but restarts at the reset vector FFFFFFF0h, in the
+// firmware (SDM Vol. 3A §8.4.1, §9.1; QEMU's do_cpu_init leaves only APs
+// waiting, and SeaBIOS, started a second time, resets the machine). This
+// VMM loads its kernels without firmware: nothing at the reset vector, so
+// the guest ends with a reset, as on QEMU. 1 if it did.
+static int init_to_bsp(int from, uint32 lo, uint32 dest)
+{
+  for (int i = 0; i < smp.n; i++)
+    if ((apic_lapic(i)->base_msr & APIC_BASE_BSP) && reaches(i, from, lo, dest)) {
+      struct guest *g = smp.cpu[from];
+      g->end = END_RESET;
+      snprintf(g->why, sizeof g->why, "INIT to the BSP (vcpu %d), no firmware at the reset vector", i);
+      return 1;
+    }
+  return 0;
 }
 
 // The ICR was written on `from` (lapic.c's send_ipi): deliver it. The
@@ -291,6 +309,8 @@ static void smp_ipi_hook(struct lapic *from)
   int self = from - apic_lapic(0);
   if (dm == DM_INIT && !(lo & ICR_ASSERT))
     return;   // INIT level de-assert: no effect on today's CPUs (§10.6.1)
+  if (dm == DM_INIT && init_to_bsp(self, lo, dest))
+    return;
   int lowest = dm == DM_LOWEST ? lowest_dest(self, lo, dest) : -1;
   for (int i = 0; i < smp.n; i++)
     if (dm == DM_LOWEST ? i == lowest : reaches(i, self, lo, dest))
@@ -433,13 +453,41 @@ int smp_setup(struct guest *g)
   return 0;
 }
 
-// Adds the other vcpus' counters and CPUs into cpu[0]'s, for the report.
+static uint64 tsc_now(void)
+{
+  uint32 lo, hi;
+  asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return (uint64)hi << 32 | lo;
+}
+
+// vmm -s: each vcpu's exits, their rate over the whole run, and the share
+// of the run its thread spent in vcpu_run (the TSC converted with the rate
+// stats.c measured: vcpu 0's start).
+static void print_vcpu_rates(struct guest *g)
+{
+  uint64 ns = clock_ns() - g->st.ns0, cyc = tsc_now() - g->st.tsc0;
+  if (!ns || !cyc)
+    return;
+  for (int i = 0; i < smp.n; i++) {
+    struct guest *c = smp.cpu[i];
+    uint64 n = 0;
+    for (int k = 0; k < VM_EXIT_NREASONS; k++)
+      n += c->st.count[k];
+    printf("%svmm: vcpu %d: %lu exits, %lu per second, %lu%% of the run in vcpu_run\n", g->prefix, i, n,
+           n * 1000000 / (ns / 1000 ? ns / 1000 : 1), c->st.in_run * 100 / cyc);
+  }
+}
+
+// Adds the other vcpus' counters and CPUs into cpu[0]'s, for the report
+// (vmm -s's table too: exits by reason and their handling time).
 static void merge_counts(struct guest *g)
 {
   for (int i = 1; i < smp.n; i++) {
     struct guest *c = smp.cpu[i];
     for (int k = 0; k < NCOUNT; k++)
       g->count[k] += c->count[k];
+    for (int k = 0; k < VM_EXIT_NREASONS; k++)
+      g->st.count[k] += c->st.count[k], g->st.cycles[k] += c->st.cycles[k];
     g->cpus_seen |= c->cpus_seen;
     g->moves += c->moves;
     for (int k = 0; k < VM_SW_N; k++)   // world switches (stats.c): every vcpu's
@@ -467,6 +515,8 @@ void smp_run(struct guest *g)
     int st;
     thread_join(smp.tid[i], &st);
   }
+  if (g->o->stats)
+    print_vcpu_rates(g);
   merge_counts(g);
   printf("%svmm: %d vcpus\n", g->prefix, smp.n);
 }
