@@ -21,6 +21,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCH = os.path.join(ROOT, "tests", "arch")
 DEBUG_EXIT = ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
 GUEST_MB = 128
+# Extra `vmm` flags by kernel: nsvm is an L1 hypervisor and needs nested SVM.
+VMM_FLAGS = {"nsvm": "-N "}
 
 
 def timeout_scale():
@@ -62,7 +64,7 @@ def plain_qemu(args, name):
 
 def in_vmm(args, name):
     b = args.build_dir
-    cmd = "test=vmm -A -M %d -k arch-%s.bin" % (GUEST_MB, name)
+    cmd = "test=vmm -A %s-M %d -k arch-%s.bin" % (VMM_FLAGS.get(name, ""), GUEST_MB, name)
     argv = [args.qemu, "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "512M", "-no-reboot",
             "-display", "none", "-nodefaults", "-serial", "stdio", "-kernel", os.path.join(b, "kernel.bin"),
             "-initrd", os.path.join(b, "initrd.tar"), "-append", cmd] + DEBUG_EXIT

@@ -638,6 +638,28 @@ int nested_check_events(struct vcpu *v)
   return 0;
 }
 
+// An exception L0 raises in L2 on the CPU's behalf (an instruction it
+// emulated or refused): an exception of L2's like any other, so L1 gets it
+// as an exit if its exception bitmap asks for the vector (§15.12; KVM
+// nested_svm_check_exception). -1: L1 does not want it, inject it into L2;
+// else the handler's result (1 done, 0 *e filled: vmcb12 gone).
+int nested_exception_exit(struct vcpu *v, struct vm_exit *e, int vec, uint32 err)
+{
+  if (!nested_guest_mode(v) || !((v->nested->vmcb12->control.intercepts[INTERCEPT_WORD_EXC] >> vec) & 1))
+    return -1;
+  struct vmcb_control *c = &v->vmcb->control;
+  c->exitcode = SVM_EXIT_EXCP_BASE + vec;
+  c->exitinfo1 = err;
+  c->exitinfo2 = c->exitintinfo = 0;
+  c->eventinj = 0;
+  e->kexits++;
+  if (nested_vmexit(v) == 0)
+    return 1;
+  svm_exit_record(v, e, VM_EXIT_SHUTDOWN);
+  v->dead = 1;
+  return 0;
+}
+
 // An exit while L2 runs (after svm_after_exit). 1: done, re-enter (L2, or L1
 // after a reflected exit); 0: *e filled for user space; -1: L0's own
 // handlers take it and L2 resumes.

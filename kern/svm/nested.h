@@ -49,6 +49,7 @@ int nested_check_events(struct vcpu *v);              // before entry: L1's even
 int nested_exit(struct vcpu *v, struct vm_exit *e);   // L2 exit: 1 re-enter, 0 user, -1 L0's handlers
 void nested_tlb_flush_all(struct vcpu *v);            // L0's NPT lost entries
 int nested_vmexit(struct vcpu *v);                    // reflect vmcb02's exit to L1; -1: vmcb12 gone
+int nested_exception_exit(struct vcpu *v, struct vm_exit *e, int vec, uint32 err);   // -1: not L1's
 void nested_copy_vmload_state(struct vmcb_save *to, const struct vmcb_save *from);
 int nested_gpa_read(struct vcpu *v, uint64 gpa, void *dst, uint64 n);   // L1 GPA (L0 NPT)
 int nested_gpa_write(struct vcpu *v, uint64 gpa, const void *src, uint64 n);
