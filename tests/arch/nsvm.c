@@ -463,6 +463,9 @@ static void reset_msrs(void)
 
 static void record_exit(void)
 {
+  // EXITINTINFO: only with its V bit (§15.7.2: the rest means nothing
+  // without it; QEMU 7.2 leaves there the last event it delivered in that
+  // VMCB, which depends on when L0's own exits came).
   // EVENTINJ: the low half only; #VMEXIT clears its V bit (§15.20), and
   // QEMU 7.2 zeroes the low 32 bits and keeps the error code, svmlab zeroes
   // all: the error code of a consumed event is nobody's business.
@@ -471,7 +474,8 @@ static void record_exit(void)
                           S_ES, S_ES + 8, S_CS, S_CS + 8, S_SS, S_SS + 8, S_DS, S_DS + 8, S_GDTR, S_GDTR + 8,
                           S_IDTR, S_IDTR + 8};
   for (unsigned i = 0; i < sizeof f / sizeof f[0]; i++)
-    mix(f[i] == S_CPL ? F8(f[i]) : f[i] == C_INTCTL ? F64(f[i]) & 0x1FF : f[i] == C_EVENTINJ ? F32(f[i]) : F64(f[i]));
+    mix(f[i] == S_CPL ? F8(f[i]) : f[i] == C_INTCTL ? F64(f[i]) & 0x1FF : f[i] == C_EVENTINJ ? F32(f[i]) :
+        f[i] == C_EXITINT && !(F32(f[i]) >> 31) ? 0 : F64(f[i]));
   for (u64 *r = &g2.rbx; r <= &g2.r15; r++)
     mix(*r);
 }
