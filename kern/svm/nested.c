@@ -441,6 +441,7 @@ int nested_vmrun(struct vcpu *v, struct vm_exit *e)
   svm_switch_vmcb(v, &n->vmcb02);
   n->guest_mode = 1;
   n->run_pending = 1;                       // L2 enters before any event of L1's can exit it
+  n->db_trap_pending = 0;
   n->gif = 1;                               // VMRUN sets GIF (§15.5.1)
   n->nvmruns++;
   e->kexits++;
@@ -620,6 +621,11 @@ int nested_check_events(struct vcpu *v)
     v->vmcb->control.ncr3 = root;
     vmcb_mark_all_dirty(v->vmcb);
   }
+  if (v->nested->db_trap_pending) {   // L2's own #DB trap, L1's exit (nested_db_trap)
+    v->nested->db_trap_pending = 0;
+    nested_synth_exit(v, SVM_EXIT_EXCP_BASE + 1);
+    return 0;
+  }
   // The VMRUN that entered L2 completes first: its EVENTINJ is delivered,
   // then a pending interrupt is recognized at L2's first instruction
   // boundary (§15.20; KVM nested_run_pending). Exiting before the entry
@@ -651,6 +657,46 @@ int nested_exception_exit(struct vcpu *v, struct vm_exit *e, int vec, uint32 err
   c->exitcode = SVM_EXIT_EXCP_BASE + vec;
   c->exitinfo1 = err;
   c->exitinfo2 = c->exitintinfo = 0;
+  c->eventinj = 0;
+  e->kexits++;
+  if (nested_vmexit(v) == 0)
+    return 1;
+  svm_exit_record(v, e, VM_EXIT_SHUTDOWN);
+  v->dead = 1;
+  return 0;
+}
+
+// L0 finished an instruction of L2's with TF set (or an I/O breakpoint hit,
+// step.c): the #DB trap is L2's exception; if L1 intercepts #DB it gets the
+// exit instead of L2 getting the event, after DR6 took the bits (AMD updates
+// DR6 before an intercepted #DB exits; KVM does the same,
+// nested_svm_inject_exception_vmexit). The exit is made before L2's next
+// entry (nested_check_events). 1 if so.
+int nested_db_trap(struct vcpu *v, uint64 dr6_bits)
+{
+  if (!nested_guest_mode(v) || !((v->nested->vmcb12->control.intercepts[INTERCEPT_WORD_EXC] >> 1) & 1))
+    return 0;
+  v->vmcb->save.dr6 |= dr6_bits;
+  v->nested->db_trap_pending = 1;
+  return 1;
+}
+
+// L2 writes CR0 and L0 took the exit for its own reasons (cr0.c's guard):
+// if L1 asked for the selective CR0 write intercept and the write changes a
+// bit other than TS and MP, it is L1's exit SVM_EXIT_CR0_SEL_WRITE
+// (§15.9.1; CLTS never is; LMSW only its four bits, with PE sticky, as the
+// instruction itself; KVM svm_check_intercept). Checked before the write's
+// own #GP checks: an intercept comes before operand-value exceptions (§15.7).
+// -1: not L1's; else the handler's result.
+int nested_cr0_sel_write(struct vcpu *v, struct vm_exit *e, uint64 val, int clts)
+{
+  if (!nested_guest_mode(v) || clts ||
+      !(v->nested->vmcb12->control.intercepts[INTERCEPT_WORD_MISC1] & INTERCEPT_CR0_SEL) ||
+      !((v->vmcb->save.cr0 ^ val) & ~(uint64)(CR0_TS | CR0_MP)))
+    return -1;
+  struct vmcb_control *c = &v->vmcb->control;
+  c->exitcode = SVM_EXIT_CR0_SEL_WRITE;
+  c->exitinfo1 = c->exitinfo2 = c->exitintinfo = 0;   // no decode assists offered
   c->eventinj = 0;
   e->kexits++;
   if (nested_vmexit(v) == 0)
