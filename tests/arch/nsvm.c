@@ -189,8 +189,9 @@ static u32 misc1, misc2, excmask;
 static void gen_msr(void)
 {
   u32 msr = (misc1 & M1_MSR) && chance(3) ? far_msrs[rnd() % 5] : plain_msrs[rnd() % 6];
-  emit_imm32(0xB9, msr);
-  if (chance(2)) {
+  int hsave_pa = chance(6);   // in the MSRPM's third range; read only (a write would move L1's)
+  emit_imm32(0xB9, hsave_pa ? HSAVE_MSR : msr);
+  if (hsave_pa || chance(2)) {
     EMIT(0x0F, 0x32);   // rdmsr
     return;
   }
@@ -462,6 +463,7 @@ static int break_rule(void)
 
 // ---- running a case ----
 static u32 seen[0x100], seen_invalid;
+static u64 dr7_or, dr7_and = ~0UL;
 
 // The MSRs of the VMLOAD state and SYSENTER: L2 may write them without an
 // intercept; #VMEXIT leaves them to L1 as L2 left them (§15.6, §15.5.2).
@@ -528,6 +530,7 @@ static void run_case(int no, u64 cr3)
   for (int i = 0; i < 14; i++)
     gr[i] = (u64)rnd() << 32 | rnd();
   reset_msrs();
+  asm volatile("mov %0, %%dr7" :: "r"(0x700UL));   // GE, LE: #VMEXIT resets DR7 to 0x400 (§15.6)
   hash = 0xCBF29CE484222325UL;
   char codes[120];
   int k = 0, n;
@@ -556,13 +559,19 @@ static void run_case(int no, u64 cr3)
     F64(S_RIP) = rip;
     F64(C_EVENTINJ) = 0;
   }
-  // What #VMEXIT leaves to L1: CR2 and the MSRs L2 could write (§15.6).
+  // What #VMEXIT leaves to L1: CR2, the MSRs L2 could write (§15.6).
   // Not after a refused VMRUN: QEMU 7.2 has loaded part of L2's state (CR2
   // among it) before it finds the broken rule.
   if (broken < 0)
     mix(READ_CR(2));
   for (int i = 0; i < 6; i++)
     mix(rdmsr(plain_msrs[i]));
+  // DR7 goes to its own line (QEMU 7.2 leaves the host's DR7 at #VMEXIT):
+  // the values L1 saw after the exits of valid cases, ORed and ANDed.
+  u64 dr7;
+  asm volatile("mov %%dr7, %0" : "=r"(dr7));
+  if (broken < 0)
+    dr7_or |= dr7, dr7_and &= dr7;
   char name[16];
   snprintf(name, sizeof name, "case%03d", no);
   out(name, "%s%s hash %016lx", broken >= 0 ? "broken " : "", codes, hash);
@@ -604,4 +613,5 @@ void kmain(void)
     if (seen[c])
       k += snprintf(line + k, sizeof line - k, "%x:%d ", c, seen[c]);
   out("exits_seen", "%sinvalid:%d", line, seen_invalid);
+  out("l1_dr7_after_vmexit", "or %lx and %lx", dr7_or, dr7_and);
 }
