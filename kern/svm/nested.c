@@ -409,6 +409,23 @@ static int nested_vmrun_invalid(struct vcpu *v, struct vm_exit *e, const char *w
   return svm_emulated(v, e, LEN_SVM_INSN);
 }
 
+// L1's state while L2 runs is vmcb01 itself, the kernel's host save area
+// (§15.30.4 leaves its format to the processor): VMRUN has only to record
+// where L1 resumes, the instruction after VMRUN (§15.5.1).
+static void nested_l1_at_vmrun(struct vcpu *v)
+{
+  // LAB 9 BEGIN
+  v->vmcb->save.rip += LEN_SVM_INSN;
+  // LAB 9 STUB
+  // // LAB 9: (E) L1 will resume here at the #VMEXIT: record in vmcb01 where that is (§15.5.1 "the
+  // // host save area's RIP is that of the instruction after VMRUN"; VMRUN is 3 bytes, LEN_SVM_INSN).
+  // (void)v;
+  // static int told;
+  // if (!told++)
+  //   lab_missing(9, "nested_l1_at_vmrun");
+  // LAB 9 END
+}
+
 // L1's VMRUN (KVM nested_svm_vmrun, enter_svm_guest_mode).
 int nested_vmrun(struct vcpu *v, struct vm_exit *e)
 {
@@ -435,7 +452,7 @@ int nested_vmrun(struct vcpu *v, struct vm_exit *e)
   uint64 ncr3 = v->vmcb01.ptr->control.ncr3;   // without NP, L2's addresses are L1's
   if (np && nested_npt_root(v, &ncr3) < 0)
     return svm_inject_fault(v, e, 13, 1);   // out of memory: L1 may retry
-  v->vmcb->save.rip += LEN_SVM_INSN;        // where L1 resumes at the #VMEXIT
+  nested_l1_at_vmrun(v);
   nested_merge_perm(v);
   nested_prepare_vmcb02(v, ncr3);
   svm_switch_vmcb(v, &n->vmcb02);
@@ -465,18 +482,29 @@ static int l1_map_bit(struct vcpu *v, uint64 base, uint64 bit)
 // the ports it touches (§15.10.1).
 static int l1_wants_io(struct vcpu *v, uint64 info1)
 {
+  // LAB 9 BEGIN
   uint64 base = v->nested->vmcb12->control.iopm_base_pa;
   uint32 port = info1 >> 16, size = (info1 & 0x10) ? 1 : (info1 & 0x20) ? 2 : 4;
   for (uint32 i = 0; i < size; i++)
     if (l1_map_bit(v, base, (uint64)port + i))
       return 1;
   return 0;
+  // LAB 9 STUB
+  // // LAB 9: (D) 1 if L1's IOPM (vmcb12's IOPM_BASE_PA) has the bit of any port this access touches:
+  // // EXITINFO1 gives the port and the size (§15.10.2); l1_map_bit reads one bit of L1's map.
+  // (void)v, (void)info1;
+  // static int told;
+  // if (!told++)
+  //   lab_missing(9, "l1_wants_io");
+  // return 1;
+  // LAB 9 END
 }
 
 // 1 if L1's MSRPM intercepts this RDMSR/WRMSR (§15.11): two bits per MSR,
 // read then write, in three 2 KiB ranges; other MSRs always exit.
 static int l1_wants_msr(struct vcpu *v, uint32 msr, int write)
 {
+  // LAB 9 BEGIN
   uint64 base = v->nested->vmcb12->control.msrpm_base_pa, off;
   if (msr <= 0x1FFF)
     off = 0;
@@ -488,6 +516,15 @@ static int l1_wants_msr(struct vcpu *v, uint32 msr, int write)
     return 1;
   uint64 bit = off * 8 + (uint64)(msr & 0x1FFF) * 2 + (write ? 1 : 0);
   return l1_map_bit(v, base, bit);
+  // LAB 9 STUB
+  // // LAB 9: (D) 1 if L1's MSRPM (vmcb12's MSRPM_BASE_PA) intercepts this RDMSR (write 0) or WRMSR
+  // // (write 1) of msr (§15.11); an MSR outside the map's ranges always exits.
+  // (void)v, (void)msr, (void)write;
+  // static int told;
+  // if (!told++)
+  //   lab_missing(9, "l1_wants_msr");
+  // return 1;
+  // LAB 9 END
 }
 
 // Whether L1 asked for the exit in vmcb02 (KVM nested_svm_exit_handled):
@@ -563,6 +600,27 @@ static void nested_vmexit_copy(struct vmcb *v12, const struct vmcb *v02)
   // LAB 9 END
 }
 
+// What L1 finds when its VMRUN ends in a #VMEXIT (§15.6; KVM
+// nested_svm_vmexit, second half): its registers are vmcb01's as VMRUN left
+// them, except what the CPU does not switch back.
+static void nested_l1_after_vmexit(struct vmcb *v01, const struct vmcb *v02)
+{
+  // LAB 9 BEGIN
+  nested_copy_vmload_state(&v01->save, &v02->save);   // L2 may have changed it (no VMLOAD exits)
+  v01->save.cr2 = v02->save.cr2;
+  v01->save.dr7 = DR7_RESET;
+  v01->save.cpl = 0;
+  v01->control.eventinj = 0;
+  // LAB 9 STUB
+  // // LAB 9: (E) #VMEXIT does not restore everything: the VMLOAD state and CR2 stay as L2 left them,
+  // // DR7 is reset (DR7_RESET), CPL is 0, and nothing waits in vmcb01's EVENTINJ (§15.6, §15.5.2).
+  // (void)v01, (void)v02;
+  // static int told;
+  // if (!told++)
+  //   lab_missing(9, "nested_l1_after_vmexit");
+  // LAB 9 END
+}
+
 // Reflects the exit in vmcb02 to L1 (KVM nested_svm_vmexit): vmcb12 gets L2's
 // state and the exit, L1 resumes after its VMRUN with the state vmcb01 kept
 // (§15.6: segments, descriptor tables, RFLAGS, EFER, CR0/3/4, RSP, RAX, RIP
@@ -572,11 +630,7 @@ int nested_vmexit(struct vcpu *v)
   struct nested_svm *n = v->nested;
   struct vmcb *v02 = n->vmcb02.ptr, *v01 = v->vmcb01.ptr;
   nested_vmexit_copy(n->vmcb12, v02);
-  nested_copy_vmload_state(&v01->save, &v02->save);   // L2 may have changed it (no VMLOAD exits)
-  v01->save.cr2 = v02->save.cr2;
-  v01->save.dr7 = DR7_RESET;
-  v01->save.cpl = 0;
-  v01->control.eventinj = 0;
+  nested_l1_after_vmexit(v01, v02);
   svm_switch_vmcb(v, &v->vmcb01);
   v->asid = v01->control.asid;
   vmcb_mark_all_dirty(v01);
