@@ -661,7 +661,7 @@ static void nested_synth_exit(struct vcpu *v, uint64 code)
 // Before entering L2 (0, or -ENOMEM): an interrupt or NMI for L1 becomes the exit L1 asked
 // for, if L1 would take it now (with V_INTR_MASKING, L1's IF at its VMRUN
 // decides, else L2's IF, §15.21.1); otherwise it waits (nested_blocks_irq).
-int nested_check_events(struct vcpu *v)
+static int nested_events(struct vcpu *v)
 {
   if (!nested_guest_mode(v))
     return 0;
@@ -760,6 +760,20 @@ int nested_cr0_sel_write(struct vcpu *v, struct vm_exit *e, uint64 val, int clts
   return 0;
 }
 
+int nested_check_events(struct vcpu *v)
+{
+  int r = nested_events(v);
+  // The software interrupt L2 is about to be given through EVENTINJ (L1's,
+  // from vmcb12): if an exit of L0's cuts its delivery short, it must be
+  // given again (nested_exit); run.c drops type-4 events from EXITINTINFO
+  // because an INT instruction raises them again, but there is none here.
+  if (nested_guest_mode(v)) {
+    uint64 inj = v->vmcb->control.eventinj;
+    v->nested->entry_soft = (inj & SVM_EVTINJ_VALID) && (inj & SVM_EVTINJ_TYPE_MASK) == SVM_EVTINJ_TYPE_SOFT ? inj : 0;
+  }
+  return r;
+}
+
 // An exit while L2 runs (after svm_after_exit). 1: done, re-enter (L2, or L1
 // after a reflected exit); 0: *e filled for user space; -1: L0's own
 // handlers take it and L2 resumes.
@@ -769,6 +783,13 @@ int nested_exit(struct vcpu *v, struct vm_exit *e)
   struct vmcb_control *c = &v->vmcb->control;
   uint64 code = c->exitcode;
   n->run_pending = 0;
+  // An injected software interrupt whose delivery this exit interrupted
+  // (§15.20: EXITINTINFO) goes in again, as any other event would; if the
+  // exit is L1's it sees it in EXITINTINFO instead (nested_vmexit).
+  if (n->entry_soft && (c->exitintinfo & SVM_EVTINJ_VALID) && !(c->eventinj & SVM_EVTINJ_VALID) &&
+      (c->exitintinfo & 0x7FF) == (n->entry_soft & 0x7FF))
+    c->eventinj = c->exitintinfo;
+  n->entry_soft = 0;
   if (SVM_EXIT_IS_INVALID(code)) {
     // The CPU refused vmcb02 although vmcb12 passed vmcb_check: QEMU 7.2
     // refuses a few states the APM allows (EFER.LMSLE, an injected exception

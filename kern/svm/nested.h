@@ -27,6 +27,7 @@ struct nested_svm {
   struct npt shadow;
   int shadow_ready;          // shadow holds a root
   int shadow_stale;          // drop it before the next entry (L0 unmapped VM memory)
+  uint64 entry_soft;         // a software interrupt vmcb02's EVENTINJ held at entry (nested_exit)
   int db_trap_pending;        // a #DB trap of L2's that L0 made (step.c) and L1 intercepts
   uint32 last_asid12;        // vmcb12 ASID and nCR3 of the previous VMRUN: a change
   uint64 last_ncr3_12;       //   flushes L2's translations

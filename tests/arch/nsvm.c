@@ -21,6 +21,7 @@
 const char kernel_name[] = "nsvm";
 
 #define NCASES 400
+#define NPCASES 60   // then with nested paging in vmcb12
 #define MAXEXITS 24
 
 // ---- the VMCB, by offset (APM Vol. 2 Appendix B, tables B-1 and B-2) ----
@@ -42,6 +43,7 @@ const char kernel_name[] = "nsvm";
 #define C_EXITINT   0x088
 #define C_NPCTL     0x090
 #define C_EVENTINJ  0x0A8
+#define C_NCR3      0x0B0
 #define C_NRIP      0x0C8
 #define S_ES        0x400   // segments: u16 selector, u16 attrib, u32 limit, u64 base
 #define S_CS        0x410
@@ -95,6 +97,15 @@ static u8 l2code[4096] __attribute__((aligned(4096)));
 static u8 l2stubs[256 * 8] __attribute__((aligned(4096)));
 static u64 l2idt[512] __attribute__((aligned(4096)));
 static u8 l2stack[4096] __attribute__((aligned(4096)));
+static u8 l2data[64 * 4096] __attribute__((aligned(4096)));
+// L1's nested page table for the NP cases: identity for 0-4 GiB, 4 KiB
+// pages for the first 4 MiB (all of this kernel), 2 MiB pages above.
+static u64 npml4[512] __attribute__((aligned(4096)));
+static u64 npdpt[512] __attribute__((aligned(4096)));
+static u64 npd[4][512] __attribute__((aligned(4096)));
+static u64 npt[2][512] __attribute__((aligned(4096)));
+#define NP_A (1UL << 5)
+#define NP_D (1UL << 6)
 
 #define F8(o)  (*(u8 *)(vmcb + (o)))
 #define F16(o) (*(u16 *)(vmcb + (o)))
@@ -215,7 +226,7 @@ static void gen_io(void)
 
 static void gen_one(void)
 {
-  switch (rnd() % 21) {
+  switch (rnd() % 22) {
   case 0:
     emit_imm32(0xB8, chance(2) ? 0 : 0x80000001);
     EMIT(0x0F, 0xA2);   // cpuid: L0's answer is the VMM's own table, zeroed after
@@ -305,6 +316,14 @@ static void gen_one(void)
   case 18: {
     u8 b[2] = {0xCD, 0x20 + rnd() % 16};   // int n
     emit(b, 2);
+    break;
+  }
+  case 21: {           // movabs [l2data + page], rax (write) or rax, [..] (read)
+    u64 a = (u64)l2data + (rnd() % 64) * 4096 + (rnd() & 0xFF8);
+    u8 b[10] = {0x48, chance(2) ? 0xA3 : 0xA1};
+    for (int i = 0; i < 8; i++)
+      b[2 + i] = a >> (8 * i);
+    emit(b, 10);
     break;
   }
   case 19:
@@ -461,6 +480,59 @@ static int break_rule(void)
   return r;
 }
 
+// ---- nested paging cases: accessed and dirty bits (§15.25.5) ----
+static void np_build(void)
+{
+  npml4[0] = (u64)npdpt | 7;                       // P, W, U: nested walks are user accesses
+  for (int i = 0; i < 4; i++) {
+    npdpt[i] = (u64)npd[i] | 7;
+    for (int j = 0; j < 512; j++)
+      npd[i][j] = ((u64)i << 30 | (u64)j << 21) | 0x87;   // 2 MiB pages
+  }
+  for (int t = 0; t < 2; t++) {
+    npd[0][t] = (u64)npt[t] | 7;
+    for (int j = 0; j < 512; j++)
+      npt[t][j] = ((u64)t << 21 | (u64)j << 12) | 7;
+  }
+}
+
+static void np_clear_ad(void)
+{
+  npml4[0] &= ~(NP_A | NP_D);
+  for (int i = 0; i < 4; i++) {
+    npdpt[i] &= ~(NP_A | NP_D);
+    for (int j = 0; j < 512; j++)
+      npd[i][j] &= ~(NP_A | NP_D);
+  }
+  for (int t = 0; t < 2; t++)
+    for (int j = 0; j < 512; j++)
+      npt[t][j] &= ~(NP_A | NP_D);
+}
+
+// The dirty bits the case's nested walks left in L1's table for the pages
+// of l2data, which only L2's MOVs write: into the hash page by page, and
+// counted on the case's line; and whether every dirty entry is also
+// accessed, and the root entry is (the walk sets A on each level it uses, D
+// on the leaf it writes through, §15.25.5). The other pages are not
+// compared: QEMU 7.2 sets A and D when it fills its software TLB, runs a
+// translated block it still has for L2's code without a walk (a code page
+// may stay unaccessed), and was seen with the stack page dirty in a case
+// whose L2 wrote no stack.
+static void np_mix_ad(char *buf, int n)
+{
+  int nd = 0, d_without_a = 0;
+  u64 *all[] = {npml4, npdpt, npd[0], npd[1], npd[2], npd[3], npt[0], npt[1]};
+  u64 first = (u64)l2data >> 12, last = first + 63;
+  for (int t = 0; t < 8; t++)
+    for (int j = 0; j < (t < 2 ? 4 : 512); j++) {
+      u64 e = all[t][j], page = (u64)(t - 6) << 9 | j;
+      if ((e & NP_D) && t >= 6 && page >= first && page <= last)
+        mix(page), nd++;
+      d_without_a += (e & NP_D) && !(e & NP_A);
+    }
+  snprintf(buf, n, " np D %d%s%s", nd, d_without_a ? " D-without-A" : "", npml4[0] & NP_A ? "" : " root-not-A");
+}
+
 // ---- running a case ----
 static u32 seen[0x100], seen_invalid;
 static u64 dr7_or, dr7_and = ~0UL;
@@ -516,7 +588,7 @@ static long next_rip(u64 rip)
   return -1;
 }
 
-static void run_case(int no, u64 cr3)
+static void run_case(int no, u64 cr3, int np)
 {
   rng = 0x5EED0000UL + no * 0x9E3779B97F4A7C15UL;
   for (int i = 0; i < 4096; i++)
@@ -526,6 +598,12 @@ static void run_case(int no, u64 cr3)
   random_event();
   gen_code();
   int broken = break_rule();
+  if (np) {
+    F64(C_NPCTL) = 1;   // NP_ENABLE; the TLB flush drops what the last case's walks cached
+    F64(C_NCR3) = (u64)npml4;
+    F8(C_TLBCTL) = 1;
+    np_clear_ad();
+  }
   u64 *gr = &g2.rbx;
   for (int i = 0; i < 14; i++)
     gr[i] = (u64)rnd() << 32 | rnd();
@@ -572,9 +650,11 @@ static void run_case(int no, u64 cr3)
   asm volatile("mov %%dr7, %0" : "=r"(dr7));
   if (broken < 0)
     dr7_or |= dr7, dr7_and &= dr7;
-  char name[16];
+  char name[16], ad[40] = "";
+  if (np)
+    np_mix_ad(ad, sizeof ad);
   snprintf(name, sizeof name, "case%03d", no);
-  out(name, "%s%s hash %016lx", broken >= 0 ? "broken " : "", codes, hash);
+  out(name, "%s%s%s hash %016lx", broken >= 0 ? "broken " : "", codes, ad, hash);
 }
 
 static void l2_idt(void)
@@ -606,7 +686,10 @@ void kmain(void)
   wrmsr(HSAVE_MSR, (u64)hsave);
   l2_idt();
   for (int i = 0; i < NCASES; i++)
-    run_case(i, READ_CR(3));
+    run_case(i, READ_CR(3), 0);
+  np_build();
+  for (int i = NCASES; i < NCASES + NPCASES; i++)
+    run_case(i, READ_CR(3), 1);
   char line[200];
   int k = 0;
   for (int c = 0; c < 0x100; c++)
