@@ -411,11 +411,13 @@ static int nested_vmrun_invalid(struct vcpu *v, struct vm_exit *e, const char *w
 
 // L1's state while L2 runs is vmcb01 itself, the kernel's host save area
 // (§15.30.4 leaves its format to the processor): VMRUN has only to record
-// where L1 resumes, the instruction after VMRUN (§15.5.1).
-static void nested_l1_at_vmrun(struct vcpu *v)
+// where L1 resumes, the instruction after VMRUN (§15.5.1). 0, or -1 if not
+// done (the VMRUN then raises #UD rather than being re-run for ever).
+static int nested_l1_at_vmrun(struct vcpu *v)
 {
   // LAB 9 BEGIN
   v->vmcb->save.rip += LEN_SVM_INSN;
+  return 0;
   // LAB 9 STUB
   // // LAB 9: (E) L1 will resume here at the #VMEXIT: record in vmcb01 where that is (§15.5.1 "the
   // // host save area's RIP is that of the instruction after VMRUN"; VMRUN is 3 bytes, LEN_SVM_INSN).
@@ -423,6 +425,7 @@ static void nested_l1_at_vmrun(struct vcpu *v)
   // static int told;
   // if (!told++)
   //   lab_missing(9, "nested_l1_at_vmrun");
+  // return -1;
   // LAB 9 END
 }
 
@@ -452,7 +455,8 @@ int nested_vmrun(struct vcpu *v, struct vm_exit *e)
   uint64 ncr3 = v->vmcb01.ptr->control.ncr3;   // without NP, L2's addresses are L1's
   if (np && nested_npt_root(v, &ncr3) < 0)
     return svm_inject_fault(v, e, 13, 1);   // out of memory: L1 may retry
-  nested_l1_at_vmrun(v);
+  if (nested_l1_at_vmrun(v) < 0)
+    return svm_inject_fault(v, e, 6, 0);
   nested_merge_perm(v);
   nested_prepare_vmcb02(v, ncr3);
   svm_switch_vmcb(v, &n->vmcb02);
@@ -492,7 +496,7 @@ static int l1_wants_io(struct vcpu *v, uint64 info1)
   // LAB 9 STUB
   // // LAB 9: (D) 1 if L1's IOPM (vmcb12's IOPM_BASE_PA) has the bit of any port this access touches:
   // // EXITINFO1 gives the port and the size (§15.10.2); l1_map_bit reads one bit of L1's map.
-  // (void)v, (void)info1;
+  // (void)v, (void)info1, (void)l1_map_bit;
   // static int told;
   // if (!told++)
   //   lab_missing(9, "l1_wants_io");
