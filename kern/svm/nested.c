@@ -787,6 +787,16 @@ int nested_exit(struct vcpu *v, struct vm_exit *e)
   struct vmcb_control *c = &v->vmcb->control;
   uint64 code = c->exitcode;
   n->run_pending = 0;
+  // QEMU 7.2 reports a virtual interrupt (L1's V_IRQ for L2) whose delivery
+  // an exit cut short as an exception (type 3) in EXITINTINFO; an exception
+  // vector is below 32 (§15.20), so a type-3 event with a higher vector is
+  // that interrupt. Given back as an exception, the next VMRUN fails.
+  if ((c->exitintinfo & SVM_EVTINJ_VALID) && (c->exitintinfo & SVM_EVTINJ_TYPE_MASK) == SVM_EVTINJ_TYPE_EXEPT &&
+      (c->exitintinfo & 0xFF) >= 32) {
+    c->exitintinfo = (c->exitintinfo & ~(SVM_EVTINJ_TYPE_MASK | SVM_EVTINJ_VALID_ERR)) | SVM_EVTINJ_TYPE_INTR;
+    if (c->eventinj & SVM_EVTINJ_VALID)
+      c->eventinj = c->exitintinfo;
+  }
   // An injected software interrupt whose delivery this exit interrupted
   // (§15.20: EXITINTINFO) goes in again, as any other event would; if the
   // exit is L1's it sees it in EXITINTINFO instead (nested_vmexit).
