@@ -23,6 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCH = os.path.join(ROOT, "tests", "arch")
 DEBUG_EXIT = ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
 GUEST_MB = 128
+# Extra `vmm` flags by kernel: nsvm is an L1 hypervisor and needs nested SVM.
+VMM_FLAGS = {"nsvm": "-N "}
 
 
 def timeout_scale():
@@ -74,7 +76,8 @@ def in_vmm(args, name, cpus):
     """Several vcpus: -V N, and svmlab itself on 2 CPUs, so that vcpu threads
     run in parallel and IPIs need kicks."""
     b = args.build_dir
-    cmd = "test=vmm -A -M %d%s -k arch-%s.bin" % (GUEST_MB, " -V %d" % cpus if cpus > 1 else "", name)
+    cmd = "test=vmm -A %s-M %d%s -k arch-%s.bin" % (VMM_FLAGS.get(name, ""), GUEST_MB,
+                                                   " -V %d" % cpus if cpus > 1 else "", name)
     argv = [args.qemu, "-accel", "tcg", "-cpu", "max", "-smp", "2" if cpus > 1 else "1", "-m", "512M", "-no-reboot",
             "-display", "none", "-nodefaults", "-serial", "stdio", "-kernel", os.path.join(b, "kernel.bin"),
             "-initrd", os.path.join(b, "initrd.tar"), "-append", cmd] + DEBUG_EXIT

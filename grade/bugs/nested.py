@@ -168,6 +168,51 @@ bug("exitcode_not_saved",
     edits=[(N, "  c12->exitcode = c->exitcode;\n", "")],
     tests=T)
 
+# ---- D: L1's permission maps (l1_wants_io, l1_wants_msr) --------------------
+
+D = ["nested/nsvm_differential"]
+
+bug("iopm_word_dword_swapped",
+    "decodes EXITINFO1's size bits the wrong way round (SZ16 is bit 5, SZ32 bit 6, §15.10.2): a word "
+    "access checks four ports, a dword two",
+    edits=[(N, "size = (info1 & 0x10) ? 1 : (info1 & 0x20) ? 2 : 4;", "size = (info1 & 0x10) ? 1 : (info1 & 0x20) ? 4 : 2;")],
+    tests=D)
+
+bug("msrpm_third_range_missing",
+    "knows two MSRPM ranges: C001_0000h-C001_1FFFh (VM_CR, VM_HSAVE_PA...) always exit to L1",
+    edits=[(N, "  else if (msr >= 0xC0010000 && msr <= 0xC0011FFF)\n    off = 0x1000;\n", "")],
+    tests=D)
+
+bug("msrpm_second_range_at_0x400",
+    "puts the second MSR range at byte 0x400 of the MSRPM instead of 0x800 (2 bits per MSR, 8K MSRs: 2 KiB "
+    "a range)",
+    edits=[(N, "    off = 0x800;\n", "    off = 0x400;\n")],
+    tests=D)
+
+bug("msrpm_index_unmasked",
+    "indexes a range by the whole MSR number instead of its offset in the range",
+    edits=[(N, "(uint64)(msr & 0x1FFF) * 2 + (write ? 1 : 0);", "(uint64)msr * 2 + (write ? 1 : 0);")],
+    tests=D)
+
+# ---- E: L1's state around the nested VMRUN and #VMEXIT ------------------------
+
+bug("l1_cr2_not_updated",
+    "gives L1 back the CR2 it had at VMRUN: #VMEXIT does not restore CR2, L1 sees L2's last page fault "
+    "address (§15.6)",
+    edits=[(N, "  v01->save.cr2 = v02->save.cr2;\n", "")],
+    tests=D)
+
+bug("l1_dr7_not_reset",
+    "leaves L1's DR7 as it was at VMRUN: #VMEXIT resets it to 0x400 (§15.6)",
+    edits=[(N, "  v01->save.dr7 = DR7_RESET;\n", "")],
+    tests=D)
+
+bug("l1_vmload_state_lost",
+    "gives L1 back the FS/GS/TR/SYSCALL state it had at VMRUN: the CPU does not switch the VMLOAD state "
+    "at #VMEXIT, L1 finds what L2 left (§15.5.2)",
+    edits=[(N, "  nested_copy_vmload_state(&v01->save, &v02->save);   // L2 may have changed it (no VMLOAD exits)\n", "")],
+    tests=T + D)
+
 # ---- correct variants ---------------------------------------------------------
 
 variant("iopm_one_read",
@@ -196,3 +241,43 @@ variant("exc_switch_order",
                 "    return (c12->intercepts[INTERCEPT_WORD_EXC] >> (code - SVM_EXIT_EXCP_BASE)) & 1;\n"
                 "  if (code <= 0x1F)   // CR reads 0-15, writes 16-31: one bit each\n")],
         tests=T)
+
+variant("msrpm_range_table",
+        "finds the MSRPM range in a table of first MSRs and computes the byte and bit of the MSR separately",
+        edits=[(N, "  uint64 base = v->nested->vmcb12->control.msrpm_base_pa, off;\n"
+                   "  if (msr <= 0x1FFF)\n"
+                   "    off = 0;\n"
+                   "  else if (msr >= 0xC0000000 && msr <= 0xC0001FFF)\n"
+                   "    off = 0x800;\n"
+                   "  else if (msr >= 0xC0010000 && msr <= 0xC0011FFF)\n"
+                   "    off = 0x1000;\n"
+                   "  else\n"
+                   "    return 1;\n"
+                   "  uint64 bit = off * 8 + (uint64)(msr & 0x1FFF) * 2 + (write ? 1 : 0);\n"
+                   "  return l1_map_bit(v, base, bit);\n",
+                "  static const uint32 first[3] = {0, 0xC0000000, 0xC0010000};\n"
+                "  uint64 base = v->nested->vmcb12->control.msrpm_base_pa;\n"
+                "  for (int r = 0; r < 3; r++) {\n"
+                "    uint32 i = msr - first[r];\n"
+                "    if (i <= 0x1FFF)\n"
+                "      return l1_map_bit(v, base, (uint64)(r * 0x800 + i / 4) * 8 + (i % 4) * 2 + (write != 0));\n"
+                "  }\n"
+                "  return 1;\n")],
+        tests=T + D)
+
+variant("l1_after_vmexit_reordered",
+        "resets CPL and DR7 first, then copies the VMLOAD state and CR2, and clears EVENTINJ through the control "
+        "area pointer",
+        edits=[(N, "  nested_copy_vmload_state(&v01->save, &v02->save);   // L2 may have changed it (no VMLOAD exits)\n"
+                   "  v01->save.cr2 = v02->save.cr2;\n"
+                   "  v01->save.dr7 = DR7_RESET;\n"
+                   "  v01->save.cpl = 0;\n"
+                   "  v01->control.eventinj = 0;\n",
+                "  struct vmcb_save *s1 = &v01->save;\n"
+                "  struct vmcb_control *c1 = &v01->control;\n"
+                "  s1->cpl = 0;\n"
+                "  s1->dr7 = 0x400;\n"
+                "  nested_copy_vmload_state(s1, &v02->save);\n"
+                "  s1->cr2 = v02->save.cr2;\n"
+                "  c1->eventinj = 0;\n")],
+        tests=T + D)

@@ -23,14 +23,15 @@
 #include "defs.h"
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
+#include "svm/nested.h"
 #include "../lib/string.h"
 
 #define CR0_RESERVED 0xFFFFFFFF00000000UL
 
 // Decodes the CR0 write at RIP (guestmem.c fetches it): *val = the new CR0,
-// *len = its length. 0, or -1 for anything but MOV to CR0, CLTS and
-// register LMSW.
-static int decode(struct vcpu *v, uint64 *val, uint32 *len)
+// *len = its length, *clts = whether it is CLTS. 0, or -1 for anything but
+// MOV to CR0, CLTS and register LMSW.
+static int decode(struct vcpu *v, uint64 *val, uint32 *len, int *clts)
 {
   struct svm_insn d;
   uint64 cr0 = v->vmcb->save.cr0;
@@ -46,6 +47,7 @@ static int decode(struct vcpu *v, uint64 *val, uint32 *len)
     return -1;
   }
   *len = d.len;
+  *clts = d.op == 0x06;
   return 0;
 }
 
@@ -84,8 +86,12 @@ int cr0_write_interception(struct vcpu *v, struct vm_exit *e)
   struct vmcb_save *s = &v->vmcb->save;
   uint64 val;
   uint32 len;
-  if (decode(v, &val, &len) < 0)
+  int clts;
+  if (decode(v, &val, &len, &clts) < 0)
     return inject_gp(v, e);   // a CR0 write we cannot decode (LMSW from memory) is refused
+  int r = nested_cr0_sel_write(v, e, val, clts);   // lab 9: L2's write, L1's selective intercept
+  if (r >= 0)
+    return r;
   if ((val & CR0_RESERVED) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)) ||
       ((s->efer & EFER_LMA) && !(val & CR0_PG)))
     return inject_gp(v, e);

@@ -117,7 +117,5 @@ void svm_guest_fpu_forget(struct vcpu *v)
 // XSETBV: there is no XSAVE for guests, so it is #UD as on such a CPU.
 int xsetbv_interception(struct vcpu *v, struct vm_exit *e)
 {
-  v->vmcb->control.eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | 6;
-  e->kexits++;
-  return 1;
+  return svm_inject_fault(v, e, 6, 0);
 }

@@ -179,6 +179,9 @@ void svm_set_gpr(struct vcpu *v, int n, uint64 val)
 // when has_err): the intercepted instruction faults, RIP stays on it.
 int svm_inject_fault(struct vcpu *v, struct vm_exit *e, int vec, int has_err)
 {
+  int r = nested_exception_exit(v, e, vec, 0);   // lab 9: L2's exception, and L1 intercepts it
+  if (r >= 0)
+    return r;
   v->vmcb->control.eventinj =
       SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | vec | (has_err ? SVM_EVTINJ_VALID_ERR : 0);
   e->kexits++;

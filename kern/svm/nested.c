@@ -409,6 +409,26 @@ static int nested_vmrun_invalid(struct vcpu *v, struct vm_exit *e, const char *w
   return svm_emulated(v, e, LEN_SVM_INSN);
 }
 
+// L1's state while L2 runs is vmcb01 itself, the kernel's host save area
+// (§15.30.4 leaves its format to the processor): VMRUN has only to record
+// where L1 resumes, the instruction after VMRUN (§15.5.1). 0, or -1 if not
+// done (the VMRUN then raises #UD rather than being re-run for ever).
+static int nested_l1_at_vmrun(struct vcpu *v)
+{
+  // LAB 9 BEGIN
+  v->vmcb->save.rip += LEN_SVM_INSN;
+  return 0;
+  // LAB 9 STUB
+  // // LAB 9: (E) L1 will resume here at the #VMEXIT: record in vmcb01 where that is (§15.5.1 "the
+  // // host save area's RIP is that of the instruction after VMRUN"; VMRUN is 3 bytes, LEN_SVM_INSN).
+  // (void)v;
+  // static int told;
+  // if (!told++)
+  //   lab_missing(9, "nested_l1_at_vmrun");
+  // return -1;
+  // LAB 9 END
+}
+
 // L1's VMRUN (KVM nested_svm_vmrun, enter_svm_guest_mode).
 int nested_vmrun(struct vcpu *v, struct vm_exit *e)
 {
@@ -435,12 +455,14 @@ int nested_vmrun(struct vcpu *v, struct vm_exit *e)
   uint64 ncr3 = v->vmcb01.ptr->control.ncr3;   // without NP, L2's addresses are L1's
   if (np && nested_npt_root(v, &ncr3) < 0)
     return svm_inject_fault(v, e, 13, 1);   // out of memory: L1 may retry
-  v->vmcb->save.rip += LEN_SVM_INSN;        // where L1 resumes at the #VMEXIT
+  if (nested_l1_at_vmrun(v) < 0)
+    return svm_inject_fault(v, e, 6, 0);
   nested_merge_perm(v);
   nested_prepare_vmcb02(v, ncr3);
   svm_switch_vmcb(v, &n->vmcb02);
   n->guest_mode = 1;
   n->run_pending = 1;                       // L2 enters before any event of L1's can exit it
+  n->db_trap_pending = 0;
   n->gif = 1;                               // VMRUN sets GIF (§15.5.1)
   n->nvmruns++;
   e->kexits++;
@@ -464,18 +486,29 @@ static int l1_map_bit(struct vcpu *v, uint64 base, uint64 bit)
 // the ports it touches (§15.10.1).
 static int l1_wants_io(struct vcpu *v, uint64 info1)
 {
+  // LAB 9 BEGIN
   uint64 base = v->nested->vmcb12->control.iopm_base_pa;
   uint32 port = info1 >> 16, size = (info1 & 0x10) ? 1 : (info1 & 0x20) ? 2 : 4;
   for (uint32 i = 0; i < size; i++)
     if (l1_map_bit(v, base, (uint64)port + i))
       return 1;
   return 0;
+  // LAB 9 STUB
+  // // LAB 9: (D) 1 if L1's IOPM (vmcb12's IOPM_BASE_PA) has the bit of any port this access touches:
+  // // EXITINFO1 gives the port and the size (§15.10.2); l1_map_bit reads one bit of L1's map.
+  // (void)v, (void)info1, (void)l1_map_bit;
+  // static int told;
+  // if (!told++)
+  //   lab_missing(9, "l1_wants_io");
+  // return 1;
+  // LAB 9 END
 }
 
 // 1 if L1's MSRPM intercepts this RDMSR/WRMSR (§15.11): two bits per MSR,
 // read then write, in three 2 KiB ranges; other MSRs always exit.
 static int l1_wants_msr(struct vcpu *v, uint32 msr, int write)
 {
+  // LAB 9 BEGIN
   uint64 base = v->nested->vmcb12->control.msrpm_base_pa, off;
   if (msr <= 0x1FFF)
     off = 0;
@@ -487,6 +520,15 @@ static int l1_wants_msr(struct vcpu *v, uint32 msr, int write)
     return 1;
   uint64 bit = off * 8 + (uint64)(msr & 0x1FFF) * 2 + (write ? 1 : 0);
   return l1_map_bit(v, base, bit);
+  // LAB 9 STUB
+  // // LAB 9: (D) 1 if L1's MSRPM (vmcb12's MSRPM_BASE_PA) intercepts this RDMSR (write 0) or WRMSR
+  // // (write 1) of msr (§15.11); an MSR outside the map's ranges always exits.
+  // (void)v, (void)msr, (void)write;
+  // static int told;
+  // if (!told++)
+  //   lab_missing(9, "l1_wants_msr");
+  // return 1;
+  // LAB 9 END
 }
 
 // Whether L1 asked for the exit in vmcb02 (KVM nested_svm_exit_handled):
@@ -562,6 +604,27 @@ static void nested_vmexit_copy(struct vmcb *v12, const struct vmcb *v02)
   // LAB 9 END
 }
 
+// What L1 finds when its VMRUN ends in a #VMEXIT (§15.6; KVM
+// nested_svm_vmexit, second half): its registers are vmcb01's as VMRUN left
+// them, except what the CPU does not switch back.
+static void nested_l1_after_vmexit(struct vmcb *v01, const struct vmcb *v02)
+{
+  // LAB 9 BEGIN
+  nested_copy_vmload_state(&v01->save, &v02->save);   // L2 may have changed it (no VMLOAD exits)
+  v01->save.cr2 = v02->save.cr2;
+  v01->save.dr7 = DR7_RESET;
+  v01->save.cpl = 0;
+  v01->control.eventinj = 0;
+  // LAB 9 STUB
+  // // LAB 9: (E) #VMEXIT does not restore everything: the VMLOAD state and CR2 stay as L2 left them,
+  // // DR7 is reset (DR7_RESET), CPL is 0, and nothing waits in vmcb01's EVENTINJ (§15.6, §15.5.2).
+  // (void)v01, (void)v02;
+  // static int told;
+  // if (!told++)
+  //   lab_missing(9, "nested_l1_after_vmexit");
+  // LAB 9 END
+}
+
 // Reflects the exit in vmcb02 to L1 (KVM nested_svm_vmexit): vmcb12 gets L2's
 // state and the exit, L1 resumes after its VMRUN with the state vmcb01 kept
 // (§15.6: segments, descriptor tables, RFLAGS, EFER, CR0/3/4, RSP, RAX, RIP
@@ -571,11 +634,7 @@ int nested_vmexit(struct vcpu *v)
   struct nested_svm *n = v->nested;
   struct vmcb *v02 = n->vmcb02.ptr, *v01 = v->vmcb01.ptr;
   nested_vmexit_copy(n->vmcb12, v02);
-  nested_copy_vmload_state(&v01->save, &v02->save);   // L2 may have changed it (no VMLOAD exits)
-  v01->save.cr2 = v02->save.cr2;
-  v01->save.dr7 = DR7_RESET;
-  v01->save.cpl = 0;
-  v01->control.eventinj = 0;
+  nested_l1_after_vmexit(v01, v02);
   svm_switch_vmcb(v, &v->vmcb01);
   v->asid = v01->control.asid;
   vmcb_mark_all_dirty(v01);
@@ -606,7 +665,7 @@ static void nested_synth_exit(struct vcpu *v, uint64 code)
 // Before entering L2 (0, or -ENOMEM): an interrupt or NMI for L1 becomes the exit L1 asked
 // for, if L1 would take it now (with V_INTR_MASKING, L1's IF at its VMRUN
 // decides, else L2's IF, §15.21.1); otherwise it waits (nested_blocks_irq).
-int nested_check_events(struct vcpu *v)
+static int nested_events(struct vcpu *v)
 {
   if (!nested_guest_mode(v))
     return 0;
@@ -619,6 +678,11 @@ int nested_check_events(struct vcpu *v)
       return -ENOMEM;
     v->vmcb->control.ncr3 = root;
     vmcb_mark_all_dirty(v->vmcb);
+  }
+  if (v->nested->db_trap_pending) {   // L2's own #DB trap, L1's exit (nested_db_trap)
+    v->nested->db_trap_pending = 0;
+    nested_synth_exit(v, SVM_EXIT_EXCP_BASE + 1);
+    return 0;
   }
   // The VMRUN that entered L2 completes first: its EVENTINJ is delivered,
   // then a pending interrupt is recognized at L2's first instruction
@@ -638,6 +702,82 @@ int nested_check_events(struct vcpu *v)
   return 0;
 }
 
+// An exception L0 raises in L2 on the CPU's behalf (an instruction it
+// emulated or refused): an exception of L2's like any other, so L1 gets it
+// as an exit if its exception bitmap asks for the vector (§15.12; KVM
+// nested_svm_check_exception). -1: L1 does not want it, inject it into L2;
+// else the handler's result (1 done, 0 *e filled: vmcb12 gone).
+int nested_exception_exit(struct vcpu *v, struct vm_exit *e, int vec, uint32 err)
+{
+  if (!nested_guest_mode(v) || !((v->nested->vmcb12->control.intercepts[INTERCEPT_WORD_EXC] >> vec) & 1))
+    return -1;
+  struct vmcb_control *c = &v->vmcb->control;
+  c->exitcode = SVM_EXIT_EXCP_BASE + vec;
+  c->exitinfo1 = err;
+  c->exitinfo2 = c->exitintinfo = 0;
+  c->eventinj = 0;
+  e->kexits++;
+  if (nested_vmexit(v) == 0)
+    return 1;
+  svm_exit_record(v, e, VM_EXIT_SHUTDOWN);
+  v->dead = 1;
+  return 0;
+}
+
+// L0 finished an instruction of L2's with TF set (or an I/O breakpoint hit,
+// step.c): the #DB trap is L2's exception; if L1 intercepts #DB it gets the
+// exit instead of L2 getting the event, after DR6 took the bits (AMD updates
+// DR6 before an intercepted #DB exits; KVM does the same,
+// nested_svm_inject_exception_vmexit). The exit is made before L2's next
+// entry (nested_check_events). 1 if so.
+int nested_db_trap(struct vcpu *v, uint64 dr6_bits)
+{
+  if (!nested_guest_mode(v) || !((v->nested->vmcb12->control.intercepts[INTERCEPT_WORD_EXC] >> 1) & 1))
+    return 0;
+  v->vmcb->save.dr6 |= dr6_bits;
+  v->nested->db_trap_pending = 1;
+  return 1;
+}
+
+// L2 writes CR0 and L0 took the exit for its own reasons (cr0.c's guard):
+// if L1 asked for the selective CR0 write intercept and the write changes a
+// bit other than TS and MP, it is L1's exit SVM_EXIT_CR0_SEL_WRITE
+// (§15.9.1; CLTS never is; LMSW only its four bits, with PE sticky, as the
+// instruction itself; KVM svm_check_intercept). Checked before the write's
+// own #GP checks: an intercept comes before operand-value exceptions (§15.7).
+// -1: not L1's; else the handler's result.
+int nested_cr0_sel_write(struct vcpu *v, struct vm_exit *e, uint64 val, int clts)
+{
+  if (!nested_guest_mode(v) || clts ||
+      !(v->nested->vmcb12->control.intercepts[INTERCEPT_WORD_MISC1] & INTERCEPT_CR0_SEL) ||
+      !((v->vmcb->save.cr0 ^ val) & ~(uint64)(CR0_TS | CR0_MP)))
+    return -1;
+  struct vmcb_control *c = &v->vmcb->control;
+  c->exitcode = SVM_EXIT_CR0_SEL_WRITE;
+  c->exitinfo1 = c->exitinfo2 = c->exitintinfo = 0;   // no decode assists offered
+  c->eventinj = 0;
+  e->kexits++;
+  if (nested_vmexit(v) == 0)
+    return 1;
+  svm_exit_record(v, e, VM_EXIT_SHUTDOWN);
+  v->dead = 1;
+  return 0;
+}
+
+int nested_check_events(struct vcpu *v)
+{
+  int r = nested_events(v);
+  // The software interrupt L2 is about to be given through EVENTINJ (L1's,
+  // from vmcb12): if an exit of L0's cuts its delivery short, it must be
+  // given again (nested_exit); run.c drops type-4 events from EXITINTINFO
+  // because an INT instruction raises them again, but there is none here.
+  if (nested_guest_mode(v)) {
+    uint64 inj = v->vmcb->control.eventinj;
+    v->nested->entry_soft = (inj & SVM_EVTINJ_VALID) && (inj & SVM_EVTINJ_TYPE_MASK) == SVM_EVTINJ_TYPE_SOFT ? inj : 0;
+  }
+  return r;
+}
+
 // An exit while L2 runs (after svm_after_exit). 1: done, re-enter (L2, or L1
 // after a reflected exit); 0: *e filled for user space; -1: L0's own
 // handlers take it and L2 resumes.
@@ -647,6 +787,23 @@ int nested_exit(struct vcpu *v, struct vm_exit *e)
   struct vmcb_control *c = &v->vmcb->control;
   uint64 code = c->exitcode;
   n->run_pending = 0;
+  // QEMU 7.2 reports a virtual interrupt (L1's V_IRQ for L2) whose delivery
+  // an exit cut short as an exception (type 3) in EXITINTINFO; an exception
+  // vector is below 32 (§15.20), so a type-3 event with a higher vector is
+  // that interrupt. Given back as an exception, the next VMRUN fails.
+  if ((c->exitintinfo & SVM_EVTINJ_VALID) && (c->exitintinfo & SVM_EVTINJ_TYPE_MASK) == SVM_EVTINJ_TYPE_EXEPT &&
+      (c->exitintinfo & 0xFF) >= 32) {
+    c->exitintinfo = (c->exitintinfo & ~(SVM_EVTINJ_TYPE_MASK | SVM_EVTINJ_VALID_ERR)) | SVM_EVTINJ_TYPE_INTR;
+    if (c->eventinj & SVM_EVTINJ_VALID)
+      c->eventinj = c->exitintinfo;
+  }
+  // An injected software interrupt whose delivery this exit interrupted
+  // (§15.20: EXITINTINFO) goes in again, as any other event would; if the
+  // exit is L1's it sees it in EXITINTINFO instead (nested_vmexit).
+  if (n->entry_soft && (c->exitintinfo & SVM_EVTINJ_VALID) && !(c->eventinj & SVM_EVTINJ_VALID) &&
+      (c->exitintinfo & 0x7FF) == (n->entry_soft & 0x7FF))
+    c->eventinj = c->exitintinfo;
+  n->entry_soft = 0;
   if (SVM_EXIT_IS_INVALID(code)) {
     // The CPU refused vmcb02 although vmcb12 passed vmcb_check: QEMU 7.2
     // refuses a few states the APM allows (EFER.LMSLE, an injected exception

@@ -27,6 +27,8 @@ struct nested_svm {
   struct npt shadow;
   int shadow_ready;          // shadow holds a root
   int shadow_stale;          // drop it before the next entry (L0 unmapped VM memory)
+  uint64 entry_soft;         // a software interrupt vmcb02's EVENTINJ held at entry (nested_exit)
+  int db_trap_pending;        // a #DB trap of L2's that L0 made (step.c) and L1 intercepts
   uint32 last_asid12;        // vmcb12 ASID and nCR3 of the previous VMRUN: a change
   uint64 last_ncr3_12;       //   flushes L2's translations
   // counters (vmm -s through the exit record's nested fields)
@@ -49,6 +51,9 @@ int nested_check_events(struct vcpu *v);              // before entry: L1's even
 int nested_exit(struct vcpu *v, struct vm_exit *e);   // L2 exit: 1 re-enter, 0 user, -1 L0's handlers
 void nested_tlb_flush_all(struct vcpu *v);            // L0's NPT lost entries
 int nested_vmexit(struct vcpu *v);                    // reflect vmcb02's exit to L1; -1: vmcb12 gone
+int nested_exception_exit(struct vcpu *v, struct vm_exit *e, int vec, uint32 err);   // -1: not L1's
+int nested_db_trap(struct vcpu *v, uint64 dr6_bits);   // 1: L1's #DB exit comes before L2 runs
+int nested_cr0_sel_write(struct vcpu *v, struct vm_exit *e, uint64 val, int clts);   // -1: not L1's
 void nested_copy_vmload_state(struct vmcb_save *to, const struct vmcb_save *from);
 int nested_gpa_read(struct vcpu *v, uint64 gpa, void *dst, uint64 n);   // L1 GPA (L0 NPT)
 int nested_gpa_write(struct vcpu *v, uint64 gpa, const void *src, uint64 n);

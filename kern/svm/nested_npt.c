@@ -30,6 +30,8 @@
 #define NPF_ID    (1UL << 4)    //   instruction fetch
 #define NPF_FINAL (3UL << 32)   //   bit 32 final address, bit 33 guest table walk
 #define NPT_ADDR  0x000FFFFFFFFFF000UL
+#define NPT_ACCESSED (1UL << 5)  // L1's entries: accessed, dirty (leaf)
+#define NPT_DIRTY    (1UL << 6)
 
 void nested_npt_drop(struct vcpu *v)
 {
@@ -57,15 +59,21 @@ int nested_npt_root(struct vcpu *v, uint64 *ncr3)
 
 // Walks L1's 4-level table for gpa2. 0 with *gpa1 and the accumulated
 // permissions (*w, *nx), or the NPF error bits L1 must see (P if the
-// missing right was on present entries, RSVD for a reserved bit).
-static int walk_l1(struct vcpu *v, uint64 gpa2, uint64 *gpa1, int *w, int *nx, uint64 *err)
+// missing right was on present entries, RSVD for a reserved bit). With
+// access (an NPF's EXITINFO1; 0: a look-up with no side effects), the walk
+// sets the accessed bit of each entry it used and, for a write, the dirty
+// bit of the leaf, in L1's table, as the CPU's nested walk does (§15.25.5;
+// a page whose leaf is not dirty is shadowed read-only, so that the first
+// write faults here and sets D); *dirty says whether the leaf is dirty now.
+static int walk_l1(struct vcpu *v, uint64 gpa2, uint64 access, uint64 *gpa1, int *w, int *nx, int *dirty,
+                   uint64 *err)
 {
   uint64 table = v->nested->vmcb12->control.ncr3 & NPT_ADDR;
   int nxe = (v->vmcb01.ptr->save.efer & EFER_NXE) != 0;
-  *w = 1, *nx = 0, *err = 0;
+  *w = 1, *nx = 0, *err = 0, *dirty = 0;
   for (int level = 3; level >= 0; level--) {
-    uint64 ent;
-    if (nested_gpa_read(v, table + PX(level, gpa2) * 8, &ent, 8) < 0 || !(ent & PTE_P))
+    uint64 ent, at = table + PX(level, gpa2) * 8;
+    if (nested_gpa_read(v, at, &ent, 8) < 0 || !(ent & PTE_P))
       return -1;   // not present: P clear
     if ((ent & PTE_NX) && !nxe) {
       *err = NPF_P | NPF_RSVD;
@@ -78,9 +86,16 @@ static int walk_l1(struct vcpu *v, uint64 gpa2, uint64 *gpa1, int *w, int *nx, u
       return -1;
     }
     int leaf = level == 0 || ((level == 1 || level == 2) && (ent & PTE_PS));
+    int allowed = !leaf || !(((access & NPF_W) && !*w) || ((access & NPF_ID) && *nx));
+    if (access && allowed) {
+      uint64 want = ent | NPT_ACCESSED | (leaf && (access & NPF_W) ? NPT_DIRTY : 0);
+      if (want != ent && nested_gpa_write(v, at, &want, 8) == 0)
+        ent = want;   // a table L1 cannot write keeps its bits (L0 maps it read-only)
+    }
     if (leaf) {
       uint64 span = 1UL << (12 + 9 * level);
       *gpa1 = ((ent & NPT_ADDR) & ~(span - 1)) | (gpa2 & (span - 1));
+      *dirty = (ent & NPT_DIRTY) != 0;
       return 0;
     }
     table = ent & NPT_ADDR;
@@ -92,9 +107,9 @@ static int walk_l1(struct vcpu *v, uint64 gpa2, uint64 *gpa1, int *w, int *nx, u
 // L2's memory for the kernel's own instruction emulation).
 int nested_l2_to_l1(struct vcpu *v, uint64 gpa2, uint64 *gpa1)
 {
-  int w, nx;
+  int w, nx, dirty;
   uint64 err;
-  return walk_l1(v, gpa2, gpa1, &w, &nx, &err);
+  return walk_l1(v, gpa2, 0, gpa1, &w, &nx, &dirty, &err);
 }
 
 // An NPF of vmcb02 (v->vmcb) with L1's nested paging on. 1: the shadow now
@@ -105,8 +120,8 @@ int nested_npt_fault(struct vcpu *v, struct vm_exit *e)
   struct nested_svm *n = v->nested;
   struct vmcb_control *c = &v->vmcb->control;
   uint64 gpa2 = c->exitinfo2, access = c->exitinfo1, gpa1, err, hpa, perm0;
-  int w, nx;
-  int r = walk_l1(v, gpa2, &gpa1, &w, &nx, &err);
+  int w, nx, dirty;
+  int r = walk_l1(v, gpa2, access | NPF_U, &gpa1, &w, &nx, &dirty, &err);
   if (r == 0 && (((access & NPF_W) && !w) || ((access & NPF_ID) && nx)))
     r = -1, err = NPF_P;   // present, but the right is missing
   if (r < 0) {
@@ -127,7 +142,7 @@ int nested_npt_fault(struct vcpu *v, struct vm_exit *e)
     c->ncr3 = root;
     vmcb_mark_all_dirty(v->vmcb);
   }
-  uint64 perm = (w && (perm0 & NPT_W) ? NPT_W : 0) | (nx || (perm0 & NPT_NX) ? NPT_NX : 0);
+  uint64 perm = (w && dirty && (perm0 & NPT_W) ? NPT_W : 0) | (nx || (perm0 & NPT_NX) ? NPT_NX : 0);
   uint64 page2 = gpa2 & ~(uint64)(PGSIZE - 1);
   uint64 old, oldperm;
   int had = npt_lookup(&n->shadow, page2, &old, &oldperm) == 0;

@@ -305,9 +305,7 @@ static int efer_msr(struct vcpu *v, int write, struct vm_exit *e)
     uint64 cur = s->efer | (v->lme_pending ? EFER_LME : 0);
     if ((val & ~EFER_GUEST_BITS) || (((val ^ cur) & EFER_LME) && (s->cr0 & CR0_PG)) ||
         nested_efer_svme(v, 1, val) < 0) {   // lab 9: SVME is the guest's when it has SVM
-      v->vmcb->control.eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_VALID_ERR | SVM_EVTINJ_TYPE_EXEPT | 13;
-      e->kexits++;
-      return 1;   // #GP(0), RIP stays on the WRMSR
+      return svm_inject_fault(v, e, 13, 1);   // #GP(0), RIP stays on the WRMSR
     }
     int paging = (s->cr0 & CR0_PG) != 0;
     v->lme_pending = !paging && (val & EFER_LME);

@@ -21,6 +21,7 @@
 #include "defs.h"
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
+#include "svm/nested.h"
 
 #define DR6_BS (1UL << 14)   // single step
 #define EVTINJ_DB (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | 1)
@@ -31,6 +32,8 @@
 static void svm_queue_db_trap(struct vcpu *v, uint64 dr6_bits)
 {
   struct vmcb_control *c = &v->vmcb->control;
+  if (nested_db_trap(v, dr6_bits))   // lab 9: L2's trap, and L1 intercepts #DB
+    return;
   if (c->eventinj & SVM_EVTINJ_VALID) {
     if (v->held_event)
       return;   // only a VMM breaking the ABI gets here: its events stay, the trap is dropped

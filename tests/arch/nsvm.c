@@ -1,0 +1,700 @@
+// Nested SVM, differential: this kernel is an L1 hypervisor. It enables
+// EFER.SVME, sets VM_HSAVE_PA, and runs many seeded random cases of a tiny
+// L2: a vmcb12 that is valid or broken by one rule of APM Vol. 2 §15.5.1
+// (VMRUN's consistency checks), random intercepts (§15.9-15.13: CPUID, HLT,
+// MSRs through a random MSRPM, IN/OUT of all sizes through a random IOPM,
+// exceptions, VMMCALL, INVLPGA, CR/DR accesses, ...) and a random L2
+// instruction sequence. After each #VMEXIT it records the exit code,
+// EXITINFO1/2, EXITINTINFO, the L2 state #VMEXIT saved (§15.6) and L2's
+// general registers, then steps over the instruction and re-enters; at the
+// end of a case, the state #VMEXIT left to L1 (CR2, the VMLOAD MSRs L2 may
+// have written). One line per case: the exit codes and a hash of the rest.
+//
+// On plain QEMU, QEMU's SVM is L0 and the reference; in svmlab (`vmm -N`),
+// svmlab's kernel emulates SVM for this L1 (kern/svm/nested.c). Left out,
+// each for the reason given where it would be generated: states QEMU 7.2
+// checks differently from the APM, L2 instructions whose result comes from
+// the machine itself (RDTSC, CPUID and IN are masked afterwards), HLT and
+// INVLPGA that L1 does not intercept, interrupts.
+#include "rt.h"
+
+const char kernel_name[] = "nsvm";
+
+#define NCASES 400
+#define NPCASES 60   // then with nested paging in vmcb12
+#define MAXEXITS 24
+
+// ---- the VMCB, by offset (APM Vol. 2 Appendix B, tables B-1 and B-2) ----
+#define C_CR_RW     0x000   // u16 CR reads, u16 CR writes
+#define C_DR_RW     0x004
+#define C_EXC       0x008
+#define C_MISC1     0x00C
+#define C_MISC2     0x010
+#define C_IOPM      0x040
+#define C_MSRPM     0x048
+#define C_TSCOFF    0x050
+#define C_ASID      0x058
+#define C_TLBCTL    0x05C
+#define C_INTCTL    0x060
+#define C_INTSTATE  0x068
+#define C_EXITCODE  0x070
+#define C_INFO1     0x078
+#define C_INFO2     0x080
+#define C_EXITINT   0x088
+#define C_NPCTL     0x090
+#define C_EVENTINJ  0x0A8
+#define C_NCR3      0x0B0
+#define C_NRIP      0x0C8
+#define S_ES        0x400   // segments: u16 selector, u16 attrib, u32 limit, u64 base
+#define S_CS        0x410
+#define S_SS        0x420
+#define S_DS        0x430
+#define S_GDTR      0x460
+#define S_IDTR      0x480
+#define S_CPL       0x4CB
+#define S_EFER      0x4D0
+#define S_CR4       0x548
+#define S_CR3       0x550
+#define S_CR0       0x558
+#define S_DR7       0x560
+#define S_DR6       0x568
+#define S_RFLAGS    0x570
+#define S_RIP       0x578
+#define S_RSP       0x5D8
+#define S_RAX       0x5F8
+#define S_CR2       0x640
+#define S_GPAT      0x668
+
+// Intercept bits: vector 3 (misc1) and vector 4 (misc2), §15.9-15.13.
+#define M1_CR0SEL  (1u << 5)
+#define M1_RDTSC   (1u << 14)
+#define M1_PUSHF   (1u << 16)
+#define M1_POPF    (1u << 17)
+#define M1_CPUID   (1u << 18)
+#define M1_INTN    (1u << 21)
+#define M1_INVD    (1u << 22)
+#define M1_PAUSE   (1u << 23)
+#define M1_HLT     (1u << 24)
+#define M1_INVLPG  (1u << 25)
+#define M1_INVLPGA (1u << 26)
+#define M1_IOIO    (1u << 27)
+#define M1_MSR     (1u << 28)
+#define M2_VMRUN   (1u << 0)
+#define M2_VMMCALL (1u << 1)
+#define M2_ICEBP   (1u << 8)
+#define M2_WBINVD  (1u << 9)
+
+#define EXIT_INVALID 0xFFFFFFFFu   // -1; QEMU 7.2 stores it as 32 bits (platform: compare the low half)
+#define EXIT_VMRUN   0x80
+#define EFER_MSR     0xC0000080
+#define HSAVE_MSR    0xC0010117
+
+static u8 vmcb[4096] __attribute__((aligned(4096)));
+static u8 hsave[4096] __attribute__((aligned(4096)));
+static u8 iopm[12288] __attribute__((aligned(4096)));
+static u8 msrpm[8192] __attribute__((aligned(4096)));
+static u8 l2code[4096] __attribute__((aligned(4096)));
+static u8 l2stubs[256 * 8] __attribute__((aligned(4096)));
+static u64 l2idt[512] __attribute__((aligned(4096)));
+static u8 l2stack[4096] __attribute__((aligned(4096)));
+static u8 l2data[64 * 4096] __attribute__((aligned(4096)));
+// L1's nested page table for the NP cases: identity for 0-4 GiB, 4 KiB
+// pages for the first 4 MiB (all of this kernel), 2 MiB pages above.
+static u64 npml4[512] __attribute__((aligned(4096)));
+static u64 npdpt[512] __attribute__((aligned(4096)));
+static u64 npd[4][512] __attribute__((aligned(4096)));
+static u64 npt[2][512] __attribute__((aligned(4096)));
+#define NP_A (1UL << 5)
+#define NP_D (1UL << 6)
+
+#define F8(o)  (*(u8 *)(vmcb + (o)))
+#define F16(o) (*(u16 *)(vmcb + (o)))
+#define F32(o) (*(u32 *)(vmcb + (o)))
+#define F64(o) (*(u64 *)(vmcb + (o)))
+
+// L2's general registers other than RAX and RSP, which VMRUN and #VMEXIT
+// leave alone (§15.5.1): the wrapper below loads and saves them.
+struct gprs { u64 unused, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15; };
+static struct gprs g2;
+void nsvm_vmrun(u64 vmcb_pa, struct gprs *g);
+asm(".text\n.globl nsvm_vmrun\nnsvm_vmrun:\n"
+    "  push %rbx; push %rbp; push %r12; push %r13; push %r14; push %r15\n"
+    "  push %rsi\n  push %rdi\n  mov %rsi, %rax\n"
+    "  mov 8(%rax), %rbx; mov 16(%rax), %rcx; mov 24(%rax), %rdx; mov 32(%rax), %rsi\n"
+    "  mov 40(%rax), %rdi; mov 48(%rax), %rbp; mov 56(%rax), %r8; mov 64(%rax), %r9\n"
+    "  mov 72(%rax), %r10; mov 80(%rax), %r11; mov 88(%rax), %r12; mov 96(%rax), %r13\n"
+    "  mov 104(%rax), %r14; mov 112(%rax), %r15\n"
+    "  pop %rax\n  vmrun\n"   // host RAX, RSP come back at #VMEXIT; the rest are L2's
+    "  mov (%rsp), %rax\n"
+    "  mov %rbx, 8(%rax); mov %rcx, 16(%rax); mov %rdx, 24(%rax); mov %rsi, 32(%rax)\n"
+    "  mov %rdi, 40(%rax); mov %rbp, 48(%rax); mov %r8, 56(%rax); mov %r9, 64(%rax)\n"
+    "  mov %r10, 72(%rax); mov %r11, 80(%rax); mov %r12, 88(%rax); mov %r13, 96(%rax)\n"
+    "  mov %r14, 104(%rax); mov %r15, 112(%rax)\n"
+    "  pop %rsi\n  pop %r15; pop %r14; pop %r13; pop %r12; pop %rbp; pop %rbx\n  ret\n");
+
+// ---- seeded randomness, hashing ----
+static u64 rng;
+static u32 rnd(void)
+{
+  rng = rng * 6364136223846793005UL + 1442695040888963407UL;
+  return rng >> 33;
+}
+static int chance(int n) { return rnd() % n == 0; }
+
+static u64 hash;
+static void mix(u64 v)
+{
+  for (int i = 0; i < 8; i++, v >>= 8)
+    hash = (hash ^ (v & 0xFF)) * 0x100000001B3UL;
+}
+
+// ---- L2's code: instructions recorded so L1 can step over them ----
+static int pos, ninsn;
+static u16 insn_at[400];
+static u8 insn_len[400];
+
+static void emit(const u8 *b, int n)
+{
+  insn_at[ninsn] = pos, insn_len[ninsn++] = n;
+  for (int i = 0; i < n; i++)
+    l2code[pos++] = b[i];
+}
+#define EMIT(...) do { static const u8 _b[] = {__VA_ARGS__}; emit(_b, sizeof _b); } while (0)
+
+static void emit_imm32(u8 op, u32 imm)   // B8+r: mov r32, imm32
+{
+  u8 b[5] = {op, imm, imm >> 8, imm >> 16, imm >> 24};
+  emit(b, 5);
+}
+
+static void emit_movabs(int reg, u64 imm)   // REX.W (+B) B8+r imm64
+{
+  u8 b[10] = {0x48 | (reg >= 8), 0xB8 | (reg & 7)};
+  for (int i = 0; i < 8; i++)
+    b[2 + i] = imm >> (8 * i);
+  emit(b, 10);
+}
+
+static void emit_zero_abcd(void)   // results that come from the machine, not from SVM
+{
+  EMIT(0x31, 0xC0);
+  EMIT(0x31, 0xDB);
+  EMIT(0x31, 0xC9);
+  EMIT(0x31, 0xD2);
+}
+
+// MSRs L2 may read and write without L1's intercept: part of the VMLOAD
+// state or the SYSENTER MSRs, the same on both L0s, and any 32-bit value is
+// valid (canonical with EDX = 0).
+static const u32 plain_msrs[] = {0xC0000081, 0xC0000084, 0xC0000102, 0x174, 0x175, 0x176};
+// MSRs outside the MSRPM's three ranges always exit with MSR_PROT (§15.11);
+// without it they reach L0, whose answer differs (TCG reads unknown MSRs as 0).
+static const u32 far_msrs[] = {0x2000, 0x40000000, 0xC0002000, 0xC0012000, 0xC0010000 - 1};
+// Ports no device uses on either L0 (reads all ones, writes dropped): IOPM
+// bits that straddle a byte of the map, and the map's last port plus the
+// bit after it (the IOPM is 12 KiB for that, §15.10.1).
+static const u16 ports[] = {0x2E5, 0x2E6, 0x2E7, 0x2E8, 0x2EC, 0xFFFC, 0xFFFE, 0xFFFF};
+
+static u32 misc1, misc2, excmask;
+
+static void gen_msr(void)
+{
+  u32 msr = (misc1 & M1_MSR) && chance(3) ? far_msrs[rnd() % 5] : plain_msrs[rnd() % 6];
+  int hsave_pa = chance(6);   // in the MSRPM's third range; read only (a write would move L1's)
+  emit_imm32(0xB9, hsave_pa ? HSAVE_MSR : msr);
+  if (hsave_pa || chance(2)) {
+    EMIT(0x0F, 0x32);   // rdmsr
+    return;
+  }
+  emit_imm32(0xB8, rnd());
+  emit_imm32(0xBA, 0);
+  EMIT(0x0F, 0x30);     // wrmsr
+}
+
+static void gen_io(void)
+{
+  u16 port = ports[rnd() % 8];
+  int size = 1 << (rnd() % 3), in = chance(2);
+  u8 p16[4] = {0x66, 0xBA, port, port >> 8};   // mov dx, port
+  emit(p16, 4);
+  static const u8 op[2][3] = {{0xEE, 0xEF, 0xEF}, {0xEC, 0xED, 0xED}};   // out/in (dx), al/ax/eax
+  u8 b[2] = {0x66, op[in][size >> 1]};
+  size == 2 ? emit(b, 2) : emit(b + 1, 1);
+  if (in)
+    EMIT(0x31, 0xC0);   // the value read is the L0's device model's, not SVM's
+}
+
+static void gen_one(void)
+{
+  switch (rnd() % 22) {
+  case 0:
+    emit_imm32(0xB8, chance(2) ? 0 : 0x80000001);
+    EMIT(0x0F, 0xA2);   // cpuid: L0's answer is the VMM's own table, zeroed after
+    emit_zero_abcd();
+    break;
+  case 1:
+    // HLT that L1 does not intercept halts L2 until an interrupt: none comes here.
+    if (misc1 & M1_HLT)
+      EMIT(0xF4);
+    break;
+  case 2: case 3:
+    gen_msr();
+    break;
+  case 4: case 5:
+    gen_io();
+    break;
+  case 6:
+    EMIT(0x0F, 0x01, 0xD9);   // vmmcall: #UD when not intercepted (§15.7)
+    break;
+  case 7:
+    // INVLPGA that L1 does not intercept runs in L2 on a CPU; svmlab gives L2
+    // no SVM instructions of its own (one level of nesting) and raises #UD.
+    if (misc1 & M1_INVLPGA)
+      EMIT(0x0F, 0x01, 0xDF);
+    break;
+  case 8:
+    EMIT(0x0F, 0x0B);   // ud2
+    break;
+  case 9:
+    EMIT(0xCC);         // int3
+    break;
+  case 10:
+    EMIT(0x31, 0xC9);   // xor ecx, ecx; div ecx: #DE
+    EMIT(0xF7, 0xF1);
+    break;
+  case 11: {            // movabs rax, [above 4 GiB]: not mapped, #PF
+    u64 a = 0x100000000UL + (rnd() & 0xFFFF8);
+    u8 b[10] = {0x48, 0xA1};
+    for (int i = 0; i < 8; i++)
+      b[2 + i] = a >> (8 * i);
+    emit(b, 10);
+    break;
+  }
+  case 12: case 20: {   // mov rax, crN; maybe write it back
+    static const u8 crs[] = {0, 3, 4};
+    u8 n = crs[rnd() % 3];
+    u8 r[3] = {0x0F, 0x20, 0xC0 | n << 3}, w[3] = {0x0F, 0x22, 0xC0 | n << 3};
+    emit(r, 3);
+    if (n == 0 && chance(3)) {   // xor rax, TS or CD: a CR0 write that changes a bit
+      u32 bit = chance(2) ? 1u << 3 : 1u << 30;
+      u8 x[6] = {0x48, 0x35, bit, bit >> 8, bit >> 16, bit >> 24};
+      emit(x, 6);
+      emit(w, 3);
+    } else if (chance(2))
+      emit(w, 3);
+    break;
+  }
+  case 13:
+    if (chance(2)) {
+      EMIT(0x0F, 0x21, 0xF0);   // mov rax, dr6
+      break;
+    }
+    // mov rax, dr7; mov dr7, rax: the same value back (a breakpoint enabled
+    // here would use DR0-DR3, which hold whatever the L0 left there).
+    EMIT(0x0F, 0x21, 0xF8);
+    if (chance(2))
+      EMIT(0x0F, 0x23, 0xF8);
+    break;
+  case 14:
+    switch (rnd() % 3) {
+    case 0: EMIT(0xF3, 0x90); break;   // pause
+    case 1: EMIT(0x0F, 0x09); break;   // wbinvd
+    case 2: EMIT(0x0F, 0x08); break;   // invd
+    }
+    break;
+  case 15:
+    EMIT(0x9C);   // pushfq; popfq
+    EMIT(0x9D);
+    break;
+  case 16:
+    EMIT(0xF1);   // icebp: #DB when not intercepted
+    break;
+  case 17:
+    emit_imm32(0xB8, 0x200000 + (rnd() & 0xFF000));
+    EMIT(0x0F, 0x01, 0x38);   // invlpg [rax]
+    break;
+  case 18: {
+    u8 b[2] = {0xCD, 0x20 + rnd() % 16};   // int n
+    emit(b, 2);
+    break;
+  }
+  case 21: {           // movabs [l2data + page], rax (write) or rax, [..] (read)
+    u64 a = (u64)l2data + (rnd() % 64) * 4096 + (rnd() & 0xFF8);
+    u8 b[10] = {0x48, chance(2) ? 0xA3 : 0xA1};
+    for (int i = 0; i < 8; i++)
+      b[2 + i] = a >> (8 * i);
+    emit(b, 10);
+    break;
+  }
+  case 19:
+    // RDTSC that L1 does not intercept reads the L0's clock.
+    // RDTSCP is left out: QEMU 7.2 checks the RDTSC intercept for it, not
+    // RDTSCP's (§15.9 has a bit of its own).
+    if (misc1 & M1_RDTSC)
+      EMIT(0x0F, 0x31);
+    else {
+      static const int regs[] = {1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+      emit_movabs(regs[rnd() % 14], (u64)rnd() << 32 | rnd());
+    }
+    break;
+  }
+}
+
+static void gen_code(void)
+{
+  pos = ninsn = 0;
+  int n = 1 + rnd() % 10;
+  for (int i = 0; i < n && pos < 3900; i++)
+    gen_one();
+  // The end: vmrun, which L1 always intercepts, with an aligned rAX (QEMU
+  // 7.2 checks rAX for #GP before the intercept, as AMD's CPUs do).
+  EMIT(0x31, 0xC0);
+  EMIT(0x0F, 0x01, 0xD8);
+}
+
+// ---- vmcb12 ----
+extern u64 gdt[];
+static u16 attrib(int sel)   // the VMCB's packed segment attributes (§15.5.1, Appendix B)
+{
+  u64 d = gdt[sel >> 3];
+  return ((d >> 40) & 0xFF) | ((d >> 44) & 0xF00);
+}
+
+static void seg(int off, int sel)
+{
+  F16(off) = sel;
+  F16(off + 2) = attrib(sel);
+  F32(off + 4) = 0xFFFFFFFF;
+  F64(off + 8) = 0;
+}
+
+static void fill_map(u8 *m, int n)
+{
+  int kind = rnd() % 4;   // all clear, all set, random bits (twice as likely)
+  for (int i = 0; i < n; i++)
+    m[i] = kind == 0 ? 0 : kind == 1 ? 0xFF : rnd();
+}
+
+static void random_intercepts(void)
+{
+  static const u32 m1[] = {M1_CR0SEL, M1_RDTSC, M1_PUSHF, M1_POPF, M1_CPUID, M1_INTN, M1_INVD, M1_PAUSE, M1_HLT,
+                           M1_INVLPG, M1_INVLPGA, M1_IOIO, M1_MSR};
+  static const u32 m2[] = {M2_VMMCALL, M2_ICEBP, M2_WBINVD};
+  static const u8 exc[] = {0, 1, 3, 6, 13, 14};
+  misc1 = misc2 = excmask = 0;
+  for (int i = 0; i < 13; i++)
+    misc1 |= chance(2) ? m1[i] : 0;
+  for (int i = 0; i < 3; i++)
+    misc2 |= chance(2) ? m2[i] : 0;
+  for (int i = 0; i < 6; i++)
+    excmask |= chance(2) ? 1u << exc[i] : 0;
+  F32(C_MISC1) = misc1;
+  F32(C_MISC2) = misc2 | M2_VMRUN;
+  F32(C_EXC) = excmask;
+  // CR0/3/4 reads and writes (and the selective CR0 write intercept above:
+  // QEMU 7.2 emulates it for MOV, not for LMSW, which L2 does not run),
+  // DR6/DR7 reads, DR7 writes.
+  F32(C_CR_RW) = rnd() & (0x19 | 0x19 << 16);
+  F32(C_DR_RW) = rnd() & (0xC0 | 0x80 << 16);
+  fill_map(iopm, sizeof iopm);
+  fill_map(msrpm, sizeof msrpm);
+}
+
+static void random_event(void)
+{
+  static const u8 vec[] = {0, 3, 6, 13, 14};
+  if (!chance(8))
+    return;
+  if (chance(3)) {   // type 4: software interrupt
+    F32(C_EVENTINJ) = 1u << 31 | 4 << 8 | (0x20 + rnd() % 16);
+    return;
+  }
+  u8 v = vec[rnd() % 5];
+  int err = v == 13 || v == 14;   // #GP, #PF push an error code (EV, §15.20)
+  F64(C_EVENTINJ) = 1u << 31 | err << 11 | 3 << 8 | v | (u64)(err ? rnd() & 0xFFFF : 0) << 32;
+}
+
+// A valid 64-bit L2 state: L1's own paging and segments, random bits that
+// are legal in every case.
+static void valid_state(u64 cr3)
+{
+  // Fixed bases, not L1's own CR0/CR4/EFER: those differ between the two
+  // L0s (svmlab's VMM starts its guests with CR0.NE set, firmware does not).
+  u64 cr0 = 0x80010031, cr4 = 0x20, efer = 0x500;   // PG WP NE ET PE; PAE; LMA LME
+  struct { u16 limit; u64 base; } __attribute__((packed)) gd;
+  asm volatile("sgdt %0" : "=m"(gd));
+  seg(S_CS, KCODE);
+  seg(S_SS, KDATA);
+  seg(S_DS, KDATA);
+  seg(S_ES, KDATA);
+  F32(S_GDTR + 4) = gd.limit, F64(S_GDTR + 8) = gd.base;
+  F32(S_IDTR + 4) = sizeof l2idt - 1, F64(S_IDTR + 8) = (u64)l2idt;
+  F64(S_CR0) = cr0 | (rnd() & (1 << 1 | 1 << 3 | 1 << 18));   // MP, TS, AM
+  F64(S_CR3) = cr3;
+  F64(S_CR4) = cr4 | (rnd() & (1 << 2 | 1 << 3 | 1 << 7 | 1 << 8 | 1 << 9 | 1 << 10));
+  F64(S_EFER) = efer | 1 << 12 | (rnd() & (1 << 0 | 1 << 11));   // SVME; SCE, NXE
+  // DR6: BD, BS, BT at random; B0-B3 clear: QEMU's single-step #DB clears
+  // stale B0-B3 bits (as the SDM allows), svmlab's emulated step (step.c)
+  // leaves them, and the APM does not settle it for this case.
+  F64(S_DR6) = 0xFFFF0FF0 | (rnd() & 0xE000);
+  F64(S_DR7) = 0x400 | (rnd() & 0x300);
+  F64(S_CR2) = (u64)rnd() << 12;
+  F64(S_RFLAGS) = 2 | (rnd() & 0xCD5);   // CF PF AF ZF SF DF OF; IF and TF clear: no interrupts here
+  F64(S_RIP) = (u64)l2code;
+  F64(S_RSP) = (u64)l2stack + sizeof l2stack - 8 * (rnd() % 8);
+  F64(S_RAX) = (u64)rnd() << 32 | rnd();
+  F64(S_GPAT) = 0x0007040600070406UL;
+  F64(C_IOPM) = (u64)iopm;
+  F64(C_MSRPM) = (u64)msrpm;
+  F64(C_TSCOFF) = (u64)rnd() << 20;
+  F32(C_ASID) = 1 + rnd() % 15;
+  F8(C_TLBCTL) = rnd() % 2;
+  F64(C_INTCTL) = (rnd() & 0xF) | (chance(2) ? 1u << 24 : 0);   // V_TPR, V_INTR_MASKING
+  F64(C_INTSTATE) = rnd() & 1;
+}
+
+// One rule of §15.5.1 broken, or -1. Left out: an illegal EVENTINJ (QEMU
+// 7.2 does not check it), EFER.LME with CR0.PG clear (legal, but QEMU 7.2
+// cannot return to a long-mode host from it; svmlab refuses it, see
+// docs/internals/vmm-nested.md), reserved bits of EFER and CR4 that depend on
+// what the CPU model offers (only bits reserved on every model are set).
+static int break_rule(void)
+{
+  if (!chance(4))
+    return -1;
+  int r = rnd() % 12;
+  switch (r) {
+  case 0: F32(C_MISC2) &= ~M2_VMRUN; break;
+  case 1: F32(C_ASID) = 0; break;
+  case 2: F64(S_EFER) &= ~(1UL << 12); break;                 // SVME
+  case 3: F64(S_CR0) = (F64(S_CR0) & ~(1UL << 30)) | 1UL << 29; break;   // NW without CD
+  case 4: F64(S_CR0) |= 1UL << (32 + rnd() % 32); break;
+  case 5: F64(S_CR3) |= 1UL << (52 + rnd() % 12); break;       // beyond any MAXPHYADDR
+  case 6: F64(S_CR4) |= 1UL << (chance(2) ? 63 : 32 + rnd() % 16); break;
+  case 7: chance(2) ? (F64(S_DR6) |= 1UL << (32 + rnd() % 32)) : (F64(S_DR7) |= 1UL << (32 + rnd() % 32)); break;
+  case 8: F64(S_EFER) |= 1UL << (32 + rnd() % 32); break;
+  case 9: F64(S_CR4) &= ~(1UL << 5); break;                    // LME, PG without PAE
+  case 10: F64(S_CR0) &= ~1UL; break;                          // LME, PG without PE
+  case 11: F16(S_CS + 2) |= 1 << 10; break;                    // CS.L and CS.D
+  }
+  return r;
+}
+
+// ---- nested paging cases: accessed and dirty bits (§15.25.5) ----
+static void np_build(void)
+{
+  npml4[0] = (u64)npdpt | 7;                       // P, W, U: nested walks are user accesses
+  for (int i = 0; i < 4; i++) {
+    npdpt[i] = (u64)npd[i] | 7;
+    for (int j = 0; j < 512; j++)
+      npd[i][j] = ((u64)i << 30 | (u64)j << 21) | 0x87;   // 2 MiB pages
+  }
+  for (int t = 0; t < 2; t++) {
+    npd[0][t] = (u64)npt[t] | 7;
+    for (int j = 0; j < 512; j++)
+      npt[t][j] = ((u64)t << 21 | (u64)j << 12) | 7;
+  }
+}
+
+static void np_clear_ad(void)
+{
+  npml4[0] &= ~(NP_A | NP_D);
+  for (int i = 0; i < 4; i++) {
+    npdpt[i] &= ~(NP_A | NP_D);
+    for (int j = 0; j < 512; j++)
+      npd[i][j] &= ~(NP_A | NP_D);
+  }
+  for (int t = 0; t < 2; t++)
+    for (int j = 0; j < 512; j++)
+      npt[t][j] &= ~(NP_A | NP_D);
+}
+
+// The dirty bits the case's nested walks left in L1's table for the pages
+// of l2data, which only L2's MOVs write: into the hash page by page, and
+// counted on the case's line; and whether every dirty entry is also
+// accessed, and the root entry is (the walk sets A on each level it uses, D
+// on the leaf it writes through, §15.25.5). The other pages are not
+// compared: QEMU 7.2 sets A and D when it fills its software TLB, runs a
+// translated block it still has for L2's code without a walk (a code page
+// may stay unaccessed), and was seen with the stack page dirty in a case
+// whose L2 wrote no stack.
+static void np_mix_ad(char *buf, int n)
+{
+  int nd = 0, d_without_a = 0;
+  u64 *all[] = {npml4, npdpt, npd[0], npd[1], npd[2], npd[3], npt[0], npt[1]};
+  u64 first = (u64)l2data >> 12, last = first + 63;
+  for (int t = 0; t < 8; t++)
+    for (int j = 0; j < (t < 2 ? 4 : 512); j++) {
+      u64 e = all[t][j], page = (u64)(t - 6) << 9 | j;
+      if ((e & NP_D) && t >= 6 && page >= first && page <= last)
+        mix(page), nd++;
+      d_without_a += (e & NP_D) && !(e & NP_A);
+    }
+  snprintf(buf, n, " np D %d%s%s", nd, d_without_a ? " D-without-A" : "", npml4[0] & NP_A ? "" : " root-not-A");
+}
+
+// ---- running a case ----
+static u32 seen[0x100], seen_invalid;
+static u64 dr7_or, dr7_and = ~0UL;
+
+// The MSRs of the VMLOAD state and SYSENTER: L2 may write them without an
+// intercept; #VMEXIT leaves them to L1 as L2 left them (§15.6, §15.5.2).
+static void reset_msrs(void)
+{
+  for (int i = 0; i < 6; i++)
+    wrmsr(plain_msrs[i], 0x1000 * (i + 1));
+}
+
+static void record_exit(void)
+{
+  // EXITINTINFO: only with its V bit (§15.7.2: the rest means nothing
+  // without it; QEMU 7.2 leaves there the last event it delivered in that
+  // VMCB, which depends on when L0's own exits came).
+  // EVENTINJ: the low half only; #VMEXIT clears its V bit (§15.20), and
+  // QEMU 7.2 zeroes the low 32 bits and keeps the error code, svmlab zeroes
+  // all: the error code of a consumed event is nobody's business.
+  static const u16 f[] = {C_EXITCODE, C_INFO1, C_INFO2, C_EXITINT, C_INTCTL, C_INTSTATE, C_EVENTINJ, C_NRIP,
+                          S_CPL, S_EFER, S_CR4, S_CR3, S_CR0, S_DR7, S_DR6, S_RFLAGS, S_RIP, S_RSP, S_RAX, S_CR2,
+                          S_ES, S_ES + 8, S_CS, S_CS + 8, S_SS, S_SS + 8, S_DS, S_DS + 8, S_GDTR, S_GDTR + 8,
+                          S_IDTR, S_IDTR + 8};
+  for (unsigned i = 0; i < sizeof f / sizeof f[0]; i++)
+    mix(f[i] == S_CPL ? F8(f[i]) : f[i] == C_INTCTL ? F64(f[i]) & 0x1FF : f[i] == C_EVENTINJ ? F32(f[i]) :
+        f[i] == C_EXITINT && !(F32(f[i]) >> 31) ? 0 : F64(f[i]));
+  for (u64 *r = &g2.rbx; r <= &g2.r15; r++)
+    mix(*r);
+}
+
+// An intercepted MOV from CR0/3/4 or DR6/7 (always into RAX here): L1 does
+// what the instruction would have, as a hypervisor must; L2 may write the
+// value back next (a stale RAX there would be L2's own bug).
+static void emulate_read(u32 code)
+{
+  if (code == 0 || code == 3 || code == 4)
+    F64(S_RAX) = F64(code == 0 ? S_CR0 : code == 3 ? S_CR3 : S_CR4);
+  else if (code == 0x26 || code == 0x27)
+    F64(S_RAX) = F64(code == 0x26 ? S_DR6 : S_DR7);
+}
+
+// Where L2 resumes after L1 handled an exit at rip: past the instruction
+// there; -1 when the case is over (L2's own exception handler ran, the final
+// VMRUN, or an address that is no instruction of L2's).
+static long next_rip(u64 rip)
+{
+  if (rip >= (u64)l2stubs && rip < (u64)l2stubs + sizeof l2stubs)
+    return -1;
+  for (int i = 0; i < ninsn - 2; i++)
+    if (rip == (u64)l2code + insn_at[i])
+      return rip + insn_len[i];
+  return -1;
+}
+
+static void run_case(int no, u64 cr3, int np)
+{
+  rng = 0x5EED0000UL + no * 0x9E3779B97F4A7C15UL;
+  for (int i = 0; i < 4096; i++)
+    vmcb[i] = 0;
+  random_intercepts();
+  valid_state(cr3);
+  random_event();
+  gen_code();
+  int broken = break_rule();
+  if (np) {
+    F64(C_NPCTL) = 1;   // NP_ENABLE; the TLB flush drops what the last case's walks cached
+    F64(C_NCR3) = (u64)npml4;
+    F8(C_TLBCTL) = 1;
+    np_clear_ad();
+  }
+  u64 *gr = &g2.rbx;
+  for (int i = 0; i < 14; i++)
+    gr[i] = (u64)rnd() << 32 | rnd();
+  reset_msrs();
+  asm volatile("mov %0, %%dr7" :: "r"(0x700UL));   // GE, LE: #VMEXIT resets DR7 to 0x400 (§15.6)
+  hash = 0xCBF29CE484222325UL;
+  char codes[120];
+  int k = 0, n;
+  codes[0] = 0;
+#define CODE(...) (k < (int)sizeof codes - 12 ? k += snprintf(codes + k, sizeof codes - k, __VA_ARGS__) : 0)
+  for (n = 0; n < MAXEXITS; n++) {
+    asm volatile("clgi");
+    nsvm_vmrun((u64)vmcb, &g2);
+    asm volatile("stgi");
+    u32 code = F32(C_EXITCODE);
+    if (code == EXIT_INVALID) {
+      // Only the code: what else the VMCB holds after a refused VMRUN is
+      // not architectural (QEMU 7.2 writes its partly loaded state there).
+      seen_invalid++;
+      CODE("%sinvalid", n ? "," : "");
+      mix(code);
+      break;
+    }
+    seen[code & 0xFF]++;
+    CODE("%s%x", n ? "," : "", code);
+    record_exit();
+    long rip = next_rip(F64(S_RIP));
+    if (rip < 0)
+      break;
+    emulate_read(code);
+    F64(S_RIP) = rip;
+    F64(C_EVENTINJ) = 0;
+  }
+  // What #VMEXIT leaves to L1: CR2, the MSRs L2 could write (§15.6).
+  // Not after a refused VMRUN: QEMU 7.2 has loaded part of L2's state (CR2
+  // among it) before it finds the broken rule.
+  if (broken < 0)
+    mix(READ_CR(2));
+  for (int i = 0; i < 6; i++)
+    mix(rdmsr(plain_msrs[i]));
+  // DR7 goes to its own line (QEMU 7.2 leaves the host's DR7 at #VMEXIT):
+  // the values L1 saw after the exits of valid cases, ORed and ANDed.
+  u64 dr7;
+  asm volatile("mov %%dr7, %0" : "=r"(dr7));
+  if (broken < 0)
+    dr7_or |= dr7, dr7_and &= dr7;
+  char name[16], ad[40] = "";
+  if (np)
+    np_mix_ad(ad, sizeof ad);
+  snprintf(name, sizeof name, "case%03d", no);
+  out(name, "%s%s%s hash %016lx", broken >= 0 ? "broken " : "", codes, ad, hash);
+}
+
+static void l2_idt(void)
+{
+  // Every vector L2 takes itself lands on "xor eax, eax; vmrun; jmp ."
+  // (VMRUN is always intercepted): the exit's RIP says which vector it was,
+  // the case ends.
+  for (int v = 0; v < 256; v++) {
+    static const u8 stub[] = {0x31, 0xC0, 0x0F, 0x01, 0xD8, 0xEB, 0xFE};
+    u8 *s = l2stubs + 8 * v;
+    for (unsigned i = 0; i < sizeof stub; i++)
+      s[i] = stub[i];
+    u64 a = (u64)s;
+    l2idt[2 * v] = (a & 0xFFFF) | (u64)KCODE << 16 | 0x8E00UL << 32 | (a >> 16 & 0xFFFF) << 48;
+    l2idt[2 * v + 1] = a >> 32;
+  }
+}
+
+void kmain(void)
+{
+  u32 r[4];
+  cpuid(0x80000001, 0, r);
+  out("svm", "%s", r[2] & 4 ? "offered" : "not offered");
+  if (!(r[2] & 4))
+    return;
+  cpuid(0x8000000A, 0, r);
+  out("asids", "%s", r[1] >= 16 ? "16 or more" : "fewer than 16");
+  wrmsr(EFER_MSR, rdmsr(EFER_MSR) | 1 << 12);
+  wrmsr(HSAVE_MSR, (u64)hsave);
+  l2_idt();
+  for (int i = 0; i < NCASES; i++)
+    run_case(i, READ_CR(3), 0);
+  np_build();
+  for (int i = NCASES; i < NCASES + NPCASES; i++)
+    run_case(i, READ_CR(3), 1);
+  char line[200];
+  int k = 0;
+  for (int c = 0; c < 0x100; c++)
+    if (seen[c])
+      k += snprintf(line + k, sizeof line - k, "%x:%d ", c, seen[c]);
+  out("exits_seen", "%sinvalid:%d", line, seen_invalid);
+  out("l1_dr7_after_vmexit", "or %lx and %lx", dr7_or, dr7_and);
+}
