@@ -14,9 +14,10 @@ Logs: BUILD/kutsmp/TEST-N.{qemu,vmm}.log. Exit status 0 iff nothing differs.
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tarfile
+
+from archtest import run, timeout_scale as scale   # tools/archtest.py: the same QEMU runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (test, flat file, multiboot command line): unittests.cfg's SMP tests whose
@@ -27,22 +28,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = [("smptest", "smptest", ""), ("apic", "apic", ""), ("vmexit_ipi", "vmexit", "ipi"),
          ("vmexit_ipi_halt", "vmexit", "ipi_halt")]
 RESULT = re.compile(r"^(PASS|FAIL|SKIP|XFAIL|XPASS): (.*?)\s*$", re.M)
-
-
-def scale():
-    try:
-        return float(os.environ.get("SVMLAB_TIMEOUT_SCALE", "1"))
-    except ValueError:
-        return 1.0
-
-
-def run(argv, timeout):
-    try:
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=timeout)
-        return p.stdout.decode("latin-1"), p.returncode
-    except subprocess.TimeoutExpired as e:
-        return (e.stdout or b"").decode("latin-1"), None
 
 
 def initrd(args):

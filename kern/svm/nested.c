@@ -702,6 +702,21 @@ static int nested_events(struct vcpu *v)
   return 0;
 }
 
+// The exit now in vmcb02 is L1's: reflect it (nested_vmexit). EVENTINJ is
+// cleared first: svm_after_exit may have re-queued EXITINTINFO there, and L1
+// gets it in vmcb12 instead. 1 to run L1 on; 0 if vmcb12 could not be
+// written (the vcpu dies, as a CPU that cannot write the VMCB: shutdown).
+static int reflect_to_l1(struct vcpu *v, struct vm_exit *e)
+{
+  v->vmcb->control.eventinj = 0;
+  e->kexits++;
+  if (nested_vmexit(v) == 0)
+    return 1;
+  svm_exit_record(v, e, VM_EXIT_SHUTDOWN);
+  v->dead = 1;
+  return 0;
+}
+
 // An exception L0 raises in L2 on the CPU's behalf (an instruction it
 // emulated or refused): an exception of L2's like any other, so L1 gets it
 // as an exit if its exception bitmap asks for the vector (§15.12; KVM
@@ -715,13 +730,7 @@ int nested_exception_exit(struct vcpu *v, struct vm_exit *e, int vec, uint32 err
   c->exitcode = SVM_EXIT_EXCP_BASE + vec;
   c->exitinfo1 = err;
   c->exitinfo2 = c->exitintinfo = 0;
-  c->eventinj = 0;
-  e->kexits++;
-  if (nested_vmexit(v) == 0)
-    return 1;
-  svm_exit_record(v, e, VM_EXIT_SHUTDOWN);
-  v->dead = 1;
-  return 0;
+  return reflect_to_l1(v, e);
 }
 
 // L0 finished an instruction of L2's with TF set (or an I/O breakpoint hit,
@@ -755,13 +764,7 @@ int nested_cr0_sel_write(struct vcpu *v, struct vm_exit *e, uint64 val, int clts
   struct vmcb_control *c = &v->vmcb->control;
   c->exitcode = SVM_EXIT_CR0_SEL_WRITE;
   c->exitinfo1 = c->exitinfo2 = c->exitintinfo = 0;   // no decode assists offered
-  c->eventinj = 0;
-  e->kexits++;
-  if (nested_vmexit(v) == 0)
-    return 1;
-  svm_exit_record(v, e, VM_EXIT_SHUTDOWN);
-  v->dead = 1;
-  return 0;
+  return reflect_to_l1(v, e);
 }
 
 int nested_check_events(struct vcpu *v)
@@ -825,13 +828,7 @@ int nested_exit(struct vcpu *v, struct vm_exit *e)
     return 0;
   }
   if (nested_exit_wanted(v)) {
-    c->eventinj = 0;   // svm_after_exit re-queued EXITINTINFO: L1 gets it in vmcb12 instead
-    e->kexits++;
-    if (nested_vmexit(v) == 0)
-      return 1;
-    svm_exit_record(v, e, VM_EXIT_SHUTDOWN);   // as a CPU that cannot write the VMCB
-    v->dead = 1;
-    return 0;
+    return reflect_to_l1(v, e);
   }
   n->nl0++;
   // VMMCALL raises #UD when not intercepted (§15.7); the other SVM

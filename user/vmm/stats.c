@@ -73,12 +73,15 @@ static void count_key(struct keycount *t, uint32 key)
 }
 
 // The keys with the most exits, most first: "what key-name n (share%)".
+// The line is built first and printed with one call: the VMMs of other
+// guests print at the same time, and pieces of a line would interleave.
 static void print_keys(struct guest *g, const char *what, struct keycount *t, uint64 total, int top,
-                       void (*name)(uint32 key))
+                       int (*name)(char *buf, int size, uint32 key))
 {
   int shown[NKEYS] = {0};
-  printf("%svmm: %s: ", g->prefix, what);
-  for (int k = 0; k < top; k++) {
+  char line[320];
+  int k = 0;
+  for (int j = 0; j < top && k < (int)sizeof line - 40; j++) {
     int best = -1;
     for (int i = 0; i < NKEYS; i++)
       if (t[i].key && !shown[i] && (best < 0 || t[i].n > t[best].n))
@@ -86,17 +89,17 @@ static void print_keys(struct guest *g, const char *what, struct keycount *t, ui
     if (best < 0)
       break;
     shown[best] = 1;
-    printf("%s", k ? ", " : "");
-    name(t[best].key - 1);
-    printf(" %u (%lu%%)", t[best].n, total ? t[best].n * 100 / total : 0);
+    k += snprintf(line + k, sizeof line - k, "%s", j ? ", " : "");
+    k += name(line + k, sizeof line - k, t[best].key - 1);
+    k += snprintf(line + k, sizeof line - k, " %u (%lu%%)", t[best].n, total ? t[best].n * 100 / total : 0);
   }
-  printf("\n");
+  printf("%svmm: %s: %s\n", g->prefix, what, line);
 }
 
-static void port_name(uint32 key) { printf("0x%x %s", key >> 1, key & 1 ? "in" : "out"); }
-static void msr_name(uint32 key) { printf("0x%x %s", key >> 1, key & 1 ? "wr" : "rd"); }
-static void hex_name(uint32 key) { printf("0x%x", key); }
-static void page_name(uint32 key) { printf("0x%x000", key); }
+static int port_name(char *b, int n, uint32 key) { return snprintf(b, n, "0x%x %s", key >> 1, key & 1 ? "in" : "out"); }
+static int msr_name(char *b, int n, uint32 key) { return snprintf(b, n, "0x%x %s", key >> 1, key & 1 ? "wr" : "rd"); }
+static int hex_name(char *b, int n, uint32 key) { return snprintf(b, n, "0x%x", key); }
+static int page_name(char *b, int n, uint32 key) { return snprintf(b, n, "0x%x000", key); }
 
 // Every world switch by class: how many the kernel finished without
 // returning, how many came back to the VMM; and when the first VMRUN came
