@@ -419,8 +419,8 @@ static int nested_l1_at_vmrun(struct vcpu *v)
   v->vmcb->save.rip += LEN_SVM_INSN;
   return 0;
   // LAB 9 STUB
-  // // LAB 9: (E) L1 will resume here at the #VMEXIT: record in vmcb01 where that is (§15.5.1 "the
-  // // host save area's RIP is that of the instruction after VMRUN"; VMRUN is 3 bytes, LEN_SVM_INSN).
+  // // LAB 9: (E) vmcb01 plays L1's host save area: record in it where L1 resumes after its
+  // // #VMEXIT (§15.5.1: what VMRUN saves of the host, and which RIP).
   // (void)v;
   // static int told;
   // if (!told++)
@@ -616,8 +616,8 @@ static void nested_l1_after_vmexit(struct vmcb *v01, const struct vmcb *v02)
   v01->save.cpl = 0;
   v01->control.eventinj = 0;
   // LAB 9 STUB
-  // // LAB 9: (E) #VMEXIT does not restore everything: the VMLOAD state and CR2 stay as L2 left them,
-  // // DR7 is reset (DR7_RESET), CPL is 0, and nothing waits in vmcb01's EVENTINJ (§15.6, §15.5.2).
+  // // LAB 9: (E) #VMEXIT does not give L1 back everything VMRUN saved, and sets some state to fixed
+  // // values: find in §15.6 (and §15.5.2 for the state VMLOAD handles) what L1 sees after it.
   // (void)v01, (void)v02;
   // static int told;
   // if (!told++)
