@@ -13,61 +13,13 @@
 #include "vmabi.h"
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
+#include "svm/testguest.h"
 #include "../lib/string.h"
 
-#define GPA_CODE 0x1000
 #define QUERIES 600
 
 // 1: cpuid; vmmcall; jmp 1b
 static const uint8 g_loop[] = {0x0F, 0xA2, 0x0F, 0x01, 0xD9, 0xEB, 0xF9};
-
-struct tguest {
-  struct npt npt;
-  struct vmcb_perm perm;
-  struct vcpu *v;
-  uint8 *mem[2];
-};
-
-static int tguest_new(struct tguest *t)
-{
-  memset(t, 0, sizeof *t);
-  if (npt_init(&t->npt) < 0 || vmcb_perm_alloc(&t->perm) < 0 || !(t->v = vcpu_alloc()))
-    return -ENOMEM;
-  for (int i = 0; i < 2; i++)
-    if (!(t->mem[i] = kalloc()) || npt_map(&t->npt, i * PGSIZE, V2P(t->mem[i]), PGSIZE, NPT_W) < 0)
-      return -ENOMEM;
-  memmove(t->mem[1], g_loop, sizeof g_loop);
-  struct vmcb_setup s = {.mode = GUEST_PROT32, .rip = GPA_CODE, .rsp = 0x0F00, .asid = 1, .ncr3 = t->npt.pml4_pa};
-  vmcb_init_control(t->v->vmcb, &s, &t->perm);
-  vmcb_init_save(t->v->vmcb, &s);
-  svm_force_intercepts(t->v->vmcb);
-  return 0;
-}
-
-static void tguest_free(struct tguest *t)
-{
-  if (t->v)
-    vcpu_free(t->v);
-  for (int i = 0; i < 2; i++)
-    if (t->mem[i])
-      kfree(t->mem[i]);
-  npt_free(&t->npt);
-  vmcb_perm_free(&t->perm);
-}
-
-// vcpu_run with interrupts on, again after host ticks (VM_EXIT_INTR).
-static int trun(struct tguest *t, struct vm_exit *e)
-{
-  uint64 f = rflags();
-  int r;
-  sti();
-  do
-    r = vcpu_run(t->v, e);
-  while (r == 0 && e->reason == VM_EXIT_INTR);
-  if (!(f & FL_IF))
-    cli();
-  return r;
-}
 
 // The rule of kern/vmabi.h, written here on its own: the first entry that
 // matches; NULL for none.
@@ -107,7 +59,7 @@ static void random_table(struct vm_cpuid_entry *t, int n)
 }
 
 // One query through the guest; 0 if it behaved, else 1 with *why set.
-static int query(struct tguest *t, struct vm_exit *e, const struct vm_cpuid_entry *tab, int n, const char **why,
+static int query(struct testguest *t, struct vm_exit *e, const struct vm_cpuid_entry *tab, int n, const char **why,
                  uint32 *got, int *hits)
 {
   uint32 leaf = pick_leaf(), sub = (uint32)ktest_below(3);
@@ -115,7 +67,7 @@ static int query(struct tguest *t, struct vm_exit *e, const struct vm_cpuid_entr
   e->u.hypercall.ret = leaf | 0x5A5A000000000000UL;   // the VMMCALL's completion sets the next EAX;
   t->v->gprs.rcx = sub | 0xABCD000000000000UL;        // CPUID reads only the low halves
   uint32 want[4] = {0, 0, 0, 0};
-  if (trun(t, e) < 0)
+  if (testguest_run(t, e) < 0)
     return *why = "vcpu_run failed", 1;
   if (e->reason == VM_EXIT_CPUID) {
     if (x)
@@ -124,7 +76,7 @@ static int query(struct tguest *t, struct vm_exit *e, const struct vm_cpuid_entr
       return *why = "the CPUID exit names another leaf/subleaf", got[0] = e->u.cpuid.leaf, got[1] = e->u.cpuid.subleaf, 1;
     want[0] = (uint32)ktest_rnd(), want[1] = (uint32)ktest_rnd(), want[2] = (uint32)ktest_rnd(), want[3] = (uint32)ktest_rnd();
     e->u.cpuid.eax = want[0], e->u.cpuid.ebx = want[1], e->u.cpuid.ecx = want[2], e->u.cpuid.edx = want[3];
-    if (trun(t, e) < 0)
+    if (testguest_run(t, e) < 0)
       return *why = "vcpu_run failed", 1;
   } else if (!x) {
     return *why = "a leaf the table does not answer did not exit", got[0] = leaf, got[1] = sub, 1;
@@ -146,12 +98,12 @@ KTEST(cpuid_table)
   uint64 seed = ktest_num("seed", 1);
   ktest_seed(seed);
   static struct vm_cpuid_entry tab[VM_CPUID_MAX];
-  struct tguest t;
+  struct testguest t;
   struct vm_exit e;
   memset(&e, 0, sizeof e);
-  if (tguest_new(&t) < 0) {
+  if (testguest_new(&t, g_loop, sizeof g_loop, GUEST_PROT32) < 0) {
     KCHECK(0, "test guest set up: out of memory");
-    tguest_free(&t);
+    testguest_free(&t);
     return;
   }
   KCHECK(svm_cpuid_set(t.v, tab, VM_CPUID_MAX + 1) == -EINVAL, "a table of %d entries is refused", VM_CPUID_MAX + 1);
@@ -161,9 +113,9 @@ KTEST(cpuid_table)
   KCHECK(svm_cpuid_set(t.v, tab, 1) == -EINVAL, "an entry with an unknown flag is refused");
   // the first run: EAX and ECX straight into the VMCB; it stops at the first VMMCALL
   t.v->vmcb->save.rax = 0, t.v->gprs.rcx = 0;
-  int r = trun(&t, &e);
+  int r = testguest_run(&t, &e);
   if (r == 0 && e.reason == VM_EXIT_CPUID)
-    r = trun(&t, &e);
+    r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_VMMCALL, "without a table CPUID exits, then the VMMCALL (reason %u)", e.reason);
   int bad = 0, hits = 0, n = 0;
   const char *why = "";
@@ -183,5 +135,5 @@ KTEST(cpuid_table)
          QUERIES, VM_CPUID_MAX, bad ? why : "each answered by its first matching entry or exited", got[0], got[1], n);
   KCHECK(bad || (hits > QUERIES / 10 && hits < QUERIES * 5 / 6), "seed %lu: %d of the %d queries answered in the "
          "kernel (a sixth meet no table at all)", seed, hits, QUERIES);
-  tguest_free(&t);
+  testguest_free(&t);
 }

@@ -9,36 +9,12 @@
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
 #include "svm/svm_ops.h"
+#include "svm/testguest.h"
 #include "../lib/string.h"
-
-#define GPA_CODE 0x1000
-struct testguest {
-  struct npt npt;
-  struct vmcb_perm perm;
-  struct vcpu *v;
-  uint8 *mem[2];   // guest-physical 0x0000 (IVT, stack) and 0x1000 (code)
-};
-
-// A guest (real mode for guest_new) whose code (len bytes) starts at GPA_CODE, SP=0x0F00.
-static int guest_new_mode(struct testguest *t, const uint8 *code, int len, int mode)
-{
-  memset(t, 0, sizeof *t);
-  if (npt_init(&t->npt) < 0 || vmcb_perm_alloc(&t->perm) < 0 || !(t->v = vcpu_alloc()))
-    return -ENOMEM;
-  for (int i = 0; i < 2; i++)
-    if (!(t->mem[i] = kalloc()) || npt_map(&t->npt, i * PGSIZE, V2P(t->mem[i]), PGSIZE, NPT_W) < 0)
-      return -ENOMEM;
-  memmove(t->mem[1], code, len);
-  struct vmcb_setup s = {.mode = mode, .rip = GPA_CODE, .rsp = 0x0F00, .asid = 1, .ncr3 = t->npt.pml4_pa};
-  vmcb_init_control(t->v->vmcb, &s, &t->perm);
-  vmcb_init_save(t->v->vmcb, &s);
-  svm_force_intercepts(t->v->vmcb);
-  return 0;
-}
 
 static int guest_new(struct testguest *t, const uint8 *code, int len)
 {
-  return guest_new_mode(t, code, len, GUEST_REAL);
+  return testguest_new(t, code, len, GUEST_REAL);
 }
 
 // guest_new for a test, with the exit record e zeroed. Returns 1, or 0 after
@@ -53,41 +29,6 @@ static int guest_start(struct testguest *t, struct vm_exit *e, const uint8 *code
   return 1;
 }
 
-static void guest_free(struct testguest *t)
-{
-  if (t->v)
-    vcpu_free(t->v);
-  for (int i = 0; i < 2; i++)
-    if (t->mem[i])
-      kfree(t->mem[i]);
-  npt_free(&t->npt);
-  vmcb_perm_free(&t->perm);
-}
-
-// vcpu_run with host interrupts on, as in a system call.
-static int run_raw(struct testguest *t, struct vm_exit *e)
-{
-  uint64 f = rflags();
-  sti();
-  int r = vcpu_run(t->v, e);
-  if (!(f & FL_IF))
-    cli();
-  return r;
-}
-
-// run_raw until an exit of the guest's own: vcpu_run also returns
-// VM_EXIT_INTR whenever a host timer tick went by (on a loaded host even a
-// few guest instructions can span one), which completes nothing; a VMM
-// just runs again.
-static int run(struct testguest *t, struct vm_exit *e)
-{
-  int r;
-  do
-    r = run_raw(t, e);
-  while (r == 0 && e->reason == VM_EXIT_INTR);
-  return r;
-}
-
 // mov eax,0x11223344; xor ecx,ecx; cpuid; vmmcall; hlt
 static const uint8 g_cpuid[] = {0x66, 0xB8, 0x44, 0x33, 0x22, 0x11, 0x66, 0x31, 0xC9,
                                 0x0F, 0xA2, 0x0F, 0x01, 0xD9, 0xF4};
@@ -98,24 +39,24 @@ KTEST(run_cpuid)
   struct vm_exit e;
   if (!guest_start(&t, &e, g_cpuid, sizeof g_cpuid))
     return;
-  int r = run(&t, &e);
+  int r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_CPUID && e.u.cpuid.leaf == 0x11223344 && e.rip == 0x1009,
          "first exit: CPUID leaf 0x%x at rip 0x%lx (expected leaf 0x11223344 at 0x1009; r=%d reason=%u code=0x%lx)",
          e.u.cpuid.leaf, e.rip, r, e.reason, e.code);
   e.u.cpuid.eax = 0xCAFEF00D;
-  r = run(&t, &e);
+  r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_VMMCALL && e.rip == 0x100B,
          "after the CPUID completes: exit %u at rip 0x%lx (expected VMMCALL, reason %u, at 0x100b: CPUID is 2 bytes)",
          e.reason, e.rip, VM_EXIT_VMMCALL);
   KCHECK(e.u.hypercall.rax == 0xCAFEF00D, "the CPUID result reached the guest's EAX: 0x%lx (expected 0xcafef00d)",
          e.u.hypercall.rax);
   e.u.hypercall.ret = 7;
-  r = run(&t, &e);
+  r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_HLT && e.rip == 0x100E && t.v->vmcb->save.rax == 7,
          "after the VMMCALL completes: exit %u at rip 0x%lx, guest RAX=%lu (expected HLT at 0x100e, RAX=7)", e.reason,
          e.rip, t.v->vmcb->save.rax);
   KCHECK(e.ran_on_cpu == (uint32)cpuid_self(), "ran_on_cpu %u (expected this CPU, %d)", e.ran_on_cpu, cpuid_self());
-  guest_free(&t);
+  testguest_free(&t);
 }
 
 // mov al,0x41; out 0x80,al; in al,0x81; cpuid; hlt
@@ -127,19 +68,19 @@ KTEST(run_io)
   struct vm_exit e;
   if (!guest_start(&t, &e, g_io, sizeof g_io))
     return;
-  int r = run(&t, &e);
+  int r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_IO && !e.u.io.in && e.u.io.port == 0x80 && e.u.io.size == 1 &&
              e.u.io.data == 0x41 && e.rip == 0x1002,
          "OUT 0x80: port 0x%x size %u data 0x%lx at rip 0x%lx (expected port 0x80 size 1 data 0x41 at 0x1002)",
          e.u.io.port, e.u.io.size, e.u.io.data, e.rip);
-  r = run(&t, &e);
+  r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_IO && e.u.io.in && e.u.io.port == 0x81 && e.rip == 0x1004,
          "IN: port 0x%x at rip 0x%lx (expected IN port 0x81 at 0x1004: the OUT was 2 bytes)", e.u.io.port, e.rip);
   e.u.io.data = 0x5A;
-  r = run(&t, &e);
+  r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_CPUID && (e.u.cpuid.leaf & 0xFF) == 0x5A && e.rip == 0x1006,
          "IN completed into AL: CPUID leaf 0x%x at rip 0x%lx (expected leaf 0x..5a at 0x1006)", e.u.cpuid.leaf, e.rip);
-  guest_free(&t);
+  testguest_free(&t);
 }
 
 // mov ax,0x10; mov fs,ax; cpuid; hlt
@@ -160,7 +101,7 @@ KTEST(run_hostregs)
   s->tr.base = 0x5000;
   uint64 lstar = rdmsr(MSR_LSTAR), star = rdmsr(MSR_STAR), kgs = rdmsr(MSR_KERNEL_GS_BASE);
   uint16 tr = str();
-  int r = run(&t, &e);
+  int r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_CPUID, "guest ran to its CPUID: r=%d reason=%u (expected 0 and %u)", r, e.reason,
          VM_EXIT_CPUID);
   KCHECK(rdmsr(MSR_LSTAR) == lstar && rdmsr(MSR_STAR) == star,
@@ -175,7 +116,7 @@ KTEST(run_hostregs)
   KCHECK(s->lstar == 0xFFFF8000DEAD0000 && s->tr.selector == 0x40,
          "the guest's LSTAR 0x%lx and TR 0x%x in its VMCB (expected 0xffff8000dead0000 and 0x40)", s->lstar,
          s->tr.selector);
-  guest_free(&t);
+  testguest_free(&t);
 }
 
 // clgi (an SVM instruction in the guest) -> #UD through the IVT to 0x1100: hlt
@@ -190,7 +131,7 @@ KTEST(run_svmins)
   ((uint16 *)t.mem[0])[6 * 2] = 0x1100;   // IVT[6] = 0000:1100
   ((uint16 *)t.mem[0])[6 * 2 + 1] = 0;
   t.mem[1][0x100] = 0xF4;
-  int r = run(&t, &e);
+  int r = testguest_run(&t, &e);
   // In real mode the CPU raises #UD itself (SVM instructions need protected
   // mode); in other modes the CLGI intercept does and the kernel injects #UD
   // (the svmins guest of lab_run covers that path).
@@ -198,7 +139,7 @@ KTEST(run_svmins)
          "the guest's CLGI raised #UD in the guest: exit %u at rip 0x%lx (expected HLT, %u, in its #UD handler at 0x1100; "
          "%lu kernel exits)",
          e.reason, e.rip, VM_EXIT_HLT, e.kexits);
-  guest_free(&t);
+  testguest_free(&t);
 }
 
 // cli; spin on the TSC for SPIN_MS, then hlt: only host interrupts end it
@@ -221,7 +162,7 @@ KTEST(run_intr)
   if (!guest_start(&t, &e, g_spin, sizeof g_spin))
     return;
   uint64 t0 = cpus[0].ticks;
-  int r = run_raw(&t, &e);
+  int r = testguest_run_once(&t, &e);
   if (r == 0 && e.reason == VM_EXIT_HLT)
     // With V_INTR_MASKING the host's RFLAGS.IF at VMRUN gates physical
     // interrupts, so IF=0 there leaves the guest the CPU (APM Vol. 2 15.21.1).
@@ -233,7 +174,7 @@ KTEST(run_intr)
            "code 0x60, at least one)",
            r, e.reason, e.code, e.kexits, VM_EXIT_INTR);
   KCHECK(cpus[0].ticks > t0, "host timer ticks %lu -> %lu (expected them to advance)", t0, cpus[0].ticks);
-  guest_free(&t);
+  testguest_free(&t);
 }
 
 KTEST(run_invalid)
@@ -243,13 +184,13 @@ KTEST(run_invalid)
   if (!guest_start(&t, &e, g_cpuid, sizeof g_cpuid))
     return;
   t.v->vmcb->save.efer &= ~EFER_SVME;   // illegal guest state (§15.5.1)
-  int r = run(&t, &e);
+  int r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_INVALID && (uint32)e.code == 0xFFFFFFFF,
          "VMRUN with EFER.SVME=0: reason %u code 0x%lx (expected VM_EXIT_INVALID, %u, code 0xffffffff)", e.reason, e.code,
          VM_EXIT_INVALID);
-  r = run(&t, &e);
+  r = testguest_run(&t, &e);
   KCHECK(r == -EINVAL, "running the failed vcpu again returns %d (expected -EINVAL, -22: never entered again)", r);
-  guest_free(&t);
+  testguest_free(&t);
 }
 
 // 1: cpuid; jmp 1b -- for timing exits handled without user space.
@@ -266,7 +207,7 @@ KTEST(run_bench)
   int n = 0, other = 0;
   uint64 tick0 = cpus[cpuid_self()].ticks, tsc0 = rdtsc();
   while (n < 100000) {
-    if (run(&t, &e) < 0)
+    if (testguest_run(&t, &e) < 0)
       break;
     if (e.reason == VM_EXIT_CPUID)
       n++;
@@ -276,7 +217,7 @@ KTEST(run_bench)
   uint64 cycles = rdtsc() - tsc0, ticks = cpus[cpuid_self()].ticks - tick0;
   KCHECK(n == 100000, "%d CPUID exits (expected 100000) in %lu ms (%lu TSC cycles per exit; %d other returns)", n,
          ticks * 10, cycles / (n ? n : 1), other);
-  guest_free(&t);
+  testguest_free(&t);
 }
 
 // ---- register switch (part A) -------------------------------------------
@@ -310,15 +251,15 @@ KTEST(run_gprs)
   uint64 *g = (uint64 *)&t.v->gprs;
   for (int i = 0; i < 14; i++)
     g[i] = gpr_pattern(i);
-  int r = run(&t, &e);
+  int r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_HLT && e.rip == 0x1006, "first HLT at rip 0x%lx (expected 0x1006; r=%d reason=%u)",
          e.rip, r, e.reason);
   check_gprs(t.v, 1, "after one run");
-  r = run(&t, &e);
+  r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_HLT && e.rip == 0x100D, "second HLT at rip 0x%lx (expected 0x100d; r=%d reason=%u)",
          e.rip, r, e.reason);
   check_gprs(t.v, 2, "after two runs");
-  guest_free(&t);
+  testguest_free(&t);
 }
 
 // The SysV ABI makes RBX, RBP and R12-R15 the caller's: svm_vmrun_regs
@@ -392,7 +333,7 @@ KTEST(run_callee_saved)
   for (int i = 0; i < 6; i++)
     KCHECK(out[i] == (0xCA11EE5A0000B0B1UL + i), "the caller's %s after svm_vmrun_regs: 0x%lx (the value it had "
            "before the call is 0x%lx)", names[i], out[i], 0xCA11EE5A0000B0B1UL + i);
-  guest_free(&t);
+  testguest_free(&t);
   kfree(host);
 }
 
@@ -404,7 +345,7 @@ static const uint8 g_iosize[] = {0xBA, 0x34, 0x12, 0xEF, 0x66, 0xED, 0xED, 0xE4,
 // Runs to the next exit and checks it is an I/O exit with these fields.
 static int expect_io(struct testguest *t, struct vm_exit *e, int in, uint32 port, uint32 size, uint64 rip)
 {
-  int r = run(t, e);
+  int r = testguest_run(t, e);
   int ok = r == 0 && e->reason == VM_EXIT_IO && e->u.io.in == in && e->u.io.port == port && e->u.io.size == size &&
            !e->u.io.string && !e->u.io.rep && e->u.io.count == 1 && e->rip == rip;
   KCHECK(ok, "%s port 0x%x size %u count %u at rip 0x%lx (expected %s port 0x%x size %u count 1 at rip 0x%lx; r=%d "
@@ -440,12 +381,12 @@ KTEST(run_iosize)
     goto out;
   KCHECK(s->rax == 0x1234BEEF, "16-bit IN replaces AX only: RAX 0x%lx (expected 0x1234beef)", s->rax);
   e.u.io.data = 0x15A;
-  int r = run(&t, &e);
+  int r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_HLT && e.rip == 0x1009, "HLT after the I/O at rip 0x%lx (expected 0x1009; reason %u)",
          e.rip, e.reason);
   KCHECK(s->rax == 0x1234BE5A, "8-bit IN replaces AL only: RAX 0x%lx (expected 0x1234be5a)", s->rax);
 out:
-  guest_free(&t);
+  testguest_free(&t);
 }
 
 // outsb; rep outsb; mov cx,2; std; rep insw; cld; hlt (16-bit addressing)
@@ -477,21 +418,21 @@ KTEST(run_string)
   // registers stay within 16 bits: a mask cannot be told from none here.
   g->rcx = 3;
   g->rdi = 0x300;
-  if (!expect_string(&e, run(&t, &e), 0, 0, 1, 1, 0x200, 0x1000))   // no REP: one byte, whatever RCX says
+  if (!expect_string(&e, testguest_run(&t, &e), 0, 0, 1, 1, 0x200, 0x1000))   // no REP: one byte, whatever RCX says
     goto out;
-  if (!expect_string(&e, run(&t, &e), 0, 1, 1, 3, 0x201, 0x1001))
+  if (!expect_string(&e, testguest_run(&t, &e), 0, 1, 1, 3, 0x201, 0x1001))
     goto out;
   KCHECK(g->rcx == 3, "outsb without REP left RCX alone: %lu (expected 3)", g->rcx);
-  if (!expect_string(&e, run(&t, &e), 1, 1, 2, 2, 0x300, 0x1007))
+  if (!expect_string(&e, testguest_run(&t, &e), 1, 1, 2, 2, 0x300, 0x1007))
     goto out;
   KCHECK(g->rsi == 0x204, "rep outsb completed: RSI 0x%lx (expected 0x204)", g->rsi);
-  int r = run(&t, &e);
+  int r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_HLT && e.rip == 0x100A, "HLT after the strings at rip 0x%lx (expected 0x100a)", e.rip);
   KCHECK(g->rdi == 0x2FC && g->rcx == 0 && g->rsi == 0x204,
          "rep insw with DF=1 moved RDI down by 4: 0x%lx (expected 0x2fc), RCX %lu (expected 0), RSI 0x%lx (expected 0x204)",
          g->rdi, g->rcx, g->rsi);
 out:
-  guest_free(&t);
+  testguest_free(&t);
 }
 
 // ---- dispatch (part B) ----------------------------------------------------
@@ -506,12 +447,12 @@ KTEST(run_unknown)
   if (!guest_start(&t, &e, g_rdtsc, sizeof g_rdtsc))
     return;
   t.v->vmcb->control.intercepts[INTERCEPT_WORD_MISC1] |= INTERCEPT_RDTSC;
-  int r = run(&t, &e);
+  int r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_UNKNOWN && e.code == SVM_EXIT_RDTSC && e.rip == 0x1000,
          "an exit with no handler is VM_EXIT_UNKNOWN: reason %u code 0x%lx at rip 0x%lx (expected reason %u code 0x6e "
          "at rip 0x1000; r=%d)",
          e.reason, e.code, e.rip, VM_EXIT_UNKNOWN, r);
-  guest_free(&t);
+  testguest_free(&t);
 }
 
 // ---- EXITINTINFO (part C) -------------------------------------------------
@@ -534,7 +475,7 @@ KTEST(run_reinject)
   t.mem[1][0x101] = 0xCF;
   t.v->vmcb->save.rsp = 0x2F00;              // GPA 0x2000 is not mapped yet
   t.v->vmcb->control.eventinj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_INTR | 0x30;
-  int r = run(&t, &e);
+  int r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_NPF && (e.u.npf.gpa & ~0xFFFUL) == 0x2000 && (e.exitintinfo & (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_MASK | 0xFF)) == (SVM_EVTINJ_VALID | 0x30),
          "delivering interrupt 0x30 onto an unmapped stack: NPF at 0x%lx, EXITINTINFO 0x%lx (expected NPF in page 0x2000, "
          "EXITINTINFO valid with vector 0x30; reason %u)",
@@ -543,15 +484,15 @@ KTEST(run_reinject)
     KCHECK(0, "stack page mapped");
     goto out;
   }
-  r = run(&t, &e);
+  r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_HLT && e.rip == 0x1100,
          "the interrupted delivery was re-injected: exit %u at rip 0x%lx (expected HLT in the handler at 0x1100)", e.reason,
          e.rip);
-  r = run(&t, &e);
+  r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_VMMCALL && e.rip == 0x1000,
          "delivered once: after IRET, exit %u at rip 0x%lx (expected VMMCALL at 0x1000)", e.reason, e.rip);
 out:
-  guest_free(&t);
+  testguest_free(&t);
   if (stack)
     kfree(stack);
 }
@@ -569,24 +510,24 @@ KTEST(run_restart)
   uint8 *page = 0;
   if (!guest_start(&t, &e, g_restart, sizeof g_restart))
     return;
-  int r = run(&t, &e);
+  int r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_CPUID && e.rip == 0x1000, "exit %u at rip 0x%lx (expected CPUID at 0x1000)",
          e.reason, e.rip);
   e.u.cpuid.eax = 0x4321;
-  r = run(&t, &e);
+  r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_NPF && e.u.npf.gpa == 0x3000 && e.rip == 0x1003,
          "exit %u at rip 0x%lx gpa 0x%lx (expected NPF at 0x1003 for 0x3000)", e.reason, e.rip, e.u.npf.gpa);
   if (!(page = kalloc()) || npt_map(&t.npt, 0x3000, V2P(page), PGSIZE, NPT_W) < 0) {
     KCHECK(0, "page 0x3000 mapped");
     goto out;
   }
-  r = run(&t, &e);
+  r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_HLT && e.rip == 0x1006 && t.v->gprs.rsi == 1 && *(uint16 *)page == 0x4321,
          "after the NPF: exit %u at rip 0x%lx, RSI %lu, stored 0x%x (expected HLT at 0x1006, RSI 1: INC SI ran once, "
          "0x4321 stored)",
          e.reason, e.rip, t.v->gprs.rsi, *(uint16 *)page);
 out:
-  guest_free(&t);
+  testguest_free(&t);
   if (page)
     kfree(page);
 }
@@ -603,15 +544,15 @@ KTEST(run_rdmsr)
   if (!guest_start(&t, &e, g_rdmsr, sizeof g_rdmsr))
     return;
   t.v->vmcb->save.rax = 0xFFFFFFFF00000000;
-  int r = run(&t, &e);
+  int r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_MSR && e.u.msr.msr == 0x40000100 && !e.u.msr.write && e.rip == 0x1006,
          "exit %u for MSR 0x%x write=%u at rip 0x%lx (expected RDMSR of 0x40000100 at 0x1006)", e.reason, e.u.msr.msr,
          e.u.msr.write, e.rip);
   e.u.msr.value = 0x123456789ABCDEF0;
-  r = run(&t, &e);
+  r = testguest_run(&t, &e);
   KCHECK(r == 0 && e.reason == VM_EXIT_HLT && e.rip == 0x1008 && t.v->vmcb->save.rax == 0x9ABCDEF0 &&
              t.v->gprs.rdx == 0x12345678,
          "after RDMSR: exit %u at rip 0x%lx, RAX 0x%lx RDX 0x%lx (expected HLT at 0x1008, RAX 0x9abcdef0, RDX 0x12345678)",
          e.reason, e.rip, t.v->vmcb->save.rax, t.v->gprs.rdx);
-  guest_free(&t);
+  testguest_free(&t);
 }
