@@ -4,10 +4,11 @@
 //                 sends it NMIs one at a time. None may be taken inside an
 //                 STI shadow, i.e. with its return address right after an STI
 //                 (the shadow holds off interrupts until the next instruction
-//                 is done: AMD APM Vol. 2 §15.21.5 "Interrupt Shadows"; Intel
-//                 SDM Vol. 3A §6.8.3 lets it block NMIs; KVM never injects
-//                 an NMI in a shadow, and kvm-unit-tests' apic test,
-//                 "nmi-after-sti", expects none);
+//                 is done: AMD APM Vol. 2 §15.21.5 "Interrupt Shadows"; the
+//                 Intel SDM's STI page (Vol. 2B) lets a CPU inhibit NMIs
+//                 at that boundary too; KVM never injects an NMI in a
+//                 shadow, and kvm-unit-tests' apic test, "nmi-after-sti",
+//                 expects none);
 //   nmi_in_nmi    the BSP sends itself an NMI; inside its handler it has the
 //                 AP send it an NMI and then a fixed IPI, and waits for the
 //                 AP to be done. The second NMI is held until the handler's
