@@ -134,6 +134,10 @@ static void ipis(void)
   EQ("an IPI to our own APIC ID", lapic_pending(&a), 0x72);
   wr(&a, LAPIC_ICR_LO, (1 << 18) | (DM_NMI << 8), 0);
   EQ("an NMI IPI", a.nmi_pending, 1);
+  wr(&a, LAPIC_ICR_LO, (1 << 18) | (DM_NMI << 8), 0);
+  wr(&a, LAPIC_ICR_LO, (1 << 18) | (DM_NMI << 8), 0);
+  EQ("three NMI IPIs before the vcpu looks: two kept (one taken, one held behind it)", a.nmi_pending, 2);
+  a.nmi_pending = 0;
   EQ("ICR delivery status reads idle", rd(&a, LAPIC_ICR_LO, 0) & (1 << 12), 0);
   a.eoi_level = note_eoi;
   lapic_ack(&a, 0x72);

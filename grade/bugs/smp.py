@@ -64,7 +64,7 @@ bug("shorthand_ignored",
 # ---- delivery modes ------------------------------------------------------------------
 bug("nmi_as_fixed",
     "an NMI IPI is delivered as a fixed interrupt of its vector field (0: illegal, dropped)",
-    edits=[(S, "  case DM_NMI:\n    l->nmi_pending = 1;\n    if (t->mp == MP_STOPPED)\n      t->mp = MP_RUNNABLE;\n    break;\n",
+    edits=[(S, "  case DM_NMI:\n    lapic_nmi(l);\n    if (t->mp == MP_STOPPED)\n      t->mp = MP_RUNNABLE;\n    break;\n",
             "  case DM_NMI:\n    (void)l;\n    smp_accept(i, vector, 0);\n    return;\n")],
     tests=["smp/two"])
 bug("fixed_without_wake",

@@ -73,6 +73,8 @@ struct vcpu {
   int nmi_step;              // we set TF for one instruction (an NMI window); undone at the exit
   int nmi_step_db_ours;      // we turned on the #DB intercept for it
   uint64 nmi_step_rflags, nmi_step_rip, nmi_step_dr6;   // the guest's, before the step
+  int nmi_shadow;            // entered in an interrupt shadow at nmi_shadow_rip, no instruction done since
+  uint64 nmi_shadow_rip;
   uint64 held_event;         // an EVENTINJ value waiting behind a single-step #DB trap
   uint64 exit_rflags;        // the guest's RFLAGS at the latest exit (TF when the instruction began)
   uint64 nnmis;              // NMIs injected since creation

@@ -192,14 +192,16 @@ int apic_intack(struct board *b, int vector)
   return vector;
 }
 
-// An NMI the local APIC raised (ICR, LINT1), once.
+// The NMIs the local APIC received (ICR, LINT1) since the last call: how
+// many (0, 1 or 2).
 int apic_nmi(struct board *b)
 {
   struct apics *a = b->apics;
-  if (!a || !a->lapic->nmi_pending)
+  if (!a)
     return 0;
+  int n = a->lapic->nmi_pending;
   a->lapic->nmi_pending = 0;
-  return 1;
+  return n;
 }
 
 // CR8 is the TPR's bits 7:4 (SDM Vol. 3 §10.8.6.1; a MOV to CR8 clears bits

@@ -108,7 +108,7 @@ static void deliver(struct ioapic *io, int pin)
       continue;
     any = 1;
     if (dm == 4) {
-      a->nmi_pending = 1;
+      lapic_nmi(a);
       if (io->notify)
         io->notify(i);
     } else if (io->accept) {

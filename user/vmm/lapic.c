@@ -90,6 +90,17 @@ void lapic_accept(struct lapic *a, int vector, int level)
     clear_bit(a->tmr, vector);
 }
 
+// An NMI message arrives. Two that arrive before the vcpu's thread looks are
+// two, not one: the CPU takes one and holds the next pending until the
+// handler's IRET (SDM Vol. 3A §6.7.1 "Handling Multiple NMIs"; KVM counts
+// them in nmi_queued). The kernel drops what a CPU would not keep
+// (vcpu_queue_nmi); more than 2 never survive.
+void lapic_nmi(struct lapic *a)
+{
+  if (a->nmi_pending < 2)
+    a->nmi_pending++;
+}
+
 // An interrupt through an LVT entry: fixed, NMI or ExtINT (the last is the
 // PIC's business: the caller checks lapic_accepts_pic).
 static void lvt_fire(struct lapic *a, uint32 lvt)
@@ -98,7 +109,7 @@ static void lvt_fire(struct lapic *a, uint32 lvt)
     return;
   uint32 dm = (lvt >> LVT_DM_SHIFT) & 7;
   if (dm == DM_NMI)
-    a->nmi_pending = 1;
+    lapic_nmi(a);
   else if (dm == DM_FIXED)
     lapic_accept(a, lvt & 0xFF, 0);
 }
@@ -194,7 +205,7 @@ static void send_ipi(struct lapic *a)
   if (dm == DM_FIXED || dm == DM_LOWEST)
     lapic_accept(a, lo & 0xFF, 0);
   else if (dm == DM_NMI)
-    a->nmi_pending = 1;
+    lapic_nmi(a);
 }
 
 static int read_reg(struct lapic *a, uint32 off, uint32 *v, uint64 now)

@@ -82,7 +82,7 @@ struct lapic {
   uint64 timer_due;         // ns of the next expiry, 0 if none
   uint64 tsc_deadline;      // TSC-deadline mode: IA32_TSC_DEADLINE (0: disarmed)
   int has_tsc_deadline;     // CPUID offers it (kvmpv.c): else LVT timer bit 18 is reserved (KVM)
-  int nmi_pending;          // an NMI the VMM must inject (ICR or LINT1)
+  int nmi_pending;          // NMIs the VMM must inject (ICR, LINT1): a count (lapic_nmi)
   uint64 fired;             // timer interrupts raised (statistics)
   // Level-triggered EOI: the IOAPIC clears its Remote IRR (ioapic_eoi).
   void (*eoi_level)(void *ctx, int vector);
@@ -104,6 +104,7 @@ int lapic_base_valid(uint64 v, int maxphyaddr);                 // an APIC_BASE 
 int lapic_set_base(struct lapic *a, uint64 v, int maxphyaddr);   // WRMSR APIC_BASE: 0, or -1 for #GP
 int lapic_enabled(const struct lapic *a);                        // APIC_BASE.EN
 void lapic_accept(struct lapic *a, int vector, int level);   // an interrupt arrives (IRR)
+void lapic_nmi(struct lapic *a);                             // an NMI arrives (counted)
 int lapic_pending(struct lapic *a);                          // vector to deliver now, or -1
 void lapic_ack(struct lapic *a, int vector);                 // the CPU took it: IRR -> ISR
 void lapic_advance(struct lapic *a, uint64 now);             // fire an expired timer

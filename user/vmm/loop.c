@@ -81,17 +81,18 @@ static void console_in(struct guest *g, uint64 now)
   }
 }
 
-// An NMI from the local APIC (ICR or LINT1) into the vcpu. 0, or -1 after
-// failing the guest.
+// The NMIs from the local APIC (ICR or LINT1) into the vcpu, each one: the
+// kernel keeps what a CPU would (one in progress, one pending). 0, or -1
+// after failing the guest.
 static int send_nmi(struct guest *g)
 {
   struct vm_event ev = {VM_EVENT_NMI, 2, 0, 0};
-  if (!apic_nmi(g->board))
-    return 0;
-  int r = vcpu_inject(g->vm, g->vcpu, &ev);
-  if (r < 0) {   // the kernel holds NMIs back itself while the guest handles one
-    guest_fail(g, "injecting an NMI: %s", errstr(r));
-    return -1;
+  for (int n = apic_nmi(g->board); n > 0; n--) {
+    int r = vcpu_inject(g->vm, g->vcpu, &ev);
+    if (r < 0) {   // the kernel holds NMIs back itself while the guest handles one
+      guest_fail(g, "injecting an NMI: %s", errstr(r));
+      return -1;
+    }
   }
   return 0;
 }

@@ -237,7 +237,7 @@ static void ipi_one(int i, uint32 dm, int vector)
     smp_accept(i, vector, 0);   // (wakes i itself)
     return;
   case DM_NMI:
-    l->nmi_pending = 1;
+    lapic_nmi(l);
     if (t->mp == MP_STOPPED)
       t->mp = MP_RUNNABLE;
     break;
