@@ -358,9 +358,11 @@ __attribute__((unused)) static int vmmcall_interception(struct vcpu *v, struct v
 }
 
 // HLT with IF=1 waits in the kernel (lab 5, halt.c); with IF=0 it ends the
-// guest's work, user space hears of it.
+// guest's work, user space hears of it. L2's HLT always waits (lab 9).
 __attribute__((unused)) static int halt_interception(struct vcpu *v, struct vm_exit *e)
 {
+  if (nested_halt(v, e))
+    return 1;
   if (vcpu_halt_blocks(v)) {
     svm_skip_later(v, LEN_HLT);
     svm_skip_now(v);
