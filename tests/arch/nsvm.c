@@ -17,14 +17,13 @@
 // the machine itself (RDTSC, CPUID and IN are masked afterwards), HLT and
 // interrupts (but see the interrupt cases at the end).
 //
-// INVLPGA that L1 does not intercept runs in L2 (nothing to see). VMLOAD and
-// VMSAVE run in the cases only when L1 intercepts them: QEMU 7.2 exits on
-// them in a guest whatever the intercept bits say unless virtual
-// VMLOAD/VMSAVE is on (its virtual_vm_load_save_enabled). The APM's rule
-// (they run in L2, rAX a physical address of L1's, §15.5.2 and §15.33.1)
-// is checked once, on its own line (l2_vmload_vmsave, the manual's answer
-// in tests/arch/known-differences): L2 loads a random VMLOAD state from
-// vlpage and saves its own to vspage, and L1 compares.
+// INVLPGA that L1 does not intercept runs in L2 (nothing to see). So do
+// VMLOAD and VMSAVE (§15.5.2; rAX is a physical address of L1's unless L1
+// turns on virtual VMLOAD/VMSAVE, §15.33.1, which it does not): L2 loads a
+// random VMLOAD state from vlpage or saves its own to vspage, and L1 hashes
+// what it finds after the case (the MSRs, vspage). Only in the nested-paging
+// cases: without nested paging QEMU 7.2 exits on a guest's VMLOAD/VMSAVE
+// whatever the intercept bits say (its virtual_vm_load_save_enabled).
 //
 // The interrupt cases (irq_cases): L1's local APIC timer fires while L2 runs,
 // for each combination of V_INTR_MASKING, L1's INTR intercept, L1's IF at
@@ -218,6 +217,7 @@ static const u32 far_msrs[] = {0x2000, 0x40000000, 0xC0002000, 0xC0012000, 0xC00
 static const u16 ports[] = {0x2E5, 0x2E6, 0x2E7, 0x2E8, 0x2EC, 0xFFFC, 0xFFFE, 0xFFFF};
 
 static u32 misc1, misc2, excmask;
+static int np_case;   // the case runs with nested paging in vmcb12
 
 static void gen_msr(void)
 {
@@ -270,11 +270,11 @@ static void gen_one(void)
     break;
   case 7:
     // INVLPGA (intercepted or run by L2: nothing to see then), or VMLOAD /
-    // VMSAVE with rAX = vlpage / vspage, which L1 intercepts (see the top).
+    // VMSAVE with rAX = vlpage / vspage (see the top for when).
     switch (rnd() % 3) {
     case 0: EMIT(0x0F, 0x01, 0xDF); break;
-    case 1: if (misc2 & M2_VMLOAD) { emit_movabs(0, (u64)vlpage); EMIT(0x0F, 0x01, 0xDA); } break;
-    case 2: if (misc2 & M2_VMSAVE) { emit_movabs(0, (u64)vspage); EMIT(0x0F, 0x01, 0xDB); } break;
+    case 1: if ((misc2 & M2_VMLOAD) || np_case) { emit_movabs(0, (u64)vlpage); EMIT(0x0F, 0x01, 0xDA); } break;
+    case 2: if ((misc2 & M2_VMSAVE) || np_case) { emit_movabs(0, (u64)vspage); EMIT(0x0F, 0x01, 0xDB); } break;
     }
     break;
   case 8:
@@ -648,6 +648,7 @@ static long next_rip(u64 rip)
 static void run_case(int no, u64 cr3, int np)
 {
   rng = 0x5EED0000UL + no * 0x9E3779B97F4A7C15UL;
+  np_case = np;
   for (int i = 0; i < 4096; i++)
     vmcb[i] = 0;
   random_intercepts();
@@ -793,9 +794,9 @@ static void irq_cases(void)
     irq_case(i);
 }
 
-// L2 runs VMLOAD (vlpage) then VMSAVE (vspage), neither intercepted: with
-// the APM, no exit but the final VMRUN's, vspage holds what vlpage gave, and
-// L1 finds those MSRs after the #VMEXIT (§15.6 restores none of them).
+// L2 runs VMLOAD (vlpage) then VMSAVE (vspage), neither intercepted, with
+// nested paging: no exit but the final VMRUN's, vspage holds what vlpage
+// gave, and L1 finds those MSRs after the #VMEXIT (§15.6 restores none).
 static void l2_vmload_vmsave(void)
 {
   rng = 0x10AD5A7EUL;
@@ -804,6 +805,8 @@ static void l2_vmload_vmsave(void)
   valid_state(READ_CR(3));
   F32(C_MISC2) = M2_VMRUN;
   F64(C_INTSTATE) = 0;
+  F64(C_NPCTL) = 1;
+  F64(C_NCR3) = (u64)npml4;
   pos = ninsn = 0;
   emit_movabs(0, (u64)vlpage);
   EMIT(0x0F, 0x01, 0xDA);
