@@ -214,6 +214,17 @@ void nested_tlb_flush_all(struct vcpu *v)
   __atomic_store_n(&v->nested->shadow_stale, 1, __ATOMIC_SEQ_CST);
 }
 
+// The VMCB whose V_TPR is L1's TPR, which run.c keeps in step with the VMM's
+// local APIC (exit record cr8, VM_RUN_SET_CR8): vmcb01 while L2 runs. With
+// V_INTR_MASKING in vmcb12, L2's CR8 is its own virtual TPR (§15.21.3),
+// vmcb02's V_TPR, given back to L1 in vmcb12. (Without it, L2's MOV CR8
+// would reach L1's TPR on a CPU; here it stays L2's V_TPR: vmcb02 always
+// has V_INTR_MASKING.)
+struct vmcb *nested_tpr_vmcb(struct vcpu *v)
+{
+  return nested_guest_mode(v) ? v->vmcb01.ptr : v->vmcb;
+}
+
 // ---- MSRs and EFER (§15.30) ----------------------------------------------
 
 // EFER.SVME as L1 sees it: read (write 0) returns it; a write sets it, or

@@ -838,6 +838,46 @@ static void l2_vmload_vmsave(void)
       saved ? "yes" : "no", msrs == 0 ? "yes" : "no");
 }
 
+static void emit_moffs(u8 op, u64 a)   // A1/A3: mov eax, [moffs64] / mov [moffs64], eax
+{
+  u8 b[9] = {op};
+  for (int i = 0; i < 8; i++)
+    b[1 + i] = a >> (8 * i);
+  emit(b, 9);
+}
+
+// L2 reaches L1's local APIC through L1's nested table (identity, with
+// nested paging; kvm-unit-tests' L2s program L1's timer so): writes the TPR,
+// reads it back and the APIC ID, with V_INTR_MASKING and a V_TPR of L2's own
+// (L2's CR8, not L1's TPR: §15.21.3), then L1 reads its TPR itself.
+static void l2_mmio(void)
+{
+  rng = 0xA91C0000UL;
+  for (int i = 0; i < 4096; i++)
+    vmcb[i] = 0;
+  valid_state(READ_CR(3));
+  F32(C_MISC2) = M2_VMRUN;
+  F64(C_INTSTATE) = 0;
+  F64(C_NPCTL) = 1;
+  F64(C_NCR3) = (u64)npml4;
+  F64(C_INTCTL) = 1u << 24 | 0x7;   // V_INTR_MASKING, V_TPR 7
+  pos = ninsn = 0;
+  emit_imm32(0xB8, 0x20);
+  emit_moffs(0xA3, 0xFEE00080);
+  emit_moffs(0xA1, 0xFEE00080);
+  EMIT(0x89, 0xC3);   // mov ebx, eax
+  emit_moffs(0xA1, 0xFEE00020);
+  EMIT(0x89, 0xC1);   // mov ecx, eax
+  EMIT(0x31, 0xC0);
+  EMIT(0x0F, 0x01, 0xD8);
+  asm volatile("clgi");
+  nsvm_vmrun((u64)vmcb, &g2);
+  asm volatile("stgi");
+  u32 tpr = LAPIC_REG(0x80);
+  LAPIC_REG(0x80) = 0;
+  out("l2_mmio", "exit %x, L2 read TPR %lx, APIC ID %lx; L1's TPR %x", F32(C_EXITCODE), g2.rbx, g2.rcx, tpr);
+}
+
 static void l2_idt(void)
 {
   // Every vector L2 takes itself lands on "xor eax, eax; vmrun; jmp ."
@@ -873,6 +913,7 @@ void kmain(void)
   for (int i = NCASES; i < NCASES + NPCASES; i++)
     run_case(i, READ_CR(3), 1);
   l2_vmload_vmsave();
+  l2_mmio();
   irq_cases();
   char line[200];
   int k = 0;
