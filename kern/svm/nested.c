@@ -22,6 +22,7 @@
 #include "defs.h"
 #include "x86.h"
 #include "cpu.h"
+#include "trap.h"
 #include "errno.h"
 #include "svm/nested.h"
 #include "../lib/string.h"
@@ -808,14 +809,20 @@ static int nested_events(struct vcpu *v)
   // boundary (§15.20; KVM nested_run_pending). Exiting before the entry
   // would hand the event back in EXITINTINFO, and an L1 that raises a
   // self-IPI with each injection (svmlab does, irq.c) would loop forever.
-  if (v->nested->run_pending)
-    return 0;
+  // The exit comes right after the entry instead: a self-IPI, which GIF=0
+  // holds until the VMRUN (KVM requests an immediate exit so); else L2
+  // would run on until L0's next exit, a timer tick away.
   uint32 misc1 = l1_misc1(v);
-  if (v->nmi_pending && (misc1 & INTERCEPT_NMI)) {
-    nested_synth_exit(v, SVM_EXIT_NMI);
+  int nmi = v->nmi_pending && (misc1 & INTERCEPT_NMI);
+  int intr = v->irq_line && !v->irq_acked && (misc1 & INTERCEPT_INTR) && l1_irq_if(v);
+  if (v->nested->run_pending) {
+    if (nmi || intr)
+      lapic_ipi(cpus[cpuid_self()].apicid, T_IPI_REEXIT);
     return 0;
   }
-  if (v->irq_line && !v->irq_acked && (misc1 & INTERCEPT_INTR) && l1_irq_if(v))
+  if (nmi)
+    nested_synth_exit(v, SVM_EXIT_NMI);
+  else if (intr)
     nested_synth_exit(v, SVM_EXIT_INTR);
   return 0;
 }
