@@ -736,7 +736,7 @@ static void irq_code(int hlt)
   if (hlt)
     EMIT(0xF4);
   else {
-    emit_imm32(0xB9, 5000000);    // mov ecx, N
+    emit_imm32(0xB9, 2000000);    // mov ecx, N
     EMIT(0xFF, 0xC9);             // 1: dec ecx
     EMIT(0x75, 0xFC);             // jnz 1b
   }
@@ -746,8 +746,9 @@ static void irq_code(int hlt)
 
 static void irq_case(int no)
 {
-  int vim = no & 1, intr = no >> 1 & 1, l1if = no >> 2 & 1, l2if = no >> 3 & 1;
-  int hlt = (no >> 4 & 1) && (vim ? l1if : l2if);
+  int vim = no & 1, intr = no >> 1 & 1, l1if = no >> 2 & 1, l2if = no >> 3 & 1, hlt = no >> 4 & 1;
+  if (hlt && !(vim ? l1if : l2if))
+    return;   // nothing would end that HLT: the loop case (no - 16) covers it
   rng = 0x1A7E0000UL + no * 0x9E3779B97F4A7C15UL;
   for (int i = 0; i < 4096; i++)
     vmcb[i] = 0;
