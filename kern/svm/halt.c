@@ -19,6 +19,7 @@
 #include "spinlock.h"
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
+#include "svm/nested.h"
 
 static struct spinlock halt_lock = {0, "vcpu_halt", NULL};
 static int halt_chan;
@@ -143,6 +144,9 @@ int vcpu_halt_blocks(struct vcpu *v)
 // runs again (KVM kvm_vcpu_has_events).
 int vcpu_has_events(struct vcpu *v)
 {
+  int nested = nested_has_events(v);   // lab 9: halted L2 (nested.c)
+  if (nested >= 0)
+    return nested;
   // LAB 5 BEGIN
   struct vmcb_control *c = &v->vmcb->control;
   if (v->irq_line && !v->irq_acked)

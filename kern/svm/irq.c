@@ -29,6 +29,9 @@
 // has room for it (KVM svm_interrupt_allowed; §15.20, §15.21).
 int svm_interrupt_allowed(struct vcpu *v)
 {
+  int nested = nested_interrupt_allowed(v);   // lab 9: L1's interrupt into L2 (nested.c)
+  if (nested >= 0)
+    return nested;
   // LAB 5 BEGIN
   struct vmcb *vmcb = v->vmcb;
   if (!(vmcb->save.rflags & FL_IF))
@@ -104,7 +107,7 @@ __attribute__((unused)) static void svm_clear_irq_window(struct vcpu *v)
 static void inject_pending_event(struct vcpu *v)
 {
   int vector = v->irq_line;
-  if (!vector || nested_blocks_irq(v))   // lab 9: L1's GIF is 0, or L2 runs (nested.c)
+  if (!vector || nested_blocks_irq(v))   // lab 9: L1's GIF is 0, or L1's exit comes first (nested.c)
     return;
   // LAB 5 BEGIN
   if (v->irq_acked)

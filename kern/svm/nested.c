@@ -22,6 +22,7 @@
 #include "defs.h"
 #include "x86.h"
 #include "cpu.h"
+#include "trap.h"
 #include "errno.h"
 #include "svm/nested.h"
 #include "../lib/string.h"
@@ -114,11 +115,93 @@ void nested_report(struct vcpu *v, struct vm_exit *e)
 
 int nested_guest_mode(struct vcpu *v) { return v->nested && v->nested->guest_mode; }
 
-// L1's interrupts and NMIs wait while its GIF is 0 (§15.17) and while L2
-// runs (nested_check_events turns them into the exit L1 asked for, if any).
+// vmcb12's intercept word MISC1 (INTR, NMI, ...): L1's choices for L2.
+static uint32 l1_misc1(struct vcpu *v) { return v->nested->vmcb12->control.intercepts[INTERCEPT_WORD_MISC1]; }
+
+// The IF that masks L1's physical interrupts while L2 runs (§15.21.1): with
+// V_INTR_MASKING in vmcb12, L1's own IF at its VMRUN (HIF, kept in vmcb01),
+// else L2's.
+static int l1_irq_if(struct vcpu *v)
+{
+  int vim = (v->nested->vmcb12->control.int_ctl & V_INTR_MASKING) != 0;
+  return ((vim ? v->vmcb01.ptr->save.rflags : v->vmcb->save.rflags) & FL_IF) != 0;
+}
+
+// L1's external interrupt waits (irq.c neither injects it nor opens a
+// window): while L1's GIF is 0 (§15.17); while L2 runs, when L1 intercepts
+// INTR (nested_check_events makes the exit once the IF of l1_irq_if is set)
+// or when V_INTR_MASKING and L1's IF hold it (nothing L2 does changes that
+// IF: a window would never open). Otherwise L2 takes it through its own IDT
+// (§15.21.1; KVM svm_interrupt_blocked in guest mode): irq.c injects it into
+// vmcb02, with nested_interrupt_allowed's rule.
 int nested_blocks_irq(struct vcpu *v)
 {
-  return v->nested && (!v->nested->gif || v->nested->guest_mode);
+  struct nested_svm *n = v->nested;
+  if (!n)
+    return 0;
+  if (!n->gif)
+    return 1;
+  if (!n->guest_mode)
+    return 0;
+  if (l1_misc1(v) & INTERCEPT_INTR)
+    return 1;
+  return (n->vmcb12->control.int_ctl & V_INTR_MASKING) && !l1_irq_if(v);
+}
+
+// L1's NMI waits while its GIF is 0, and while L2 runs if L1 intercepts NMI
+// (nested_check_events makes the exit); otherwise L2 takes it (§15.21.2:
+// an NMI that is not intercepted is delivered to the guest). nmi.c asks.
+int nested_blocks_nmi(struct vcpu *v)
+{
+  struct nested_svm *n = v->nested;
+  if (!n)
+    return 0;
+  return !n->gif || (n->guest_mode && (l1_misc1(v) & INTERCEPT_NMI));
+}
+
+// While L2 runs with V_INTR_MASKING in vmcb12, L1's interrupt (not
+// intercepted, L1's IF set: nested_blocks_irq) goes into L2 whatever L2's IF
+// says: it masks virtual interrupts only (§15.21.1); the interrupt shadow
+// and a busy EVENTINJ still hold it. -1: not that case, irq.c's own rule
+// (L2's IF, the shadow) applies.
+int nested_interrupt_allowed(struct vcpu *v)
+{
+  if (!nested_guest_mode(v) || !(v->nested->vmcb12->control.int_ctl & V_INTR_MASKING))
+    return -1;
+  struct vmcb_control *c = &v->vmcb->control;
+  return !(c->int_state & SVM_INTERRUPT_SHADOW) && !(c->eventinj & SVM_EVTINJ_VALID);
+}
+
+// L2's HLT that L1 does not intercept: L2 sleeps until an event for it or
+// for L1 can be taken (nested_has_events), whatever its IF: with
+// V_INTR_MASKING or L1's INTR intercept, an interrupt of L1's ends the HLT
+// although L2's IF is 0 (§15.21.1); only then does the sleep end. 1 if so
+// (the vcpu is halted, RIP past the HLT), 0 outside L2.
+int nested_halt(struct vcpu *v, struct vm_exit *e)
+{
+  if (!nested_guest_mode(v))
+    return 0;
+  svm_emulated(v, e, 1);
+  v->halted = 1;
+  return 1;
+}
+
+// Whether halted L2 has something that ends its HLT (halt.c
+// vcpu_has_events; KVM kvm_vcpu_has_events with nested events): an
+// interrupt of L1's that is not masked by l1_irq_if (it becomes L1's exit or
+// L2's interrupt); an event waiting in vmcb02's EVENTINJ; L1's virtual
+// interrupt for L2 (vmcb02's V_IRQ, irq.c's window closed at every exit)
+// with L2's IF set. NMIs: svm_events_waiting. -1 outside L2.
+int nested_has_events(struct vcpu *v)
+{
+  if (!nested_guest_mode(v))
+    return -1;
+  struct vmcb *v02 = v->vmcb;
+  if (v02->control.eventinj & SVM_EVTINJ_VALID)
+    return 1;
+  if (v->irq_line && !v->irq_acked && v->nested->gif && l1_irq_if(v))
+    return 1;
+  return (v02->control.int_ctl & V_IRQ) && !v->irq_window && (v02->save.rflags & FL_IF);
 }
 
 // L0's nested page table lost entries: every translation made through it is
@@ -130,6 +213,17 @@ void nested_tlb_flush_all(struct vcpu *v)
   v->vmcb01.asid_generation = 0;         // a fresh ASID at the next load (vcpu.c)
   v->nested->vmcb02.asid_generation = 0;
   __atomic_store_n(&v->nested->shadow_stale, 1, __ATOMIC_SEQ_CST);
+}
+
+// The VMCB whose V_TPR is L1's TPR, which run.c keeps in step with the VMM's
+// local APIC (exit record cr8, VM_RUN_SET_CR8): vmcb01 while L2 runs. With
+// V_INTR_MASKING in vmcb12, L2's CR8 is its own virtual TPR (§15.21.3),
+// vmcb02's V_TPR, given back to L1 in vmcb12. (Without it, L2's MOV CR8
+// would reach L1's TPR on a CPU; here it stays L2's V_TPR: vmcb02 always
+// has V_INTR_MASKING.)
+struct vmcb *nested_tpr_vmcb(struct vcpu *v)
+{
+  return nested_guest_mode(v) ? v->vmcb01.ptr : v->vmcb;
 }
 
 // ---- MSRs and EFER (§15.30) ----------------------------------------------
@@ -229,11 +323,13 @@ void nested_copy_vmload_state(struct vmcb_save *to, const struct vmcb_save *from
   to->sysenter_eip = from->sysenter_eip;
 }
 
-// VMLOAD (load 1) or VMSAVE: the operand must be a 4 KiB aligned page of
-// L1's memory (writable for VMSAVE), else #GP(0).
+// VMLOAD (load 1) or VMSAVE of the guest running on v->vmcb (L1 on vmcb01,
+// or L2 on vmcb02): the operand must be a 4 KiB aligned page of L1's memory
+// (writable for VMSAVE), else #GP(0). Called with interrupts off.
 static int vmload_vmsave(struct vcpu *v, struct vm_exit *e, int load)
 {
-  struct vmcb *page = v->nested->vmcb12;   // scratch: L2 is not running
+  static uint64 scratch[NCPU][PGSIZE / 8];   // IF=0: one per CPU (vmcb12 is live while L2 runs)
+  struct vmcb *page = (struct vmcb *)scratch[cpuid_self()];
   uint64 gpa = svm_insn_rax(v);
   if ((gpa & (PGSIZE - 1)) || nested_gpa_read(v, gpa, page, PGSIZE) < 0)
     return svm_inject_fault(v, e, 13, 1);
@@ -281,6 +377,27 @@ int nested_svm_insn(struct vcpu *v, struct vm_exit *e)
     return nested_vmrun(v, e);
   }
   return svm_inject_fault(v, e, 6, 0);
+}
+
+// VMLOAD, VMSAVE or INVLPGA run by L2 that L1 does not intercept (code:
+// the exit's). A CPU carries them out in L2 (its EFER.SVME is set, VMRUN
+// checked that, §15.5.1), with the same #GP(0) outside CPL 0. VMLOAD and
+// VMSAVE act on L2's state (vmcb02) and take rAX as a physical address of
+// the host's, L1's, untranslated by L1's nested table: only the virtual
+// VMLOAD/VMSAVE feature translates it (§15.33.1), not offered to L1 (KVM
+// vmload_vmsave_interception maps rAX in L1's space too). INVLPGA names an
+// ASID of L1's guests: L2's translations go, the shadow included (before
+// L2's next entry: L2 runs on it now, nested_check_events rebuilds it).
+static int l2_svm_insn(struct vcpu *v, struct vm_exit *e, uint64 code)
+{
+  if (v->vmcb->save.cpl)
+    return svm_inject_fault(v, e, 13, 1);
+  if (code == SVM_EXIT_INVLPGA) {
+    __atomic_store_n(&v->nested->shadow_stale, 1, __ATOMIC_SEQ_CST);
+    v->nested->vmcb02.asid_generation = 0;
+    return svm_emulated(v, e, LEN_SVM_INSN);
+  }
+  return vmload_vmsave(v, e, code == SVM_EXIT_VMLOAD);
 }
 
 // ---- VMRUN: vmcb12 -> vmcb02 ---------------------------------------------
@@ -552,6 +669,8 @@ static int nested_exit_wanted(struct vcpu *v)
   if (code == SVM_EXIT_MSR)
     return (c12->intercepts[INTERCEPT_WORD_MISC1] & INTERCEPT_MSR_PROT) &&
            l1_wants_msr(v, v->gprs.rcx, c->exitinfo1 & 1);
+  if (code == SVM_EXIT_VINTR)   // L1's while its own V_IRQ waits; else irq.c's window (L0's) opened
+    return (c12->intercepts[INTERCEPT_WORD_MISC1] & INTERCEPT_VINTR) && (c->int_ctl & V_IRQ);
   if (code >= SVM_EXIT_INTR && code < SVM_EXIT_INTR + 32)
     return (c12->intercepts[INTERCEPT_WORD_MISC1] >> (code - SVM_EXIT_INTR)) & 1;
   if (code >= SVM_EXIT_VMRUN && code < SVM_EXIT_VMRUN + 32)
@@ -561,7 +680,8 @@ static int nested_exit_wanted(struct vcpu *v)
   return 1;   // anything else (shutdown-like, unknown): L1 sees it
   // LAB 9 STUB
   // // LAB 9: (B) 1 if L1 intercepts the exit in vmcb02 (c->exitcode): its intercept bit in vmcb12, and for
-  // // I/O and MSR exits L1's permission map (l1_wants_io, l1_wants_msr); the host's own events are L0's.
+  // // I/O and MSR exits L1's permission map (l1_wants_io, l1_wants_msr); the host's own events are L0's,
+  // // and so is a VINTR exit unless L1's own V_IRQ still waits in vmcb02 (irq.c opens windows there too).
   // (void)c12, (void)code, (void)l1_wants_io, (void)l1_wants_msr;
   // static int told;
   // if (!told++)
@@ -689,15 +809,20 @@ static int nested_events(struct vcpu *v)
   // boundary (§15.20; KVM nested_run_pending). Exiting before the entry
   // would hand the event back in EXITINTINFO, and an L1 that raises a
   // self-IPI with each injection (svmlab does, irq.c) would loop forever.
-  if (v->nested->run_pending)
-    return 0;
-  uint32 misc1 = v12->control.intercepts[INTERCEPT_WORD_MISC1];
-  if (v->nmi_pending && (misc1 & INTERCEPT_NMI)) {
-    nested_synth_exit(v, SVM_EXIT_NMI);
+  // The exit comes right after the entry instead: a self-IPI, which GIF=0
+  // holds until the VMRUN (KVM requests an immediate exit so); else L2
+  // would run on until L0's next exit, a timer tick away.
+  uint32 misc1 = l1_misc1(v);
+  int nmi = v->nmi_pending && (misc1 & INTERCEPT_NMI);
+  int intr = v->irq_line && !v->irq_acked && (misc1 & INTERCEPT_INTR) && l1_irq_if(v);
+  if (v->nested->run_pending) {
+    if (nmi || intr)
+      lapic_ipi(cpus[cpuid_self()].apicid, T_IPI_REEXIT);
     return 0;
   }
-  uint64 rflags = (v12->control.int_ctl & V_INTR_MASKING) ? v->vmcb01.ptr->save.rflags : v->vmcb->save.rflags;
-  if (v->irq_line && !v->irq_acked && (misc1 & INTERCEPT_INTR) && (rflags & FL_IF))
+  if (nmi)
+    nested_synth_exit(v, SVM_EXIT_NMI);
+  else if (intr)
     nested_synth_exit(v, SVM_EXIT_INTR);
   return 0;
 }
@@ -823,18 +948,28 @@ int nested_exit(struct vcpu *v, struct vm_exit *e)
     int r = nested_npt_fault(v, e);   // fills the shadow, or reflects L1's own NPF
     if (r >= 0)
       return r;
+    // L2 reached a device of L1's through L1's table (kvm-unit-tests' L2
+    // programs L1's local APIC so): L0's NPF at L1's address, the VMM
+    // emulates the instruction with L2's registers and page tables
+    // (guestmem.c translates L2's addresses), as it does without L1's NP.
+    if (r == -2) {
+      n->nl0++;
+      return -1;
+    }
     svm_exit_record(v, e, VM_EXIT_UNKNOWN);
-    printf("svm: vcpu %d: L2 touched 0x%lx, which is not RAM of L1's (not emulated)\n", v->id, c->exitinfo2);
+    printf("svm: vcpu %d: L2's nested page fault at 0x%lx could not be handled\n", v->id, c->exitinfo2);
     return 0;
   }
   if (nested_exit_wanted(v)) {
     return reflect_to_l1(v, e);
   }
   n->nl0++;
-  // VMMCALL raises #UD when not intercepted (§15.7); the other SVM
-  // instructions L1 did not intercept are L2's, which has no SVM of its own
-  // here (one level of nesting): #UD too. L0 must not run them for L1.
-  if (code == SVM_EXIT_VMMCALL || code == SVM_EXIT_INVLPGA || (code >= SVM_EXIT_VMRUN && code <= SVM_EXIT_SKINIT))
+  if (code == SVM_EXIT_VMLOAD || code == SVM_EXIT_VMSAVE || code == SVM_EXIT_INVLPGA)
+    return l2_svm_insn(v, e, code);
+  // VMMCALL raises #UD when not intercepted (§15.7). VMRUN, CLGI, STGI and
+  // SKINIT that L1 does not intercept would act on L2's own SVM, a third
+  // level, not offered: #UD. L0 must not run them for L1.
+  if (code == SVM_EXIT_VMMCALL || (code >= SVM_EXIT_VMRUN && code <= SVM_EXIT_SKINIT))
     return svm_inject_fault(v, e, 6, 0);
   return -1;
 }

@@ -113,8 +113,10 @@ int nested_l2_to_l1(struct vcpu *v, uint64 gpa2, uint64 *gpa1)
 }
 
 // An NPF of vmcb02 (v->vmcb) with L1's nested paging on. 1: the shadow now
-// maps the page, or the NPF went to L1; -1: L1's table leads to an address
-// that is not RAM of L1's (L1's MMIO, not emulated for L2).
+// maps the page, or the NPF went to L1; -2: L1's table leads to an address
+// that is not RAM of L1's, or to a page L0 maps read-only and L2 writes
+// (L1's MMIO: EXITINFO2 now holds that L1 address, the NPF is L0's, as if
+// L1 had made the access); -1: out of memory, or vmcb12 gone.
 int nested_npt_fault(struct vcpu *v, struct vm_exit *e)
 {
   struct nested_svm *n = v->nested;
@@ -130,10 +132,10 @@ int nested_npt_fault(struct vcpu *v, struct vm_exit *e)
     e->kexits++;
     return nested_vmexit(v) < 0 ? -1 : 1;
   }
-  if (npt_lookup(vm_npt(v->vm), gpa1, &hpa, &perm0) < 0)
-    return -1;
-  if ((access & NPF_W) && !(perm0 & NPT_W))
-    return -1;   // L0 maps it read-only (the VMM's business for L1, not emulated for L2)
+  if (npt_lookup(vm_npt(v->vm), gpa1, &hpa, &perm0) < 0 || ((access & NPF_W) && !(perm0 & NPT_W))) {
+    c->exitinfo2 = gpa1;   // the VMM's device (or read-only page) at L1's address
+    return -2;
+  }
   if (n->shadow.npages >= SHADOW_MAX_PAGES) {
     nested_npt_drop(v);
     uint64 root;

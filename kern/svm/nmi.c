@@ -95,7 +95,7 @@ static void set_intercept(struct vcpu *v, int word, uint32 bit, int on)
 void svm_inject_nmi(struct vcpu *v)
 {
   svm_release_held_event(v);
-  if (v->nmi_pending && !nmi_blocked(v) && !nested_blocks_irq(v)) {   // lab 9: GIF, L2
+  if (v->nmi_pending && !nmi_blocked(v) && !nested_blocks_nmi(v)) {   // lab 9: GIF, L1's NMI exit
     v->vmcb->control.eventinj = EVTINJ_NMI;
     v->nmi_pending--;
     v->nmi_masked = 1;

@@ -358,9 +358,11 @@ __attribute__((unused)) static int vmmcall_interception(struct vcpu *v, struct v
 }
 
 // HLT with IF=1 waits in the kernel (lab 5, halt.c); with IF=0 it ends the
-// guest's work, user space hears of it.
+// guest's work, user space hears of it. L2's HLT always waits (lab 9).
 __attribute__((unused)) static int halt_interception(struct vcpu *v, struct vm_exit *e)
 {
+  if (nested_halt(v, e))
+    return 1;
   if (vcpu_halt_blocks(v)) {
     svm_skip_later(v, LEN_HLT);
     svm_skip_now(v);
@@ -657,9 +659,10 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
 #define CR8_V_TPR 0xFUL
 static void vcpu_set_cr8(struct vcpu *v, uint32 cr8)
 {
-  struct vmcb_control *c = &v->vmcb->control;
+  struct vmcb *vmcb = nested_tpr_vmcb(v);   // lab 9: L1's TPR, not L2's own CR8
+  struct vmcb_control *c = &vmcb->control;
   c->int_ctl = (c->int_ctl & ~CR8_V_TPR) | (cr8 & CR8_V_TPR);
-  vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTR);
+  vmcb_mark_dirty(vmcb, VMCB_CLEAN_INTR);
 }
 
 // Runs v until an exit user space must see (*e, returns 0). Returns
@@ -698,7 +701,7 @@ int vcpu_run(struct vcpu *v, struct vm_exit *e)
     if (r <= 0) {
       vcpu_run_end(v, e);
       nested_report(v, e);
-      e->cr8 = v->vmcb->control.int_ctl & CR8_V_TPR;
+      e->cr8 = nested_tpr_vmcb(v)->control.int_ctl & CR8_V_TPR;
       v->last = *e;
       return r;
     }
@@ -706,7 +709,7 @@ int vcpu_run(struct vcpu *v, struct vm_exit *e)
       exit_record(v, e, VM_EXIT_INTR);
       vcpu_run_end(v, e);
       nested_report(v, e);
-      e->cr8 = v->vmcb->control.int_ctl & CR8_V_TPR;
+      e->cr8 = nested_tpr_vmcb(v)->control.int_ctl & CR8_V_TPR;
       v->last = *e;
       return 0;
     }

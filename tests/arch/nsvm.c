@@ -15,7 +15,21 @@
 // each for the reason given where it would be generated: states QEMU 7.2
 // checks differently from the APM, L2 instructions whose result comes from
 // the machine itself (RDTSC, CPUID and IN are masked afterwards), HLT and
-// INVLPGA that L1 does not intercept, interrupts.
+// interrupts (but see the interrupt cases at the end).
+//
+// INVLPGA that L1 does not intercept runs in L2 (nothing to see). So do
+// VMLOAD and VMSAVE (§15.5.2; rAX is a physical address of L1's unless L1
+// turns on virtual VMLOAD/VMSAVE, §15.33.1, which it does not): L2 loads a
+// random VMLOAD state from vlpage or saves its own to vspage, and L1 hashes
+// what it finds after the case (the MSRs, vspage). Only in the nested-paging
+// cases: without nested paging QEMU 7.2 exits on a guest's VMLOAD/VMSAVE
+// whatever the intercept bits say (its virtual_vm_load_save_enabled).
+//
+// The interrupt cases (irq_cases): L1's local APIC timer fires while L2 runs,
+// for each combination of V_INTR_MASKING, L1's INTR intercept, L1's IF at
+// VMRUN, L2's IF, and L2 waiting with HLT (only where the interrupt can end
+// it) or a bounded loop. Who takes it is the APM's rule (§15.21.1): L1 by an
+// INTR exit, L2 through its own IDT, or L1 after the #VMEXIT of the loop's end.
 #include "rt.h"
 
 const char kernel_name[] = "nsvm";
@@ -81,6 +95,8 @@ const char kernel_name[] = "nsvm";
 #define M1_MSR     (1u << 28)
 #define M2_VMRUN   (1u << 0)
 #define M2_VMMCALL (1u << 1)
+#define M2_VMLOAD  (1u << 2)
+#define M2_VMSAVE  (1u << 3)
 #define M2_ICEBP   (1u << 8)
 #define M2_WBINVD  (1u << 9)
 
@@ -98,6 +114,11 @@ static u8 l2stubs[256 * 8] __attribute__((aligned(4096)));
 static u64 l2idt[512] __attribute__((aligned(4096)));
 static u8 l2stack[4096] __attribute__((aligned(4096)));
 static u8 l2data[64 * 4096] __attribute__((aligned(4096)));
+// VMLOAD/VMSAVE run by L2: the state it loads, where it saves, and L1's own
+// state to restore after a case (#VMEXIT leaves L2's to L1, §15.6).
+static u8 vlpage[4096] __attribute__((aligned(4096)));
+static u8 vspage[4096] __attribute__((aligned(4096)));
+static u8 l1state[4096] __attribute__((aligned(4096)));
 // L1's nested page table for the NP cases: identity for 0-4 GiB, 4 KiB
 // pages for the first 4 MiB (all of this kernel), 2 MiB pages above.
 static u64 npml4[512] __attribute__((aligned(4096)));
@@ -196,6 +217,7 @@ static const u32 far_msrs[] = {0x2000, 0x40000000, 0xC0002000, 0xC0012000, 0xC00
 static const u16 ports[] = {0x2E5, 0x2E6, 0x2E7, 0x2E8, 0x2EC, 0xFFFC, 0xFFFE, 0xFFFF};
 
 static u32 misc1, misc2, excmask;
+static int np_case;   // the case runs with nested paging in vmcb12
 
 static void gen_msr(void)
 {
@@ -247,10 +269,13 @@ static void gen_one(void)
     EMIT(0x0F, 0x01, 0xD9);   // vmmcall: #UD when not intercepted (§15.7)
     break;
   case 7:
-    // INVLPGA that L1 does not intercept runs in L2 on a CPU; svmlab gives L2
-    // no SVM instructions of its own (one level of nesting) and raises #UD.
-    if (misc1 & M1_INVLPGA)
-      EMIT(0x0F, 0x01, 0xDF);
+    // INVLPGA (intercepted or run by L2: nothing to see then), or VMLOAD /
+    // VMSAVE with rAX = vlpage / vspage (see the top for when).
+    switch (rnd() % 3) {
+    case 0: EMIT(0x0F, 0x01, 0xDF); break;
+    case 1: if ((misc2 & M2_VMLOAD) || np_case) { emit_movabs(0, (u64)vlpage); EMIT(0x0F, 0x01, 0xDA); } break;
+    case 2: if ((misc2 & M2_VMSAVE) || np_case) { emit_movabs(0, (u64)vspage); EMIT(0x0F, 0x01, 0xDB); } break;
+    }
     break;
   case 8:
     EMIT(0x0F, 0x0B);   // ud2
@@ -379,12 +404,12 @@ static void random_intercepts(void)
 {
   static const u32 m1[] = {M1_CR0SEL, M1_RDTSC, M1_PUSHF, M1_POPF, M1_CPUID, M1_INTN, M1_INVD, M1_PAUSE, M1_HLT,
                            M1_INVLPG, M1_INVLPGA, M1_IOIO, M1_MSR};
-  static const u32 m2[] = {M2_VMMCALL, M2_ICEBP, M2_WBINVD};
+  static const u32 m2[] = {M2_VMMCALL, M2_ICEBP, M2_WBINVD, M2_VMLOAD, M2_VMSAVE};
   static const u8 exc[] = {0, 1, 3, 6, 13, 14};
   misc1 = misc2 = excmask = 0;
   for (int i = 0; i < 13; i++)
     misc1 |= chance(2) ? m1[i] : 0;
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 5; i++)
     misc2 |= chance(2) ? m2[i] : 0;
   for (int i = 0; i < 6; i++)
     excmask |= chance(2) ? 1u << exc[i] : 0;
@@ -545,6 +570,38 @@ static void reset_msrs(void)
     wrmsr(plain_msrs[i], 0x1000 * (i + 1));
 }
 
+// The VMLOAD state's MSRs and FS/GS bases in a VMCB-format page (§15.5.2,
+// Appendix B: FS.base 0x448, GS.base 0x458, STAR..SYSENTER_EIP 0x600-0x638),
+// in the order of vl_msrs.
+static u64 *vl_field(u8 *page, int i)
+{
+  static const u16 off[] = {0x448, 0x458, 0x620, 0x600, 0x608, 0x610, 0x618, 0x628, 0x630, 0x638};
+  return (u64 *)(page + off[i]);
+}
+#define VL_FIELDS 10
+static const u32 vl_msrs[] = {0xC0000100, 0xC0000101, 0xC0000102, 0xC0000081, 0xC0000082, 0xC0000083,
+                              0xC0000084, 0x174, 0x175, 0x176};
+
+// Before a case: vlpage holds L1's own VMLOAD state (its segments stay
+// valid) with random MSR values; vspage is zero.
+static void vl_prepare(void)
+{
+  asm volatile("vmsave" :: "a"((u64)vlpage) : "memory");
+  for (int i = 0; i < VL_FIELDS; i++)
+    *vl_field(vlpage, i) = rnd();
+  for (int i = 0; i < 4096; i++)
+    vspage[i] = 0;
+}
+
+// After a case: what L2's VMLOAD/VMSAVE left (vspage, the MSRs), hashed; then
+// L1's own VMLOAD state back.
+static void vl_mix(void)
+{
+  for (int i = 0; i < VL_FIELDS; i++)
+    mix(*vl_field(vspage, i)), mix(rdmsr(vl_msrs[i]));
+  asm volatile("vmload" :: "a"((u64)l1state) : "memory");
+}
+
 static void record_exit(void)
 {
   // EXITINTINFO: only with its V bit (§15.7.2: the rest means nothing
@@ -591,6 +648,7 @@ static long next_rip(u64 rip)
 static void run_case(int no, u64 cr3, int np)
 {
   rng = 0x5EED0000UL + no * 0x9E3779B97F4A7C15UL;
+  np_case = np;
   for (int i = 0; i < 4096; i++)
     vmcb[i] = 0;
   random_intercepts();
@@ -608,6 +666,7 @@ static void run_case(int no, u64 cr3, int np)
   for (int i = 0; i < 14; i++)
     gr[i] = (u64)rnd() << 32 | rnd();
   reset_msrs();
+  vl_prepare();
   asm volatile("mov %0, %%dr7" :: "r"(0x700UL));   // GE, LE: #VMEXIT resets DR7 to 0x400 (§15.6)
   hash = 0xCBF29CE484222325UL;
   char codes[120];
@@ -644,6 +703,7 @@ static void run_case(int no, u64 cr3, int np)
     mix(READ_CR(2));
   for (int i = 0; i < 6; i++)
     mix(rdmsr(plain_msrs[i]));
+  vl_mix();
   // DR7 goes to its own line (QEMU 7.2 leaves the host's DR7 at #VMEXIT):
   // the values L1 saw after the exits of valid cases, ORed and ANDed.
   u64 dr7;
@@ -655,6 +715,168 @@ static void run_case(int no, u64 cr3, int np)
     np_mix_ad(ad, sizeof ad);
   snprintf(name, sizeof name, "case%03d", no);
   out(name, "%s%s%s hash %016lx", broken >= 0 ? "broken " : "", codes, ad, hash);
+}
+
+// ---- interrupt cases: L1's timer while L2 runs (§15.21.1) ----
+#define IVEC 0x50
+#define M1_INTR (1u << 0)
+static volatile int l1_ticks;
+static void l1_tick(struct frame *f)
+{
+  l1_ticks++;
+  LAPIC_REG(0xB0) = 0;   // EOI
+}
+
+// L2's code: HLT (only where the interrupt can end it: the IF that masks it,
+// L1's with V_INTR_MASKING else L2's, is set), or a loop long enough for the
+// timer to fire first; then the final VMRUN.
+static void irq_code(int hlt)
+{
+  pos = ninsn = 0;
+  if (hlt)
+    EMIT(0xF4);
+  else {
+    emit_imm32(0xB9, 2000000);    // mov ecx, N
+    EMIT(0xFF, 0xC9);             // 1: dec ecx
+    EMIT(0x75, 0xFC);             // jnz 1b
+  }
+  EMIT(0x31, 0xC0);
+  EMIT(0x0F, 0x01, 0xD8);
+}
+
+static void irq_case(int no)
+{
+  int vim = no & 1, intr = no >> 1 & 1, l1if = no >> 2 & 1, l2if = no >> 3 & 1, hlt = no >> 4 & 1;
+  if (hlt && !(vim ? l1if : l2if))
+    return;   // nothing would end that HLT: the loop case (no - 16) covers it
+  rng = 0x1A7E0000UL + no * 0x9E3779B97F4A7C15UL;
+  for (int i = 0; i < 4096; i++)
+    vmcb[i] = 0;
+  valid_state(READ_CR(3));
+  F32(C_MISC1) = intr ? M1_INTR : 0;
+  F32(C_MISC2) = M2_VMRUN;
+  F64(C_INTCTL) = vim ? 1u << 24 : 0;   // V_TPR 0, no V_IRQ
+  F64(C_INTSTATE) = 0;
+  F64(S_RFLAGS) = 2 | (l2if ? 0x200 : 0);
+  irq_code(hlt);
+  l1_ticks = 0;
+  asm volatile("cli; clgi");
+  if (l1if)
+    asm volatile("sti");   // GIF=0 holds the interrupt until VMRUN
+  LAPIC_REG(0x3E0) = 0xB;   // divide by 1
+  LAPIC_REG(0x320) = IVEC;  // one-shot
+  LAPIC_REG(0x380) = 1000;
+  nsvm_vmrun((u64)vmcb, &g2);
+  asm volatile("cli; stgi");
+  u32 code = F32(C_EXITCODE);
+  u64 rip = F64(S_RIP);
+  int l2took = rip >= (u64)l2stubs && rip < (u64)l2stubs + sizeof l2stubs ? (int)((rip - (u64)l2stubs) / 8) : -1;
+  for (int i = 0; i < 200 && !l1_ticks && l2took < 0; i++) {   // not L2's: L1's now, IF=1
+    asm volatile("sti");
+    delay_pit_ms(1);
+    asm volatile("cli");
+  }
+  int isr = LAPIC_REG(0x100 + 0x10 * (IVEC / 32)) >> (IVEC % 32) & 1;
+  if (isr)
+    LAPIC_REG(0xB0) = 0;   // L2's IDT stub does not EOI
+  LAPIC_REG(0x380) = 0;
+  char name[16];
+  snprintf(name, sizeof name, "irq%02d", no);
+  out(name, "v_intr_masking %d intr_intercept %d l1_if %d l2_if %d %s: exit %x, L2 took vector %d, L1 took %d, "
+      "in service after %d", vim, intr, l1if, l2if, hlt ? "hlt" : "loop", code, l2took, l1_ticks, isr);
+}
+
+static void irq_cases(void)
+{
+  handlers[IVEC] = l1_tick;
+  outb(0x21, 0xFF), outb(0xA1, 0xFF);   // the PICs stay quiet
+  lapic_enable();
+  for (int i = 0; i < 32; i++)
+    irq_case(i);
+}
+
+// L2 runs VMLOAD (vlpage) then VMSAVE (vspage), neither intercepted, with
+// nested paging: no exit but the final VMRUN's, vspage holds what vlpage
+// gave, and L1 finds those MSRs after the #VMEXIT (§15.6 restores none).
+static void l2_vmload_vmsave(void)
+{
+  rng = 0x10AD5A7EUL;
+  for (int i = 0; i < 4096; i++)
+    vmcb[i] = 0;
+  valid_state(READ_CR(3));
+  F32(C_MISC2) = M2_VMRUN;
+  F64(C_INTSTATE) = 0;
+  F64(C_NPCTL) = 1;
+  F64(C_NCR3) = (u64)npml4;
+  pos = ninsn = 0;
+  emit_movabs(0, (u64)vlpage);
+  EMIT(0x0F, 0x01, 0xDA);
+  emit_movabs(0, (u64)vspage);
+  EMIT(0x0F, 0x01, 0xDB);
+  EMIT(0x31, 0xC0);
+  EMIT(0x0F, 0x01, 0xD8);
+  vl_prepare();
+  char codes[64];
+  int k = 0, saved = 1, msrs = 0;
+  codes[0] = 0;
+  for (int n = 0; n < 4; n++) {
+    asm volatile("clgi");
+    nsvm_vmrun((u64)vmcb, &g2);
+    asm volatile("stgi");
+    u32 code = F32(C_EXITCODE);
+    k += snprintf(codes + k, sizeof codes - k, "%s%x", n ? "," : "", code);
+    long rip = next_rip(F64(S_RIP));
+    if (rip < 0 || k > 40)
+      break;
+    F64(S_RIP) = rip;   // an exit on VMLOAD/VMSAVE (QEMU's): step over, as a hypervisor emulating it would not
+  }
+  for (int i = 0; i < VL_FIELDS; i++) {
+    saved &= *vl_field(vspage, i) == *vl_field(vlpage, i);
+    msrs |= rdmsr(vl_msrs[i]) == *vl_field(vlpage, i) ? 0 : 1 << i;
+  }
+  asm volatile("vmload" :: "a"((u64)l1state) : "memory");
+  out("l2_vmload_vmsave", "exits %s, VMSAVE stored what VMLOAD loaded: %s, L1 finds L2's MSRs: %s", codes,
+      saved ? "yes" : "no", msrs == 0 ? "yes" : "no");
+}
+
+static void emit_moffs(u8 op, u64 a)   // A1/A3: mov eax, [moffs64] / mov [moffs64], eax
+{
+  u8 b[9] = {op};
+  for (int i = 0; i < 8; i++)
+    b[1 + i] = a >> (8 * i);
+  emit(b, 9);
+}
+
+// L2 reaches L1's local APIC through L1's nested table (identity, with
+// nested paging; kvm-unit-tests' L2s program L1's timer so): writes the TPR,
+// reads it back and the APIC ID, with V_INTR_MASKING and a V_TPR of L2's own
+// (L2's CR8, not L1's TPR: §15.21.3), then L1 reads its TPR itself.
+static void l2_mmio(void)
+{
+  rng = 0xA91C0000UL;
+  for (int i = 0; i < 4096; i++)
+    vmcb[i] = 0;
+  valid_state(READ_CR(3));
+  F32(C_MISC2) = M2_VMRUN;
+  F64(C_INTSTATE) = 0;
+  F64(C_NPCTL) = 1;
+  F64(C_NCR3) = (u64)npml4;
+  F64(C_INTCTL) = 1u << 24 | 0x7;   // V_INTR_MASKING, V_TPR 7
+  pos = ninsn = 0;
+  emit_imm32(0xB8, 0x20);
+  emit_moffs(0xA3, 0xFEE00080);
+  emit_moffs(0xA1, 0xFEE00080);
+  EMIT(0x89, 0xC3);   // mov ebx, eax
+  emit_moffs(0xA1, 0xFEE00020);
+  EMIT(0x89, 0xC1);   // mov ecx, eax
+  EMIT(0x31, 0xC0);
+  EMIT(0x0F, 0x01, 0xD8);
+  asm volatile("clgi");
+  nsvm_vmrun((u64)vmcb, &g2);
+  asm volatile("stgi");
+  u32 tpr = LAPIC_REG(0x80);
+  LAPIC_REG(0x80) = 0;
+  out("l2_mmio", "exit %x, L2 read TPR %lx, APIC ID %lx; L1's TPR %x", F32(C_EXITCODE), g2.rbx, g2.rcx, tpr);
 }
 
 static void l2_idt(void)
@@ -684,12 +906,16 @@ void kmain(void)
   out("asids", "%s", r[1] >= 16 ? "16 or more" : "fewer than 16");
   wrmsr(EFER_MSR, rdmsr(EFER_MSR) | 1 << 12);
   wrmsr(HSAVE_MSR, (u64)hsave);
+  asm volatile("vmsave" :: "a"((u64)l1state) : "memory");
   l2_idt();
   for (int i = 0; i < NCASES; i++)
     run_case(i, READ_CR(3), 0);
   np_build();
   for (int i = NCASES; i < NCASES + NPCASES; i++)
     run_case(i, READ_CR(3), 1);
+  l2_vmload_vmsave();
+  l2_mmio();
+  irq_cases();
   char line[200];
   int k = 0;
   for (int c = 0; c < 0x100; c++)

@@ -54,11 +54,22 @@ static uint32 divisor(const struct lapic *a)
 
 static uint64 ns_per_tick(const struct lapic *a) { return (uint64)divisor(a) * LAPIC_NS_PER_COUNT; }
 
+// A periodic timer's period, at least LAPIC_MIN_PERIOD_NS (KVM's
+// min_timer_period_us does the same): shorter, its next expiry has passed
+// before vcpu_run can enter the guest, every run ends at its deadline at once
+// and the guest never runs (kvm-unit-tests' svm `interrupt` asks for 1 us).
+#define LAPIC_MIN_PERIOD_NS 200000
+static uint64 timer_period(const struct lapic *a)
+{
+  uint64 p = a->timer_icr * ns_per_tick(a);
+  return (a->lvt[0] & LVT_TIMER_MODE) == LVT_TIMER_PERIODIC && p < LAPIC_MIN_PERIOD_NS ? LAPIC_MIN_PERIOD_NS : p;
+}
+
 // (Re)loads the timer from the initial count at time now (§10.5.4).
 static void timer_load(struct lapic *a, uint64 now)
 {
   a->timer_start = now;
-  a->timer_due = a->timer_icr ? now + a->timer_icr * ns_per_tick(a) : 0;
+  a->timer_due = a->timer_icr ? now + timer_period(a) : 0;
   if (a->timer_due == 0 && a->timer_icr)
     a->timer_due = 1;
 }
@@ -120,8 +131,8 @@ void lapic_advance(struct lapic *a, uint64 now)
     a->fired++;
     lvt_fire(a, a->lvt[0] & ~(7u << LVT_DM_SHIFT));   // the timer LVT has no delivery mode
     if ((a->lvt[0] & LVT_TIMER_MODE) == LVT_TIMER_PERIODIC && a->timer_icr) {
-      a->timer_due += a->timer_icr * ns_per_tick(a);
-      a->timer_start += a->timer_icr * ns_per_tick(a);
+      a->timer_due += timer_period(a);
+      a->timer_start += timer_period(a);
     } else {
       a->timer_due = 0;
       a->tsc_deadline = 0;   // a TSC deadline disarms itself when it fires (§10.5.4.1)
