@@ -147,7 +147,7 @@ $(B)/initrd/mmiodiff: $(B)/u/user/mmiodiff.o $(X86GEN_U) $(FUZZVMMOBJS) $(ULIBOB
 	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(B)/u/user/mmiodiff.o $(X86GEN_U) $(FUZZVMMOBJS) $(ULIBOBJS)
 
 # mbcheck tests the VMM's firmware side on its own: multiboot loader, ACPI tables, fw_cfg.
-MBOBJS := $(addprefix $(B)/u/user/,mbcheck.o vmm/multiboot.o vmm/acpi.o vmm/acpipm.o vmm/fwcfg.o)
+MBOBJS := $(addprefix $(B)/u/user/,mbcheck.o vmm/multiboot.o vmm/acpi.o vmm/aml.o vmm/acpipm.o vmm/fwcfg.o)
 $(B)/initrd/mbcheck: $(MBOBJS) $(ULIBOBJS) user/user.ld
 	@mkdir -p $(@D)
 	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(MBOBJS) $(ULIBOBJS)

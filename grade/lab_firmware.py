@@ -176,3 +176,41 @@ def linux_pv_two(r):
     r.check(int(m.group(1)) >= sum(counts["LOC"]) // 2, "%s EOIs in guest memory of %d timer interrupts"
             % (m.group(1), sum(counts["LOC"])))
     r.expect_exit(0)
+
+
+# The virtio console (vmm -v): the DSDT names a virtio-mmio device (LNRO0005), Linux's virtio_mmio
+# and virtio_console modules bind to it and the kernel's console is hvc0. Every line of the boot, the
+# kernel's log included, must then arrive through the transmit queue (the VMM's count of virtio
+# bytes), none through the UART, and the boot costs a fraction of the 8250's ~40,000 world switches.
+@linux_test(10, "Debian's kernel with a virtio console (vmm -v): the ACPI DSDT's LNRO0005 device, "
+            "virtio-mmio version 2 with a split virtqueue, hvc0 carries the kernel's log and init's output; "
+            "the UART carries nothing", linux("hvc", "poweroff", names=" -v -s"), "linux_hvc")
+def linux_hvc(r):
+    clean_run(r)
+    r.reject(r"^linuxtest: insmod \S+ failed")
+    r.reject(r"^vmm: virtio-console: queue \d+: ")
+    r.reject(r"^linuxtest: dmesg-bad: ")
+    m = r.wait_for(r"^linuxtest: hvc (.*)$")
+    r.check(re.search(r"\bvport\d+p0\b", m.group(1)) and m.group(1).split()[-1] == "hvc0",
+            "/sys/class/virtio-ports and the active console: %r; virtio_console bound no port, or the "
+            "console is not hvc0" % m.group(1))
+    r.check(re.search(r"\bLNRO0005:\d+\b", m.group(1)), "virtio_mmio bound no LNRO0005 device: %r" % m.group(1))
+    r.wait_for(r"^linuxtest: init running$")
+    r.wait_for(r"^linuxtest: echo 42$")
+    r.wait_for(r"^vmm: guest linux powered off \(ACPI S5\) after")
+    r.expect(r"Linux version \S+")   # the kernel's log before /init, replayed when hvc0 registered
+    r.expect(r"ACPI: .*DSDT")
+    m = r.expect(r"^vmm: virtio-console: (\d+) bytes in (\d+) buffers, (\d+) notifies, (\d+) interrupts; "
+                 r"status 0x([0-9a-f]+)")
+    nbytes, bufs, notifies = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    r.check(nbytes >= 10000 and bufs >= nbytes // 64 and notifies >= 1,
+            "the virtio console carried %d bytes in %d buffers (%d notifies): the kernel's log is over "
+            "10,000 bytes" % (nbytes, bufs, notifies))
+    out = "".join(re.findall(r"(?m)^(?!vmm: ).*\n", r.output))
+    r.check(nbytes >= len(out) // 2, "the virtio console carried %d bytes of the guest's %d bytes of output"
+            % (nbytes, len(out)))
+    q = r.find(r"^vmm: (\d+) UART writes queued by the kernel")
+    r.check(not q or int(q.group(1)) < 100, "%s UART writes: the console must not be ttyS0" % (q and q.group(1)))
+    m = r.expect(r"^vmm: world switches: (\d+), ")
+    r.check(int(m.group(1)) < 20000, "%s world switches: the 8250 console alone makes ~33,000" % m.group(1))
+    r.expect_exit(0)

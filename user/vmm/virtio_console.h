@@ -1,0 +1,9 @@
+// The virtio console (virtio_console.c), `vmm -v`: where the board puts it.
+#pragma once
+#include "vmm.h"
+
+#define VIRTIO_CONSOLE_BASE 0xFEB00000UL   // above RAM, below the I/O APIC (QEMU's microvm uses it too)
+#define VIRTIO_CONSOLE_GSI 16              // the first I/O APIC pin past the ISA IRQs: nothing else on it
+
+int virtio_console_setup(struct guest *g);
+void virtio_console_report(struct guest *g);
