@@ -51,7 +51,8 @@ if [ -n "$linuxtest_hvc" ]; then
     insmod /lib/modules/$m.ko 2>/dev/ttyS0 || echo "linuxtest: insmod $m failed" >/dev/ttyS0
   done
   exec </dev/hvc0 >/dev/hvc0 2>&1
-  dmesg
+  stty -opost   # whole writes to the console, not a write per line plus one per CR-LF (one buffer each)
+  dmesg > /tmp/log; cat /tmp/log   # cat: whole blocks (dmesg writes a line at a time)
   echo "linuxtest: hvc $(ls /sys/class/virtio-ports /sys/bus/platform/drivers/virtio-mmio 2>&1 | grep -E '^(vport|LNRO)' | tr '\n' ' ')$(cat /sys/class/tty/console/active)"
 fi
 dmesg -n 1

@@ -149,10 +149,13 @@ static void facs_table(uint8 *p)
 // with a virtio-mmio device (vmm -v) its declaration (aml.c):
 //   Device (\_SB.VIO0) { Name (_HID, "LNRO0005") Name (_UID, 0)
 //     Name (_CRS, ResourceTemplate () { Memory32Fixed (ReadWrite, base, 0x200)
-//                                       Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { gsi } }) }
-// LNRO0005 is the ID Linux's virtio_mmio driver matches (its ACPI table);
-// level-triggered because the device holds its line while InterruptStatus
-// is not zero (virtio_mmio.c). Room: the page ends 0xB00 bytes past the DSDT.
+//                                       Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi } }) }
+// LNRO0005 is the ID Linux's virtio_mmio driver matches (its ACPI table).
+// Edge-triggered, on a pin of its own: Linux then ends the interrupt with an
+// EOI alone (PV EOI, no exit), where a level-triggered one also costs an
+// exit for the TMR read and one for the EOI that must reach the I/O APIC;
+// virtio_mmio.c raises a new edge for bits an ACK leaves set, so none is
+// lost. Room: the page ends 0xB00 bytes past the DSDT.
 static uint32 dsdt(uint8 *p, const struct acpi_config *c)
 {
   static const uint8 aml[] = {0x08, '_', 'S', '5', '_', 0x12, 8, 4, 0x0A, ACPI_SLP_TYP_S5,
@@ -162,7 +165,7 @@ static uint32 dsdt(uint8 *p, const struct acpi_config *c)
   n += sizeof aml;
   if (c->virtio_base) {
     uint8 crs[64];
-    int k = aml_crs_mmio_irq(crs, c->virtio_base, 0x200, c->virtio_gsi, 1, 0);
+    int k = aml_crs_mmio_irq(crs, c->virtio_base, 0x200, c->virtio_gsi, 0, 0);
     n += aml_device(p + n, "VIO0", "LNRO0005", 0, crs, k);
   }
   header((struct sdt *)p, "DSDT", n, 2);   // revision 2: 64-bit integers

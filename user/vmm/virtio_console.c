@@ -75,6 +75,7 @@ int virtio_console_setup(struct guest *g)
   con.mmio.mem.ram = g->mem;
   con.mmio.mem.size = g->hdr.memsize;
   con.mmio.irq = line;
+  con.mmio.edge = 1;
   virtio_mmio_init(&con.mmio);
   struct mmio_dev dev = {"virtio-console", VIRTIO_CONSOLE_BASE, VIRTIO_MMIO_SIZE, virtio_mmio_read,
                          virtio_mmio_write, &con.mmio};

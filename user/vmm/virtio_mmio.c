@@ -127,6 +127,8 @@ static void write_reg(struct virtio_mmio *d, uint64 off, uint32 v)
     return;
   case R_INT_ACK:
     d->isr &= ~v;
+    if (d->edge && d->isr && d->irq)   // bits the driver has not seen yet: a new edge for them
+      d->irq(d->irq_ctx, 0);
     set_line(d);
     return;
   case R_STATUS: write_status(d, v); return;

@@ -39,8 +39,9 @@ struct virtio_mmio {
   const struct virtio_ops *ops;
   void *ctx;               // the device model's
   struct vq_mem mem;
-  void (*irq)(void *ctx, int level);   // the interrupt line (level: asserted while InterruptStatus != 0)
+  void (*irq)(void *ctx, int level);   // the interrupt line: asserted while InterruptStatus != 0
   void *irq_ctx;
+  int edge;                // the pin is edge-triggered: an ACK that leaves bits set pulses the line
   uint32 status, isr;
   uint32 dev_feat_sel, drv_feat_sel, queue_sel;
   uint64 driver_features;
