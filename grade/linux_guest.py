@@ -52,7 +52,8 @@ if [ -n "$linuxtest_hvc" ]; then
   done
   exec </dev/hvc0 >/dev/hvc0 2>&1
   stty -opost   # whole writes to the console, not a write per line plus one per CR-LF (one buffer each)
-  dmesg > /tmp/log; cat /tmp/log   # cat: whole blocks (dmesg writes a line at a time)
+  # cat: whole blocks (dmesg writes a line at a time). With quiet the console shows no log.
+  grep -qw quiet /proc/cmdline || { dmesg > /tmp/log; cat /tmp/log; }
   echo "linuxtest: hvc $(ls /sys/class/virtio-ports /sys/bus/platform/drivers/virtio-mmio 2>&1 | grep -E '^(vport|LNRO)' | tr '\n' ' ')$(cat /sys/class/tty/console/active)"
 fi
 dmesg -n 1

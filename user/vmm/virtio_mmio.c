@@ -57,7 +57,7 @@ static uint32 read_reg(struct virtio_mmio *d, uint64 off)
   case R_DEVICE_ID: return d->ops->device_id;
   case R_VENDOR_ID: return VENDOR;
   case R_DEV_FEATURES: return d->dev_feat_sel < 2 ? (uint32)(device_features(d) >> (32 * d->dev_feat_sel)) : 0;
-  case R_QUEUE_NUM_MAX: return q ? d->ops->queue_max : 0;   // 0: no such queue (§4.2.3.2)
+  case R_QUEUE_NUM_MAX: return q ? d->ops->queue_max[d->queue_sel] : 0;   // 0: no such queue (§4.2.3.2)
   case R_QUEUE_READY: return q ? q->ready : 0;
   case R_INT_STATUS: return d->isr;
   case R_STATUS: return d->status;
@@ -85,8 +85,8 @@ static void write_queue(struct virtio_mmio *d, struct virtq *q, uint64 off, uint
   }
   if (q->ready)
     return;
-  if (off == R_QUEUE_NUM)
-    q->num = v > 0xFFFF ? 0 : v;   // vq_enable refuses a bad size
+  if (off == R_QUEUE_NUM)   // vq_enable refuses a bad size
+    q->num = v > d->ops->queue_max[q - d->q] ? 0 : v;
   else if (off == R_QUEUE_DESC_LO || off == R_QUEUE_DESC_HI)
     set_half(&q->desc, off == R_QUEUE_DESC_HI, v);
   else if (off == R_QUEUE_DRIVER_LO || off == R_QUEUE_DRIVER_HI)

@@ -28,7 +28,7 @@ struct virtio_ops {
   uint32 device_id;        // 3: console (§5)
   uint64 features;         // besides VIRTIO_F_VERSION_1, which the transport adds
   int nqueues;
-  uint16 queue_max;        // QueueNumMax of each queue
+  uint16 queue_max[VIRTIO_MAX_QUEUES];   // QueueNumMax of each queue
   void (*notify)(struct virtio_mmio *d, int queue);   // the driver made buffers available
   uint32 config_size;      // bytes of device configuration at 0x100 (read as little-endian bytes)
   const uint8 *config;
