@@ -236,3 +236,27 @@ def virtqueue_rules(r):
     r.check(m is not None and int(m.group(1)) > 10000,
             "make vqtest did not finish its run (a guard page hit is a read outside guest RAM):\n" + first)
     r.check(m.group(2) == "0", "the virtqueue broke the rules (first lines of make vqtest):\n" + first)
+
+
+# The same device driven by hand (tests/pv/virtio.c): the registers, feature negotiation, a good chain
+# and four hostile queues, each of which must set DEVICE_NEEDS_RESET and make the VMM say why.
+VIRTIO_HOSTILE = {"loop": r"a descriptor chain loops", "outside_ram": r"a buffer lies outside guest RAM",
+                  "num3": r"queue size is not a power of 2", "runaway_idx": r"the available index ran ahead"}
+
+
+@test(points=5, title="virtio console (vmm -v), test kernel: registers and feature negotiation, a chain's bytes "
+      "reach the console and come back used; a descriptor loop, a buffer outside RAM, a queue size of 3 and a "
+      "runaway available index each set DEVICE_NEEDS_RESET with the VMM's reason, and a reset recovers",
+      cmdline="test=vmm -v -M 128 -k pv-virtio.bin", timeout=60)
+def virtio_guest(r):
+    clean(r)
+    r.reject(r"^virtio\.FAIL: ")
+    m = r.expect(r"^virtio\.result: (\d+) checks, (\d+) failed$")
+    r.check(int(m.group(1)) >= 30 and m.group(2) == "0", "expected 30+ checks, none failed: " + m.group(0))
+    for case, why in VIRTIO_HOSTILE.items():
+        r.check(r.find(r"^vmm: virtio-console: queue 1: %s.*; the device needs a reset$" % why),
+                "the VMM never said why the %s case stopped the queue (\"%s\")" % (case, why))
+    n = len(r.findall(r"^virtio\.console: hello through the transmit queue$"))
+    r.check(n == 2, "the good chain's bytes reached the console %d times, not 2 (before and after the resets)" % n)
+    r.expect(r"^vmm: guest linux exited with code 0 ")
+    r.expect_exit(0)

@@ -238,8 +238,8 @@ int linux_load(struct guest *g)
     return -1;
   }
   int mb = mboot_load(g);   // a multiboot kernel (mboot.c) rather than a bzImage?
-  if (mb)
-    return mb < 0 ? -1 : 0;
+  if (mb)   // its APIC board and ACPI tables are set up; -v adds the virtio console there too
+    return mb < 0 ? -1 : g->o->virtio_console ? virtio_console_setup(g) : 0;
   memset(&b, 0, sizeof b);
   g->bzimage = 1;
   g->hdr.memsize = mem;
