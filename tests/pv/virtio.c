@@ -121,7 +121,7 @@ static void good_chain(void)
         used.ring[0].id);
   check(rd(ISR) & 1, "isr", "InterruptStatus 0x%lx: no used-buffer bit", rd(ISR), 0);
   wr(ISR_ACK, rd(ISR));
-  check(rd(ISR) == 0, "isr_ack", "InterruptStatus 0x%lx after the ACK%lx", rd(ISR), 0);
+  check(rd(ISR) == 0, "isr_ack", "InterruptStatus 0x%lx after the ACK", rd(ISR), 0);
   check(!(rd(STATUS) & S_NEEDS_RESET), "good_status", "status 0x%lx after a good chain", rd(STATUS), 0);
 }
 
