@@ -164,10 +164,11 @@ int vq_push(struct virtq *q, const struct vq_mem *m, uint16 head, uint32 len)
 }
 
 // Without VIRTIO_F_EVENT_IDX the driver asks for no interrupt by the
-// available ring's flags (§2.6.7.2); the device must interrupt otherwise.
+// available ring's flags (§2.6.7.2); the device must interrupt otherwise,
+// also for chains it pushed before the queue broke.
 int vq_wants_interrupt(const struct virtq *q, const struct vq_mem *m)
 {
-  if (q->broken || !q->ready)
+  if (!q->ready)
     return 0;
   return !(read16(m->ram + q->avail) & VQ_AVAIL_F_NO_INTERRUPT);
 }

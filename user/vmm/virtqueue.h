@@ -14,7 +14,7 @@
 #include "../../kern/types.h"
 
 #define VQ_MAX_NUM 1024    // the largest QueueNumMax a device offers here
-#define VQ_MAX_CHAIN 64    // buffers in one chain this device takes (must be <= any QueueNum it allows)
+#define VQ_MAX_CHAIN 64    // buffers in one chain this device takes (longer ones stop the queue)
 
 // Descriptor flags (§2.6.5).
 #define VQ_DESC_F_NEXT 1
