@@ -7,6 +7,7 @@ import os
 import random
 import re
 import subprocess
+import time
 
 from gradelib import test
 from linux_guest import boots_clean, clean_run, guest_tsc_agrees, linux, linux_test, sleeps_two_seconds
@@ -187,7 +188,8 @@ def linux_pv_two(r):
 # bytes), none through the UART, and the boot costs a fraction of the 8250's ~40,000 world switches.
 @linux_test(10, "Debian's kernel with a virtio console (vmm -v): the ACPI DSDT's LNRO0005 device, "
             "virtio-mmio version 2 with a split virtqueue, hvc0 carries the kernel's log and init's output; "
-            "the UART carries nothing", linux("hvc", "poweroff", names=" -v -s"), "linux_hvc")
+            "the UART carries nothing; typed commands reach the shell through the receive queue",
+            linux("hvc_shell", "poweroff", names=" -v -s"), "linux_hvc")
 def linux_hvc(r):
     clean_run(r)
     r.reject(r"^linuxtest: insmod \S+ failed")
@@ -202,8 +204,16 @@ def linux_hvc(r):
     r.check(re.search(r"\bLNRO0005:\d+\b", m.group(1)), "virtio_mmio bound no LNRO0005 device: %r" % m.group(1))
     r.wait_for(r"^linuxtest: init running$")
     r.wait_for(r"^linuxtest: echo 42$")
+    # The shell on hvc0: ash first asks where the cursor is (ESC [6n); answer as a terminal would, then type.
+    for line, want in (("echo typed $((6 * 7))", r"^typed 42$"), ("poweroff -f", None)):
+        r.wait_for(r"# \x1b?\[6n", partial=True)
+        r.send("\x1b[1;3R")
+        time.sleep(0.3)
+        r.sendline(line)
+        if want:
+            r.wait_for(want, within=60)   # typed input that never arrives fails now, not at the timeout
     r.wait_for(r"^vmm: guest linux powered off \(ACPI S5\) after")
-    r.expect(r"Linux version \S+")   # the kernel's log before /init, replayed when hvc0 registered
+    r.expect(r"Linux version \S+")   # the kernel's log before /init, printed by init's dmesg
     r.expect(r"ACPI: .*DSDT")
     m = r.expect(r"^vmm: virtio-console: (\d+) bytes in (\d+) buffers, (\d+) notifies, (\d+) interrupts; "
                  r"status 0x([0-9a-f]+)")

@@ -87,6 +87,7 @@ CMDLINES["quiet"] = BASE_CMDLINE + " quiet linuxtest_end=poweroff"
 HVC_CMDLINE = "console=hvc0 reboot=k panic=-1 linuxtest_hvc=1"
 CMDLINES["hvc"] = HVC_CMDLINE + " linuxtest_end=poweroff"
 CMDLINES["hvc_quiet"] = HVC_CMDLINE + " quiet linuxtest_end=poweroff"
+CMDLINES["hvc_shell"] = HVC_CMDLINE + " linuxtest_end=shell"
 MODULES = ["virtio_ring", "virtio", "virtio_mmio", "virtio_console"]
 
 

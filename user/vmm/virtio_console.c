@@ -4,8 +4,9 @@
 // as hvc0. A transmitq notify copies every available buffer to the VMM's
 // console (the same line buffer the UART writes to) and returns it used:
 // one exit per buffer the guest sends, where the 8250 takes two per
-// character. The receive queue is set up by the driver but never filled:
-// console input still reaches a guest through its UART only.
+// character. Console input goes into the driver's receive buffers: while
+// it has one, loop.c asks the kernel to return when keys are waiting
+// (VM_RUN_WAKE_CONSOLE), as it does for a UART whose receiver is in use.
 // The transport is virtio_mmio.c at VIRTIO_CONSOLE_BASE, which the ACPI
 // DSDT names (acpi.c), with its interrupt on I/O APIC pin VIRTIO_CONSOLE_GSI.
 #include "vmm.h"
@@ -41,12 +42,45 @@ static void tx(struct virtio_mmio *d)
     }
     con.buffers++;
     vq_push(q, &d->mem, c.head, 0);
+    if (!*con.g->prefix && virtio_console_rx_ready())
+      uart_flush(con.g);   // an interactive guest's prompt and echo must not wait for a newline
     any = 1;
   }
   if (any)
     virtio_used(d, TXQ);
   if (got < 0)
     virtio_broken(d, TXQ);
+}
+
+// Whether the guest has given receive buffers: console input goes here
+// then, and partial output lines are shown at once (a prompt has no newline).
+int virtio_console_rx_ready(void)
+{
+  struct virtio_mmio *d = &con.mmio;
+  return con.on && (d->status & VIRTIO_S_DRIVER_OK) && vq_has_avail(&d->q[RXQ], &d->mem);
+}
+
+// Console input waiting (VM_EXIT_CONSOLE): into the next receive chain's
+// device-writable buffers, as much as they hold. Returns the bytes taken.
+long virtio_console_input(void)
+{
+  struct virtio_mmio *d = &con.mmio;
+  struct vq_chain c;
+  int got = vq_pop(&d->q[RXQ], &d->mem, &c);
+  if (got < 0)
+    virtio_broken(d, RXQ);
+  if (got <= 0)
+    return 0;
+  long total = 0;
+  for (int i = 0; i < c.n; i++) {
+    long n = c.b[i].writable ? cons_read((char *)c.b[i].p, c.b[i].len) : 0;
+    total += n > 0 ? n : 0;
+    if (n < (long)c.b[i].len && c.b[i].writable)
+      break;   // nothing more waiting
+  }
+  vq_push(&d->q[RXQ], &d->mem, c.head, total);
+  virtio_used(d, RXQ);
+  return total;
 }
 
 static void notify(struct virtio_mmio *d, int queue)

@@ -7,3 +7,5 @@
 
 int virtio_console_setup(struct guest *g);
 void virtio_console_report(struct guest *g);
+int virtio_console_rx_ready(void);   // the guest takes console input on the virtio console
+long virtio_console_input(void);    // VM_EXIT_CONSOLE: read it into a receive buffer

@@ -163,6 +163,13 @@ int vq_push(struct virtq *q, const struct vq_mem *m, uint16 head, uint32 len)
   return 0;
 }
 
+// Whether the driver has made a chain available that the device has not
+// taken (vq_pop checks it when it takes it).
+int vq_has_avail(const struct virtq *q, const struct vq_mem *m)
+{
+  return q->ready && !q->broken && read16(m->ram + q->avail + 2) != q->last_avail;
+}
+
 // Without VIRTIO_F_EVENT_IDX the driver asks for no interrupt by the
 // available ring's flags (§2.6.7.2); the device must interrupt otherwise,
 // also for chains it pushed before the queue broke.

@@ -55,4 +55,5 @@ void vq_reset(struct virtq *q);
 int vq_enable(struct virtq *q, const struct vq_mem *m);   // QueueReady = 1: 0, or -1 with q->broken
 int vq_pop(struct virtq *q, const struct vq_mem *m, struct vq_chain *c);   // 1 a chain, 0 none, -1 broken
 int vq_push(struct virtq *q, const struct vq_mem *m, uint16 head, uint32 len);   // 0, or -1 broken
+int vq_has_avail(const struct virtq *q, const struct vq_mem *m);   // a chain is waiting (no checks yet)
 int vq_wants_interrupt(const struct virtq *q, const struct vq_mem *m);   // after a push: notify the driver?
