@@ -90,7 +90,7 @@ static void notify(struct virtio_mmio *d, int queue)
 }
 
 // Queue sizes: Linux's driver fills the receive queue one buffer and one
-// notify at a time, and nothing ever arrives there, so it stays small.
+// notify at a time, and each buffer takes a page of input: 4 is plenty.
 static const struct virtio_ops ops = {
   .device_id = 3, .features = 0, .nqueues = 2, .queue_max = {[RXQ] = 4, [TXQ] = 64}, .notify = notify,
   .config_size = sizeof config, .config = config,
