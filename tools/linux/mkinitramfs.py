@@ -62,7 +62,15 @@ def build(busybox, init_text, extra):
     c.add("bin/busybox", stat.S_IFREG | 0o755, busybox)
     c.add("bin/sh", stat.S_IFLNK | 0o777, b"busybox")
     c.add("init", stat.S_IFREG | 0o755, init_text.encode())
+    made = {"bin", "dev", "proc", "sys", "sbin", "tmp", "etc"}
     for dest, data in extra:
+        # The kernel's unpacker creates no missing directories: each parent gets its record first.
+        parts = dest.strip("/").split("/")
+        for i in range(1, len(parts)):
+            d = "/".join(parts[:i])
+            if d not in made:
+                c.add(d, stat.S_IFDIR | 0o755)
+                made.add(d)
         c.add(dest.lstrip("/"), stat.S_IFREG | 0o755, data)
     return c.finish()
 

@@ -12,6 +12,7 @@
 // One page, from base: RSDP 0x000, RSDT 0x040, XSDT 0x080, FACS 0x0C0 (64-byte
 // aligned, §5.2.10), MADT 0x100, FADT 0x400, DSDT 0x500.
 #include "acpi.h"
+#include "aml.h"
 #include "../../lib/string.h"
 
 // Standard table header (§5.2.6).
@@ -142,16 +143,33 @@ static void facs_table(uint8 *p)
   p[32] = 2;                           // version
 }
 
-// The DSDT: a header and one AML object (§19.6: NameOp, PackageOp),
+// The DSDT: a header and AML objects (§19.6: NameOp, PackageOp),
 //   Name (\_S5, Package (4) { 5, 5, 0, 0 })
-// SLP_TYPa and SLP_TYPb for soft-off (§7.4.2 "\_Sx (System States)").
-static uint32 dsdt(uint8 *p)
+// SLP_TYPa and SLP_TYPb for soft-off (§7.4.2 "\_Sx (System States)"), and
+// with a virtio-mmio device (vmm -v) its declaration (aml.c):
+//   Device (\_SB.VIO0) { Name (_HID, "LNRO0005") Name (_UID, 0)
+//     Name (_CRS, ResourceTemplate () { Memory32Fixed (ReadWrite, base, 0x200)
+//                                       Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi } }) }
+// LNRO0005 is the ID Linux's virtio_mmio driver matches (its ACPI table).
+// Edge-triggered, on a pin of its own: Linux then ends the interrupt with an
+// EOI alone (PV EOI, no exit), where a level-triggered one also costs an
+// exit for the TMR read and one for the EOI that must reach the I/O APIC;
+// virtio_mmio.c raises a new edge for bits an ACK leaves set, so none is
+// lost. Room: the page ends 0xB00 bytes past the DSDT.
+static uint32 dsdt(uint8 *p, const struct acpi_config *c)
 {
   static const uint8 aml[] = {0x08, '_', 'S', '5', '_', 0x12, 8, 4, 0x0A, ACPI_SLP_TYP_S5,
                               0x0A, ACPI_SLP_TYP_S5, 0x00, 0x00};
-  memmove(p + 36, aml, sizeof aml);
-  header((struct sdt *)p, "DSDT", 36 + sizeof aml, 2);   // revision 2: 64-bit integers
-  return 36 + sizeof aml;
+  uint32 n = 36;
+  memmove(p + n, aml, sizeof aml);
+  n += sizeof aml;
+  if (c->virtio_base) {
+    uint8 crs[64];
+    int k = aml_crs_mmio_irq(crs, c->virtio_base, 0x200, c->virtio_gsi, 0, 0);
+    n += aml_device(p + n, "VIO0", "LNRO0005", 0, crs, k);
+  }
+  header((struct sdt *)p, "DSDT", n, 2);   // revision 2: 64-bit integers
+  return n;
 }
 
 // Writes the tables into guest RAM at mem + base (base in 0xE0000..0xFF000,
@@ -170,7 +188,7 @@ uint64 acpi_build(uint8 *mem, uint64 memsize, uint64 base, const struct acpi_con
   if (madt_pa + mlen > fadt_pa)
     return 0;
   facs_table(mem + facs_pa);
-  dsdt(mem + dsdt_pa);
+  dsdt(mem + dsdt_pa, c);
   fadt(mem + fadt_pa, facs_pa, dsdt_pa);
   put32(mem + rsdt_pa + 36, madt_pa);
   put32(mem + rsdt_pa + 40, fadt_pa);

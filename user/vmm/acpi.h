@@ -14,6 +14,8 @@ struct acpi_config {
   uint32 lapic_base;      // 0xFEE00000
   uint8 ioapic_id;
   uint32 ioapic_base;     // 0xFEC00000
+  uint32 virtio_base;     // a virtio-mmio device's registers for the DSDT (0: none)
+  uint8 virtio_gsi;       //   and its edge-triggered, active-high I/O APIC pin
 };
 
 uint64 acpi_build(uint8 *mem, uint64 memsize, uint64 base, const struct acpi_config *c);

@@ -19,6 +19,7 @@
 #include "acpi.h"
 #include "fwcfg.h"
 #include "kvmpv.h"
+#include "virtio_console.h"
 
 struct apics {
   struct lapic lapics[GUEST_MAXVCPUS];
@@ -109,6 +110,14 @@ static int ioapic_open(void *ctx, int irq)
   return !ioapic_pin_masked(&a->ioapic, pin_of(irq));
 }
 
+// A device's interrupt line on I/O APIC pin gsi, for devices with no ISA IRQ
+// (virtio_console.c); nothing without the APIC board.
+void apic_set_gsi(int gsi, int level)
+{
+  if (apics.ready)
+    ioapic_set_irq(&apics.ioapic, gsi, level);
+}
+
 // Gives g the APICs, fw_cfg and ACPI tables. 0, or -1 after saying why.
 int apic_setup(struct guest *g)
 {
@@ -130,7 +139,9 @@ int apic_setup(struct guest *g)
   struct mmio_dev l = {"lapic", LAPIC_BASE_DEFAULT, LAPIC_SIZE, lapic_dev_read, lapic_dev_write, a};
   struct mmio_dev io = {"ioapic", IOAPIC_BASE_DEFAULT, IOAPIC_SIZE, ioapic_mmio_read, ioapic_mmio_write,
                         &a->ioapic};
-  struct acpi_config c = {a->n, LAPIC_BASE_DEFAULT, (uint8)a->n, IOAPIC_BASE_DEFAULT};
+  struct acpi_config c = {a->n, LAPIC_BASE_DEFAULT, (uint8)a->n, IOAPIC_BASE_DEFAULT, 0, 0};
+  if (g->o->virtio_console)   // the DSDT names its registers and pin (acpi.c)
+    c.virtio_base = VIRTIO_CONSOLE_BASE, c.virtio_gsi = VIRTIO_CONSOLE_GSI;
   if (mmio_add(&l) < 0 || mmio_add(&io) < 0 || !acpi_build(g->mem, g->hdr.memsize, ACPI_BASE_DEFAULT, &c)) {
     printf("vmm: %s: no room for the APICs or the ACPI tables\n", g->name);
     return -1;

@@ -6,6 +6,7 @@
 #include "vmm.h"
 #include "bzimage.h"
 #include "kvmpv.h"
+#include "virtio_console.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0"
 
@@ -237,8 +238,8 @@ int linux_load(struct guest *g)
     return -1;
   }
   int mb = mboot_load(g);   // a multiboot kernel (mboot.c) rather than a bzImage?
-  if (mb)
-    return mb < 0 ? -1 : 0;
+  if (mb)   // its APIC board and ACPI tables are set up; -v adds the virtio console there too
+    return mb < 0 ? -1 : g->o->virtio_console ? virtio_console_setup(g) : 0;
   memset(&b, 0, sizeof b);
   g->bzimage = 1;
   g->hdr.memsize = mem;
@@ -250,7 +251,9 @@ int linux_load(struct guest *g)
   g->hdr.entry = g->o->entry32 ? BZ_KERNEL : BZ_KERNEL + 0x200;
   g->hdr.cr3 = BZ_PT;
   g->imagesize = b.kernel_size;
-  return g->o->apic ? apic_setup(g) : 0;
+  if (g->o->apic && apic_setup(g) < 0)
+    return -1;
+  return g->o->virtio_console ? virtio_console_setup(g) : 0;
 }
 
 // The 32-bit entry's state (boot.rst "32-bit Boot Protocol"): protected

@@ -13,6 +13,7 @@
 // is raised.
 #include "vmm.h"
 #include "kvmpv.h"
+#include "virtio_console.h"
 
 #define RTC_BASE 1767225600UL   // 2026-01-01 00:00:00 UTC: the RTC's time at clock_ns() = 0
 
@@ -73,6 +74,10 @@ static int sync_line(struct guest *g)
 static void console_in(struct guest *g, uint64 now)
 {
   char buf[UART_FIFO];
+  if (virtio_console_rx_ready()) {   // vmm -v: the virtio console takes it (virtio_console.c)
+    g->count[C_RXBYTES] += virtio_console_input();
+    return;
+  }
   int room = uart_rx_room(&g->board->uart);
   long n = room > 0 ? cons_read(buf, room) : 0;
   if (n > 0) {
@@ -149,7 +154,7 @@ int loop_before_run(struct guest *g)
     g->e.deadline_ns = b;
   if (sync_line(g) < 0 || send_nmi(g) < 0)
     return -1;
-  g->e.run_flags = u->interactive && uart_rx_room(u) > 0 ? VM_RUN_WAKE_CONSOLE : 0;
+  g->e.run_flags = (u->interactive && uart_rx_room(u) > 0) || virtio_console_rx_ready() ? VM_RUN_WAKE_CONSOLE : 0;
   if (g->o->nested)   // -N: the guest has SVM (kern/svm/nested.c)
     g->e.run_flags |= VM_RUN_NESTED;
   if (g->insn_done)   // mmio.c emulated the last exit's instruction

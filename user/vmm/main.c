@@ -18,6 +18,7 @@
 // once, one process each (fork), their output lines prefixed "NAME.i| ".
 #include "vmm.h"
 #include "kvmpv.h"
+#include "virtio_console.h"
 
 #define MAXGUESTS 4
 
@@ -27,7 +28,7 @@ static const char *end_names[] = {"running", "exited", "shut down (triple fault)
 static void usage(void)
 {
   printf("usage: vmm [-s] [-N] [-t ms] [-n exits] [-c cpu|-C cpu] [-m] [-V vcpus] [-e 0|N|shutdown|halt|budget|reset|poweroff] GUEST...\n"
-         "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [-3] [-A] [-P] [-p on|off] [NAME...]\n"
+         "       vmm [options] -k BZIMAGE [-r INITRD] [-a CMDLINE-FILE] [-M MiB] [-3] [-A] [-P] [-v] [-p on|off] [NAME...]\n"
          "  -c cpu: guest i on CPU cpu+i;  -C cpu: every guest on that CPU\n"
          "  -N: the guest gets SVM with nested paging (it may run guests of its own)\n"
          "  -k: boot a Linux bzImage (64-bit boot protocol; -3: its 32-bit entry), -M MiB of RAM (256)\n"
@@ -35,6 +36,8 @@ static void usage(void)
          "      -P: no kernel fast paths: every port access, CPUID and TSC-deadline write exits (else the\n"
          "          kernel queues the UART's THR writes, loop.c; answers CPUID from the VMM's table, cpuid.c;\n"
          "          takes TSC-deadline writes, kvmpv.c)\n"
+         "      -v: a virtio console (virtio-mmio, named by the ACPI DSDT; Linux's hvc0; implies -A; also\n"
+         "          for a multiboot kernel)\n"
          "      -p on|off: KVM's paravirtual interface: kvmclock, PV EOI, x2APIC, TSC-deadline (on\n"
          "          implies -A; default: on for a bzImage with -A, else off)\n"
          "  -V vcpus: 1..8 vcpus, one thread each (guests with APICs; smp.c); -W us: widen the gap\n"
@@ -102,6 +105,7 @@ static int report(struct guest *g)
     printf("%svmm: %lu exits in %ld ms, %lu us per exit\n", g->prefix, n + c[C_INTR], g->ticks * 10,
            g->ticks * 10000 / (n + c[C_INTR]));
   kvmpv_report(g);
+  virtio_console_report(g);
   if (g->o->stats)
     stats_print(g);
   return g->end == g->o->expect && (g->end != END_EXIT || g->code == g->o->expect_code);
@@ -131,9 +135,9 @@ int main(int argc, char **argv)
   int i = 1, same = 0;
   for (; i < argc && argv[i][0] == '-'; i++) {
     char f = argv[i][1];
-    if ((f == 'm' || f == 's' || f == '3' || f == 'A' || f == 'P' || f == 'N') && !argv[i][2]) {
+    if ((f == 'm' || f == 's' || f == '3' || f == 'A' || f == 'P' || f == 'N' || f == 'v') && !argv[i][2]) {
       *(f == 'm' ? &o.migrate : f == 's' ? &o.stats : f == '3' ? &o.entry32 : f == 'A' ? &o.apic :
-        f == 'N' ? &o.nested : &o.pio_exits) = 1;
+        f == 'N' ? &o.nested : f == 'v' ? &o.virtio_console : &o.pio_exits) = 1;
       continue;
     }
     if (i + 1 >= argc || argv[i][2])
@@ -153,7 +157,8 @@ int main(int argc, char **argv)
     else if (f == 'W') o.widen_us = atoi(a);
     else usage();
   }
-  o.apic |= o.kvmpv > 0;   // x2APIC, TSC-deadline and PV EOI are the local APIC's
+  o.apic |= o.kvmpv > 0 || o.virtio_console;   // x2APIC, TSC-deadline and PV EOI are the local APIC's;
+                                                // the virtio console's line is an I/O APIC pin
   if (o.nested && o.nvcpus > 1) {
     printf("vmm: -N works with one vcpu only (nested SVM with several vcpus is untested); drop -V or -N\n");
     exit(2);

@@ -41,6 +41,7 @@ struct opts {
   long widen_us;       // -W: an AP thread waits this long after letting go of the VMM lock
                        //     (before vcpu_run or its futex wait: widens the window a kick or wakeup must cover)
   int nested;          // -N: the guest gets SVM (VM_RUN_NESTED, cpuid.c; lab 9)
+  int virtio_console;  // -v: a virtio console for a bzImage (virtio_console.c; implies -A)
 };
 
 // Where a vcpu is in the INIT-SIPI protocol (smp.c; Intel SDM Vol. 3A §8.4,
@@ -158,6 +159,7 @@ int apic_port_io(struct board *b, uint16 port, int size, int in, uint32 *data, u
 void apic_cpuid(struct guest *g, uint32 leaf, uint32 *r);
 int apic_msr(struct guest *g, uint32 msr, int write, uint64 *v);
 struct lapic *apic_current(struct board *b);   // the guest's local APIC, NULL without
+void apic_set_gsi(int gsi, int level);         // a device's line on an I/O APIC pin (virtio_console.c)
 // run.c
 int guest_setup(struct guest *g);
 void guest_run(struct guest *g);
