@@ -210,6 +210,17 @@ $(B)/initrd/pv-%.bin: $(B)/pv/%.o $(B)/arch/rt.o $(B)/arch/entry.o tests/arch/ar
 	$(LD) $(LDFLAGS) -T tests/arch/arch.ld -o $(B)/pv/$*.elf $(B)/arch/entry.o $(B)/arch/rt.o $<
 	$(OBJCOPY) -O binary $(B)/pv/$*.elf $@
 INITRD_FILES += $(PV_KERNELS:%=$(B)/initrd/pv-%.bin)
+# Benchmark kernels on the same runtime (tests/bench, e.g. tools/ipibench.sh): they print
+# figures, nothing compares them: tests/bench/NAME.c -> initrd file bench-NAME.bin.
+BENCH_KERNELS := $(patsubst tests/bench/%.c,%,$(wildcard tests/bench/*.c))
+$(B)/bench/%.o: tests/bench/%.c tests/arch/rt.h
+	@mkdir -p $(@D)
+	$(CC) $(ARCH_CFLAGS) -c $< -o $@
+$(B)/initrd/bench-%.bin: $(B)/bench/%.o $(B)/arch/rt.o $(B)/arch/entry.o tests/arch/arch.ld
+	@mkdir -p $(@D)
+	$(LD) $(LDFLAGS) -T tests/arch/arch.ld -o $(B)/bench/$*.elf $(B)/arch/entry.o $(B)/arch/rt.o $<
+	$(OBJCOPY) -O binary $(B)/bench/$*.elf $@
+INITRD_FILES += $(BENCH_KERNELS:%=$(B)/initrd/bench-%.bin)
 $(B)/initrd/README: user/README.initrd
 	@mkdir -p $(@D)
 	cp $< $@
@@ -374,4 +385,4 @@ clean:
 	rm -rf $(B) build-handout
 
 .PHONY: vqtest x86gen-prebuilt archtest linux linux-files all qemu qemu-gdb gdb grade test handout bench fuzz emutest clean tools-check tools-check-gdb FORCE handin
-.PRECIOUS: $(B)/%.o $(B)/k/%.o $(B)/u/%.o $(B)/g/%.o $(B)/arch/%.o $(B)/pv/%.o
+.PRECIOUS: $(B)/%.o $(B)/k/%.o $(B)/u/%.o $(B)/g/%.o $(B)/arch/%.o $(B)/pv/%.o $(B)/bench/%.o
