@@ -1,8 +1,10 @@
 #!/bin/sh
 # The handout check (run by make test): the solution scores 100%, and for each
 # lab N with solution markers, the handout `make handout LAB=N` builds, keeps
-# full marks on every lab < N and FAILs every test of lab N.  Only labs <= N
-# are graded in handout N (labs > N are stubbed too and would fail anyway).
+# full marks on lab N-1 and FAILs every test of lab N.  Labs > N are stubbed
+# too and would fail anyway.  Labs < N-1 are not graded again in handout N:
+# each lab K < N-1 already kept full marks in handout K+1, where every lab
+# after K was a stub, and in the solution, where none is; handout N lies between.
 #
 #   sh tools/discriminate.sh [--solution-json FILE] [-j JOBS] [--keep]
 #
@@ -33,8 +35,8 @@ ok() { echo "  ok:   $*"; PASSED=$((PASSED + 1)); }
 bad() { echo "  FAIL: $*"; FAILED=$((FAILED + 1)); }
 COLUMNS_JSON=""
 
-# labs_upto N: comma-separated stems of numbered labs <= N that have a grader
-# (only lab N's own when grade/labs.py lists it in SELF_CONTAINED).
+# labs_upto N: comma-separated stems of the numbered labs N-1 and N that have a
+# grader (only lab N's own when grade/labs.py lists it in SELF_CONTAINED).
 labs_upto() {
   _self=$($PY grade/labs.py | awk -v n="$1" '$1 == n { print $2 }')
   if $PY grade/labs.py --self-contained "$_self"; then
@@ -42,12 +44,11 @@ labs_upto() {
     return
   fi
   $PY grade/labs.py | while read -r num stem _; do
-    if [ "$num" != - ] && [ "$num" -le "$1" ] && [ -f "grade/lab_$stem.py" ]; then
+    if [ "$num" != - ] && [ "$num" -le "$1" ] && [ "$num" -ge $(($1 - 1)) ] && [ -f "grade/lab_$stem.py" ]; then
       printf '%s,' "$stem"
     fi
   done | sed 's/,$//'
 }
-
 # judge FILE.json N: checks handout N's results (N=solution: everything 100%).
 judge() {
   $PY - "$1" "$2" <<'EOF'
