@@ -122,9 +122,9 @@ def turtles_guests(r):
     outer_end(r)
 
 
-def inner_ktest(name, lab, points, checks):
+def inner_ktest(name, lab, points, checks, extra=""):
     def run(r):
-        inner_boot(r, "ktest=" + name)
+        inner_boot(r, "ktest=" + name + extra)
         m = r.expect(r"^ktest %s: (\d+) checks, (\d+) failed$" % name)
         r.check(int(m.group(1)) >= checks and m.group(2) == "0",
                 "%s: %s checks, %s failed (expected >= %d checks, 0 failed)" % (name, m.group(1), m.group(2), checks))
@@ -141,8 +141,9 @@ inner_vmcb_modes = inner_ktest("vmcb_modes", 2, 10, 21)
 inner_run_cpuid = inner_ktest("run_cpuid", 4, 10, 5)
 # Every event type injected into L2 and cut short by an NPF: EVENTINJ and
 # EXITINTINFO through both levels, and an L1 that raises a self-IPI with each
-# injection (irq.c) must still get its L2 entered.
-inner_run_events = inner_ktest("run_events", 4, 10, 7)
+# injection (irq.c; svmlab skips it under its own VMM unless evtinj_ipi=1)
+# must still get its L2 entered.
+inner_run_events = inner_ktest("run_events", 4, 10, 7, extra=" evtinj_ipi=1")
 # Random vmcb12s with one or two mutations: each refused one is VMEXIT_INVALID
 # for L1, including those only the CPU refuses (QEMU: EFER.LMSLE).
 inner_vmcb_random = inner_ktest("vmcb_random", 2, 10, 1)

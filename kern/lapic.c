@@ -66,10 +66,15 @@ static struct {
 } ltimer[NCPU];
 
 static uint32 lapicr(int reg) { return lapic[reg / 4]; }
+// A plain store, as Linux's native_apic_mem_write: the page is mapped UC
+// (vm.c), whose reads and writes reach the APIC in program order (Intel SDM
+// Vol. 3A §11.3 "Methods of Caching Available", UC), so nothing needs the
+// read-back xv6 does after each write. Under a VMM every access to this page
+// is an exit to user space (svmlab as L1: two per write with the read-back,
+// about five per tick of an L2 timer guest).
 static void lapicw(int reg, uint32 v)
 {
   lapic[reg / 4] = v;
-  (void)lapic[LAPIC_ID / 4];   // wait for the write to land
 }
 
 // One reading of the three clocks: PIT channel 2's counter, the LAPIC timer's

@@ -23,6 +23,7 @@
 #include "svm/vmm.h"
 #include "svm/vcpu.h"
 #include "svm/nested.h"
+#include "../lib/string.h"
 
 // 1 if the guest can take an external interrupt right now, as the CPU would
 // decide for a maskable interrupt at this instruction boundary, and EVENTINJ
@@ -142,10 +143,37 @@ static void inject_pending_event(struct vcpu *v)
 // before that can happen, and the exit overwrites the slot: so after an
 // INTR injection this CPU sends itself an IPI, which GIF=0 holds until the
 // VMRUN. On hardware it costs one exit per injected interrupt.
+//
+// Under svmlab's own VMM (CPUID 4000_0000h says "SvmLabVMM v1", vmm -N) the
+// IPI is skipped: there our VMRUN is emulated (kern/svm/nested.c), EVENTINJ
+// is copied into the VMCB the outer kernel runs, and that kernel sends the
+// IPI itself before its real VMRUN (it runs this function on that VMCB).
+// The APM delivers EVENTINJ once (§15.20), so the emulation needs nothing
+// more; each IPI of ours would cost the outer level an ICR write, an INTR
+// exit and an EOI, all emulated. `evtinj_ipi=1` on the cmdline keeps it on
+// anywhere (the lab 9 graders use it to keep that path tested).
+static int exit_after_intr_wanted(void)
+{
+  static int wanted = -1;   // computed once; a race computes the same value
+  if (wanted >= 0)
+    return wanted;
+  char buf[4];
+  int w = 1;
+  if (cmdline_get("evtinj_ipi", buf, sizeof buf))
+    w = strcmp(buf, "0") != 0;
+  else if (cpuid(1, 0).ecx & (1u << 31)) {   // the hypervisor bit
+    struct cpuid_regs r = cpuid(0x40000000, 0);
+    w = !(r.ebx == 0x4c6d7653 && r.ecx == 0x4d566261 && r.edx == 0x3176204d);   // "SvmL" "abVM" "M v1"
+  }
+  wanted = w;
+  return w;
+}
+
 void svm_exit_after_intr(struct vcpu *v, int cpu)
 {
   uint64 inj = v->vmcb->control.eventinj;
-  if ((inj & SVM_EVTINJ_VALID) && (inj & SVM_EVTINJ_TYPE_MASK) == SVM_EVTINJ_TYPE_INTR)
+  if ((inj & SVM_EVTINJ_VALID) && (inj & SVM_EVTINJ_TYPE_MASK) == SVM_EVTINJ_TYPE_INTR &&
+      exit_after_intr_wanted())
     lapic_ipi(cpus[cpu].apicid, T_IPI_REEXIT);
 }
 
