@@ -187,7 +187,7 @@ $(B)/initrd/%.guest: $(B)/g/%.o user/guests/guest.ld
 # Multiboot flat images run both on plain QEMU and in svmlab's VMM (tools/archtest.py, docs/archtest.md).
 ARCH_KERNELS := $(patsubst tests/arch/%.c,%,$(filter-out tests/arch/rt.c,$(wildcard tests/arch/*.c)))
 ARCH_CFLAGS = $(COMMON_CFLAGS) -Itests/arch
-$(B)/arch/%.o: tests/arch/%.c tests/arch/rt.h
+$(B)/arch/%.o: tests/arch/%.c tests/arch/rt.h tests/arch/ap1.h
 	@mkdir -p $(@D)
 	$(CC) $(ARCH_CFLAGS) -c $< -o $@
 $(B)/arch/entry.o: tests/arch/entry.S tests/arch/rt.h
@@ -213,7 +213,7 @@ INITRD_FILES += $(PV_KERNELS:%=$(B)/initrd/pv-%.bin)
 # Benchmark kernels on the same runtime (tests/bench, e.g. tools/ipibench.sh): they print
 # figures, nothing compares them: tests/bench/NAME.c -> initrd file bench-NAME.bin.
 BENCH_KERNELS := $(patsubst tests/bench/%.c,%,$(wildcard tests/bench/*.c))
-$(B)/bench/%.o: tests/bench/%.c tests/arch/rt.h
+$(B)/bench/%.o: tests/bench/%.c tests/arch/rt.h tests/arch/ap1.h
 	@mkdir -p $(@D)
 	$(CC) $(ARCH_CFLAGS) -c $< -o $@
 $(B)/initrd/bench-%.bin: $(B)/bench/%.o $(B)/arch/rt.o $(B)/arch/entry.o tests/arch/arch.ld

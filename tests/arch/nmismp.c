@@ -86,47 +86,12 @@ static int wait_eq(volatile int *p, int v, int ms)
   return 1;
 }
 
-// ---- the AP's start (as smpipi.c, with one AP: "all excluding self") ----
-#define T(x) #x " - tramp + 0x8000"
-asm(".text\n.code16\n.globl tramp, tramp_end, tramp_gdtr, tramp_cr3\n"
-    "tramp:\n  cli\n  mov %cs, %ax\n  mov %ax, %ds\n"
-    "  lgdtl tramp_gdtr - tramp\n"
-    "  mov %cr0, %eax\n  or $1, %eax\n  mov %eax, %cr0\n"
-    "  ljmpl $0x40, $(" T(tramp32) ")\n"
-    ".code32\ntramp32:\n  mov $0x10, %ax\n  mov %ax, %ds\n  mov %ax, %es\n  mov %ax, %ss\n"
-    "  mov %cr4, %eax\n  or $0x20, %eax\n  mov %eax, %cr4\n"
-    "  mov " T(tramp_cr3) ", %eax\n  mov %eax, %cr3\n"
-    "  mov $0xC0000080, %ecx\n  rdmsr\n  or $0x100, %eax\n  wrmsr\n"
-    "  mov %cr0, %eax\n  and $0x9FFFFFFF, %eax\n  or $0x80010001, %eax\n  mov %eax, %cr0\n"
-    "  ljmp $0x08, $nmismp_ap64\n"
-    ".align 8\ntramp_gdtr: .word 0\n  .long 0\n"
-    "tramp_cr3: .long 0\ntramp_end:\n"
-    ".code64\n"
-    "nmismp_ap64:\n  mov $0x10, %ax\n  mov %ax, %ds\n  mov %ax, %es\n  mov %ax, %ss\n"
-    "  lidt ap_idtr(%rip)\n"
-    "  lea ap_stack+16384(%rip), %rsp\n"
-    "  call ap_main\n1: cli\n  hlt\n  jmp 1b\n");
-extern char tramp[], tramp_end[], tramp_gdtr[], tramp_cr3[];
-struct { u16 limit; u64 base; } __attribute__((packed)) ap_idtr;
-
-static void *low(u64 a)
-{
-  asm("" : "+r"(a));
-  return (void *)a;
-}
+#define AP1_TRAMP TRAMP
+#include "ap1.h"
 
 static void start_ap(void)
 {
-  u8 *t = low(TRAMP);
-  for (long k = 0; k < tramp_end - tramp; k++)
-    t[k] = tramp[k];
-  struct { u16 limit; u64 base; } __attribute__((packed)) gdtr;
-  asm volatile("sgdt %0" : "=m"(gdtr));
-  u32 base32 = (u32)gdtr.base;
-  __builtin_memcpy(t + (tramp_gdtr - tramp), &gdtr.limit, 2);
-  __builtin_memcpy(t + (tramp_gdtr - tramp) + 2, &base32, 4);
-  *(u32 *)(t + (tramp_cr3 - tramp)) = (u32)READ_CR(3);
-  asm volatile("sidt %0" : "=m"(ap_idtr));
+  ap1_prepare();
   icr_send(0, SH_OTHERS | DM_INIT | ASSERT | LEVEL);
   icr_send(0, SH_OTHERS | DM_INIT | LEVEL);
   delay_pit_ms(10);
