@@ -54,6 +54,9 @@ int nested_msr(struct vcpu *v, uint32 msr, int write, struct vm_exit *e);   // 1
 int nested_efer_svme(struct vcpu *v, int write, uint64 val);  // EFER.SVME as L1 sees it
 int nested_check_events(struct vcpu *v);              // before entry: L1's events vs L2; -ENOMEM
 int nested_exit(struct vcpu *v, struct vm_exit *e);   // L2 exit: 1 re-enter, 0 user, -1 L0's handlers
+// nested_vgif.c: L1's GIF in the CPU's V_GIF while L1 runs (§15.33.2)
+int nested_vgif_enter(struct vcpu *v);                // before L1's entry; 1 if V_GIF is on
+void nested_vgif_exit(struct vcpu *v, int on);        // after it: L1's GIF from V_GIF
 void nested_tlb_flush_all(struct vcpu *v);            // L0's NPT lost entries
 int nested_vmexit(struct vcpu *v);                    // reflect vmcb02's exit to L1; -1: vmcb12 gone
 int nested_exception_exit(struct vcpu *v, struct vm_exit *e, int vec, uint32 err);   // -1: not L1's

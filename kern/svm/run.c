@@ -616,9 +616,11 @@ static int vcpu_run_once(struct vcpu *v, struct vm_exit *e)
     svm_guest_fpu_load(v);
     uint64 host_tsc_aux = svm_tsc_aux_enter(v);
     int dr_armed = svm_dr_arm(v);        // dr.c: the guest's breakpoints, armed for the switch only
+    int vgif = nested_vgif_enter(v);     // lab 9: L1's CLGI/STGI without exits (nested_vgif.c)
     mycpu()->in_guest = 1;               // watchdog.c: a guest the host cannot interrupt
     svm_enter_guest(v, cpu);
     mycpu()->in_guest = 0;
+    nested_vgif_exit(v, vgif);
     svm_dr_disarm(dr_armed);
     svm_tsc_aux_exit(v, host_tsc_aux);
     svm_complete_interrupts(v);          // lab 5: out of guest mode, window closed
