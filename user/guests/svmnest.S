@@ -18,8 +18,10 @@
 //     L1's page 0 (L2 must read L1's magic word through it), leaves 6 MiB
 //     unmapped (an NPF for L1, which maps it and asks for a TLB flush) and
 //     4 MiB read-only (a write NPF with P and W set, L1 skips it).
-//  4. VMSAVE/VMLOAD move FS.base, CLGI/STGI run, a vmcb12 with ASID 0 gives
-//     VMEXIT_INVALID, a misaligned or absent vmcb12 raises #GP.
+//  4. VMSAVE/VMLOAD move FS.base, CLGI/STGI run, and raise #UD once EFER.SVME
+//     is cleared (L0 must keep them intercepted then: its own VMCB for L1
+//     always has SVME, so a virtual GIF would let them run), a vmcb12 with
+//     ASID 0 gives VMEXIT_INVALID, a misaligned or absent vmcb12 raises #GP.
 // A failed check: HC_ACK with its number (the VMM prints "vmm: guest ack
 // 0xN"), exit code N. All passed: "svmnest: ok", exit code 0.
 #include "guest.h"
@@ -84,6 +86,7 @@ GUEST_HEADER(GUEST_MODE_LONG64, start, 0x800000, pml4, 0x8000, GUEST_F_TESTDEV)
 start:
   mov $0x8000, %rsp
   SETGATE(13, on_gp)
+  SETGATE(6, on_ud)
   call load_gdt_idt
   // 1. SVM in CPUID, VM_CR, EFER.SVME, VM_HSAVE_PA
   mov $0x80000001, %eax
@@ -299,6 +302,18 @@ p3_done:
   CHECK 31
   clgi
   stgi
+  mov $0xC0000080, %ecx                 // EFER.SVME off: CLGI and STGI are #UD
+  rdmsr
+  and $~0x1000, %eax
+  wrmsr
+  clgi
+  stgi
+  mov $0xC0000080, %ecx
+  rdmsr
+  or $0x1000, %eax
+  wrmsr
+  cmpq $2, uds(%rip)
+  CHECK 34
   movl $0, vmcb12 + VMCB_ASID(%rip)     // illegal: VMEXIT_INVALID
   movq $0, vmcb12 + VMCB_EXITCODE(%rip)
   lea vmcb12(%rip), %rax
@@ -328,6 +343,12 @@ on_gp:
   incq gps(%rip)
   addq $3, 8(%rsp)                      // past the error code: RIP
   add $8, %rsp
+  iretq
+
+// #UD from an SVM instruction without EFER.SVME: count it, skip the 3 bytes.
+on_ud:
+  incq uds(%rip)
+  addq $3, (%rsp)                       // no error code: RIP
   iretq
 
 // vmcb12 for L2: a copy of L1's mode, RIP and RSP set by the phases.
@@ -482,6 +503,7 @@ magic: .long 0xFEEDF00D
 l2_ok: .quad 0
 nexits: .quad 0
 gps: .quad 0
+uds: .quad 0
 l2_irqs: .quad 0
 l2_virqs: .quad 0
 l2_rbx: .quad 0
