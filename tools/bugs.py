@@ -12,7 +12,8 @@ listed there must lose points, and every correct variant listed there must keep 
 For each bug: a worker copy of the tree (sources with their mtimes plus the solution's
 build, so make rebuilds only what the edit touches) gets the edit, is rebuilt, and the
 tests the entry names are graded with timeouts scaled down (a broken kernel often hangs
-until its timeout). The bug is caught when at least one of them FAILs (or, for a
+until its timeout). The bug is caught when at least one of them FAILs (a bug they miss is
+graded once more, and a catch on that second run is marked in its row) (or, for a
 build_error entry, when the build fails with that message). Prints one row per bug,
 a table per lab, and "N passed, N failed". Exit status 0 iff every bug was caught.
 """
@@ -141,6 +142,21 @@ class Worker:
             tail = " | ".join(out.strip().splitlines()[-3:])
             return False, "does not build (give build_error= if that is the point): " + tail, \
                 time.monotonic() - t0
+        # A bug its tests miss is graded once more: some catches depend on timing (a
+        # vector that arrives while the vcpu is halted, or just before), and a check
+        # that fails one run in many on a loaded machine must not fail make test. The
+        # row says when the second run was needed, so such a catch stays visible.
+        attempts = 1 if b.variant else 2
+        for attempt in range(attempts):
+            ok, text = self.grade(b, args)
+            if ok or text == "the grader wrote no results":
+                break
+        if ok and attempt:
+            text += " (on a second run: the first missed it)"
+        return ok, text, time.monotonic() - t0
+
+    def grade(self, b, args):
+        """Grades the bug's tests once: (ok, caught-by text)."""
         res = os.path.join(self.dir, "bug.json")
         # A variant is graded as the solution is in make test (full timeouts, one retry of a
         # test that timing noise failed); a bug with short timeouts (a broken kernel hangs).
@@ -153,7 +169,7 @@ class Worker:
             os.remove(res)
         subprocess.run(cmd, cwd=self.dir, capture_output=True, text=True, timeout=1800)
         if not os.path.exists(res):
-            return False, "the grader wrote no results", time.monotonic() - t0
+            return False, "the grader wrote no results"
         doc = json.load(open(res))
         status = {t["extra_data"]["id"]: t["status"] for t in doc["tests"]}
         failed = sorted(t for t, s in status.items() if s != "passed")
@@ -163,10 +179,8 @@ class Worker:
         if missed and failed:
             text += " (named but passed: %s)" % ", ".join(missed)
         if b.variant:   # a correct variant: nothing may fail
-            return not failed and bool(status), "variant: " + (text if failed else "kept every point"), \
-                time.monotonic() - t0
-        ok = bool(named_failed) or (args.full and bool(failed))
-        return ok, text, time.monotonic() - t0
+            return not failed and bool(status), "variant: " + (text if failed else "kept every point")
+        return bool(named_failed) or (args.full and bool(failed)), text
 
 
 def run_all(selected, args):
