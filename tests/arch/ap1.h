@@ -2,7 +2,8 @@
 // that need exactly two CPUs (tests/arch/nmismp.c, tests/bench/ipipong.c;
 // smpipi.c starts several and keeps its own copy that records CR0).
 // The including kernel defines `void ap_main(void)` (the AP's C entry) and
-// `u8 ap_stack[16384]`, and AP1_TRAMP, the page the SIPI names (0x8000).
+// `u8 ap_stack[16384]`, AP1_TRAMP, the page the SIPI names (0x8000), and, before
+// including this file, icr_send(dest, lo) and the ICR field names it uses.
 // The trampoline (Intel SDM Vol. 3A §8.4.4.1): real mode at CS = AP1_TRAMP >> 4,
 // load the BSP's GDT, protected mode, PAE + the BSP's CR3, EFER.LME, paging,
 // far jump to 64-bit code on the BSP's IDT and ap_stack.
@@ -53,5 +54,16 @@ static void ap1_prepare(void)
   __builtin_memcpy(t + (tramp_gdtr - tramp) + 2, &base32, 4);
   *(u32 *)(t + (tramp_cr3 - tramp)) = (u32)READ_CR(3);
   asm volatile("sidt %0" : "=m"(ap_idtr));
+}
+
+// INIT (assert, then deassert), 10 ms, then the SIPI to every other CPU
+// (SDM Vol. 3A §8.4.4.1); the caller waits for its AP to report.
+static void ap1_start(void)
+{
+  ap1_prepare();
+  icr_send(0, SH_OTHERS | DM_INIT | ASSERT | LEVEL);
+  icr_send(0, SH_OTHERS | DM_INIT | LEVEL);
+  delay_pit_ms(10);
+  icr_send(0, SH_OTHERS | DM_SIPI | (AP1_TRAMP >> 12));
 }
 #endif

@@ -91,11 +91,7 @@ static int wait_eq(volatile int *p, int v, int ms)
 
 static void start_ap(void)
 {
-  ap1_prepare();
-  icr_send(0, SH_OTHERS | DM_INIT | ASSERT | LEVEL);
-  icr_send(0, SH_OTHERS | DM_INIT | LEVEL);
-  delay_pit_ms(10);
-  icr_send(0, SH_OTHERS | DM_SIPI | (TRAMP >> 12));
+  ap1_start();
   wait_eq(&ap_started, 1, 3000);
 }
 

@@ -57,11 +57,7 @@ static void icr_send(u32 dest, u32 lo)
 
 static void start_ap(void)
 {
-  ap1_prepare();
-  icr_send(0, SH_OTHERS | DM_INIT | ASSERT | LEVEL);
-  icr_send(0, SH_OTHERS | DM_INIT | LEVEL);
-  delay_pit_ms(10);
-  icr_send(0, SH_OTHERS | DM_SIPI | (TRAMP >> 12));
+  ap1_start();
   u64 end = deadline_ms(3000);
   while (!ap_started && rdtsc() < end)
     asm volatile("pause");
