@@ -67,7 +67,9 @@
 //   waiting. HLT with IF=0 returns VM_EXIT_HLT: the guest stopped for good.
 //   A halted vcpu whose line is asserted again after this run's INTA returns
 //   VM_EXIT_INTR (halted still 1, irq_acked the first vector): the VMM moves
-//   the first to ISR, and the next run takes the second.
+//   the first to ISR, and the next run takes the second. No #VMEXIT ends that
+//   run (vm_exit.code 0), unlike a VM_EXIT_INTR after a host tick (the code of
+//   the exit it followed).
 #pragma once
 #include "types.h"
 

@@ -400,38 +400,66 @@ static void test_cpu(void)
 // The guest (mode 6) takes the line's vector and halts again inside one
 // vcpu_run; a child asserts the line again ~50 ms later. That vcpu_run must end
 // (VM_EXIT_INTR, still halted) so that user space sees the first INTA before
-// the second vector goes in. A host tick that ends the run before the guest
-// halted again spoils the scenario: it is tried again (3 times at most).
+// the second vector goes in.
+//
+// A host tick between the injection and the vcpu's sleep in HLT spoils it:
+// vcpu_run then returns VM_EXIT_INTR at once (kern/svm/run.c), halted or not,
+// and the next run starts with no INTA, so the second vector is simply taken.
+// That return looks like the one under test (VM_EXIT_INTR, maybe halted,
+// acked 0x40), even on a kernel that reports the second vector wrongly, so it
+// is told apart by what ended it: the tick return carries the code of the
+// #VMEXIT it followed, a return decided before entry (vcpu_check_requests,
+// where a halted vcpu's second vector is seen) carries code 0. Such a try
+// decides nothing and is repeated with a new guest; a try without a tick
+// always reaches the halted vcpu's check, whatever the timing.
+#define SECOND_TRIES 20
+
+// One try: the guest halted, the first vector, a child's second ~50 ms later.
+// 1 if a host tick ended the run before the scenario was set up (*h freed).
+static int second_try(struct hv *h, int *r, long *waited)
+{
+  guest(h, 6);
+  for (int i = 0; (*r = run(h, 20)) == 0 && i < 500 && (h->e.reason != VM_EXIT_DEADLINE || !h->e.halted); i++)
+    ;
+  int pid = child_poke(h, 1);   // the second vector, ~50 ms from now
+  vcpu_irq(h->vm, h->vcpu, VEC);   // the first: taken at once, within a tick
+  long t0 = clock_ns();
+  *r = run(h, 3000);
+  *waited = (clock_ns() - t0) / MS;
+  poke_latency(pid);
+  if (*r == 0 && h->e.reason == VM_EXIT_INTR && h->e.code != 0) {
+    hv_free(h);
+    return 1;
+  }
+  return 0;
+}
+
 static void test_second(void)
 {
   setcpu(0);
-  for (int try = 0; try < 3; try++) {
-    struct hv h;
-    guest(&h, 6);
-    int r;
-    for (int i = 0; (r = run(&h, 20)) == 0 && i < 500 && (h.e.reason != VM_EXIT_DEADLINE || !h.e.halted); i++)
-      ;
-    int pid = child_poke(&h, 1);   // the second vector, ~50 ms from now
-    vcpu_irq(h.vm, h.vcpu, VEC);   // the first: taken at once, within a tick
-    long t0 = clock_ns();
-    r = run(&h, 3000);
-    long waited = (clock_ns() - t0) / MS;
-    poke_latency(pid);
-    if (r == 0 && h.e.reason == VM_EXIT_INTR && !h.e.halted && try < 2) {
-      hv_free(&h);
-      continue;   // a tick came before the guest halted again
+  struct hv h;
+  int r, ticked = 0;
+  long waited;
+  while (second_try(&h, &r, &waited))
+    if (++ticked == SECOND_TRIES) {
+      check(0, "a second vector while halted: in each of %ld tries a host tick ended the first vector's run "
+            "before the vcpu slept in HLT (exit code 0x%lx): the scenario was never set up", ticked, h.e.code);
+      return;
     }
-    check(r == 0 && h.e.reason == VM_EXIT_INTR && h.e.halted && h.e.irq_acked == VEC && res(&h, CNT) == 1 && waited < 1500,
-          "a second vector while halted ends the run: reason %ld (expected VM_EXIT_INTR), after %ld ms", h.e.reason, waited);
-    check(h.e.halted && h.e.irq_acked == VEC,
-          "that run reports the first INTA and the vcpu still halted (halted %ld, acked 0x%lx)", h.e.halted, h.e.irq_acked);
-    for (int i = 0; i < 20 && res(&h, CNT) < 2 && run(&h, 50) == 0; i++)
-      ;
-    check(res(&h, CNT) == 2 && res(&h, BAD) == 0, "the second vector is delivered by the next run: %ld of 2 taken (%ld bad)",
-          res(&h, CNT), res(&h, BAD));
-    hv_free(&h);
-    return;
-  }
+  printf("irqtest: figure: second: %d of %d tries ended by a host tick before the vcpu slept in HLT\n", ticked,
+         ticked + 1);
+  check(r == 0 && h.e.reason == VM_EXIT_INTR && h.e.halted && h.e.irq_acked == VEC && res(&h, CNT) == 1 &&
+            waited < 1500,
+        "a second vector while halted ends the run: reason %ld (expected VM_EXIT_INTR), after %ld ms", h.e.reason,
+        waited);
+  check(h.e.halted && h.e.irq_acked == VEC,
+        "that run reports the first INTA and the vcpu still halted (halted %ld, acked 0x%lx)", h.e.halted,
+        h.e.irq_acked);
+  for (int i = 0; i < 20 && res(&h, CNT) < 2 && run(&h, 50) == 0; i++)
+    ;
+  check(res(&h, CNT) == 2 && res(&h, BAD) == 0, "the second vector is delivered by the next run: %ld of 2 taken (%ld bad)",
+        res(&h, CNT), res(&h, BAD));
+  hv_free(&h);
 }
 
 // kirq mode 7: a #GP with error code 0x5a5a is injected into the halted
