@@ -33,6 +33,10 @@ GUEST_HEADER(GUEST_MODE_LONG64, start, 0x200000, pml4, 0x8000, GUEST_F_APIC)
 #define HALTED 64                // IPIs to halted APs
 #define TIMEOUT 10000000000      // TSC cycles a wait for one IPI may last (4 s at 2.6 GHz)
 #define LONG_TIMEOUT 80000000000 // a wait for a whole phase of another CPU
+#define HOLD_TIMES 8             // an AP stopped by INIT must stay stopped 8 times as long as
+#define HOLD_MIN 260000000       // its thread took to answer a poke, 0.1 s at least, 2 s at
+#define HOLD_MAX 5200000000      // most (set_init_hold)
+#define HEART_SLACK 16           // beats it may finish after the quiet window (heart_moved)
 #define V_POKE 0x30              // wakes an idle AP to look at its command (not counted)
 #define V_IPI 0x40               // + sender: the counted IPIs
 #define CMD_IDLE 0
@@ -697,10 +701,10 @@ sipi_running:
 // it, and a SIPI then restart it at the vector.
 init_running:
   movl $CMD_HEART, cmd + 4(%rip)
+  call tsc_start                     // from the poke until its heart beats
   mov $1 << 24, %esi
   mov $V_POKE, %edi
   call icr_send
-  call tsc_start                     // wait for its heart to beat
 1:
   cmpq $1000, heart(%rip)
   jae 2f
@@ -710,6 +714,14 @@ init_running:
   FAIL s_noheart
   ret
 2:
+  call set_init_hold
+  SAY s_hold
+  mov init_hold(%rip), %rax
+  xor %edx, %edx
+  mov $2600000, %ecx
+  div %rcx
+  call putdec
+  SAY s_hold2
   movl $CMD_IDLE, cmd + 4(%rip)      // what it does once restarted
   btrq $1, online(%rip)
   mov $1, %ebx
@@ -732,6 +744,9 @@ init_running:
   FAIL s_init_running
   ret
 5:
+  mov %rcx, heart_stop(%rip)
+  call heart_held
+  jc 8f
   mov $1, %ebx
   call start_ap
   call wait_online
@@ -739,11 +754,77 @@ init_running:
   FAIL s_norestart
   ret
 6:
+  call heart_moved                   // nor between the hold and the restart
+  jc 8f
   cmpl $2, started + 4(%rip)
   je 7f
   FAIL s_restart_count
 7:
   SAY s_init_ok
+  ret
+8:
+  FAIL s_init_resumed
+  SAYNUM %rcx
+  SAY s_init_resumed2
+  ret
+
+// set_init_hold: how long heart_held watches (init_hold, TSC cycles):
+// HOLD_TIMES the time since tsc_start (the poke that got AP 1's heart going:
+// its thread's way from a kick through the VMM back into the guest, the way
+// a VMM that runs a vcpu waiting for its SIPI takes after an INIT), within
+// HOLD_MIN..HOLD_MAX.
+set_init_hold:
+  rdtsc
+  shl $32, %rdx
+  or %rax, %rdx
+  sub %r9, %rdx
+  imul $HOLD_TIMES, %rdx
+  mov $HOLD_MIN, %eax
+  cmp %rax, %rdx
+  cmovb %rax, %rdx
+  movabs $HOLD_MAX, %rax
+  cmp %rax, %rdx
+  cmova %rax, %rdx
+  mov %rdx, init_hold(%rip)
+  ret
+
+// heart_held: once INIT stopped AP 1's heart (at heart_stop), it must stay
+// stopped until the SIPI. A VMM that lets a vcpu waiting for its SIPI enter
+// the guest resumes the AP as soon as the AP's thread has taken the INIT;
+// on a loaded host that may come after the quiet window above, and a SIPI
+// that comes first hides it. So the heart is watched for init_hold cycles,
+// far longer than that thread was seen to need. CF=1 (beats since the stop
+// in %rcx) if it beat again.
+heart_held:
+  call tsc_start
+1:
+  call heart_moved
+  jc 2f
+  pause
+  rdtsc
+  shl $32, %rdx
+  or %rax, %rdx
+  sub %r9, %rdx
+  cmp init_hold(%rip), %rdx
+  jb 1b
+  clc
+2:
+  ret
+
+// heart_moved: CF=1 (beats in %rcx) if AP 1's heart beat more than
+// HEART_SLACK times since heart_stop. The slack: the AP may finish the
+// translated block it is in when the kick reaches it (QEMU checks for an
+// exit request between blocks), should its host thread have been preempted
+// there for the whole quiet window.
+heart_moved:
+  mov heart(%rip), %rcx
+  sub heart_stop(%rip), %rcx
+  cmp $HEART_SLACK, %rcx
+  ja 1f
+  clc
+  ret
+1:
+  stc
   ret
 
 // init_halted: AP 1 idles in STI; HLT; INIT-SIPI-SIPI restarts it from
@@ -924,6 +1005,8 @@ seed: .quad 0
 online: .quad 0
 done: .quad 0
 heart: .quad 0
+heart_stop: .quad 0               // heart when INIT had stopped it
+init_hold: .quad 0                // TSC cycles heart_held watches
 unexpected: .quad 0
 started: .fill MAXCPU, 4, 0
 cmd: .fill MAXCPU, 4, 0
@@ -959,6 +1042,10 @@ s_twice: .asciz "smpstorm: FAIL: an AP started twice (the second SIPI restarted 
 s_sipi_restart: .asciz "smpstorm: FAIL: a SIPI restarted a running AP\n"
 s_noheart: .asciz "smpstorm: FAIL: AP 1 did not start spinning\n"
 s_init_running: .asciz "smpstorm: FAIL: INIT did not stop a running AP\n"
+s_hold: .asciz "smpstorm: figure: INIT hold "
+s_hold2: .asciz " ms (at 2.6 GHz)\n"
+s_init_resumed: .asciz "smpstorm: FAIL: INIT did not keep a running AP stopped until the SIPI: its heart beat "
+s_init_resumed2: .asciz " times after it stopped\n"
 s_norestart: .asciz "smpstorm: FAIL: AP 1 did not come back after INIT-SIPI-SIPI\n"
 s_restart_count: .asciz "smpstorm: FAIL: AP 1 started a wrong number of times\n"
 s_nodone: .asciz "smpstorm: FAIL: a CPU did not finish its storm\n"
