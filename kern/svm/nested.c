@@ -111,6 +111,12 @@ void nested_report(struct vcpu *v, struct vm_exit *e)
   e->nested.reflected = n->nreflected;
   e->nested.handled = n->nl0;
   e->nested.shadow_fills = n->nshadow_faults;
+  // An exit of L2's that reaches the VMM (L2's MMIO): its walks of L2's
+  // addresses must go through L1's table, as the CPU's would (§15.25.5).
+  if (n->guest_mode && (n->vmcb12->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE)) {
+    e->nested.l2_ncr3 = n->vmcb12->control.ncr3;
+    e->nested.l2_np = VM_NESTED_L2_NP | (v->vmcb01.ptr->save.efer & EFER_NXE ? VM_NESTED_L1_NXE : 0);
+  }
 }
 
 int nested_guest_mode(struct vcpu *v) { return v->nested && v->nested->guest_mode; }
