@@ -73,6 +73,9 @@ int cr8_write_interception(struct vcpu *v, struct vm_exit *e)
   uint64 old = c->int_ctl & 0xF;
   c->int_ctl = (c->int_ctl & ~0xFUL) | val;
   vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTR);
+  int l1old = nested_cr8_write(v, val);   // lab 9: L2's CR8 may be L1's TPR
+  if (l1old >= 0)
+    old = l1old;
   if (val >= old)
     return svm_emulated(v, e, d.len);
   svm_skip_insn(v, d.len);

@@ -224,12 +224,45 @@ void nested_tlb_flush_all(struct vcpu *v)
 // The VMCB whose V_TPR is L1's TPR, which run.c keeps in step with the VMM's
 // local APIC (exit record cr8, VM_RUN_SET_CR8): vmcb01 while L2 runs. With
 // V_INTR_MASKING in vmcb12, L2's CR8 is its own virtual TPR (§15.21.3),
-// vmcb02's V_TPR, given back to L1 in vmcb12. (Without it, L2's MOV CR8
-// would reach L1's TPR on a CPU; here it stays L2's V_TPR: vmcb02 always
-// has V_INTR_MASKING.)
+// vmcb02's V_TPR, given back to L1 in vmcb12. Without it, L2's CR8 is the
+// real TPR, L1's (§15.21.1): vmcb02 always has V_INTR_MASKING, so L0 takes
+// L2's CR8 writes (cr0.c, nested_cr8_write) and reads (l2_cr8_read) to L1's.
 struct vmcb *nested_tpr_vmcb(struct vcpu *v)
 {
   return nested_guest_mode(v) ? v->vmcb01.ptr : v->vmcb;
+}
+
+// L2's CR8 is L1's TPR: vmcb12 without V_INTR_MASKING (§15.21.1).
+static int l2_cr8_is_l1s(struct vcpu *v)
+{
+  return nested_guest_mode(v) && !(v->nested->vmcb12->control.int_ctl & V_INTR_MASKING);
+}
+
+// L2's MOV to CR8 (cr0.c, which has put val into vmcb02's V_TPR: QEMU 7.2
+// gives that to L1 in vmcb12 at #VMEXIT with or without V_INTR_MASKING).
+// Without V_INTR_MASKING it also sets L1's TPR, which the VMM's local APIC
+// follows. L1's TPR before the write, or -1 when the write is L2's alone.
+int nested_cr8_write(struct vcpu *v, uint64 val)
+{
+  if (!l2_cr8_is_l1s(v))
+    return -1;
+  struct vmcb *v01 = v->vmcb01.ptr;
+  int old = v01->control.int_ctl & V_TPR_MASK;
+  v01->control.int_ctl = (v01->control.int_ctl & ~V_TPR_MASK) | (val & V_TPR_MASK);
+  vmcb_mark_dirty(v01, VMCB_CLEAN_INTR);
+  return old;
+}
+
+// L2's MOV from CR8 without V_INTR_MASKING in vmcb12, intercepted for that
+// in vmcb02 (nested_prepare_vmcb02): L1's TPR. CR8 exists in 64-bit mode
+// only (REX.R with CR0's encoding); anything else here is #GP as in cr0.c.
+static int l2_cr8_read(struct vcpu *v, struct vm_exit *e)
+{
+  struct svm_insn d;
+  if (svm_decode_0f(v, &d) < 0 || d.op != 0x20 || d.reg != 8)
+    return svm_inject_fault(v, e, 13, 1);
+  svm_set_gpr(v, d.rm, v->vmcb01.ptr->control.int_ctl & 0xF);   // bits 3:0 (CR8_V_TPR in run.c)
+  return svm_emulated(v, e, d.len);
 }
 
 // ---- MSRs and EFER (§15.30) ----------------------------------------------
@@ -489,6 +522,11 @@ static void nested_prepare_vmcb02(struct vcpu *v, uint64 ncr3)
   // if (!told++)
   //   lab_missing(9, "nested_prepare_vmcb02");
   // LAB 9 END
+  // Without V_INTR_MASKING in vmcb12 L2's CR8 is L1's TPR, but vmcb02 has it
+  // (host interrupts must exit): L2's CR8 reads would see vmcb02's V_TPR.
+  // They exit instead (l2_cr8_read); writes always do (cr0.c).
+  if (!(v12->control.int_ctl & V_INTR_MASKING))
+    c->intercepts[INTERCEPT_WORD_CR] |= INTERCEPT_CR_READ(8);
   vmcb_mark_all_dirty(v02);
 }
 
@@ -972,6 +1010,8 @@ int nested_exit(struct vcpu *v, struct vm_exit *e)
   n->nl0++;
   if (code == SVM_EXIT_VMLOAD || code == SVM_EXIT_VMSAVE || code == SVM_EXIT_INVLPGA)
     return l2_svm_insn(v, e, code);
+  if (code == SVM_EXIT_READ_CR0 + 8 && l2_cr8_is_l1s(v))
+    return l2_cr8_read(v, e);
   // VMMCALL raises #UD when not intercepted (§15.7). VMRUN, CLGI, STGI and
   // SKINIT that L1 does not intercept would act on L2's own SVM, a third
   // level, not offered: #UD. L0 must not run them for L1.

@@ -49,6 +49,7 @@ int nested_interrupt_allowed(struct vcpu *v);         // L2 takes L1's interrupt
 int nested_halt(struct vcpu *v, struct vm_exit *e);   // L2's HLT: 1 if it sleeps (halt.c)
 int nested_has_events(struct vcpu *v);                // halted L2 wakes; -1: halt.c's rule
 struct vmcb *nested_tpr_vmcb(struct vcpu *v);         // the VMCB whose V_TPR is L1's TPR
+int nested_cr8_write(struct vcpu *v, uint64 val);     // L2's MOV CR8: L1's old TPR if it is L1's, else -1
 int nested_svm_insn(struct vcpu *v, struct vm_exit *e);   // L1's SVM instruction intercepted
 int nested_msr(struct vcpu *v, uint32 msr, int write, struct vm_exit *e);   // 1 if answered
 int nested_efer_svme(struct vcpu *v, int write, uint64 val);  // EFER.SVME as L1 sees it

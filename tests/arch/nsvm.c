@@ -1071,6 +1071,54 @@ static void l2_mmio_alias(void)
   out("l2_mmio_alias", "exits %s, L2 took vector %d, read TPR %lx; L1's TPR %x", exits, l2took, g2.rbx, tpr);
 }
 
+// L2's CR8 and L1's TPR (§15.21.1, §15.21.3): L1's TPR 2 (written through
+// its local APIC), vmcb12's V_TPR 3. Without V_INTR_MASKING L2's CR8 is the
+// real TPR, L1's: L2 reads 2, its writes change L1's TPR (L2 reads it back
+// through L1's APIC too). With it L2's CR8 is V_TPR, and L1's TPR stays.
+// L2 raises the TPR to 5, then lowers it to 1; then L1 reads its TPR, its
+// CR8 and the V_TPR #VMEXIT wrote into vmcb12.
+static void l2_cr8(int vim)
+{
+  rng = 0xC8000000UL + vim;
+  for (int i = 0; i < 4096; i++)
+    vmcb[i] = 0;
+  valid_state(READ_CR(3));
+  F32(C_MISC2) = M2_VMRUN;
+  F64(C_INTSTATE) = 0;
+  F64(C_INTCTL) = (vim ? 1u << 24 : 0) | 3;
+  F64(S_RFLAGS) = 2;
+  for (u64 *r = &g2.rbx; r <= &g2.r15; r++)
+    *r = 0;
+  pos = ninsn = 0;
+  EMIT(0x44, 0x0F, 0x20, 0xC0);   // mov rax, cr8
+  EMIT(0x48, 0x89, 0xC3);         // mov rbx, rax
+  emit_imm32(0xB8, 5);
+  EMIT(0x44, 0x0F, 0x22, 0xC0);   // mov cr8, rax
+  EMIT(0x44, 0x0F, 0x20, 0xC0);
+  EMIT(0x48, 0x89, 0xC1);         // rcx = CR8
+  emit_moffs(0xA1, 0xFEE00080);
+  EMIT(0x89, 0xC2);               // edx = L1's TPR
+  emit_imm32(0xB8, 1);
+  EMIT(0x44, 0x0F, 0x22, 0xC0);   // lowered: the VMM's APIC may have to look again
+  EMIT(0x44, 0x0F, 0x20, 0xC0);
+  EMIT(0x48, 0x89, 0xC6);         // rsi = CR8
+  emit_moffs(0xA1, 0xFEE00080);
+  EMIT(0x89, 0xC7);               // edi = L1's TPR
+  EMIT(0x31, 0xC0);
+  EMIT(0x0F, 0x01, 0xD8);
+  LAPIC_REG(0x80) = 0x20;
+  asm volatile("clgi");
+  nsvm_vmrun((u64)vmcb, &g2);
+  asm volatile("stgi");
+  u32 tpr = LAPIC_REG(0x80);
+  u64 cr8 = READ_CR(8);
+  LAPIC_REG(0x80) = 0;
+  char name[16];
+  snprintf(name, sizeof name, "l2_cr8_vim%d", vim);
+  out(name, "exit %x; L2's CR8 %lx; after 5: CR8 %lx, L1's TPR %lx; after 1: %lx, %lx; then L1's TPR %x, CR8 %lx, "
+      "vmcb12 V_TPR %lx", F32(C_EXITCODE), g2.rbx, g2.rcx, g2.rdx, g2.rsi, g2.rdi, tpr, cr8, F64(C_INTCTL) & 0xFF);
+}
+
 static void l2_idt(void)
 {
   // Every vector L2 takes itself lands on "xor eax, eax; vmrun; jmp ."
@@ -1109,6 +1157,8 @@ void kmain(void)
   l2_mmio();
   l2_mmio_remap();
   l2_mmio_alias();
+  l2_cr8(0);
+  l2_cr8(1);
   irq_cases();
   char line[200];
   int k = 0;
