@@ -90,8 +90,10 @@ def plain_qemu_nsvm(r):
 
 @test(points=15, title="nsvm (tests/arch/nsvm.c) as L1: 460 seeded cases of vmcb12s valid and broken (APM "
       "§15.5.1), random intercepts, IOPM/MSRPM bits and L2 code, 60 with nested paging (dirty bits in L1's table); "
-      "L2's own VMLOAD/VMSAVE, L2 reaching L1's local APIC, 24 cases of L1's timer interrupt while L2 runs "
-      "(V_INTR_MASKING, INTR intercept, both IFs, HLT: §15.21.1); every exit code, EXITINFO, saved L2 state and "
+      "L2's own VMLOAD/VMSAVE, L2 reaching L1's local APIC and I/O APIC (through L1's table as the identity, "
+      "remapped by 4 KiB and 2 MiB pages, with L2's code and CR3 at aliases), L2's CR8 with and without "
+      "V_INTR_MASKING, 26 cases of L1's timer interrupt while L2 runs (V_INTR_MASKING, INTR intercept, both IFs, "
+      "HLT, the interrupt shadow, EVENTINJ: §15.21.1); every exit code, EXITINFO, saved L2 state and "
       "what #VMEXIT leaves to L1 must equal plain QEMU's own SVM, run by the grader",
       cmdline="test=vmm -A -N -M 128 -k arch-nsvm.bin", timeout=60)
 def nsvm_differential(r):

@@ -178,6 +178,19 @@ int nested_interrupt_allowed(struct vcpu *v)
   return !(c->int_state & SVM_INTERRUPT_SHADOW) && !(c->eventinj & SVM_EVTINJ_VALID);
 }
 
+// L1's interrupt for L2 that only the interrupt shadow or a busy EVENTINJ
+// holds (V_INTR_MASKING: nested_interrupt_allowed), right before the entry
+// (irq.c svm_exit_after_intr). irq.c's window cannot catch the moment it may
+// go in: vmcb02's V_IRQ follows L2's IF, which does not mask this interrupt
+// (§15.21.1). An exit right after the entry does (KVM's immediate exit): the
+// self-IPI irq.c then sends is held by GIF=0 until the VMRUN, the CPU
+// delivers EVENTINJ (§15.20) or runs the shadowed instruction and exits (INTR),
+// and the next entry injects. 1 if so.
+int nested_irq_held(struct vcpu *v)
+{
+  return v->irq_line && !v->irq_acked && !nested_blocks_irq(v) && nested_interrupt_allowed(v) == 0;
+}
+
 // L2's HLT that L1 does not intercept: L2 sleeps until an event for it or
 // for L1 can be taken (nested_has_events), whatever its IF: with
 // V_INTR_MASKING or L1's INTR intercept, an interrupt of L1's ends the HLT

@@ -46,6 +46,7 @@ int nested_guest_mode(struct vcpu *v);                // 1 while L2 runs
 int nested_blocks_irq(struct vcpu *v);                // L1's interrupt waits (GIF=0, or L2 runs and it is not L2's)
 int nested_blocks_nmi(struct vcpu *v);                // L1's NMI waits (GIF=0, or L1's NMI exit comes)
 int nested_interrupt_allowed(struct vcpu *v);         // L2 takes L1's interrupt now; -1: irq.c's rule
+int nested_irq_held(struct vcpu *v);                  // only the shadow or EVENTINJ holds it: exit after entry
 int nested_halt(struct vcpu *v, struct vm_exit *e);   // L2's HLT: 1 if it sleeps (halt.c)
 int nested_has_events(struct vcpu *v);                // halted L2 wakes; -1: halt.c's rule
 struct vmcb *nested_tpr_vmcb(struct vcpu *v);         // the VMCB whose V_TPR is L1's TPR
