@@ -268,11 +268,12 @@ int nested_cr8_write(struct vcpu *v, uint64 val)
 
 // L2's MOV from CR8 without V_INTR_MASKING in vmcb12, intercepted for that
 // in vmcb02 (nested_prepare_vmcb02): L1's TPR. CR8 exists in 64-bit mode
-// only (REX.R with CR0's encoding); anything else here is #GP as in cr0.c.
+// only (REX.R with CR0's encoding); anything else here, or CPL > 0, is #GP
+// as in cr0.c.
 static int l2_cr8_read(struct vcpu *v, struct vm_exit *e)
 {
   struct svm_insn d;
-  if (svm_decode_0f(v, &d) < 0 || d.op != 0x20 || d.reg != 8)
+  if (v->vmcb->save.cpl || svm_decode_0f(v, &d) < 0 || d.op != 0x20 || d.reg != 8)
     return svm_inject_fault(v, e, 13, 1);
   svm_set_gpr(v, d.rm, v->vmcb01.ptr->control.int_ctl & 0xF);   // bits 3:0 (CR8_V_TPR in run.c)
   return svm_emulated(v, e, d.len);
