@@ -15,13 +15,13 @@ this tool reports the real-time cost.
 
   python3 tools/nested_bench.py [--runs 3] [--build-dir build] [--qemu qemu-system-x86_64]
 """
-import argparse
 import os
 import re
 import subprocess
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import benchargs
+
 EXIT = ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
 TAKEN = re.compile(r"^(?:\S+\| )?vmm: interrupts taken (\d+); ", re.M)
 SPENT = re.compile(r"^(?:\S+\| )?vmm: exits: \d+ in (\d+) ms; ", re.M)
@@ -62,11 +62,7 @@ def figures(text):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--qemu", default="qemu-system-x86_64")
-    args = ap.parse_args()
+    args = benchargs.parse(__doc__)
     cases = (("L1 (svmlab VMM)", "test=vmm -s timer", 60),
              ("L2 (svmlab in svmlab)", "test=vmm -N -s -k kernel.bin -r svmlab-nested.tar -M 64 "
               "-a svmlab-nested-timer.cmdline", 90))
