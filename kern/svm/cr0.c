@@ -116,6 +116,9 @@ void svm_cr0_guard(struct vcpu *v)
   struct vmcb_control *c = &v->vmcb->control;
   uint32 w = c->intercepts[INTERCEPT_WORD_CR];
   uint32 want = ((v->vmcb->save.efer & EFER_LME) || v->lme_pending) ? INTERCEPT_CR_WRITE(0) : 0;
+  // lab 9: on vmcb02 L1's own CR0 write intercept stays (an L2 entering long
+  // mode by itself needs L1's cr0.c as much as L1 needs this one)
+  want |= nested_l1_intercepts(v, INTERCEPT_WORD_CR) & INTERCEPT_CR_WRITE(0);
   if ((w & INTERCEPT_CR_WRITE(0)) != want) {
     c->intercepts[INTERCEPT_WORD_CR] = (w & ~INTERCEPT_CR_WRITE(0)) | want;
     vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTERCEPTS);

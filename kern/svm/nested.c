@@ -121,6 +121,14 @@ void nested_report(struct vcpu *v, struct vm_exit *e)
 
 int nested_guest_mode(struct vcpu *v) { return v->nested && v->nested->guest_mode; }
 
+// vmcb12's intercept word `word` while L2 runs, else 0. A guard of L0's
+// that turns one of its own intercepts off before VMRUN (cr0.c) works on
+// vmcb02 then, and must keep the intercepts L1 asked for.
+uint32 nested_l1_intercepts(struct vcpu *v, int word)
+{
+  return nested_guest_mode(v) ? v->nested->vmcb12->control.intercepts[word] : 0;
+}
+
 // vmcb12's intercept word MISC1 (INTR, NMI, ...): L1's choices for L2.
 static uint32 l1_misc1(struct vcpu *v) { return v->nested->vmcb12->control.intercepts[INTERCEPT_WORD_MISC1]; }
 

@@ -43,6 +43,7 @@ int nested_enable(struct vcpu *v);                    // VM_RUN_NESTED: allocate
 void nested_free(struct vcpu *v);                     // vcpu_free
 void nested_report(struct vcpu *v, struct vm_exit *e);   // the counters into the exit record
 int nested_guest_mode(struct vcpu *v);                // 1 while L2 runs
+uint32 nested_l1_intercepts(struct vcpu *v, int word);   // vmcb12's word while L2 runs, else 0
 int nested_blocks_irq(struct vcpu *v);                // L1's interrupt waits (GIF=0, or L2 runs and it is not L2's)
 int nested_blocks_nmi(struct vcpu *v);                // L1's NMI waits (GIF=0, or L1's NMI exit comes)
 int nested_interrupt_allowed(struct vcpu *v);         // L2 takes L1's interrupt now; -1: irq.c's rule
