@@ -238,7 +238,7 @@ $(B)/initrd/kernel.bin: $(B)/kernel.bin
 $(B)/initrd/svmlab.tar: $(UPROGS:%=$(B)/initrd/%) $(B)/initrd/README
 	tar --format=ustar --owner=0 --group=0 --mtime=@0 -cf $@ -C $(B)/initrd $(UPROGS) README
 # Lab 9: svmlab in svmlab with guests of its own (`vmm -N -k kernel.bin -r svmlab-nested.tar`).
-NESTED_GUESTS := prot32 long64 timer hostile_lcg spin svmnest
+NESTED_GUESTS := prot32 long64 timer hostile_lcg spin svmnest lmenter smpstorm
 INITRD_FILES += $(B)/initrd/svmlab-nested.tar
 $(B)/initrd/svmlab-nested.tar: $(UPROGS:%=$(B)/initrd/%) $(NESTED_GUESTS:%=$(B)/initrd/%.guest) $(B)/initrd/README
 	tar --format=ustar --owner=0 --group=0 --mtime=@0 -cf $@ -C $(B)/initrd $(UPROGS) $(NESTED_GUESTS:%=%.guest) README

@@ -674,7 +674,7 @@ def run_test(t, cfg):
 # ---------------------------------------------------------------------------
 # Failure explanations a student can act on
 
-BANNER = re.compile(r"^svmlab: booting", re.M)
+BANNER = re.compile(r"^svmlab: booting(.*)$", re.M)
 KTEST_LINE = re.compile(r"^(?:ok: |FAIL: |ktest \S+: ).*$", re.M)
 QEMU_FATAL = re.compile(r"^qemu: fatal: (.*)$", re.M)
 
@@ -723,6 +723,14 @@ def _where(text):
     return out
 
 
+def _rebooted(text):
+    """The kernel's banner came twice with the same command line: it ran on
+    after a reset. (svmlab booted in svmlab's VMM prints a banner of its own,
+    with the command line the VMM gave it.)"""
+    seen = BANNER.findall(text)
+    return len(seen) != len(set(seen))
+
+
 def _wrap(first, text):
     import textwrap
     return textwrap.wrap(text, 96, initial_indent=first, subsequent_indent="  ",
@@ -738,7 +746,7 @@ def diagnose(q, text, err, scale=1.0, slow=None):
     if fatal:
         hint = FATAL_HINTS.get(fatal.strip().lower(), "QEMU's register dump is below.")
         what = "QEMU stopped on a fatal error: %s. %s" % (fatal.strip(), _where(text))
-    elif len(BANNER.findall(text)) > 1 or (q.status == 0 and not q.timed_out):
+    elif _rebooted(text) or (q.status == 0 and not q.timed_out):
         what = ("The machine reset without powering off (a triple fault, or a reset): "
                 "no `poweroff:` line. " + _where(text))
         hint = RESET_HINT

@@ -18,6 +18,7 @@ import re
 
 import answers
 from gradelib import test
+from timer_guest import check_timer
 
 QUESTIONS = 5   # labs/lab9-nested.md §7
 
@@ -90,8 +91,10 @@ def plain_qemu_nsvm(r):
 
 @test(points=15, title="nsvm (tests/arch/nsvm.c) as L1: 460 seeded cases of vmcb12s valid and broken (APM "
       "§15.5.1), random intercepts, IOPM/MSRPM bits and L2 code, 60 with nested paging (dirty bits in L1's table); "
-      "L2's own VMLOAD/VMSAVE, L2 reaching L1's local APIC, 24 cases of L1's timer interrupt while L2 runs "
-      "(V_INTR_MASKING, INTR intercept, both IFs, HLT: §15.21.1); every exit code, EXITINFO, saved L2 state and "
+      "L2's own VMLOAD/VMSAVE, L2 reaching L1's local APIC and I/O APIC (through L1's table as the identity, "
+      "remapped by 4 KiB and 2 MiB pages, with L2's code and CR3 at aliases), L2's CR8 with and without "
+      "V_INTR_MASKING, 26 cases of L1's timer interrupt while L2 runs (V_INTR_MASKING, INTR intercept, both IFs, "
+      "HLT, the interrupt shadow, EVENTINJ: §15.21.1); every exit code, EXITINFO, saved L2 state and "
       "what #VMEXIT leaves to L1 must equal plain QEMU's own SVM, run by the grader",
       cmdline="test=vmm -A -N -M 128 -k arch-nsvm.bin", timeout=60)
 def nsvm_differential(r):
@@ -122,7 +125,58 @@ def turtles_guests(r):
     outer_end(r)
 
 
-def inner_ktest(name, lab, points, checks, extra="", outer=""):
+@test(points=5, title="svmlab in svmlab runs lmenter as L2: L2 enters long mode by itself (EFER.LME, then "
+      "CR0.PG), which L1 emulates (its CR0 write intercept must survive L0's own in vmcb02)",
+      cmdline=NESTED + "svmlab-nested-lmenter.cmdline", timeout=120)
+def turtles_lmenter(r):
+    inner_boot(r, "test=vmm lmenter")
+    r.expect(r"^lmenter: long mode entered from 32-bit protected mode$")
+    r.expect(r"^vmm: guest lmenter exited with code 0 ")
+    r.expect(r"^init: test vmm exited with status 0$")
+    outer_end(r)
+
+
+@test(points=10, title="svmlab on 2 vcpus in svmlab runs smpstorm on 2 vcpus as L2: APs started by "
+      "INIT-SIPI-SIPI through real mode into long mode, an IPI storm with NMIs, IPIs to halted APs; "
+      "nothing lost or doubled", cmdline=NESTED.replace("-N ", "-N -V 2 ") + "svmlab-nested-smpstorm.cmdline",
+      timeout=180)
+def turtles_smpstorm(r):
+    inner_boot(r, "test=vmm -V 2 smpstorm")
+    r.reject(r"^smpstorm: FAIL")
+    r.expect(r"^smpstorm: every AP started by INIT-SIPI-SIPI$")
+    m = r.expect(r"^smpstorm: storm: (\d+) sent, (\d+) received, (\d+) unexpected$")
+    r.check(m.group(1) == m.group(2) and m.group(3) == "0", "L2's IPIs: " + m.group(0))
+    r.expect(r"^smpstorm: failures 0$")
+    r.expect(r"^vmm: guest smpstorm exited with code 0 ")
+    r.expect(r"^init: test vmm exited with status 0$")
+    outer_end(r)
+
+
+# The timer guest as L2 takes a 1 kHz tick through two VMMs: each tick is an
+# interrupt of L1's VMM's PIT, injected by L1 into L2, whose EOI exits to L1,
+# whose every VMRUN, VMLOAD and VMSAVE exits to L0 (about 26 world switches
+# of QEMU's in all). At real time a tick then costs about as much host time
+# as the PIT period, and on a loaded host the guest never leaves its handler:
+# that is a benchmark's figure (tools/nested_bench.py), not a pass or fail.
+# So this boot runs on QEMU's instruction-counting clock (-icount, with the
+# RTC on it too): time is the number of instructions run, the same on any
+# host and under any load, and what is checked is the VMMs' logic (no tick
+# lost, doubled or invented; RTC and TSC agree with the PIT).
+ICOUNT = ["-icount", "shift=0,sleep=off", "-rtc", "clock=vm"]
+
+
+@test(points=10, title="svmlab in svmlab runs the timer guest as L2: 1 kHz PIT of L1's VMM through L1's "
+      "injection, 2000 ticks in 2 RTC seconds, every tick taken once (on QEMU's instruction clock)",
+      cmdline=NESTED + "svmlab-nested-timer.cmdline", extra=ICOUNT, timeout=180)
+def turtles_timer(r):
+    inner_boot(r, "test=vmm -t 30000 timer")
+    check_timer(r, lambda r: int(r.expect(r"^vmm: interrupts taken (\d+); ").group(1)))
+    r.expect(r"^vmm: guest timer exited with code 0 after \d+ exits ")
+    r.expect(r"^init: test vmm exited with status 0$")
+    outer_end(r)
+
+
+def inner_ktest(name, lab, points, checks, extra="", outer="", vmm=""):
     def run(r):
         inner_boot(r, "ktest=" + name + extra)
         m = r.expect(r"^ktest %s: (\d+) checks, (\d+) failed$" % name)
@@ -134,10 +188,16 @@ def inner_ktest(name, lab, points, checks, extra="", outer=""):
     # VM_HSAVE_PA); these ktests VMRUN guests of their own, so the VMCB and
     # run stages of svmlab run on our emulated SVM.
     return test(points=points, title="svmlab as L1 passes its lab %d ktest %s" % (lab, name),
-                cmdline=outer + NESTED + "svmlab-nested-%s.cmdline" % name, timeout=180)(run)
+                cmdline=outer + NESTED.replace("-N ", "-N " + vmm) + "svmlab-nested-%s.cmdline" % name,
+                timeout=180)(run)
 
 
+inner_hsave = inner_ktest("hsave", 1, 5, 8)
 inner_vmcb_modes = inner_ktest("vmcb_modes", 2, 10, 21)
+# Lab 3's ktests load and put vcpus on two CPUs: L1 gets two vcpus (-V 2),
+# each running L2s of its own on vmcb02s of their own.
+inner_vcpu_loadput = inner_ktest("vcpu_loadput", 3, 5, 7, vmm="-V 2 ")
+inner_vcpu_random = inner_ktest("vcpu_random", 3, 5, 2, vmm="-V 2 ")
 # L0 without virtual GIF (nested_vgif=0): L1's CLGI and STGI exit and are
 # emulated, as on a CPU without the feature; every other boot uses V_GIF
 # (kern/svm/nested_vgif.c) when QEMU offers it.

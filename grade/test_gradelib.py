@@ -373,6 +373,15 @@ class Diagnosis(Base):
         self.assertIn("The machine reset without powering off", res.message)
         self.assertIn("The last ktest line was: ktest x: start", " ".join(res.message.split()))
 
+    def test_nested_banner_is_not_a_reset(self):
+        # svmlab in svmlab's VMM prints its own banner, with another command line.
+        script = ('p:svmlab: booting (cmdline "kernel.bin test=vmm -N")|'
+                  'p:svmlab: booting (cmdline "kernel.bin test=vmm timer")|p:poweroff: code 1|x:3')
+        res = self.run1(lambda r: r.expect(r"^timer: "), script)
+        self.assertFalse(res.passed)
+        self.assertNotIn("reset without powering off", res.message)
+        self.assertIn("powered off with code 1", res.message)
+
     def test_timeout_names_last_line_and_hints(self):
         res = self.run1(lambda r: r.expect_exit(0), "p:ok: one|p:vcpu: spinning here|h",
                         timeout=1)

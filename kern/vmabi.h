@@ -209,6 +209,10 @@ struct vm_pio_out {
   uint8 pad;
 };
 
+// vm_exit.nested.l2_np
+#define VM_NESTED_L2_NP 0x1    // L2 runs on L1's nested page table (nested.l2_ncr3)
+#define VM_NESTED_L1_NXE 0x2   // L1's EFER.NXE: NX in L1's table is a right, not a reserved bit
+
 // Classes of vm_exit.switches[]: the SVM exit code (APM Vol. 2 Appendix C),
 // IOIO split by direction.
 #define VM_SW_INTR 0       // physical interrupt (INTR, SMI, INIT)
@@ -286,6 +290,15 @@ struct vm_exit {
     uint64 reflected;  // L2 exits given to the guest (L1)
     uint64 handled;    // L2 exits the kernel handled itself, L2 resumed
     uint64 shadow_fills;   // shadow nested page table entries made
+    // The vcpu is in L2 at this exit and L2 runs with L1's nested paging:
+    // l2_np has VM_NESTED_L2_NP and l2_ncr3 is vmcb12's nCR3, the root of
+    // L1's table (in L1's memory) that takes L2-physical addresses to
+    // L1-physical ones; vcpu_getregs gives L2's registers, so the VMM's
+    // page walks for L2 (an MMIO exit's instruction and operands) go
+    // through that table (user/vmm/gva.c). 0 otherwise.
+    uint64 l2_ncr3;
+    uint32 l2_np;      // VM_NESTED_*
+    uint32 pad_np;
   } nested;
   // Every #VMEXIT of this vcpu_run by its SVM exit code's class (VM_SW_*):
   // those the kernel finished and re-entered (fast paths, interrupts, HLT

@@ -11,14 +11,14 @@ the kick path, is where most of the time goes (docs/internals/vmm-smp.md).
 
   python3 tools/ipibench.py [--runs 3] [--build-dir build] [--qemu qemu-system-x86_64]
 """
-import argparse
 import os
 import re
 import statistics
 import subprocess
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import benchargs
+
 LINE = re.compile(r"^ipipong (\w+): round trip cycles min (\d+) median (\d+) max (\d+); "
                   r"us min (\d+) median (\d+) max (\d+)", re.M)
 EXIT = ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
@@ -53,11 +53,7 @@ def run(argv, timeout):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--qemu", default="qemu-system-x86_64")
-    args = ap.parse_args()
+    args = benchargs.parse(__doc__)
     b = args.build_dir
     bench = os.path.join(b, "initrd", "bench-ipipong.bin")
     plain = [args.qemu, "-M", "pc", "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "128", "-no-reboot",

@@ -73,6 +73,9 @@ int cr8_write_interception(struct vcpu *v, struct vm_exit *e)
   uint64 old = c->int_ctl & 0xF;
   c->int_ctl = (c->int_ctl & ~0xFUL) | val;
   vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTR);
+  int l1old = nested_cr8_write(v, val);   // lab 9: L2's CR8 may be L1's TPR
+  if (l1old >= 0)
+    old = l1old;
   if (val >= old)
     return svm_emulated(v, e, d.len);
   svm_skip_insn(v, d.len);
@@ -113,6 +116,9 @@ void svm_cr0_guard(struct vcpu *v)
   struct vmcb_control *c = &v->vmcb->control;
   uint32 w = c->intercepts[INTERCEPT_WORD_CR];
   uint32 want = ((v->vmcb->save.efer & EFER_LME) || v->lme_pending) ? INTERCEPT_CR_WRITE(0) : 0;
+  // lab 9: on vmcb02 L1's own CR0 write intercept stays (an L2 entering long
+  // mode by itself needs L1's cr0.c as much as L1 needs this one)
+  want |= nested_l1_intercepts(v, INTERCEPT_WORD_CR) & INTERCEPT_CR_WRITE(0);
   if ((w & INTERCEPT_CR_WRITE(0)) != want) {
     c->intercepts[INTERCEPT_WORD_CR] = (w & ~INTERCEPT_CR_WRITE(0)) | want;
     vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTERCEPTS);

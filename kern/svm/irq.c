@@ -172,8 +172,9 @@ static int exit_after_intr_wanted(void)
 void svm_exit_after_intr(struct vcpu *v, int cpu)
 {
   uint64 inj = v->vmcb->control.eventinj;
-  if ((inj & SVM_EVTINJ_VALID) && (inj & SVM_EVTINJ_TYPE_MASK) == SVM_EVTINJ_TYPE_INTR &&
-      exit_after_intr_wanted())
+  if (((inj & SVM_EVTINJ_VALID) && (inj & SVM_EVTINJ_TYPE_MASK) == SVM_EVTINJ_TYPE_INTR &&
+       exit_after_intr_wanted()) ||
+      nested_irq_held(v))   // lab 9: L1's interrupt for L2 waits for the shadow or EVENTINJ only
     lapic_ipi(cpus[cpu].apicid, T_IPI_REEXIT);
 }
 

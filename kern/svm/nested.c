@@ -111,9 +111,23 @@ void nested_report(struct vcpu *v, struct vm_exit *e)
   e->nested.reflected = n->nreflected;
   e->nested.handled = n->nl0;
   e->nested.shadow_fills = n->nshadow_faults;
+  // An exit of L2's that reaches the VMM (L2's MMIO): its walks of L2's
+  // addresses must go through L1's table, as the CPU's would (§15.25.5).
+  if (n->guest_mode && (n->vmcb12->control.nested_ctl & SVM_NESTED_CTL_NP_ENABLE)) {
+    e->nested.l2_ncr3 = n->vmcb12->control.ncr3;
+    e->nested.l2_np = VM_NESTED_L2_NP | (v->vmcb01.ptr->save.efer & EFER_NXE ? VM_NESTED_L1_NXE : 0);
+  }
 }
 
 int nested_guest_mode(struct vcpu *v) { return v->nested && v->nested->guest_mode; }
+
+// vmcb12's intercept word `word` while L2 runs, else 0. A guard of L0's
+// that turns one of its own intercepts off before VMRUN (cr0.c) works on
+// vmcb02 then, and must keep the intercepts L1 asked for.
+uint32 nested_l1_intercepts(struct vcpu *v, int word)
+{
+  return nested_guest_mode(v) ? v->nested->vmcb12->control.intercepts[word] : 0;
+}
 
 // vmcb12's intercept word MISC1 (INTR, NMI, ...): L1's choices for L2.
 static uint32 l1_misc1(struct vcpu *v) { return v->nested->vmcb12->control.intercepts[INTERCEPT_WORD_MISC1]; }
@@ -172,6 +186,19 @@ int nested_interrupt_allowed(struct vcpu *v)
   return !(c->int_state & SVM_INTERRUPT_SHADOW) && !(c->eventinj & SVM_EVTINJ_VALID);
 }
 
+// L1's interrupt for L2 that only the interrupt shadow or a busy EVENTINJ
+// holds (V_INTR_MASKING: nested_interrupt_allowed), right before the entry
+// (irq.c svm_exit_after_intr). irq.c's window cannot catch the moment it may
+// go in: vmcb02's V_IRQ follows L2's IF, which does not mask this interrupt
+// (§15.21.1). An exit right after the entry does (KVM's immediate exit): the
+// self-IPI irq.c then sends is held by GIF=0 until the VMRUN, the CPU
+// delivers EVENTINJ (§15.20) or runs the shadowed instruction and exits (INTR),
+// and the next entry injects. 1 if so.
+int nested_irq_held(struct vcpu *v)
+{
+  return v->irq_line && !v->irq_acked && !nested_blocks_irq(v) && nested_interrupt_allowed(v) == 0;
+}
+
 // L2's HLT that L1 does not intercept: L2 sleeps until an event for it or
 // for L1 can be taken (nested_has_events), whatever its IF: with
 // V_INTR_MASKING or L1's INTR intercept, an interrupt of L1's ends the HLT
@@ -218,12 +245,46 @@ void nested_tlb_flush_all(struct vcpu *v)
 // The VMCB whose V_TPR is L1's TPR, which run.c keeps in step with the VMM's
 // local APIC (exit record cr8, VM_RUN_SET_CR8): vmcb01 while L2 runs. With
 // V_INTR_MASKING in vmcb12, L2's CR8 is its own virtual TPR (§15.21.3),
-// vmcb02's V_TPR, given back to L1 in vmcb12. (Without it, L2's MOV CR8
-// would reach L1's TPR on a CPU; here it stays L2's V_TPR: vmcb02 always
-// has V_INTR_MASKING.)
+// vmcb02's V_TPR, given back to L1 in vmcb12. Without it, L2's CR8 is the
+// real TPR, L1's (§15.21.1): vmcb02 always has V_INTR_MASKING, so L0 takes
+// L2's CR8 writes (cr0.c, nested_cr8_write) and reads (l2_cr8_read) to L1's.
 struct vmcb *nested_tpr_vmcb(struct vcpu *v)
 {
   return nested_guest_mode(v) ? v->vmcb01.ptr : v->vmcb;
+}
+
+// L2's CR8 is L1's TPR: vmcb12 without V_INTR_MASKING (§15.21.1).
+static int l2_cr8_is_l1s(struct vcpu *v)
+{
+  return nested_guest_mode(v) && !(v->nested->vmcb12->control.int_ctl & V_INTR_MASKING);
+}
+
+// L2's MOV to CR8 (cr0.c, which has put val into vmcb02's V_TPR: QEMU 7.2
+// gives that to L1 in vmcb12 at #VMEXIT with or without V_INTR_MASKING).
+// Without V_INTR_MASKING it also sets L1's TPR, which the VMM's local APIC
+// follows. L1's TPR before the write, or -1 when the write is L2's alone.
+int nested_cr8_write(struct vcpu *v, uint64 val)
+{
+  if (!l2_cr8_is_l1s(v))
+    return -1;
+  struct vmcb *v01 = v->vmcb01.ptr;
+  int old = v01->control.int_ctl & V_TPR_MASK;
+  v01->control.int_ctl = (v01->control.int_ctl & ~V_TPR_MASK) | (val & V_TPR_MASK);
+  vmcb_mark_dirty(v01, VMCB_CLEAN_INTR);
+  return old;
+}
+
+// L2's MOV from CR8 without V_INTR_MASKING in vmcb12, intercepted for that
+// in vmcb02 (nested_prepare_vmcb02): L1's TPR. CR8 exists in 64-bit mode
+// only (REX.R with CR0's encoding); anything else here, or CPL > 0, is #GP
+// as in cr0.c.
+static int l2_cr8_read(struct vcpu *v, struct vm_exit *e)
+{
+  struct svm_insn d;
+  if (v->vmcb->save.cpl || svm_decode_0f(v, &d) < 0 || d.op != 0x20 || d.reg != 8)
+    return svm_inject_fault(v, e, 13, 1);
+  svm_set_gpr(v, d.rm, v->vmcb01.ptr->control.int_ctl & 0xF);   // bits 3:0 (CR8_V_TPR in run.c)
+  return svm_emulated(v, e, d.len);
 }
 
 // ---- MSRs and EFER (§15.30) ----------------------------------------------
@@ -483,6 +544,11 @@ static void nested_prepare_vmcb02(struct vcpu *v, uint64 ncr3)
   // if (!told++)
   //   lab_missing(9, "nested_prepare_vmcb02");
   // LAB 9 END
+  // Without V_INTR_MASKING in vmcb12 L2's CR8 is L1's TPR, but vmcb02 has it
+  // (host interrupts must exit): L2's CR8 reads would see vmcb02's V_TPR.
+  // They exit instead (l2_cr8_read); writes always do (cr0.c).
+  if (!(v12->control.int_ctl & V_INTR_MASKING))
+    c->intercepts[INTERCEPT_WORD_CR] |= INTERCEPT_CR_READ(8);
   vmcb_mark_all_dirty(v02);
 }
 
@@ -966,6 +1032,8 @@ int nested_exit(struct vcpu *v, struct vm_exit *e)
   n->nl0++;
   if (code == SVM_EXIT_VMLOAD || code == SVM_EXIT_VMSAVE || code == SVM_EXIT_INVLPGA)
     return l2_svm_insn(v, e, code);
+  if (code == SVM_EXIT_READ_CR0 + 8 && l2_cr8_is_l1s(v))
+    return l2_cr8_read(v, e);
   // VMMCALL raises #UD when not intercepted (§15.7). VMRUN, CLGI, STGI and
   // SKINIT that L1 does not intercept would act on L2's own SVM, a third
   // level, not offered: #UD. L0 must not run them for L1.

@@ -43,12 +43,15 @@ int nested_enable(struct vcpu *v);                    // VM_RUN_NESTED: allocate
 void nested_free(struct vcpu *v);                     // vcpu_free
 void nested_report(struct vcpu *v, struct vm_exit *e);   // the counters into the exit record
 int nested_guest_mode(struct vcpu *v);                // 1 while L2 runs
+uint32 nested_l1_intercepts(struct vcpu *v, int word);   // vmcb12's word while L2 runs, else 0
 int nested_blocks_irq(struct vcpu *v);                // L1's interrupt waits (GIF=0, or L2 runs and it is not L2's)
 int nested_blocks_nmi(struct vcpu *v);                // L1's NMI waits (GIF=0, or L1's NMI exit comes)
 int nested_interrupt_allowed(struct vcpu *v);         // L2 takes L1's interrupt now; -1: irq.c's rule
+int nested_irq_held(struct vcpu *v);                  // only the shadow or EVENTINJ holds it: exit after entry
 int nested_halt(struct vcpu *v, struct vm_exit *e);   // L2's HLT: 1 if it sleeps (halt.c)
 int nested_has_events(struct vcpu *v);                // halted L2 wakes; -1: halt.c's rule
 struct vmcb *nested_tpr_vmcb(struct vcpu *v);         // the VMCB whose V_TPR is L1's TPR
+int nested_cr8_write(struct vcpu *v, uint64 val);     // L2's MOV CR8: L1's old TPR if it is L1's, else -1
 int nested_svm_insn(struct vcpu *v, struct vm_exit *e);   // L1's SVM instruction intercepted
 int nested_msr(struct vcpu *v, uint32 msr, int write, struct vm_exit *e);   // 1 if answered
 int nested_efer_svme(struct vcpu *v, int write, uint64 val);  // EFER.SVME as L1 sees it

@@ -83,6 +83,8 @@ int svm_events_waiting(struct vcpu *v)
 static void set_intercept(struct vcpu *v, int word, uint32 bit, int on)
 {
   struct vmcb_control *c = &v->vmcb->control;
+  if (!on)   // lab 9: on vmcb02, an intercept L1 asked for stays
+    bit &= ~nested_l1_intercepts(v, word);
   uint32 want = on ? (c->intercepts[word] | bit) : (c->intercepts[word] & ~bit);
   if (want != c->intercepts[word]) {
     c->intercepts[word] = want;

@@ -635,12 +635,15 @@ static void emulate_read(u32 code)
 // Where L2 resumes after L1 handled an exit at rip: past the instruction
 // there; -1 when the case is over (L2's own exception handler ran, the final
 // VMRUN, or an address that is no instruction of L2's).
+// l2code_at: where L2 sees l2code (an alias of it in l2_mmio_remap).
+static u64 l2code_at;
 static long next_rip(u64 rip)
 {
   if (rip >= (u64)l2stubs && rip < (u64)l2stubs + sizeof l2stubs)
     return -1;
+  u64 base = l2code_at ? l2code_at : (u64)l2code;
   for (int i = 0; i < ninsn - 2; i++)
-    if (rip == (u64)l2code + insn_at[i])
+    if (rip == base + insn_at[i])
       return rip + insn_len[i];
   return -1;
 }
@@ -786,6 +789,55 @@ static void irq_case(int no)
       "in service after %d", vim, intr, l1if, l2if, hlt ? "hlt" : "loop", code, l2took, l1_ticks, isr);
 }
 
+// L1's interrupt pending at VMRUN with V_INTR_MASKING, not intercepted, L2's
+// IF clear (it masks virtual interrupts only, §15.21.1): L2 takes it at its
+// first instruction boundary where nothing else holds it. Held by the event
+// vmcb12's EVENTINJ delivers (a #UD: L2's stub for vector 6 is interrupted
+// at its first instruction, §15.20), or by vmcb12's interrupt shadow (L2's
+// first instruction runs first; but QEMU 7.2's VMRUN ignores the VMCB's
+// shadow, so whether it ran is not compared). An L0 that waits for L2's IF
+// instead lets L2 reach its final VMRUN, and L1 takes the interrupt after
+// the #VMEXIT.
+static void irq_held(int shadow)
+{
+  rng = 0x4E1D0000UL + shadow;
+  for (int i = 0; i < 4096; i++)
+    vmcb[i] = 0;
+  valid_state(READ_CR(3));
+  F32(C_MISC2) = M2_VMRUN;
+  F64(C_INTCTL) = 1u << 24;
+  F64(C_INTSTATE) = shadow;
+  F64(C_EVENTINJ) = shadow ? 0 : 1u << 31 | 3 << 8 | 6;
+  F64(S_RFLAGS) = 2;
+  pos = ninsn = 0;
+  emit_imm32(0xB9, 1);   // mov ecx, 1
+  EMIT(0x31, 0xC0);
+  EMIT(0x0F, 0x01, 0xD8);
+  l1_ticks = 0;
+  asm volatile("cli; clgi; sti");   // GIF=0 holds the interrupt until VMRUN
+  LAPIC_REG(0x3E0) = 0xB;
+  LAPIC_REG(0x320) = IVEC;
+  LAPIC_REG(0x380) = 1000;
+  int pending = 0;
+  for (int i = 0; i < 100000 && !pending; i++)
+    pending = LAPIC_REG(0x200 + 0x10 * (IVEC / 32)) >> (IVEC % 32) & 1;
+  nsvm_vmrun((u64)vmcb, &g2);
+  asm volatile("cli; stgi");
+  u32 code = F32(C_EXITCODE);
+  u64 rip = F64(S_RIP);
+  int l2took = rip >= (u64)l2stubs && rip < (u64)l2stubs + sizeof l2stubs ? (int)((rip - (u64)l2stubs) / 8) : -1;
+  for (int i = 0; i < 200 && !l1_ticks && l2took != IVEC; i++) {
+    asm volatile("sti");
+    delay_pit_ms(1);
+    asm volatile("cli");
+  }
+  if (LAPIC_REG(0x100 + 0x10 * (IVEC / 32)) >> (IVEC % 32) & 1)
+    LAPIC_REG(0xB0) = 0;
+  LAPIC_REG(0x380) = 0;
+  out(shadow ? "irq_held_shadow" : "irq_held_eventinj", "pending at VMRUN %d: exit %x, L2 took vector %d, L1 took %d",
+      pending, code, l2took, l1_ticks);
+}
+
 static void irq_cases(void)
 {
   handlers[IVEC] = l1_tick;
@@ -793,6 +845,8 @@ static void irq_cases(void)
   lapic_enable();
   for (int i = 0; i < 32; i++)
     irq_case(i);
+  irq_held(0);
+  irq_held(1);
 }
 
 // L2 runs VMLOAD (vlpage) then VMSAVE (vspage), neither intercepted, with
@@ -879,6 +933,243 @@ static void l2_mmio(void)
   out("l2_mmio", "exit %x, L2 read TPR %lx, APIC ID %lx; L1's TPR %x", F32(C_EXITCODE), g2.rbx, g2.rcx, tpr);
 }
 
+// ---- L2's MMIO through a nested table of L1's that is not the identity ----
+// L1's table sends some L2-physical pages elsewhere: the nested walk's result
+// is an L1-physical address, and the access happens there (§15.25.5), with
+// the instruction's width and data; an access L1's table refuses is L1's NPF
+// with L2's address in EXITINFO2 (§15.25.6). The L2 pages are pages of L1's
+// RAM holding a pattern (what an access at L2's address instead of L1's would
+// find or change).
+#define R_LAPIC 0     // -> L1's local APIC; bits 20:12 of the two addresses differ
+#define R_BUS 1       // -> NOBUS: neither RAM nor a device on either L0
+#define R_NP 2        // not present in L1's table
+#define R_RO 3        // -> the local APIC, read-only
+#define R_CODE 4      // -> l2code: L2 runs its code here (l2_mmio_alias)
+#define R_CR3 5       // -> L1's PML4: L2's CR3 (l2_mmio_alias)
+#define NREMAP 6
+static u8 remap[NREMAP][4096] __attribute__((aligned(4096)));
+#define NOBUS 0xE0000000UL
+#define IO_2M 0x06000000UL    // a 2 MiB page of L1's RAM -> the I/O APIC's 2 MiB page at 0xFEC00000
+#define IOAPIC ((volatile u32 *)0xFEC00000UL)
+#define PIN23 0x3E            // I/O APIC register: pin 23's redirection entry, low half
+
+static u64 *npt_entry(void *page) { return &npt[(u64)page >> 21][((u64)page >> 12) & 511]; }
+
+static u32 ioapic_read(u32 reg)
+{
+  IOAPIC[0] = reg;
+  return IOAPIC[4];
+}
+
+static void ioapic_write(u32 reg, u32 val)
+{
+  IOAPIC[0] = reg;
+  IOAPIC[4] = val;
+}
+
+// Fills each remapped page with its pattern; 1 if they all still hold it.
+static int remap_pattern(int check)
+{
+  int ok = 1;
+  for (int p = 0; p < NREMAP; p++)
+    for (int i = 0; i < 4096; i += 4) {
+      u32 *w = (u32 *)(remap[p] + i), want = 0x5A000000 | p << 16 | i;
+      if (!check)
+        *w = want;
+      ok &= *w == want;
+    }
+  volatile u32 *big = (volatile u32 *)IO_2M;
+  for (int i = 0; i < 16; i++) {
+    if (!check)
+      big[i] = 0x10C00000 + i;
+    ok &= big[i] == 0x10C00000u + i;
+  }
+  return ok;
+}
+
+// Runs L2 until its final VMRUN (or 8 exits), stepping over the exits
+// L1's table makes (NPFs); their codes and EXITINFO1/2 into buf.
+static void remap_run(char *buf, int n)
+{
+  int k = 0;
+  buf[0] = 0;
+  for (int i = 0; i < 8; i++) {
+    asm volatile("clgi");
+    nsvm_vmrun((u64)vmcb, &g2);
+    asm volatile("stgi");
+    u32 code = F32(C_EXITCODE);
+    if (k < n - 40)
+      k += snprintf(buf + k, n - k, "%s%x", i ? "," : "", code);
+    if (code == 0x400 && k < n - 40)
+      k += snprintf(buf + k, n - k, "(%lx %lx)", F64(C_INFO1), F64(C_INFO2));
+    long rip = next_rip(F64(S_RIP));
+    if (code != 0x400 || rip < 0)
+      break;
+    F64(S_RIP) = rip;
+  }
+}
+
+static void remap_vmcb(void)
+{
+  for (int i = 0; i < 4096; i++)
+    vmcb[i] = 0;
+  valid_state(READ_CR(3));
+  F32(C_MISC2) = M2_VMRUN;
+  F64(C_INTSTATE) = 0;
+  F64(C_NPCTL) = 1;
+  F64(C_NCR3) = (u64)npml4;
+  F8(C_TLBCTL) = 1;               // this table differs from the one the last case used
+  F64(C_INTCTL) = 1u << 24;       // V_INTR_MASKING: MMIO to the TPR is L1's APIC either way
+  F64(S_RFLAGS) = 2;
+  for (u64 *r = &g2.rbx; r <= &g2.r15; r++)
+    *r = 0;
+}
+
+// L2's data accesses through remapped pages: L1's local APIC (4 KiB page,
+// the TPR written and read, the APIC ID read), the I/O APIC (a 2 MiB page
+// of L1's table: IOREGSEL and IOWIN, pin 23's entry masked), an address with
+// nothing behind it (written, read back), a page L1's table does not map
+// (read: L1's NPF) and the APIC read-only (written: L1's NPF, then read).
+static void l2_mmio_remap(void)
+{
+  rng = 0x4E3A0000UL;
+  u64 la = (u64)remap[R_LAPIC], bus = (u64)remap[R_BUS], np = (u64)remap[R_NP], ro = (u64)remap[R_RO];
+  if ((u64)remap[NREMAP - 1] >= 4UL << 20) {
+    out("l2_mmio_remap", "the remapped pages lie above 4 MiB (not in L1's 4 KiB tables)");
+    return;
+  }
+  remap_pattern(0);
+  *npt_entry(remap[R_LAPIC]) = 0xFEE00000UL | 7;
+  *npt_entry(remap[R_BUS]) = NOBUS | 7;
+  *npt_entry(remap[R_NP]) = 0;
+  *npt_entry(remap[R_RO]) = 0xFEE00000UL | 5;   // P, U: no W
+  npd[IO_2M >> 30][(IO_2M >> 21) & 511] = 0xFEC00000UL | 0x87;
+  remap_vmcb();
+  l2code_at = 0;
+  pos = ninsn = 0;
+  emit_imm32(0xB8, 0x30);
+  emit_moffs(0xA3, la + 0x80);            // TPR = 0x30
+  emit_moffs(0xA1, la + 0x80);
+  EMIT(0x89, 0xC3);                       // ebx = TPR
+  emit_moffs(0xA1, la + 0x20);
+  EMIT(0x89, 0xC1);                       // ecx = APIC ID
+  emit_imm32(0xB8, PIN23);
+  emit_moffs(0xA3, IO_2M);                // IOREGSEL = pin 23
+  emit_imm32(0xB8, 0x12047);
+  emit_moffs(0xA3, IO_2M + 0x10);         // masked, active low, vector 0x47
+  emit_moffs(0xA1, IO_2M + 0x10);
+  EMIT(0x89, 0xC2);                       // edx = the entry
+  emit_moffs(0xA1, IO_2M);
+  EMIT(0x89, 0xC6);                       // esi = IOREGSEL
+  emit_imm32(0xB8, 0x12345678);
+  emit_moffs(0xA3, bus + 0x40);
+  emit_moffs(0xA1, bus + 0x40);
+  EMIT(0x89, 0xC7);                       // edi = what nothing answers
+  emit_moffs(0xA1, np + 0x80);            // L1's NPF: not present
+  emit_imm32(0xB8, 0x50);
+  emit_moffs(0xA3, ro + 0x80);            // L1's NPF: write to a read-only page
+  emit_moffs(0xA1, ro + 0x80);
+  EMIT(0x41, 0x89, 0xC0);                 // r8d = TPR through the read-only page
+  EMIT(0x31, 0xC0);
+  EMIT(0x0F, 0x01, 0xD8);
+  char exits[160];
+  remap_run(exits, sizeof exits);
+  u32 tpr = LAPIC_REG(0x80), pin = ioapic_read(PIN23), nobus = *(volatile u32 *)(NOBUS + 0x40);
+  LAPIC_REG(0x80) = 0;
+  ioapic_write(PIN23, 0x10000);
+  int kept = remap_pattern(1);
+  np_build();
+  out("l2_mmio_remap", "exits %s", exits);
+  out("l2_mmio_remap_values", "L2 read TPR %lx, APIC ID %lx, pin 23 %lx, IOREGSEL %lx, what nothing answers %s "
+      "L1's read there, TPR read-only %lx; L1's TPR %x, pin 23 %x; L2's pages %s", g2.rbx, g2.rcx, g2.rdx, g2.rsi,
+      (u32)g2.rdi == nobus ? "equals" : "differs from", g2.r8, tpr, pin, kept ? "untouched" : "changed");
+}
+
+// L2's code and page tables at remapped addresses: CR3 is an L2 page that
+// L1's table sends to L1's PML4 (L2's page holds zeros), RIP in an L2 page
+// sent to l2code (L2's page holds the same code with another TPR value).
+// The MMIO access behind an L0 NPF must be fetched and translated that way.
+static void l2_mmio_alias(void)
+{
+  rng = 0xA11A0000UL;
+  remap_pattern(0);
+  for (int i = 0; i < 4096; i++)
+    remap[R_CR3][i] = 0;
+  *npt_entry(remap[R_CODE]) = (u64)l2code | 7;
+  *npt_entry(remap[R_CR3]) = (READ_CR(3) & ~0xFFFUL) | 7;
+  remap_vmcb();
+  F64(S_CR3) = (u64)remap[R_CR3];
+  F64(S_RIP) = l2code_at = (u64)remap[R_CODE];
+  for (int copy = 0; copy < 2; copy++) {   // the decoy first, then the code L2 really runs
+    pos = ninsn = 0;
+    emit_imm32(0xB8, copy ? 0x60 : 0x70);
+    emit_moffs(0xA3, 0xFEE00080);
+    emit_moffs(0xA1, 0xFEE00080);
+    EMIT(0x89, 0xC3);
+    EMIT(0x31, 0xC0);
+    EMIT(0x0F, 0x01, 0xD8);
+    for (int i = 0; !copy && i < pos; i++)
+      remap[R_CODE][i] = l2code[i];
+  }
+  char exits[160];
+  remap_run(exits, sizeof exits);
+  u32 tpr = LAPIC_REG(0x80);
+  LAPIC_REG(0x80) = 0;
+  l2code_at = 0;
+  np_build();
+  u64 rip = F64(S_RIP);
+  int l2took = rip >= (u64)l2stubs && rip < (u64)l2stubs + sizeof l2stubs ? (int)((rip - (u64)l2stubs) / 8) : -1;
+  out("l2_mmio_alias", "exits %s, L2 took vector %d, read TPR %lx; L1's TPR %x", exits, l2took, g2.rbx, tpr);
+}
+
+// L2's CR8 and L1's TPR (§15.21.1, §15.21.3): L1's TPR 2 (written through
+// its local APIC), vmcb12's V_TPR 3. Without V_INTR_MASKING L2's CR8 is the
+// real TPR, L1's: L2 reads 2, its writes change L1's TPR (L2 reads it back
+// through L1's APIC too). With it L2's CR8 is V_TPR, and L1's TPR stays.
+// L2 raises the TPR to 5, then lowers it to 1; then L1 reads its TPR, its
+// CR8 and the V_TPR #VMEXIT wrote into vmcb12.
+static void l2_cr8(int vim)
+{
+  rng = 0xC8000000UL + vim;
+  for (int i = 0; i < 4096; i++)
+    vmcb[i] = 0;
+  valid_state(READ_CR(3));
+  F32(C_MISC2) = M2_VMRUN;
+  F64(C_INTSTATE) = 0;
+  F64(C_INTCTL) = (vim ? 1u << 24 : 0) | 3;
+  F64(S_RFLAGS) = 2;
+  for (u64 *r = &g2.rbx; r <= &g2.r15; r++)
+    *r = 0;
+  pos = ninsn = 0;
+  EMIT(0x44, 0x0F, 0x20, 0xC0);   // mov rax, cr8
+  EMIT(0x48, 0x89, 0xC3);         // mov rbx, rax
+  emit_imm32(0xB8, 5);
+  EMIT(0x44, 0x0F, 0x22, 0xC0);   // mov cr8, rax
+  EMIT(0x44, 0x0F, 0x20, 0xC0);
+  EMIT(0x48, 0x89, 0xC1);         // rcx = CR8
+  emit_moffs(0xA1, 0xFEE00080);
+  EMIT(0x89, 0xC2);               // edx = L1's TPR
+  emit_imm32(0xB8, 1);
+  EMIT(0x44, 0x0F, 0x22, 0xC0);   // lowered: the VMM's APIC may have to look again
+  EMIT(0x44, 0x0F, 0x20, 0xC0);
+  EMIT(0x48, 0x89, 0xC6);         // rsi = CR8
+  emit_moffs(0xA1, 0xFEE00080);
+  EMIT(0x89, 0xC7);               // edi = L1's TPR
+  EMIT(0x31, 0xC0);
+  EMIT(0x0F, 0x01, 0xD8);
+  LAPIC_REG(0x80) = 0x20;
+  asm volatile("clgi");
+  nsvm_vmrun((u64)vmcb, &g2);
+  asm volatile("stgi");
+  u32 tpr = LAPIC_REG(0x80);
+  u64 cr8 = READ_CR(8);
+  LAPIC_REG(0x80) = 0;
+  char name[16];
+  snprintf(name, sizeof name, "l2_cr8_vim%d", vim);
+  out(name, "exit %x; L2's CR8 %lx; after 5: CR8 %lx, L1's TPR %lx; after 1: %lx, %lx; then L1's TPR %x, CR8 %lx, "
+      "vmcb12 V_TPR %lx", F32(C_EXITCODE), g2.rbx, g2.rcx, g2.rdx, g2.rsi, g2.rdi, tpr, cr8, F64(C_INTCTL) & 0xFF);
+}
+
 static void l2_idt(void)
 {
   // Every vector L2 takes itself lands on "xor eax, eax; vmrun; jmp ."
@@ -915,6 +1206,10 @@ void kmain(void)
     run_case(i, READ_CR(3), 1);
   l2_vmload_vmsave();
   l2_mmio();
+  l2_mmio_remap();
+  l2_mmio_alias();
+  l2_cr8(0);
+  l2_cr8(1);
   irq_cases();
   char line[200];
   int k = 0;

@@ -29,11 +29,51 @@
 #define EFER_LMA (1UL << 10)
 #define EFER_NXE (1UL << 11)
 
+// L2-physical to L1-physical (lab 9): while the exit is L2's and L2 runs on
+// L1's nested page table (the exit record's nested.l2_np), every physical
+// address L2's walk or access produces is L2's and goes through L1's table
+// as the CPU's nested walk would (APM Vol. 2 §15.25.5): 4 levels (L1 is in
+// long mode, the kernel refuses nested paging otherwise), each entry present
+// and U (nested walks are user accesses), W on every level for a write, no
+// NX for a fetch (NX with L1's EFER.NXE clear is a reserved bit), leaves of
+// 1 GiB and 2 MiB; A set on each entry used, D on the leaf of a write. 0, or
+// -1 where the CPU would give L1 a nested page fault (the VMM cannot: it
+// gives up on the instruction). Without nested paging L2's addresses are L1's.
+static int l2_to_l1(struct guest *g, uint64 *gpa, int acc)
+{
+  uint32 np = g->e.nested.l2_np;
+  if (!(np & VM_NESTED_L2_NP))
+    return 0;
+  uint64 table = g->e.nested.l2_ncr3 & ADDR_MASK, a = *gpa;
+  for (int lvl = 4; lvl >= 1; lvl--) {
+    int shift = 12 + 9 * (lvl - 1);
+    uint64 at = table + 8 * ((a >> shift) & 511);
+    if (at + 8 > g->hdr.memsize || at + 8 < at)
+      return -1;   // L1's table outside its RAM: the kernel's walk refused it too
+    uint64 *p = (uint64 *)(g->mem + at), e = *p;
+    if (!(e & PTE_P) || !(e & PTE_U) || ((e & PTE_NX) && !(np & VM_NESTED_L1_NXE)) ||
+        ((acc & GVA_WRITE) && !(e & PTE_W)) || ((acc & GVA_FETCH) && (e & PTE_NX)))
+      return -1;
+    *p |= PTE_A;
+    if (lvl == 1 || (lvl <= 3 && (e & PTE_PS))) {
+      if (acc & GVA_WRITE)
+        *p |= PTE_D;
+      *gpa = (e & ADDR_MASK & ~((1UL << shift) - 1)) | (a & ((1UL << shift) - 1));
+      return 0;
+    }
+    table = e & ADDR_MASK;
+  }
+  return -1;
+}
+
 // One entry of a guest page table in guest RAM, or NULL when the table is
 // not in RAM (then the walk fails: the VMM does not emulate tables in MMIO).
+// An L2's table is at an L2-physical address (l2_to_l1).
 // (unused: only the walks below call it, and a lab 7 handout has none yet.)
 __attribute__((unused)) static void *entry_at(struct guest *g, uint64 gpa, int size)
 {
+  if (l2_to_l1(g, &gpa, GVA_READ) < 0)
+    return NULL;
   if (gpa + size > g->hdr.memsize || gpa + size < gpa)
     return NULL;
   return g->mem + gpa;
@@ -166,8 +206,8 @@ static int walk32(struct guest *g, const struct vm_regs *r, uint64 la, int acc, 
 // Translates la for an access of kind acc (GVA_READ/GVA_WRITE/GVA_FETCH).
 // 0 with *gpa set; a #PF error code when the guest must take a page
 // fault (GVA_FAULT | error code); GVA_BADTABLE when a table lies outside
-// guest RAM.
-int gva_translate(struct guest *g, const struct vm_regs *r, uint64 la, int acc, uint64 *gpa)
+// guest RAM or L1's nested table refuses L2's access.
+static int translate(struct guest *g, const struct vm_regs *r, uint64 la, int acc, uint64 *gpa)
 {
   if (!(r->cr0 & CR0_PG)) {
     *gpa = (r->efer & EFER_LMA) ? la : (uint32)la;
@@ -178,4 +218,13 @@ int gva_translate(struct guest *g, const struct vm_regs *r, uint64 la, int acc, 
   if (r->cr4 & CR4_PAE)
     return walk_pae(g, r, (uint32)la, acc, gpa);
   return walk32(g, r, (uint32)la, acc, gpa);
+}
+
+// The result is an L1-physical address for an exit of L2's (l2_to_l1).
+int gva_translate(struct guest *g, const struct vm_regs *r, uint64 la, int acc, uint64 *gpa)
+{
+  int t = translate(g, r, la, acc, gpa);
+  if (t == 0 && l2_to_l1(g, gpa, acc) < 0)
+    return GVA_BADTABLE;
+  return t;
 }

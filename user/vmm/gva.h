@@ -11,7 +11,8 @@
 #define GVA_PF_P 0x1           // the page was present: a protection violation
 #define GVA_PF_U 0x4           // the access was made at CPL 3
 // Results: 0 (translated), GVA_FAULT | error code (the guest takes #PF),
-// GVA_BADTABLE (a page table lies outside guest RAM: the VMM gives up).
+// GVA_BADTABLE (a page table lies outside guest RAM, or, for an exit of L2's,
+// L1's nested table refuses a step: the VMM gives up).
 #define GVA_FAULT 0x10000
 #define GVA_PF_NOTPRESENT GVA_FAULT
 #define GVA_BADTABLE (-1)

@@ -159,10 +159,6 @@ int main(int argc, char **argv)
   }
   o.apic |= o.kvmpv > 0 || o.virtio_console;   // x2APIC, TSC-deadline and PV EOI are the local APIC's;
                                                 // the virtio console's line is an I/O APIC pin
-  if (o.nested && o.nvcpus > 1) {
-    printf("vmm: -N works with one vcpu only (nested SVM with several vcpus is untested); drop -V or -N\n");
-    exit(2);
-  }
   int n = argc - i;
   static char *one_linux[] = {"linux", NULL};
   if (n == 0 && o.kernel)

@@ -84,7 +84,8 @@ static int access_la(struct emu *x, uint64 la, void *buf, int n, int write)
     return x->why = "an MMIO access crosses a page boundary", -1;
   int t = gva_translate(x->g, x->r, la, write ? GVA_WRITE : GVA_READ, &gpa);
   if (t == GVA_BADTABLE)
-    return x->why = "a guest page table lies outside guest RAM", -1;
+    return x->why = x->g->e.nested.l2_np ? "L2's page tables lie outside RAM or L1's nested table refuses the access"
+                                         : "a guest page table lies outside guest RAM", -1;
   if (t) {
     x->pf = t, x->pf_la = la;
     return -1;
