@@ -131,9 +131,9 @@ $(B)/initrd/%: $(B)/u/user/%.o $(ULIBOBJS) user/user.ld
 	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $< $(ULIBOBJS)
 # guestfuzz runs the VMM's own code (all of it but main.c) in modes d and l.
 FUZZVMMOBJS = $(patsubst %.c,$(B)/u/%.o,$(filter-out user/vmm/main.c,$(VMMSRCS))) $(B)/u/user/fuzz/vmmfuzz.o
-$(B)/initrd/guestfuzz: $(B)/u/user/guestfuzz.o $(B)/u/user/fuzz/sysprog.o $(FUZZVMMOBJS) $(ULIBOBJS) user/user.ld
+$(B)/initrd/guestfuzz: $(B)/u/user/guestfuzz.o $(B)/u/user/fuzz/sysprog.o $(B)/u/user/fuzz/nestl1.o $(FUZZVMMOBJS) $(ULIBOBJS) user/user.ld
 	@mkdir -p $(@D)
-	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(B)/u/user/guestfuzz.o $(B)/u/user/fuzz/sysprog.o $(FUZZVMMOBJS) \
+	$(LD) $(LDFLAGS) -T user/user.ld -o $@ $(B)/u/user/guestfuzz.o $(B)/u/user/fuzz/sysprog.o $(B)/u/user/fuzz/nestl1.o $(FUZZVMMOBJS) \
 	  $(ULIBOBJS)
 
 # mmiodiff runs instructions on RAM and through the VMM's MMIO path (user/mmiodiff.c).

@@ -25,6 +25,14 @@
 //   g  the random guests above; RAM from one input word, the rest word by word
 //   d  device guests through the VMM's device models (user/fuzz/vmmfuzz.c)
 //   l  corrupted guest images and multiboot kernels through the VMM's loaders
+//   n  hostile L1s (user/fuzz/nestl1.c): long-mode guests run with
+//      VM_RUN_NESTED whose SVM instructions, rAX values and vmcb12s are
+//      random (the harness picks each step), L2 on the random bytes; ends
+//      with (entered: VMRUNs that entered L2; back: L1 resumed after one;
+//      invalid: refused; stuck: the guest ended inside L2; lost: guests
+//      whose VMRUNs and returns disagree; wild: VMMCALLs from overwritten
+//      L1 code)
+//   guestfuzz: seed S guests N mode nested exits N outcomes [...] vmrun [entered=N back=N invalid=N stuck=N lost=N] faults N wild N pages B->A leaked N
 // d and l close fd 1 (the guests' UART output) and end with, on fd 2,
 //   guestfuzz: seed S guests N mode dev ends [exited=N ... nostart=N] pages B->A leaked N
 //   guestfuzz: seed S images N mode loader outcomes [refused=N loaded=N ran=N violation=N] pages B->A leaked N
@@ -33,6 +41,7 @@
 #include "guided.h"
 #include "fuzz/vmmfuzz.h"
 #include "fuzz/sysprog.h"
+#include "fuzz/nestl1.h"
 
 #define RAM (64 * 1024)
 #define DEMAND 8                // pages mapped on nested page faults, per guest
@@ -47,6 +56,8 @@ static uint8 *ram, *pool;       // guest RAM and the demand pages, reused by eve
 
 static struct guided G;
 static int guided_on;
+static struct nestl1 *l1;       // mode n: the L1 running now
+static struct nestl1_totals l1t;
 
 static uint64 xorshift(uint64 *s)
 {
@@ -200,6 +211,8 @@ static int run_guest(struct hv *h, uint64 budget)
   h->e.pio.in_value = rnd();
   for (uint64 n = 0; n < budget && uptime() - t0 < TICKS; n++) {
     h->e.deadline_ns = clock_ns() + 20 * 1000000UL;   // HLT with IF=1 waits in the kernel
+    if (l1)
+      h->e.run_flags |= VM_RUN_NESTED;   // on every run, as `vmm -N` does
     int r = vcpu_run(h->vm, h->vcpu, &h->e);
     if (r < 0 || h->e.npio_out < 0 || h->e.npio_out > VM_PIO_MAX)
       return O_ERROR;
@@ -218,6 +231,8 @@ static int run_guest(struct hv *h, uint64 budget)
       break;
     default:
       answer(h);
+      if (l1 && h->e.reason == VM_EXIT_VMMCALL)
+        nestl1_vmmcall(l1, ram, &h->e);
     }
   }
   return O_BUDGET;
@@ -259,11 +274,39 @@ static int one_guest(int mode, uint64 budget)
   return o;
 }
 
+// Mode n: one hostile L1 (user/fuzz/nestl1.c); its outcome class.
+static int one_nested(uint64 budget)
+{
+  struct hv h;
+  struct vm_regs r;
+  struct nestl1 s;
+  fill_ram(VM_MODE_LONG64, 0);
+  if (hv_new_mem(&h, ram, RAM, VM_MODE_LONG64) < 0)
+    return O_ERROR;
+  int o = O_ERROR;
+  if (vcpu_getregs(h.vm, h.vcpu, &r) == 0) {
+    nestl1_setup(&s, ram, &r, rnd);
+    int e = vcpu_setregs(h.vm, h.vcpu, &r);
+    l1 = &s;
+    o = e == 0 ? run_guest(&h, budget) : O_ERROR;
+    l1 = NULL;
+    nestl1_end(&s, &h.e, &l1t);
+  }
+  if (vm_destroy(h.vm) < 0)
+    o = O_ERROR;
+  return o;
+}
+
 static const char *const loadnames[NLOAD] = {"refused", "loaded", "ran", "violation"};
 
 static uint64 ends[DEV_NENDS], loads[NLOAD], raw_budget, nraw;
+static int nested_mode;
 static void raw_input(void)
 {
+  if (nested_mode) {
+    outcomes[one_nested(raw_budget)]++;
+    return;
+  }
   int mode = nraw++ % 3;
   modes[mode]++;
   outcomes[one_guest(mode, raw_budget)]++;
@@ -326,8 +369,9 @@ int main(int argc, char **argv)
   one_guest(VM_MODE_REAL, 4);   // warm-up: kernel state built on first use
   long before = freepages();
   raw_budget = budget;
+  nested_mode = *mode == 'n';
   if (guided_on)
-    guided_load(&G, "guestfuzz-g.corpus", raw_input);
+    guided_load(&G, nested_mode ? "guestfuzz-n.corpus" : "guestfuzz-g.corpus", raw_input);
   for (uint64 i = 0; i < count; i++) {
     if (guided_on)
       guided_next(&G);
@@ -336,15 +380,23 @@ int main(int argc, char **argv)
       guided_done(&G);
   }
   long after = freepages();
-  char line[256];
-  int n = snprintf(line, sizeof line, "guestfuzz: seed %lu guests %lu (real %lu prot32 %lu long64 %lu) exits %lu outcomes [",
-                   seed, count, modes[0], modes[1], modes[2], nexits);
+  char line[384];
+  int n = nested_mode ? snprintf(line, sizeof line, "guestfuzz: seed %lu guests %lu mode nested exits %lu outcomes [",
+                                 seed, count, nexits)
+                      : snprintf(line, sizeof line,
+                                 "guestfuzz: seed %lu guests %lu (real %lu prot32 %lu long64 %lu) exits %lu outcomes [",
+                                 seed, count, modes[0], modes[1], modes[2], nexits);
   for (int i = 0; i < NOUT; i++)
     n += snprintf(line + n, sizeof line - n, "%s%s=%lu", i ? " " : "", outnames[i], outcomes[i]);
-  printf("%s] pages %ld->%ld leaked %ld\n", line, before, after, before - after);
+  if (nested_mode)
+    n += snprintf(line + n, sizeof line - n, "] vmrun [entered=%lu back=%lu invalid=%lu gp=%lu stuck=%lu lost=%lu] faults %lu tainted %lu",
+                  l1t.entered, l1t.back, l1t.invalid, l1t.gp, l1t.stuck, l1t.lost, l1t.faults, l1t.tainted);
+  else
+    n += snprintf(line + n, sizeof line - n, "]");
+  printf("%s pages %ld->%ld leaked %ld\n", line, before, after, before - after);
   if (guided_on)
     guided_report(&G);
   if (strchr(mode, 'c'))
     guided_save(&G);
-  return outcomes[O_ERROR] || before != after ? 1 : 0;
+  return outcomes[O_ERROR] || l1t.lost || before != after ? 1 : 0;
 }
