@@ -29,10 +29,12 @@
 //      VM_RUN_NESTED whose SVM instructions, rAX values and vmcb12s are
 //      random (the harness picks each step), L2 on the random bytes; ends
 //      with (entered: VMRUNs that entered L2; back: L1 resumed after one;
-//      invalid: refused; stuck: the guest ended inside L2; lost: guests
-//      whose VMRUNs and returns disagree; wild: VMMCALLs from overwritten
-//      L1 code)
-//   guestfuzz: seed S guests N mode nested exits N outcomes [...] vmrun [entered=N back=N invalid=N stuck=N lost=N] faults N wild N pages B->A leaked N
+//      invalid: vmcb12 refused; gp: the VMRUN raised #GP; stuck: the
+//      guest ended inside L2; held: ... by an exit L1 intercepts; lost:
+//      VMRUNs that entered L2 twice or came back unexplained; faults: L1's
+//      exceptions; tainted: L1s whose code or tables L2 overwrote, not
+//      counted from then on; exit status 1 also for held or lost)
+//   guestfuzz: seed S guests N mode nested exits N outcomes [...] vmrun [entered=N back=N invalid=N gp=N stuck=N held=N lost=N] faults N tainted N pages B->A leaked N
 // d and l close fd 1 (the guests' UART output) and end with, on fd 2,
 //   guestfuzz: seed S guests N mode dev ends [exited=N ... nostart=N] pages B->A leaked N
 //   guestfuzz: seed S images N mode loader outcomes [refused=N loaded=N ran=N violation=N] pages B->A leaked N
@@ -290,7 +292,7 @@ static int one_nested(uint64 budget)
     l1 = &s;
     o = e == 0 ? run_guest(&h, budget) : O_ERROR;
     l1 = NULL;
-    nestl1_end(&s, &h.e, &l1t);
+    nestl1_end(&s, ram, &h.e, &l1t);
   }
   if (vm_destroy(h.vm) < 0)
     o = O_ERROR;
@@ -389,8 +391,8 @@ int main(int argc, char **argv)
   for (int i = 0; i < NOUT; i++)
     n += snprintf(line + n, sizeof line - n, "%s%s=%lu", i ? " " : "", outnames[i], outcomes[i]);
   if (nested_mode)
-    n += snprintf(line + n, sizeof line - n, "] vmrun [entered=%lu back=%lu invalid=%lu gp=%lu stuck=%lu lost=%lu] faults %lu tainted %lu",
-                  l1t.entered, l1t.back, l1t.invalid, l1t.gp, l1t.stuck, l1t.lost, l1t.faults, l1t.tainted);
+    n += snprintf(line + n, sizeof line - n, "] vmrun [entered=%lu back=%lu invalid=%lu gp=%lu stuck=%lu held=%lu lost=%lu] faults %lu tainted %lu",
+                  l1t.entered, l1t.back, l1t.invalid, l1t.gp, l1t.stuck, l1t.held, l1t.lost, l1t.faults, l1t.tainted);
   else
     n += snprintf(line + n, sizeof line - n, "]");
   printf("%s pages %ld->%ld leaked %ld\n", line, before, after, before - after);
@@ -398,5 +400,5 @@ int main(int argc, char **argv)
     guided_report(&G);
   if (strchr(mode, 'c'))
     guided_save(&G);
-  return outcomes[O_ERROR] || l1t.lost || before != after ? 1 : 0;
+  return outcomes[O_ERROR] || l1t.lost || l1t.held || before != after ? 1 : 0;
 }

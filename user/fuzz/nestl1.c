@@ -379,6 +379,9 @@ int nestl1_vmmcall(struct nestl1 *s, uint8 *ram, struct vm_exit *e)
     e->u.hypercall.ret = s->op == OP_WRMSR ? s->msr : s->rax;
     s->pending = s->op == OP_VMRUN;
     s->vm0 = e->nested.vmruns;
+    // What the kernel will read: L2's later writes to the page do not count
+    // (VMRUN copies vmcb12).
+    s->misc1 = s->rax < NESTL1_RAM && !(s->rax & 0xFFF) ? (uint32)get64(ram, s->rax + 0x0C) : 0;
   } else if (rip == WRMSR_VALUE && s->op == OP_WRMSR) {
     e->u.hypercall.ret = s->msrval;
   } else if (rip == FAULT) {
@@ -393,8 +396,10 @@ int nestl1_vmmcall(struct nestl1 *s, uint8 *ram, struct vm_exit *e)
   return 1;
 }
 
-void nestl1_end(struct nestl1 *s, const struct vm_exit *e, struct nestl1_totals *t)
+void nestl1_end(struct nestl1 *s, const uint8 *ram, const struct vm_exit *e, struct nestl1_totals *t)
 {
+  if (!s->tainted)
+    s->tainted = !l1_intact(ram);
   t->entered += e->nested.vmruns;
   t->back += s->back;
   t->invalid += s->invalid;
@@ -402,6 +407,14 @@ void nestl1_end(struct nestl1 *s, const struct vm_exit *e, struct nestl1_totals 
   t->faults += s->faults;
   t->wild += s->wild;
   t->tainted += s->tainted;
-  t->stuck += s->pending && e->nested.vmruns != s->vm0 && !s->tainted;   // ended inside L2
+  int inside = s->pending && e->nested.vmruns != s->vm0 && !s->tainted;
+  t->stuck += inside;   // ended inside L2: it spun, or an exit L0 handles ended the guest
+  // Ended inside L2 by an exit that vmcb12 intercepts: it was L1's
+  // (§15.9, §15.12): HLT (halted in the kernel, or the HLT exit) and
+  // shutdown (a triple fault of L2's).
+  int hlt = e->reason == VM_EXIT_HLT || (e->reason == VM_EXIT_DEADLINE && e->halted);
+  if (inside && ((hlt && (s->misc1 & (1u << 24))) || (e->reason == VM_EXIT_SHUTDOWN && (s->misc1 & (1u << 31))) ||
+                 e->reason == VM_EXIT_INVALID))
+    t->held++;
   t->lost += s->lost;
 }

@@ -13,6 +13,7 @@ struct nestl1 {
   uint64 rax;          // the operand of the op chosen
   uint64 efer;         // L1's EFER at the start
   uint64 msr, msrval;  // the WRMSR op's register and value
+  uint32 misc1;        // the misc1 intercepts of that VMRUN's vmcb12 (0 if not in RAM)
   uint64 vm0;          // the kernel's count of entered VMRUNs when it was handed out
   int tainted;         // L2 overwrote L1's code or page tables: its counts stop
   uint64 back, invalid, gp, lost, faults, wild;   // see struct nestl1_totals
@@ -27,6 +28,8 @@ struct nestl1_totals {
   uint64 faults;       // exceptions L1 took (a #GP from an SVM instruction or WRMSR, events)
   uint64 stuck;        // L1s that ended with L2 still running (no #VMEXIT before the end)
   uint64 lost;         // VMRUNs that entered L2 twice, or came back neither entered nor refused
+  uint64 held;         // L1s that ended inside L2 by an exit vmcb12 intercepts (HLT, shutdown),
+                       // or by VMEXIT_INVALID (the CPU's refusal of vmcb02 is L1's)
   uint64 wild;         // VMMCALLs from outside L1's dispatcher (its code overwritten by L2)
   uint64 tainted;      // L1s whose code or page tables L2 overwrote (counted until then)
 };
@@ -41,4 +44,4 @@ void nestl1_setup(struct nestl1 *s, uint8 *ram, struct vm_regs *r, uint64 (*rnd)
 int nestl1_vmmcall(struct nestl1 *s, uint8 *ram, struct vm_exit *e);
 
 // The L1 ended (e: its last exit): adds its counts to t.
-void nestl1_end(struct nestl1 *s, const struct vm_exit *e, struct nestl1_totals *t);
+void nestl1_end(struct nestl1 *s, const uint8 *ram, const struct vm_exit *e, struct nestl1_totals *t);
