@@ -68,6 +68,8 @@ static uint64 get64(const uint8 *ram, uint64 at)
   return v;
 }
 
+static void put32(uint8 *v, uint64 off, uint32 x) { memcpy(v + off, &x, 4); }
+
 static uint64 stub_of(int op)
 {
   return op <= OP_INVLPGA ? STUBS + 16 * op : op == OP_WRMSR ? WRMSR_STUB : op == OP_STI ? STI_STUB : CLI_STUB;
@@ -164,7 +166,6 @@ static void seg(uint8 *v, uint64 off, uint16 sel, uint16 attr, uint32 limit, uin
   memcpy(v + off + 8, &base, 8);
 }
 
-static void put32(uint8 *v, uint64 off, uint32 x) { memcpy(v + off, &x, 4); }
 
 // What a correct L1 writes: segments for L2's mode, EFER with SVME, sane
 // CR0/CR4, VMRUN intercepted, an ASID, usually V_INTR_MASKING and the
@@ -264,6 +265,30 @@ static void mutate(uint8 *v)
   memcpy(v + off, &x, n);
 }
 
+// One VMRUN consistency rule broken on purpose (APM Vol. 2 §15.5.1, the
+// rules a random bit rarely hits): each one must be refused or survived.
+static void break_rule(uint8 *v)
+{
+  switch (pick(13)) {
+  case 0: put64(v, 0x558, get64(v, 0x558) & ~(1UL << 31)); break;        // CR0.PG clear, EFER.LME kept
+  case 12:   // EFER.LME, LMA clear, paging off: long mode pending, as before the CR0 write that enters it
+    put64(v, 0x4D0, (get64(v, 0x4D0) | 0x100) & ~0x400UL);
+    put64(v, 0x558, get64(v, 0x558) & ~(1UL << 31));
+    break;
+  case 1: put64(v, 0x558, (get64(v, 0x558) | (1UL << 29)) & ~(1UL << 30)); break;   // NW without CD
+  case 2: put64(v, 0x558, get64(v, 0x558) | (1UL << (32 + pick(32)))); break;   // CR0[63:32]
+  case 3: put64(v, 0x548, get64(v, 0x548) & ~0x20UL); break;             // CR4.PAE clear
+  case 4: put64(v, 0x4D0, get64(v, 0x4D0) & ~EFER_SVME); break;          // EFER.SVME clear
+  case 5: v[0x413] |= 0x06; break;                                        // CS.L and CS.D
+  case 6: v[0x10] &= ~1; break;                                           // VMRUN intercept clear
+  case 7: put32(v, 0x58, 0); break;                                       // ASID 0
+  case 8: put64(v, 0x4D0, get64(v, 0x4D0) | (1UL << (16 + pick(48)))); break;   // EFER MBZ
+  case 9: put64(v, 0x560 + 8 * pick(2), get64(v, 0x560) | (1UL << (32 + pick(32)))); break;   // DR7/DR6[63:32]
+  case 10: put64(v, 0x550, get64(v, 0x550) | (1UL << (52 + pick(12)))); break;   // CR3 MBZ
+  default: put64(v, 0x4D0, (get64(v, 0x4D0) & ~0x100UL) | 0x400); break;   // EFER.LMA without LME
+  }
+}
+
 // vmcb12 for the VMRUN about to run at rax, when rax names one of L1's
 // vmcb12 pages.
 static void prepare_vmcb12(uint8 *ram, uint64 rax)
@@ -276,6 +301,8 @@ static void prepare_vmcb12(uint8 *ram, uint64 rax)
   int n = pick(8) ? 1 + pick(3) : 0;
   for (int i = 0; i < n; i++)
     mutate(v);
+  if (pick(4) == 0)
+    break_rule(v);
   if (pick(8) == 0)
     put_npt(ram);
 }
