@@ -30,11 +30,12 @@
 //      random (the harness picks each step), L2 on the random bytes; ends
 //      with (entered: VMRUNs that entered L2; back: L1 resumed after one;
 //      invalid: vmcb12 refused; gp: the VMRUN raised #GP; stuck: the
-//      guest ended inside L2; held: ... by an exit L1 intercepts; lost:
+//      guest ended inside L2; misrouted: exits of L2's that L1 intercepts
+//      but reached the VMM (CPUID, HLT, shutdown, I/O by L1's IOPM); lost:
 //      VMRUNs that entered L2 twice or came back unexplained; faults: L1's
 //      exceptions; tainted: L1s whose code or tables L2 overwrote, not
-//      counted from then on; exit status 1 also for held or lost)
-//   guestfuzz: seed S guests N mode nested exits N outcomes [...] vmrun [entered=N back=N invalid=N gp=N stuck=N held=N lost=N] faults N tainted N pages B->A leaked N
+//      counted from then on; exit status 1 also for misrouted or lost)
+//   guestfuzz: seed S guests N mode nested exits N outcomes [...] vmrun [entered=N back=N invalid=N gp=N stuck=N misrouted=N lost=N] faults N tainted N pages B->A leaked N
 // d and l close fd 1 (the guests' UART output) and end with, on fd 2,
 //   guestfuzz: seed S guests N mode dev ends [exited=N ... nostart=N] pages B->A leaked N
 //   guestfuzz: seed S images N mode loader outcomes [refused=N loaded=N ran=N violation=N] pages B->A leaked N
@@ -219,6 +220,8 @@ static int run_guest(struct hv *h, uint64 budget)
     if (r < 0 || h->e.npio_out < 0 || h->e.npio_out > VM_PIO_MAX)
       return O_ERROR;
     nexits++;
+    if (l1)
+      nestl1_exit(l1, ram, &h->e);
     if (h->e.reason == VM_EXIT_DEADLINE && h->e.halted)
       return O_HLT;   // halted with IF=1, and nothing will ever interrupt it
     switch (h->e.reason) {
@@ -391,8 +394,8 @@ int main(int argc, char **argv)
   for (int i = 0; i < NOUT; i++)
     n += snprintf(line + n, sizeof line - n, "%s%s=%lu", i ? " " : "", outnames[i], outcomes[i]);
   if (nested_mode)
-    n += snprintf(line + n, sizeof line - n, "] vmrun [entered=%lu back=%lu invalid=%lu gp=%lu stuck=%lu held=%lu lost=%lu] faults %lu tainted %lu",
-                  l1t.entered, l1t.back, l1t.invalid, l1t.gp, l1t.stuck, l1t.held, l1t.lost, l1t.faults, l1t.tainted);
+    n += snprintf(line + n, sizeof line - n, "] vmrun [entered=%lu back=%lu invalid=%lu gp=%lu stuck=%lu misrouted=%lu lost=%lu] faults %lu tainted %lu",
+                  l1t.entered, l1t.back, l1t.invalid, l1t.gp, l1t.stuck, l1t.misrouted, l1t.lost, l1t.faults, l1t.tainted);
   else
     n += snprintf(line + n, sizeof line - n, "]");
   printf("%s pages %ld->%ld leaked %ld\n", line, before, after, before - after);
@@ -400,5 +403,5 @@ int main(int argc, char **argv)
     guided_report(&G);
   if (strchr(mode, 'c'))
     guided_save(&G);
-  return outcomes[O_ERROR] || l1t.lost || l1t.held || before != after ? 1 : 0;
+  return outcomes[O_ERROR] || l1t.lost || l1t.misrouted || before != after ? 1 : 0;
 }

@@ -178,6 +178,8 @@ static void vmcb_base(uint8 *v)
   put32(v, 0x08, pick(2) ? 0 : rnd() & rnd());                      // exceptions
   uint32 misc1 = rnd() & rnd() & rnd();
   misc1 |= (pick(4) ? 1u : 0) | (pick(4) ? 2u : 0) | (pick(4) ? 1u << 24 : 0) | (pick(4) ? 1u << 31 : 0);
+  misc1 |= (pick(2) ? 1u << 18 : 0) | (pick(2) ? 1u << 27 : 0);   // CPUID, IOIO
+
   put32(v, 0x0C, misc1);
   put32(v, 0x10, 1u | (pick(4) ? 2u : 0) | (rnd() & rnd() & 0x7C));    // VMRUN, VMMCALL, others
   put64(v, 0x40, pick(2) ? 0 : address() & ~0xFFFUL);               // IOPM
@@ -408,7 +410,9 @@ int nestl1_vmmcall(struct nestl1 *s, uint8 *ram, struct vm_exit *e)
     s->vm0 = e->nested.vmruns;
     // What the kernel will read: L2's later writes to the page do not count
     // (VMRUN copies vmcb12).
-    s->misc1 = s->rax < NESTL1_RAM && !(s->rax & 0xFFF) ? (uint32)get64(ram, s->rax + 0x0C) : 0;
+    int in_ram = s->rax < NESTL1_RAM && !(s->rax & 0xFFF);
+    s->misc1 = in_ram ? (uint32)get64(ram, s->rax + 0x0C) : 0;
+    s->iopm = in_ram ? get64(ram, s->rax + 0x40) : ~0UL;
   } else if (rip == WRMSR_VALUE && s->op == OP_WRMSR) {
     e->u.hypercall.ret = s->msrval;
   } else if (rip == FAULT) {
@@ -423,6 +427,46 @@ int nestl1_vmmcall(struct nestl1 *s, uint8 *ram, struct vm_exit *e)
   return 1;
 }
 
+// 1 if L1's IOPM at base (vmcb12's IOPM_BASE_PA) has the bit of a port
+// of [port, port + size) (§15.10.1); -1 if the map is not all in L1's RAM
+// (pages beyond it may be demand pages, or none: not judged).
+static int iopm_wants(const uint8 *ram, uint64 base, uint32 port, uint32 size)
+{
+  base &= ~0xFFFUL;
+  if (base >= NESTL1_RAM || base + 0x3000 > NESTL1_RAM)
+    return -1;
+  for (uint32 p = port; p < port + size; p++)
+    if ((ram[base + p / 8] >> (p % 8)) & 1)
+      return 1;
+  return 0;
+}
+
+void nestl1_exit(struct nestl1 *s, const uint8 *ram, const struct vm_exit *e)
+{
+  if (!s->pending || e->nested.vmruns == s->vm0 || s->tainted)
+    return;   // not in L2 (L1's own code makes none of the exits below)
+  uint32 m = s->misc1;
+  int io = (m >> 27) & 1, hit = 0;
+  if (e->reason == VM_EXIT_CPUID)
+    hit = (m >> 18) & 1;
+  else if (e->reason == VM_EXIT_HLT || (e->reason == VM_EXIT_DEADLINE && e->halted))
+    hit = (m >> 24) & 1;
+  else if (e->reason == VM_EXIT_SHUTDOWN)
+    hit = (m >> 31) & 1;
+  else if (e->reason == VM_EXIT_INVALID)
+    hit = 1;   // the CPU's refusal of vmcb02 is reported to L1 (nested.c)
+  else if (e->reason == VM_EXIT_IO)
+    hit = io && iopm_wants(ram, s->iopm, e->u.io.port, e->u.io.size) == 1;
+  for (int i = 0; i < e->npio_out && i < VM_PIO_MAX && !hit; i++)   // OUTs the kernel queued for the VMM
+    hit = io && iopm_wants(ram, s->iopm, e->pio_out[i].port, 1) == 1;
+  if (!hit)
+    return;
+  if (l1_intact(ram))
+    s->misrouted++;
+  else
+    s->tainted = 1;
+}
+
 void nestl1_end(struct nestl1 *s, const uint8 *ram, const struct vm_exit *e, struct nestl1_totals *t)
 {
   if (!s->tainted)
@@ -434,14 +478,8 @@ void nestl1_end(struct nestl1 *s, const uint8 *ram, const struct vm_exit *e, str
   t->faults += s->faults;
   t->wild += s->wild;
   t->tainted += s->tainted;
-  int inside = s->pending && e->nested.vmruns != s->vm0 && !s->tainted;
-  t->stuck += inside;   // ended inside L2: it spun, or an exit L0 handles ended the guest
-  // Ended inside L2 by an exit that vmcb12 intercepts: it was L1's
-  // (§15.9, §15.12): HLT (halted in the kernel, or the HLT exit) and
-  // shutdown (a triple fault of L2's).
-  int hlt = e->reason == VM_EXIT_HLT || (e->reason == VM_EXIT_DEADLINE && e->halted);
-  if (inside && ((hlt && (s->misc1 & (1u << 24))) || (e->reason == VM_EXIT_SHUTDOWN && (s->misc1 & (1u << 31))) ||
-                 e->reason == VM_EXIT_INVALID))
-    t->held++;
+  // ended inside L2: it spun, or exits L0 handles used up the budget
+  t->stuck += s->pending && e->nested.vmruns != s->vm0 && !s->tainted;
+  t->misrouted += s->misrouted;
   t->lost += s->lost;
 }
