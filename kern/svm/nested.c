@@ -389,8 +389,12 @@ void nested_copy_vmload_state(struct vmcb_save *to, const struct vmcb_save *from
 // (writable for VMSAVE), else #GP(0). Called with interrupts off.
 static int vmload_vmsave(struct vcpu *v, struct vm_exit *e, int load)
 {
-  static uint64 scratch[NCPU][PGSIZE / 8];   // IF=0: one per CPU (vmcb12 is live while L2 runs)
-  struct vmcb *page = (struct vmcb *)scratch[cpuid_self()];
+  // IF=0: one per CPU (vmcb12 is live while L2 runs). A struct vmcb, not a
+  // uint64 array cast to one: struct vmcb is 4 KiB aligned, and UBSan
+  // (make SAN=1) panicked on the first VMLOAD at the array's 8-byte
+  // alignment (found by guestfuzz mode n).
+  static struct vmcb scratch[NCPU];
+  struct vmcb *page = &scratch[cpuid_self()];
   uint64 gpa = svm_insn_rax(v);
   if ((gpa & (PGSIZE - 1)) || nested_gpa_read(v, gpa, page, PGSIZE) < 0)
     return svm_inject_fault(v, e, 13, 1);
