@@ -24,7 +24,10 @@
 // own memory): a plausible base, what a correct L1 would write for a long
 // mode, protected mode or real mode L2, or now and then the page as the last
 // #VMEXIT left it, then 1-3 random fields or bits changed (APM Vol. 2
-// Appendix B, table B-1 and B-2 offsets).
+// Appendix B, table B-1 and B-2 offsets), and now and then one VMRUN
+// consistency rule broken on purpose (§15.5.1). The harness also checks,
+// from vmcb12 and L1's IOPM, that no exit of L2's that L1 intercepts
+// reaches it (nestl1_exit).
 #include "nestl1.h"
 
 #define VMCB_A 0x4000
