@@ -23,8 +23,13 @@
 // The host kernel runs with CR4.OSFXSR=0 (it is built -mgeneral-regs-only
 // and never saves vector state), so SSE instructions #UD in host processes.
 // FXSAVE/FXRSTOR move the XMM registers only with CR4.OSFXSR=1 (APM Vol. 4,
-// FXSAVE and FXRSTOR): the kernel sets it just for the switch, with
-// interrupts off. Guests get no XSAVE (the VMM's CPUID hides it) and XSETBV
+// FXSAVE and FXRSTOR): the kernel sets it when it loads a guest's state and
+// clears it when it saves it, so OSFXSR=1 exactly while a guest's state is
+// on the CPU, and CR0.TS=1 with it. A host process's SSE instruction then
+// raises #NM (TS) or #UD (OSFXSR=0) first, APM Vol. 2 §8.2; after the #NM
+// the state goes back, OSFXSR with it, and the retry is #UD as before. One
+// CR4 write each way, not two: a guest's CR4 writes all exit (svmlab as L1
+// of svmlab pays an exit to L0 for each, docs/internals/vmm-nested.md). Guests get no XSAVE (the VMM's CPUID hides it) and XSETBV
 // is intercepted and raises #UD, so XCR0 stays at its reset value (x87) for
 // every guest and the host, and no state beyond FXSAVE's exists to switch.
 #include "defs.h"
@@ -58,18 +63,16 @@ static inline void fxsave(void *p) { asm volatile("fxsave64 (%0)" ::"r"(p) : "me
 static inline void fxrstor(const void *p) { asm volatile("fxrstor64 (%0)" ::"r"(p) : "memory"); }
 
 // IF=0. Saves the loaded guest state, if any, into its vcpu, and leaves
-// this CPU with a clean FPU and CR0.TS clear.
+// this CPU with a clean FPU, CR0.TS and CR4.OSFXSR clear.
 static void fpu_release(struct cpu *c)
 {
   struct vcpu *v = c->fpu_owner;
   clts();
   if (!v)
     return;
-  uint64 cr4 = rcr4();
-  lcr4(cr4 | CR4_OSFXSR);
-  fxsave(v->fpu);
+  fxsave(v->fpu);   // OSFXSR is still on from svm_guest_fpu_load
   fxrstor(clean_fpu);
-  lcr4(cr4);
+  lcr4(rcr4() & ~CR4_OSFXSR);
   c->fpu_owner = NULL;
 }
 
@@ -81,15 +84,16 @@ void svm_guest_fpu_load(struct vcpu *v)
   v->vmcb->control.intercepts[INTERCEPT_WORD_MISC2] |= INTERCEPT_XSETBV;
   if (c->fpu_owner == v)
     return;
-  fpu_release(c);
   if (!v->fpu_ready) {
     memmove(v->fpu, clean_fpu, sizeof v->fpu);
     v->fpu_ready = 1;
   }
-  uint64 cr4 = rcr4();
-  lcr4(cr4 | CR4_OSFXSR);
-  fxrstor(v->fpu);
-  lcr4(cr4);
+  clts();
+  if (c->fpu_owner)
+    fxsave(c->fpu_owner->fpu);   // another vcpu's: OSFXSR is on already
+  else
+    lcr4(rcr4() | CR4_OSFXSR);
+  fxrstor(v->fpu);   // all of FXSAVE's state: nothing of the previous owner's stays
   c->fpu_owner = v;
   lcr0(rcr0() | CR0_TS);   // VMRUN keeps it in the host save area for after the exit
 }
