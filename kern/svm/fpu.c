@@ -29,12 +29,13 @@
 // FXSAVE/FXRSTOR move the XMM registers only with CR4.OSFXSR=1 (APM Vol. 4,
 // FXSAVE and FXRSTOR): the kernel sets it when it loads a guest's state and
 // clears it when the host takes the FPU back, so OSFXSR=1 only while CR0.TS=1
-// too. A host process's SSE instruction then raises #NM (TS) or #UD
-// (OSFXSR=0) first, APM Vol. 2 §8.2; after the #NM, OSFXSR and TS are clear
-// and the retry is #UD as before. Every CR4 write of a guest exits (cr4.c):
+// too: a host process's SSE instruction meets TS first (#NM, APM Vol. 2
+// §8.2), the handler gives the FPU back with both bits clear, and the retry
+// is #UD as before. Every CR4 write of a guest exits (cr4.c):
 // svmlab as L1 of svmlab once paid L0 four of them and three CR0 exits per
-// L2 timer tick for this switch (docs/internals/vmm-nested.md). Guests get no XSAVE (the VMM's CPUID hides it) and XSETBV
-// is intercepted and raises #UD, so XCR0 stays at its reset value (x87) for
+// L2 timer tick for this switch (docs/internals/vmm-nested.md).
+// Guests get no XSAVE (the VMM's CPUID hides it) and XSETBV is intercepted
+// and raises #UD, so XCR0 stays at its reset value (x87) for
 // every guest and the host, and no state beyond FXSAVE's exists to switch.
 #include "defs.h"
 #include "../lib/string.h"
