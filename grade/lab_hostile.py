@@ -387,4 +387,7 @@ def fpu_isolation(r):
     m = r.expect(r"^fputest: (\d+) checks, (\d+) saw guest state; vmm exited with status 0$")
     r.check(int(m.group(1)) >= 50, "the host process looked only %s times" % m.group(1))
     r.check(m.group(2) == "0", "a host process saw a guest's x87 state %s times" % m.group(2))
+    m = r.expect(r"^fputest: SSE in a host process: (\d+) tries, (\d+) ran$")
+    r.check(int(m.group(1)) > 0 and m.group(2) == "0",
+            "SSE ran in a host process %s of %s times (CR4.OSFXSR left on)" % (m.group(2), m.group(1)))
     r.expect_exit(0)

@@ -176,7 +176,7 @@ def turtles_timer(r):
     outer_end(r)
 
 
-def inner_ktest(name, lab, points, checks, extra="", outer="", vmm=""):
+def inner_ktest(name, lab, points, checks, extra="", outer=""):
     def run(r):
         inner_boot(r, "ktest=" + name + extra)
         m = r.expect(r"^ktest %s: (\d+) checks, (\d+) failed$" % name)
@@ -188,16 +188,15 @@ def inner_ktest(name, lab, points, checks, extra="", outer="", vmm=""):
     # VM_HSAVE_PA); these ktests VMRUN guests of their own, so the VMCB and
     # run stages of svmlab run on our emulated SVM.
     return test(points=points, title="svmlab as L1 passes its lab %d ktest %s" % (lab, name),
-                cmdline=outer + NESTED.replace("-N ", "-N " + vmm) + "svmlab-nested-%s.cmdline" % name,
-                timeout=180)(run)
+                cmdline=outer + NESTED + "svmlab-nested-%s.cmdline" % name, timeout=180)(run)
 
 
-inner_hsave = inner_ktest("hsave", 1, 5, 8)
+# Lab 1's ktest (hsave) and lab 3's (vcpu_*, on two vcpus of L1's with
+# vmm -N -V 2) pass as L1 too, but are not graded here: none of them runs a
+# VMRUN in L1, so they pass on the lab 9 handout as well (the handout check
+# would call them vacuous). Every boot checks lab 1's part (inner_boot), and
+# turtles_smpstorm runs L2s on two vcpus of L1's.
 inner_vmcb_modes = inner_ktest("vmcb_modes", 2, 10, 21)
-# Lab 3's ktests load and put vcpus on two CPUs: L1 gets two vcpus (-V 2),
-# each running L2s of its own on vmcb02s of their own.
-inner_vcpu_loadput = inner_ktest("vcpu_loadput", 3, 5, 7, vmm="-V 2 ")
-inner_vcpu_random = inner_ktest("vcpu_random", 3, 5, 2, vmm="-V 2 ")
 # L0 without virtual GIF (nested_vgif=0): L1's CLGI and STGI exit and are
 # emulated, as on a CPU without the feature; every other boot uses V_GIF
 # (kern/svm/nested_vgif.c) when QEMU offers it.

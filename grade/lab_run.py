@@ -300,7 +300,8 @@ def vmm_guest(points, title, args, name, lines, end):
          name="vmm_" + name)(run)
 
 
-vmm_guest(2, "WRITE_CR0 exits of a 64-bit guest: MOV CR0 and CLTS emulated, clearing PG is #GP",
+vmm_guest(2, "CR0 writes of a 64-bit guest (selective intercept, the WRITE_CR0 handler): TS by MOV CR0 and CLTS, "
+          "clearing PG is #GP",
           "hostile_lmexit", "hostile_lmexit",
           [r"hostile_lmexit: CR0\.TS set by MOV CR0 and cleared by CLTS",
            r"hostile_lmexit: #GP in the guest, long mode kept"], "exited with code 0")

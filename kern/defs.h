@@ -90,7 +90,8 @@ void svm_hardware_setup(void);
 void svm_hardware_enable(void);
 void svm_hardware_disable(void);
 void svm_hardware_disable_all(void);
-int svm_guest_fpu_release(void);   // svm/fpu.c: #NM or leaving the CPU; 1 if a guest's state was loaded
+int svm_guest_fpu_release(void);   // svm/fpu.c: #NM; 1 if a guest's state was loaded
+void svm_guest_fpu_park(void);     // svm/fpu.c: leaving the CPU: a guest's state back to its vcpu
 
 // ---- kernel base: segments, traps, interrupts, SMP -------------------------
 // main.c

@@ -235,7 +235,7 @@ static void sched(void)
   if (rflags() & FL_IF)
     panic("sched: interruptible");
   int intena = mycpu()->intena;
-  svm_guest_fpu_release();   // a vcpu's FPU state goes back to it (kern/svm/fpu.c)
+  svm_guest_fpu_park();   // a vcpu's FPU state goes back to it (kern/svm/fpu.c)
   swtch(&p->context, mycpu()->scheduler);
   mycpu()->intena = intena;
 }

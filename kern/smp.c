@@ -61,7 +61,7 @@ static void start_ap(struct cpu *c)
   if (!stack)
     panic("smp_boot: no memory for cpu%d's stack", c->id);
   a->cr3 = V2P(boot_pml4);
-  a->cr4 = rcr4();
+  a->cr4 = rcr4() & ~CR4_OSFXSR;   // on only while CR0.TS is (svm/fpu.c)
   a->stack = (uint64)stack + KSTACKSIZE;
   a->cpu = (uint64)c;
   a->entry = (uint64)mpenter;

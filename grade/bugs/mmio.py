@@ -158,7 +158,7 @@ bug("dirty_on_read", "long mode/PAE: the dirty bit set on reads and fetches too"
     edits=[(G, "  if (!err && (acc & GVA_WRITE))\n    *leaf |= PTE_D;\n  return err;\n}\n\n// PAE",
             "  if (!err)\n    *leaf |= PTE_D;\n  return err;\n}\n\n// PAE")], tests=[GVA])
 bug("accessed_never_set", "long mode/PAE: the walk never sets the accessed bits",
-    edits=[(G, "    *p |= PTE_A;\n", "")], tests=[GVA])
+    edits=[(G, "    *p |= PTE_A;\n    leaf = p;\n", "    leaf = p;\n")], tests=[GVA])
 bug("large_page_pat_in_address", "2 MiB/1 GiB pages: the PAT bit (12) of the entry kept in the address",
     edits=[(G, "      *gpa = (e & ADDR_MASK & ~((1UL << shift) - 1)) | (la & ((1UL << shift) - 1));",
             "      *gpa = (e & ADDR_MASK) | (la & ((1UL << shift) - 1));")], tests=[GVA])

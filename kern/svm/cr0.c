@@ -13,10 +13,10 @@
 // first step into long mode, is only noted (v->lme_pending, run.c efer_msr)
 // and the VMCB's LME stays clear until the guest's CR0 write that turns
 // paging on, which sets LME and LMA with it (or is #GP without CR4.PAE, as
-// on a CPU, §14.6.1); while LME=1 or pending every CR0 write exits here (MOV
-// CR0, CLTS, LMSW are CR0 writes, §15.9 "Instruction Intercepts"). QEMU has
-// no decode assists, so the instruction is fetched from guest memory and
-// decoded (guestmem.c). A write that clears PG,
+// on a CPU, §14.6.1); while LME=1 or pending every CR0 write that changes a
+// bit other than TS and MP exits here (MOV CR0 and LMSW; the selective
+// intercept, svm_cr0_guard). QEMU has no decode assists, so the instruction
+// is fetched from guest memory and decoded (guestmem.c). A write that clears PG,
 // sets reserved bits, PG without PE or NW without CD is #GP(0); other ones
 // are applied and RIP moves past the instruction. Deviation: the CPU lets
 // compatibility-mode code leave long mode; svmlab does not (#GP).
@@ -83,7 +83,8 @@ int cr8_write_interception(struct vcpu *v, struct vm_exit *e)
   return 0;
 }
 
-// SVM_EXIT_WRITE_CR0 handler (run.c's table): 1, the guest runs on.
+// SVM_EXIT_WRITE_CR0 handler (run.c's table; the selective intercept's
+// SVM_EXIT_CR0_SEL_WRITE comes here too, run.c): 1, the guest runs on.
 int cr0_write_interception(struct vcpu *v, struct vm_exit *e)
 {
   struct vmcb_save *s = &v->vmcb->save;
@@ -110,17 +111,31 @@ int cr0_write_interception(struct vcpu *v, struct vm_exit *e)
   return svm_emulated(v, e, len);
 }
 
-// Before each VMRUN: CR0 writes exit exactly while EFER.LME=1 or pending.
-void svm_cr0_guard(struct vcpu *v)
+// Sets the bits `mask` of intercept word `word` to `want`.
+static void set_intercepts(struct vcpu *v, int word, uint32 mask, uint32 want)
 {
   struct vmcb_control *c = &v->vmcb->control;
-  uint32 w = c->intercepts[INTERCEPT_WORD_CR];
-  uint32 want = ((v->vmcb->save.efer & EFER_LME) || v->lme_pending) ? INTERCEPT_CR_WRITE(0) : 0;
-  // lab 9: on vmcb02 L1's own CR0 write intercept stays (an L2 entering long
-  // mode by itself needs L1's cr0.c as much as L1 needs this one)
-  want |= nested_l1_intercepts(v, INTERCEPT_WORD_CR) & INTERCEPT_CR_WRITE(0);
-  if ((w & INTERCEPT_CR_WRITE(0)) != want) {
-    c->intercepts[INTERCEPT_WORD_CR] = (w & ~INTERCEPT_CR_WRITE(0)) | want;
+  if ((c->intercepts[word] & mask) != want) {
+    c->intercepts[word] = (c->intercepts[word] & ~mask) | want;
     vmcb_mark_dirty(v->vmcb, VMCB_CLEAN_INTERCEPTS);
   }
+}
+
+// Before each VMRUN: while EFER.LME=1 or pending, CR0 writes that change a
+// bit other than TS and MP exit, through the selective CR0 write intercept
+// (APM Vol. 2 §15.9.1 "Selective CR0 Write Intercept"; CLTS never triggers
+// it). That catches every write the handler refuses or acts on: clearing
+// PG, setting PG (the step into long mode), reserved bits, NW, PE; a write
+// that changes only TS or MP is legal in every mode and needs no check, and
+// the guest's FPU switches (CLTS, TS on) then cost no exit.
+void svm_cr0_guard(struct vcpu *v)
+{
+  uint32 sel = ((v->vmcb->save.efer & EFER_LME) || v->lme_pending) ? INTERCEPT_CR0_SEL : 0;
+  // lab 9: on vmcb02 L1's own CR0 write intercepts stay (an L2 entering long
+  // mode by itself needs L1's cr0.c as much as L1 needs this one); merged
+  // from vmcb01, L0's bits for L1 are recomputed here for L2
+  uint32 all = nested_l1_intercepts(v, INTERCEPT_WORD_CR) & INTERCEPT_CR_WRITE(0);
+  sel |= nested_l1_intercepts(v, INTERCEPT_WORD_MISC1) & INTERCEPT_CR0_SEL;
+  set_intercepts(v, INTERCEPT_WORD_CR, INTERCEPT_CR_WRITE(0), all);
+  set_intercepts(v, INTERCEPT_WORD_MISC1, INTERCEPT_CR0_SEL, sel);
 }

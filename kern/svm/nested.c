@@ -949,7 +949,10 @@ int nested_db_trap(struct vcpu *v, uint64 dr6_bits)
 // (§15.9.1; CLTS never is; LMSW only its four bits, with PE sticky, as the
 // instruction itself; KVM svm_check_intercept). Checked before the write's
 // own #GP checks: an intercept comes before operand-value exceptions (§15.7).
-// -1: not L1's; else the handler's result.
+// -1: not L1's; else the handler's result. cr0.c's guard now uses the
+// selective intercept itself, so with L1's bit in vmcb02 such a write exits
+// as SVM_EXIT_CR0_SEL_WRITE and nested_exit_wanted gives it to L1 before any
+// handler runs: this is for a full CR0 write exit taken for L0's sake.
 int nested_cr0_sel_write(struct vcpu *v, struct vm_exit *e, uint64 val, int clts)
 {
   if (!nested_guest_mode(v) || clts ||

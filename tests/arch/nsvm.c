@@ -818,9 +818,15 @@ static void irq_held(int shadow)
   LAPIC_REG(0x3E0) = 0xB;
   LAPIC_REG(0x320) = IVEC;
   LAPIC_REG(0x380) = 1000;
+  // Up to 1 s for the 1 us timer to set IRR: QEMU's timers run in its main
+  // thread, which a loaded host may not schedule for a while (a poll bounded
+  // by a count once gave up first on plain QEMU, and the line differed).
   int pending = 0;
-  for (int i = 0; i < 100000 && !pending; i++)
+  for (int i = 0; i <= 1000 && !pending; i++) {
     pending = LAPIC_REG(0x200 + 0x10 * (IVEC / 32)) >> (IVEC % 32) & 1;
+    if (!pending)
+      delay_pit_ms(1);
+  }
   nsvm_vmrun((u64)vmcb, &g2);
   asm volatile("cli; stgi");
   u32 code = F32(C_EXITCODE);
