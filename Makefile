@@ -187,7 +187,7 @@ $(B)/initrd/%.guest: $(B)/g/%.o user/guests/guest.ld
 # Multiboot flat images run both on plain QEMU and in svmlab's VMM (tools/archtest.py, docs/archtest.md).
 ARCH_KERNELS := $(patsubst tests/arch/%.c,%,$(filter-out tests/arch/rt.c,$(wildcard tests/arch/*.c)))
 ARCH_CFLAGS = $(COMMON_CFLAGS) -Itests/arch
-$(B)/arch/%.o: tests/arch/%.c tests/arch/rt.h tests/arch/ap1.h
+$(B)/arch/%.o: tests/arch/%.c tests/arch/rt.h tests/arch/ap1.h tests/arch/ioapic.h
 	@mkdir -p $(@D)
 	$(CC) $(ARCH_CFLAGS) -c $< -o $@
 $(B)/arch/entry.o: tests/arch/entry.S tests/arch/rt.h

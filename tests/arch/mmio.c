@@ -3,24 +3,11 @@
 // end the guest); the string instructions are mmiostr.c's (APM Vol. 2
 // §16.3 for the APIC registers).
 #include "rt.h"
+#include "ioapic.h"
 
 const char kernel_name[] = "mmio";
 
 #define TPR 0x80
-#define IOAPIC ((volatile u32 *)0xFEC00000UL)
-
-static u32 ioapic_read(u32 reg)
-{
-  IOAPIC[0] = reg;
-  return IOAPIC[4];
-}
-
-static void ioapic_write(u32 reg, u32 v)
-{
-  IOAPIC[0] = reg;
-  IOAPIC[4] = v;
-}
-
 static void registers(void)
 {
   lapic_enable();

@@ -31,6 +31,7 @@
 // it) or a bounded loop. Who takes it is the APM's rule (§15.21.1): L1 by an
 // INTR exit, L2 through its own IDT, or L1 after the #VMEXIT of the loop's end.
 #include "rt.h"
+#include "ioapic.h"
 
 const char kernel_name[] = "nsvm";
 
@@ -789,6 +790,17 @@ static void irq_case(int no)
       "in service after %d", vim, intr, l1if, l2if, hlt ? "hlt" : "loop", code, l2took, l1_ticks, isr);
 }
 
+// A fresh vmcb12 for a one-off case: seeded code generator, a valid L2
+// state on L1's own page tables, VMRUN intercepted (§15.5.1).
+static void case_start(u64 seed)
+{
+  rng = seed;
+  for (int i = 0; i < 4096; i++)
+    vmcb[i] = 0;
+  valid_state(READ_CR(3));
+  F32(C_MISC2) = M2_VMRUN;
+}
+
 // L1's interrupt pending at VMRUN with V_INTR_MASKING, not intercepted, L2's
 // IF clear (it masks virtual interrupts only, §15.21.1): L2 takes it at its
 // first instruction boundary where nothing else holds it. Held by the event
@@ -800,11 +812,7 @@ static void irq_case(int no)
 // the #VMEXIT.
 static void irq_held(int shadow)
 {
-  rng = 0x4E1D0000UL + shadow;
-  for (int i = 0; i < 4096; i++)
-    vmcb[i] = 0;
-  valid_state(READ_CR(3));
-  F32(C_MISC2) = M2_VMRUN;
+  case_start(0x4E1D0000UL + shadow);
   F64(C_INTCTL) = 1u << 24;
   F64(C_INTSTATE) = shadow;
   F64(C_EVENTINJ) = shadow ? 0 : 1u << 31 | 3 << 8 | 6;
@@ -860,11 +868,7 @@ static void irq_cases(void)
 // gave, and L1 finds those MSRs after the #VMEXIT (§15.6 restores none).
 static void l2_vmload_vmsave(void)
 {
-  rng = 0x10AD5A7EUL;
-  for (int i = 0; i < 4096; i++)
-    vmcb[i] = 0;
-  valid_state(READ_CR(3));
-  F32(C_MISC2) = M2_VMRUN;
+  case_start(0x10AD5A7EUL);
   F64(C_INTSTATE) = 0;
   F64(C_NPCTL) = 1;
   F64(C_NCR3) = (u64)npml4;
@@ -913,11 +917,7 @@ static void emit_moffs(u8 op, u64 a)   // A1/A3: mov eax, [moffs64] / mov [moffs
 // (L2's CR8, not L1's TPR: §15.21.3), then L1 reads its TPR itself.
 static void l2_mmio(void)
 {
-  rng = 0xA91C0000UL;
-  for (int i = 0; i < 4096; i++)
-    vmcb[i] = 0;
-  valid_state(READ_CR(3));
-  F32(C_MISC2) = M2_VMRUN;
+  case_start(0xA91C0000UL);
   F64(C_INTSTATE) = 0;
   F64(C_NPCTL) = 1;
   F64(C_NCR3) = (u64)npml4;
@@ -956,22 +956,9 @@ static void l2_mmio(void)
 static u8 remap[NREMAP][4096] __attribute__((aligned(4096)));
 #define NOBUS 0xE0000000UL
 #define IO_2M 0x06000000UL    // a 2 MiB page of L1's RAM -> the I/O APIC's 2 MiB page at 0xFEC00000
-#define IOAPIC ((volatile u32 *)0xFEC00000UL)
 #define PIN23 0x3E            // I/O APIC register: pin 23's redirection entry, low half
 
 static u64 *npt_entry(void *page) { return &npt[(u64)page >> 21][((u64)page >> 12) & 511]; }
-
-static u32 ioapic_read(u32 reg)
-{
-  IOAPIC[0] = reg;
-  return IOAPIC[4];
-}
-
-static void ioapic_write(u32 reg, u32 val)
-{
-  IOAPIC[0] = reg;
-  IOAPIC[4] = val;
-}
 
 // Fills each remapped page with its pattern; 1 if they all still hold it.
 static int remap_pattern(int check)
@@ -1136,11 +1123,7 @@ static void l2_mmio_alias(void)
 // CR8 and the V_TPR #VMEXIT wrote into vmcb12.
 static void l2_cr8(int vim)
 {
-  rng = 0xC8000000UL + vim;
-  for (int i = 0; i < 4096; i++)
-    vmcb[i] = 0;
-  valid_state(READ_CR(3));
-  F32(C_MISC2) = M2_VMRUN;
+  case_start(0xC8000000UL + vim);
   F64(C_INTSTATE) = 0;
   F64(C_INTCTL) = (vim ? 1u << 24 : 0) | 3;
   F64(S_RFLAGS) = 2;
